@@ -1,0 +1,88 @@
+import { clientsForSystem } from "../../lib/aws/clients.js";
+import { ValidationError } from "../../lib/errors.js";
+import type { Fleet } from "../../lib/fleet.js";
+import type { Logger } from "../../lib/logger.js";
+import { createConsoleNotifier, silentNotifier } from "../../lib/notify.js";
+import { executeRun, resolveRequest } from "../../lib/runner.js";
+import type { AnyRunbook, Report } from "../../runbooks/types.js";
+import { type CliIo, EXIT, writeJson } from "../io.js";
+
+/** Options of {@link runCommand}. */
+export interface RunCommandOptions {
+  runbook: string;
+  system: string;
+  dryRun: boolean;
+  json: boolean;
+  /** `key=value` arguments, turned into the runbook's input. */
+  pairs: string[];
+  databaseUrl?: string;
+  signal?: AbortSignal;
+}
+
+/** Parses `key=value` arguments; a bare word is an error that says what is expected. */
+export function parsePairs(pairs: string[]): Record<string, string> {
+  const input: Record<string, string> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf("=");
+    if (eq <= 0) {
+      throw new ValidationError(`argument "${pair}" is not of the form key=value (e.g. until=2026-11-22T07:00)`);
+    }
+    input[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return input;
+}
+
+/** Exit code for a report: 0 succeeded or skipped, 1 failed or partial. */
+export function exitCodeFor(report: Report): number {
+  return report.status === "succeeded" || report.status === "skipped" ? EXIT.ok : EXIT.failed;
+}
+
+/** `ops run <runbook> --system S [--dry-run] [--json] [key=value ...]`: the same code the Lambda runs. */
+export async function runCommand(
+  io: CliIo,
+  deps: { fleet: Fleet; registry: readonly AnyRunbook[]; logger: Logger },
+  options: RunCommandOptions,
+): Promise<number> {
+  const request = {
+    runbook: options.runbook,
+    system: options.system,
+    input: parsePairs(options.pairs),
+    dryRun: options.dryRun,
+    requestedBy: "cli",
+  };
+  // Validate before anything else so usage errors exit 2 with nothing started.
+  resolveRequest(deps, request);
+  const showProgress = Boolean(io.err.isTTY) && !options.json;
+  const env: Record<string, string | undefined> = {
+    ...io.env,
+    ...(options.databaseUrl ? { OPS_DATABASE_URL: options.databaseUrl } : {}),
+  };
+  const report = await executeRun(
+    {
+      ...deps,
+      now: io.now,
+      env,
+      notify: options.json ? silentNotifier : createConsoleNotifier({ stream: io.out, format: "text" }),
+      clientsFor: (system) => clientsForSystem(system, { s3ForcePathStyle: env.OPS_S3_FORCE_PATH_STYLE === "1" }),
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(showProgress
+        ? {
+            progress: (message: string, fraction?: number) => {
+              const pct = fraction === undefined ? "" : ` ${Math.round(fraction * 100)}%`;
+              io.err.write(`\r\x1b[2K${message}${pct}`);
+            },
+          }
+        : {}),
+    },
+    request,
+  );
+  if (showProgress) io.err.write("\r\x1b[2K");
+  if (options.json) writeJson(io, report);
+  else {
+    for (const action of report.actions) {
+      const reason = action.reason ? ` — ${action.reason}` : "";
+      io.out.write(`  ${action.status.padEnd(8)} ${action.action} ${action.resource}${reason}\n`);
+    }
+  }
+  return exitCodeFor(report);
+}

@@ -1,0 +1,157 @@
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { Transform, type TransformCallback } from "node:stream";
+import type { S3Client } from "@aws-sdk/client-s3";
+import { Upload } from "@aws-sdk/lib-storage";
+import { errorMessage, RunbookError } from "../errors.js";
+import { libpqEnv, type PgConnection } from "../postgres/connection.js";
+import type { PgTool } from "../postgres/tools.js";
+import { redactText } from "../redact.js";
+
+/** Hashes and counts the bytes that pass, so the manifest describes exactly what was uploaded. */
+class HashingCounter extends Transform {
+  readonly hash = createHash("sha256");
+  bytes = 0;
+
+  constructor(private readonly onBytes?: (bytes: number) => void) {
+    super({ highWaterMark: 1 << 20 });
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    this.onBytes?.(this.bytes);
+    callback(null, chunk);
+  }
+}
+
+/** Options of {@link dumpToS3}. */
+export interface DumpToS3Options {
+  tool: PgTool;
+  conn: PgConnection;
+  /** pg_dump -Z level. */
+  compression: number;
+  s3: S3Client;
+  bucket: string;
+  key: string;
+  /** SSE-KMS with this key when set, else SSE-S3. */
+  kmsKeyId?: string;
+  signal?: AbortSignal;
+  onBytes?: (bytes: number) => void;
+  /** Multipart part size; parts in flight × this bounds the memory used. */
+  partSizeBytes?: number;
+  queueSize?: number;
+  /** Environment for pg_dump besides the libpq variables (PATH, locale). */
+  baseEnv?: Readonly<Record<string, string | undefined>>;
+}
+
+/** What a finished dump produced. */
+export interface DumpResult {
+  bytes: number;
+  sha256: string;
+  durationMs: number;
+  /** pg_dump's stderr, secrets removed. */
+  stderr: string;
+}
+
+const STDERR_LIMIT = 16_384;
+
+/** pg_dump failed or the upload failed; nothing was left in the bucket. */
+export class DumpError extends RunbookError {
+  readonly stderr: string;
+
+  constructor(message: string, stderr: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.stderr = stderr;
+  }
+}
+
+/**
+ * Streams `pg_dump --format=custom` straight into an S3 multipart upload, hashing on the way: no temp
+ * file, memory bounded by parts in flight. The body only ends once pg_dump has exited 0, so a dump
+ * that dies mid-stream can never complete the upload; the multipart upload is aborted instead.
+ */
+export async function dumpToS3(options: DumpToS3Options): Promise<DumpResult> {
+  const started = performance.now();
+  const env: Record<string, string> = {};
+  for (const name of ["PATH", "LANG", "LC_ALL", "TZ", "HOME"]) {
+    const value = options.baseEnv?.[name];
+    if (value) env[name] = value;
+  }
+  const child = spawn(
+    options.tool.path,
+    ["--format=custom", `--compress=${options.compression}`, "--no-password", "--no-sync"],
+    { env: { ...env, ...libpqEnv(options.conn) }, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let stderr = "";
+  child.stderr.setEncoding("utf8");
+  child.stderr.on("data", (text: string) => {
+    if (stderr.length < STDERR_LIMIT) stderr += text;
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((resolve) => {
+    child.once("error", (error) => resolve({ code: null, signal: null, error }));
+    child.once("close", (code, signal) => resolve({ code, signal }));
+  });
+
+  const body = new HashingCounter(options.onBytes);
+  child.stdout.pipe(body, { end: false });
+  const dumpOutcome = exited.then((outcome) => {
+    if (outcome.code === 0) {
+      body.end();
+      return outcome;
+    }
+    const why = outcome.error
+      ? `could not start ${options.tool.path}: ${outcome.error.message}`
+      : outcome.signal
+        ? `pg_dump was killed by ${outcome.signal}`
+        : `pg_dump exited with code ${outcome.code}`;
+    const error = new DumpError(why, redactText(stderr.trim()));
+    body.destroy(error);
+    throw error;
+  });
+
+  const upload = new Upload({
+    client: options.s3,
+    params: {
+      Bucket: options.bucket,
+      Key: options.key,
+      Body: body,
+      ContentType: "application/octet-stream",
+      ...(options.kmsKeyId
+        ? { ServerSideEncryption: "aws:kms", SSEKMSKeyId: options.kmsKeyId }
+        : { ServerSideEncryption: "AES256" }),
+    },
+    partSize: options.partSizeBytes ?? 8 * 1024 * 1024,
+    queueSize: options.queueSize ?? 4,
+    leavePartsOnError: false,
+  });
+  const onAbort = () => {
+    child.kill("SIGTERM");
+    void upload.abort();
+  };
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  const uploaded = upload.done();
+  // A failed upload stops reading the body; kill pg_dump so it does not block on a full pipe forever.
+  uploaded.catch(() => child.kill("SIGKILL"));
+  try {
+    const [dump, put] = await Promise.allSettled([dumpOutcome, uploaded]);
+    if (dump.status === "rejected") throw dump.reason;
+    if (put.status === "rejected") {
+      throw new DumpError(`upload to s3://${options.bucket}/${options.key} failed: ${errorMessage(put.reason)}`, "", {
+        cause: put.reason,
+      });
+    }
+  } catch (error) {
+    child.kill("SIGKILL");
+    if (error instanceof DumpError) throw error;
+    throw new DumpError(errorMessage(error), redactText(stderr.trim()), { cause: error });
+  } finally {
+    options.signal?.removeEventListener("abort", onAbort);
+  }
+  return {
+    bytes: body.bytes,
+    sha256: body.hash.digest("hex"),
+    durationMs: Math.round(performance.now() - started),
+    stderr: redactText(stderr.trim()),
+  };
+}

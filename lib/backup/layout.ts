@@ -1,0 +1,40 @@
+/**
+ * Where backups live in S3: `<prefix>/<system>/<database>/YYYY/MM/DD/<timestamp>.dump` with the
+ * manifest beside it as `<key>.manifest.json`. Dates are UTC so keys sort in time order everywhere.
+ */
+
+const pad = (n: number) => String(n).padStart(2, "0");
+
+/** `20261121T031500Z` */
+export function compactTimestamp(at: Date): string {
+  return at
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d{3}Z$/, "Z");
+}
+
+/** Folder that holds every backup of one database. */
+export function databasePrefix(prefix: string, system: string, database: string): string {
+  return `${prefix}/${system}/${database}/`;
+}
+
+/** Folder of one UTC day. */
+export function dayPrefix(prefix: string, system: string, database: string, day: Date): string {
+  return `${databasePrefix(prefix, system, database)}${day.getUTCFullYear()}/${pad(day.getUTCMonth() + 1)}/${pad(day.getUTCDate())}/`;
+}
+
+/** Key of a dump taken at `at`. */
+export function dumpKey(prefix: string, system: string, database: string, at: Date): string {
+  return `${dayPrefix(prefix, system, database, at)}${compactTimestamp(at)}.dump`;
+}
+
+export const MANIFEST_SUFFIX = ".manifest.json";
+
+export function manifestKey(dumpKeyValue: string): string {
+  return `${dumpKeyValue}${MANIFEST_SUFFIX}`;
+}
+
+/** Prefix of drill reports of a system. */
+export function drillPrefix(system: string): string {
+  return `drills/${system}/`;
+}

@@ -1,0 +1,162 @@
+import { execFile, spawnSync } from "node:child_process";
+import { chmod, chown, mkdir, stat, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import { dirname, join } from "node:path";
+import { promisify } from "node:util";
+import { errorMessage, PrerequisiteError } from "../errors.js";
+import type { PgConnection } from "../postgres/connection.js";
+import { connect } from "../postgres/server.js";
+import { findTools } from "../postgres/tools.js";
+
+const run = promisify(execFile);
+
+/** A PostgreSQL server this process started, for the demo, the integration tests and the benchmarks. */
+export interface LocalPostgres {
+  port: number;
+  dataDir: string;
+  /** Superuser connection to a database of this server. */
+  connection(database?: string): PgConnection;
+  url(database?: string): string;
+  stop(): Promise<void>;
+}
+
+/** Options of {@link startLocalPostgres}. */
+export interface LocalPostgresOptions {
+  /** Cluster directory; created with `initdb` when empty, reused otherwise (state persists). */
+  dataDir: string;
+  port?: number;
+  /** Skip fsync: for throwaway test clusters only. */
+  durable?: boolean;
+  /** Extra `-c name=value` server settings. */
+  settings?: Record<string, string>;
+}
+
+/** A free TCP port on 127.0.0.1. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
+    });
+  });
+}
+
+const isRoot = () => process.getuid?.() === 0;
+
+/**
+ * `initdb` and `postgres` refuse to run as root: as root, the cluster belongs to the `postgres` user and
+ * every server program runs through `runuser`; as anyone else, directly.
+ */
+async function asServerUser(program: string, args: string[]): Promise<{ stdout: string; stderr: string }> {
+  if (!isRoot()) return run(program, args, { timeout: 120_000 });
+  return run("runuser", ["-u", "postgres", "--", program, ...args], { timeout: 120_000 });
+}
+
+async function serverBinDir(): Promise<string> {
+  const tools = await findTools({ name: "initdb", path: process.env.PATH ?? "" });
+  const newest = tools.sort((a, b) => b.major - a.major)[0];
+  if (!newest) {
+    throw new PrerequisiteError(
+      "PostgreSQL server binaries (initdb) not found: run `bash scripts/ensure-postgres.sh` (installs Debian's postgresql) or install PostgreSQL",
+    );
+  }
+  return dirname(newest.path);
+}
+
+/** Makes every parent of `dir` traversable so the postgres user can reach a cluster created by root. */
+async function openParents(dir: string): Promise<void> {
+  let current = dirname(dir);
+  while (current !== dirname(current)) {
+    const info = await stat(current);
+    if ((info.mode & 0o001) === 0) await chmod(current, info.mode | 0o001);
+    current = dirname(current);
+  }
+}
+
+/** Starts (initialising if needed) a PostgreSQL server on 127.0.0.1 with trust authentication. */
+export async function startLocalPostgres(options: LocalPostgresOptions): Promise<LocalPostgres> {
+  const bin = await serverBinDir();
+  const dataDir = options.dataDir;
+  const socketDir = join(dataDir, "..", `${dataDir.split("/").pop()}-socket`);
+  await mkdir(dataDir, { recursive: true });
+  await mkdir(socketDir, { recursive: true });
+  if (isRoot()) {
+    if (spawnSync("id", ["postgres"]).status !== 0) {
+      throw new PrerequisiteError(
+        "running as root needs a `postgres` user to own the cluster: apt-get install postgresql creates it",
+      );
+    }
+    await openParents(dataDir);
+    const ids = spawnSync("id", ["-u", "postgres"]).stdout.toString().trim();
+    const gid = spawnSync("id", ["-g", "postgres"]).stdout.toString().trim();
+    for (const dir of [dataDir, socketDir]) await chown(dir, Number(ids), Number(gid));
+  }
+  await chmod(dataDir, 0o700);
+  const initialised = await stat(join(dataDir, "PG_VERSION")).then(
+    () => true,
+    () => false,
+  );
+  if (!initialised) {
+    try {
+      await asServerUser(join(bin, "initdb"), [
+        "-D",
+        dataDir,
+        "-U",
+        "postgres",
+        "--auth=trust",
+        "-E",
+        "UTF8",
+        "--no-sync",
+      ]);
+    } catch (error) {
+      throw new PrerequisiteError(`initdb failed in ${dataDir}: ${errorMessage(error)}`, { cause: error });
+    }
+  }
+  const port = options.port ?? (await freePort());
+  const settings = {
+    listen_addresses: "127.0.0.1",
+    unix_socket_directories: socketDir,
+    ...(options.durable === false ? { fsync: "off", synchronous_commit: "off", full_page_writes: "off" } : {}),
+    ...options.settings,
+  };
+  const serverOptions = [`-p ${port}`, ...Object.entries(settings).map(([k, v]) => `-c ${k}=${v}`)].join(" ");
+  const logFile = join(dataDir, "..", `${dataDir.split("/").pop()}.log`);
+  await writeFile(logFile, "", { flag: "a" });
+  if (isRoot())
+    await chown(
+      logFile,
+      Number(spawnSync("id", ["-u", "postgres"]).stdout),
+      Number(spawnSync("id", ["-g", "postgres"]).stdout),
+    );
+  try {
+    await asServerUser(join(bin, "pg_ctl"), [
+      "-D",
+      dataDir,
+      "-o",
+      serverOptions,
+      "-l",
+      logFile,
+      "-w",
+      "-t",
+      "60",
+      "start",
+    ]);
+  } catch (error) {
+    throw new PrerequisiteError(`PostgreSQL did not start (log: ${logFile}): ${errorMessage(error)}`, { cause: error });
+  }
+  const connection = (database = "postgres"): PgConnection => ({ host: "127.0.0.1", port, user: "postgres", database });
+  // pg_ctl -w returns when the server accepts connections; one round trip proves it for TCP.
+  const probe = await connect(connection());
+  await probe.end();
+  return {
+    port,
+    dataDir,
+    connection,
+    url: (database = "postgres") => `postgres://postgres@127.0.0.1:${port}/${database}`,
+    stop: async () => {
+      await asServerUser(join(bin, "pg_ctl"), ["-D", dataDir, "-m", "fast", "-w", "stop"]).catch(() => {});
+    },
+  };
+}

@@ -1,0 +1,85 @@
+import pg from "pg";
+import { errorMessage, PrerequisiteError } from "../errors.js";
+import { describeConnection, type PgConnection } from "./connection.js";
+
+/** What a backup needs to know about the server before dumping. */
+export interface ServerInfo {
+  /** e.g. 150018 */
+  versionNum: number;
+  major: number;
+  /** e.g. "15.18" */
+  version: string;
+  databaseBytes: number;
+  /** Largest tables by size, with row-count estimates from the planner's statistics. */
+  tables: TableEstimate[];
+}
+
+export interface TableEstimate {
+  schema: string;
+  name: string;
+  rowsEstimate: number;
+  bytes: number;
+}
+
+/** Opens a client with the connection's credentials (ssl when sslmode asks for it). */
+export async function connect(conn: PgConnection, database = conn.database): Promise<pg.Client> {
+  const client = new pg.Client({
+    host: conn.host,
+    port: conn.port,
+    user: conn.user,
+    database,
+    connectionTimeoutMillis: 15_000,
+    application_name: "ops-autopilot",
+    ...(conn.password ? { password: conn.password } : {}),
+    ...(conn.sslmode && conn.sslmode !== "disable"
+      ? { ssl: { rejectUnauthorized: conn.sslmode === "verify-full" } }
+      : {}),
+  });
+  try {
+    await client.connect();
+  } catch (error) {
+    await client.end().catch(() => {});
+    throw new PrerequisiteError(
+      `cannot connect to ${describeConnection({ ...conn, database })}: ${errorMessage(error)}`,
+      {
+        cause: error,
+      },
+    );
+  }
+  return client;
+}
+
+/** Reads version, size and the largest tables of the connection's database. */
+export async function readServerInfo(conn: PgConnection, tableLimit = 10): Promise<ServerInfo> {
+  const client = await connect(conn);
+  try {
+    const version = await client.query<{ num: string; text: string; size: string }>(
+      "select current_setting('server_version_num') as num, current_setting('server_version') as text, pg_database_size(current_database())::text as size",
+    );
+    const row = version.rows[0];
+    const versionNum = Number(row?.num);
+    const tables = await client.query<{ schema: string; name: string; rows: string; bytes: string }>(
+      `select n.nspname as schema, c.relname as name, greatest(c.reltuples, 0)::bigint::text as rows,
+              pg_total_relation_size(c.oid)::text as bytes
+         from pg_class c join pg_namespace n on n.oid = c.relnamespace
+        where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema')
+          and n.nspname not like 'pg_toast%'
+        order by pg_total_relation_size(c.oid) desc limit $1`,
+      [tableLimit],
+    );
+    return {
+      versionNum,
+      major: Math.floor(versionNum / 10_000),
+      version: String(row?.text ?? "").split(" ")[0] ?? "",
+      databaseBytes: Number(row?.size ?? 0),
+      tables: tables.rows.map((t) => ({
+        schema: t.schema,
+        name: t.name,
+        rowsEstimate: Number(t.rows),
+        bytes: Number(t.bytes),
+      })),
+    };
+  } finally {
+    await client.end().catch(() => {});
+  }
+}

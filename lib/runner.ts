@@ -1,0 +1,116 @@
+import type { z } from "zod";
+import { ReportBuilder } from "../runbooks/report.js";
+import type { AnyRunbook, Report, RunbookContext } from "../runbooks/types.js";
+import type { System } from "../systems/schema.js";
+import type { AwsClients } from "./aws/clients.js";
+import { errorMessage, UnknownNameError, ValidationError } from "./errors.js";
+import { type Fleet, findSystem } from "./fleet.js";
+import type { Logger } from "./logger.js";
+import type { Notifier } from "./notify.js";
+import { redactText } from "./redact.js";
+
+/** What the edges (CLI, Lambda handlers) ask the runner to do. */
+export interface RunRequest {
+  runbook: string;
+  system: string;
+  input: unknown;
+  dryRun: boolean;
+  /** Who asked (a Slack user, a schedule id, `cli`): goes into the log. */
+  requestedBy?: string;
+}
+
+/** The pieces the runner assembles a context from. */
+export interface RunnerDeps {
+  fleet: Fleet;
+  registry: readonly AnyRunbook[];
+  logger: Logger;
+  now: () => Date;
+  notify: Notifier;
+  clientsFor: (system: System) => AwsClients;
+  env?: Readonly<Record<string, string | undefined>>;
+  signal?: AbortSignal;
+  progress?: RunbookContext["progress"];
+}
+
+/** The runbook with this name, or an error that lists the registry. */
+export function findRunbook(registry: readonly AnyRunbook[], name: string): AnyRunbook {
+  const runbook = registry.find((r) => r.name === name);
+  if (!runbook)
+    throw new UnknownNameError(
+      "runbook",
+      name,
+      registry.map((r) => r.name),
+    );
+  return runbook;
+}
+
+/** Validates a runbook's input; the error names each bad key and what it accepts. */
+export function parseRunbookInput<S extends z.ZodType>(
+  runbook: { name: string; input: S },
+  input: unknown,
+): z.output<S> {
+  const result = runbook.input.safeParse(input ?? {}, { reportInput: true });
+  if (result.success) return result.data;
+  throw new ValidationError(
+    `invalid input for runbook "${runbook.name}"`,
+    result.error.issues.map((issue) => ({
+      path: issue.path.join(".") || "(input)",
+      message: `${issue.message}${"input" in issue && issue.input !== undefined ? ` (got ${JSON.stringify(issue.input)})` : ""}`,
+    })),
+  );
+}
+
+/** Resolves and validates a request; throws before anything runs when it is bad. */
+export function resolveRequest(deps: Pick<RunnerDeps, "fleet" | "registry">, request: RunRequest) {
+  const runbook = findRunbook(deps.registry, request.runbook);
+  const system = findSystem(deps.fleet, request.system);
+  const input = parseRunbookInput(runbook, request.input);
+  return { runbook, system, input };
+}
+
+/**
+ * Runs one runbook for one system: resolve (bad input throws, nothing runs), build the context, run,
+ * turn an unexpected throw into a `failed` report (a crash is still reported), log and notify.
+ */
+export async function executeRun(deps: RunnerDeps, request: RunRequest): Promise<Report> {
+  const { runbook, system, input } = resolveRequest(deps, request);
+  const logger = deps.logger;
+  logger.appendKeys({ runbook: runbook.name, system: system.id, dryRun: request.dryRun });
+  const ctx: RunbookContext = {
+    system,
+    clients: deps.clientsFor(system),
+    logger,
+    now: deps.now,
+    dryRun: request.dryRun,
+    notify: deps.notify,
+    env: deps.env ?? {},
+    ...(deps.signal ? { signal: deps.signal } : {}),
+    ...(deps.progress ? { progress: deps.progress } : {}),
+  };
+  logger.info("run started", { requestedBy: request.requestedBy ?? "unknown" });
+  let report: Report;
+  try {
+    report = await runbook.run(ctx, input);
+  } catch (error) {
+    logger.error("runbook threw", { error: error instanceof Error ? error : errorMessage(error) });
+    const builder = new ReportBuilder(ctx, runbook.name);
+    builder.add({
+      resource: system.id,
+      action: runbook.name,
+      status: "failed",
+      reason: redactText(errorMessage(error)),
+    });
+    report = builder.finish({
+      summary: `${runbook.name} failed: ${redactText(errorMessage(error))}`,
+      status: "failed",
+    });
+  }
+  logger.info("run finished", { status: report.status, summary: report.summary, metrics: report.metrics });
+  try {
+    await deps.notify.notify(report);
+  } catch (error) {
+    // The run's outcome stands; a notification failure is logged, not turned into a run failure.
+    logger.error("notification failed", { error: errorMessage(error) });
+  }
+  return report;
+}

@@ -1,0 +1,282 @@
+import { DeleteObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import { z } from "zod";
+import { listBackups, newestVerified } from "../lib/backup/catalog.js";
+import { DumpError, dumpToS3 } from "../lib/backup/dump-to-s3.js";
+import { dumpKey, manifestKey } from "../lib/backup/layout.js";
+import type { Manifest } from "../lib/backup/manifest.js";
+import { errorMessage } from "../lib/errors.js";
+import { backupBucketArn, backupKmsPermissions, backupObjectArn, databaseSecretPermissions } from "../lib/iam.js";
+import { describeConnection, resolveConnection } from "../lib/postgres/connection.js";
+import { readServerInfo } from "../lib/postgres/server.js";
+import { chooseTool, findTools } from "../lib/postgres/tools.js";
+import { redactText } from "../lib/redact.js";
+import type { Database, System } from "../systems/schema.js";
+import { booleanish, wholeNumber } from "./inputs.js";
+import { ReportBuilder } from "./report.js";
+import type { Runbook, RunbookContext } from "./types.js";
+
+const input = z.strictObject({
+  /** Only this database (its catalogue id). */
+  database: z.string().optional(),
+  /** Take a backup even if a verified one is younger than `minIntervalMinutes`. */
+  force: booleanish.default(false),
+  /** A verified backup younger than this makes the run a no-op: at-least-once events do not double up. */
+  minIntervalMinutes: wholeNumber(0, 10_080).default(60),
+  /** pg_dump -Z level for this run, overriding the catalogue. */
+  compression: wholeNumber(0, 9).optional(),
+});
+
+/** Dump rate assumed before any backup has been measured (bytes of database per ms ≈ 20 MB/s). */
+const DEFAULT_RATE_BYTES_PER_MS = 20_000;
+
+function formatBytes(bytes: number): string {
+  if (bytes >= 1 << 30) return `${(bytes / (1 << 30)).toFixed(2)} GiB`;
+  if (bytes >= 1 << 20) return `${(bytes / (1 << 20)).toFixed(1)} MiB`;
+  return `${(bytes / 1024).toFixed(1)} KiB`;
+}
+
+async function backupDatabase(
+  ctx: RunbookContext,
+  report: ReportBuilder,
+  database: Database,
+  options: z.output<typeof input>,
+): Promise<void> {
+  const { system } = ctx;
+  const backup = system.backup;
+  if (!backup) return;
+  const resource = `${system.id}/${database.id}`;
+  const s3 = ctx.clients.s3;
+  const listing = await listBackups(s3, {
+    bucket: backup.bucket,
+    prefix: backup.prefix,
+    system: system.id,
+    database: database.id,
+  });
+  const previous = await newestVerified(s3, backup.bucket, listing.backups);
+  const now = ctx.now();
+  if (previous && !options.force) {
+    const ageMs = now.getTime() - previous.backup.takenAt.getTime();
+    if (ageMs < options.minIntervalMinutes * 60_000) {
+      report.add({
+        resource,
+        action: "backup",
+        status: "skipped",
+        reason: `a verified backup from ${previous.manifest.finishedAt} is younger than ${options.minIntervalMinutes} min (force=true to take another)`,
+        before: { key: previous.backup.key },
+      });
+      return;
+    }
+  }
+
+  const conn = await resolveConnection({
+    database,
+    secrets: ctx.clients.secrets,
+    env: ctx.env,
+    ...(ctx.env.OPS_DATABASE_URL ? { overrideUrl: ctx.env.OPS_DATABASE_URL } : {}),
+  });
+  const server = await readServerInfo(conn);
+  const tools = await findTools({
+    name: "pg_dump",
+    extraDirs: (ctx.env.OPS_PG_BIN_DIRS ?? "").split(":").filter(Boolean),
+    path: ctx.env.PATH ?? "",
+  });
+  const tool = chooseTool(tools, server, "pg_dump");
+  const compression = options.compression ?? backup.compression;
+
+  // Estimate from the last measured rate: a dump that cannot finish before the deadline is reported
+  // as skipped with the numbers, never left to be cut off by a Lambda timeout.
+  const rate =
+    previous && previous.manifest.durationMs > 0
+      ? previous.manifest.databaseBytes / previous.manifest.durationMs
+      : DEFAULT_RATE_BYTES_PER_MS;
+  const estimateMs = Math.round(server.databaseBytes / Math.max(rate, 1));
+  report.metric(`estimatedMs.${database.id}`, estimateMs);
+  if (ctx.deadline && now.getTime() + estimateMs > ctx.deadline.getTime()) {
+    const budgetMs = ctx.deadline.getTime() - now.getTime();
+    report.add({
+      resource,
+      action: "backup",
+      status: "skipped",
+      reason:
+        `estimated dump time ${Math.round(estimateMs / 1000)} s (${formatBytes(server.databaseBytes)} at ` +
+        `${formatBytes(rate * 1000)}/s) exceeds the ${Math.round(budgetMs / 1000)} s budget; run it as a plain ` +
+        "process (`ops run backup`, e.g. a Fargate task)",
+    });
+    return;
+  }
+
+  const key = dumpKey(backup.prefix, system.id, database.id, now);
+  const plan = {
+    key: `s3://${backup.bucket}/${key}`,
+    source: describeConnection(conn),
+    serverVersion: server.version,
+    pgDump: `${tool.version} (${tool.path})`,
+    compression,
+    databaseBytes: server.databaseBytes,
+    estimatedSeconds: Math.round(estimateMs / 1000),
+  };
+  if (ctx.dryRun) {
+    report.add({ resource, action: "backup", status: "would-do", after: plan });
+    return;
+  }
+
+  ctx.progress?.(`dumping ${resource}`, 0);
+  let result: Awaited<ReturnType<typeof dumpToS3>>;
+  try {
+    result = await dumpToS3({
+      tool,
+      conn,
+      compression,
+      s3,
+      bucket: backup.bucket,
+      key,
+      ...(backup.kmsKeyId ? { kmsKeyId: backup.kmsKeyId } : {}),
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
+      baseEnv: ctx.env,
+      onBytes: (bytes) => ctx.progress?.(`dumping ${resource}: ${formatBytes(bytes)}`),
+    });
+  } catch (error) {
+    const stderr = error instanceof DumpError && error.stderr ? `; pg_dump said: ${error.stderr}` : "";
+    report.add({
+      resource,
+      action: "backup",
+      status: "failed",
+      reason: redactText(`${errorMessage(error)}${stderr}`),
+      after: plan,
+    });
+    return;
+  }
+
+  const finishedAt = ctx.now();
+  const manifest: Manifest = {
+    version: 1,
+    system: system.id,
+    database: database.id,
+    databaseName: conn.database,
+    bucket: backup.bucket,
+    key,
+    bytes: result.bytes,
+    sha256: result.sha256,
+    format: "custom",
+    compression,
+    serverVersion: server.version,
+    pgDumpVersion: tool.version,
+    databaseBytes: server.databaseBytes,
+    startedAt: now.toISOString(),
+    finishedAt: finishedAt.toISOString(),
+    durationMs: result.durationMs,
+    tables: server.tables,
+    encryption: backup.kmsKeyId ? "aws:kms" : "AES256",
+  };
+  try {
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: backup.bucket,
+        Key: manifestKey(key),
+        Body: JSON.stringify(manifest, null, 2),
+        ContentType: "application/json",
+        ...(backup.kmsKeyId
+          ? { ServerSideEncryption: "aws:kms", SSEKMSKeyId: backup.kmsKeyId }
+          : { ServerSideEncryption: "AES256" }),
+      }),
+    );
+  } catch (error) {
+    // Without its manifest the dump is not a backup: remove it rather than leave something that looks like one.
+    await s3.send(new DeleteObjectCommand({ Bucket: backup.bucket, Key: key })).catch(() => {});
+    report.add({
+      resource,
+      action: "backup",
+      status: "failed",
+      reason: `manifest write failed: ${errorMessage(error)}`,
+    });
+    return;
+  }
+  report.metric(`bytes.${database.id}`, result.bytes);
+  report.metric(`durationMs.${database.id}`, result.durationMs);
+  report.series.push({
+    name: "BackupAgeSeconds",
+    unit: "Seconds",
+    value: 0,
+    dimensions: { System: system.id, Database: database.id },
+  });
+  report.add({
+    resource,
+    action: "backup",
+    status: "done",
+    after: { key: manifest.key, bytes: result.bytes, sha256: result.sha256, durationMs: result.durationMs },
+  });
+}
+
+/** pg_dump of every database of a system, streamed to S3 with a manifest. */
+export const backupRunbook: Runbook<typeof input> = {
+  name: "backup",
+  description: "pg_dump each database (custom format) straight into S3 with a sha256 manifest; no temp file",
+  destructive: false,
+  input,
+  timeoutSeconds: 900,
+  permissions(system: System) {
+    if (!system.backup) return [];
+    return [
+      { actions: ["s3:ListBucket"], resources: [backupBucketArn(system)] },
+      {
+        actions: ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload", "s3:DeleteObject"],
+        resources: [backupObjectArn(system)],
+      },
+      ...databaseSecretPermissions(system),
+      ...backupKmsPermissions(system),
+    ];
+  },
+  async run(ctx, options) {
+    const report = new ReportBuilder(ctx, "backup");
+    const { system } = ctx;
+    if (!system.backup || system.databases.length === 0) {
+      report.add({
+        resource: system.id,
+        action: "backup",
+        status: "skipped",
+        reason: "no databases or no backup section in the catalogue",
+      });
+      return report.finish({ summary: "nothing to back up" });
+    }
+    const databases = options.database ? system.databases.filter((d) => d.id === options.database) : system.databases;
+    if (options.database && databases.length === 0) {
+      report.add({
+        resource: system.id,
+        action: "backup",
+        status: "failed",
+        reason: `unknown database "${options.database}"; known: ${system.databases.map((d) => d.id).join(", ")}`,
+      });
+      return report.finish({ summary: `unknown database "${options.database}"` });
+    }
+    for (const database of databases) {
+      if (ctx.signal?.aborted) {
+        report.markAborted("stopped before the deadline; remaining databases not backed up");
+        break;
+      }
+      try {
+        await backupDatabase(ctx, report, database, options);
+      } catch (error) {
+        report.add({
+          resource: `${system.id}/${database.id}`,
+          action: "backup",
+          status: "failed",
+          reason: redactText(errorMessage(error)),
+        });
+      }
+    }
+    const done = report.actions.filter((a) => a.status === "done");
+    const bytes = done.reduce((sum, a) => sum + ((a.after as { bytes?: number })?.bytes ?? 0), 0);
+    const failed = report.actions.filter((a) => a.status === "failed");
+    const summary = ctx.dryRun
+      ? `would back up ${report.actions.filter((a) => a.status === "would-do").length} database(s)`
+      : failed.length
+        ? `${failed.length} backup(s) failed: ${failed
+            .map((a) => `${a.resource}: ${a.reason}`)
+            .join("; ")
+            .slice(0, 300)}`
+        : done.length
+          ? `backed up ${done.length} database(s), ${formatBytes(bytes)}`
+          : report.actions.map((a) => a.reason).join("; ");
+    return report.finish({ summary });
+  },
+};

@@ -1,0 +1,9 @@
+import { backupRunbook } from "./backup.js";
+import { pruneBackupsRunbook } from "./prune-backups.js";
+import type { AnyRunbook } from "./types.js";
+
+/**
+ * The registry: every runbook the CLI, the schedules and the Lambda handlers can name. `sst.config.ts`
+ * and the wiring meta-test walk it.
+ */
+export const runbooks: readonly AnyRunbook[] = [backupRunbook, pruneBackupsRunbook];

@@ -1,0 +1,94 @@
+import type { z } from "zod";
+import type { AwsClients } from "../lib/aws/clients.js";
+import type { Logger } from "../lib/logger.js";
+import type { Notifier } from "../lib/notify.js";
+import type { System } from "../systems/schema.js";
+
+/** Everything a runbook may touch; built by `lib/context.ts`, replaced piece by piece in tests. */
+export interface RunbookContext {
+  system: System;
+  clients: AwsClients;
+  logger: Logger;
+  /** The clock: runbooks never call `Date.now()`. */
+  now: () => Date;
+  /** Plan and report, change nothing. */
+  dryRun: boolean;
+  notify: Notifier;
+  /** Aborted shortly before the Lambda deadline: stop between resources and report `partial`. */
+  signal?: AbortSignal;
+  /** When the run must be finished (Lambda deadline less a margin); absent for a plain process. */
+  deadline?: Date;
+  /** Progress for long runbooks (a TTY bar in the CLI; a no-op elsewhere). */
+  progress?: (message: string, fraction?: number) => void;
+  /** Environment the edge chose to pass on (e.g. pg_dump paths); runbooks never read `process.env`. */
+  env: Readonly<Record<string, string | undefined>>;
+}
+
+/** Outcome of one action on one resource. */
+export type ActionStatus = "done" | "would-do" | "skipped" | "failed";
+
+/** One thing a runbook did, would do, or declined to do. */
+export interface Action {
+  resource: string;
+  action: string;
+  status: ActionStatus;
+  reason?: string;
+  before?: unknown;
+  after?: unknown;
+}
+
+/** Overall outcome of a run. */
+export type ReportStatus = "succeeded" | "partial" | "failed" | "skipped";
+
+/** What a run did, for people (summary), machines (metrics) and the audit log (actions). */
+export interface Report {
+  runbook: string;
+  system: string;
+  dryRun: boolean;
+  status: ReportStatus;
+  startedAt: string;
+  finishedAt: string;
+  actions: Action[];
+  metrics: Record<string, number>;
+  summary: string;
+  /** Extra structured output a runbook wants to keep (e.g. a drill's verdicts). */
+  details?: Record<string, unknown>;
+  /** Metrics with dimensions (e.g. backup age per database), published as CloudWatch EMF by the handlers. */
+  series?: MetricPoint[];
+}
+
+/** One dimensioned metric value. */
+export interface MetricPoint {
+  name: string;
+  unit: "Seconds" | "Milliseconds" | "Bytes" | "Count" | "Percent" | "None";
+  value: number;
+  dimensions: Record<string, string>;
+}
+
+/** An IAM statement a runbook needs; `sst.config.ts` grants exactly the union of these. */
+export interface Permission {
+  actions: string[];
+  resources: string[];
+}
+
+/** One operation. Pure over its context: no env, no clients of its own, no wall clock. */
+export interface Runbook<Schema extends z.ZodType = z.ZodType> {
+  name: string;
+  /** One line, shown by `ops runbooks`. */
+  description: string;
+  /** True when it can delete or reduce something (scale down, prune, clean up). */
+  destructive: boolean;
+  /** Validates `input` (from an event, a Slack command or `key=value` CLI arguments). */
+  input: Schema;
+  /** IAM permissions this runbook needs for this system, no wider. */
+  permissions(system: System): Permission[];
+  /** Longest run the runbook expects, to size the Lambda timeout (seconds). */
+  timeoutSeconds?: number;
+  /** What `ops plan` should say about a scheduled run for this system, when it will not run normally. */
+  planNote?(system: System, input: Record<string, unknown>): string | undefined;
+  run(ctx: RunbookContext, input: z.output<Schema>): Promise<Report>;
+}
+
+/** A runbook of any input type, as the registry holds it. */
+// biome-ignore lint/suspicious/noExplicitAny: the registry is heterogeneous by design
+export type AnyRunbook = Runbook<any>;

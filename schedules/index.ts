@@ -1,0 +1,4 @@
+import type { ScheduleInput } from "./schema.js";
+
+/** Every built-in schedule, validated with the fleet by `lib/catalogue.ts`. */
+export const builtinSchedules: readonly ScheduleInput[] = [];

@@ -1,0 +1,63 @@
+import type { SystemInput } from "./schema.js";
+
+/** ODE — guide 003: EKS 1.29 in us-east-1, api and worker deployments, RDS PostgreSQL 15.4 Multi-AZ. */
+export const ode = {
+  id: "ode",
+  name: "ODE",
+  guide: "003_c38544424a46be78.txt",
+  account: { region: "us-east-1" },
+  timezone: "America/New_York",
+  runtime: {
+    kind: "eks",
+    cluster: "ode-production-cluster",
+    namespace: "ode",
+    deployments: [
+      { name: "ode-api", minReplicas: 2, maxReplicas: 10 },
+      { name: "ode-worker", minReplicas: 2, maxReplicas: 20 },
+    ],
+  },
+  databases: [
+    {
+      id: "main",
+      engine: "postgres",
+      engineVersion: "15.4",
+      database: "odedb",
+      rdsInstanceId: "ode-postgres",
+      multiAz: true,
+      credentials: { source: "secrets-manager", secretId: "ode/rds" },
+    },
+  ],
+  backup: {
+    bucket: "ode-backups",
+    prefix: "pg_dump",
+    retention: { keepDaily: 7, keepWeekly: 4, keepMonthly: 3 },
+    compression: 1,
+  },
+  dr: {
+    rtoMinutes: 60,
+    rpoMinutes: 24 * 60,
+    drillSource: "rds-snapshot",
+    note: "The guide states no RTO/RPO (7-day automated backups, restore from snapshot): 60 min / 24 h are our defaults.",
+  },
+  health: [
+    { target: "ode-api", path: "/health" },
+    { target: "ode-worker", path: "/health", port: 9090 },
+  ],
+  ecr: { repositories: ["ode-api", "ode-worker"], keepLast: 10 },
+  alarms: [],
+  notifications: [],
+  offHours: {
+    enabled: true,
+    start: "20:00",
+    end: "07:00",
+    floor: 2,
+    targets: ["ode-worker"],
+    weekendsOff: true,
+    holidays: [],
+  },
+  defaults: [
+    "Timezone America/New_York is inferred from the region us-east-1.",
+    "The guide says 'scale down worker pods off-peak' without hours: 20:00-07:00 and weekends, floor 2 (the HPA minimum).",
+    "RTO/RPO are not in the guide: 60 min / 24 h.",
+  ],
+} satisfies SystemInput;
