@@ -111,13 +111,17 @@ if [ "$rc" -ne 0 ]; then
   if [ "$rc" -eq 124 ]; then
     reason="timed out after ${TIMEOUT}s"
   else
-    reason="$(grep -m1 -A1 '✕' "$LOG" | sed 's/^[✕ ]*//' | tr -s '\n\t ' ' ' | cut -c1-300 || true)"
+    # Most specific first: the CLI's own error, then its user-facing line.
+    reason="$(grep 'msg="exited with error"' "$LOG" | grep -v 'err=<nil>' | tail -1 | sed 's/.*err=//' | tr -s '\n\t ' ' ' | cut -c1-300 || true)"
+    if [ -z "$reason" ]; then
+      reason="$(grep -m1 -A1 '✕' "$LOG" | sed 's/^[✕ ]*//' | tr -s '\n\t ' ' ' | cut -c1-300 || true)"
+    fi
     if [ -z "$reason" ]; then
       reason="$(grep 'level=ERROR' "$LOG" | tail -1 | sed 's/.*msg=//' | tr -s '\n\t ' ' ' | cut -c1-300 || true)"
     fi
     [ -n "$reason" ] || reason="exit code $rc"
   fi
-  die "'sst install' failed: $reason (full log: $LOG)"
+  die "'sst install' failed: $reason (it needs the npm registry to resolve providers and install the platform deps; full log: $LOG)"
 fi
 
 complete || die "'sst install' succeeded but .sst/platform is incomplete (config.d.ts, src or node_modules missing; full log: $LOG)"

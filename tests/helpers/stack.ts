@@ -1,0 +1,65 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { S3Client } from "@aws-sdk/client-s3";
+import { CreateBucketCommand } from "@aws-sdk/client-s3";
+import { createAwsClients, type AwsClients } from "../../lib/aws/clients.js";
+import { type LocalPostgres, startLocalPostgres } from "../../lib/local/postgres.js";
+import { type LocalS3, startLocalS3 } from "../../lib/local/s3.js";
+
+/** A real PostgreSQL and a real S3-protocol server in a temp dir, for one test file. */
+export interface TestStack {
+  postgres: LocalPostgres;
+  s3server: LocalS3;
+  s3: S3Client;
+  /** Standard clients whose S3 points at the local server (other services are not reachable). */
+  clients: AwsClients;
+  dir: string;
+  createBucket(name: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Starts the stack; call `stop()` in `afterAll`. */
+export async function startTestStack(buckets: string[] = []): Promise<TestStack> {
+  const dir = await mkdtemp(join(tmpdir(), "ops-it-"));
+  const postgres = await startLocalPostgres({ dataDir: join(dir, "pg"), durable: false });
+  const s3server = await startLocalS3({ directory: join(dir, "s3"), buckets });
+  const s3 = s3server.client();
+  const base = createAwsClients({ region: "us-east-1", maxAttempts: 2 });
+  const clients: AwsClients = {
+    s3,
+    get ecs() {
+      return base.ecs;
+    },
+    get autoscaling() {
+      return base.autoscaling;
+    },
+    get ecr() {
+      return base.ecr;
+    },
+    get rds() {
+      return base.rds;
+    },
+    get cloudwatch() {
+      return base.cloudwatch;
+    },
+    get secrets() {
+      return base.secrets;
+    },
+  };
+  return {
+    postgres,
+    s3server,
+    s3,
+    clients,
+    dir,
+    createBucket: async (name) => {
+      await s3.send(new CreateBucketCommand({ Bucket: name }));
+    },
+    stop: async () => {
+      await s3server.stop().catch(() => {});
+      await postgres.stop().catch(() => {});
+      await rm(dir, { recursive: true, force: true }).catch(() => {});
+    },
+  };
+}

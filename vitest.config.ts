@@ -1,0 +1,24 @@
+import { defineConfig } from "vitest/config";
+
+// Three tiers (DESIGN.md): unit (no network, fakes with real response shapes), wiring (catalogues and
+// sst.config.ts), integration (real PostgreSQL, real pg_dump/pg_restore, a real S3-protocol server).
+export default defineConfig({
+  test: {
+    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true", TZ: "UTC" },
+    projects: [
+      { extends: true, test: { name: "unit", include: ["tests/unit/**/*.test.ts"] } },
+      { extends: true, test: { name: "wiring", include: ["tests/wiring/**/*.test.ts"] } },
+      {
+        extends: true,
+        test: {
+          name: "integration",
+          include: ["tests/integration/**/*.test.ts"],
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+          // Each file starts its own PostgreSQL and S3 server; two cores, so not too many at once.
+          maxWorkers: 2,
+        },
+      },
+    ],
+  },
+});
