@@ -29,6 +29,7 @@ export interface RunnerDeps {
   clientsFor: (system: System) => AwsClients;
   env?: Readonly<Record<string, string | undefined>>;
   signal?: AbortSignal;
+  deadline?: Date;
   progress?: RunbookContext["progress"];
 }
 
@@ -85,6 +86,7 @@ export async function executeRun(deps: RunnerDeps, request: RunRequest): Promise
     notify: deps.notify,
     env: deps.env ?? {},
     ...(deps.signal ? { signal: deps.signal } : {}),
+    ...(deps.deadline ? { deadline: deps.deadline } : {}),
     ...(deps.progress ? { progress: deps.progress } : {}),
   };
   logger.info("run started", { requestedBy: request.requestedBy ?? "unknown" });

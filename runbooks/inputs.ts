@@ -6,13 +6,19 @@ import { z } from "zod";
  */
 
 /** `true`/`false` as a boolean or the strings true/false/yes/no/1/0. */
-export const booleanish = z.union([
-  z.boolean(),
-  z
-    .enum(["true", "false", "yes", "no", "1", "0"], { message: "must be true or false" })
-    .transform((v) => v === "true" || v === "yes" || v === "1"),
-]);
+export const booleanish = z.preprocess(
+  (value) => {
+    if (typeof value !== "string") return value;
+    const text = value.trim().toLowerCase();
+    if (["true", "yes", "1"].includes(text)) return true;
+    if (["false", "no", "0"].includes(text)) return false;
+    return value;
+  },
+  z.boolean({ message: "must be true or false" }),
+);
 
 /** A whole number given as a number or a string. */
-export const wholeNumber = (min: number, max: number) =>
-  z.coerce.number({ message: "must be a whole number" }).int("must be a whole number").min(min).max(max);
+export const wholeNumber = (min: number, max: number) => {
+  const message = `must be a whole number from ${min} to ${max}`;
+  return z.coerce.number({ message }).int(message).min(min, message).max(max, message);
+};

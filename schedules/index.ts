@@ -1,4 +1,5 @@
+import { backupSchedules } from "./backups.js";
 import type { ScheduleInput } from "./schema.js";
 
 /** Every built-in schedule, validated with the fleet by `lib/catalogue.ts`. */
-export const builtinSchedules: readonly ScheduleInput[] = [];
+export const builtinSchedules: readonly ScheduleInput[] = [...backupSchedules];

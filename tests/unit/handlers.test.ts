@@ -1,0 +1,148 @@
+import { Metrics } from "@aws-lambda-powertools/metrics";
+import type { Context } from "aws-lambda";
+import { describe, expect, it } from "vitest";
+import { z } from "zod";
+import { createRuntime } from "../../functions/runtime.js";
+import { createScheduledHandler } from "../../functions/scheduled.js";
+import { createWorkerHandler } from "../../functions/worker.js";
+import { ReportBuilder } from "../../runbooks/report.js";
+import type { Runbook } from "../../runbooks/types.js";
+import { memoryLogger, recordingNotifier, testClients } from "../helpers/context.js";
+
+/** A runbook that records its calls and, when asked, waits for the abort signal like a long job. */
+function probeRunbook() {
+  const calls: { input: unknown; dryRun: boolean; deadline?: Date }[] = [];
+  const runbook: Runbook<z.ZodObject<{ wait: z.ZodDefault<z.ZodBoolean>; n: z.ZodOptional<z.ZodNumber> }>> = {
+    name: "probe",
+    description: "records how it was called",
+    destructive: false,
+    input: z.strictObject({ wait: z.boolean().default(false), n: z.number().optional() }),
+    permissions: () => [],
+    async run(ctx, input) {
+      calls.push({ input, dryRun: ctx.dryRun, ...(ctx.deadline ? { deadline: ctx.deadline } : {}) });
+      const report = new ReportBuilder(ctx, "probe");
+      if (input.wait) {
+        await new Promise<void>((resolve) => ctx.signal?.addEventListener("abort", () => resolve(), { once: true }));
+        report.add({ resource: "x", action: "first", status: "done" });
+        report.markAborted("deadline");
+      } else {
+        report.add({ resource: "x", action: "probe", status: ctx.dryRun ? "would-do" : "done" });
+      }
+      return report.finish({ summary: "probed" });
+    },
+  };
+  return { runbook, calls };
+}
+
+function lambdaContext(remainingMs: number): Context {
+  const started = Date.now();
+  return {
+    callbackWaitsForEmptyEventLoop: true,
+    functionName: "ops-autopilot-scheduled",
+    functionVersion: "$LATEST",
+    invokedFunctionArn: "arn:aws:lambda:af-south-1:123456789012:function:ops-autopilot-scheduled",
+    memoryLimitInMB: "1024",
+    awsRequestId: "c6af9ac6-7b61-11e6-9a41-93e812345678",
+    logGroupName: "/aws/lambda/ops-autopilot-scheduled",
+    logStreamName: "2026/11/21/[$LATEST]abcdef",
+    getRemainingTimeInMillis: () => remainingMs - (Date.now() - started),
+    done: () => {},
+    fail: () => {},
+    succeed: () => {},
+  };
+}
+
+function setup(env: Record<string, string> = {}) {
+  const probe = probeRunbook();
+  const { logger, lines } = memoryLogger();
+  const emf: string[] = [];
+  const metrics = new Metrics({ namespace: "OpsAutopilot", serviceName: "test" });
+  // Powertools prints EMF records through a private Console on stdout; capture them instead.
+  (metrics as unknown as { console: Pick<Console, "log" | "warn"> }).console = {
+    log: (line: string) => void emf.push(line),
+    warn: () => {},
+  };
+  const notifier = recordingNotifier();
+  const runtime = createRuntime(
+    {
+      registry: [probe.runbook],
+      logger,
+      metrics,
+      notify: notifier,
+      now: () => new Date("2026-11-21T01:00:00Z"),
+      clientsFor: () => testClients(),
+    },
+    env,
+  );
+  return { probe, lines, emf, notifier, runtime };
+}
+
+describe("scheduled handler", () => {
+  it("runs the named runbook with input given as a JSON string (SST cron events carry strings)", async () => {
+    const { probe, notifier, runtime, emf } = setup();
+    const report = await createScheduledHandler(runtime)(
+      { runbook: "probe", system: "partpal-ims", input: '{"n":3}', scheduleId: "partpal-ims-probe" },
+      lambdaContext(60_000),
+    );
+    expect(probe.calls).toEqual([{ input: { wait: false, n: 3 }, dryRun: false, deadline: expect.any(Date) }]);
+    expect(report.status).toBe("succeeded");
+    expect(notifier.reports).toHaveLength(1);
+    const records = emf.map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(records[0]).toMatchObject({ RunCompleted: 1, System: "partpal-ims", Runbook: "probe", Status: "succeeded" });
+  });
+
+  it.each([
+    [{ system: "partpal-ims" }, /runbook/],
+    [{ runbook: "probe", system: "partpal-ims", input: "{not json" }, /input must be a JSON object/],
+    [{ runbook: "probe", system: "partpal-ims", extra: 1 }, /extra/],
+    [{ runbook: "probe", system: "atlantis" }, /unknown system "atlantis"/],
+    [{ runbook: "defrost", system: "partpal-ims" }, /unknown runbook "defrost"; known runbooks: probe/],
+    [{ runbook: "probe", system: "partpal-ims", input: { n: "three" } }, /invalid input for runbook "probe"/],
+  ])("rejects %j with the reason and runs nothing", async (event, message) => {
+    const { probe, notifier, runtime, lines } = setup();
+    await expect(createScheduledHandler(runtime)(event, lambdaContext(60_000))).rejects.toThrow(message);
+    expect(probe.calls).toHaveLength(0);
+    expect(notifier.reports).toHaveLength(0);
+    if (!("runbook" in event) || (event as { input?: unknown }).input === "{not json" || "extra" in event) {
+      expect(lines().some((l) => l.message === "rejected scheduled event")).toBe(true);
+    }
+  });
+
+  it("stops before the Lambda deadline and reports partial", async () => {
+    const { runtime } = setup({ OPS_DEADLINE_MARGIN_MS: "1000" });
+    const started = Date.now();
+    const report = await createScheduledHandler(runtime)(
+      { runbook: "probe", system: "demo", input: { wait: true } },
+      lambdaContext(1200),
+    );
+    expect(report.status).toBe("partial");
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+
+  it("OPS_DRY_RUN turns every run into a dry run", async () => {
+    const { probe, runtime } = setup({ OPS_DRY_RUN: "true" });
+    const report = await createScheduledHandler(runtime)({ runbook: "probe", system: "demo" }, lambdaContext(60_000));
+    expect(probe.calls[0]?.dryRun).toBe(true);
+    expect(report.dryRun).toBe(true);
+  });
+
+  it("an invalid function environment fails at cold start", () => {
+    expect(() => createRuntime({}, { OPS_DRY_RUN: "maybe" })).toThrow(/OPS_DRY_RUN: must be true or false/);
+  });
+});
+
+describe("worker handler", () => {
+  it("requires who asked, and runs with it", async () => {
+    const { probe, runtime, lines } = setup();
+    await expect(
+      createWorkerHandler(runtime)({ runbook: "probe", system: "demo" }, lambdaContext(60_000)),
+    ).rejects.toThrow(/requestedBy/);
+    expect(probe.calls).toHaveLength(0);
+    await createWorkerHandler(runtime)(
+      { runbook: "probe", system: "demo", requestedBy: "slack:U123", dryRun: true },
+      lambdaContext(60_000),
+    );
+    expect(probe.calls[0]?.dryRun).toBe(true);
+    expect(lines().some((l) => l.requestedBy === "slack:U123")).toBe(true);
+  });
+});
