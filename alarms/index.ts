@@ -78,5 +78,5 @@ export function guideAlarms(system: System): AlarmDefinition[] {
 
 /** Every alarm of the fleet; `sst.config.ts` loops over this. */
 export function fleetAlarms(systems: readonly System[]): AlarmDefinition[] {
-  return systems.filter((s) => s.id !== "demo").flatMap((s) => [...guideAlarms(s), ...backupFreshnessAlarms(s)]);
+  return systems.filter((s) => s.deploy).flatMap((s) => [...guideAlarms(s), ...backupFreshnessAlarms(s)]);
 }

@@ -2,12 +2,12 @@ import { builtinSystems } from "../systems/index.js";
 import type { ScheduleInput } from "./schema.js";
 
 /**
- * Backups and retention for every system with a backup section (the demo runs from `npm start`, not on
- * a schedule). Times are local to each system: 03:00 is PartPal's RDS backup window (SAST) and IMS 2.0's
+ * Backups and retention for every system with a backup section (systems with `deploy: false`, like the
+ * demo, run from `npm start`, not on a schedule). Times are local to each system: 03:00 is PartPal's RDS backup window (SAST) and IMS 2.0's
  * stated "3 AM UTC"; the other guides give no time, and 03:00 local is the quiet hour they share.
  */
 export const backupSchedules: ScheduleInput[] = builtinSystems
-  .filter((s) => s.backup && s.id !== "demo")
+  .filter((s) => s.backup && s.deploy !== false)
   .flatMap((s) => [
     {
       system: s.id,

@@ -8,6 +8,7 @@ import type { SystemInput } from "./schema.js";
 export const demo = {
   id: "demo",
   name: "Demo (embedded local stack)",
+  deploy: false,
   account: { region: "us-east-1" },
   timezone: "Africa/Johannesburg",
   runtime: { kind: "none", reason: "The embedded stack runs no containers." },

@@ -191,6 +191,8 @@ export const systemSchema = z
     name: z.string().min(1),
     /** The deployment guide this entry was distilled from. */
     guide: z.string().optional(),
+    /** False for systems that exist only locally (the embedded demo): no schedules, alarms or buckets. */
+    deploy: z.boolean().default(true),
     account: accountSchema,
     timezone,
     runtime: runtimeSchema,

@@ -24,7 +24,7 @@ export interface DecideRetentionOptions {
   timezone: string;
   now: Date;
   /** The newest verified backup's key: always kept. */
-  newestVerifiedKey?: string;
+  newestVerifiedKey?: string | undefined;
   /** Dumps without a manifest younger than this are kept (they may still be getting their manifest). */
   orphanGraceMs?: number;
 }

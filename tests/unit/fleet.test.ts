@@ -29,7 +29,7 @@ describe("fleet catalogue", () => {
   });
 
   it("an unknown time zone names the system, the field, the value and what is allowed", () => {
-    const systems = clone(builtinSystems) as { id: string; timezone: string }[];
+    const systems = clone(builtinSystems) as unknown as { id: string; timezone: string }[];
     const ode = systems.find((s) => s.id === "ode");
     if (ode) ode.timezone = "Mars/Base";
     const issues = issuesOf(() => parseFleet({ systems }, { source: "test.json" }));
@@ -40,7 +40,7 @@ describe("fleet catalogue", () => {
   });
 
   it("reports every problem at once, by system id", () => {
-    const systems = clone(builtinSystems) as Record<string, unknown>[];
+    const systems = clone(builtinSystems) as unknown as Record<string, unknown>[];
     const [first, second] = systems;
     if (!first || !second) throw new Error("fixture");
     first.runtime = { kind: "k8s" };

@@ -1,0 +1,207 @@
+import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
+import { chmod, mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { manifestSchema } from "../../lib/backup/manifest.js";
+import { ensureDatabase, seedInventory } from "../../lib/local/seed.js";
+import { connect } from "../../lib/postgres/server.js";
+import { findTools } from "../../lib/postgres/tools.js";
+import { backupRunbook } from "../../runbooks/backup.js";
+import { pruneBackupsRunbook } from "../../runbooks/prune-backups.js";
+import { testContext } from "../helpers/context.js";
+import { startTestStack, type TestStack } from "../helpers/stack.js";
+
+const run = promisify(execFile);
+const BUCKET = "ops-autopilot-demo";
+const DB = "partpal_it";
+
+let stack: TestStack;
+const sent: string[] = [];
+
+/** What the demo system's backup needs from the environment, pointing at this test's server. */
+const env = () => ({ OPS_DEMO_DATABASE_URL: stack.postgres.url(DB), PATH: process.env.PATH });
+
+async function objects(prefix = "pg_dump/demo/"): Promise<string[]> {
+  const listing = await stack.s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix }));
+  return (listing.Contents ?? []).map((o) => o.Key ?? "").sort();
+}
+
+async function download(key: string): Promise<Buffer> {
+  const object = await stack.s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+  return Buffer.from((await object.Body?.transformToByteArray()) ?? []);
+}
+
+/** Per table: row count and an order-independent checksum of its contents. */
+async function fingerprint(database: string): Promise<Record<string, { rows: number; md5: string }>> {
+  const client = await connect(stack.postgres.connection(database));
+  try {
+    const tables = await client.query<{ name: string }>(
+      "select tablename as name from pg_tables where schemaname = 'public' order by 1",
+    );
+    const result: Record<string, { rows: number; md5: string }> = {};
+    for (const { name } of tables.rows) {
+      const r = await client.query<{ rows: string; md5: string }>(
+        `select count(*)::text as rows, md5(coalesce(string_agg(t::text, '|' order by t::text), '')) as md5 from "${name}" t`,
+      );
+      result[name] = { rows: Number(r.rows[0]?.rows), md5: r.rows[0]?.md5 ?? "" };
+    }
+    return result;
+  } finally {
+    await client.end();
+  }
+}
+
+beforeAll(async () => {
+  stack = await startTestStack([BUCKET]);
+  // Record every S3 operation sent over the wire, to prove what the pipeline did and did not do.
+  stack.s3.middlewareStack.add(
+    (next, context) => async (args) => {
+      sent.push(String(context.commandName));
+      return next(args);
+    },
+    { step: "initialize", name: "recordCommands" },
+  );
+  await ensureDatabase(stack.postgres.connection(), DB);
+  await seedInventory(stack.postgres.connection(DB), { scale: 0.5 });
+});
+
+afterAll(async () => {
+  await stack?.stop();
+});
+
+describe("backup on real PostgreSQL and a real S3-protocol server", () => {
+  it("round trip: backup → download → pg_restore into a fresh database gives the same tables, rows and contents", async () => {
+    const ctx = testContext({ system: "demo", clients: stack.clients, env: env(), now: () => new Date() });
+    const report = await backupRunbook.run(ctx, { force: true, minIntervalMinutes: 60 });
+    expect(report.status, report.summary).toBe("succeeded");
+    const keys = await objects();
+    expect(keys).toHaveLength(2);
+    const [dumpKey, manifestKey] = keys;
+    expect(dumpKey).toMatch(/^pg_dump\/demo\/inventory\/\d{4}\/\d{2}\/\d{2}\/\d{8}T\d{6}Z\.dump$/);
+    expect(manifestKey).toBe(`${dumpKey}.manifest.json`);
+
+    const manifest = manifestSchema.parse(JSON.parse((await download(manifestKey ?? "")).toString("utf8")));
+    const dump = await download(dumpKey ?? "");
+    expect(manifest.bytes).toBe(dump.length);
+    expect(manifest.sha256).toBe(createHash("sha256").update(dump).digest("hex"));
+    expect(manifest).toMatchObject({
+      system: "demo",
+      database: "inventory",
+      databaseName: DB,
+      format: "custom",
+      compression: 1,
+    });
+    expect(manifest.serverVersion).toMatch(/^\d+\.\d+/);
+    expect(manifest.tables.map((t) => t.name).sort()).toEqual(["parts", "sales", "vehicles"]);
+    expect(manifest.tables.find((t) => t.name === "parts")?.rowsEstimate).toBeGreaterThan(90_000);
+
+    const file = join(stack.dir, "restore.dump");
+    await writeFile(file, dump);
+    await ensureDatabase(stack.postgres.connection(), "restored");
+    const [restore] = await findTools({ name: "pg_restore", path: process.env.PATH ?? "" });
+    await run(restore?.path ?? "pg_restore", [
+      "--no-owner",
+      "-h",
+      "127.0.0.1",
+      "-p",
+      String(stack.postgres.port),
+      "-U",
+      "postgres",
+      "-d",
+      "restored",
+      file,
+    ]);
+    const original = await fingerprint(DB);
+    expect(Object.keys(original)).toEqual(["parts", "sales", "vehicles"]);
+    expect(await fingerprint("restored")).toEqual(original);
+  });
+
+  it("an event delivered twice does not take a second backup", async () => {
+    const before = await objects();
+    const ctx = testContext({ system: "demo", clients: stack.clients, env: env(), now: () => new Date() });
+    const report = await backupRunbook.run(ctx, { force: false, minIntervalMinutes: 60 });
+    expect(report.status).toBe("skipped");
+    expect(report.summary).toMatch(/younger than 60 min/);
+    expect(await objects()).toEqual(before);
+  });
+
+  it("dry run writes nothing and says what it would do", async () => {
+    const before = await objects();
+    const ctx = testContext({
+      system: "demo",
+      clients: stack.clients,
+      env: env(),
+      now: () => new Date(),
+      dryRun: true,
+    });
+    const report = await backupRunbook.run(ctx, { force: true, minIntervalMinutes: 60 });
+    expect(report.actions[0]).toMatchObject({ status: "would-do", action: "backup" });
+    expect((report.actions[0]?.after as { key: string }).key).toMatch(
+      /^s3:\/\/ops-autopilot-demo\/pg_dump\/demo\/inventory\//,
+    );
+    expect(await objects()).toEqual(before);
+  });
+
+  it("pg_dump killed mid-stream: multipart upload aborted, no object, no manifest, report failed", async () => {
+    // A pg_dump that streams 9.5 MB of real output (more than one 8 MiB part), then dies by SIGKILL.
+    const bin = join(stack.dir, "killed-bin");
+    await mkdir(bin, { recursive: true });
+    const [real] = (await findTools({ name: "pg_dump", path: process.env.PATH ?? "" })).sort(
+      (a, b) => b.major - a.major,
+    );
+    await writeFile(
+      join(bin, "pg_dump"),
+      `#!/bin/sh\nif [ "$1" = "--version" ]; then exec "${real?.path}" --version; fi\n"${real?.path}" "$@" | { head -c 9500000; kill -9 $$; }\n`,
+    );
+    await chmod(join(bin, "pg_dump"), 0o755);
+    const before = await objects();
+    sent.length = 0;
+    const ctx = testContext({
+      system: "demo",
+      clients: stack.clients,
+      env: { ...env(), OPS_PG_BIN_DIRS: bin },
+      now: () => new Date(Date.now() + 3_600_000),
+    });
+    const report = await backupRunbook.run(ctx, { force: true, minIntervalMinutes: 60, compression: 0 });
+    expect(report.status).toBe("failed");
+    expect(report.actions[0]?.reason).toMatch(/pg_dump was killed by SIGKILL/);
+    expect(sent).toContain("CreateMultipartUploadCommand");
+    expect(sent).toContain("AbortMultipartUploadCommand");
+    expect(sent).not.toContain("CompleteMultipartUploadCommand");
+    expect(sent.filter((c) => c === "PutObjectCommand")).toHaveLength(0);
+    expect(await objects()).toEqual(before);
+  });
+
+  it("bad credentials: report failed with the reason, no manifest, no object, password not echoed", async () => {
+    const before = await objects();
+    const badUrl = `postgres://intruder:hunter2@127.0.0.1:${stack.postgres.port}/${DB}`;
+    const ctx = testContext({
+      system: "demo",
+      clients: stack.clients,
+      env: { ...env(), OPS_DATABASE_URL: badUrl },
+      now: () => new Date(Date.now() + 7_200_000),
+    });
+    const report = await backupRunbook.run(ctx, { force: true, minIntervalMinutes: 60 });
+    expect(report.status).toBe("failed");
+    expect(report.actions[0]?.reason).toMatch(
+      /cannot connect to intruder@127\.0\.0\.1:\d+\/partpal_it: .*role "intruder" does not exist/,
+    );
+    expect(JSON.stringify(report)).not.toContain("hunter2");
+    expect(await objects()).toEqual(before);
+  });
+
+  it("prune-backups on the real bucket keeps the newest verified and removes an old dump without a manifest", async () => {
+    const orphan = "pg_dump/demo/inventory/2026/01/01/20260101T030000Z.dump";
+    await stack.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: orphan, Body: "partial" }));
+    const ctx = testContext({ system: "demo", clients: stack.clients, now: () => new Date() });
+    const report = await pruneBackupsRunbook.run(ctx, {});
+    expect(report.status, report.summary).toBe("succeeded");
+    const keys = await objects();
+    expect(keys).not.toContain(orphan);
+    expect(keys.filter((k) => k.endsWith(".dump"))).toHaveLength(1);
+    expect(report.actions.find((a) => a.resource === orphan)?.reason).toBe("no manifest: not a backup");
+  });
+});
