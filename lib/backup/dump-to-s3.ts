@@ -29,7 +29,7 @@ class HashingCounter extends Transform {
 export interface DumpToS3Options {
   tool: PgTool;
   conn: PgConnection;
-  /** pg_dump -Z level. */
+  /** pg_dump -Z level; negative leaves pg_dump at its own default (what naive tools do). */
   compression: number;
   s3: S3Client;
   bucket: string;
@@ -80,7 +80,12 @@ export async function dumpToS3(options: DumpToS3Options): Promise<DumpResult> {
   }
   const child = spawn(
     options.tool.path,
-    ["--format=custom", `--compress=${options.compression}`, "--no-password", "--no-sync"],
+    [
+      "--format=custom",
+      ...(options.compression >= 0 ? [`--compress=${options.compression}`] : []),
+      "--no-password",
+      "--no-sync",
+    ],
     { env: { ...env, ...libpqEnv(options.conn) }, stdio: ["ignore", "pipe", "pipe"] },
   );
   let stderr = "";

@@ -1,0 +1,137 @@
+/**
+ * Backup benchmark (not part of `npm test`): `npm run bench:backup [-- --quick]`.
+ *
+ * On generated PartPal-shaped databases (≈0.25 GB and ≥1 GB), measured in one run on this machine:
+ *   - raw `pg_dump -Fc -Z1` to /dev/null (the baseline),
+ *   - the backup pipeline (pg_dump → sha256 → S3 multipart) into a local S3-protocol server,
+ *   - the same pipeline at pg_dump's default compression (how a naive tool runs),
+ *   - peak RSS of the Node process running the pipeline, at both sizes.
+ * Figures are printed as ratios against the baseline; targets: pipeline ÷ raw ≥ 0.9, ≥ 2× the
+ * default-compression pipeline, peak RSS ≤ 200 MB and flat in database size.
+ */
+import { spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { S3Client } from "@aws-sdk/client-s3";
+import { dumpToS3 } from "../lib/backup/dump-to-s3.js";
+import { startLocalPostgres } from "../lib/local/postgres.js";
+import { startLocalS3 } from "../lib/local/s3.js";
+import { ensureDatabase, seedInventory } from "../lib/local/seed.js";
+import { libpqEnv, parseDatabaseUrl } from "../lib/postgres/connection.js";
+import { readServerInfo } from "../lib/postgres/server.js";
+import { chooseTool, findTools } from "../lib/postgres/tools.js";
+
+const BUCKET = "bench";
+const args = process.argv.slice(2);
+
+/** Child mode: run one pipeline and print its figures as JSON (so peak RSS is this pipeline's alone). */
+async function child(): Promise<void> {
+  const [, url = "", endpoint = "", compressionText = "1"] = args;
+  const conn = parseDatabaseUrl(url);
+  const server = await readServerInfo(conn);
+  const tool = chooseTool(await findTools({ name: "pg_dump", path: process.env.PATH ?? "" }), server, "pg_dump");
+  const s3 = new S3Client({
+    region: "us-east-1",
+    endpoint,
+    forcePathStyle: true,
+    credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
+    requestChecksumCalculation: "WHEN_REQUIRED",
+    responseChecksumValidation: "WHEN_REQUIRED",
+  });
+  const result = await dumpToS3({
+    tool,
+    conn,
+    compression: Number(compressionText),
+    s3,
+    bucket: BUCKET,
+    key: `bench/${Date.now()}-${compressionText}.dump`,
+    baseEnv: process.env,
+  });
+  const maxRssKB = process.resourceUsage().maxRSS;
+  process.stdout.write(`${JSON.stringify({ ms: result.durationMs, bytes: result.bytes, maxRssMB: maxRssKB / 1024 })}\n`);
+}
+
+function runChild(url: string, endpoint: string, compression: string): Promise<{ ms: number; bytes: number; maxRssMB: number }> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(process.execPath, ["--import", "tsx", import.meta.filename, "--child", url, endpoint, compression], {
+      stdio: ["ignore", "pipe", "inherit"],
+      env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
+    });
+    let out = "";
+    proc.stdout.on("data", (d) => {
+      out += String(d);
+    });
+    proc.on("close", (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`pipeline child exited ${code}`))));
+  });
+}
+
+/** Raw pg_dump with the same flags, output to /dev/null: the ceiling the pipeline is measured against. */
+function rawDump(url: string, compression: string, pgDump: string): Promise<number> {
+  const conn = parseDatabaseUrl(url);
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const proc = spawn(pgDump, ["--format=custom", `--compress=${compression}`, "--no-password", "--no-sync", "--file=/dev/null"], {
+      env: { PATH: process.env.PATH ?? "", ...libpqEnv(conn) },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let stderr = "";
+    proc.stderr.on("data", (d) => {
+      stderr += String(d);
+    });
+    proc.on("close", (code) =>
+      code === 0 ? resolve(performance.now() - started) : reject(new Error(`pg_dump exited ${code}: ${stderr}`)),
+    );
+  });
+}
+
+const mb = (bytes: number) => bytes / 1024 / 1024;
+
+async function main(): Promise<void> {
+  const quick = args.includes("--quick");
+  const sizes = quick ? [{ name: "small", scale: 0.5 }, { name: "large", scale: 2 }] : [{ name: "0.25 GB", scale: 6.5 }, { name: "1 GB", scale: 26 }];
+  const dir = await mkdtemp(join(tmpdir(), "ops-bench-"));
+  const postgres = await startLocalPostgres({ dataDir: join(dir, "pg"), durable: false });
+  const s3 = await startLocalS3({ directory: join(dir, "s3"), buckets: [BUCKET] });
+  const rows: string[] = [];
+  try {
+    for (const size of sizes) {
+      const db = `bench_${size.scale.toString().replace(".", "_")}`;
+      await ensureDatabase(postgres.connection(), db);
+      process.stderr.write(`seeding ${db} (scale ${size.scale}) ...\n`);
+      await seedInventory(postgres.connection(db), { scale: size.scale });
+      const url = postgres.url(db);
+      const info = await readServerInfo(parseDatabaseUrl(url));
+      const pgDump = chooseTool(await findTools({ name: "pg_dump", path: process.env.PATH ?? "" }), info, "pg_dump").path;
+      process.stderr.write(`${size.name}: database ${mb(info.databaseBytes).toFixed(0)} MB; measuring ...\n`);
+      // Warm the cache once so the first measurement is not penalised by cold reads.
+      await rawDump(url, "1", pgDump);
+      const raw = await rawDump(url, "1", pgDump);
+      const pipeline = await runChild(url, s3.endpoint, "1");
+      const naive = await runChild(url, s3.endpoint, "-1");
+      const rawAgain = await rawDump(url, "1", pgDump);
+      const rawMs = (raw + rawAgain) / 2;
+      const tput = (ms: number) => mb(info.databaseBytes) / (ms / 1000);
+      rows.push(
+        [
+          size.name,
+          `${mb(info.databaseBytes).toFixed(0)} MB`,
+          `raw ${tput(rawMs).toFixed(1)} MB/s`,
+          `pipeline ${tput(pipeline.ms).toFixed(1)} MB/s`,
+          `pipeline÷raw ${(rawMs / pipeline.ms).toFixed(2)} (target ≥ 0.90)`,
+          `vs default compression ${(naive.ms / pipeline.ms).toFixed(2)}× faster (target ≥ 2), ${((pipeline.bytes / naive.bytes - 1) * 100).toFixed(1)} % more bytes`,
+          `peak RSS ${pipeline.maxRssMB.toFixed(0)} MB (target ≤ 200)`,
+        ].join(" | "),
+      );
+      process.stderr.write(`${rows.at(-1)}\n`);
+    }
+  } finally {
+    await s3.stop();
+    await postgres.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+  process.stdout.write(`\nbench/backup (${new Date().toISOString()}, ${process.platform} ${process.arch})\n${rows.join("\n")}\n`);
+}
+
+if (args[0] === "--child") await child();
+else await main();
