@@ -145,6 +145,23 @@ describe("backup on real PostgreSQL and a real S3-protocol server", () => {
     expect(await objects()).toEqual(before);
   });
 
+  it("a dump estimated to outlast the deadline is skipped with the estimate, never cut off", async () => {
+    const before = await objects();
+    const now = new Date(Date.now() + 10_800_000);
+    const ctx = testContext({
+      system: "demo",
+      clients: stack.clients,
+      env: env(),
+      now: () => now,
+      deadline: new Date(now.getTime() + 5),
+    });
+    const report = await backupRunbook.run(ctx, { force: true, minIntervalMinutes: 60 });
+    expect(report.status).toBe("skipped");
+    expect(report.actions[0]?.reason).toMatch(/estimated dump time \d+ s \(.* at .*\/s\) exceeds the 0 s budget; run it as a plain process/);
+    expect(report.metrics["estimatedMs.inventory"]).toBeGreaterThan(5);
+    expect(await objects()).toEqual(before);
+  });
+
   it("pg_dump killed mid-stream: multipart upload aborted, no object, no manifest, report failed", async () => {
     // A pg_dump that streams 9.5 MB of real output (more than one 8 MiB part), then dies by SIGKILL.
     const bin = join(stack.dir, "killed-bin");
