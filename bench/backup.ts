@@ -49,20 +49,32 @@ async function child(): Promise<void> {
     baseEnv: process.env,
   });
   const maxRssKB = process.resourceUsage().maxRSS;
-  process.stdout.write(`${JSON.stringify({ ms: result.durationMs, bytes: result.bytes, maxRssMB: maxRssKB / 1024 })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ ms: result.durationMs, bytes: result.bytes, maxRssMB: maxRssKB / 1024 })}\n`,
+  );
 }
 
-function runChild(url: string, endpoint: string, compression: string): Promise<{ ms: number; bytes: number; maxRssMB: number }> {
+function runChild(
+  url: string,
+  endpoint: string,
+  compression: string,
+): Promise<{ ms: number; bytes: number; maxRssMB: number }> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, ["--import", "tsx", import.meta.filename, "--child", url, endpoint, compression], {
-      stdio: ["ignore", "pipe", "inherit"],
-      env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
-    });
+    const proc = spawn(
+      process.execPath,
+      ["--import", "tsx", import.meta.filename, "--child", url, endpoint, compression],
+      {
+        stdio: ["ignore", "pipe", "inherit"],
+        env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
+      },
+    );
     let out = "";
     proc.stdout.on("data", (d) => {
       out += String(d);
     });
-    proc.on("close", (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`pipeline child exited ${code}`))));
+    proc.on("close", (code) =>
+      code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`pipeline child exited ${code}`)),
+    );
   });
 }
 
@@ -71,10 +83,14 @@ function rawDump(url: string, compression: string, pgDump: string): Promise<numb
   const conn = parseDatabaseUrl(url);
   const started = performance.now();
   return new Promise((resolve, reject) => {
-    const proc = spawn(pgDump, ["--format=custom", `--compress=${compression}`, "--no-password", "--no-sync", "--file=/dev/null"], {
-      env: { PATH: process.env.PATH ?? "", ...libpqEnv(conn) },
-      stdio: ["ignore", "ignore", "pipe"],
-    });
+    const proc = spawn(
+      pgDump,
+      ["--format=custom", `--compress=${compression}`, "--no-password", "--no-sync", "--file=/dev/null"],
+      {
+        env: { PATH: process.env.PATH ?? "", ...libpqEnv(conn) },
+        stdio: ["ignore", "ignore", "pipe"],
+      },
+    );
     let stderr = "";
     proc.stderr.on("data", (d) => {
       stderr += String(d);
@@ -89,7 +105,15 @@ const mb = (bytes: number) => bytes / 1024 / 1024;
 
 async function main(): Promise<void> {
   const quick = args.includes("--quick");
-  const sizes = quick ? [{ name: "small", scale: 0.5 }, { name: "large", scale: 2 }] : [{ name: "0.25 GB", scale: 6.5 }, { name: "1 GB", scale: 26 }];
+  const sizes = quick
+    ? [
+        { name: "small", scale: 0.5 },
+        { name: "large", scale: 2 },
+      ]
+    : [
+        { name: "0.25 GB", scale: 6.5 },
+        { name: "1 GB", scale: 26 },
+      ];
   const dir = await mkdtemp(join(tmpdir(), "ops-bench-"));
   const postgres = await startLocalPostgres({ dataDir: join(dir, "pg"), durable: false });
   const s3 = await startLocalS3({ directory: join(dir, "s3"), buckets: [BUCKET] });
@@ -102,7 +126,11 @@ async function main(): Promise<void> {
       await seedInventory(postgres.connection(db), { scale: size.scale });
       const url = postgres.url(db);
       const info = await readServerInfo(parseDatabaseUrl(url));
-      const pgDump = chooseTool(await findTools({ name: "pg_dump", path: process.env.PATH ?? "" }), info, "pg_dump").path;
+      const pgDump = chooseTool(
+        await findTools({ name: "pg_dump", path: process.env.PATH ?? "" }),
+        info,
+        "pg_dump",
+      ).path;
       process.stderr.write(`${size.name}: database ${mb(info.databaseBytes).toFixed(0)} MB; measuring ...\n`);
       // Warm the cache once so the first measurement is not penalised by cold reads.
       await rawDump(url, "1", pgDump);
@@ -130,7 +158,9 @@ async function main(): Promise<void> {
     await postgres.stop();
     await rm(dir, { recursive: true, force: true });
   }
-  process.stdout.write(`\nbench/backup (${new Date().toISOString()}, ${process.platform} ${process.arch})\n${rows.join("\n")}\n`);
+  process.stdout.write(
+    `\nbench/backup (${new Date().toISOString()}, ${process.platform} ${process.arch})\n${rows.join("\n")}\n`,
+  );
 }
 
 if (args[0] === "--child") await child();

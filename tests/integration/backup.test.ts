@@ -139,7 +139,7 @@ describe("backup on real PostgreSQL and a real S3-protocol server", () => {
     });
     const report = await backupRunbook.run(ctx, { force: true, minIntervalMinutes: 60 });
     expect(report.actions[0]).toMatchObject({ status: "would-do", action: "backup" });
-    expect((report.actions[0]?.after as { key: string }).key).toMatch(
+    expect((report.actions[0]?.after as { key?: string } | undefined)?.key).toMatch(
       /^s3:\/\/ops-autopilot-demo\/pg_dump\/demo\/inventory\//,
     );
     expect(await objects()).toEqual(before);
@@ -157,7 +157,9 @@ describe("backup on real PostgreSQL and a real S3-protocol server", () => {
     });
     const report = await backupRunbook.run(ctx, { force: true, minIntervalMinutes: 60 });
     expect(report.status).toBe("skipped");
-    expect(report.actions[0]?.reason).toMatch(/estimated dump time \d+ s \(.* at .*\/s\) exceeds the 0 s budget; run it as a plain process/);
+    expect(report.actions[0]?.reason).toMatch(
+      /estimated dump time \d+ s \(.* at .*\/s\) exceeds the 0 s budget; run it as a plain process/,
+    );
     expect(report.metrics["estimatedMs.inventory"]).toBeGreaterThan(5);
     expect(await objects()).toEqual(before);
   });
