@@ -15,8 +15,10 @@ export default defineConfig({
           include: ["tests/integration/**/*.test.ts"],
           testTimeout: 120_000,
           hookTimeout: 180_000,
-          // Each file starts its own PostgreSQL and S3 server; two cores, so not too many at once.
+          // Each file starts its own PostgreSQL and S3 server; two cores, so not too many at once, and
+          // after the fast tiers (a group of its own, as vitest requires for a different worker count).
           maxWorkers: 2,
+          sequence: { groupOrder: 1 },
         },
       },
     ],
