@@ -48,6 +48,9 @@ export default $config({
       });
     }
 
+    // Every run's actions, as JSON lines (audit/<system>/YYYY/MM/DD/…); retained with the stage.
+    const audit = new sst.aws.Bucket("Audit", { versioning: true, enforceHttps: true });
+
     // The pg_dump/pg_restore binaries are not in the Lambda runtime: a layer provides them under /opt/bin.
     const pgLayer = process.env.OPS_PG_LAYER_ARN;
 
@@ -63,12 +66,13 @@ export default $config({
         runtime: "nodejs22.x" as const,
         memory: "1024 MB" as const,
         timeout,
-        permissions,
+        permissions: [...permissions, { actions: ["s3:PutObject"], resources: [$interpolate`${audit.arn}/audit/*`] }],
         ...(pgLayer ? { layers: [pgLayer] } : {}),
         environment: {
           POWERTOOLS_SERVICE_NAME: "ops-autopilot",
           OPS_PG_BIN_DIRS: "/opt/bin",
           OPS_DRY_RUN: process.env.OPS_DRY_RUN ?? "false",
+          OPS_AUDIT_BUCKET: audit.name,
         },
       };
       scheduled.set(

@@ -1,7 +1,8 @@
 import { Metrics } from "@aws-lambda-powertools/metrics";
 import type { Context } from "aws-lambda";
 import { z } from "zod";
-import { clientsForSystem } from "../lib/aws/clients.js";
+import { type AuditSink, createS3AuditSink } from "../lib/audit.js";
+import { clientsForSystem, createAwsClients } from "../lib/aws/clients.js";
 import { builtinFleet } from "../lib/catalogue.js";
 import { ValidationError } from "../lib/errors.js";
 import type { Fleet } from "../lib/fleet.js";
@@ -20,6 +21,9 @@ const envSchema = z.object({
   /** Stop this long before the Lambda deadline so the report still goes out. */
   OPS_DEADLINE_MARGIN_MS: z.coerce.number().int().min(1000).default(30_000),
   OPS_S3_FORCE_PATH_STYLE: booleanish.default(false),
+  /** Bucket for the audit log (JSON lines per run); none: the structured log only. */
+  OPS_AUDIT_BUCKET: z.string().min(3).optional(),
+  OPS_AUDIT_REGION: z.string().optional(),
 });
 
 /** What every handler shares, built once per cold start. */
@@ -33,6 +37,7 @@ export interface Runtime {
   clientsFor: RunnerDeps["clientsFor"];
   env: Readonly<Record<string, string | undefined>>;
   config: z.output<typeof envSchema>;
+  audit?: AuditSink;
 }
 
 /** Builds the runtime; an invalid catalogue or environment throws here, at cold start. */
@@ -58,6 +63,16 @@ export function createRuntime(overrides: Partial<Runtime> = {}, env: Record<stri
       ((system) => clientsForSystem(system, { s3ForcePathStyle: config.OPS_S3_FORCE_PATH_STYLE })),
     env: overrides.env ?? env,
     config,
+    ...(overrides.audit
+      ? { audit: overrides.audit }
+      : config.OPS_AUDIT_BUCKET
+        ? {
+            audit: createS3AuditSink({
+              s3: createAwsClients({ region: config.OPS_AUDIT_REGION ?? env.AWS_REGION ?? "us-east-1" }).s3,
+              bucket: config.OPS_AUDIT_BUCKET,
+            }),
+          }
+        : {}),
   };
 }
 
@@ -86,6 +101,7 @@ export async function runInLambda(
         env: runtime.env,
         signal: controller.signal,
         deadline: new Date(runtime.now().getTime() + budget),
+        ...(runtime.audit ? { audit: runtime.audit } : {}),
       },
       { ...request, dryRun: request.dryRun || runtime.config.OPS_DRY_RUN },
     );

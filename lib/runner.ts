@@ -2,6 +2,7 @@ import type { z } from "zod";
 import { ReportBuilder } from "../runbooks/report.js";
 import type { AnyRunbook, Report, RunbookContext } from "../runbooks/types.js";
 import type { System } from "../systems/schema.js";
+import type { AuditSink } from "./audit.js";
 import type { AwsClients } from "./aws/clients.js";
 import { errorMessage, UnknownNameError, ValidationError } from "./errors.js";
 import { type Fleet, findSystem } from "./fleet.js";
@@ -31,6 +32,8 @@ export interface RunnerDeps {
   signal?: AbortSignal;
   deadline?: Date;
   progress?: RunbookContext["progress"];
+  /** Durable record of every action (S3 JSON lines); the structured log always has them too. */
+  audit?: AuditSink;
 }
 
 /** The runbook with this name, or an error that lists the registry. */
@@ -108,10 +111,15 @@ export async function executeRun(deps: RunnerDeps, request: RunRequest): Promise
     });
   }
   logger.info("run finished", { status: report.status, summary: report.summary, metrics: report.metrics });
+  // The run's outcome stands whatever happens next: audit and notification failures are logged.
+  try {
+    await deps.audit?.record(report);
+  } catch (error) {
+    logger.error("audit record failed", { error: errorMessage(error) });
+  }
   try {
     await deps.notify.notify(report);
   } catch (error) {
-    // The run's outcome stands; a notification failure is logged, not turned into a run failure.
     logger.error("notification failed", { error: errorMessage(error) });
   }
   return report;

@@ -1,10 +1,13 @@
 import { Metrics } from "@aws-lambda-powertools/metrics";
+import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import type { Context } from "aws-lambda";
+import { mockClient } from "aws-sdk-client-mock";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { createRuntime } from "../../functions/runtime.js";
 import { createScheduledHandler } from "../../functions/scheduled.js";
 import { createWorkerHandler } from "../../functions/worker.js";
+import { createS3AuditSink } from "../../lib/audit.js";
 import { ReportBuilder } from "../../runbooks/report.js";
 import type { Runbook } from "../../runbooks/types.js";
 import { memoryLogger, recordingNotifier, testClients } from "../helpers/context.js";
@@ -144,5 +147,38 @@ describe("worker handler", () => {
     );
     expect(probe.calls[0]?.dryRun).toBe(true);
     expect(lines().some((l) => l.requestedBy === "slack:U123")).toBe(true);
+  });
+});
+
+describe("audit log", () => {
+  it("writes every action and a summary as JSON lines, secrets removed", async () => {
+    const s3 = mockClient(S3Client);
+    s3.on(PutObjectCommand).resolves({ ETag: '"d41d8cd98f00b204e9800998ecf8427e"', ServerSideEncryption: "AES256" });
+    const { runtime } = setup();
+    const audited = {
+      ...runtime,
+      audit: createS3AuditSink({ s3: new S3Client({ region: "us-east-1" }), bucket: "audit-bucket" }),
+    };
+    await createScheduledHandler(audited)({ runbook: "probe", system: "demo" }, lambdaContext(60_000));
+    const put = s3.commandCalls(PutObjectCommand)[0]?.args[0].input;
+    expect(put?.Bucket).toBe("audit-bucket");
+    expect(put?.Key).toBe("audit/demo/2026/11/21/20261121T010000000Z-probe.jsonl");
+    const lines = String(put?.Body)
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines).toEqual([
+      expect.objectContaining({ type: "action", runbook: "probe", system: "demo", action: "probe", status: "done" }),
+      expect.objectContaining({ type: "summary", status: "succeeded", summary: "probed" }),
+    ]);
+    s3.restore();
+  });
+
+  it("a failing audit write does not change the run's outcome", async () => {
+    const { runtime, lines } = setup();
+    const failing = { ...runtime, audit: { record: async () => Promise.reject(new Error("AccessDenied")) } };
+    const report = await createScheduledHandler(failing)({ runbook: "probe", system: "demo" }, lambdaContext(60_000));
+    expect(report.status).toBe("succeeded");
+    expect(lines().some((l) => l.message === "audit record failed")).toBe(true);
   });
 });
