@@ -1,6 +1,6 @@
 import { DeleteObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { z } from "zod";
-import { listBackups, newestVerified } from "../lib/backup/catalog.js";
+import { inspectBackups } from "../lib/backup/catalog.js";
 import { DumpError, dumpToS3 } from "../lib/backup/dump-to-s3.js";
 import { dumpKey, manifestKey } from "../lib/backup/layout.js";
 import type { Manifest } from "../lib/backup/manifest.js";
@@ -46,13 +46,12 @@ async function backupDatabase(
   if (!backup) return;
   const resource = `${system.id}/${database.id}`;
   const s3 = ctx.clients.s3;
-  const listing = await listBackups(s3, {
+  const { newest: previous } = await inspectBackups(s3, {
     bucket: backup.bucket,
     prefix: backup.prefix,
     system: system.id,
     database: database.id,
   });
-  const previous = await newestVerified(s3, backup.bucket, listing.backups);
   const now = ctx.now();
   if (previous && !options.force) {
     const ageMs = now.getTime() - previous.backup.takenAt.getTime();

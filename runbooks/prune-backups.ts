@@ -1,6 +1,6 @@
 import { DeleteObjectsCommand } from "@aws-sdk/client-s3";
 import { z } from "zod";
-import { listBackups, newestVerified } from "../lib/backup/catalog.js";
+import { inspectBackups } from "../lib/backup/catalog.js";
 import { decideRetention } from "../lib/backup/retention.js";
 import { errorMessage } from "../lib/errors.js";
 import { backupBucketArn, backupObjectArn } from "../lib/iam.js";
@@ -28,13 +28,13 @@ async function pruneDatabase(ctx: RunbookContext, report: ReportBuilder, databas
   if (!backup) return;
   const resource = `${system.id}/${database.id}`;
   const s3 = ctx.clients.s3;
-  const listing = await listBackups(s3, {
+  const listing = await inspectBackups(s3, {
     bucket: backup.bucket,
     prefix: backup.prefix,
     system: system.id,
     database: database.id,
   });
-  const newest = await newestVerified(s3, backup.bucket, listing.backups);
+  const { newest } = listing;
   const now = ctx.now();
   const maxAgeMs = backupMaxAgeMinutes(system) * 60_000;
   report.metric(`backups.${database.id}`, listing.backups.length);

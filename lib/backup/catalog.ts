@@ -102,3 +102,12 @@ export async function newestVerified(
   }
   return undefined;
 }
+
+/** Every dump of one database of a system, and the newest verified one among them. */
+export async function inspectBackups(
+  s3: S3Client,
+  options: { bucket: string; prefix: string; system: string; database: string },
+): Promise<Listing & { newest: VerifiedBackup | undefined }> {
+  const listing = await listBackups(s3, options);
+  return { ...listing, newest: await newestVerified(s3, options.bucket, listing.backups) };
+}
