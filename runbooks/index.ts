@@ -1,9 +1,18 @@
 import { backupRunbook } from "./backup.js";
+import { keepAwakeRunbook } from "./keep-awake.js";
 import { pruneBackupsRunbook } from "./prune-backups.js";
+import { scaleDownRunbook } from "./scale-down.js";
+import { scaleUpRunbook } from "./scale-up.js";
 import type { AnyRunbook } from "./types.js";
 
 /**
  * The registry: every runbook the CLI, the schedules and the Lambda handlers can name. `sst.config.ts`
  * and the wiring meta-test walk it.
  */
-export const runbooks: readonly AnyRunbook[] = [backupRunbook, pruneBackupsRunbook];
+export const runbooks: readonly AnyRunbook[] = [
+  backupRunbook,
+  pruneBackupsRunbook,
+  scaleDownRunbook,
+  scaleUpRunbook,
+  keepAwakeRunbook,
+];

@@ -1,5 +1,6 @@
 import { backupSchedules } from "./backups.js";
+import { scalingSchedules } from "./scaling.js";
 import type { ScheduleInput } from "./schema.js";
 
 /** Every built-in schedule, validated with the fleet by `lib/catalogue.ts`. */
-export const builtinSchedules: readonly ScheduleInput[] = [...backupSchedules];
+export const builtinSchedules: readonly ScheduleInput[] = [...backupSchedules, ...scalingSchedules];

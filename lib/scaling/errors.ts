@@ -1,0 +1,35 @@
+import { RunbookError } from "../errors.js";
+
+/**
+ * One AWS call of a scaling step failed. It names the step (`TagResource`, `UpdateService`, ...) and the
+ * service, so that the report can say exactly what was and was not changed; the SDK error is the `cause`.
+ */
+export class ScalingStepError extends RunbookError {
+  readonly step: string;
+  readonly service: string;
+
+  constructor(options: { step: string; service: string; cause: unknown }) {
+    const detail = options.cause instanceof Error ? options.cause.message : String(options.cause);
+    super(`${options.step} failed for ${options.service}: ${detail}`, { cause: options.cause });
+    this.step = options.step;
+    this.service = options.service;
+  }
+}
+
+/**
+ * A tag ops-autopilot wrote (or a person edited) that it cannot read. The service is left untouched: guessing
+ * an original capacity is how workloads end up stuck at the floor.
+ */
+export class TagFormatError extends RunbookError {
+  readonly tag: string;
+  readonly value: string;
+
+  constructor(options: { tag: string; value: string; problem: string; cause?: unknown }) {
+    super(
+      `tag ${options.tag}="${options.value}" is unreadable: ${options.problem}`,
+      options.cause === undefined ? undefined : { cause: options.cause },
+    );
+    this.tag = options.tag;
+    this.value = options.value;
+  }
+}

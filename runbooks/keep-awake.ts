@@ -1,0 +1,187 @@
+import { z } from "zod";
+import { errorMessage, ValidationError } from "../lib/errors.js";
+import { clearKeepAwake, restoreService, setKeepAwake } from "../lib/scaling/apply.js";
+import { capacityJson, decideScaleUp, describeCapacity } from "../lib/scaling/decide.js";
+import { DEFAULT_CONCURRENCY, forEachService, localTime } from "../lib/scaling/run.js";
+import { scalingPermissions, scalingPlanNote, scalingScope } from "../lib/scaling/scope.js";
+import { isoSeconds, KEEP_AWAKE_TAG, readKeepAwake, readOptOut, readRecord } from "../lib/scaling/tags.js";
+import { resolveUntil, untilSyntaxProblem } from "../lib/scaling/until.js";
+import { offHoursEnd } from "../lib/scaling/window.js";
+import { booleanish, wholeNumber } from "./inputs.js";
+import { ReportBuilder } from "./report.js";
+import type { Runbook } from "./types.js";
+
+const input = z
+  .strictObject({
+    /**
+     * Until when scale-down leaves the services up: `22:00`, `2026-11-22T07:00` (local), an ISO instant, or
+     * `3h`. Default: the end of the current (or, in business hours, the coming) off-hours period — "tonight".
+     */
+    until: z
+      .string()
+      .superRefine((value, ctx) => {
+        const problem = untilSyntaxProblem(value);
+        if (problem) ctx.addIssue({ code: "custom", message: problem });
+      })
+      .optional(),
+    /** Only this service. */
+    service: z.string().min(1).optional(),
+    /** Remove the override instead of setting it. */
+    clear: booleanish.default(false),
+    /** Also bring back services that are already scaled down (their recorded capacity). */
+    wake: booleanish.default(true),
+    /** AWS calls in flight at once. */
+    concurrency: wholeNumber(1, 50).default(DEFAULT_CONCURRENCY),
+  })
+  .superRefine((value, ctx) => {
+    if (value.clear && value.until !== undefined) {
+      ctx.addIssue({ code: "custom", path: ["until"], message: "give until=... or clear=true, not both" });
+    }
+  });
+
+/**
+ * Keep-awake override: tags the system's off-hours services with `ops-autopilot:keep-awake-until=<instant>`
+ * so that scale-down leaves them up until then; the tag expires by itself. Services already scaled down
+ * are brought back to their recorded capacity (`wake=false` to only set the tag). `clear=true` removes it.
+ */
+export const keepAwakeRunbook: Runbook<typeof input> = {
+  name: "keep-awake",
+  description: "Keep a system's ECS services up through off-hours until a given time (expires by itself)",
+  destructive: false,
+  input,
+  timeoutSeconds: 120,
+  permissions: (system) => scalingPermissions(system, "keep-awake"),
+  planNote: (system) => scalingPlanNote(system, "keep-awake"),
+  async run(ctx, options) {
+    const report = new ReportBuilder(ctx, "keep-awake");
+    const { system } = ctx;
+    const scope = scalingScope(system, "keep-awake", options.service ? { service: options.service } : {});
+    if (scope.kind === "skip") {
+      for (const action of scope.actions) report.add(action);
+      return report.finish({ summary: scope.summary });
+    }
+    for (const problem of scope.problems) report.add(problem);
+    const policy = scope.policy;
+    if (!policy) return report.finish({ summary: "off-hours disabled" });
+    const now = ctx.now();
+    let until: Date | undefined;
+    if (!options.clear) {
+      try {
+        until =
+          options.until !== undefined
+            ? resolveUntil(options.until, { timezone: system.timezone, now })
+            : offHoursEnd(policy, system.timezone, now);
+        if (!until) throw new ValidationError("until: off-hours do not end in the next 14 days; give until=...");
+      } catch (error) {
+        report.add({ resource: system.id, action: "keep-awake", status: "failed", reason: errorMessage(error) });
+        return report.finish({ summary: `nothing changed: ${errorMessage(error)}` });
+      }
+      report.details.until = { utc: isoSeconds(until), local: localTime(ctx, until) };
+    }
+
+    let covered = 0;
+    await forEachService({
+      ctx,
+      report,
+      runbook: "keep-awake",
+      cluster: scope.cluster,
+      names: scope.services.map((s) => s.name),
+      concurrency: options.concurrency,
+      handle: async (service, resource, actuator) => {
+        const optOut = readOptOut(service.tags);
+        if (optOut.optedOut) {
+          report.add({
+            resource,
+            action: "keep-awake",
+            status: "skipped",
+            reason: "opted out of off-hours: left alone",
+          });
+          return;
+        }
+        const current = readKeepAwake(service.tags, now);
+        const currentValue = current.kind === "none" ? undefined : service.tags.get(KEEP_AWAKE_TAG);
+        const before = currentValue === undefined ? {} : { keepAwakeUntil: currentValue };
+        if (!until) {
+          if (current.kind === "none") {
+            report.add({ resource, action: "clear-keep-awake", status: "skipped", reason: "no keep-awake tag" });
+            return;
+          }
+          if (!ctx.dryRun) await clearKeepAwake(actuator, service);
+          report.add({
+            resource,
+            action: "clear-keep-awake",
+            status: report.changeStatus,
+            reason: `${ctx.dryRun ? "would remove" : "removed"} tag ${KEEP_AWAKE_TAG}`,
+            before,
+            after: {},
+          });
+          return;
+        }
+        const value = isoSeconds(until);
+        if (currentValue === value) {
+          report.add({
+            resource,
+            action: "keep-awake",
+            status: "skipped",
+            reason: `already kept awake until ${localTime(ctx, until)}`,
+            before,
+          });
+        } else {
+          if (!ctx.dryRun) await setKeepAwake(actuator, service, until);
+          report.add({
+            resource,
+            action: "keep-awake",
+            status: report.changeStatus,
+            reason: `${ctx.dryRun ? "would keep" : "kept"} awake until ${localTime(ctx, until)} (tag ${KEEP_AWAKE_TAG}=${value})`,
+            before,
+            after: { keepAwakeUntil: value },
+          });
+        }
+        covered++;
+        const record = readRecord(service.tags);
+        if (!options.wake || record.kind === "none") return;
+        // Waking is scale-up's restore for this one service, with the same rules.
+        const decision = decideScaleUp({ current: service.capacity, record });
+        if (decision.kind !== "restore") {
+          report.add({
+            resource,
+            action: "wake",
+            status: decision.kind === "fail" ? "failed" : "skipped",
+            reason: decision.reason,
+            before: capacityJson(service.capacity),
+          });
+          return;
+        }
+        if (!ctx.dryRun) await restoreService(actuator, service, decision);
+        report.add({
+          resource,
+          action: "wake",
+          status: report.changeStatus,
+          reason: `${ctx.dryRun ? "would restore" : "restored"} ${describeCapacity(decision.target)} (it was scaled down for off-hours)`,
+          before: capacityJson(service.capacity),
+          after: capacityJson(decision.target),
+        });
+      },
+    });
+
+    const changed = report.actions.filter((a) => a.status === "done" || a.status === "would-do");
+    const woken = changed.filter((a) => a.action === "wake").length;
+    const failed = report.actions.filter((a) => a.status === "failed");
+    report.metric("servicesTagged", changed.filter((a) => a.action !== "wake").length);
+    report.metric("servicesWoken", woken);
+    report.metric("servicesFailed", failed.length);
+    const verb = ctx.dryRun ? "would " : "";
+    const head = until
+      ? `${verb}keep ${covered} service(s) awake until ${localTime(ctx, until)}`
+      : `${verb}clear keep-awake on ${changed.length} service(s)`;
+    const wakeText = woken > 0 ? `; ${ctx.dryRun ? "would wake" : "woke"} ${woken} already scaled down` : "";
+    const failText =
+      failed.length > 0
+        ? `; ${failed.length} failed (${failed
+            .map((a) => a.reason)
+            .join("; ")
+            .slice(0, 200)})`
+        : "";
+    return report.finish({ summary: `${head}${wakeText}${failText}` });
+  },
+};

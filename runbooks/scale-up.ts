@@ -1,0 +1,155 @@
+import { z } from "zod";
+import { errorMessage } from "../lib/errors.js";
+import { restoreService, type StepLog } from "../lib/scaling/apply.js";
+import { capacityJson, decideScaleUp, describeCapacity } from "../lib/scaling/decide.js";
+import { DEFAULT_CONCURRENCY, forEachService } from "../lib/scaling/run.js";
+import { scalingPermissions, scalingPlanNote, scalingScope } from "../lib/scaling/scope.js";
+import { RECORD_TAG, readRecord } from "../lib/scaling/tags.js";
+import { describePolicy, type OffHoursState, stateForRun } from "../lib/scaling/window.js";
+import { booleanish, wholeNumber } from "./inputs.js";
+import { ReportBuilder } from "./report.js";
+import type { Runbook } from "./types.js";
+
+const input = z.strictObject({
+  /** Only this service. */
+  service: z.string().min(1).optional(),
+  /** Restore even inside the off-hours window (a holiday, a weekend, or by hand at night). */
+  ignoreWindow: booleanish.default(false),
+  /** AWS calls in flight at once. */
+  concurrency: wholeNumber(1, 50).default(DEFAULT_CONCURRENCY),
+});
+
+function stillOff(state: OffHoursState): string {
+  switch (state.why) {
+    case "holiday":
+      return `${state.localDate} is a holiday: off-hours all day, services stay down until the next scale-up`;
+    case "weekend":
+      return `${state.localTime.split(" ")[0]} is a weekend day and weekends are off-hours: services stay down`;
+    default:
+      return `it is ${state.localTime}, inside the off-hours window (a late delivery of an earlier run?): services stay down`;
+  }
+}
+
+/**
+ * Off-hours scale-up: gives each ECS service of the system back exactly the desired count and autoscaling
+ * bounds recorded by scale-down, then removes the record. A service with no record is not touched; one a
+ * team lowered below the floor during the night stays where it is. On holidays and (when configured)
+ * weekends the services stay down.
+ */
+export const scaleUpRunbook: Runbook<typeof input> = {
+  name: "scale-up",
+  description:
+    "Off-hours end: restore each ECS service's recorded desired count and autoscaling bounds, then clear the record",
+  destructive: false,
+  input,
+  timeoutSeconds: 300,
+  permissions: (system) => scalingPermissions(system, "scale-up"),
+  planNote: (system) => scalingPlanNote(system, "scale-up"),
+  async run(ctx, options) {
+    const report = new ReportBuilder(ctx, "scale-up");
+    const { system } = ctx;
+    const scope = scalingScope(system, "scale-up", options.service ? { service: options.service } : {});
+    if (scope.kind === "skip") {
+      for (const action of scope.actions) report.add(action);
+      return report.finish({ summary: scope.summary });
+    }
+    for (const problem of scope.problems) report.add(problem);
+    const policy = scope.policy;
+    if (policy) {
+      const state = stateForRun(policy, system.timezone, ctx.now());
+      report.details.window = { policy: describePolicy(policy, system.timezone), state };
+      if (state.off && !options.ignoreWindow) {
+        report.add({
+          resource: system.id,
+          action: "scale-up",
+          status: "skipped",
+          reason: `${stillOff(state)} (${describePolicy(policy, system.timezone)}); ignoreWindow=true to restore anyway`,
+        });
+        return report.finish({ summary: `skipped: ${stillOff(state)}` });
+      }
+    }
+
+    await forEachService({
+      ctx,
+      report,
+      runbook: "scale-up",
+      cluster: scope.cluster,
+      names: scope.services.map((s) => s.name),
+      concurrency: options.concurrency,
+      handle: async (service, resource, actuator) => {
+        const decision = decideScaleUp({ current: service.capacity, record: readRecord(service.tags) });
+        const before = capacityJson(service.capacity);
+        if (decision.kind !== "restore") {
+          report.add({
+            resource,
+            action: "scale-up",
+            status: decision.kind === "fail" ? "failed" : "skipped",
+            reason: decision.reason,
+            before,
+          });
+          return;
+        }
+        const after = capacityJson(decision.target);
+        const notes = decision.notes.length > 0 ? `; ${decision.notes.join("; ")}` : "";
+        const what = decision.change
+          ? `${describeCapacity(service.capacity)} → ${describeCapacity(decision.target)}`
+          : `already at ${describeCapacity(decision.target)}`;
+        if (ctx.dryRun) {
+          report.add({
+            resource,
+            action: "scale-up",
+            status: "would-do",
+            reason: `would restore ${what} and remove tag ${RECORD_TAG}${notes}`,
+            before,
+            after,
+          });
+          return;
+        }
+        const log: StepLog = { done: [] };
+        try {
+          await restoreService(actuator, service, decision, log);
+        } catch (error) {
+          const message = errorMessage(error);
+          const state =
+            log.done.length > 0 && !log.done.includes("UntagResource")
+              ? `capacity restored (${log.done.join(", ")}) but the record is still there; the next run clears it`
+              : "the record is still there, so the next run retries";
+          report.add({ resource, action: "scale-up", status: "failed", reason: `${message}; ${state}`, before });
+          return;
+        }
+        report.add({
+          resource,
+          action: "scale-up",
+          status: "done",
+          reason: `restored ${what}; record removed${notes}`,
+          before,
+          after,
+        });
+      },
+    });
+
+    const restored = report.actions.filter((a) => a.status === "done" || a.status === "would-do");
+    const skipped = report.actions.filter((a) => a.status === "skipped" && a.resource !== system.id);
+    const failed = report.actions.filter((a) => a.status === "failed");
+    report.metric("servicesRestored", restored.length);
+    report.metric("servicesSkipped", skipped.length);
+    report.metric("servicesFailed", failed.length);
+    const parts = [
+      restored.length > 0
+        ? `${ctx.dryRun ? "would restore" : "restored"} ${restored.length} service(s): ${restored
+            .map((a) => `${a.resource.split("/").pop()} → ${(a.after as { desired?: number }).desired}`)
+            .join(", ")}`
+        : "nothing to restore",
+    ];
+    if (skipped.length > 0) parts.push(`${skipped.length} left as they are`);
+    if (failed.length > 0) {
+      parts.push(
+        `${failed.length} failed (${failed
+          .map((a) => `${a.resource.split("/").pop()}: ${a.reason}`)
+          .join("; ")
+          .slice(0, 300)})`,
+      );
+    }
+    return report.finish({ summary: parts.join("; ") });
+  },
+};
