@@ -7,7 +7,7 @@ import { DEFAULT_CONCURRENCY, forEachService, localTime } from "../lib/scaling/r
 import { describeSavings, estimateSavings, type SavingsItem } from "../lib/scaling/savings.js";
 import { scalingPermissions, scalingPlanNote, scalingScope } from "../lib/scaling/scope.js";
 import { RECORD_TAG, readKeepAwake, readOptOut, readRecord } from "../lib/scaling/tags.js";
-import { describePolicy, stateForRun } from "../lib/scaling/window.js";
+import { describePolicy, offHoursEndedBy, stateForRun } from "../lib/scaling/window.js";
 import { booleanish, wholeNumber } from "./inputs.js";
 import { ReportBuilder } from "./report.js";
 import type { Action, Runbook } from "./types.js";
@@ -104,6 +104,7 @@ export const scaleDownRunbook: Runbook<typeof input> = {
           deployment: service.deployment,
           graceMinutes: options.graceMinutes,
           now,
+          endedSince: (instant) => offHoursEndedBy(policy, system.timezone, instant, now),
           formatTime: (instant) => localTime(ctx, instant),
         });
         const before = capacityJson(service.capacity);
@@ -125,8 +126,11 @@ export const scaleDownRunbook: Runbook<typeof input> = {
           return;
         }
         const after = capacityJson(decision.target);
+        const replaced = decision.replaces
+          ? `, replacing a record left from ${localTime(ctx, decision.replaces.at)} (${describeCapacity(decision.replaces)})`
+          : "";
         const how = decision.write
-          ? `original ${describeCapacity(decision.record)} recorded in tag ${RECORD_TAG}`
+          ? `original ${describeCapacity(decision.record)} recorded in tag ${RECORD_TAG}${replaced}`
           : `raised since the last scale-down; the original ${describeCapacity(decision.record)} recorded at ` +
             `${localTime(ctx, decision.record.at)} is kept`;
         const change = `${describeCapacity(service.capacity)} → ${describeCapacity(decision.target)}`;

@@ -3,11 +3,11 @@ import {
   RegisterScalableTargetCommand,
 } from "@aws-sdk/client-application-auto-scaling";
 import { type ECSClient, TagResourceCommand, UntagResourceCommand, UpdateServiceCommand } from "@aws-sdk/client-ecs";
-import type { ScaleDownDecision, ScaleUpDecision } from "./decide.js";
+import { type ScaleDownDecision, type ScaleUpDecision, sameBounds } from "./decide.js";
 import { ECS_DESIRED_COUNT, type ServiceSnapshot, scalableResourceId } from "./ecs.js";
 import { ScalingStepError } from "./errors.js";
 import { type RetryOptions, retryThrottled } from "./retry.js";
-import { type Bounds, formatRecord, isoSeconds, KEEP_AWAKE_TAG, RECORD_TAG } from "./tags.js";
+import { type Bounds, type Capacity, formatRecord, isoSeconds, KEEP_AWAKE_TAG, RECORD_TAG } from "./tags.js";
 
 /** The clients and settings the changes go through. */
 export interface Actuator {
@@ -30,10 +30,6 @@ async function step<T>(actuator: Actuator, log: StepLog, name: string, service: 
   } catch (error) {
     throw new ScalingStepError({ step: name, service, cause: error });
   }
-}
-
-function boundsDiffer(a: Bounds | undefined, b: Bounds | undefined): boolean {
-  return a?.min !== b?.min || a?.max !== b?.max;
 }
 
 function setBounds(actuator: Actuator, log: StepLog, service: ServiceSnapshot, bounds: Bounds) {
@@ -59,6 +55,17 @@ function setDesired(actuator: Actuator, log: StepLog, service: ServiceSnapshot, 
 }
 
 /**
+ * Moves a service to `target`: the bounds first (else autoscaling would pull the desired count back inside
+ * the old ones), then the desired count; each only when it differs from what was read.
+ */
+async function applyCapacity(actuator: Actuator, service: ServiceSnapshot, target: Capacity, log: StepLog) {
+  if (target.bounds && !sameBounds(service.capacity.bounds, target.bounds)) {
+    await setBounds(actuator, log, service, target.bounds);
+  }
+  if (target.desired !== service.capacity.desired) await setDesired(actuator, log, service, target.desired);
+}
+
+/**
  * Carries out a scale-down: record first (so the original survives whatever fails next), then the
  * autoscaling bounds (else autoscaling would scale back up), then the desired count.
  */
@@ -74,11 +81,7 @@ export async function lowerService(
       actuator.ecs.send(new TagResourceCommand({ resourceArn: service.arn, tags: [{ key: RECORD_TAG, value }] })),
     );
   }
-  const { target } = decision;
-  if (target.bounds && boundsDiffer(service.capacity.bounds, target.bounds)) {
-    await setBounds(actuator, log, service, target.bounds);
-  }
-  if (target.desired !== service.capacity.desired) await setDesired(actuator, log, service, target.desired);
+  await applyCapacity(actuator, service, decision.target, log);
 }
 
 /**
@@ -92,11 +95,7 @@ export async function restoreService(
   decision: Extract<ScaleUpDecision, { kind: "restore" }>,
   log: StepLog = { done: [] },
 ): Promise<void> {
-  const { target } = decision;
-  if (target.bounds && boundsDiffer(service.capacity.bounds, target.bounds)) {
-    await setBounds(actuator, log, service, target.bounds);
-  }
-  if (target.desired !== service.capacity.desired) await setDesired(actuator, log, service, target.desired);
+  await applyCapacity(actuator, service, decision.target, log);
   await step(actuator, log, "UntagResource", service.name, () =>
     actuator.ecs.send(new UntagResourceCommand({ resourceArn: service.arn, tagKeys: [RECORD_TAG] })),
   );

@@ -20,7 +20,8 @@ export function capacityJson(capacity: Capacity): { desired: number; min?: numbe
     : { desired: capacity.desired };
 }
 
-function sameBounds(a: Bounds | undefined, b: Bounds | undefined): boolean {
+/** True when two optional bounds are equal (both absent counts as equal). */
+export function sameBounds(a: Bounds | undefined, b: Bounds | undefined): boolean {
   return a?.min === b?.min && a?.max === b?.max;
 }
 
@@ -40,6 +41,8 @@ export interface ScaleDownInput {
   /** A deployment younger than this is left alone (minutes). */
   graceMinutes: number;
   now: Date;
+  /** Whether an off-hours period has ended (a scale-up was due) between an instant and `now`. */
+  endedSince: (instant: Date) => boolean;
   /** Formats an instant in the system's zone for reasons. */
   formatTime: (instant: Date) => string;
 }
@@ -60,6 +63,8 @@ export type ScaleDownDecision =
       write?: CapacityRecord;
       /** The original this lowering is measured from (new or kept). */
       record: CapacityRecord;
+      /** A left-over record from an earlier night that `write` replaces. */
+      replaces?: CapacityRecord;
     };
 
 /**
@@ -67,7 +72,9 @@ export type ScaleDownDecision =
  * nothing); deployment in progress or younger than the grace period → skip (a later run picks it up);
  * desired below the floor (a team's own choice, e.g. 0) → skip; otherwise lower desired to the floor and
  * min/max to at most the floor. The first lowering records the original; a later one (a second run, or
- * after a redeploy reset the count at night) keeps that record and never replaces it with the floor.
+ * after a redeploy reset the count at night) keeps that record and never replaces it with the floor. A
+ * record that outlived its off-hours period (a scale-up restored the service but could not remove the tag)
+ * is not the original any more: lowering then records the current capacity over it.
  */
 export function decideScaleDown(input: ScaleDownInput): ScaleDownDecision {
   const { floor, current, record, optOut, keepAwake, deployment, now } = input;
@@ -122,11 +129,11 @@ export function decideScaleDown(input: ScaleDownInput): ScaleDownDecision {
         }
       : { kind: "skip", reason: `already at the floor ${floor}: nothing to lower, nothing recorded` };
   }
-  if (kept) return { kind: "lower", target, record: kept };
+  if (kept && !input.endedSince(kept.at)) return { kind: "lower", target, record: kept };
   const fresh: CapacityRecord = current.bounds
     ? { desired: current.desired, bounds: current.bounds, floor, at: now }
     : { desired: current.desired, floor, at: now };
-  return { kind: "lower", target, write: fresh, record: fresh };
+  return { kind: "lower", target, write: fresh, record: fresh, ...(kept ? { replaces: kept } : {}) };
 }
 
 /** Everything scale-up looks at for one service. */

@@ -8,7 +8,8 @@ import { TagFormatError } from "./errors.js";
 /**
  * What a service had before scale-down: `v1 desired=4 min=2 max=10 floor=1 at=2026-11-21T16:00:00Z`
  * (`min`/`max` only when Application Auto Scaling was registered; `floor` is the count scale-down set).
- * Written before anything is lowered, never overwritten while present, removed by scale-up once restored.
+ * Written before anything is lowered, never overwritten during its own off-hours period (a left-over from an
+ * earlier night is replaced), removed by scale-up once restored.
  */
 export const RECORD_TAG = "ops-autopilot:offhours-original";
 

@@ -133,3 +133,9 @@ export function offHoursEnd(policy: OffHoursPolicy, timezone: string, now: Date,
   while (end < t && isOff(end)) end += 60_000;
   return new Date(end);
 }
+
+/** Whether the off-hours period in force at `since` (or, in business hours, the next one) has ended by `now`. */
+export function offHoursEndedBy(policy: OffHoursPolicy, timezone: string, since: Date, now: Date): boolean {
+  const end = offHoursEnd(policy, timezone, since);
+  return end !== undefined && end.getTime() <= now.getTime();
+}

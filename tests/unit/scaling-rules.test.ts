@@ -106,6 +106,7 @@ function downInput(over: Partial<ScaleDownInput> = {}): ScaleDownInput {
     deployment: { lastDeployedAt: at("2026-11-20T09:00:00Z") },
     graceMinutes: 30,
     now: NOW,
+    endedSince: () => false,
     formatTime: (d) => d.toISOString(),
     ...over,
   };
@@ -145,6 +146,17 @@ describe("decideScaleDown", () => {
     );
     expect(reset).toMatchObject({ kind: "lower", target: { desired: 1 }, record: original });
     expect(reset.kind === "lower" && reset.write).toBeUndefined();
+  });
+
+  it("a record left from an earlier night (scale-up restored but could not untag) is replaced, not restored", () => {
+    const leftover: CapacityRecord = { desired: 4, floor: 1, at: at("2026-11-20T16:00:00Z") };
+    const input = { record: { kind: "present", record: leftover }, endedSince: (d: Date) => d < NOW } as const;
+    // The team raised the service to 6 during the day: 6 is the original now, not the old 4.
+    const raised = decideScaleDown(downInput({ ...input, current: { desired: 6 } }));
+    expect(raised).toMatchObject({ kind: "lower", write: { desired: 6, at: NOW }, replaces: leftover });
+    // Still at the floor (the scale-up never restored it): the record stays the original.
+    const atFloor = decideScaleDown(downInput({ ...input, current: { desired: 1 } }));
+    expect(atFloor).toMatchObject({ kind: "skip", record: leftover });
   });
 
   it("a service the team set below the floor stays where it is", () => {

@@ -373,6 +373,48 @@ describe("scale-down and scale-up of ECS services", () => {
     expect(account.writes.filter((w) => w.startsWith("TagResource"))).toHaveLength(1);
   });
 
+  it("RegisterScalableTarget done, then UpdateService fails: the record is already there and scale-up restores it", async () => {
+    const account = new FakeAccount().add("worker", { desired: 6, bounds: { min: 2, max: 10 } });
+    account.fault = (command) =>
+      command === "UpdateService"
+        ? new ServerException({ message: "Service Unavailable", $metadata: { httpStatusCode: 500 } })
+        : undefined;
+    const system = shop(["worker"]);
+    const down = await run(scaleDownRunbook, account, system, { at: MON_EVENING });
+    expect(action(down, "worker")?.status).toBe("failed");
+    expect(action(down, "worker")?.reason).toMatch(/UpdateService failed .*the original is recorded on the service/);
+    expect(account.writes).toEqual(["TagResource worker", "RegisterScalableTarget worker=1..1"]);
+    expect(account.get("worker").tags.get(RECORD_TAG)).toBe(
+      "v1 desired=6 min=2 max=10 floor=1 at=2026-11-23T16:00:30Z",
+    );
+    account.fault = () => undefined;
+    await run(scaleUpRunbook, account, system, { at: TUE_MORNING });
+    expect(account.get("worker").desired).toBe(6);
+    expect(account.bounds("worker")).toEqual({ min: 2, max: 10 });
+    expect(account.get("worker").tags.has(RECORD_TAG)).toBe(false);
+  });
+
+  it("a record a failed untag left behind is not restored over a count the team changed the next day", async () => {
+    const account = new FakeAccount().add("api", { desired: 4 });
+    const system = shop(["api"]);
+    await run(scaleDownRunbook, account, system, { at: MON_EVENING });
+    account.fault = (command) =>
+      command === "UntagResource"
+        ? new ServerException({ message: "Service Unavailable", $metadata: { httpStatusCode: 500 } })
+        : undefined;
+    const up = await run(scaleUpRunbook, account, system, { at: TUE_MORNING });
+    expect(action(up, "api")?.reason).toMatch(/capacity restored \(UpdateService\) but the record is still there/);
+    account.fault = () => undefined;
+    account.get("api").desired = 6; // the team raised it during Tuesday
+    const down = await run(scaleDownRunbook, account, system, { at: "2026-11-24T16:00:30Z" });
+    expect(action(down, "api")?.reason).toMatch(
+      /original desired 6 recorded .*replacing a record left from 2026-11-23 18:00/,
+    );
+    expect(account.get("api").tags.get(RECORD_TAG)).toBe("v1 desired=6 floor=1 at=2026-11-24T16:00:30Z");
+    await run(scaleUpRunbook, account, system, { at: "2026-11-25T05:00:20Z" });
+    expect(account.get("api").desired).toBe(6);
+  });
+
   it("a service the team set to 0 stays at 0, down and up", async () => {
     const account = new FakeAccount().add("batch", { desired: 0 });
     const system = shop(["batch"]);
