@@ -80,6 +80,18 @@ export default $config({
         new sst.aws.Function(`Scheduled${pascal(runbook.name)}`, { ...common, handler: "functions/scheduled.handler" }),
       );
       new sst.aws.Function(`Worker${pascal(runbook.name)}`, { ...common, handler: "functions/worker.handler" });
+      // Event-driven continuations (e.g. an RDS drill resuming when its instance is available).
+      for (const rule of runbook.eventRules ?? []) {
+        const fn = new sst.aws.Function(`${rule.name}Handler`, { ...common, handler: rule.handler });
+        const eventRule = new aws.cloudwatch.EventRule(rule.name, { eventPattern: JSON.stringify(rule.pattern) });
+        new aws.cloudwatch.EventTarget(`${rule.name}Target`, { rule: eventRule.name, arn: fn.arn });
+        new aws.lambda.Permission(`${rule.name}Invoke`, {
+          action: "lambda:InvokeFunction",
+          function: fn.name,
+          principal: "events.amazonaws.com",
+          sourceArn: eventRule.arn,
+        });
+      }
     }
 
     // One EventBridge Scheduler schedule per catalogue entry, in the system's own time zone.

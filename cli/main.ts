@@ -5,6 +5,7 @@ import { errorMessage, OpsError, ValidationError } from "../lib/errors.js";
 import { createLogger } from "../lib/logger.js";
 import { runbooks } from "../runbooks/index.js";
 import { demoCommand } from "./commands/demo.js";
+import { drillHistoryCommand } from "./commands/drill-history.js";
 import { planCommand } from "./commands/plan.js";
 import { runCommand } from "./commands/run.js";
 import { runbooksCommand } from "./commands/runbooks.js";
@@ -18,6 +19,8 @@ Usage:
   ops runbooks  [--json]                             the runbooks and whether they are destructive
   ops plan      [--system S] [--days N] [--json] [--fleet F]
                                                      next runs of every schedule, local time and UTC
+  ops drill-history --system S [--database D] [--limit N] [--out F.svg] [--json]
+                                                     restore drills over time, RTO trend and chart
   ops demo      [--json]                             the main job on the embedded stack (npm start):
                                                      local PostgreSQL + S3, backup, retention, restore drill
   ops run <runbook> --system S [--dry-run] [--json] [--fleet F] [--database-url URL] [key=value ...]
@@ -37,6 +40,9 @@ const OPTIONS = {
   days: { type: "string" },
   "dry-run": { type: "boolean", default: false },
   "database-url": { type: "string" },
+  database: { type: "string" },
+  limit: { type: "string" },
+  out: { type: "string" },
   verbose: { type: "boolean", default: false },
   help: { type: "boolean", short: "h", default: false },
 } as const;
@@ -117,6 +123,24 @@ export async function main(argv: string[], partialIo: Partial<CliIo> = {}): Prom
           },
         );
       }
+      case "drill-history": {
+        if (!values.system) throw new UsageError("ops drill-history needs --system S (see `ops systems`)");
+        const limit = values.limit === undefined ? undefined : Number(values.limit);
+        if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) {
+          throw new UsageError(`--limit must be a positive whole number (got "${values.limit}")`);
+        }
+        return await drillHistoryCommand(
+          io,
+          { fleet: await loadFleet(values.fleet) },
+          {
+            system: values.system,
+            json,
+            ...(values.database ? { database: values.database } : {}),
+            ...(values.out ? { out: values.out } : {}),
+            ...(limit !== undefined ? { limit } : {}),
+          },
+        );
+      }
       case "demo":
         return await demoCommand(
           io,
@@ -124,7 +148,9 @@ export async function main(argv: string[], partialIo: Partial<CliIo> = {}): Prom
           { json },
         );
       default:
-        throw new UsageError(`unknown command "${command}"; commands: systems, runbooks, plan, run, demo`);
+        throw new UsageError(
+          `unknown command "${command}"; commands: systems, runbooks, plan, run, drill-history, demo`,
+        );
     }
   } catch (error) {
     if (error instanceof ValidationError) {

@@ -1,6 +1,9 @@
 import { backupRunbook } from "./backup.js";
+import { drillContinueRunbook } from "./drill-continue.js";
+import { drillJanitorRunbook } from "./drill-janitor.js";
 import { keepAwakeRunbook } from "./keep-awake.js";
 import { pruneBackupsRunbook } from "./prune-backups.js";
+import { restoreDrillRunbook } from "./restore-drill.js";
 import { scaleDownRunbook } from "./scale-down.js";
 import { scaleUpRunbook } from "./scale-up.js";
 import type { AnyRunbook } from "./types.js";
@@ -15,4 +18,7 @@ export const runbooks: readonly AnyRunbook[] = [
   scaleDownRunbook,
   scaleUpRunbook,
   keepAwakeRunbook,
+  restoreDrillRunbook,
+  drillContinueRunbook,
+  drillJanitorRunbook,
 ];

@@ -84,6 +84,11 @@ export interface Runbook<Schema extends z.ZodType = z.ZodType> {
   permissions(system: System): Permission[];
   /** Longest run the runbook expects, to size the Lambda timeout (seconds). */
   timeoutSeconds?: number;
+  /**
+   * EventBridge rules that trigger this runbook (besides schedules and workers): `sst.config.ts` deploys
+   * each as a rule invoking `handler` with the runbook's permissions.
+   */
+  eventRules?: { name: string; handler: string; pattern: Record<string, unknown> }[];
   /** What `ops plan` should say about a scheduled run for this system, when it will not run normally. */
   planNote?(system: System, input: Record<string, unknown>): string | undefined;
   run(ctx: RunbookContext, input: z.output<Schema>): Promise<Report>;

@@ -1,5 +1,9 @@
 import { z } from "zod";
 import { isValidTimeZone } from "../lib/timezone.js";
+import { credentialsSchema } from "./credentials.js";
+import { drillCatalogueSchema } from "./drill-schema.js";
+
+export { credentialsSchema } from "./credentials.js";
 
 /**
  * The fleet catalogue schema: one object per system, carrying every number of its deployment guide
@@ -67,20 +71,6 @@ export const runtimeSchema = z.discriminatedUnion("kind", [
   z.strictObject({ kind: z.literal("none"), reason: z.string().min(1) }),
 ]);
 
-/** Where a database's credentials come from; never the credentials themselves. */
-export const credentialsSchema = z.discriminatedUnion("source", [
-  z.strictObject({
-    source: z.literal("secrets-manager"),
-    /** An RDS-format secret: {username, password, host, port, dbname}. */
-    secretId: z.string().min(1),
-  }),
-  z.strictObject({
-    source: z.literal("env"),
-    /** Name of an environment variable holding a postgres:// URL. */
-    variable: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, "must be an environment variable name"),
-  }),
-]);
-
 export const databaseSchema = z.strictObject({
   /** Key of the database within the system (used in backup keys). */
   id: slug,
@@ -120,6 +110,8 @@ export const drSchema = z.strictObject({
   drillSource: z.enum(["pg_dump", "rds-snapshot", "rds-pitr"]),
   /** Where a statement of a target comes from when the guide is silent. */
   note: z.string().optional(),
+  /** Where and how restore drills run, and the system's own SQL checks. */
+  drill: drillCatalogueSchema.optional(),
 });
 
 export const healthCheckSchema = z.strictObject({

@@ -21,13 +21,22 @@ export function planCommand(
     writeJson(io, runs);
     return EXIT.ok;
   }
-  const rows = runs.map((r) => [
-    r.system,
-    r.runbook,
-    `${r.local} ${r.timezone}`,
-    `${r.utc.slice(0, 16).replace("T", " ")} UTC`,
-    r.note ?? "",
-  ]);
+  // Schedules that fire many times a day (hourly janitors) would drown the rest: one row each, with a count.
+  const perSchedule = new Map<string, number>();
+  for (const r of runs) perSchedule.set(r.scheduleId, (perSchedule.get(r.scheduleId) ?? 0) + 1);
+  const frequent = (id: string) => (perSchedule.get(id) ?? 0) > options.days * 4;
+  const shown = new Set<string>();
+  const rows = runs
+    .filter((r) => !frequent(r.scheduleId) || (!shown.has(r.scheduleId) && shown.add(r.scheduleId)))
+    .map((r) => [
+      r.system,
+      r.runbook,
+      `${r.local} ${r.timezone}`,
+      `${r.utc.slice(0, 16).replace("T", " ")} UTC`,
+      [frequent(r.scheduleId) ? `first of ${perSchedule.get(r.scheduleId)} runs` : "", r.note ?? ""]
+        .filter(Boolean)
+        .join("; "),
+    ]);
   io.out.write(`${table(["system", "runbook", "local time", "utc", "note"], rows)}\n`);
   io.out.write(`\n${runs.length} runs in the next ${options.days} day(s) from ${io.now().toISOString()}\n`);
   return EXIT.ok;

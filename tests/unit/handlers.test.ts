@@ -1,9 +1,12 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { Metrics } from "@aws-lambda-powertools/metrics";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import type { Context } from "aws-lambda";
 import { mockClient } from "aws-sdk-client-mock";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
+import { createRdsEventHandler } from "../../functions/rds-event.js";
 import { createRuntime } from "../../functions/runtime.js";
 import { createScheduledHandler } from "../../functions/scheduled.js";
 import { createWorkerHandler } from "../../functions/worker.js";
@@ -180,5 +183,39 @@ describe("audit log", () => {
     const report = await createScheduledHandler(failing)({ runbook: "probe", system: "demo" }, lambdaContext(60_000));
     expect(report.status).toBe("succeeded");
     expect(lines().some((l) => l.message === "audit record failed")).toBe(true);
+  });
+});
+
+describe("RDS event handler", () => {
+  const fixture = (name: string) =>
+    JSON.parse(readFileSync(join(import.meta.dirname, "..", "fixtures", name), "utf8")) as Record<string, unknown>;
+
+  function rdsSetup() {
+    const { runtime, probe } = setup();
+    // The handler always runs drill-continue; a recording runbook of that name stands in for it here.
+    const continueProbe = { ...probe.runbook, name: "drill-continue", input: z.looseObject({}) };
+    return { runtime: { ...runtime, registry: [continueProbe] }, calls: probe.calls };
+  }
+
+  it("continues the drill of the system that owns the scratch instance, with the event detail", async () => {
+    const { runtime, calls } = rdsSetup();
+    const event = fixture("rds-event-restored-pitr.json");
+    const report = await createRdsEventHandler(runtime)(event, lambdaContext(60_000));
+    expect(report.system).toBe("flash-sale");
+    expect(calls[0]?.input).toMatchObject({
+      SourceIdentifier: "drill-flash-sale-main-20261121t100000z",
+      EventID: "RDS-EVENT-0019",
+    });
+  });
+
+  it("rejects an event for an instance no system owns, and a malformed event; nothing runs", async () => {
+    const { runtime, calls } = rdsSetup();
+    await expect(
+      createRdsEventHandler(runtime)(fixture("rds-event-source-backup.json"), lambdaContext(60_000)),
+    ).rejects.toThrow(/"flash-sale-db" is not a drill instance of any system/);
+    await expect(
+      createRdsEventHandler(runtime)({ source: "aws.ec2", detail: {} }, lambdaContext(60_000)),
+    ).rejects.toThrow(/invalid RDS instance event/);
+    expect(calls).toHaveLength(0);
   });
 });

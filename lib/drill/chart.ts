@@ -1,0 +1,218 @@
+/**
+ * Restore time against the RTO over time: a least-squares trend and the date at which the trend would
+ * cross the RTO, and an SVG chart of it (no dependencies; opens in any browser).
+ */
+
+const DAY_MS = 86_400_000;
+
+/** One drill on the chart. */
+export interface ChartPoint {
+  at: Date;
+  /** Drill start → validated, in minutes; absent for a failed drill (plotted as a failure mark). */
+  restoreMinutes?: number;
+  outcome: "passed" | "failed";
+  label?: string;
+}
+
+/** A straight line through (time, restore minutes), and what it says about the RTO. */
+export interface Trend {
+  /** Minutes of restore time gained (or lost, negative) per day. */
+  slopePerDay: number;
+  /** Restore minutes the line gives at time `at`. */
+  predict(at: Date): number;
+  /** When the line reaches the RTO; undefined when it never does (flat or improving). */
+  crossing?: Date;
+  /** One sentence for people. */
+  note: string;
+  points: number;
+}
+
+/**
+ * Least-squares line through the passed drills (failed ones have no restore time). Needs two drills
+ * at different times; undefined otherwise.
+ */
+export function linearTrend(points: readonly ChartPoint[], rtoMinutes: number): Trend | undefined {
+  const usable = points.filter((p): p is ChartPoint & { restoreMinutes: number } => p.restoreMinutes !== undefined);
+  if (usable.length < 2) return undefined;
+  const t0 = Math.min(...usable.map((p) => p.at.getTime()));
+  const xs = usable.map((p) => (p.at.getTime() - t0) / DAY_MS);
+  const ys = usable.map((p) => p.restoreMinutes);
+  const n = usable.length;
+  const mx = xs.reduce((a, b) => a + b, 0) / n;
+  const my = ys.reduce((a, b) => a + b, 0) / n;
+  let sxx = 0;
+  let sxy = 0;
+  for (let i = 0; i < n; i++) {
+    const dx = (xs[i] ?? 0) - mx;
+    sxx += dx * dx;
+    sxy += dx * ((ys[i] ?? 0) - my);
+  }
+  if (sxx === 0) return undefined;
+  const slope = sxy / sxx;
+  const intercept = my - slope * mx;
+  const predict = (at: Date) => intercept + slope * ((at.getTime() - t0) / DAY_MS);
+  const last = new Date(Math.max(...usable.map((p) => p.at.getTime())));
+  const perWeek = slope * 7;
+  const spanDays = (last.getTime() - t0) / DAY_MS;
+  const span =
+    spanDays >= 2
+      ? `${Math.round(spanDays)} days`
+      : spanDays * 24 >= 1
+        ? `${(spanDays * 24).toFixed(1)} hours`
+        : `${Math.round(spanDays * 1440)} minutes`;
+  // Two drills, or drills minutes apart (`npm start` run after run), make a line but not a forecast.
+  const weak = n < 3 || spanDays < 7 ? " (few drills over a short span: a weak forecast)" : "";
+  const rate = `${perWeek >= 0 ? "+" : ""}${perWeek.toFixed(2)} min/week over ${n} drills in ${span}`;
+  if (slope <= 0) {
+    return {
+      slopePerDay: slope,
+      predict,
+      points: n,
+      note: `trend ${rate}: flat or improving, the RTO is not approached`,
+    };
+  }
+  const crossing = new Date(t0 + ((rtoMinutes - intercept) / slope) * DAY_MS);
+  const when = crossing.toISOString().slice(0, 10);
+  const note =
+    crossing.getTime() <= last.getTime()
+      ? `trend ${rate}: already above the RTO (${rtoMinutes} min) since about ${when}`
+      : `trend ${rate}: the RTO (${rtoMinutes} min) would be missed around ${when} if the trend holds${weak}`;
+  return { slopePerDay: slope, predict, crossing, points: n, note };
+}
+
+const escapeXml = (text: string) =>
+  text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+
+/** Options of {@link renderDrillChart}. */
+export interface DrillChartOptions {
+  title: string;
+  rtoMinutes: number;
+  points: readonly ChartPoint[];
+  trend?: Trend;
+  /** Shown at the bottom (e.g. the trend's note). */
+  caption?: string;
+}
+
+function niceStep(range: number, ticks: number): number {
+  const raw = range / ticks;
+  const power = 10 ** Math.floor(Math.log10(raw));
+  const scaled = raw / power;
+  return (scaled <= 1 ? 1 : scaled <= 2 ? 2 : scaled <= 5 ? 5 : 10) * power;
+}
+
+/**
+ * SVG line chart: restore minutes per drill (green met, orange over the RTO, red × failed), the RTO as
+ * a red dashed line, the trend as a blue dashed line extended to its crossing with the RTO when that
+ * is within a year of the last drill.
+ */
+export function renderDrillChart(options: DrillChartOptions): string {
+  const width = 900;
+  const height = 460;
+  const m = { left: 70, right: 50, top: 50, bottom: 90 };
+  const plotW = width - m.left - m.right;
+  const plotH = height - m.top - m.bottom;
+  const { points, trend, rtoMinutes } = options;
+  const times = points.map((p) => p.at.getTime());
+  const first = times.length ? Math.min(...times) : 0;
+  const last = times.length ? Math.max(...times) : DAY_MS;
+  let end = last;
+  if (trend?.crossing && trend.crossing.getTime() > last && trend.crossing.getTime() - last <= 365 * DAY_MS) {
+    end = trend.crossing.getTime();
+  }
+  const span = Math.max(end - first, DAY_MS);
+  const x0 = first - span * 0.04;
+  const x1 = end + span * 0.04;
+  const measured = points.flatMap((p) => (p.restoreMinutes === undefined ? [] : [p.restoreMinutes]));
+  const trendEnd = trend ? Math.max(trend.predict(new Date(first)), trend.predict(new Date(end))) : 0;
+  const yMax = Math.max(rtoMinutes * 1.25, ...measured.map((v) => v * 1.1), trendEnd * 1.05, 1);
+  const sx = (t: number) => m.left + ((t - x0) / (x1 - x0)) * plotW;
+  const sy = (v: number) => m.top + plotH - (Math.max(0, Math.min(v, yMax)) / yMax) * plotH;
+  const parts: string[] = [];
+  parts.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, sans-serif" font-size="12">`,
+    `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
+    `<text x="${width / 2}" y="24" text-anchor="middle" font-size="16" font-weight="bold">${escapeXml(options.title)}</text>`,
+  );
+  // Y grid and labels.
+  const yStep = niceStep(yMax, 6);
+  for (let v = 0; v <= yMax + 1e-9; v += yStep) {
+    const y = sy(v).toFixed(1);
+    parts.push(
+      `<line x1="${m.left}" y1="${y}" x2="${width - m.right}" y2="${y}" stroke="#e5e5e5"/>`,
+      `<text x="${m.left - 8}" y="${y}" text-anchor="end" dominant-baseline="middle">${Number(v.toFixed(2))}</text>`,
+    );
+  }
+  parts.push(
+    `<text transform="translate(18 ${m.top + plotH / 2}) rotate(-90)" text-anchor="middle">restore time (minutes)</text>`,
+  );
+  // X ticks: dates.
+  const ticks = 6;
+  for (let i = 0; i <= ticks; i++) {
+    const t = x0 + ((x1 - x0) * i) / ticks;
+    const x = sx(t).toFixed(1);
+    parts.push(
+      `<line x1="${x}" y1="${m.top + plotH}" x2="${x}" y2="${m.top + plotH + 5}" stroke="#333"/>`,
+      `<text x="${x}" y="${m.top + plotH + 20}" text-anchor="middle">${new Date(t).toISOString().slice(0, 10)}</text>`,
+    );
+  }
+  parts.push(
+    `<line x1="${m.left}" y1="${m.top + plotH}" x2="${width - m.right}" y2="${m.top + plotH}" stroke="#333"/>`,
+    `<line x1="${m.left}" y1="${m.top}" x2="${m.left}" y2="${m.top + plotH}" stroke="#333"/>`,
+  );
+  // RTO.
+  const yRto = sy(rtoMinutes).toFixed(1);
+  parts.push(
+    `<line class="rto" x1="${m.left}" y1="${yRto}" x2="${width - m.right}" y2="${yRto}" stroke="#d62728" stroke-width="2" stroke-dasharray="8 4"/>`,
+    `<text x="${width - m.right - 4}" y="${Number(yRto) - 6}" text-anchor="end" fill="#d62728">RTO ${rtoMinutes} min</text>`,
+  );
+  // Trend.
+  if (trend) {
+    parts.push(
+      `<line class="trend" x1="${sx(first).toFixed(1)}" y1="${sy(trend.predict(new Date(first))).toFixed(1)}" x2="${sx(end).toFixed(1)}" y2="${sy(trend.predict(new Date(end))).toFixed(1)}" stroke="#1f77b4" stroke-width="2" stroke-dasharray="4 4"/>`,
+    );
+    if (trend.crossing && trend.crossing.getTime() <= end && trend.crossing.getTime() >= first) {
+      const xc = sx(trend.crossing.getTime()).toFixed(1);
+      parts.push(
+        `<line class="crossing" x1="${xc}" y1="${m.top}" x2="${xc}" y2="${m.top + plotH}" stroke="#1f77b4" stroke-dasharray="2 3"/>`,
+        `<text x="${xc}" y="${m.top - 6}" text-anchor="${Number(xc) > width - 200 ? "end" : "middle"}" fill="#1f77b4">RTO missed ~${trend.crossing.toISOString().slice(0, 10)} at this trend</text>`,
+      );
+    }
+  }
+  // Drills.
+  const sorted = [...points].sort((a, b) => a.at.getTime() - b.at.getTime());
+  const line = sorted.filter((p) => p.restoreMinutes !== undefined);
+  if (line.length > 1) {
+    const path = line
+      .map((p, i) => `${i === 0 ? "M" : "L"}${sx(p.at.getTime()).toFixed(1)},${sy(p.restoreMinutes ?? 0).toFixed(1)}`)
+      .join(" ");
+    parts.push(`<path d="${path}" fill="none" stroke="#7f7f7f" stroke-width="1"/>`);
+  }
+  for (const p of sorted) {
+    const x = sx(p.at.getTime());
+    const title = `<title>${escapeXml(p.label ?? p.at.toISOString())}</title>`;
+    if (p.restoreMinutes === undefined) {
+      const y = m.top + 10;
+      parts.push(
+        `<g class="failed" stroke="#d62728" stroke-width="2">${title}<line x1="${x - 5}" y1="${y - 5}" x2="${x + 5}" y2="${y + 5}"/><line x1="${x - 5}" y1="${y + 5}" x2="${x + 5}" y2="${y - 5}"/></g>`,
+      );
+    } else {
+      const fill = p.restoreMinutes <= rtoMinutes ? "#2ca02c" : "#ff7f0e";
+      parts.push(
+        `<circle class="drill" cx="${x.toFixed(1)}" cy="${sy(p.restoreMinutes).toFixed(1)}" r="5" fill="${fill}">${title}</circle>`,
+      );
+    }
+  }
+  // Legend and caption.
+  const ly = height - 40;
+  parts.push(
+    `<circle cx="${m.left}" cy="${ly}" r="5" fill="#2ca02c"/><text x="${m.left + 10}" y="${ly + 4}">within RTO</text>`,
+    `<circle cx="${m.left + 100}" cy="${ly}" r="5" fill="#ff7f0e"/><text x="${m.left + 110}" y="${ly + 4}">over RTO</text>`,
+    `<text x="${m.left + 190}" y="${ly + 4}" fill="#d62728">× failed drill</text>`,
+    `<line x1="${m.left + 290}" y1="${ly}" x2="${m.left + 320}" y2="${ly}" stroke="#1f77b4" stroke-width="2" stroke-dasharray="4 4"/><text x="${m.left + 326}" y="${ly + 4}">linear trend</text>`,
+  );
+  if (options.caption) {
+    parts.push(`<text x="${m.left}" y="${height - 14}">${escapeXml(options.caption)}</text>`);
+  }
+  parts.push("</svg>");
+  return `${parts.join("\n")}\n`;
+}

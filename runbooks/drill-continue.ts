@@ -1,0 +1,64 @@
+import { drillEventPattern, instanceIdOfEvent, rdsInstanceEventDetailSchema } from "../lib/drill/events.js";
+import { rdsCleanupPermissions } from "../lib/drill/iam.js";
+import { SCRATCH_INSTANCE_PREFIX } from "../lib/drill/names.js";
+import { continueRdsDrill } from "../lib/drill/rds.js";
+import { errorMessage } from "../lib/errors.js";
+import { redactText } from "../lib/redact.js";
+import type { System } from "../systems/schema.js";
+import { ReportBuilder } from "./report.js";
+import type { Runbook } from "./types.js";
+
+/**
+ * Second half of an RDS restore drill, run on the EventBridge "RDS DB Instance Event" of a scratch
+ * instance (input: the event's `detail`). Idempotent: the instance's `drill-state` tag makes a
+ * duplicate or late event a no-op.
+ */
+export const drillContinueRunbook: Runbook<typeof rdsInstanceEventDetailSchema> = {
+  name: "drill-continue",
+  description:
+    "on the RDS event of a drill's scratch instance: validate it through SQL, judge RTO/RPO, delete it (no final snapshot)",
+  destructive: true,
+  input: rdsInstanceEventDetailSchema,
+  timeoutSeconds: 900,
+  eventRules: [{ name: "DrillRdsEvents", handler: "functions/rds-event.handler", pattern: drillEventPattern }],
+  permissions(system: System) {
+    return system.dr.drillSource === "pg_dump" ? [] : rdsCleanupPermissions(system);
+  },
+  async run(ctx, detail) {
+    const report = new ReportBuilder(ctx, "drill-continue");
+    const instanceId = instanceIdOfEvent(detail);
+    if (detail.SourceType !== "DB_INSTANCE" || !instanceId.startsWith(SCRATCH_INSTANCE_PREFIX)) {
+      // Also an empty input: there is no instance to continue.
+      report.add({
+        resource: instanceId,
+        action: "continue-drill",
+        status: "skipped",
+        reason: `not a drill instance event (${detail.SourceType || "no SourceType"} ${instanceId || "no SourceIdentifier"})`,
+      });
+      return report.finish({ summary: "not a drill instance: ignored" });
+    }
+    try {
+      const record = await continueRdsDrill(ctx, report, { instanceId, by: "event" });
+      if (record) {
+        const status =
+          record.outcome === "failed"
+            ? "failed"
+            : record.rto.verdict === "missed" || record.rpo.verdict === "missed"
+              ? "partial"
+              : "succeeded";
+        return report.finish({ summary: record.summary, status });
+      }
+    } catch (error) {
+      report.add({
+        resource: instanceId,
+        action: "continue-drill",
+        status: "failed",
+        reason: redactText(errorMessage(error)),
+      });
+    }
+    const last = report.actions[report.actions.length - 1];
+    return report.finish({
+      summary: `${instanceId} (${detail.EventID ?? "no event id"}: ${detail.Message}): ${last?.reason ?? last?.action ?? "nothing to do"}`,
+    });
+  },
+};

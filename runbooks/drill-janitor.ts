@@ -1,0 +1,269 @@
+import { ListObjectsV2Command } from "@aws-sdk/client-s3";
+import { z } from "zod";
+import { drillRecordPermissions, pgDumpDrillPermissions, rdsCleanupPermissions, usesRds } from "../lib/drill/iam.js";
+import { scratchDatabasePrefix, startedAtFromName } from "../lib/drill/names.js";
+import { JANITOR_GRACE_MS, resolveDrillTarget } from "../lib/drill/pg-drill.js";
+import {
+  continueRdsDrill,
+  type DrillInstance,
+  deleteScratchInstance,
+  listDrillInstances,
+  rdsDrillPlanSchema,
+  recordTimedOutDrill,
+} from "../lib/drill/rds.js";
+import { deleteObject, pendingPrefix, readJsonObject } from "../lib/drill/record.js";
+import { dropScratchDatabase, listScratchDatabases } from "../lib/drill/scratch.js";
+import { defaultDeadlineMinutes, resolveDrillSettings } from "../lib/drill/settings.js";
+import { errorMessage } from "../lib/errors.js";
+import { describeConnection } from "../lib/postgres/connection.js";
+import { redactText } from "../lib/redact.js";
+import type { System } from "../systems/schema.js";
+import { booleanish } from "./inputs.js";
+import { ReportBuilder } from "./report.js";
+import type { Runbook, RunbookContext } from "./types.js";
+
+const input = z.strictObject({
+  /** Look for scratch databases on the drill target (default: when the system drills pg_dump). */
+  pg: booleanish.optional(),
+  /** Look for scratch RDS instances (default: when the system drills RDS). */
+  rds: booleanish.optional(),
+  /** Continue an RDS drill whose instance is available but whose event never came. */
+  continueAvailable: booleanish.default(true),
+});
+
+const CONNECTABLE = new Set(["available", "backing-up", "storage-optimization"]);
+
+async function sweepDatabases(ctx: RunbookContext, report: ReportBuilder): Promise<void> {
+  const { system } = ctx;
+  const now = ctx.now();
+  const settings = resolveDrillSettings(system, {});
+  const seen = new Set<string>();
+  for (const database of system.databases) {
+    const target = await resolveDrillTarget(ctx, database, settings);
+    const where = `${target.conn.host}:${target.conn.port}`;
+    if (seen.has(where)) continue;
+    seen.add(where);
+    const prefixes = system.databases.map((d) => scratchDatabasePrefix(system.id, d.id));
+    for (const scratch of await listScratchDatabases(target.conn)) {
+      const ours = scratch.comment
+        ? scratch.comment.system === system.id
+        : prefixes.some((p) => scratch.name.startsWith(p));
+      if (!ours) continue;
+      // No COMMENT: the drill died between CREATE DATABASE and COMMENT; its name still says when it began.
+      const deadline = scratch.comment
+        ? new Date(scratch.comment.deadline)
+        : new Date(
+            (startedAtFromName(scratch.name)?.getTime() ?? 0) +
+              defaultDeadlineMinutes(system) * 60_000 +
+              JANITOR_GRACE_MS,
+          );
+      const resource = `${describeConnection({ ...target.conn, database: scratch.name })}`;
+      if (deadline.getTime() > now.getTime()) {
+        report.add({
+          resource,
+          action: "drop-scratch-database",
+          status: "skipped",
+          reason: `drill ${scratch.comment?.drillId ?? scratch.name} in progress until ${deadline.toISOString()}`,
+        });
+        continue;
+      }
+      const reason = `past its deadline ${deadline.toISOString()}${scratch.comment ? ` (drill ${scratch.comment.drillId})` : " (no COMMENT: deadline from its name)"}`;
+      if (ctx.dryRun) {
+        report.add({ resource, action: "drop-scratch-database", status: "would-do", reason });
+        continue;
+      }
+      try {
+        await dropScratchDatabase(target.conn, scratch.name);
+        report.add({ resource, action: "drop-scratch-database", status: "done", reason });
+      } catch (error) {
+        report.add({
+          resource,
+          action: "drop-scratch-database",
+          status: "failed",
+          reason: redactText(errorMessage(error)),
+        });
+      }
+    }
+  }
+}
+
+async function sweepInstance(
+  ctx: RunbookContext,
+  report: ReportBuilder,
+  drill: DrillInstance,
+  options: z.output<typeof input>,
+): Promise<void> {
+  const now = ctx.now();
+  const resource = drill.instanceId;
+  if (drill.status === "deleting") {
+    report.add({ resource, action: "delete-rds-instance", status: "skipped", reason: "already being deleted" });
+    return;
+  }
+  const finished = drill.state === "passed" || drill.state === "failed";
+  const late = drill.deadline === undefined || drill.deadline.getTime() <= now.getTime();
+  if (!finished && !late) {
+    if (options.continueAvailable && drill.state === "restoring" && CONNECTABLE.has(drill.status)) {
+      // RDS events are best effort: a drill whose "available" event was lost is continued here.
+      await continueRdsDrill(ctx, report, { instanceId: drill.instanceId, by: "janitor" });
+      return;
+    }
+    report.add({
+      resource,
+      action: "delete-rds-instance",
+      status: "skipped",
+      reason: `drill ${drill.drillId} in progress (${drill.status}, ${drill.state}) until ${drill.deadline?.toISOString()}`,
+    });
+    return;
+  }
+  const reason = finished
+    ? `drill already ${drill.state}; its own deletion did not happen`
+    : `past its deadline ${drill.deadline?.toISOString() ?? "(no deadline tag)"} (${drill.status}, ${drill.state})`;
+  if (ctx.dryRun) {
+    report.add({ resource, action: "delete-rds-instance", status: "would-do", reason });
+    return;
+  }
+  const cleanup = await deleteScratchInstance(ctx.clients.rds, drill.instanceId);
+  report.add({
+    resource,
+    action: "delete-rds-instance",
+    status: cleanup.status === "failed" ? "failed" : "done",
+    reason: cleanup.reason ? `${reason}; ${cleanup.reason}` : reason,
+  });
+  if (!finished) {
+    await recordTimedOutDrill(
+      ctx,
+      report,
+      drill,
+      cleanup.status === "failed" ? { status: "failed", reason: cleanup.reason ?? "" } : { status: cleanup.status },
+    );
+  }
+}
+
+/** Pending plans whose drill is gone and whose deadline passed. */
+async function sweepPlans(ctx: RunbookContext, report: ReportBuilder, live: Set<string>): Promise<void> {
+  const bucket = ctx.system.backup?.bucket;
+  if (!bucket) return;
+  const now = ctx.now();
+  let token: string | undefined;
+  do {
+    const page = await ctx.clients.s3.send(
+      new ListObjectsV2Command({
+        Bucket: bucket,
+        Prefix: pendingPrefix(ctx.system.id),
+        ...(token ? { ContinuationToken: token } : {}),
+      }),
+    );
+    for (const object of page.Contents ?? []) {
+      const key = object.Key ?? "";
+      const plan = rdsDrillPlanSchema.safeParse(
+        await readJsonObject(ctx.clients.s3, bucket, key).catch(() => undefined),
+      );
+      const instanceId = plan.success
+        ? plan.data.instanceId
+        : key.slice(key.lastIndexOf("/") + 1).replace(/\.json$/, "");
+      const deadline = plan.success ? new Date(plan.data.deadline) : undefined;
+      if (live.has(instanceId) || (deadline && deadline.getTime() > now.getTime())) continue;
+      if (ctx.dryRun) {
+        report.add({ resource: `s3://${bucket}/${key}`, action: "delete-drill-plan", status: "would-do" });
+        continue;
+      }
+      await deleteObject(ctx.clients.s3, bucket, key);
+      report.add({
+        resource: `s3://${bucket}/${key}`,
+        action: "delete-drill-plan",
+        status: "done",
+        reason: "its drill is over",
+      });
+    }
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+}
+
+/**
+ * Removes what drills left behind: scratch databases past their deadline (also those a crash left, found
+ * by name and COMMENT), scratch RDS instances past their deadline or already judged, and stale plans.
+ * Continues an RDS drill whose "available" event never arrived.
+ */
+export const drillJanitorRunbook: Runbook<typeof input> = {
+  name: "drill-janitor",
+  description:
+    "remove drill scratch databases and RDS instances past their deadline (left by crashed or timed-out drills)",
+  destructive: true,
+  input,
+  timeoutSeconds: 900,
+  permissions(system: System) {
+    return usesRds(system)
+      ? [...rdsCleanupPermissions(system), ...drillRecordPermissions(system)]
+      : pgDumpDrillPermissions(system);
+  },
+  async run(ctx, options) {
+    const report = new ReportBuilder(ctx, "drill-janitor");
+    const { system } = ctx;
+    const doPg = options.pg ?? !usesRds(system);
+    const doRds = options.rds ?? usesRds(system);
+    if (system.databases.length === 0) {
+      report.add({ resource: system.id, action: "sweep", status: "skipped", reason: "no databases" });
+      return report.finish({ summary: "nothing to sweep" });
+    }
+    if (doPg) {
+      try {
+        await sweepDatabases(ctx, report);
+      } catch (error) {
+        report.add({
+          resource: system.id,
+          action: "sweep-databases",
+          status: "failed",
+          reason: redactText(errorMessage(error)),
+        });
+      }
+    }
+    if (doRds) {
+      try {
+        const drills = await listDrillInstances(ctx.clients.rds, system.id);
+        for (const drill of drills) {
+          if (ctx.signal?.aborted) {
+            report.markAborted("stopped before the deadline; remaining instances left for the next run");
+            break;
+          }
+          try {
+            await sweepInstance(ctx, report, drill, options);
+          } catch (error) {
+            report.add({
+              resource: drill.instanceId,
+              action: "delete-rds-instance",
+              status: "failed",
+              reason: redactText(errorMessage(error)),
+            });
+          }
+        }
+        await sweepPlans(ctx, report, new Set(drills.map((d) => d.instanceId)));
+      } catch (error) {
+        report.add({
+          resource: system.id,
+          action: "sweep-instances",
+          status: "failed",
+          reason: redactText(errorMessage(error)),
+        });
+      }
+    }
+    const removed = report.actions.filter(
+      (a) =>
+        (a.action === "drop-scratch-database" || a.action === "delete-rds-instance") &&
+        (a.status === "done" || a.status === "would-do"),
+    );
+    const kept = report.actions.filter((a) => a.status === "skipped" && a.action !== "stop");
+    const failed = report.actions.filter((a) => a.status === "failed");
+    const verb = ctx.dryRun ? "would remove" : "removed";
+    const summary = failed.length
+      ? `janitor failures: ${failed
+          .map((a) => `${a.resource}: ${a.reason}`)
+          .join("; ")
+          .slice(0, 400)}`
+      : removed.length
+        ? `${verb} ${removed.length} drill leftover(s): ${removed.map((a) => a.resource).join(", ")}${kept.length ? `; ${kept.length} in progress` : ""}`
+        : kept.length
+          ? `nothing past its deadline; ${kept.length} drill(s) in progress`
+          : "no drill leftovers";
+    return report.finish({ summary, ...(failed.length === 0 ? { status: "succeeded" as const } : {}) });
+  },
+};

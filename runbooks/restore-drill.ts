@@ -1,0 +1,124 @@
+import { z } from "zod";
+import { pgDumpDrillPermissions, rdsStartPermissions, usesRds } from "../lib/drill/iam.js";
+import { pgDumpDrill } from "../lib/drill/pg-drill.js";
+import { startRdsDrill } from "../lib/drill/rds.js";
+import type { DrillRecord } from "../lib/drill/record.js";
+import { drillInputFields, resolveDrillSettings } from "../lib/drill/settings.js";
+import { formatTarget, rpoSourceWarning } from "../lib/drill/verdict.js";
+import { errorMessage } from "../lib/errors.js";
+import { redactText } from "../lib/redact.js";
+import type { System } from "../systems/schema.js";
+import { ReportBuilder } from "./report.js";
+import type { Report, Runbook } from "./types.js";
+
+const input = z.strictObject({
+  /** Only this database (its catalogue id); default: every database the drill source applies to. */
+  database: z.string().optional(),
+  ...drillInputFields,
+});
+
+function statusOf(records: DrillRecord[], fallback: Report["status"]): Report["status"] {
+  if (records.some((r) => r.outcome === "failed")) return "failed";
+  if (records.some((r) => r.rto.verdict === "missed" || r.rpo.verdict === "missed")) return "partial";
+  return fallback;
+}
+
+/**
+ * Restore drill: proves the system's RTO and RPO by restoring its newest backup into a scratch copy,
+ * validating it and removing it. pg_dump drills run to the end here; RDS drills start the restore and
+ * end in `drill-continue` when RDS says the instance is available.
+ */
+export const restoreDrillRunbook: Runbook<typeof input> = {
+  name: "restore-drill",
+  description:
+    "restore the newest backup (pg_dump, RDS snapshot or point-in-time) into a scratch copy, validate it, measure RTO/RPO, remove it",
+  destructive: false,
+  input,
+  timeoutSeconds: 900,
+  permissions(system: System) {
+    return usesRds(system) ? rdsStartPermissions(system) : pgDumpDrillPermissions(system);
+  },
+  planNote(system: System) {
+    const warning = rpoSourceWarning(system.dr);
+    if (warning) return warning;
+    if (system.databases.length === 0) return "no databases: nothing to drill";
+    return undefined;
+  },
+  async run(ctx, options) {
+    const report = new ReportBuilder(ctx, "restore-drill");
+    const { system } = ctx;
+    const source = system.dr.drillSource;
+    const applicable = system.databases.filter((d) => source === "pg_dump" || d.rdsInstanceId);
+    const databases = options.database ? applicable.filter((d) => d.id === options.database) : applicable;
+    if (options.database && databases.length === 0) {
+      report.add({
+        resource: system.id,
+        action: "restore-drill",
+        status: "failed",
+        reason: `unknown database "${options.database}" for a ${source} drill; known: ${applicable.map((d) => d.id).join(", ") || "(none)"}`,
+      });
+      return report.finish({ summary: `unknown database "${options.database}"` });
+    }
+    if (databases.length === 0) {
+      report.add({
+        resource: system.id,
+        action: "restore-drill",
+        status: "skipped",
+        reason: `no database to drill with ${source}`,
+      });
+      return report.finish({ summary: "nothing to drill" });
+    }
+    const settings = resolveDrillSettings(system, options);
+    const records: DrillRecord[] = [];
+    for (const database of databases) {
+      if (ctx.signal?.aborted) {
+        report.markAborted("stopped before the deadline; remaining databases not drilled");
+        break;
+      }
+      try {
+        if (source === "pg_dump") {
+          const record = await pgDumpDrill(ctx, report, database, settings);
+          if (record) records.push(record);
+        } else {
+          await startRdsDrill(ctx, report, database, { source, settings });
+        }
+      } catch (error) {
+        report.add({
+          resource: `${system.id}/${database.id}`,
+          action: "restore-drill",
+          status: "failed",
+          reason: redactText(errorMessage(error)),
+        });
+      }
+    }
+
+    const failed = report.actions.filter((a) => a.status === "failed");
+    let summary: string;
+    if (records.length > 0) {
+      summary = records.map((r) => r.summary).join(" | ");
+      // Failures outside a drill's record: a database whose drill could not start at all.
+      const others = failed.filter((a) => a.action === "restore-drill");
+      if (others.length) summary += ` | ${others.map((a) => `${a.resource}: ${a.reason}`).join("; ")}`;
+    } else if (ctx.dryRun) {
+      summary = `would drill ${databases.map((d) => d.id).join(", ")} from ${source}: ${report.actions
+        .filter((a) => a.status === "would-do")
+        .map((a) => `${a.action} ${a.resource}`)
+        .join(", ")}`;
+    } else if (failed.length) {
+      summary = `drill failed: ${failed.map((a) => `${a.resource}: ${a.reason}`).join("; ")}`;
+    } else {
+      const started = report.actions.filter((a) => a.action === "restore-rds-instance" && a.status === "done");
+      summary = started.length
+        ? `${started.length} RDS restore(s) started (${started.map((a) => a.resource).join(", ")}); recovery point age ${started
+            .map(
+              (a) =>
+                `${Math.round(((a.after as { recoveryPointAgeSeconds?: number })?.recoveryPointAgeSeconds ?? 0) / 60)} min`,
+            )
+            .join(
+              ", ",
+            )} against RPO ${formatTarget(system.dr.rpoMinutes * 60_000)}; validation follows when RDS reports the instance available`
+        : report.actions.map((a) => a.reason ?? a.action).join("; ");
+    }
+    return report.finish({ summary: summary.slice(0, 1500), status: statusOf(records, report.deriveStatus()) });
+  },
+};
