@@ -1,29 +1,11 @@
 import { spawn } from "node:child_process";
-import { createHash } from "node:crypto";
-import { Transform, type TransformCallback } from "node:stream";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { errorMessage, RunbookError } from "../errors.js";
+import { HashingStream } from "../hashing-stream.js";
 import { libpqEnv, type PgConnection } from "../postgres/connection.js";
 import type { PgTool } from "../postgres/tools.js";
 import { redactText } from "../redact.js";
-
-/** Hashes and counts the bytes that pass, so the manifest describes exactly what was uploaded. */
-class HashingCounter extends Transform {
-  readonly hash = createHash("sha256");
-  bytes = 0;
-
-  constructor(private readonly onBytes?: (bytes: number) => void) {
-    super({ highWaterMark: 1 << 20 });
-  }
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.hash.update(chunk);
-    this.bytes += chunk.length;
-    this.onBytes?.(this.bytes);
-    callback(null, chunk);
-  }
-}
 
 /** Options of {@link dumpToS3}. */
 export interface DumpToS3Options {
@@ -98,7 +80,7 @@ export async function dumpToS3(options: DumpToS3Options): Promise<DumpResult> {
     child.once("close", (code, signal) => resolve({ code, signal }));
   });
 
-  const body = new HashingCounter(options.onBytes);
+  const body = new HashingStream(options.onBytes);
   child.stdout.pipe(body, { end: false });
   const dumpOutcome = exited.then((outcome) => {
     if (outcome.code === 0) {

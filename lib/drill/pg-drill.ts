@@ -4,7 +4,7 @@ import { z } from "zod";
 import type { ReportBuilder } from "../../runbooks/report.js";
 import type { RunbookContext } from "../../runbooks/types.js";
 import type { Database } from "../../systems/schema.js";
-import { listBackups, newestVerified } from "../backup/catalog.js";
+import { inspectBackups } from "../backup/catalog.js";
 import { manifestKey } from "../backup/layout.js";
 import type { Manifest } from "../backup/manifest.js";
 import { errorMessage } from "../errors.js";
@@ -219,13 +219,13 @@ export async function pgDumpDrill(
   const warnings = [rpoSourceWarning(system.dr)].filter((w): w is string => Boolean(w));
   const s3 = ctx.clients.s3;
 
-  const listing = await listBackups(s3, {
+  const listing = await inspectBackups(s3, {
     bucket: backup.bucket,
     prefix: backup.prefix,
     system: system.id,
     database: database.id,
   });
-  const newest = await newestVerified(s3, backup.bucket, listing.backups);
+  const { newest } = listing;
   const facts = (extra: Partial<DrillFacts> & Pick<DrillFacts, "checks" | "cleanup">): DrillFacts => ({
     drillId: id,
     system,

@@ -3,10 +3,11 @@ import { createHash } from "node:crypto";
 import { mkdtemp, open, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Readable, Transform, type TransformCallback } from "node:stream";
+import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { errorMessage, RunbookError } from "../errors.js";
+import { HashingStream } from "../hashing-stream.js";
 import { libpqEnv, type PgConnection } from "../postgres/connection.js";
 import type { PgTool } from "../postgres/tools.js";
 import { redactText } from "../redact.js";
@@ -73,23 +74,6 @@ export interface RestoreResult {
 export class RestoreError extends RunbookError {}
 
 const MAX_ERRORS = 20;
-
-/** Hashes and counts the bytes that pass. */
-class Hasher extends Transform {
-  readonly hash = createHash("sha256");
-  bytes = 0;
-
-  constructor(private readonly onBytes?: (bytes: number) => void) {
-    super({ highWaterMark: 1 << 20 });
-  }
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.hash.update(chunk);
-    this.bytes += chunk.length;
-    this.onBytes?.(this.bytes);
-    callback(null, chunk);
-  }
-}
 
 /** Parses pg_restore --verbose stderr line by line, keeping counts and errors, not the whole text. */
 class StderrParser {
@@ -184,7 +168,7 @@ function aborted(options: RestoreFromS3Options): never {
 
 async function streamRestore(options: RestoreFromS3Options, started: number): Promise<RestoreResult> {
   const body = await getBody(options);
-  const hasher = new Hasher(options.onBytes);
+  const hasher = new HashingStream(options.onBytes);
   const { child, parser, exited } = spawnRestore(options);
   const onAbort = () => {
     body.destroy();
