@@ -1,7 +1,7 @@
 import { execFile, spawnSync } from "node:child_process";
 import { chmod, chown, mkdir, stat, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { errorMessage, PrerequisiteError } from "../errors.js";
 import type { PgConnection } from "../postgres/connection.js";
@@ -45,6 +45,19 @@ export async function freePort(): Promise<number> {
 
 const isRoot = () => process.getuid?.() === 0;
 
+/** uid and gid of the `postgres` user, who owns clusters started as root. */
+function postgresUser(): { uid: number; gid: number } {
+  const id = (flag: string) => spawnSync("id", [flag, "postgres"], { encoding: "utf8" });
+  const uid = id("-u");
+  const gid = id("-g");
+  if (uid.status !== 0 || gid.status !== 0) {
+    throw new PrerequisiteError(
+      "running as root needs a `postgres` user to own the cluster: apt-get install postgresql creates it",
+    );
+  }
+  return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
+}
+
 /**
  * `initdb` and `postgres` refuse to run as root: as root, the cluster belongs to the `postgres` user and
  * every server program runs through `runuser`; as anyone else, directly.
@@ -79,19 +92,15 @@ async function openParents(dir: string): Promise<void> {
 export async function startLocalPostgres(options: LocalPostgresOptions): Promise<LocalPostgres> {
   const bin = await serverBinDir();
   const dataDir = options.dataDir;
-  const socketDir = join(dataDir, "..", `${dataDir.split("/").pop()}-socket`);
+  const socketDir = join(dataDir, "..", `${basename(dataDir)}-socket`);
+  const logFile = join(dataDir, "..", `${basename(dataDir)}.log`);
   await mkdir(dataDir, { recursive: true });
   await mkdir(socketDir, { recursive: true });
+  await writeFile(logFile, "", { flag: "a" });
   if (isRoot()) {
-    if (spawnSync("id", ["postgres"]).status !== 0) {
-      throw new PrerequisiteError(
-        "running as root needs a `postgres` user to own the cluster: apt-get install postgresql creates it",
-      );
-    }
+    const owner = postgresUser();
     await openParents(dataDir);
-    const ids = spawnSync("id", ["-u", "postgres"]).stdout.toString().trim();
-    const gid = spawnSync("id", ["-g", "postgres"]).stdout.toString().trim();
-    for (const dir of [dataDir, socketDir]) await chown(dir, Number(ids), Number(gid));
+    for (const path of [dataDir, socketDir, logFile]) await chown(path, owner.uid, owner.gid);
   }
   await chmod(dataDir, 0o700);
   const initialised = await stat(join(dataDir, "PG_VERSION")).then(
@@ -122,14 +131,6 @@ export async function startLocalPostgres(options: LocalPostgresOptions): Promise
     ...options.settings,
   };
   const serverOptions = [`-p ${port}`, ...Object.entries(settings).map(([k, v]) => `-c ${k}=${v}`)].join(" ");
-  const logFile = join(dataDir, "..", `${dataDir.split("/").pop()}.log`);
-  await writeFile(logFile, "", { flag: "a" });
-  if (isRoot())
-    await chown(
-      logFile,
-      Number(spawnSync("id", ["-u", "postgres"]).stdout),
-      Number(spawnSync("id", ["-g", "postgres"]).stdout),
-    );
   try {
     await asServerUser(join(bin, "pg_ctl"), [
       "-D",
