@@ -3,12 +3,11 @@ import { errorMessage, ValidationError } from "../lib/errors.js";
 import { clearKeepAwake, restoreService, setKeepAwake } from "../lib/scaling/apply.js";
 import { capacityJson, decideScaleUp, describeCapacity } from "../lib/scaling/decide.js";
 import { DEFAULT_CONCURRENCY, forEachService, localTime } from "../lib/scaling/run.js";
-import { scalingPermissions, scalingPlanNote, scalingScope } from "../lib/scaling/scope.js";
+import { openScalingRun, scalingPermissions, scalingPlanNote } from "../lib/scaling/scope.js";
 import { isoSeconds, KEEP_AWAKE_TAG, readKeepAwake, readOptOut, readRecord } from "../lib/scaling/tags.js";
 import { resolveUntil, untilSyntaxProblem } from "../lib/scaling/until.js";
 import { offHoursEnd } from "../lib/scaling/window.js";
 import { booleanish, wholeNumber } from "./inputs.js";
-import { ReportBuilder } from "./report.js";
 import type { Runbook } from "./types.js";
 
 const input = z
@@ -53,14 +52,10 @@ export const keepAwakeRunbook: Runbook<typeof input> = {
   permissions: (system) => scalingPermissions(system, "keep-awake"),
   planNote: (system) => scalingPlanNote(system, "keep-awake"),
   async run(ctx, options) {
-    const report = new ReportBuilder(ctx, "keep-awake");
+    const opened = openScalingRun(ctx, "keep-awake", options.service);
+    if ("finished" in opened) return opened.finished;
+    const { report, scope } = opened;
     const { system } = ctx;
-    const scope = scalingScope(system, "keep-awake", options.service ? { service: options.service } : {});
-    if (scope.kind === "skip") {
-      for (const action of scope.actions) report.add(action);
-      return report.finish({ summary: scope.summary });
-    }
-    for (const problem of scope.problems) report.add(problem);
     const policy = scope.policy;
     if (!policy) return report.finish({ summary: "off-hours disabled" });
     const now = ctx.now();

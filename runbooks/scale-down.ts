@@ -5,11 +5,10 @@ import { capacityJson, decideScaleDown, describeCapacity } from "../lib/scaling/
 import { resolvePrice } from "../lib/scaling/prices.js";
 import { DEFAULT_CONCURRENCY, forEachService, localTime } from "../lib/scaling/run.js";
 import { describeSavings, estimateSavings, type SavingsItem } from "../lib/scaling/savings.js";
-import { scalingPermissions, scalingPlanNote, scalingScope } from "../lib/scaling/scope.js";
+import { openScalingRun, scalingPermissions, scalingPlanNote } from "../lib/scaling/scope.js";
 import { RECORD_TAG, readKeepAwake, readOptOut, readRecord } from "../lib/scaling/tags.js";
 import { describePolicy, offHoursEndedBy, stateForRun } from "../lib/scaling/window.js";
 import { booleanish, wholeNumber } from "./inputs.js";
-import { ReportBuilder } from "./report.js";
 import type { Action, Runbook } from "./types.js";
 
 const price = (max: number) => z.coerce.number({ message: "must be a price in USD" }).positive().max(max).optional();
@@ -60,14 +59,10 @@ export const scaleDownRunbook: Runbook<typeof input> = {
   permissions: (system) => scalingPermissions(system, "scale-down"),
   planNote: (system) => scalingPlanNote(system, "scale-down"),
   async run(ctx, options) {
-    const report = new ReportBuilder(ctx, "scale-down");
+    const opened = openScalingRun(ctx, "scale-down", options.service);
+    if ("finished" in opened) return opened.finished;
+    const { report, scope } = opened;
     const { system } = ctx;
-    const scope = scalingScope(system, "scale-down", options.service ? { service: options.service } : {});
-    if (scope.kind === "skip") {
-      for (const action of scope.actions) report.add(action);
-      return report.finish({ summary: scope.summary });
-    }
-    for (const problem of scope.problems) report.add(problem);
     const policy = scope.policy;
     if (!policy) return report.finish({ summary: "off-hours disabled" });
     const now = ctx.now();

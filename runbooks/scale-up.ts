@@ -3,11 +3,10 @@ import { errorMessage } from "../lib/errors.js";
 import { restoreService, type StepLog } from "../lib/scaling/apply.js";
 import { capacityJson, decideScaleUp, describeCapacity } from "../lib/scaling/decide.js";
 import { DEFAULT_CONCURRENCY, forEachService } from "../lib/scaling/run.js";
-import { scalingPermissions, scalingPlanNote, scalingScope } from "../lib/scaling/scope.js";
+import { openScalingRun, scalingPermissions, scalingPlanNote } from "../lib/scaling/scope.js";
 import { RECORD_TAG, readRecord } from "../lib/scaling/tags.js";
 import { describePolicy, type OffHoursState, stateForRun } from "../lib/scaling/window.js";
 import { booleanish, wholeNumber } from "./inputs.js";
-import { ReportBuilder } from "./report.js";
 import type { Runbook } from "./types.js";
 
 const input = z.strictObject({
@@ -46,14 +45,10 @@ export const scaleUpRunbook: Runbook<typeof input> = {
   permissions: (system) => scalingPermissions(system, "scale-up"),
   planNote: (system) => scalingPlanNote(system, "scale-up"),
   async run(ctx, options) {
-    const report = new ReportBuilder(ctx, "scale-up");
+    const opened = openScalingRun(ctx, "scale-up", options.service);
+    if ("finished" in opened) return opened.finished;
+    const { report, scope } = opened;
     const { system } = ctx;
-    const scope = scalingScope(system, "scale-up", options.service ? { service: options.service } : {});
-    if (scope.kind === "skip") {
-      for (const action of scope.actions) report.add(action);
-      return report.finish({ summary: scope.summary });
-    }
-    for (const problem of scope.problems) report.add(problem);
     const policy = scope.policy;
     if (policy) {
       const state = stateForRun(policy, system.timezone, ctx.now());

@@ -1,4 +1,5 @@
-import type { Action, Permission } from "../../runbooks/types.js";
+import { ReportBuilder } from "../../runbooks/report.js";
+import type { Action, Permission, Report, RunbookContext } from "../../runbooks/types.js";
 import type { System } from "../../systems/schema.js";
 import { arn } from "../iam.js";
 import { clusterName } from "./ecs.js";
@@ -162,4 +163,23 @@ export function scalingPlanNote(system: System, runbook: ScalingRunbook): string
   }
   if (!system.offHours.enabled) return "off-hours disabled: only restores services still recorded as scaled down";
   return undefined;
+}
+
+/**
+ * The common start of every scaling run: resolve the scope, finish at once (with one action per skipped
+ * target) when there is nothing ECS to act on, and report catalogue problems before anything else.
+ */
+export function openScalingRun(
+  ctx: RunbookContext,
+  runbook: ScalingRunbook,
+  service?: string,
+): { finished: Report } | { report: ReportBuilder; scope: Extract<ScalingScope, { kind: "ecs" }> } {
+  const report = new ReportBuilder(ctx, runbook);
+  const scope = scalingScope(ctx.system, runbook, service ? { service } : {});
+  if (scope.kind === "skip") {
+    for (const action of scope.actions) report.add(action);
+    return { finished: report.finish({ summary: scope.summary }) };
+  }
+  for (const problem of scope.problems) report.add(problem);
+  return { report, scope };
 }
