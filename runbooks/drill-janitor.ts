@@ -1,7 +1,7 @@
 import { ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { z } from "zod";
 import { drillRecordPermissions, pgDumpDrillPermissions, rdsCleanupPermissions, usesRds } from "../lib/drill/iam.js";
-import { scratchDatabasePrefix, startedAtFromName } from "../lib/drill/names.js";
+import { parseDrillTimestamp, scratchDatabasePrefix, startedAtFromName } from "../lib/drill/names.js";
 import { JANITOR_GRACE_MS, resolveDrillTarget } from "../lib/drill/pg-drill.js";
 import {
   continueRdsDrill,
@@ -44,19 +44,18 @@ async function sweepDatabases(ctx: RunbookContext, report: ReportBuilder): Promi
     if (seen.has(where)) continue;
     seen.add(where);
     const prefixes = system.databases.map((d) => scratchDatabasePrefix(system.id, d.id));
+    // No COMMENT: the drill died between CREATE DATABASE and COMMENT. Then only a name that is exactly
+    // `drill_<system>_<database>_<timestamp>` is ours (not `drill_<system>_<database>_reports`), and its
+    // timestamp says when it began.
+    const startedFromName = (name: string): Date | undefined =>
+      prefixes.flatMap((p) => (name.startsWith(p) ? [parseDrillTimestamp(name.slice(p.length))] : [])).find(Boolean);
     for (const scratch of await listScratchDatabases(target.conn)) {
-      const ours = scratch.comment
-        ? scratch.comment.system === system.id
-        : prefixes.some((p) => scratch.name.startsWith(p));
+      const started = scratch.comment ? undefined : startedFromName(scratch.name);
+      const ours = scratch.comment ? scratch.comment.system === system.id : started !== undefined;
       if (!ours) continue;
-      // No COMMENT: the drill died between CREATE DATABASE and COMMENT; its name still says when it began.
       const deadline = scratch.comment
         ? new Date(scratch.comment.deadline)
-        : new Date(
-            (startedAtFromName(scratch.name)?.getTime() ?? 0) +
-              defaultDeadlineMinutes(system) * 60_000 +
-              JANITOR_GRACE_MS,
-          );
+        : new Date((started?.getTime() ?? 0) + defaultDeadlineMinutes(system) * 60_000 + JANITOR_GRACE_MS);
       const resource = `${describeConnection({ ...target.conn, database: scratch.name })}`;
       if (deadline.getTime() > now.getTime()) {
         report.add({
@@ -100,7 +99,20 @@ async function sweepInstance(
     return;
   }
   const finished = drill.state === "passed" || drill.state === "failed";
-  const late = drill.deadline === undefined || drill.deadline.getTime() <= now.getTime();
+  // Without its deadline tag, a drill's deadline is its start (tag, else identifier) plus the default.
+  const started = drill.startedAt ?? startedAtFromName(drill.instanceId);
+  const deadline =
+    drill.deadline ?? (started ? new Date(started.getTime() + defaultDeadlineMinutes(ctx.system) * 60_000) : undefined);
+  if (!finished && !deadline) {
+    report.add({
+      resource,
+      action: "delete-rds-instance",
+      status: "failed",
+      reason: `drill ${drill.drillId} has no deadline or start time: not deleted, check it by hand`,
+    });
+    return;
+  }
+  const late = deadline !== undefined && deadline.getTime() <= now.getTime();
   if (!finished && !late) {
     if (options.continueAvailable && drill.state === "restoring" && CONNECTABLE.has(drill.status)) {
       // RDS events are best effort: a drill whose "available" event was lost is continued here.
@@ -111,13 +123,13 @@ async function sweepInstance(
       resource,
       action: "delete-rds-instance",
       status: "skipped",
-      reason: `drill ${drill.drillId} in progress (${drill.status}, ${drill.state}) until ${drill.deadline?.toISOString()}`,
+      reason: `drill ${drill.drillId} in progress (${drill.status}, ${drill.state}) until ${deadline?.toISOString()}`,
     });
     return;
   }
   const reason = finished
     ? `drill already ${drill.state}; its own deletion did not happen`
-    : `past its deadline ${drill.deadline?.toISOString() ?? "(no deadline tag)"} (${drill.status}, ${drill.state})`;
+    : `past its deadline ${deadline?.toISOString()}${drill.deadline ? "" : " (no deadline tag: start + default)"} (${drill.status}, ${drill.state})`;
   if (ctx.dryRun) {
     report.add({ resource, action: "delete-rds-instance", status: "would-do", reason });
     return;
@@ -133,7 +145,7 @@ async function sweepInstance(
     await recordTimedOutDrill(
       ctx,
       report,
-      drill,
+      { ...drill, ...(deadline ? { deadline } : {}) },
       cleanup.status === "failed" ? { status: "failed", reason: cleanup.reason ?? "" } : { status: cleanup.status },
     );
   }

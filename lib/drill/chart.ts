@@ -72,6 +72,18 @@ export function linearTrend(points: readonly ChartPoint[], rtoMinutes: number): 
     };
   }
   const crossing = new Date(t0 + ((rtoMinutes - intercept) / slope) * DAY_MS);
+  if (Number.isNaN(crossing.getTime())) {
+    // A rise of a few milliseconds a year puts the crossing beyond what a Date holds (±275,000 years).
+    const above = predict(last) >= rtoMinutes;
+    return {
+      slopePerDay: slope,
+      predict,
+      points: n,
+      note: above
+        ? `trend ${rate}: already above the RTO (${rtoMinutes} min)`
+        : `trend ${rate}: rising too slowly to reach the RTO (${rtoMinutes} min) in any foreseeable time`,
+    };
+  }
   const when = crossing.toISOString().slice(0, 10);
   const note =
     crossing.getTime() <= last.getTime()

@@ -3,7 +3,7 @@ import type { z } from "zod";
 import type { customCheckSchema } from "../../systems/drill-schema.js";
 import { errorMessage } from "../errors.js";
 import type { PgConnection } from "../postgres/connection.js";
-import { connect } from "../postgres/server.js";
+import { connect, largestTables } from "../postgres/server.js";
 import { redactText } from "../redact.js";
 
 export { checkExpectationSchema, customCheckSchema } from "../../systems/drill-schema.js";
@@ -121,6 +121,17 @@ export function evaluateExpectation(
   return { status: ok ? "passed" : "failed", actual: String(n) };
 }
 
+/** The report line of a validation: its failed checks one by one, or how many passed. */
+export function validationOutcome(checks: readonly CheckResult[]): { status: "failed" | "done"; reason: string } {
+  const failed = checks.filter((c) => c.status === "failed");
+  return failed.length
+    ? {
+        status: "failed",
+        reason: failed.map((c) => `${c.name}: ${c.reason ?? `expected ${c.expected}, got ${c.actual}`}`).join("; "),
+      }
+    : { status: "done", reason: `${checks.filter((c) => c.status === "passed").length} check(s) passed` };
+}
+
 /** Counts the user tables of the connected database (ordinary and partitioned). */
 export async function countUserTables(client: pg.Client): Promise<number> {
   const result = await client.query<{ n: string }>(
@@ -186,21 +197,16 @@ export async function validateRestored(conn: PgConnection, expectations: Expecta
     // Custom SQL comes from the catalogue; a scratch database is disposable, but a check still must not
     // change it under the checks that follow.
     if (expectations.checks.length > 0) await client.query("set default_transaction_read_only = on");
-    for (const check of expectations.checks) {
+    for (const [index, check] of expectations.checks.entries()) {
       if (expectations.signal?.aborted) break;
       const expected = describeExpectation(check.expect);
       try {
         await client.query("begin transaction read only");
-        const result = await client.query(check.sql);
+        // A named (prepared) statement is one statement: `commit; set ... read write; delete ...` cannot
+        // end the read-only transaction and write, as it could in a simple-protocol query string.
+        const result = await client.query({ name: `drill-check-${index}`, text: check.sql });
         await client.query("rollback");
-        // A multi-statement string yields an array of results: the last one is what the check returns.
-        const last = Array.isArray(result) ? (result[result.length - 1] as pg.QueryResult) : result;
-        results.push({
-          name: check.name,
-          kind: "custom",
-          expected,
-          ...evaluateExpectation(check.expect, last as { rows: Record<string, unknown>[]; fields: { name: string }[] }),
-        });
+        results.push({ name: check.name, kind: "custom", expected, ...evaluateExpectation(check.expect, result) });
       } catch (error) {
         await client.query("rollback").catch(() => {});
         results.push({
@@ -235,17 +241,10 @@ export async function readTableStats(
   const client = await connect(conn);
   try {
     const tableCount = await countUserTables(client);
-    const result = await client.query<{ schema: string; name: string; rows: string }>(
-      `select n.nspname as schema, c.relname as name, greatest(c.reltuples, 0)::bigint::text as rows
-         from pg_class c join pg_namespace n on n.oid = c.relnamespace
-        where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema')
-          and n.nspname not like 'pg_toast%'
-        order by pg_total_relation_size(c.oid) desc limit $1`,
-      [limit],
-    );
+    const largest = await largestTables(client, limit);
     return {
       tableCount,
-      tables: result.rows.map((r) => ({ schema: r.schema, name: r.name, rows: Number(r.rows), exact: false })),
+      tables: largest.map((t) => ({ schema: t.schema, name: t.name, rows: t.rowsEstimate, exact: false })),
     };
   } finally {
     await client.end().catch(() => {});

@@ -29,7 +29,8 @@ export const DRILL_TAGS = {
 
 /**
  * Life of a scratch RDS instance, kept in its `drill-state` tag: `restoring` until the available event,
- * `validating:<token>` while one invocation validates (the token makes duplicate events lose the claim),
+ * `validating:<token>` while the invocation that won the drill's claim (an S3 object created only if
+ * absent) validates,
  * then `passed` or `failed` until it is deleted.
  */
 export type DrillState = "restoring" | `validating:${string}` | "passed" | "failed";

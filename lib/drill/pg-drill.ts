@@ -11,7 +11,7 @@ import { errorMessage } from "../errors.js";
 import { describeConnection, type PgConnection, parseDatabaseUrl, resolveConnection } from "../postgres/connection.js";
 import { chooseTool, findTools, parseToolVersion } from "../postgres/tools.js";
 import { redactText } from "../redact.js";
-import { type CheckResult, type ExpectedTable, validateRestored } from "./checks.js";
+import { type CheckResult, type ExpectedTable, validateRestored, validationOutcome } from "./checks.js";
 import { drillId, formatDrillComment, scratchDatabaseName } from "./names.js";
 import { addDrillToReport, buildDrillRecord, type DrillFacts } from "./outcome.js";
 import { type DrillRecord, listDrillRecords, readJsonObject, saveDrillRecord } from "./record.js";
@@ -449,15 +449,7 @@ export async function pgDumpDrill(
       validationMs = Math.round(performance.now() - validationStarted);
       if (controller.signal.aborted) failure = `stopped: ${errorMessage(controller.signal.reason)}`;
       validatedAt = ctx.now();
-      const failed = validation.filter((c) => c.status === "failed");
-      report.add({
-        resource: name,
-        action: "validate",
-        status: failed.length ? "failed" : "done",
-        reason: failed.length
-          ? failed.map((c) => `${c.name}: ${c.reason ?? `expected ${c.expected}, got ${c.actual}`}`).join("; ")
-          : `${validation.filter((c) => c.status === "passed").length} check(s) passed`,
-      });
+      report.add({ resource: name, action: "validate", ...validationOutcome(validation) });
     }
   } catch (error) {
     failure = redactText(errorMessage(error));

@@ -19,10 +19,18 @@ import type { Database } from "../../systems/schema.js";
 import { errorMessage } from "../errors.js";
 import { type PgConnection, resolveConnection } from "../postgres/connection.js";
 import { redactText } from "../redact.js";
-import { type CheckResult, customCheckSchema, type Expectations, readTableStats, validateRestored } from "./checks.js";
+import {
+  type CheckResult,
+  customCheckSchema,
+  type Expectations,
+  readTableStats,
+  validateRestored,
+  validationOutcome,
+} from "./checks.js";
 import { DRILL_TAGS, drillId, SCRATCH_INSTANCE_PREFIX, scratchInstanceId, tagMap } from "./names.js";
 import { addDrillToReport, buildDrillRecord, type DrillFacts } from "./outcome.js";
 import {
+  claimKey,
   type DrillRecord,
   deleteObject,
   pendingPlanKey,
@@ -458,6 +466,41 @@ export async function deleteScratchInstance(
   }
 }
 
+/** Creates the drill's claim; false when another invocation holds it. */
+async function claimDrill(
+  ctx: RunbookContext,
+  drill: DrillInstance,
+  token: string,
+  by: ContinueRdsDrillOptions["by"],
+): Promise<boolean> {
+  const backup = ctx.system.backup;
+  // No bucket, no drill: startRdsDrill refuses to start one without it.
+  if (!backup) return true;
+  const key = claimKey(ctx.system.id, drill.instanceId);
+  try {
+    await writeJsonObject(ctx.clients.s3, {
+      bucket: backup.bucket,
+      key,
+      // `holder`, not `token`: the redaction of saved JSON would blank a key named like a secret.
+      value: {
+        drillId: drill.drillId,
+        instanceId: drill.instanceId,
+        holder: token,
+        by,
+        claimedAt: ctx.now().toISOString(),
+      },
+      onlyIfAbsent: true,
+      ...(backup.kmsKeyId ? { kmsKeyId: backup.kmsKeyId } : {}),
+    });
+    return true;
+  } catch (error) {
+    if (errorName(error) !== "PreconditionFailed" && errorName(error) !== "ConditionalRequestConflict") throw error;
+    // The SDK may have retried our own write after its response was lost: then the claim is ours.
+    const held = (await readJsonObject(ctx.clients.s3, backup.bucket, key)) as { holder?: unknown } | undefined;
+    return held?.holder === token;
+  }
+}
+
 async function readPlan(ctx: RunbookContext, instanceId: string): Promise<RdsDrillPlan | undefined> {
   const bucket = ctx.system.backup?.bucket;
   if (!bucket) return undefined;
@@ -586,11 +629,10 @@ export async function continueRdsDrill(
     return undefined;
   }
 
-  // Claim: write a token, read it back. A concurrent duplicate writes its own and one of the two loses.
+  // Claim: a tag has no compare-and-set (two invocations that both read "restoring" would both win a
+  // write-then-read-back), so the claim is an S3 object created only if absent; the tag then shows it.
   const token = `validating:${randomUUID().slice(0, 8)}`;
-  await setState(rds, drill.arn, token);
-  const check = tagMap((await rds.send(new ListTagsForResourceCommand({ ResourceName: drill.arn }))).TagList);
-  if (check.get(DRILL_TAGS.state) !== token) {
+  if (!(await claimDrill(ctx, drill, token, options.by))) {
     report.add({
       resource: instanceId,
       action: "continue-drill",
@@ -599,6 +641,7 @@ export async function continueRdsDrill(
     });
     return undefined;
   }
+  await setState(rds, drill.arn, token);
 
   const checks: CheckResult[] = [];
   let validatedAt: Date | undefined;
@@ -628,15 +671,7 @@ export async function continueRdsDrill(
       })),
     );
     validatedAt = ctx.now();
-    const failed = checks.filter((c) => c.status === "failed");
-    report.add({
-      resource: instanceId,
-      action: "validate",
-      status: failed.length ? "failed" : "done",
-      reason: failed.length
-        ? failed.map((c) => `${c.name}: ${c.reason ?? `expected ${c.expected}, got ${c.actual}`}`).join("; ")
-        : `${checks.filter((c) => c.status === "passed").length} check(s) passed`,
-    });
+    report.add({ resource: instanceId, action: "validate", ...validationOutcome(checks) });
   } catch (error) {
     failure = redactText(errorMessage(error));
     report.add({ resource: instanceId, action: "validate", status: "failed", reason: failure });

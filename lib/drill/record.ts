@@ -154,6 +154,15 @@ export function pendingPlanKey(system: string, instanceId: string): string {
   return `${pendingPrefix(system)}${instanceId}.json`;
 }
 
+/**
+ * Key of the claim on an RDS drill's validation: created once (If-None-Match), so of several
+ * continuations (duplicate events, the janitor) exactly one validates. Under `pending/claims/`, named
+ * after the instance, so the janitor removes it with the plan once the instance is gone.
+ */
+export function claimKey(system: string, instanceId: string): string {
+  return `${pendingPrefix(system)}claims/${instanceId}.json`;
+}
+
 /** Reads a JSON object; undefined when it does not exist. */
 export async function readJsonObject(s3: S3Client, bucket: string, key: string): Promise<unknown> {
   try {
@@ -166,10 +175,13 @@ export async function readJsonObject(s3: S3Client, bucket: string, key: string):
   }
 }
 
-/** Writes a JSON object (SSE as the bucket's backups). */
+/**
+ * Writes a JSON object (SSE as the bucket's backups). With `onlyIfAbsent`, S3 refuses to overwrite an
+ * existing object (`PreconditionFailed`, or `ConditionalRequestConflict` when two writes race).
+ */
 export async function writeJsonObject(
   s3: S3Client,
-  options: { bucket: string; key: string; value: unknown; kmsKeyId?: string },
+  options: { bucket: string; key: string; value: unknown; kmsKeyId?: string; onlyIfAbsent?: boolean },
 ): Promise<void> {
   await s3.send(
     new PutObjectCommand({
@@ -177,6 +189,7 @@ export async function writeJsonObject(
       Key: options.key,
       Body: JSON.stringify(redactValue(options.value), null, 2),
       ContentType: "application/json",
+      ...(options.onlyIfAbsent ? { IfNoneMatch: "*" } : {}),
       ...(options.kmsKeyId
         ? { ServerSideEncryption: "aws:kms", SSEKMSKeyId: options.kmsKeyId }
         : { ServerSideEncryption: "AES256" }),

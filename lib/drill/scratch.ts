@@ -55,7 +55,13 @@ export async function createScratchDatabase(server: PgConnection, name: string, 
       }
       throw new RunbookError(`cannot create scratch database ${name}: ${errorMessage(error)}`, { cause: error });
     }
-    await client.query(`comment on database ${ident} is ${literal(comment)}`);
+    try {
+      await client.query(`comment on database ${ident} is ${literal(comment)}`);
+    } catch (error) {
+      // Unlabelled, the janitor could only judge it by its name: remove it now, while its owner is known.
+      await dropScratchDatabase(server, name).catch(() => {});
+      throw new RunbookError(`cannot label scratch database ${name}: ${errorMessage(error)}`, { cause: error });
+    }
   } finally {
     await client.end().catch(() => {});
   }

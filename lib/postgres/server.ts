@@ -58,28 +58,33 @@ export async function readServerInfo(conn: PgConnection, tableLimit = 10): Promi
     );
     const row = version.rows[0];
     const versionNum = Number(row?.num);
-    const tables = await client.query<{ schema: string; name: string; rows: string; bytes: string }>(
-      `select n.nspname as schema, c.relname as name, greatest(c.reltuples, 0)::bigint::text as rows,
-              pg_total_relation_size(c.oid)::text as bytes
-         from pg_class c join pg_namespace n on n.oid = c.relnamespace
-        where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema')
-          and n.nspname not like 'pg_toast%'
-        order by pg_total_relation_size(c.oid) desc limit $1`,
-      [tableLimit],
-    );
     return {
       versionNum,
       major: Math.floor(versionNum / 10_000),
       version: String(row?.text ?? "").split(" ")[0] ?? "",
       databaseBytes: Number(row?.size ?? 0),
-      tables: tables.rows.map((t) => ({
-        schema: t.schema,
-        name: t.name,
-        rowsEstimate: Number(t.rows),
-        bytes: Number(t.bytes),
-      })),
+      tables: await largestTables(client, tableLimit),
     };
   } finally {
     await client.end().catch(() => {});
   }
+}
+
+/** The user tables of the connected database, largest first, with the planner's row estimates. */
+export async function largestTables(client: pg.Client, limit: number): Promise<TableEstimate[]> {
+  const result = await client.query<{ schema: string; name: string; rows: string; bytes: string }>(
+    `select n.nspname as schema, c.relname as name, greatest(c.reltuples, 0)::bigint::text as rows,
+            pg_total_relation_size(c.oid)::text as bytes
+       from pg_class c join pg_namespace n on n.oid = c.relnamespace
+      where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema')
+        and n.nspname not like 'pg_toast%'
+      order by pg_total_relation_size(c.oid) desc limit $1`,
+    [limit],
+  );
+  return result.rows.map((t) => ({
+    schema: t.schema,
+    name: t.name,
+    rowsEstimate: Number(t.rows),
+    bytes: Number(t.bytes),
+  }));
 }

@@ -303,6 +303,61 @@ describe("restore-drill with real PostgreSQL and S3", () => {
     expect(after.records.length).toBe(before.records.length);
   });
 
+  it("the janitor drops an unlabelled database only when its name is exactly a drill's, never a look-alike", async () => {
+    const production = ["drill_demo_inventory_reports", "drill_demo_inventory_copy_20200101t000000z"];
+    // A drill that died between CREATE DATABASE and COMMENT: its name is all there is.
+    const crashed = "drill_demo_inventory_20200101t000000z";
+    const client = await connect(stack.postgres.connection());
+    try {
+      for (const name of [...production, crashed]) await client.query(`create database "${name}"`);
+    } finally {
+      await client.end();
+    }
+    try {
+      const report = await drillJanitorRunbook.run(
+        testContext({ system: "demo", clients: stack.clients, env, now: () => new Date(Date.now() + 3_600_000) }),
+        drillJanitorRunbook.input.parse({}),
+      );
+      expect(report.status, report.summary).toBe("succeeded");
+      expect(report.actions.find((a) => a.resource.endsWith(crashed))?.status).toBe("done");
+      expect(await scratchDatabases()).toEqual([...production].sort());
+    } finally {
+      for (const name of production) await dropScratchDatabase(stack.postgres.connection(), name);
+    }
+  });
+
+  it("removes a scratch database it created but could not label", async () => {
+    const name = "drill_demo_inventory_unlabelled";
+    // A NUL cannot travel in a query string: CREATE DATABASE succeeds, COMMENT fails.
+    await expect(createScratchDatabase(stack.postgres.connection(), name, "bad\u0000comment")).rejects.toThrow(
+      /cannot label scratch database/,
+    );
+    expect(await scratchDatabases()).toEqual([]);
+  });
+
+  it("a custom check cannot leave its read-only transaction and write (one statement per check)", async () => {
+    await takeBackup();
+    const checks = [
+      {
+        name: "sneaky write",
+        sql: "rollback; set session characteristics as transaction read write; commit; delete from sales",
+        expect: { rows: 0 },
+      },
+      { name: "sales still there", sql: "select count(*) from sales", expect: { min: 1 } },
+    ];
+    const report = await restoreDrillRunbook.run(
+      context(),
+      restoreDrillRunbook.input.parse({ checks: JSON.stringify(checks) }),
+    );
+    const [drill] = drillsOf(report);
+    const custom = drill?.checks.filter((c) => c.kind === "custom") ?? [];
+    expect(custom.map((c) => [c.name, c.status])).toEqual([
+      ["sneaky write", "failed"],
+      ["sales still there", "passed"],
+    ]);
+    expect(await scratchDatabases()).toEqual([]);
+  });
+
   it("a crash mid-restore leaves a scratch database that the janitor removes after its deadline, not before", async () => {
     await takeBackup();
     // A separate process runs the drill and kills itself (SIGKILL: no finally, no cleanup) once bytes flow.

@@ -28,6 +28,26 @@ describe("restore-time trend", () => {
     expect(trend?.note).toMatch(/flat or improving/);
   });
 
+  it("does not crash when the rise is so slow that the crossing is beyond any date", () => {
+    // 1 ms slower after a year: a crossing hundreds of millions of days out.
+    const slow: ChartPoint[] = [0, 365].map((d, i) => ({
+      at: day(d),
+      restoreMinutes: (252_000 + i) / 60_000,
+      outcome: "passed",
+    }));
+    const trend = linearTrend(slow, 30);
+    expect(trend?.crossing).toBeUndefined();
+    expect(trend?.note).toMatch(/rising too slowly to reach the RTO/);
+    expect(renderDrillChart({ title: "t", rtoMinutes: 30, points: slow, ...(trend ? { trend } : {}) })).toContain(
+      'class="trend"',
+    );
+    const above = linearTrend(
+      slow.map((p) => ({ ...p, restoreMinutes: (p.restoreMinutes ?? 0) + 60 })),
+      30,
+    );
+    expect(above?.note).toMatch(/already above the RTO/);
+  });
+
   it("says when the trend is already above the RTO", () => {
     const points: ChartPoint[] = [28, 31, 34].map((m, i) => ({ at: day(7 * i), restoreMinutes: m, outcome: "passed" }));
     expect(linearTrend(points, 30)?.note).toMatch(/already above the RTO/);

@@ -20,6 +20,7 @@ import {
   NoSuchKey,
   PutObjectCommand,
   S3Client,
+  S3ServiceException,
 } from "@aws-sdk/client-s3";
 import {
   GetSecretValueCommand,
@@ -131,7 +132,15 @@ class FakeS3 {
   readonly objects = new Map<string, string>();
 
   constructor() {
-    s3Mock.on(PutObjectCommand).callsFake((input: { Key: string; Body: string }) => {
+    s3Mock.on(PutObjectCommand).callsFake((input: { Key: string; Body: string; IfNoneMatch?: string }) => {
+      if (input.IfNoneMatch === "*" && this.objects.has(input.Key)) {
+        throw new S3ServiceException({
+          name: "PreconditionFailed",
+          $fault: "client",
+          $metadata: { httpStatusCode: 412 },
+          message: "At least one of the pre-conditions you specified did not hold",
+        });
+      }
       this.objects.set(input.Key, String(input.Body));
       return { ETag: '"0a1b2c3d4e5f"', ServerSideEncryption: "AES256" };
     });
@@ -484,19 +493,65 @@ describe("drill-continue", () => {
 
   it("loses the claim to a concurrent duplicate and then does nothing", async () => {
     rds.add(scratchInstance());
-    // Another invocation writes its own token between our write and our read-back.
-    const listed = fixture<{ TagList: { Key: string; Value: string }[] }>("rds-list-tags-for-resource-drill.json");
-    rdsMock.on(ListTagsForResourceCommand).resolves({
-      TagList: listed.TagList.map((t) =>
-        t.Key === "ops-autopilot:drill-state" ? { ...t, Value: "validating:ffffffff" } : t,
-      ),
-    });
+    // Another invocation holds the claim (it has not tagged the instance yet).
+    s3.objects.set(
+      `drills/flash-sale/pending/claims/${SCRATCH}.json`,
+      JSON.stringify({ instanceId: SCRATCH, holder: "validating:ffffffff" }),
+    );
     const validate = vi.fn(passing);
     const { record, report } = await continueWith("2026-11-21T10:20:00Z", validate);
     expect(record).toBeUndefined();
     expect(validate).not.toHaveBeenCalled();
     expect(rdsMock).not.toHaveReceivedCommand(DeleteDBInstanceCommand);
+    expect(rdsMock).not.toHaveReceivedCommand(AddTagsToResourceCommand);
     expect(report.actions[0]?.reason).toMatch(/claimed this drill first/);
+  });
+
+  it("validates once when a duplicate read the instance before the first claimed it", async () => {
+    rds.add(scratchInstance());
+    // The duplicate describes the instance (state "restoring"), then stalls reading the plan until the
+    // first invocation has claimed, validated, tagged and deleted; a tag write-then-read-back would let
+    // it win too.
+    let release: () => void = () => {};
+    const stalled = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let planReads = 0;
+    s3Mock.on(GetObjectCommand, { Key: `drills/flash-sale/pending/${SCRATCH}.json` }).callsFake(async () => {
+      if (++planReads === 2) await stalled;
+      throw new NoSuchKey({ message: "The specified key does not exist.", $metadata: {} });
+    });
+    const validate = vi.fn(passing);
+    const first = continueWith("2026-11-21T10:20:00Z", validate);
+    const second = continueWith("2026-11-21T10:20:01Z", validate);
+    const done = await first;
+    release();
+    const duplicate = await second;
+    expect(done.record?.outcome).toBe("passed");
+    expect(duplicate.record).toBeUndefined();
+    expect(duplicate.report.actions[0]?.reason).toMatch(/claimed this drill first/);
+    expect(validate).toHaveBeenCalledTimes(1);
+    expect(rdsMock).toHaveReceivedCommandTimes(DeleteDBInstanceCommand, 1);
+  });
+
+  it("keeps its claim when the SDK retried its own write and S3 answered PreconditionFailed", async () => {
+    rds.add(scratchInstance());
+    // The first PUT landed but its response was lost; the retry finds the object (ours) already there.
+    s3Mock
+      .on(PutObjectCommand, { Key: `drills/flash-sale/pending/claims/${SCRATCH}.json` })
+      .callsFake((input: { Key: string; Body: string }) => {
+        s3.objects.set(input.Key, String(input.Body));
+        throw new S3ServiceException({
+          name: "PreconditionFailed",
+          $fault: "client",
+          $metadata: { httpStatusCode: 412 },
+          message: "At least one of the pre-conditions you specified did not hold",
+        });
+      });
+    const validate = vi.fn(passing);
+    const { record } = await continueWith("2026-11-21T10:20:00Z", validate);
+    expect(validate).toHaveBeenCalledTimes(1);
+    expect(record?.outcome).toBe("passed");
   });
 
   it("waits for the next event while the instance is still being created", async () => {
@@ -635,6 +690,37 @@ describe("drill-janitor, RDS", () => {
     expect((s3.json(records[0] ?? "") as DrillRecord).outcome).toBe("failed");
   });
 
+  it("judges a drill whose deadline tag is missing by its start plus the default deadline, not as late", async () => {
+    const withoutDeadline = (id: string, started: string): DBInstance => {
+      const instance = withTags(id, { "ops-autopilot:drill-started": started }, "creating");
+      instance.TagList = instance.TagList?.filter((t) => t.Key !== "ops-autopilot:drill-deadline");
+      return instance;
+    };
+    const recent = "drill-flash-sale-main-20261121t103000z";
+    const old = "drill-flash-sale-main-20261121t060000z";
+    rds.add(withoutDeadline(recent, "2026-11-21T10:30:00.000Z"));
+    rds.add(withoutDeadline(old, "2026-11-21T06:00:00.000Z"));
+    // No deadline, no start tag, no timestamp in its name: nothing says it is over.
+    const unknown = withoutDeadline("drill-flash-sale-main-manual", "");
+    unknown.TagList = unknown.TagList?.filter((t) => t.Key !== "ops-autopilot:drill-started");
+    rds.add(unknown);
+    const report = await drillJanitorRunbook.run(
+      testContext({ system: flashSale, now: at("2026-11-21T11:00:00Z") }),
+      drillJanitorRunbook.input.parse({}),
+    );
+    // Default for an RDS drill of flash-sale: 180 min. 10:30 + 3 h is ahead; 06:00 + 3 h is past.
+    const deleted = rdsMock.commandCalls(DeleteDBInstanceCommand).map((c) => c.args[0].input.DBInstanceIdentifier);
+    expect(deleted).toEqual([old]);
+    expect(report.actions.find((a) => a.resource === recent)).toMatchObject({
+      status: "skipped",
+      reason: expect.stringMatching(/until 2026-11-21T13:30:00.000Z/),
+    });
+    expect(report.actions.find((a) => a.resource === "drill-flash-sale-main-manual")).toMatchObject({
+      status: "failed",
+      reason: expect.stringMatching(/no deadline or start time: not deleted/),
+    });
+  });
+
   it("a dry run deletes nothing", async () => {
     rds.add(
       withTags("drill-flash-sale-main-20261121t060000z", {
@@ -654,10 +740,19 @@ describe("drill-janitor, RDS", () => {
       "drills/flash-sale/pending/drill-flash-sale-main-20261120t100000z.json",
       JSON.stringify({ instanceId: "drill-flash-sale-main-20261120t100000z", deadline: "2026-11-20T13:00:00.000Z" }),
     );
+    // Claims are named after their instance: kept while it exists, removed once it is gone.
+    s3.objects.set(`drills/flash-sale/pending/claims/${SCRATCH}.json`, JSON.stringify({ holder: "validating:1" }));
+    s3.objects.set(
+      "drills/flash-sale/pending/claims/drill-flash-sale-main-20261120t100000z.json",
+      JSON.stringify({ holder: "validating:2" }),
+    );
+    const live = scratchInstance();
+    live.DBInstanceStatus = "creating";
+    rds.add(live);
     await drillJanitorRunbook.run(
       testContext({ system: flashSale, now: at("2026-11-21T11:00:00Z") }),
       drillJanitorRunbook.input.parse({}),
     );
-    expect(s3.keys("drills/flash-sale/pending/")).toEqual([]);
+    expect(s3.keys("drills/flash-sale/pending/")).toEqual([`drills/flash-sale/pending/claims/${SCRATCH}.json`]);
   });
 });
