@@ -14,24 +14,19 @@ import { createRuntime, parseEvent, type Runtime, runInLambda } from "./runtime.
  */
 export function createRdsEventHandler(runtime: Runtime) {
   const handler = async (event: unknown, context: Context): Promise<Report> => {
-    let system: string;
-    let detail: unknown;
-    try {
-      const parsed = parseEvent(rdsInstanceEventSchema, event, "RDS instance");
-      const instanceId = instanceIdOfEvent(parsed.detail);
-      const owner = findDrillOwner(runtime.fleet.systems, instanceId);
-      if (!owner) {
-        throw new ValidationError(`RDS instance "${instanceId}" is not a drill instance of any system of the fleet`);
-      }
-      system = owner.system.id;
-      detail = parsed.detail;
-    } catch (error) {
-      runtime.logger.error("rejected RDS event", { error: error as Error });
+    const { detail } = parseEvent(runtime, rdsInstanceEventSchema, event, "RDS instance");
+    const instanceId = instanceIdOfEvent(detail);
+    const owner = findDrillOwner(runtime.fleet.systems, instanceId);
+    if (!owner) {
+      const error = new ValidationError(
+        `RDS instance "${instanceId}" is not a drill instance of any system of the fleet`,
+      );
+      runtime.logger.error("rejected RDS instance event", { error });
       throw error;
     }
     return runInLambda(
       runtime,
-      { runbook: "drill-continue", system, input: detail, dryRun: false, requestedBy: "rds-event" },
+      { runbook: "drill-continue", system: owner.system.id, input: detail, dryRun: false, requestedBy: "rds-event" },
       context,
     );
   };

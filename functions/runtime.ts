@@ -112,12 +112,22 @@ export async function runInLambda(
   }
 }
 
-/** Validates an event against a schema; the error names each bad field. Nothing runs on failure. */
-export function parseEvent<S extends z.ZodType>(schema: S, event: unknown, kind: string): z.output<S> {
+/**
+ * Validates an event against a schema; on failure logs the reason ("rejected <kind> event") and throws
+ * an error that names each bad field. Nothing runs on failure.
+ */
+export function parseEvent<S extends z.ZodType>(
+  runtime: Pick<Runtime, "logger">,
+  schema: S,
+  event: unknown,
+  kind: string,
+): z.output<S> {
   const result = schema.safeParse(event);
   if (result.success) return result.data;
-  throw new ValidationError(
+  const error = new ValidationError(
     `invalid ${kind} event`,
     result.error.issues.map((i) => ({ path: i.path.join(".") || "(event)", message: i.message })),
   );
+  runtime.logger.error(`rejected ${kind} event`, { error });
+  throw error;
 }

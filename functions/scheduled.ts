@@ -32,13 +32,7 @@ export const scheduledEventSchema = z.strictObject({
 /** Builds the scheduled handler over a runtime (tests pass their own). */
 export function createScheduledHandler(runtime: Runtime) {
   const handler = async (event: unknown, context: Context): Promise<Report> => {
-    let parsed: z.output<typeof scheduledEventSchema>;
-    try {
-      parsed = parseEvent(scheduledEventSchema, event, "scheduled");
-    } catch (error) {
-      runtime.logger.error("rejected scheduled event", { error: error as Error });
-      throw error;
-    }
+    const parsed = parseEvent(runtime, scheduledEventSchema, event, "scheduled");
     return runInLambda(
       runtime,
       {

@@ -18,13 +18,7 @@ export const workerEventSchema = z.strictObject({
 /** Builds the worker handler over a runtime (tests pass their own). */
 export function createWorkerHandler(runtime: Runtime) {
   const handler = async (event: unknown, context: Context): Promise<Report> => {
-    let parsed: z.output<typeof workerEventSchema>;
-    try {
-      parsed = parseEvent(workerEventSchema, event, "worker");
-    } catch (error) {
-      runtime.logger.error("rejected worker event", { error: error as Error });
-      throw error;
-    }
+    const parsed = parseEvent(runtime, workerEventSchema, event, "worker");
     return runInLambda(runtime, parsed, context);
   };
   return middy(handler).use(injectLambdaContext(runtime.logger, { resetKeys: true }));

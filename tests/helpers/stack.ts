@@ -25,28 +25,8 @@ export async function startTestStack(buckets: string[] = []): Promise<TestStack>
   const postgres = await startLocalPostgres({ dataDir: join(dir, "pg"), durable: false });
   const s3server = await startLocalS3({ directory: join(dir, "s3"), buckets });
   const s3 = s3server.client();
-  const base = createAwsClients({ region: "us-east-1", maxAttempts: 2 });
-  const clients: AwsClients = {
-    s3,
-    get ecs() {
-      return base.ecs;
-    },
-    get autoscaling() {
-      return base.autoscaling;
-    },
-    get ecr() {
-      return base.ecr;
-    },
-    get rds() {
-      return base.rds;
-    },
-    get cloudwatch() {
-      return base.cloudwatch;
-    },
-    get secrets() {
-      return base.secrets;
-    },
-  };
+  // Standard clients for the services that are not reachable here; S3 is the local server's.
+  const clients: AwsClients = { ...createAwsClients({ region: "us-east-1", maxAttempts: 2 }), s3 };
   return {
     postgres,
     s3server,

@@ -4,7 +4,7 @@ import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { listBackups, newestVerified } from "../../lib/backup/catalog.js";
+import { inspectBackups } from "../../lib/backup/catalog.js";
 import { formatDrillComment } from "../../lib/drill/names.js";
 import { listDrillRecords } from "../../lib/drill/record.js";
 import { restoreFromS3 } from "../../lib/drill/restore.js";
@@ -64,6 +64,10 @@ describe("restore-drill with real PostgreSQL and S3", () => {
       await client.end();
     }
   };
+
+  /** The demo database's backups in the test bucket, and the newest verified one. */
+  const demoBackups = () =>
+    inspectBackups(stack.s3, { bucket: BUCKET, prefix: "pg_dump", system: "demo", database: "inventory" });
 
   const takeBackup = async () => {
     const ctx = context();
@@ -128,12 +132,7 @@ describe("restore-drill with real PostgreSQL and S3", () => {
 
   it("fails the drill and leaves nothing behind when the backup's bytes do not match its manifest", async () => {
     await takeBackup();
-    const listing = await listBackups(stack.s3, {
-      bucket: BUCKET,
-      prefix: "pg_dump",
-      system: "demo",
-      database: "inventory",
-    });
+    const listing = await demoBackups();
     const newest = listing.backups[listing.backups.length - 1];
     if (!newest) throw new Error("no backup");
     const object = await stack.s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: newest.key }));
@@ -198,13 +197,8 @@ describe("restore-drill with real PostgreSQL and S3", () => {
 
   it("download mode reassembles the dump from parallel ranged GETs byte for byte", async () => {
     await takeBackup();
-    const listing = await listBackups(stack.s3, {
-      bucket: BUCKET,
-      prefix: "pg_dump",
-      system: "demo",
-      database: "inventory",
-    });
-    const newest = await newestVerified(stack.s3, BUCKET, listing.backups);
+    const listing = await demoBackups();
+    const { newest } = listing;
     if (!newest) throw new Error("no backup");
     const name = "drill_demo_inventory_ranges";
     await createScratchDatabase(stack.postgres.connection(), name, "{}");
