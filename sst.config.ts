@@ -19,6 +19,7 @@ export default $config({
     const { builtinFleet } = await import("./lib/catalogue.js");
     const { runbooks } = await import("./runbooks/index.js");
     const { fleetAlarms } = await import("./alarms/index.js");
+    const { backupBucketLifecycleRules } = await import("./lib/backup/bucket-lifecycle.js");
     const fleet = builtinFleet();
     const deployed = fleet.systems.filter((s) => s.deploy);
 
@@ -31,12 +32,17 @@ export default $config({
 
     // Backup buckets of systems in this deployment's own account (others are reached through their
     // roleArn and keep their buckets in their account): versioned, TLS only, public access blocked.
+    const lifecycleRules = backupBucketLifecycleRules();
     for (const system of deployed) {
       if (!system.backup || system.account.roleArn) continue;
       new sst.aws.Bucket(`Backups${pascal(system.id)}`, {
         versioning: true,
         enforceHttps: true,
+        // SST's own rules only expire objects; the ids make it create the configuration, whose rules the
+        // transform replaces with ours (abort stale multipart uploads, expire pruned versions).
+        lifecycle: lifecycleRules.map((rule) => ({ id: rule.id })),
         transform: {
+          lifecycle: { rules: lifecycleRules },
           bucket: { bucket: system.backup.bucket, forceDestroy: $app.stage !== "production" },
           publicAccessBlock: {
             blockPublicAcls: true,

@@ -28,6 +28,8 @@ const input = z.strictObject({
 
 /** Dump rate assumed before any backup has been measured (bytes of database per ms ≈ 20 MB/s). */
 const DEFAULT_RATE_BYTES_PER_MS = 20_000;
+/** Progress is reported when this many more bytes have been dumped. */
+const PROGRESS_STEP = 4 * 1024 * 1024;
 
 function formatBytes(bytes: number): string {
   if (bytes >= 1 << 30) return `${(bytes / (1 << 30)).toFixed(2)} GiB`;
@@ -120,6 +122,7 @@ async function backupDatabase(
   }
 
   ctx.progress?.(`dumping ${resource}`, 0);
+  let reported = 0;
   let result: Awaited<ReturnType<typeof dumpToS3>>;
   try {
     result = await dumpToS3({
@@ -132,7 +135,12 @@ async function backupDatabase(
       ...(backup.kmsKeyId ? { kmsKeyId: backup.kmsKeyId } : {}),
       ...(ctx.signal ? { signal: ctx.signal } : {}),
       baseEnv: ctx.env,
-      onBytes: (bytes) => ctx.progress?.(`dumping ${resource}: ${formatBytes(bytes)}`),
+      // pg_dump writes in ~10 KB blocks: report every 4 MiB, not 400 times a second.
+      onBytes: (bytes) => {
+        if (bytes - reported < PROGRESS_STEP) return;
+        reported = bytes;
+        ctx.progress?.(`dumping ${resource}: ${formatBytes(bytes)}`);
+      },
     });
   } catch (error) {
     const stderr = error instanceof DumpError && error.stderr ? `; pg_dump said: ${error.stderr}` : "";

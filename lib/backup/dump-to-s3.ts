@@ -1,11 +1,11 @@
 import { spawn } from "node:child_process";
+import { finished } from "node:stream/promises";
 import type { S3Client } from "@aws-sdk/client-s3";
-import { Upload } from "@aws-sdk/lib-storage";
 import { errorMessage, RunbookError } from "../errors.js";
-import { HashingStream } from "../hashing-stream.js";
 import { libpqEnv, type PgConnection } from "../postgres/connection.js";
 import type { PgTool } from "../postgres/tools.js";
 import { redactText } from "../redact.js";
+import { IncompleteUploadError, MultipartUploadStream } from "./multipart-upload.js";
 
 /** Options of {@link dumpToS3}. */
 export interface DumpToS3Options {
@@ -20,7 +20,7 @@ export interface DumpToS3Options {
   kmsKeyId?: string;
   signal?: AbortSignal;
   onBytes?: (bytes: number) => void;
-  /** Multipart part size; parts in flight × this bounds the memory used. */
+  /** Multipart part size; (queueSize + 1) × this is the memory the upload uses. */
   partSizeBytes?: number;
   queueSize?: number;
   /** Environment for pg_dump besides the libpq variables (PATH, locale). */
@@ -49,9 +49,10 @@ export class DumpError extends RunbookError {
 }
 
 /**
- * Streams `pg_dump --format=custom` straight into an S3 multipart upload, hashing on the way: no temp
- * file, memory bounded by parts in flight. The body only ends once pg_dump has exited 0, so a dump
- * that dies mid-stream can never complete the upload; the multipart upload is aborted instead.
+ * Streams `pg_dump --format=custom` straight into an S3 multipart upload ({@link MultipartUploadStream}),
+ * hashing on the way: no temp file, memory fixed by the part pool. The upload only ends once pg_dump has
+ * exited 0, so a dump that dies mid-stream can never complete the object; the multipart upload is
+ * aborted instead.
  */
 export async function dumpToS3(options: DumpToS3Options): Promise<DumpResult> {
   const started = performance.now();
@@ -80,11 +81,22 @@ export async function dumpToS3(options: DumpToS3Options): Promise<DumpResult> {
     child.once("close", (code, signal) => resolve({ code, signal }));
   });
 
-  const body = new HashingStream(options.onBytes);
-  child.stdout.pipe(body, { end: false });
+  const upload = new MultipartUploadStream({
+    s3: options.s3,
+    bucket: options.bucket,
+    key: options.key,
+    ...(options.kmsKeyId ? { kmsKeyId: options.kmsKeyId } : {}),
+    ...(options.partSizeBytes ? { partSizeBytes: options.partSizeBytes } : {}),
+    ...(options.queueSize ? { queueSize: options.queueSize } : {}),
+    ...(options.onBytes ? { onBytes: options.onBytes } : {}),
+  });
+  const uploaded = finished(upload);
+  // A failed upload stops reading pg_dump's output; kill pg_dump so it does not block on a full pipe.
+  uploaded.catch(() => child.kill("SIGKILL"));
+  child.stdout.pipe(upload, { end: false });
   const dumpOutcome = exited.then((outcome) => {
     if (outcome.code === 0) {
-      body.end();
+      upload.end();
       return outcome;
     }
     const why = outcome.error
@@ -93,36 +105,32 @@ export async function dumpToS3(options: DumpToS3Options): Promise<DumpResult> {
         ? `pg_dump was killed by ${outcome.signal}`
         : `pg_dump exited with code ${outcome.code}`;
     const error = new DumpError(why, redactText(stderr.trim()));
-    body.destroy(error);
+    upload.destroy(error);
     throw error;
   });
 
-  const upload = new Upload({
-    client: options.s3,
-    params: {
-      Bucket: options.bucket,
-      Key: options.key,
-      Body: body,
-      ContentType: "application/octet-stream",
-      ...(options.kmsKeyId
-        ? { ServerSideEncryption: "aws:kms", SSEKMSKeyId: options.kmsKeyId }
-        : { ServerSideEncryption: "AES256" }),
-    },
-    partSize: options.partSizeBytes ?? 8 * 1024 * 1024,
-    queueSize: options.queueSize ?? 4,
-    leavePartsOnError: false,
-  });
   const onAbort = () => {
     child.kill("SIGTERM");
-    void upload.abort();
+    upload.destroy(new Error("the run was cancelled"));
   };
   options.signal?.addEventListener("abort", onAbort, { once: true });
-  const uploaded = upload.done();
-  // A failed upload stops reading the body; kill pg_dump so it does not block on a full pipe forever.
-  uploaded.catch(() => child.kill("SIGKILL"));
   try {
     const [dump, put] = await Promise.allSettled([dumpOutcome, uploaded]);
-    if (dump.status === "rejected") throw dump.reason;
+    if (dump.status === "rejected") {
+      // pg_dump's failure is the story; an upload that could not be aborted is worth a line in it.
+      if (
+        put.status === "rejected" &&
+        put.reason instanceof IncompleteUploadError &&
+        dump.reason instanceof DumpError
+      ) {
+        throw new DumpError(
+          `${dump.reason.message}; its multipart upload could not be aborted (${errorMessage(put.reason.cause)}): the bucket's lifecycle rule removes its parts`,
+          dump.reason.stderr,
+          { cause: put.reason },
+        );
+      }
+      throw dump.reason;
+    }
     if (put.status === "rejected") {
       throw new DumpError(`upload to s3://${options.bucket}/${options.key} failed: ${errorMessage(put.reason)}`, "", {
         cause: put.reason,
@@ -136,8 +144,8 @@ export async function dumpToS3(options: DumpToS3Options): Promise<DumpResult> {
     options.signal?.removeEventListener("abort", onAbort);
   }
   return {
-    bytes: body.bytes,
-    sha256: body.hash.digest("hex"),
+    bytes: upload.bytes,
+    sha256: upload.hash.digest("hex"),
     durationMs: Math.round(performance.now() - started),
     stderr: redactText(stderr.trim()),
   };

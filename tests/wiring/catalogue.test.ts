@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { fleetAlarms } from "../../alarms/index.js";
+import { backupBucketLifecycleRules, PRUNED_VERSION_DAYS } from "../../lib/backup/bucket-lifecycle.js";
 import { builtinFleet } from "../../lib/catalogue.js";
 import { parseScheduleExpression } from "../../lib/cron.js";
 import { isValidTimeZone } from "../../lib/timezone.js";
@@ -143,5 +144,17 @@ describe("sst.config.ts", () => {
     expect(config).toMatch(/for \(const schedule of fleet\.schedules\)/);
     expect(config).toMatch(/for \(const runbook of runbooks\)/);
     expect(config).toMatch(/removal: input\?\.stage === "production" \? "retain"/);
+  });
+
+  it("backup buckets abort stale multipart uploads and let pruned versions expire", () => {
+    expect(config).toMatch(/lifecycle: \{ rules: lifecycleRules \}/);
+    const rules = backupBucketLifecycleRules();
+    expect(new Set(rules.map((r) => r.id)).size).toBe(rules.length);
+    const abort = rules.find((r) => r.abortIncompleteMultipartUpload);
+    expect(abort?.abortIncompleteMultipartUpload?.daysAfterInitiation).toBeGreaterThanOrEqual(1);
+    // Versioned buckets: without this, prune-backups would only add delete markers and free nothing.
+    const expire = rules.find((r) => r.noncurrentVersionExpiration);
+    expect(expire?.noncurrentVersionExpiration?.noncurrentDays).toBe(PRUNED_VERSION_DAYS);
+    expect(expire?.expiration?.expiredObjectDeleteMarker).toBe(true);
   });
 });

@@ -1,0 +1,294 @@
+import { createHash } from "node:crypto";
+import { Writable } from "node:stream";
+import {
+  AbortMultipartUploadCommand,
+  type CompletedPart,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  type S3Client,
+  UploadPartCommand,
+} from "@aws-sdk/client-s3";
+import { RunbookError, ValidationError } from "../errors.js";
+
+/** Options of {@link MultipartUploadStream}. */
+export interface MultipartUploadOptions {
+  s3: S3Client;
+  bucket: string;
+  key: string;
+  /** SSE-KMS with this key when set, else SSE-S3. */
+  kmsKeyId?: string;
+  /** Bytes per part (S3 allows 5 MiB – 5 GiB; the last part may be smaller). Default 8 MiB. */
+  partSizeBytes?: number;
+  /** Parts uploaded at once. Memory is (queueSize + 1) × partSizeBytes, allocated once. Default 4. */
+  queueSize?: number;
+  /** Called with the running byte count as bytes arrive. */
+  onBytes?: (bytes: number) => void;
+}
+
+/**
+ * The upload failed and so did aborting it: its parts stay in the bucket (invisible, but billed) until
+ * the bucket's lifecycle rule removes them (see `bucket-lifecycle.ts`).
+ */
+export class IncompleteUploadError extends RunbookError {
+  readonly bucket: string;
+  readonly key: string;
+
+  constructor(message: string, where: { bucket: string; key: string }, options: { cause: unknown }) {
+    super(message, options);
+    this.bucket = where.bucket;
+    this.key = where.key;
+  }
+}
+
+const MIN_PART = 5 * 1024 * 1024;
+const MAX_PART = 5 * 1024 * 1024 * 1024;
+const MAX_PARTS = 10_000;
+
+/**
+ * A writable stream that becomes one S3 object through a multipart upload, hashing (sha256) and counting
+ * the bytes as they pass.
+ *
+ * Why not `@aws-sdk/lib-storage`: it assembles every part into a fresh buffer (garbage that grows the
+ * process as the dump grows) and lets the signer hash each part a second time. Here a fixed pool of
+ * part buffers is reused, so memory is flat in the object's size, and parts are sent with
+ * `UNSIGNED-PAYLOAD`: transport integrity comes from TLS and the SDK's per-part checksum where the client
+ * computes one, and end-to-end integrity from the sha256 that goes into the manifest and that every
+ * restore checks.
+ *
+ * The object only exists once `end()` is called and every part is in: a stream that is destroyed (or
+ * whose part fails) aborts the multipart upload after its parts in flight have settled, so no part is
+ * left behind to be billed.
+ */
+export class MultipartUploadStream extends Writable {
+  readonly hash = createHash("sha256");
+  bytes = 0;
+  private readonly options: MultipartUploadOptions;
+  private readonly partSize: number;
+  private readonly queueSize: number;
+  private readonly poolSize: number;
+  private readonly free: Buffer[] = [];
+  private allocated = 0;
+  private current: Buffer | undefined;
+  private filled = 0;
+  private partNumber = 0;
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly parts: CompletedPart[] = [];
+  private uploadId: Promise<string> | undefined;
+  /** The write that waits for a free buffer, resumed when a part finishes. */
+  private resume: (() => void) | undefined;
+  private failure: unknown;
+  private completed = false;
+  private readonly cancel = new AbortController();
+
+  constructor(options: MultipartUploadOptions) {
+    super({ highWaterMark: 1 << 20 });
+    const partSize = options.partSizeBytes ?? 8 * 1024 * 1024;
+    const queueSize = options.queueSize ?? 4;
+    if (!Number.isInteger(partSize) || partSize < MIN_PART || partSize > MAX_PART) {
+      throw new ValidationError(`partSizeBytes ${partSize} is not allowed: S3 parts are 5 MiB to 5 GiB`);
+    }
+    if (!Number.isInteger(queueSize) || queueSize < 1 || queueSize > 64) {
+      throw new ValidationError(`queueSize ${queueSize} is not allowed: a whole number from 1 to 64`);
+    }
+    this.options = options;
+    this.partSize = partSize;
+    this.queueSize = queueSize;
+    this.poolSize = queueSize + 1;
+  }
+
+  /** Part buffers allocated so far: never more than queueSize + 1, whatever the object's size. */
+  get buffersAllocated(): number {
+    return this.allocated;
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    this.options.onBytes?.(this.bytes);
+    let offset = 0;
+    const copy = (): void => {
+      for (;;) {
+        if (this.failure) {
+          callback(asError(this.failure));
+          return;
+        }
+        if (this.current && this.filled === this.partSize) {
+          // A full part waits for a slot: at most queueSize parts are ever on the wire.
+          if (this.inFlight.size >= this.queueSize) {
+            this.resume = copy;
+            return;
+          }
+          this.sendCurrent();
+        }
+        if (offset >= chunk.length) {
+          callback();
+          return;
+        }
+        if (!this.current) {
+          const buffer = this.takeBuffer();
+          if (!buffer) {
+            this.resume = copy;
+            return;
+          }
+          this.current = buffer;
+          this.filled = 0;
+        }
+        const copied = chunk.copy(this.current, this.filled, offset);
+        offset += copied;
+        this.filled += copied;
+      }
+    };
+    copy();
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    this.finish().then(
+      () => callback(),
+      (error: unknown) => callback(asError(error)),
+    );
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    if (this.completed || !this.uploadId) {
+      callback(error);
+      return;
+    }
+    this.failure ??= error ?? new Error("upload destroyed before it completed");
+    this.cancel.abort(this.failure);
+    const reason = asError(this.failure);
+    this.abortUpload().then(
+      () => callback(error),
+      (abortError: unknown) =>
+        callback(
+          new IncompleteUploadError(`${reason.message}; aborting the upload failed too`, this.options, {
+            cause: abortError,
+          }),
+        ),
+    );
+  }
+
+  private takeBuffer(): Buffer | undefined {
+    const buffer = this.free.pop();
+    if (buffer) return buffer;
+    if (this.allocated >= this.poolSize) return undefined;
+    this.allocated++;
+    // Not from Node's shared pool: these live for the whole upload and are reused part after part.
+    return Buffer.allocUnsafeSlow(this.partSize);
+  }
+
+  private sendCurrent(): void {
+    const buffer = this.current;
+    if (!buffer) return;
+    const size = this.filled;
+    this.current = undefined;
+    this.filled = 0;
+    const partNumber = ++this.partNumber;
+    if (partNumber > MAX_PARTS) {
+      this.fail(new Error(`more than ${MAX_PARTS} parts of ${this.partSize} bytes: raise partSizeBytes`));
+      return;
+    }
+    const task = this.uploadPart(partNumber, buffer.subarray(0, size)).then(
+      (etag) => {
+        this.parts.push({ PartNumber: partNumber, ETag: etag });
+        this.free.push(buffer);
+        this.inFlight.delete(task);
+        const resume = this.resume;
+        this.resume = undefined;
+        resume?.();
+      },
+      (error: unknown) => {
+        this.inFlight.delete(task);
+        this.fail(error);
+      },
+    );
+    this.inFlight.add(task);
+  }
+
+  private fail(error: unknown): void {
+    if (this.failure) return;
+    this.failure = error;
+    const resume = this.resume;
+    this.resume = undefined;
+    if (resume) resume();
+    else this.destroy(asError(error));
+  }
+
+  private startUpload(): Promise<string> {
+    this.uploadId ??= this.options.s3
+      .send(
+        new CreateMultipartUploadCommand({
+          Bucket: this.options.bucket,
+          Key: this.options.key,
+          ContentType: "application/octet-stream",
+          ...(this.options.kmsKeyId
+            ? { ServerSideEncryption: "aws:kms", SSEKMSKeyId: this.options.kmsKeyId }
+            : { ServerSideEncryption: "AES256" }),
+        }),
+        // Not cancelled with the parts: the upload may exist on the server already, and only its id
+        // lets us abort it.
+      )
+      .then((created) => {
+        if (!created.UploadId) throw new Error("CreateMultipartUpload returned no UploadId");
+        return created.UploadId;
+      });
+    return this.uploadId;
+  }
+
+  private async uploadPart(partNumber: number, body: Buffer): Promise<string> {
+    const uploadId = await this.startUpload();
+    const command = new UploadPartCommand({
+      Bucket: this.options.bucket,
+      Key: this.options.key,
+      UploadId: uploadId,
+      PartNumber: partNumber,
+      Body: body,
+      ContentLength: body.length,
+    });
+    // The signer would otherwise hash every part (a second sha256 pass over the whole dump).
+    command.middlewareStack.add(
+      (next) => (args) => {
+        const request = args.request as { headers?: Record<string, string> };
+        if (request.headers) request.headers["x-amz-content-sha256"] = "UNSIGNED-PAYLOAD";
+        return next(args);
+      },
+      { step: "build", name: "opsUnsignedPayload" },
+    );
+    const uploaded = await this.options.s3.send(command, { abortSignal: this.cancel.signal });
+    if (!uploaded.ETag) throw new Error(`UploadPart ${partNumber} returned no ETag`);
+    return uploaded.ETag;
+  }
+
+  private async finish(): Promise<void> {
+    if (this.failure) throw this.failure;
+    if (this.bytes === 0) throw new ValidationError("nothing was written: an empty stream is not uploaded");
+    if (this.current && this.filled > 0) {
+      while (this.inFlight.size >= this.queueSize) await Promise.race(this.inFlight);
+      this.sendCurrent();
+    }
+    while (this.inFlight.size > 0) await Promise.all(this.inFlight);
+    if (this.failure) throw this.failure;
+    const uploadId = await this.startUpload();
+    await this.options.s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: this.options.bucket,
+        Key: this.options.key,
+        UploadId: uploadId,
+        MultipartUpload: { Parts: [...this.parts].sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0)) },
+      }),
+    );
+    this.completed = true;
+  }
+
+  private async abortUpload(): Promise<void> {
+    await Promise.allSettled([...this.inFlight]);
+    const uploadId = await this.uploadId?.catch(() => undefined);
+    if (!uploadId) return;
+    await this.options.s3.send(
+      new AbortMultipartUploadCommand({ Bucket: this.options.bucket, Key: this.options.key, UploadId: uploadId }),
+    );
+  }
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
