@@ -3,7 +3,10 @@
  *
  * On generated PartPal-shaped databases (≈0.25 GB and ≥1 GB), measured in one run on this machine:
  *   - raw `pg_dump -Fc -Z1` to /dev/null (the baseline),
- *   - the backup pipeline (pg_dump → sha256 → S3 multipart) into a local S3-protocol server,
+ *   - the same pg_dump into `cat` and into `sha256sum` (ceilings: what any consumer of the stream, and
+ *     the cheapest one that hashes it, costs pg_dump when they share its cores),
+ *   - the backup pipeline (pg_dump → sha256 → S3 multipart) into a local S3-protocol server, with the CPU
+ *     the Node process and the S3 server spent on it,
  *   - the same pipeline at pg_dump's default compression (how a naive tool runs),
  *   - peak RSS of the Node process running the pipeline, at both sizes.
  * Figures are printed as ratios against the baseline; targets: pipeline ÷ raw ≥ 0.9, ≥ 2× the
@@ -53,6 +56,8 @@ async function child(): Promise<void> {
     },
     { step: "initialize", name: "timeComplete" },
   );
+  const rssBeforeMB = process.memoryUsage().rss / 1024 / 1024;
+  const cpuBefore = process.cpuUsage();
   const result = await dumpToS3({
     ...(process.env.BENCH_PART_MB ? { partSizeBytes: Number(process.env.BENCH_PART_MB) * 1024 * 1024 } : {}),
     ...(process.env.BENCH_QUEUE ? { queueSize: Number(process.env.BENCH_QUEUE) } : {}),
@@ -64,17 +69,42 @@ async function child(): Promise<void> {
     key: `bench/${Date.now()}-${compressionText}.dump`,
     baseEnv: process.env,
   });
+  const cpu = process.cpuUsage(cpuBefore);
   const maxRssKB = process.resourceUsage().maxRSS;
-  process.stdout.write(
-    `${JSON.stringify({ ms: result.durationMs, completeMs, bytes: result.bytes, maxRssMB: maxRssKB / 1024 })}\n`,
-  );
+  const figures: PipelineFigures = {
+    ms: result.durationMs,
+    completeMs,
+    bytes: result.bytes,
+    maxRssMB: maxRssKB / 1024,
+    rssBeforeMB,
+    cpuMs: (cpu.user + cpu.system) / 1000,
+    serverCpuMs: 0,
+  };
+  process.stdout.write(`${JSON.stringify(figures)}\n`);
 }
 
-function runChild(
-  url: string,
-  endpoint: string,
-  compression: string,
-): Promise<{ ms: number; completeMs: number; bytes: number; maxRssMB: number }> {
+/** What one pipeline run measured; `serverCpuMs` is filled in by the parent, which hosts the S3 server. */
+interface PipelineFigures {
+  ms: number;
+  completeMs: number;
+  bytes: number;
+  maxRssMB: number;
+  /** RSS before the pipeline started: Node, tsx and the SDK, loaded. */
+  rssBeforeMB: number;
+  /** CPU time of the Node process running the pipeline. */
+  cpuMs: number;
+  /** CPU time of the S3 server (this parent process, otherwise idle) during the run. */
+  serverCpuMs: number;
+}
+
+async function runChild(url: string, endpoint: string, compression: string): Promise<PipelineFigures> {
+  const serverCpu = process.cpuUsage();
+  const figures = await spawnChild(url, endpoint, compression);
+  const spent = process.cpuUsage(serverCpu);
+  return { ...figures, serverCpuMs: (spent.user + spent.system) / 1000 };
+}
+
+function spawnChild(url: string, endpoint: string, compression: string): Promise<PipelineFigures> {
   return new Promise((resolve, reject) => {
     const proc = spawn(
       process.execPath,
@@ -117,6 +147,33 @@ function rawDump(url: string, compression: string, pgDump: string): Promise<numb
   });
 }
 
+/**
+ * pg_dump with the same flags into a native consumer through a pipe (`cat`: any consumer at all;
+ * `sha256sum`: the cheapest one that hashes): the ceilings for a pipeline on the same cores.
+ */
+function consumerDump(url: string, pgDump: string, consumer: "cat" | "sha256sum"): Promise<number> {
+  const conn = parseDatabaseUrl(url);
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const proc = spawn(
+      "sh",
+      [
+        "-c",
+        `"$0" "$@" | ${consumer} > /dev/null`,
+        pgDump,
+        "--format=custom",
+        "--compress=1",
+        "--no-password",
+        "--no-sync",
+      ],
+      { env: { PATH: process.env.PATH ?? "", ...libpqEnv(conn) }, stdio: ["ignore", "ignore", "inherit"] },
+    );
+    proc.on("close", (code) =>
+      code === 0 ? resolve(performance.now() - started) : reject(new Error(`pg_dump | ${consumer} exited ${code}`)),
+    );
+  });
+}
+
 const mb = (bytes: number) => bytes / 1024 / 1024;
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
 const repeatArg = args.indexOf("--repeat");
@@ -155,10 +212,14 @@ async function main(): Promise<void> {
       await rawDump(url, "1", pgDump);
       // Interleaved repetitions, medians: this machine is shared and a single run varies by ±15 %.
       const raws: number[] = [];
-      const pipelines: Awaited<ReturnType<typeof runChild>>[] = [];
-      const naives: Awaited<ReturnType<typeof runChild>>[] = [];
+      const cats: number[] = [];
+      const hashes: number[] = [];
+      const pipelines: PipelineFigures[] = [];
+      const naives: PipelineFigures[] = [];
       for (let i = 0; i < repeat; i++) {
         raws.push(await rawDump(url, "1", pgDump));
+        cats.push(await consumerDump(url, pgDump, "cat"));
+        hashes.push(await consumerDump(url, pgDump, "sha256sum"));
         pipelines.push(await runChild(url, s3.endpoint, "1"));
         naives.push(await runChild(url, s3.endpoint, "-1"));
       }
@@ -166,18 +227,25 @@ async function main(): Promise<void> {
       const pipeline = pipelines.sort((a, b) => a.ms - b.ms)[Math.floor(repeat / 2)] ?? pipelines[0];
       const naive = naives.sort((a, b) => a.ms - b.ms)[Math.floor(repeat / 2)] ?? naives[0];
       if (!pipeline || !naive) throw new Error("no measurement");
-      pipeline.maxRssMB = Math.max(...pipelines.map((p) => p.maxRssMB));
+      const peakRss = Math.max(...pipelines.map((p) => p.maxRssMB));
+      const loadedRss = Math.max(...pipelines.map((p) => p.rssBeforeMB));
+      const dumpMB = mb(pipeline.bytes);
       const tput = (ms: number) => mb(info.databaseBytes) / (ms / 1000);
+      const ratio = (ms: number) => (rawMs / ms).toFixed(2);
+      const cpuSeconds = (values: number[]) => (median(values) / 1000).toFixed(1);
       rows.push(
         [
           size.name,
-          `${mb(info.databaseBytes).toFixed(0)} MB`,
+          `${mb(info.databaseBytes).toFixed(0)} MB (dump ${dumpMB.toFixed(0)} MB)`,
           `raw ${tput(rawMs).toFixed(1)} MB/s`,
+          `ceilings: | cat ${ratio(median(cats))}, | sha256sum ${ratio(median(hashes))}`,
           `pipeline ${tput(pipeline.ms).toFixed(1)} MB/s`,
-          `pipeline÷raw ${(rawMs / pipeline.ms).toFixed(2)} (target ≥ 0.90)`,
-          `excluding the server's CompleteMultipartUpload ${(rawMs / (pipeline.ms - pipeline.completeMs)).toFixed(2)}`,
+          `pipeline÷raw ${ratio(pipeline.ms)} (target ≥ 0.90)`,
+          `excluding the server's CompleteMultipartUpload ${ratio(pipeline.ms - pipeline.completeMs)}`,
+          `CPU: pipeline ${cpuSeconds(pipelines.map((p) => p.cpuMs))} s, S3 server ${cpuSeconds(pipelines.map((p) => p.serverCpuMs))} s`,
+          `pipeline alone could take ${(dumpMB / (median(pipelines.map((p) => p.cpuMs)) / 1000)).toFixed(0)} MB/s of dump per core vs pg_dump's ${(dumpMB / (rawMs / 1000)).toFixed(0)} MB/s`,
           `vs default compression ${(naive.ms / pipeline.ms).toFixed(2)}× faster (target ≥ 2), ${((pipeline.bytes / naive.bytes - 1) * 100).toFixed(1)} % more bytes`,
-          `peak RSS ${pipeline.maxRssMB.toFixed(0)} MB (target ≤ 200)`,
+          `peak RSS ${peakRss.toFixed(0)} MB (target ≤ 200; ${loadedRss.toFixed(0)} MB loaded before the dump)`,
         ].join(" | "),
       );
       process.stderr.write(`${rows.at(-1)}\n`);

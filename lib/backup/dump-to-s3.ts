@@ -91,8 +91,15 @@ export async function dumpToS3(options: DumpToS3Options): Promise<DumpResult> {
     ...(options.onBytes ? { onBytes: options.onBytes } : {}),
   });
   const uploaded = finished(upload);
+  const running = () => child.exitCode === null && child.signalCode === null;
+  /** Why we stopped pg_dump ourselves: then its death is a consequence, not the cause to report. */
+  let stoppedBecause: string | undefined;
   // A failed upload stops reading pg_dump's output; kill pg_dump so it does not block on a full pipe.
-  uploaded.catch(() => child.kill("SIGKILL"));
+  uploaded.catch((error: unknown) => {
+    if (!running()) return;
+    stoppedBecause ??= `upload to s3://${options.bucket}/${options.key} failed: ${errorMessage(error)}`;
+    child.kill("SIGKILL");
+  });
   child.stdout.pipe(upload, { end: false });
   const dumpOutcome = exited.then((outcome) => {
     if (outcome.code === 0) {
@@ -110,12 +117,18 @@ export async function dumpToS3(options: DumpToS3Options): Promise<DumpResult> {
   });
 
   const onAbort = () => {
+    stoppedBecause ??= `the run was cancelled (${errorMessage(options.signal?.reason ?? "aborted")})`;
     child.kill("SIGTERM");
-    upload.destroy(new Error("the run was cancelled"));
+    upload.destroy(new Error(stoppedBecause));
   };
   options.signal?.addEventListener("abort", onAbort, { once: true });
   try {
     const [dump, put] = await Promise.allSettled([dumpOutcome, uploaded]);
+    if (stoppedBecause) {
+      throw new DumpError(stoppedBecause, redactText(stderr.trim()), {
+        cause: put.status === "rejected" ? put.reason : undefined,
+      });
+    }
     if (dump.status === "rejected") {
       // pg_dump's failure is the story; an upload that could not be aborted is worth a line in it.
       if (

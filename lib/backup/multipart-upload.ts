@@ -1,3 +1,4 @@
+import { constants } from "node:buffer";
 import { createHash } from "node:crypto";
 import { Writable } from "node:stream";
 import {
@@ -41,7 +42,8 @@ export class IncompleteUploadError extends RunbookError {
 }
 
 const MIN_PART = 5 * 1024 * 1024;
-const MAX_PART = 5 * 1024 * 1024 * 1024;
+// S3 takes parts up to 5 GiB; a Node buffer may be smaller than that.
+const MAX_PART = Math.min(5 * 1024 * 1024 * 1024, constants.MAX_LENGTH);
 const MAX_PARTS = 10_000;
 
 /**
@@ -77,15 +79,18 @@ export class MultipartUploadStream extends Writable {
   /** The write that waits for a free buffer, resumed when a part finishes. */
   private resume: (() => void) | undefined;
   private failure: unknown;
+  /** CompleteMultipartUpload once sent: past it, the object may exist and is never aborted. */
+  private completing: Promise<unknown> | undefined;
   private completed = false;
-  private readonly cancel = new AbortController();
 
   constructor(options: MultipartUploadOptions) {
     super({ highWaterMark: 1 << 20 });
     const partSize = options.partSizeBytes ?? 8 * 1024 * 1024;
     const queueSize = options.queueSize ?? 4;
     if (!Number.isInteger(partSize) || partSize < MIN_PART || partSize > MAX_PART) {
-      throw new ValidationError(`partSizeBytes ${partSize} is not allowed: S3 parts are 5 MiB to 5 GiB`);
+      throw new ValidationError(
+        `partSizeBytes ${partSize} is not allowed: a whole number from ${MIN_PART} (5 MiB) to ${MAX_PART}`,
+      );
     }
     if (!Number.isInteger(queueSize) || queueSize < 1 || queueSize > 64) {
       throw new ValidationError(`queueSize ${queueSize} is not allowed: a whole number from 1 to 64`);
@@ -149,14 +154,21 @@ export class MultipartUploadStream extends Writable {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    if (this.completed || !this.uploadId) {
+    if (this.completed) {
       callback(error);
       return;
     }
     this.failure ??= error ?? new Error("upload destroyed before it completed");
-    this.cancel.abort(this.failure);
+    // A write waiting for a free part buffer gets its callback (with the error) instead of hanging.
+    const resume = this.resume;
+    this.resume = undefined;
+    resume?.();
+    if (!this.uploadId) {
+      callback(error);
+      return;
+    }
     const reason = asError(this.failure);
-    this.abortUpload().then(
+    this.abortUnlessCompleted().then(
       () => callback(error),
       (abortError: unknown) =>
         callback(
@@ -224,8 +236,6 @@ export class MultipartUploadStream extends Writable {
             ? { ServerSideEncryption: "aws:kms", SSEKMSKeyId: this.options.kmsKeyId }
             : { ServerSideEncryption: "AES256" }),
         }),
-        // Not cancelled with the parts: the upload may exist on the server already, and only its id
-        // lets us abort it.
       )
       .then((created) => {
         if (!created.UploadId) throw new Error("CreateMultipartUpload returned no UploadId");
@@ -253,7 +263,9 @@ export class MultipartUploadStream extends Writable {
       },
       { step: "build", name: "opsUnsignedPayload" },
     );
-    const uploaded = await this.options.s3.send(command, { abortSignal: this.cancel.signal });
+    // Not cancelled on failure: a part still on the wire could land after the abort and stay billed, so
+    // the abort waits for every part to settle instead (at most queueSize parts, seconds).
+    const uploaded = await this.options.s3.send(command);
     if (!uploaded.ETag) throw new Error(`UploadPart ${partNumber} returned no ETag`);
     return uploaded.ETag;
   }
@@ -263,12 +275,13 @@ export class MultipartUploadStream extends Writable {
     if (this.bytes === 0) throw new ValidationError("nothing was written: an empty stream is not uploaded");
     if (this.current && this.filled > 0) {
       while (this.inFlight.size >= this.queueSize) await Promise.race(this.inFlight);
+      if (this.failure) throw this.failure;
       this.sendCurrent();
     }
     while (this.inFlight.size > 0) await Promise.all(this.inFlight);
     if (this.failure) throw this.failure;
     const uploadId = await this.startUpload();
-    await this.options.s3.send(
+    this.completing = this.options.s3.send(
       new CompleteMultipartUploadCommand({
         Bucket: this.options.bucket,
         Key: this.options.key,
@@ -276,11 +289,21 @@ export class MultipartUploadStream extends Writable {
         MultipartUpload: { Parts: [...this.parts].sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0)) },
       }),
     );
+    await this.completing;
     this.completed = true;
   }
 
-  private async abortUpload(): Promise<void> {
-    await Promise.allSettled([...this.inFlight]);
+  private async abortUnlessCompleted(): Promise<void> {
+    if (this.completing) {
+      // Destroyed while completing: if Complete went through, the object exists and there is nothing
+      // left to abort (the caller still gets the error, and writes no manifest).
+      const done = await this.completing.then(
+        () => true,
+        () => false,
+      );
+      if (done) return;
+    }
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
     const uploadId = await this.uploadId?.catch(() => undefined);
     if (!uploadId) return;
     await this.options.s3.send(

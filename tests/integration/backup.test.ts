@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { dumpToS3 } from "../../lib/backup/dump-to-s3.js";
 import { manifestSchema } from "../../lib/backup/manifest.js";
 import { ensureDatabase, seedInventory } from "../../lib/local/seed.js";
 import { connect } from "../../lib/postgres/server.js";
@@ -192,6 +193,28 @@ describe("backup on real PostgreSQL and a real S3-protocol server", () => {
     expect(sent).not.toContain("CompleteMultipartUploadCommand");
     expect(sent.filter((c) => c === "PutObjectCommand")).toHaveLength(0);
     expect(await objects()).toEqual(before);
+  });
+
+  it("an upload that fails mid-dump is the reported cause, not the pg_dump stopped because of it", async () => {
+    const [tool] = (await findTools({ name: "pg_dump", path: process.env.PATH ?? "" })).sort(
+      (a, b) => b.major - a.major,
+    );
+    if (!tool) throw new Error("no pg_dump");
+    // Uncompressed, 5 MiB parts: the first part (and its failing CreateMultipartUpload) goes while pg_dump
+    // is still writing.
+    const failure = dumpToS3({
+      tool,
+      conn: stack.postgres.connection(DB),
+      compression: 0,
+      s3: stack.s3,
+      bucket: "no-such-bucket",
+      key: "pg_dump/demo/inventory/x.dump",
+      partSizeBytes: 5 * 1024 * 1024,
+      baseEnv: process.env,
+    });
+    await expect(failure).rejects.toThrow(
+      /^upload to s3:\/\/no-such-bucket\/pg_dump\/demo\/inventory\/x\.dump failed: The specified bucket does not exist/,
+    );
   });
 
   it("bad credentials: report failed with the reason, no manifest, no object, password not echoed", async () => {

