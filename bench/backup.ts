@@ -7,6 +7,8 @@
  *     the cheapest one that hashes it, costs pg_dump when they share its cores),
  *   - the backup pipeline (pg_dump → sha256 → S3 multipart) into a local S3-protocol server, with the CPU
  *     the Node process and the S3 server spent on it,
+ *   - the same pipeline into an endpoint that discards the bytes (`discarding-s3.ts`): the pipeline's own
+ *     cost, without the local S3 server's,
  *   - the same pipeline at pg_dump's default compression (how a naive tool runs),
  *   - peak RSS of the Node process running the pipeline, at both sizes.
  * Figures are printed as ratios against the baseline; targets: pipeline ÷ raw ≥ 0.9, ≥ 2× the
@@ -24,6 +26,7 @@ import { ensureDatabase, seedInventory } from "../lib/local/seed.js";
 import { libpqEnv, parseDatabaseUrl } from "../lib/postgres/connection.js";
 import { readServerInfo } from "../lib/postgres/server.js";
 import { chooseTool, findTools } from "../lib/postgres/tools.js";
+import { startDiscardingS3 } from "./discarding-s3.js";
 
 const BUCKET = "bench";
 const args = process.argv.slice(2);
@@ -193,6 +196,7 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), "ops-bench-"));
   const postgres = await startLocalPostgres({ dataDir: join(dir, "pg"), durable: false });
   const s3 = await startLocalS3({ directory: join(dir, "s3"), buckets: [BUCKET] });
+  const discard = await startDiscardingS3();
   const rows: string[] = [];
   try {
     for (const size of sizes) {
@@ -216,12 +220,14 @@ async function main(): Promise<void> {
       const hashes: number[] = [];
       const pipelines: PipelineFigures[] = [];
       const naives: PipelineFigures[] = [];
+      const discarded: PipelineFigures[] = [];
       for (let i = 0; i < repeat; i++) {
         raws.push(await rawDump(url, "1", pgDump));
         cats.push(await consumerDump(url, pgDump, "cat"));
         hashes.push(await consumerDump(url, pgDump, "sha256sum"));
         pipelines.push(await runChild(url, s3.endpoint, "1"));
         naives.push(await runChild(url, s3.endpoint, "-1"));
+        discarded.push(await runChild(url, discard.endpoint, "1"));
       }
       const rawMs = median(raws);
       const pipeline = pipelines.sort((a, b) => a.ms - b.ms)[Math.floor(repeat / 2)] ?? pipelines[0];
@@ -242,6 +248,7 @@ async function main(): Promise<void> {
           `pipeline ${tput(pipeline.ms).toFixed(1)} MB/s`,
           `pipeline÷raw ${ratio(pipeline.ms)} (target ≥ 0.90)`,
           `excluding the server's CompleteMultipartUpload ${ratio(pipeline.ms - pipeline.completeMs)}`,
+          `into a discarding endpoint (the pipeline's own cost) ${ratio(median(discarded.map((p) => p.ms)))}`,
           `CPU: pipeline ${cpuSeconds(pipelines.map((p) => p.cpuMs))} s, S3 server ${cpuSeconds(pipelines.map((p) => p.serverCpuMs))} s`,
           `pipeline alone could take ${(dumpMB / (median(pipelines.map((p) => p.cpuMs)) / 1000)).toFixed(0)} MB/s of dump per core vs pg_dump's ${(dumpMB / (rawMs / 1000)).toFixed(0)} MB/s`,
           `vs default compression ${(naive.ms / pipeline.ms).toFixed(2)}× faster (target ≥ 2), ${((pipeline.bytes / naive.bytes - 1) * 100).toFixed(1)} % more bytes`,
@@ -252,6 +259,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await s3.stop();
+    await discard.stop();
     await postgres.stop();
     await rm(dir, { recursive: true, force: true });
   }

@@ -53,9 +53,9 @@ const MAX_PARTS = 10_000;
  * Why not `@aws-sdk/lib-storage`: it assembles every part into a fresh buffer (garbage that grows the
  * process as the dump grows) and lets the signer hash each part a second time. Here a fixed pool of
  * part buffers is reused, so memory is flat in the object's size, and parts are sent with
- * `UNSIGNED-PAYLOAD`: transport integrity comes from TLS and the SDK's per-part checksum where the client
- * computes one, and end-to-end integrity from the sha256 that goes into the manifest and that every
- * restore checks.
+ * `UNSIGNED-PAYLOAD` and a CRC32 header instead (one pass at ~1 GB/s, where the signer's sha256 runs at
+ * ~0.4 GB/s on these machines): S3 checks each part's CRC32 on arrival, and the sha256 that goes into
+ * the manifest, which every restore checks, covers the whole dump end to end.
  *
  * The object only exists once `end()` is called and every part is in: a stream that is destroyed (or
  * whose part fails) aborts the multipart upload after its parts in flight have settled, so no part is
@@ -200,8 +200,8 @@ export class MultipartUploadStream extends Writable {
       return;
     }
     const task = this.uploadPart(partNumber, buffer.subarray(0, size)).then(
-      (etag) => {
-        this.parts.push({ PartNumber: partNumber, ETag: etag });
+      (part) => {
+        this.parts.push(part);
         this.free.push(buffer);
         this.inFlight.delete(task);
         const resume = this.resume;
@@ -232,6 +232,8 @@ export class MultipartUploadStream extends Writable {
           Bucket: this.options.bucket,
           Key: this.options.key,
           ContentType: "application/octet-stream",
+          // Every part carries its CRC32 and S3 checks it on arrival, whatever the client's default.
+          ChecksumAlgorithm: "CRC32",
           ...(this.options.kmsKeyId
             ? { ServerSideEncryption: "aws:kms", SSEKMSKeyId: this.options.kmsKeyId }
             : { ServerSideEncryption: "AES256" }),
@@ -244,7 +246,7 @@ export class MultipartUploadStream extends Writable {
     return this.uploadId;
   }
 
-  private async uploadPart(partNumber: number, body: Buffer): Promise<string> {
+  private async uploadPart(partNumber: number, body: Buffer): Promise<CompletedPart> {
     const uploadId = await this.startUpload();
     const command = new UploadPartCommand({
       Bucket: this.options.bucket,
@@ -253,6 +255,7 @@ export class MultipartUploadStream extends Writable {
       PartNumber: partNumber,
       Body: body,
       ContentLength: body.length,
+      ChecksumAlgorithm: "CRC32",
     });
     // The signer would otherwise hash every part (a second sha256 pass over the whole dump).
     command.middlewareStack.add(
@@ -267,7 +270,11 @@ export class MultipartUploadStream extends Writable {
     // the abort waits for every part to settle instead (at most queueSize parts, seconds).
     const uploaded = await this.options.s3.send(command);
     if (!uploaded.ETag) throw new Error(`UploadPart ${partNumber} returned no ETag`);
-    return uploaded.ETag;
+    return {
+      PartNumber: partNumber,
+      ETag: uploaded.ETag,
+      ...(uploaded.ChecksumCRC32 ? { ChecksumCRC32: uploaded.ChecksumCRC32 } : {}),
+    };
   }
 
   private async finish(): Promise<void> {

@@ -53,7 +53,7 @@ describe("MultipartUploadStream", () => {
     const parts = s3Mock.commandCalls(UploadPartCommand).map((c) => c.args[0].input);
     expect(parts.map((p) => p.PartNumber)).toEqual([1, 2, 3, 4, 5]);
     expect(parts.map((p) => (p.Body as Buffer).length)).toEqual([5 * MiB, 5 * MiB, 5 * MiB, 5 * MiB, 3 * MiB + 5]);
-    expect(parts.every((p) => p.UploadId === "upload-1")).toBe(true);
+    expect(parts.every((p) => p.UploadId === "upload-1" && p.ChecksumAlgorithm === "CRC32")).toBe(true);
     const complete = s3Mock.commandCalls(CompleteMultipartUploadCommand)[0]?.args[0].input;
     expect(complete?.MultipartUpload?.Parts).toEqual(
       [1, 2, 3, 4, 5].map((n) => ({ PartNumber: n, ETag: `"etag-${n}"` })),
@@ -62,8 +62,22 @@ describe("MultipartUploadStream", () => {
       Bucket: target.bucket,
       Key: target.key,
       ServerSideEncryption: "AES256",
+      ChecksumAlgorithm: "CRC32",
     });
     expect(sentCalls()).not.toContain("AbortMultipartUploadCommand");
+  });
+
+  it("passes each part's CRC32, as S3 returned it, into CompleteMultipartUpload", async () => {
+    s3Mock.on(UploadPartCommand).callsFake((input: { PartNumber: number }) => ({
+      ETag: `"etag-${input.PartNumber}"`,
+      ChecksumCRC32: `crc-${input.PartNumber}==`,
+    }));
+    const upload = new MultipartUploadStream({ ...target, partSizeBytes: 5 * MiB });
+    await pipeline(Readable.from([randomBytes(6 * MiB)]), upload);
+    expect(s3Mock.commandCalls(CompleteMultipartUploadCommand)[0]?.args[0].input.MultipartUpload?.Parts).toEqual([
+      { PartNumber: 1, ETag: '"etag-1"', ChecksumCRC32: "crc-1==" },
+      { PartNumber: 2, ETag: '"etag-2"', ChecksumCRC32: "crc-2==" },
+    ]);
   });
 
   it("asks for SSE-KMS with the configured key", async () => {
