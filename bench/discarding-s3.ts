@@ -2,8 +2,8 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 
 /**
- * A bench instrument, not an S3 server: answers the four multipart-upload calls on 127.0.0.1 and throws
- * the bytes away. Measuring the backup pipeline into it isolates the pipeline's own cost (pg_dump's pipe,
+ * A bench instrument, not an S3 server: answers the multipart-upload calls (and HeadBucket) on
+ * 127.0.0.1 and throws the bytes away. Measuring the backup pipeline into it isolates the pipeline's own cost (pg_dump's pipe,
  * sha256, CRC32, HTTP) from the local S3 server's (s3rver hashes, writes, and at CompleteMultipartUpload
  * reads and writes the whole object again), which real S3 spends on its own machines.
  */
@@ -31,6 +31,9 @@ export async function startDiscardingS3(): Promise<{ endpoint: string; stop(): P
         xml(
           `<CompleteMultipartUploadResult><Bucket>${bucket}</Bucket><Key>${key}</Key><ETag>"done"</ETag></CompleteMultipartUploadResult>`,
         );
+      } else if (request.method === "HEAD" && !key) {
+        response.writeHead(200);
+        response.end();
       } else if (request.method === "DELETE") {
         response.writeHead(204);
         response.end();
