@@ -70,7 +70,7 @@ export default $config({
       const timeout = `${Math.min(runbook.timeoutSeconds ?? 300, 900)} seconds` as const;
       const common = {
         runtime: "nodejs22.x" as const,
-        memory: "1024 MB" as const,
+        memory: `${runbook.memoryMB ?? 1024} MB` as const,
         timeout,
         permissions: [...permissions, { actions: ["s3:PutObject"], resources: [$interpolate`${audit.arn}/audit/*`] }],
         ...(pgLayer ? { layers: [pgLayer] } : {}),

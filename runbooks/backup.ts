@@ -221,6 +221,9 @@ export const backupRunbook: Runbook<typeof input> = {
   destructive: false,
   input,
   timeoutSeconds: 900,
+  // Two vCPUs: pg_dump compresses on one, the upload pipeline (sha256, CRC32, HTTP) runs on the other;
+  // bench/backup shows what sharing one costs.
+  memoryMB: 3538,
   permissions(system: System) {
     if (!system.backup) return [];
     return [

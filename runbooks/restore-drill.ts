@@ -35,6 +35,8 @@ export const restoreDrillRunbook: Runbook<typeof input> = {
   destructive: false,
   input,
   timeoutSeconds: 900,
+  // Two vCPUs: pg_restore -j 2 in download mode, or the download and pg_restore side by side.
+  memoryMB: 3538,
   permissions(system: System) {
     return usesRds(system) ? rdsStartPermissions(system) : pgDumpDrillPermissions(system);
   },

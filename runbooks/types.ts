@@ -85,6 +85,11 @@ export interface Runbook<Schema extends z.ZodType = z.ZodType> {
   /** Longest run the runbook expects, to size the Lambda timeout (seconds). */
   timeoutSeconds?: number;
   /**
+   * Lambda memory (MB), which also sets the function's CPU: 1,769 MB is one vCPU. Default 1024, enough
+   * for API calls; runbooks that run pg_dump or pg_restore beside Node need more.
+   */
+  memoryMB?: number;
+  /**
    * EventBridge rules that trigger this runbook (besides schedules and workers): `sst.config.ts` deploys
    * each as a rule invoking `handler` with the runbook's permissions.
    */

@@ -54,6 +54,21 @@ describe("runbooks", () => {
     }
   });
 
+  it("fit Lambda's limits, and the ones that run pg_dump/pg_restore beside Node get two vCPUs", () => {
+    for (const runbook of runbooks) {
+      const timeout = runbook.timeoutSeconds ?? 300;
+      const memory = runbook.memoryMB ?? 1024;
+      expect(timeout, runbook.name).toBeLessThanOrEqual(900);
+      expect(memory, runbook.name).toBeGreaterThanOrEqual(128);
+      expect(memory, runbook.name).toBeLessThanOrEqual(10_240);
+    }
+    // 1,769 MB is one vCPU: two so the dump (or restore) and the Node pipeline do not share one.
+    for (const name of ["backup", "restore-drill"]) {
+      expect(runbooks.find((r) => r.name === name)?.memoryMB, name).toBeGreaterThanOrEqual(2 * 1769);
+    }
+    expect(readFileSync(join(root, "sst.config.ts"), "utf8")).toContain("memory: `${runbook.memoryMB ?? 1024} MB`");
+  });
+
   // Actions whose API supports no resource-level permission: "*" is the only resource that works.
   const NO_RESOURCE_LEVEL = new Set(["application-autoscaling:DescribeScalableTargets"]);
 
