@@ -160,9 +160,7 @@ export class MultipartUploadStream extends Writable {
     }
     this.failure ??= error ?? new Error("upload destroyed before it completed");
     // A write waiting for a free part buffer gets its callback (with the error) instead of hanging.
-    const resume = this.resume;
-    this.resume = undefined;
-    resume?.();
+    this.wake();
     if (!this.uploadId) {
       callback(error);
       return;
@@ -204,9 +202,7 @@ export class MultipartUploadStream extends Writable {
         this.parts.push(part);
         this.free.push(buffer);
         this.inFlight.delete(task);
-        const resume = this.resume;
-        this.resume = undefined;
-        resume?.();
+        this.wake();
       },
       (error: unknown) => {
         this.inFlight.delete(task);
@@ -219,10 +215,16 @@ export class MultipartUploadStream extends Writable {
   private fail(error: unknown): void {
     if (this.failure) return;
     this.failure = error;
+    // A waiting write ends with the error (and the stream with it); otherwise destroy it here.
+    if (!this.wake()) this.destroy(asError(error));
+  }
+
+  /** Resumes the write waiting for a slot or a buffer, if there is one; says whether there was. */
+  private wake(): boolean {
     const resume = this.resume;
     this.resume = undefined;
-    if (resume) resume();
-    else this.destroy(asError(error));
+    resume?.();
+    return resume !== undefined;
   }
 
   private startUpload(): Promise<string> {

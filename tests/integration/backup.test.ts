@@ -217,6 +217,34 @@ describe("backup on real PostgreSQL and a real S3-protocol server", () => {
     );
   });
 
+  it("a run cancelled mid-dump (deadline) says so, stops pg_dump and completes nothing", async () => {
+    const [tool] = (await findTools({ name: "pg_dump", path: process.env.PATH ?? "" })).sort(
+      (a, b) => b.major - a.major,
+    );
+    if (!tool) throw new Error("no pg_dump");
+    const key = "pg_dump/demo/inventory/cancelled.dump";
+    const cancel = new AbortController();
+    sent.length = 0;
+    const failure = dumpToS3({
+      tool,
+      conn: stack.postgres.connection(DB),
+      compression: 0,
+      s3: stack.s3,
+      bucket: BUCKET,
+      key,
+      partSizeBytes: 5 * 1024 * 1024,
+      signal: cancel.signal,
+      // Cancel once the first part is on its way: pg_dump is still writing.
+      onBytes: (bytes) => {
+        if (bytes > 6 * 1024 * 1024 && !cancel.signal.aborted) cancel.abort(new Error("deadline reached"));
+      },
+      baseEnv: process.env,
+    });
+    await expect(failure).rejects.toThrow(/^the run was cancelled \(deadline reached\)$/);
+    expect(sent).not.toContain("CompleteMultipartUploadCommand");
+    expect(await objects("pg_dump/demo/inventory/cancelled")).toEqual([]);
+  });
+
   it("bad credentials: report failed with the reason, no manifest, no object, password not echoed", async () => {
     const before = await objects();
     const badUrl = `postgres://intruder:hunter2@127.0.0.1:${stack.postgres.port}/${DB}`;
