@@ -10,13 +10,15 @@
  *   - the same pipeline into an endpoint that discards the bytes (`discarding-s3.ts`): the pipeline's own
  *     cost, without the local S3 server's,
  *   - the same pipeline at pg_dump's default compression (how a naive tool runs),
- *   - peak RSS of the Node process running the pipeline, at both sizes.
+ *   - peak RSS of the Node process running the pipeline, at both sizes,
+ *   - the CPU bound: the best pipeline ÷ raw that the cores could give, were the CPU the raw dump leaves
+ *     idle (read from /proc/stat) perfectly filled with the S3 server's and the pipeline's CPU.
  * Figures are printed as ratios against the baseline; targets: pipeline ÷ raw ≥ 0.9, ≥ 2× the
  * default-compression pipeline, peak RSS ≤ 200 MB and flat in database size.
  */
 import { spawn } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { HeadBucketCommand, S3Client } from "@aws-sdk/client-s3";
 import { dumpToS3 } from "../lib/backup/dump-to-s3.js";
@@ -129,8 +131,31 @@ function spawnChild(url: string, endpoint: string, compression: string): Promise
   });
 }
 
-/** Raw pg_dump with the same flags, output to /dev/null: the ceiling the pipeline is measured against. */
-function rawDump(url: string, compression: string, pgDump: string): Promise<number> {
+/**
+ * CPU time the whole machine has spent busy so far (user, nice, system, irq, softirq in /proc/stat), in
+ * ms; undefined where there is no /proc/stat. Read around the raw dump, it tells how much of the cores
+ * pg_dump and the PostgreSQL backend leave to anything else that shares them.
+ */
+async function machineBusyMs(): Promise<number | undefined> {
+  const line = await readFile("/proc/stat", "utf8").then(
+    (text) => text.split("\n", 1)[0] ?? "",
+    () => "",
+  );
+  const [label, user, nice, system, , , irq, softirq] = line.trim().split(/\s+/);
+  if (label !== "cpu") return undefined;
+  // Ticks of USER_HZ, which is 100 on every Linux this runs on.
+  return [user, nice, system, irq, softirq].reduce((sum, ticks) => sum + Number(ticks ?? 0), 0) * 10;
+}
+
+/** Raw pg_dump with the same flags, output to /dev/null (the baseline), and the machine's busy CPU then. */
+async function rawDump(url: string, compression: string, pgDump: string): Promise<{ ms: number; busyMs?: number }> {
+  const before = await machineBusyMs();
+  const ms = await rawDumpMs(url, compression, pgDump);
+  const after = await machineBusyMs();
+  return before === undefined || after === undefined ? { ms } : { ms, busyMs: after - before };
+}
+
+function rawDumpMs(url: string, compression: string, pgDump: string): Promise<number> {
   const conn = parseDatabaseUrl(url);
   const started = performance.now();
   return new Promise((resolve, reject) => {
@@ -215,16 +240,19 @@ async function main(): Promise<void> {
       ).path;
       process.stderr.write(`${size.name}: database ${mb(info.databaseBytes).toFixed(0)} MB; measuring ...\n`);
       // Warm the cache once so the first measurement is not penalised by cold reads.
-      await rawDump(url, "1", pgDump);
+      await rawDumpMs(url, "1", pgDump);
       // Interleaved repetitions, medians: this machine is shared and a single run varies by ±15 %.
       const raws: number[] = [];
+      const rawBusy: number[] = [];
       const cats: number[] = [];
       const hashes: number[] = [];
       const pipelines: PipelineFigures[] = [];
       const naives: PipelineFigures[] = [];
       const discarded: PipelineFigures[] = [];
       for (let i = 0; i < repeat; i++) {
-        raws.push(await rawDump(url, "1", pgDump));
+        const raw = await rawDump(url, "1", pgDump);
+        raws.push(raw.ms);
+        if (raw.busyMs !== undefined) rawBusy.push(raw.busyMs);
         cats.push(await consumerDump(url, pgDump, "cat"));
         hashes.push(await consumerDump(url, pgDump, "sha256sum"));
         pipelines.push(await runChild(url, s3.endpoint, "1"));
@@ -246,6 +274,16 @@ async function main(): Promise<void> {
       const tput = (ms: number) => mb(info.databaseBytes) / (ms / 1000);
       const ratio = (ms: number) => (rawMs / ms).toFixed(2);
       const cpuSeconds = (values: number[]) => (median(values) / 1000).toFixed(1);
+      // The best ratio any scheduler could reach on these cores: raw's own busy CPU plus the extra CPU,
+      // spread perfectly over every core (optimistic: pg_dump and its backend are single threads).
+      const cores = availableParallelism();
+      const busyMs = median(rawBusy);
+      const bound = (extraMs: number) => (rawMs / Math.max(rawMs, (busyMs + extraMs) / cores)).toFixed(2);
+      const serverCpuMs = median(pipelines.map((p) => p.serverCpuMs));
+      const pipelineCpuMs = median(pipelines.map((p) => p.cpuMs));
+      const cpuBound = rawBusy.length
+        ? `CPU bound: raw keeps the ${cores} cores ${((busyMs / rawMs / cores) * 100).toFixed(0)} % busy, so pipeline÷raw cannot exceed ${bound(serverCpuMs)} with the S3 server's CPU alone, ${bound(serverCpuMs + pipelineCpuMs)} with the pipeline's too`
+        : "CPU bound: no /proc/stat";
       rows.push(
         [
           size.name,
@@ -257,6 +295,7 @@ async function main(): Promise<void> {
           `excluding the server's CompleteMultipartUpload ${ratio(pipeline.ms - pipeline.completeMs)}`,
           `into a discarding endpoint (the pipeline's own cost) ${ratio(median(discarded.map((p) => p.ms)))} (paired ${pairedDiscarded})`,
           `CPU: pipeline ${cpuSeconds(pipelines.map((p) => p.cpuMs))} s, S3 server ${cpuSeconds(pipelines.map((p) => p.serverCpuMs))} s`,
+          cpuBound,
           `pipeline alone could take ${(dumpMB / (median(pipelines.map((p) => p.cpuMs)) / 1000)).toFixed(0)} MB/s of dump per core vs pg_dump's ${(dumpMB / (rawMs / 1000)).toFixed(0)} MB/s`,
           `vs default compression ${(naive.ms / pipeline.ms).toFixed(2)}× faster (target ≥ 2), ${((pipeline.bytes / naive.bytes - 1) * 100).toFixed(1)} % more bytes`,
           `peak RSS ${peakRss.toFixed(0)} MB (target ≤ 200; ${loadedRss.toFixed(0)} MB loaded before the dump)`,
