@@ -1,10 +1,25 @@
 import type { Permission } from "../runbooks/types.js";
 import type { System } from "../systems/schema.js";
 
-/** `arn:aws:<service>:<region>:<account>:<resource>` for a system (account `*` when not pinned). */
+/**
+ * The ARN partition a region belongs to. China and GovCloud regions have their own, and a policy that
+ * names `arn:aws:` there matches nothing: the function would deploy and then be denied everything.
+ */
+export function partitionOf(region: string): "aws" | "aws-cn" | "aws-us-gov" {
+  if (region.startsWith("cn-")) return "aws-cn";
+  if (region.startsWith("us-gov-")) return "aws-us-gov";
+  return "aws";
+}
+
+/** `arn:<partition>:<service>:<region>:<account>:<resource>` for a system (account `*` when not pinned). */
 export function arn(system: System, service: string, resource: string, options: { global?: boolean } = {}): string {
   const region = options.global ? "" : system.account.region;
-  return `arn:aws:${service}:${region}:${system.account.accountId ?? "*"}:${resource}`;
+  return `arn:${partitionOf(system.account.region)}:${service}:${region}:${system.account.accountId ?? "*"}:${resource}`;
+}
+
+/** `arn:<partition>:s3:::<bucket>[/<key pattern>]`: S3 ARNs name neither region nor account. */
+export function s3Arn(system: System, path: string): string {
+  return `arn:${partitionOf(system.account.region)}:s3:::${path}`;
 }
 
 /** Secrets Manager ARNs carry a random 6-character suffix after the name. */
@@ -35,10 +50,10 @@ export function backupKmsPermissions(system: System): Permission[] {
 /** Objects under the system's backup prefix. */
 export function backupObjectArn(system: System): string {
   const backup = system.backup;
-  return backup ? `arn:aws:s3:::${backup.bucket}/${backup.prefix}/${system.id}/*` : "";
+  return backup ? s3Arn(system, `${backup.bucket}/${backup.prefix}/${system.id}/*`) : "";
 }
 
 /** The backup bucket itself (for ListBucket). */
 export function backupBucketArn(system: System): string {
-  return system.backup ? `arn:aws:s3:::${system.backup.bucket}` : "";
+  return system.backup ? s3Arn(system, system.backup.bucket) : "";
 }

@@ -1,12 +1,19 @@
 import type { Permission } from "../../runbooks/types.js";
 import type { System } from "../../systems/schema.js";
 import { drillPrefix } from "../backup/layout.js";
-import { arn, backupBucketArn, backupKmsPermissions, backupObjectArn, databaseSecretPermissions } from "../iam.js";
+import {
+  arn,
+  backupBucketArn,
+  backupKmsPermissions,
+  backupObjectArn,
+  databaseSecretPermissions,
+  s3Arn,
+} from "../iam.js";
 import { scratchInstanceSystemPrefix } from "./names.js";
 
-/** Drill records and pending plans: `arn:aws:s3:::<bucket>/drills/<system>/*`. */
+/** Drill records and pending plans: `arn:<partition>:s3:::<bucket>/drills/<system>/*`. */
 export function drillObjectArn(system: System): string {
-  return system.backup ? `arn:aws:s3:::${system.backup.bucket}/${drillPrefix(system.id)}*` : "";
+  return system.backup ? s3Arn(system, `${system.backup.bucket}/${drillPrefix(system.id)}*`) : "";
 }
 
 /**

@@ -117,6 +117,31 @@ describe("runbooks", () => {
     expect(update?.resources.every((r) => r.includes("service/ez-tracking/"))).toBe(true);
   });
 
+  it("name the region's ARN partition: China and GovCloud systems get arn:aws-cn / arn:aws-us-gov", () => {
+    const cases = [
+      { region: "cn-northwest-1", partition: "aws-cn" },
+      { region: "us-gov-west-1", partition: "aws-us-gov" },
+      { region: "af-south-1", partition: "aws" },
+    ];
+    for (const { region, partition } of cases) {
+      let checked = 0;
+      for (const schedule of fleet.schedules) {
+        const runbook = runbooks.find((r) => r.name === schedule.runbook);
+        const base = fleet.systems.find((s) => s.id === schedule.system);
+        if (!runbook || !base) throw new Error(schedule.id);
+        const system = { ...base, account: { ...base.account, region } };
+        // ARNs the catalogue spells out in full are the operator's to get right; built ones are ours.
+        const given = JSON.stringify(base);
+        for (const resource of runbook.permissions(system).flatMap((p) => p.resources)) {
+          if (resource === "*" || given.includes(resource)) continue;
+          expect(resource, `${schedule.id} in ${region}`).toMatch(new RegExp(`^arn:${partition}:`));
+          checked++;
+        }
+      }
+      expect(checked, region).toBeGreaterThan(10);
+    }
+  });
+
   it("backup IAM is scoped to the system's own bucket prefix and secret", () => {
     const backup = runbooks.find((r) => r.name === "backup");
     const partpal = fleet.systems.find((s) => s.id === "partpal-ims");
