@@ -38,3 +38,8 @@ export function manifestKey(dumpKeyValue: string): string {
 export function drillPrefix(system: string): string {
   return `drills/${system}/`;
 }
+
+/** The claim of a database's backup in progress (`claim.ts`): beside its backups, never parsed as one. */
+export function claimKey(prefix: string, system: string, database: string): string {
+  return `${databasePrefix(prefix, system, database)}in-progress.json`;
+}

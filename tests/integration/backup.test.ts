@@ -21,6 +21,8 @@ const DB = "partpal_it";
 
 let stack: TestStack;
 const sent: string[] = [];
+/** The same operations with the key they named: `PutObjectCommand pg_dump/…`. */
+const sentKeys: string[] = [];
 
 /** What the demo system's backup needs from the environment, pointing at this test's server. */
 const env = () => ({ OPS_DEMO_DATABASE_URL: stack.postgres.url(DB), PATH: process.env.PATH });
@@ -61,6 +63,7 @@ beforeAll(async () => {
   stack.s3.middlewareStack.add(
     (next, context) => async (args) => {
       sent.push(String(context.commandName));
+      sentKeys.push(`${context.commandName} ${(args.input as { Key?: string }).Key ?? ""}`);
       return next(args);
     },
     { step: "initialize", name: "recordCommands" },
@@ -179,6 +182,7 @@ describe("backup on real PostgreSQL and a real S3-protocol server", () => {
     await chmod(join(bin, "pg_dump"), 0o755);
     const before = await objects();
     sent.length = 0;
+    sentKeys.length = 0;
     const ctx = testContext({
       system: "demo",
       clients: stack.clients,
@@ -191,7 +195,11 @@ describe("backup on real PostgreSQL and a real S3-protocol server", () => {
     expect(sent).toContain("CreateMultipartUploadCommand");
     expect(sent).toContain("AbortMultipartUploadCommand");
     expect(sent).not.toContain("CompleteMultipartUploadCommand");
-    expect(sent.filter((c) => c === "PutObjectCommand")).toHaveLength(0);
+    // The only object written is the run's claim, released when the run failed; no manifest.
+    expect(sentKeys.filter((c) => c.startsWith("PutObjectCommand"))).toEqual([
+      "PutObjectCommand pg_dump/demo/inventory/in-progress.json",
+    ]);
+    expect(sentKeys).toContain("DeleteObjectCommand pg_dump/demo/inventory/in-progress.json");
     expect(await objects()).toEqual(before);
   });
 

@@ -1,0 +1,145 @@
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type PutObjectCommandInput,
+  S3Client,
+} from "@aws-sdk/client-s3";
+import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { mockClient } from "aws-sdk-client-mock";
+import { beforeEach, describe, expect, it } from "vitest";
+import { type BackupClaim, claimBackup, releaseBackupClaim } from "../../lib/backup/claim.js";
+import { backupRunbook } from "../../runbooks/backup.js";
+import { testContext } from "../helpers/context.js";
+
+const s3Mock = mockClient(S3Client);
+const secretsMock = mockClient(SecretsManagerClient);
+const s3 = new S3Client({ region: "us-east-1" });
+const now = new Date("2026-11-21T03:00:05Z");
+const where = { s3, bucket: "ops-autopilot-demo", key: "pg_dump/demo/inventory/in-progress.json" };
+
+/** What S3 answers when a conditional write's condition does not hold. */
+const preconditionFailed = () =>
+  Object.assign(new Error("At least one of the pre-conditions you specified did not hold"), {
+    name: "PreconditionFailed",
+    $metadata: { httpStatusCode: 412 },
+  });
+
+const stored = (claim: BackupClaim, etag = '"etag-1"') => ({
+  ETag: etag,
+  Body: { transformToString: async () => JSON.stringify(claim) } as never,
+});
+
+const other = (expiresAt: string): BackupClaim => ({
+  holder: "run-other",
+  startedAt: "2026-11-21T03:00:01.000Z",
+  expiresAt,
+});
+
+const puts = () => s3Mock.commandCalls(PutObjectCommand).map((call) => call.args[0].input as PutObjectCommandInput);
+
+beforeEach(() => {
+  s3Mock.reset();
+  secretsMock.reset();
+});
+
+describe("claimBackup", () => {
+  it("creates the claim only if absent, with the lease in it", async () => {
+    s3Mock.on(PutObjectCommand).resolves({});
+    const result = await claimBackup({ ...where, holder: "run-1", now, leaseMs: 16 * 60_000 });
+    expect(result).toEqual({ claimed: true });
+    expect(puts()).toHaveLength(1);
+    expect(puts()[0]).toMatchObject({ Key: where.key, IfNoneMatch: "*", ServerSideEncryption: "AES256" });
+    expect(JSON.parse(String(puts()[0]?.Body))).toEqual({
+      holder: "run-1",
+      startedAt: "2026-11-21T03:00:05.000Z",
+      expiresAt: "2026-11-21T03:16:05.000Z",
+    });
+  });
+
+  it("a live claim of another run: not claimed, says whose, writes nothing more", async () => {
+    s3Mock.on(PutObjectCommand).rejects(preconditionFailed());
+    s3Mock.on(GetObjectCommand).resolves(stored(other("2026-11-21T03:16:01.000Z")));
+    const result = await claimBackup({ ...where, holder: "run-2", now, leaseMs: 60_000 });
+    expect(result).toEqual({ claimed: false, heldBy: other("2026-11-21T03:16:01.000Z") });
+    expect(puts()).toHaveLength(1);
+  });
+
+  it("our own create, retried by the SDK after a lost response, is ours", async () => {
+    s3Mock.on(PutObjectCommand).rejects(preconditionFailed());
+    s3Mock.on(GetObjectCommand).resolves(stored({ ...other("2026-11-21T04:00:00.000Z"), holder: "run-1" }));
+    expect(await claimBackup({ ...where, holder: "run-1", now, leaseMs: 60_000 })).toEqual({ claimed: true });
+  });
+
+  it("a stale claim (its run died) is taken over only if unchanged since read (If-Match its ETag)", async () => {
+    const stale = other("2026-11-20T03:16:01.000Z");
+    s3Mock.on(PutObjectCommand, { IfNoneMatch: "*" }).rejects(preconditionFailed());
+    s3Mock.on(PutObjectCommand, { IfMatch: '"etag-stale"' }).resolves({});
+    s3Mock.on(GetObjectCommand).resolves(stored(stale, '"etag-stale"'));
+    const result = await claimBackup({ ...where, holder: "run-3", now, leaseMs: 60_000 });
+    expect(result).toEqual({ claimed: true, takenOver: stale });
+    expect(puts().map((p) => p.IfMatch ?? p.IfNoneMatch)).toEqual(["*", '"etag-stale"']);
+  });
+
+  it("two runs taking over the same stale claim: the one whose If-Match fails is not claimed", async () => {
+    const stale = other("2026-11-20T03:16:01.000Z");
+    const winner: BackupClaim = {
+      holder: "run-4",
+      startedAt: now.toISOString(),
+      expiresAt: "2026-11-21T03:20:00.000Z",
+    };
+    s3Mock.on(PutObjectCommand).rejects(preconditionFailed());
+    s3Mock.on(GetObjectCommand).resolvesOnce(stored(stale, '"etag-stale"')).resolves(stored(winner, '"etag-2"'));
+    const result = await claimBackup({ ...where, holder: "run-5", now, leaseMs: 60_000 });
+    expect(result).toEqual({ claimed: false, heldBy: winner });
+  });
+
+  it("other S3 errors are not taken for a held claim", async () => {
+    s3Mock.on(PutObjectCommand).rejects(Object.assign(new Error("Access Denied"), { name: "AccessDenied" }));
+    await expect(claimBackup({ ...where, holder: "run-6", now, leaseMs: 60_000 })).rejects.toThrow(/Access Denied/);
+    expect(s3Mock.commandCalls(GetObjectCommand)).toHaveLength(0);
+  });
+});
+
+describe("releaseBackupClaim", () => {
+  it("deletes the claim while it is this run's", async () => {
+    s3Mock.on(GetObjectCommand).resolves(stored({ ...other("2026-11-21T04:00:00.000Z"), holder: "run-1" }));
+    s3Mock.on(DeleteObjectCommand).resolves({});
+    await releaseBackupClaim({ ...where, holder: "run-1" });
+    expect(s3Mock.commandCalls(DeleteObjectCommand)).toHaveLength(1);
+  });
+
+  it("leaves the claim of a run that took over after this one's lease ran out", async () => {
+    s3Mock.on(GetObjectCommand).resolves(stored(other("2026-11-21T04:00:00.000Z")));
+    await releaseBackupClaim({ ...where, holder: "run-1" });
+    expect(s3Mock.commandCalls(DeleteObjectCommand)).toHaveLength(0);
+  });
+});
+
+describe("backup runbook, a duplicate event while the first run is still dumping", () => {
+  const held = other("2026-11-21T03:16:01.000Z");
+
+  it("reports skipped with whose claim and until when, and touches neither backups nor credentials", async () => {
+    s3Mock.on(PutObjectCommand).rejects(preconditionFailed());
+    s3Mock.on(GetObjectCommand).resolves(stored(held));
+    const ctx = testContext({ system: "demo", now });
+    const report = await backupRunbook.run(ctx, { force: false, minIntervalMinutes: 60 });
+    expect(report.status).toBe("skipped");
+    expect(report.actions).toHaveLength(1);
+    expect(report.actions[0]?.reason).toMatch(
+      /another run has been taking this backup since 2026-11-21T03:00:01.000Z .*in-progress\.json holds until 2026-11-21T03:16:01.000Z/,
+    );
+    expect(s3Mock.commandCalls(ListObjectsV2Command)).toHaveLength(0);
+    expect(s3Mock.commandCalls(DeleteObjectCommand)).toHaveLength(0);
+    expect(secretsMock.calls()).toHaveLength(0);
+  });
+
+  it("a dry run reads the claim and says it would skip, writing nothing", async () => {
+    s3Mock.on(GetObjectCommand).resolves(stored(held));
+    const ctx = testContext({ system: "demo", now, dryRun: true });
+    const report = await backupRunbook.run(ctx, { force: false, minIntervalMinutes: 60 });
+    expect(report.actions.map((a) => a.status)).toEqual(["skipped"]);
+    expect(puts()).toHaveLength(0);
+  });
+});
