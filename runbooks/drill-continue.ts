@@ -1,7 +1,7 @@
 import { drillEventPattern, instanceIdOfEvent, rdsInstanceEventDetailSchema } from "../lib/drill/events.js";
 import { rdsCleanupPermissions } from "../lib/drill/iam.js";
 import { SCRATCH_INSTANCE_PREFIX } from "../lib/drill/names.js";
-import { continueRdsDrill } from "../lib/drill/rds.js";
+import { continueRdsDrill } from "../lib/drill/rds-continue.js";
 import { errorMessage } from "../lib/errors.js";
 import { redactText } from "../lib/redact.js";
 import type { System } from "../systems/schema.js";

@@ -3,14 +3,9 @@ import { z } from "zod";
 import { drillRecordPermissions, pgDumpDrillPermissions, rdsCleanupPermissions, usesRds } from "../lib/drill/iam.js";
 import { parseDrillTimestamp, scratchDatabasePrefix, startedAtFromName } from "../lib/drill/names.js";
 import { JANITOR_GRACE_MS, resolveDrillTarget } from "../lib/drill/pg-drill.js";
-import {
-  continueRdsDrill,
-  type DrillInstance,
-  deleteScratchInstance,
-  listDrillInstances,
-  rdsDrillPlanSchema,
-  recordTimedOutDrill,
-} from "../lib/drill/rds.js";
+import { continueRdsDrill, recordTimedOutDrill } from "../lib/drill/rds-continue.js";
+import { type DrillInstance, deleteScratchInstance, listDrillInstances } from "../lib/drill/rds-instances.js";
+import { rdsDrillPlanSchema } from "../lib/drill/rds-plan.js";
 import { deleteObject, pendingPrefix, readJsonObject } from "../lib/drill/record.js";
 import { dropScratchDatabase, listScratchDatabases } from "../lib/drill/scratch.js";
 import { defaultDeadlineMinutes, resolveDrillSettings } from "../lib/drill/settings.js";

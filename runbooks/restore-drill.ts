@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { pgDumpDrillPermissions, rdsStartPermissions, usesRds } from "../lib/drill/iam.js";
 import { pgDumpDrill } from "../lib/drill/pg-drill.js";
-import { startRdsDrill } from "../lib/drill/rds.js";
+import { startRdsDrill } from "../lib/drill/rds-start.js";
 import type { DrillRecord } from "../lib/drill/record.js";
 import { drillInputFields, resolveDrillSettings } from "../lib/drill/settings.js";
 import { formatTarget, rpoSourceWarning } from "../lib/drill/verdict.js";

@@ -34,7 +34,7 @@ import { builtinFleet } from "../../lib/catalogue.js";
 import type { CheckResult } from "../../lib/drill/checks.js";
 import { drillEventPattern, rdsInstanceEventDetailSchema, rdsInstanceEventSchema } from "../../lib/drill/events.js";
 import { findDrillOwner } from "../../lib/drill/names.js";
-import { continueRdsDrill, type ValidateFn } from "../../lib/drill/rds.js";
+import { continueRdsDrill, type ValidateFn } from "../../lib/drill/rds-continue.js";
 import type { DrillRecord } from "../../lib/drill/record.js";
 import { drillContinueRunbook } from "../../runbooks/drill-continue.js";
 import { drillJanitorRunbook } from "../../runbooks/drill-janitor.js";
