@@ -1,8 +1,6 @@
-import { randomUUID } from "node:crypto";
 import { DeleteObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { z } from "zod";
 import { inspectBackups } from "../lib/backup/catalog.js";
-import { type BackupClaim, claimBackup, readClaim, releaseBackupClaim } from "../lib/backup/claim.js";
 import { DumpError, dumpToS3 } from "../lib/backup/dump-to-s3.js";
 import { claimKey, dumpKey, manifestKey } from "../lib/backup/layout.js";
 import type { Manifest } from "../lib/backup/manifest.js";
@@ -13,6 +11,7 @@ import { readServerInfo } from "../lib/postgres/server.js";
 import { chooseTool, findTools } from "../lib/postgres/tools.js";
 import { redactText } from "../lib/redact.js";
 import type { Database, System } from "../systems/schema.js";
+import { runExclusive } from "./exclusive.js";
 import { booleanish, wholeNumber } from "./inputs.js";
 import { ReportBuilder } from "./report.js";
 import type { Runbook, RunbookContext } from "./types.js";
@@ -39,67 +38,28 @@ function formatBytes(bytes: number): string {
   return `${(bytes / 1024).toFixed(1)} KiB`;
 }
 
-/** How long a claim holds without release: past the Lambda deadline, or half a day for a plain process. */
-const PROCESS_LEASE_MS = 12 * 3600_000;
-const LEASE_MARGIN_MS = 60_000;
-
-/**
- * One database: claim it (a duplicate event running at the same time reports `skipped`), back it up,
- * release the claim.
- */
-async function backupDatabase(
+/** One database, claimed for the run: a duplicate event arriving during the dump reports `skipped`. */
+function backupDatabase(
   ctx: RunbookContext,
   report: ReportBuilder,
   database: Database,
   options: z.output<typeof input>,
 ): Promise<void> {
   const backup = ctx.system.backup;
-  if (!backup) return;
-  const resource = `${ctx.system.id}/${database.id}`;
-  const where = { s3: ctx.clients.s3, bucket: backup.bucket, key: claimKey(backup.prefix, ctx.system.id, database.id) };
-  const now = ctx.now();
-  const skipHeld = (heldBy: BackupClaim) =>
-    report.add({
-      resource,
+  if (!backup) return Promise.resolve();
+  return runExclusive(
+    ctx,
+    report,
+    {
+      bucket: backup.bucket,
+      key: claimKey(backup.prefix, ctx.system.id, database.id),
+      ...(backup.kmsKeyId ? { kmsKeyId: backup.kmsKeyId } : {}),
+      resource: `${ctx.system.id}/${database.id}`,
       action: "backup",
-      status: "skipped",
-      reason:
-        `another run has been taking this backup since ${heldBy.startedAt} (its claim s3://${backup.bucket}/${where.key} ` +
-        `holds until ${heldBy.expiresAt}; if that run is gone, delete the claim to back up now)`,
-    });
-  if (ctx.dryRun) {
-    const current = await readClaim(where.s3, where.bucket, where.key);
-    if (current?.claim && new Date(current.claim.expiresAt).getTime() > now.getTime()) skipHeld(current.claim);
-    else await takeBackup(ctx, report, database, options);
-    return;
-  }
-  const holder = randomUUID();
-  const leaseMs = ctx.deadline ? ctx.deadline.getTime() - now.getTime() + LEASE_MARGIN_MS : PROCESS_LEASE_MS;
-  const claim = await claimBackup({
-    ...where,
-    holder,
-    now,
-    leaseMs,
-    ...(backup.kmsKeyId ? { kmsKeyId: backup.kmsKeyId } : {}),
-  });
-  if (!claim.claimed) {
-    skipHeld(claim.heldBy);
-    return;
-  }
-  if (claim.takenOver) {
-    ctx.logger.warn("took over a stale backup claim: its run ended without releasing it", {
-      resource,
-      staleClaim: claim.takenOver,
-    });
-  }
-  try {
-    await takeBackup(ctx, report, database, options);
-  } finally {
-    // A claim that cannot be released expires with its lease; the backup itself is not affected.
-    await releaseBackupClaim({ ...where, holder }).catch((error: unknown) =>
-      ctx.logger.warn("could not release the backup claim", { resource, error: errorMessage(error) }),
-    );
-  }
+      what: "this backup",
+    },
+    () => takeBackup(ctx, report, database, options),
+  );
 }
 
 async function takeBackup(

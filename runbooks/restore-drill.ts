@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { drillClaimKey } from "../lib/backup/layout.js";
 import { pgDumpDrillPermissions, rdsStartPermissions, usesRds } from "../lib/drill/iam.js";
 import { pgDumpDrill } from "../lib/drill/pg-drill.js";
 import { startRdsDrill } from "../lib/drill/rds-start.js";
@@ -8,6 +9,7 @@ import { formatTarget, rpoSourceWarning } from "../lib/drill/verdict.js";
 import { errorMessage } from "../lib/errors.js";
 import { redactText } from "../lib/redact.js";
 import type { System } from "../systems/schema.js";
+import { runExclusive } from "./exclusive.js";
 import { ReportBuilder } from "./report.js";
 import type { Report, Runbook } from "./types.js";
 
@@ -78,11 +80,31 @@ export const restoreDrillRunbook: Runbook<typeof input> = {
         break;
       }
       try {
-        if (source === "pg_dump") {
-          const record = await pgDumpDrill(ctx, report, database, settings);
-          if (record) records.push(record);
-        } else {
-          await startRdsDrill(ctx, report, database, { source, settings });
+        // Claimed while it starts (RDS: until the restore is requested; the instance then shows the drill
+        // in flight) or runs (pg_dump): a duplicate event seconds later reports skipped.
+        const drill = async () => {
+          if (source === "pg_dump") {
+            const record = await pgDumpDrill(ctx, report, database, settings);
+            if (record) records.push(record);
+          } else {
+            await startRdsDrill(ctx, report, database, { source, settings });
+          }
+        };
+        if (!system.backup) await drill();
+        else {
+          await runExclusive(
+            ctx,
+            report,
+            {
+              bucket: system.backup.bucket,
+              key: drillClaimKey(system.id, database.id),
+              ...(system.backup.kmsKeyId ? { kmsKeyId: system.backup.kmsKeyId } : {}),
+              resource: `${system.id}/${database.id}`,
+              action: "restore-drill",
+              what: "this drill",
+            },
+            drill,
+          );
         }
       } catch (error) {
         report.add({

@@ -39,7 +39,17 @@ export function drillPrefix(system: string): string {
   return `drills/${system}/`;
 }
 
-/** The claim of a database's backup in progress (`claim.ts`): beside its backups, never parsed as one. */
+/** Where drills in progress hold their claims (`lib/s3-claim.ts`); not drill records. */
+export function drillClaimPrefix(system: string): string {
+  return `${drillPrefix(system)}claims/`;
+}
+
+/** The claim of a database's restore drill in progress. */
+export function drillClaimKey(system: string, database: string): string {
+  return `${drillClaimPrefix(system)}${database}.json`;
+}
+
+/** The claim of a database's backup in progress (`lib/s3-claim.ts`): beside its backups, never parsed as one. */
 export function claimKey(prefix: string, system: string, database: string): string {
   return `${databasePrefix(prefix, system, database)}in-progress.json`;
 }

@@ -6,7 +6,7 @@ import {
   type S3Client,
 } from "@aws-sdk/client-s3";
 import { z } from "zod";
-import { compactTimestamp, drillPrefix } from "../backup/layout.js";
+import { compactTimestamp, drillClaimPrefix, drillPrefix } from "../backup/layout.js";
 import { errorMessage } from "../errors.js";
 import { redactValue } from "../redact.js";
 import type { CheckResult } from "./checks.js";
@@ -126,7 +126,10 @@ export async function listDrillRecords(
     );
     for (const object of page.Contents ?? []) {
       const key = object.Key ?? "";
-      if (key.endsWith(".json") && !key.startsWith(pendingPrefix(options.system))) keys.push(key);
+      // Plans and claims of drills in progress live under the same prefix; they are not records.
+      if (!key.endsWith(".json") || key.startsWith(pendingPrefix(options.system))) continue;
+      if (key.startsWith(drillClaimPrefix(options.system))) continue;
+      keys.push(key);
     }
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);

@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inspectBackups } from "../../lib/backup/catalog.js";
 import { formatDrillComment } from "../../lib/drill/names.js";
@@ -128,6 +128,11 @@ describe("restore-drill with real PostgreSQL and S3", () => {
 
     const { records } = await listDrillRecords(stack.s3, { bucket: BUCKET, system: "demo" });
     expect(records.map((r) => r.drillId)).toContain(drill?.drillId);
+    // The run claimed the database while it drilled (a duplicate event would have been skipped), and
+    // released the claim when done.
+    const claims = await stack.s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: "drills/demo/claims/" }));
+    expect(claims.Contents ?? []).toEqual([]);
+    expect(ctx.logLines().filter((l) => String(l.message).includes("claim"))).toEqual([]);
   });
 
   it("fails the drill and leaves nothing behind when the backup's bytes do not match its manifest", async () => {

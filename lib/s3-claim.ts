@@ -8,12 +8,14 @@ import {
 import { z } from "zod";
 
 /**
- * Who is taking a database's backup right now: an object beside its backups, created only if absent.
+ * Which run is doing a piece of work right now (a database's backup, its restore drill): an S3 object
+ * created only if absent, holding the run's id and a lease.
  *
  * Why: schedules and retries deliver an event at least once, and two copies seconds apart would both
- * find no recent backup and both dump the production database. The copy that loses the conditional
- * create reports `skipped` instead. A claim left by a run that died expires with its lease and is taken
- * over (conditionally on its ETag, so two runs cannot both take over the same stale claim).
+ * find nothing in progress and both start (two dumps of the production database, two scratch RDS
+ * instances). The copy that loses the conditional create is told who holds the claim. A claim left by a
+ * run that died expires with its lease and is taken over, conditionally on its ETag, so two runs cannot
+ * both take over the same stale claim.
  */
 export const claimSchema = z.object({
   /** The run holding the claim (a random id per run). */
@@ -24,31 +26,31 @@ export const claimSchema = z.object({
 });
 
 /** What a claim object holds. */
-export type BackupClaim = z.infer<typeof claimSchema>;
+export type Claim = z.infer<typeof claimSchema>;
 
-/** Options of {@link claimBackup}. */
+/** Options of {@link claimObject}. */
 export interface ClaimOptions {
   s3: S3Client;
   bucket: string;
-  /** The claim object's key (`claimKey` in layout.ts). */
+  /** The claim object's key. */
   key: string;
   holder: string;
   now: Date;
   /** How long the claim holds without being released: longer than the run can take. */
   leaseMs: number;
-  /** SSE-KMS with this key when set, else SSE-S3, like the backups beside it. */
+  /** SSE-KMS with this key when set, else SSE-S3, like the objects beside it. */
   kmsKeyId?: string;
 }
 
 /** The claim is ours (`release` it when done), or another run's, still valid. */
-export type ClaimResult = { claimed: true; takenOver?: BackupClaim } | { claimed: false; heldBy: BackupClaim };
+export type ClaimResult = { claimed: true; takenOver?: Claim } | { claimed: false; heldBy: Claim };
 
 const CONFLICT = new Set(["PreconditionFailed", "ConditionalRequestConflict"]);
 const errorName = (error: unknown) => (error as { name?: string } | undefined)?.name ?? "";
 
 /** Takes the claim, or says who holds it. */
-export async function claimBackup(options: ClaimOptions): Promise<ClaimResult> {
-  const claim: BackupClaim = {
+export async function claimObject(options: ClaimOptions): Promise<ClaimResult> {
+  const claim: Claim = {
     holder: options.holder,
     startedAt: options.now.toISOString(),
     expiresAt: new Date(options.now.getTime() + options.leaseMs).toISOString(),
@@ -90,7 +92,7 @@ export async function readClaim(
   s3: S3Client,
   bucket: string,
   key: string,
-): Promise<{ claim?: BackupClaim; etag?: string } | undefined> {
+): Promise<{ claim?: Claim; etag?: string } | undefined> {
   try {
     const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
     const text = (await object.Body?.transformToString("utf8")) ?? "";
@@ -114,9 +116,7 @@ export async function readClaim(
  * Removes the claim if it is still this run's: a run that outlived its lease must not remove the claim
  * of the run that took over.
  */
-export async function releaseBackupClaim(
-  options: Pick<ClaimOptions, "s3" | "bucket" | "key" | "holder">,
-): Promise<void> {
+export async function releaseClaim(options: Pick<ClaimOptions, "s3" | "bucket" | "key" | "holder">): Promise<void> {
   const current = await readClaim(options.s3, options.bucket, options.key);
   if (current?.claim?.holder !== options.holder) return;
   await options.s3.send(new DeleteObjectCommand({ Bucket: options.bucket, Key: options.key }));
@@ -124,7 +124,7 @@ export async function releaseBackupClaim(
 
 function putClaim(
   options: ClaimOptions,
-  claim: BackupClaim,
+  claim: Claim,
   condition: Pick<PutObjectCommandInput, "IfMatch" | "IfNoneMatch">,
 ): Promise<unknown> {
   return options.s3.send(

@@ -1,3 +1,4 @@
+import { RDSClient } from "@aws-sdk/client-rds";
 import {
   DeleteObjectCommand,
   GetObjectCommand,
@@ -9,12 +10,15 @@ import {
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
-import { type BackupClaim, claimBackup, releaseBackupClaim } from "../../lib/backup/claim.js";
+import { listDrillRecords } from "../../lib/drill/record.js";
+import { type Claim, claimObject, releaseClaim } from "../../lib/s3-claim.js";
 import { backupRunbook } from "../../runbooks/backup.js";
+import { restoreDrillRunbook } from "../../runbooks/restore-drill.js";
 import { testContext } from "../helpers/context.js";
 
 const s3Mock = mockClient(S3Client);
 const secretsMock = mockClient(SecretsManagerClient);
+const rdsMock = mockClient(RDSClient);
 const s3 = new S3Client({ region: "us-east-1" });
 const now = new Date("2026-11-21T03:00:05Z");
 const where = { s3, bucket: "ops-autopilot-demo", key: "pg_dump/demo/inventory/in-progress.json" };
@@ -26,12 +30,12 @@ const preconditionFailed = () =>
     $metadata: { httpStatusCode: 412 },
   });
 
-const stored = (claim: BackupClaim, etag = '"etag-1"') => ({
+const stored = (claim: Claim, etag = '"etag-1"') => ({
   ETag: etag,
   Body: { transformToString: async () => JSON.stringify(claim) } as never,
 });
 
-const other = (expiresAt: string): BackupClaim => ({
+const other = (expiresAt: string): Claim => ({
   holder: "run-other",
   startedAt: "2026-11-21T03:00:01.000Z",
   expiresAt,
@@ -42,12 +46,13 @@ const puts = () => s3Mock.commandCalls(PutObjectCommand).map((call) => call.args
 beforeEach(() => {
   s3Mock.reset();
   secretsMock.reset();
+  rdsMock.reset();
 });
 
-describe("claimBackup", () => {
+describe("claimObject (lib/s3-claim)", () => {
   it("creates the claim only if absent, with the lease in it", async () => {
     s3Mock.on(PutObjectCommand).resolves({});
-    const result = await claimBackup({ ...where, holder: "run-1", now, leaseMs: 16 * 60_000 });
+    const result = await claimObject({ ...where, holder: "run-1", now, leaseMs: 16 * 60_000 });
     expect(result).toEqual({ claimed: true });
     expect(puts()).toHaveLength(1);
     expect(puts()[0]).toMatchObject({ Key: where.key, IfNoneMatch: "*", ServerSideEncryption: "AES256" });
@@ -61,7 +66,7 @@ describe("claimBackup", () => {
   it("a live claim of another run: not claimed, says whose, writes nothing more", async () => {
     s3Mock.on(PutObjectCommand).rejects(preconditionFailed());
     s3Mock.on(GetObjectCommand).resolves(stored(other("2026-11-21T03:16:01.000Z")));
-    const result = await claimBackup({ ...where, holder: "run-2", now, leaseMs: 60_000 });
+    const result = await claimObject({ ...where, holder: "run-2", now, leaseMs: 60_000 });
     expect(result).toEqual({ claimed: false, heldBy: other("2026-11-21T03:16:01.000Z") });
     expect(puts()).toHaveLength(1);
   });
@@ -69,7 +74,7 @@ describe("claimBackup", () => {
   it("our own create, retried by the SDK after a lost response, is ours", async () => {
     s3Mock.on(PutObjectCommand).rejects(preconditionFailed());
     s3Mock.on(GetObjectCommand).resolves(stored({ ...other("2026-11-21T04:00:00.000Z"), holder: "run-1" }));
-    expect(await claimBackup({ ...where, holder: "run-1", now, leaseMs: 60_000 })).toEqual({ claimed: true });
+    expect(await claimObject({ ...where, holder: "run-1", now, leaseMs: 60_000 })).toEqual({ claimed: true });
   });
 
   it("a stale claim (its run died) is taken over only if unchanged since read (If-Match its ETag)", async () => {
@@ -77,42 +82,42 @@ describe("claimBackup", () => {
     s3Mock.on(PutObjectCommand, { IfNoneMatch: "*" }).rejects(preconditionFailed());
     s3Mock.on(PutObjectCommand, { IfMatch: '"etag-stale"' }).resolves({});
     s3Mock.on(GetObjectCommand).resolves(stored(stale, '"etag-stale"'));
-    const result = await claimBackup({ ...where, holder: "run-3", now, leaseMs: 60_000 });
+    const result = await claimObject({ ...where, holder: "run-3", now, leaseMs: 60_000 });
     expect(result).toEqual({ claimed: true, takenOver: stale });
     expect(puts().map((p) => p.IfMatch ?? p.IfNoneMatch)).toEqual(["*", '"etag-stale"']);
   });
 
   it("two runs taking over the same stale claim: the one whose If-Match fails is not claimed", async () => {
     const stale = other("2026-11-20T03:16:01.000Z");
-    const winner: BackupClaim = {
+    const winner: Claim = {
       holder: "run-4",
       startedAt: now.toISOString(),
       expiresAt: "2026-11-21T03:20:00.000Z",
     };
     s3Mock.on(PutObjectCommand).rejects(preconditionFailed());
     s3Mock.on(GetObjectCommand).resolvesOnce(stored(stale, '"etag-stale"')).resolves(stored(winner, '"etag-2"'));
-    const result = await claimBackup({ ...where, holder: "run-5", now, leaseMs: 60_000 });
+    const result = await claimObject({ ...where, holder: "run-5", now, leaseMs: 60_000 });
     expect(result).toEqual({ claimed: false, heldBy: winner });
   });
 
   it("other S3 errors are not taken for a held claim", async () => {
     s3Mock.on(PutObjectCommand).rejects(Object.assign(new Error("Access Denied"), { name: "AccessDenied" }));
-    await expect(claimBackup({ ...where, holder: "run-6", now, leaseMs: 60_000 })).rejects.toThrow(/Access Denied/);
+    await expect(claimObject({ ...where, holder: "run-6", now, leaseMs: 60_000 })).rejects.toThrow(/Access Denied/);
     expect(s3Mock.commandCalls(GetObjectCommand)).toHaveLength(0);
   });
 });
 
-describe("releaseBackupClaim", () => {
+describe("releaseClaim", () => {
   it("deletes the claim while it is this run's", async () => {
     s3Mock.on(GetObjectCommand).resolves(stored({ ...other("2026-11-21T04:00:00.000Z"), holder: "run-1" }));
     s3Mock.on(DeleteObjectCommand).resolves({});
-    await releaseBackupClaim({ ...where, holder: "run-1" });
+    await releaseClaim({ ...where, holder: "run-1" });
     expect(s3Mock.commandCalls(DeleteObjectCommand)).toHaveLength(1);
   });
 
   it("leaves the claim of a run that took over after this one's lease ran out", async () => {
     s3Mock.on(GetObjectCommand).resolves(stored(other("2026-11-21T04:00:00.000Z")));
-    await releaseBackupClaim({ ...where, holder: "run-1" });
+    await releaseClaim({ ...where, holder: "run-1" });
     expect(s3Mock.commandCalls(DeleteObjectCommand)).toHaveLength(0);
   });
 });
@@ -141,5 +146,30 @@ describe("backup runbook, a duplicate event while the first run is still dumping
     const report = await backupRunbook.run(ctx, { force: false, minIntervalMinutes: 60 });
     expect(report.actions.map((a) => a.status)).toEqual(["skipped"]);
     expect(puts()).toHaveLength(0);
+  });
+});
+
+describe("restore-drill runbook, a duplicate schedule event seconds after the first", () => {
+  const held = other("2026-11-21T03:16:01.000Z");
+
+  it("RDS drill: skipped while the first run holds the drill's claim; no restore requested", async () => {
+    s3Mock.on(PutObjectCommand).rejects(preconditionFailed());
+    s3Mock.on(GetObjectCommand).resolves(stored(held));
+    const ctx = testContext({ system: "flash-sale", now });
+    const report = await restoreDrillRunbook.run(ctx, {});
+    expect(report.actions.map((a) => [a.resource, a.status])).toEqual([["flash-sale/main", "skipped"]]);
+    expect(report.actions[0]?.reason).toMatch(
+      /another run has been taking this drill since .*drills\/flash-sale\/claims\/main\.json/,
+    );
+    expect(rdsMock.calls()).toHaveLength(0);
+  });
+
+  it("claims live beside the drill records and are never read as one", async () => {
+    s3Mock.on(ListObjectsV2Command).resolves({
+      Contents: [{ Key: "drills/demo/claims/inventory.json" }, { Key: "drills/demo/pending/claims/x.json" }],
+    });
+    const { records, skipped } = await listDrillRecords(s3, { bucket: "b", system: "demo" });
+    expect({ records, skipped }).toEqual({ records: [], skipped: [] });
+    expect(s3Mock.commandCalls(GetObjectCommand)).toHaveLength(0);
   });
 });
