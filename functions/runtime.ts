@@ -84,7 +84,7 @@ export function createRuntime(overrides: Partial<Runtime> = {}, env: Record<stri
 export async function runInLambda(
   runtime: Runtime,
   request: RunRequest,
-  context: Pick<Context, "getRemainingTimeInMillis">,
+  context: Pick<Context, "getRemainingTimeInMillis"> & Partial<Pick<Context, "awsRequestId">>,
 ): Promise<Report> {
   const budget = Math.max(0, context.getRemainingTimeInMillis() - runtime.config.OPS_DEADLINE_MARGIN_MS);
   const controller = new AbortController();
@@ -103,7 +103,11 @@ export async function runInLambda(
         deadline: new Date(runtime.now().getTime() + budget),
         ...(runtime.audit ? { audit: runtime.audit } : {}),
       },
-      { ...request, dryRun: request.dryRun || runtime.config.OPS_DRY_RUN },
+      {
+        ...request,
+        dryRun: request.dryRun || runtime.config.OPS_DRY_RUN,
+        ...(context.awsRequestId ? { runId: context.awsRequestId } : {}),
+      },
     );
     publishReportMetrics(runtime.metrics, report);
     return report;

@@ -18,6 +18,8 @@ export interface RunRequest {
   dryRun: boolean;
   /** Who asked (a Slack user, a schedule id, `cli`): goes into the log. */
   requestedBy?: string;
+  /** This invocation's id (Lambda's request id, the same on Lambda's own retries of the event). */
+  runId?: string;
 }
 
 /** The pieces the runner assembles a context from. */
@@ -91,6 +93,7 @@ export async function executeRun(deps: RunnerDeps, request: RunRequest): Promise
     ...(deps.signal ? { signal: deps.signal } : {}),
     ...(deps.deadline ? { deadline: deps.deadline } : {}),
     ...(deps.progress ? { progress: deps.progress } : {}),
+    ...(request.runId ? { runId: request.runId } : {}),
   };
   logger.info("run started", { requestedBy: request.requestedBy ?? "unknown" });
   let report: Report;

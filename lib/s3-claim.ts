@@ -18,7 +18,7 @@ import { z } from "zod";
  * both take over the same stale claim.
  */
 export const claimSchema = z.object({
-  /** The run holding the claim (a random id per run). */
+  /** The run holding the claim (its Lambda request id, else a random id). */
   holder: z.string().min(1),
   startedAt: z.string(),
   /** After this the claim is stale: its run is past any deadline it had. */
@@ -42,49 +42,63 @@ export interface ClaimOptions {
   kmsKeyId?: string;
 }
 
-/** The claim is ours (`release` it when done), or another run's, still valid. */
-export type ClaimResult = { claimed: true; takenOver?: Claim } | { claimed: false; heldBy: Claim };
+/**
+ * The claim is ours (with the ETag of our version, for {@link renewClaim} and {@link releaseClaim}), or
+ * another run's, still valid.
+ */
+export type ClaimResult = { claimed: true; etag?: string; takenOver?: Claim } | { claimed: false; heldBy: Claim };
 
+/** 412: the condition failed; 409: another conditional write or delete of the key was in flight. */
 const CONFLICT = new Set(["PreconditionFailed", "ConditionalRequestConflict"]);
+/** A conditional write to a key deleted meanwhile answers 404. */
+const GONE = new Set(["NoSuchKey", "NotFound"]);
+const ATTEMPTS = 4;
 const errorName = (error: unknown) => (error as { name?: string } | undefined)?.name ?? "";
+const isLive = (claim: Claim, now: Date) => new Date(claim.expiresAt).getTime() > now.getTime();
 
 /** Takes the claim, or says who holds it. */
 export async function claimObject(options: ClaimOptions): Promise<ClaimResult> {
-  const claim: Claim = {
-    holder: options.holder,
-    startedAt: options.now.toISOString(),
-    expiresAt: new Date(options.now.getTime() + options.leaseMs).toISOString(),
-  };
-  // A refused create whose claim is gone by the time we read it (released in between) gets one more try.
-  for (let attempt = 1; ; attempt++) {
+  const claim = leaseFrom(options.holder, options.now, options.now, options.leaseMs);
+  // Every conflict is re-read and decided again: the claim was released, replaced or taken over meanwhile.
+  for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
     try {
-      await putClaim(options, claim, { IfNoneMatch: "*" });
-      return { claimed: true };
+      return { claimed: true, ...etagOf(await putClaim(options, claim, { IfNoneMatch: "*" })) };
     } catch (error) {
       if (!CONFLICT.has(errorName(error))) throw error;
     }
     const current = await readClaim(options.s3, options.bucket, options.key);
-    if (!current) {
-      if (attempt < 2) continue;
-      throw new Error(`could not create ${options.key}: S3 refused it as existing, and it is not there`);
+    if (!current) continue;
+    // The SDK may have retried our own create after its response was lost, or Lambda retried the event
+    // after our first attempt died (same holder): either way the claim is ours.
+    if (current.claim?.holder === options.holder) {
+      return { claimed: true, ...(current.etag ? { etag: current.etag } : {}) };
     }
-    // The SDK may have retried our own create after its response was lost: then the claim is ours.
-    if (current.claim?.holder === options.holder) return { claimed: true };
-    if (current.claim && new Date(current.claim.expiresAt).getTime() > options.now.getTime()) {
-      return { claimed: false, heldBy: current.claim };
-    }
+    if (current.claim && isLive(current.claim, options.now)) return { claimed: false, heldBy: current.claim };
     // Stale (or unreadable): take it over, but only if nobody changed it since we read it.
     try {
-      await putClaim(options, claim, current.etag ? { IfMatch: current.etag } : { IfNoneMatch: "*" });
+      const written = await putClaim(options, claim, current.etag ? { IfMatch: current.etag } : { IfNoneMatch: "*" });
+      return { claimed: true, ...etagOf(written), ...(current.claim ? { takenOver: current.claim } : {}) };
     } catch (error) {
-      if (!CONFLICT.has(errorName(error))) throw error;
-      const winner = await readClaim(options.s3, options.bucket, options.key);
-      if (winner?.claim?.holder === options.holder) return { claimed: true };
-      if (winner?.claim) return { claimed: false, heldBy: winner.claim };
-      throw error;
+      if (!CONFLICT.has(errorName(error)) && !GONE.has(errorName(error))) throw error;
     }
-    return current.claim ? { claimed: true, takenOver: current.claim } : { claimed: true };
   }
+  const last = await readClaim(options.s3, options.bucket, options.key);
+  if (last?.claim && isLive(last.claim, options.now) && last.claim.holder !== options.holder) {
+    return { claimed: false, heldBy: last.claim };
+  }
+  throw new Error(`could not claim s3://${options.bucket}/${options.key}: ${ATTEMPTS} conditional writes conflicted`);
+}
+
+/**
+ * Extends our claim's lease (a long run renews it well before it runs out, so a crash is noticed
+ * within one lease). Conditional on our version's ETag: a claim that another run took over is not
+ * overwritten, and the error says so.
+ */
+export async function renewClaim(
+  options: ClaimOptions & { startedAt: Date; etag: string },
+): Promise<{ etag?: string }> {
+  const claim = leaseFrom(options.holder, options.startedAt, options.now, options.leaseMs);
+  return etagOf(await putClaim(options, claim, { IfMatch: options.etag }));
 }
 
 /** Reads the claim, if any: undefined when absent, `claim` undefined when it does not parse. */
@@ -114,19 +128,45 @@ export async function readClaim(
 
 /**
  * Removes the claim if it is still this run's: a run that outlived its lease must not remove the claim
- * of the run that took over.
+ * of the run that took over. With our version's ETag the delete itself is conditional (`If-Match`);
+ * without one (a server that returns none) the holder is checked first.
  */
-export async function releaseClaim(options: Pick<ClaimOptions, "s3" | "bucket" | "key" | "holder">): Promise<void> {
-  const current = await readClaim(options.s3, options.bucket, options.key);
-  if (current?.claim?.holder !== options.holder) return;
-  await options.s3.send(new DeleteObjectCommand({ Bucket: options.bucket, Key: options.key }));
+export async function releaseClaim(
+  options: Pick<ClaimOptions, "s3" | "bucket" | "key" | "holder"> & { etag?: string },
+): Promise<void> {
+  let etag = options.etag;
+  if (!etag) {
+    const current = await readClaim(options.s3, options.bucket, options.key);
+    if (current?.claim?.holder !== options.holder) return;
+    etag = current.etag;
+  }
+  try {
+    await options.s3.send(
+      new DeleteObjectCommand({ Bucket: options.bucket, Key: options.key, ...(etag ? { IfMatch: etag } : {}) }),
+    );
+  } catch (error) {
+    // Replaced by another run's claim (412, 409), or already gone (404): not ours to remove.
+    if (!CONFLICT.has(errorName(error)) && !GONE.has(errorName(error))) throw error;
+  }
+}
+
+function leaseFrom(holder: string, startedAt: Date, now: Date, leaseMs: number): Claim {
+  return {
+    holder,
+    startedAt: startedAt.toISOString(),
+    expiresAt: new Date(now.getTime() + leaseMs).toISOString(),
+  };
+}
+
+function etagOf(output: { ETag?: string | undefined }): { etag?: string } {
+  return output.ETag ? { etag: output.ETag } : {};
 }
 
 function putClaim(
   options: ClaimOptions,
   claim: Claim,
   condition: Pick<PutObjectCommandInput, "IfMatch" | "IfNoneMatch">,
-): Promise<unknown> {
+): Promise<{ ETag?: string | undefined }> {
   return options.s3.send(
     new PutObjectCommand({
       Bucket: options.bucket,

@@ -1,11 +1,15 @@
 import { randomUUID } from "node:crypto";
 import { errorMessage } from "../lib/errors.js";
-import { type Claim, claimObject, readClaim, releaseClaim } from "../lib/s3-claim.js";
+import { type Claim, claimObject, readClaim, releaseClaim, renewClaim } from "../lib/s3-claim.js";
 import type { ReportBuilder } from "./report.js";
 import type { RunbookContext } from "./types.js";
 
-/** How long a claim holds without release when the run has no deadline (a plain process). */
-const PROCESS_LEASE_MS = 12 * 3600_000;
+/**
+ * A run without a deadline (a plain process, however long its dump) holds a short lease and renews it
+ * while it works: a process that dies leaves a claim that runs out within the lease, and a run that
+ * outlasts any fixed lease keeps its claim.
+ */
+const PROCESS_LEASE = { leaseMs: 15 * 60_000, renewEveryMs: 5 * 60_000 };
 /** Past the Lambda deadline: the function is gone by then, whatever happened to it. */
 const LEASE_MARGIN_MS = 60_000;
 
@@ -19,6 +23,8 @@ export interface ExclusiveOptions {
   action: string;
   /** What the claim protects, for people: "this backup". */
   what: string;
+  /** Lease and renewal of a run without a deadline (tests shorten them). */
+  processLease?: { leaseMs: number; renewEveryMs: number };
 }
 
 /**
@@ -50,29 +56,54 @@ export async function runExclusive(
     else await work();
     return;
   }
-  const holder = randomUUID();
-  const claim = await claimObject({
+  // Lambda's request id: a retry of the same event after a crash recognises its own claim.
+  const holder = ctx.runId ?? randomUUID();
+  const lease = options.processLease ?? PROCESS_LEASE;
+  const leaseMs = ctx.deadline ? ctx.deadline.getTime() - now.getTime() + LEASE_MARGIN_MS : lease.leaseMs;
+  const claimed = await claimObject({
     ...where,
     holder,
     now,
-    leaseMs: ctx.deadline ? ctx.deadline.getTime() - now.getTime() + LEASE_MARGIN_MS : PROCESS_LEASE_MS,
+    leaseMs,
     ...(options.kmsKeyId ? { kmsKeyId: options.kmsKeyId } : {}),
   });
-  if (!claim.claimed) {
-    skip(claim.heldBy);
+  if (!claimed.claimed) {
+    skip(claimed.heldBy);
     return;
   }
-  if (claim.takenOver) {
+  if (claimed.takenOver) {
     ctx.logger.warn("took over a stale claim: its run ended without releasing it", {
       resource: options.resource,
-      staleClaim: claim.takenOver,
+      staleClaim: claimed.takenOver,
     });
   }
+  let etag = claimed.etag;
+  // A Lambda run cannot outlive its lease; a plain process renews it until the work is done.
+  const renewal =
+    ctx.deadline || !etag
+      ? undefined
+      : setInterval(() => {
+          if (!etag) return;
+          renewClaim({ ...where, holder, now: ctx.now(), startedAt: now, leaseMs, etag }).then(
+            (renewed) => {
+              etag = renewed.etag;
+            },
+            (error: unknown) => {
+              etag = undefined;
+              ctx.logger.error("could not renew the claim: another run may start the same work", {
+                resource: options.resource,
+                error: errorMessage(error),
+              });
+            },
+          );
+        }, lease.renewEveryMs);
+  renewal?.unref();
   try {
     await work();
   } finally {
+    clearInterval(renewal);
     // A claim that cannot be released expires with its lease; the work itself is not affected.
-    await releaseClaim({ ...where, holder }).catch((error: unknown) =>
+    await releaseClaim({ ...where, holder, ...(etag ? { etag } : {}) }).catch((error: unknown) =>
       ctx.logger.warn("could not release the claim", { resource: options.resource, error: errorMessage(error) }),
     );
   }

@@ -22,6 +22,11 @@ export interface RunbookContext {
   progress?: (message: string, fraction?: number) => void;
   /** Environment the edge chose to pass on (e.g. pg_dump paths); runbooks never read `process.env`. */
   env: Readonly<Record<string, string | undefined>>;
+  /**
+   * The invocation's id when the edge has one (Lambda's request id). Lambda retries a failed event with
+   * the same id, so a retry recognises the claims its crashed first attempt left (`runbooks/exclusive.ts`).
+   */
+  runId?: string;
 }
 
 /** Outcome of one action on one resource. */

@@ -94,11 +94,20 @@ export async function dumpToS3(options: DumpToS3Options): Promise<DumpResult> {
   const running = () => child.exitCode === null && child.signalCode === null;
   /** Why we stopped pg_dump ourselves: then its death is a consequence, not the cause to report. */
   let stoppedBecause: string | undefined;
-  // A failed upload stops reading pg_dump's output; kill pg_dump so it does not block on a full pipe.
+  /**
+   * Stops pg_dump and throws away what it has written but we have not read. Why the draining: the
+   * child only emits `close` (which `exited` waits for) once its stdout has ended, and a stdout that
+   * nobody reads never ends, so without it a stopped dump would hang until the Lambda timeout.
+   */
+  const stop = (signal: NodeJS.Signals) => {
+    child.stdout.unpipe(upload);
+    child.stdout.resume();
+    if (running()) child.kill(signal);
+  };
+  // A failed upload stops reading pg_dump's output; stop pg_dump so it does not block on a full pipe.
   uploaded.catch((error: unknown) => {
-    if (!running()) return;
-    stoppedBecause ??= `upload to s3://${options.bucket}/${options.key} failed: ${errorMessage(error)}`;
-    child.kill("SIGKILL");
+    if (running()) stoppedBecause ??= `upload to s3://${options.bucket}/${options.key} failed: ${errorMessage(error)}`;
+    stop("SIGKILL");
   });
   child.stdout.pipe(upload, { end: false });
   const dumpOutcome = exited.then((outcome) => {
@@ -116,9 +125,11 @@ export async function dumpToS3(options: DumpToS3Options): Promise<DumpResult> {
     throw error;
   });
 
+  // SIGTERM first, so pg_dump can close its connection; the destroyed upload then fails and its
+  // handler above sends SIGKILL to a pg_dump that has not exited by then.
   const onAbort = () => {
     stoppedBecause ??= `the run was cancelled (${errorMessage(options.signal?.reason ?? "aborted")})`;
-    child.kill("SIGTERM");
+    stop("SIGTERM");
     upload.destroy(new Error(stoppedBecause));
   };
   options.signal?.addEventListener("abort", onAbort, { once: true });
@@ -150,7 +161,7 @@ export async function dumpToS3(options: DumpToS3Options): Promise<DumpResult> {
       });
     }
   } catch (error) {
-    child.kill("SIGKILL");
+    stop("SIGKILL");
     if (error instanceof DumpError) throw error;
     throw new DumpError(errorMessage(error), redactText(stderr.trim()), { cause: error });
   } finally {

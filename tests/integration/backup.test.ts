@@ -253,6 +253,82 @@ describe("backup on real PostgreSQL and a real S3-protocol server", () => {
     expect(await objects("pg_dump/demo/inventory/cancelled")).toEqual([]);
   });
 
+  describe("a pg_dump stopped while its output is still in the pipe", () => {
+    /** A stand-in pg_dump that writes far faster than the upload reads (the pipe is full when it is stopped). */
+    async function fastWriter(name: string, script: string): Promise<{ path: string; version: string; major: number }> {
+      const path = join(stack.dir, name);
+      await writeFile(path, `#!/bin/bash\n${script}\n`);
+      await chmod(path, 0o755);
+      return { path, version: "15.0", major: 15 };
+    }
+    const conn = () => stack.postgres.connection(DB);
+
+    it("cancelled: returns at once with the reason instead of waiting for output nobody reads", async () => {
+      const tool = await fastWriter("fast-dump", "exec head -c 300000000 /dev/zero");
+      for (let i = 0; i < 3; i++) {
+        const cancel = new AbortController();
+        const started = performance.now();
+        const failure = dumpToS3({
+          tool,
+          conn: conn(),
+          compression: 0,
+          s3: stack.s3,
+          bucket: BUCKET,
+          key: `pg_dump/demo/inventory/fast-${i}.dump`,
+          partSizeBytes: 5 * 1024 * 1024,
+          signal: cancel.signal,
+          onBytes: (bytes) => {
+            if (bytes > 6 * 1024 * 1024 && !cancel.signal.aborted) cancel.abort(new Error("deadline reached"));
+          },
+          baseEnv: process.env,
+        });
+        await expect(failure).rejects.toThrow(/^the run was cancelled \(deadline reached\)$/);
+        expect(performance.now() - started).toBeLessThan(20_000);
+      }
+      expect(await objects("pg_dump/demo/inventory/fast-")).toEqual([]);
+    }, 90_000);
+
+    it("upload failed: the failure is reported, not a hang", async () => {
+      const tool = await fastWriter("fast-dump-2", "exec head -c 300000000 /dev/zero");
+      const failure = dumpToS3({
+        tool,
+        conn: conn(),
+        compression: 0,
+        s3: stack.s3,
+        bucket: "no-such-bucket",
+        key: "pg_dump/demo/inventory/x.dump",
+        partSizeBytes: 5 * 1024 * 1024,
+        baseEnv: process.env,
+      });
+      await expect(failure).rejects.toThrow(
+        /^upload to s3:\/\/no-such-bucket\/.* failed: The specified bucket does not exist/,
+      );
+    }, 60_000);
+
+    it("a pg_dump that ignores SIGTERM is still stopped (SIGKILL once the upload is torn down)", async () => {
+      const tool = await fastWriter("stubborn-dump", "trap '' TERM\nhead -c 10000000 /dev/zero\nexec sleep 120");
+      const cancel = new AbortController();
+      const started = performance.now();
+      const failure = dumpToS3({
+        tool,
+        conn: conn(),
+        compression: 0,
+        s3: stack.s3,
+        bucket: BUCKET,
+        key: "pg_dump/demo/inventory/stubborn.dump",
+        partSizeBytes: 5 * 1024 * 1024,
+        signal: cancel.signal,
+        onBytes: (bytes) => {
+          if (bytes >= 10_000_000 && !cancel.signal.aborted) cancel.abort(new Error("deadline reached"));
+        },
+        baseEnv: process.env,
+      });
+      await expect(failure).rejects.toThrow(/^the run was cancelled \(deadline reached\)$/);
+      // Well before `sleep 120` would have ended by itself.
+      expect(performance.now() - started).toBeLessThan(30_000);
+    }, 60_000);
+  });
+
   it("bad credentials: report failed with the reason, no manifest, no object, password not echoed", async () => {
     const before = await objects();
     const badUrl = `postgres://intruder:hunter2@127.0.0.1:${stack.postgres.port}/${DB}`;

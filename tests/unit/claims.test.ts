@@ -11,8 +11,10 @@ import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
 import { listDrillRecords } from "../../lib/drill/record.js";
-import { type Claim, claimObject, releaseClaim } from "../../lib/s3-claim.js";
+import { type Claim, claimObject, releaseClaim, renewClaim } from "../../lib/s3-claim.js";
 import { backupRunbook } from "../../runbooks/backup.js";
+import { runExclusive } from "../../runbooks/exclusive.js";
+import { ReportBuilder } from "../../runbooks/report.js";
 import { restoreDrillRunbook } from "../../runbooks/restore-drill.js";
 import { testContext } from "../helpers/context.js";
 
@@ -74,7 +76,10 @@ describe("claimObject (lib/s3-claim)", () => {
   it("our own create, retried by the SDK after a lost response, is ours", async () => {
     s3Mock.on(PutObjectCommand).rejects(preconditionFailed());
     s3Mock.on(GetObjectCommand).resolves(stored({ ...other("2026-11-21T04:00:00.000Z"), holder: "run-1" }));
-    expect(await claimObject({ ...where, holder: "run-1", now, leaseMs: 60_000 })).toEqual({ claimed: true });
+    expect(await claimObject({ ...where, holder: "run-1", now, leaseMs: 60_000 })).toEqual({
+      claimed: true,
+      etag: '"etag-1"',
+    });
   });
 
   it("a stale claim (its run died) is taken over only if unchanged since read (If-Match its ETag)", async () => {
@@ -100,6 +105,29 @@ describe("claimObject (lib/s3-claim)", () => {
     expect(result).toEqual({ claimed: false, heldBy: winner });
   });
 
+  it("a stale claim deleted before the takeover lands (404) is created afresh", async () => {
+    s3Mock
+      .on(PutObjectCommand, { IfNoneMatch: "*" })
+      .rejectsOnce(preconditionFailed())
+      .resolves({ ETag: '"etag-new"' });
+    s3Mock
+      .on(PutObjectCommand, { IfMatch: '"etag-stale"' })
+      .rejects(Object.assign(new Error("Not Found"), { name: "NoSuchKey" }));
+    s3Mock.on(GetObjectCommand).resolves(stored(other("2026-11-20T03:16:01.000Z"), '"etag-stale"'));
+    const result = await claimObject({ ...where, holder: "run-7", now, leaseMs: 60_000 });
+    expect(result).toEqual({ claimed: true, etag: '"etag-new"' });
+    expect(puts().map((p) => p.IfMatch ?? p.IfNoneMatch)).toEqual(["*", '"etag-stale"', "*"]);
+  });
+
+  it("after a lost takeover race, a winner's claim that is itself stale is not reported as holding", async () => {
+    const stale = other("2026-11-20T03:16:01.000Z");
+    s3Mock.on(PutObjectCommand).rejects(preconditionFailed());
+    s3Mock.on(GetObjectCommand).resolves(stored(stale, '"etag-stale"'));
+    await expect(claimObject({ ...where, holder: "run-8", now, leaseMs: 60_000 })).rejects.toThrow(
+      /could not claim .*: 4 conditional writes conflicted/,
+    );
+  });
+
   it("other S3 errors are not taken for a held claim", async () => {
     s3Mock.on(PutObjectCommand).rejects(Object.assign(new Error("Access Denied"), { name: "AccessDenied" }));
     await expect(claimObject({ ...where, holder: "run-6", now, leaseMs: 60_000 })).rejects.toThrow(/Access Denied/);
@@ -107,7 +135,36 @@ describe("claimObject (lib/s3-claim)", () => {
   });
 });
 
+describe("renewClaim", () => {
+  it("extends the lease of our own version only (If-Match), keeping the start", async () => {
+    s3Mock.on(PutObjectCommand).resolves({ ETag: '"etag-2"' });
+    const later = new Date("2026-11-21T05:00:00Z");
+    const renewed = await renewClaim({
+      ...where,
+      holder: "run-1",
+      now: later,
+      startedAt: now,
+      leaseMs: 15 * 60_000,
+      etag: '"etag-1"',
+    });
+    expect(renewed).toEqual({ etag: '"etag-2"' });
+    expect(puts()[0]).toMatchObject({ IfMatch: '"etag-1"' });
+    expect(JSON.parse(String(puts()[0]?.Body))).toEqual({
+      holder: "run-1",
+      startedAt: "2026-11-21T03:00:05.000Z",
+      expiresAt: "2026-11-21T05:15:00.000Z",
+    });
+  });
+});
+
 describe("releaseClaim", () => {
+  it("with our version's ETag: one conditional delete; a claim replaced meanwhile (412) stays", async () => {
+    s3Mock.on(DeleteObjectCommand).rejects(preconditionFailed());
+    await releaseClaim({ ...where, holder: "run-1", etag: '"etag-1"' });
+    expect(s3Mock.commandCalls(DeleteObjectCommand).map((c) => c.args[0].input.IfMatch)).toEqual(['"etag-1"']);
+    expect(s3Mock.commandCalls(GetObjectCommand)).toHaveLength(0);
+  });
+
   it("deletes the claim while it is this run's", async () => {
     s3Mock.on(GetObjectCommand).resolves(stored({ ...other("2026-11-21T04:00:00.000Z"), holder: "run-1" }));
     s3Mock.on(DeleteObjectCommand).resolves({});
@@ -171,5 +228,67 @@ describe("restore-drill runbook, a duplicate schedule event seconds after the fi
     const { records, skipped } = await listDrillRecords(s3, { bucket: "b", system: "demo" });
     expect({ records, skipped }).toEqual({ records: [], skipped: [] });
     expect(s3Mock.commandCalls(GetObjectCommand)).toHaveLength(0);
+  });
+});
+
+describe("runExclusive", () => {
+  const options = {
+    bucket: where.bucket,
+    key: where.key,
+    resource: "demo/inventory",
+    action: "backup",
+    what: "this backup",
+  };
+
+  it("a plain process renews its lease while the work runs, and releases the latest version", async () => {
+    let version = 0;
+    s3Mock.on(PutObjectCommand).callsFake(() => ({ ETag: `"v${++version}"` }));
+    s3Mock.on(DeleteObjectCommand).resolves({});
+    const ctx = testContext({ system: "demo", now });
+    const work = () => new Promise<void>((resolve) => setTimeout(resolve, 250));
+    await runExclusive(
+      ctx,
+      new ReportBuilder(ctx, "backup"),
+      { ...options, processLease: { leaseMs: 1000, renewEveryMs: 40 } },
+      work,
+    );
+    const conditions = puts().map((p) => p.IfMatch ?? p.IfNoneMatch);
+    expect(conditions[0]).toBe("*");
+    expect(conditions.length).toBeGreaterThanOrEqual(3);
+    // Each renewal is conditional on the version the previous write returned.
+    conditions.slice(1).forEach((c, i) => expect(c).toBe(`"v${i + 1}"`));
+    const deletes = s3Mock.commandCalls(DeleteObjectCommand).map((c) => c.args[0].input.IfMatch);
+    expect(deletes).toEqual([`"v${version}"`]);
+  });
+
+  it("a Lambda run holds its lease to the deadline plus a minute, and its retry (same request id) takes its own claim back", async () => {
+    s3Mock.on(PutObjectCommand).rejects(preconditionFailed());
+    const mine: Claim = {
+      holder: "req-1",
+      startedAt: "2026-11-21T03:00:01.000Z",
+      expiresAt: "2026-11-21T03:16:01.000Z",
+    };
+    s3Mock.on(GetObjectCommand).resolves(stored(mine, '"etag-mine"'));
+    s3Mock.on(DeleteObjectCommand).resolves({});
+    const ctx = { ...testContext({ system: "demo", now, deadline: new Date("2026-11-21T03:14:35Z") }), runId: "req-1" };
+    let ran = false;
+    await runExclusive(ctx, new ReportBuilder(ctx, "backup"), options, async () => {
+      ran = true;
+    });
+    expect(ran).toBe(true);
+    expect(s3Mock.commandCalls(DeleteObjectCommand).map((c) => c.args[0].input.IfMatch)).toEqual(['"etag-mine"']);
+  });
+
+  it("the claim is released when the work throws, and the error goes on", async () => {
+    s3Mock.on(PutObjectCommand).resolves({ ETag: '"v1"' });
+    s3Mock.on(DeleteObjectCommand).resolves({});
+    const ctx = testContext({ system: "demo", now, deadline: new Date("2026-11-21T03:14:35Z") });
+    await expect(
+      runExclusive(ctx, new ReportBuilder(ctx, "backup"), options, async () => {
+        throw new Error("pg_dump exploded");
+      }),
+    ).rejects.toThrow("pg_dump exploded");
+    expect(JSON.parse(String(puts()[0]?.Body)).expiresAt).toBe("2026-11-21T03:15:35.000Z");
+    expect(s3Mock.commandCalls(DeleteObjectCommand)).toHaveLength(1);
   });
 });
