@@ -65,12 +65,15 @@ export async function main(argv: string[], partialIo: Partial<CliIo> = {}): Prom
     now: partialIo.now ?? (() => new Date()),
   };
   const controller = new AbortController();
-  const onSignal = () => {
-    io.err.write("\ninterrupted: stopping after the current step (Ctrl-C again to force)\n");
+  // SIGTERM too: that is how ECS and Fargate stop a task (then SIGKILL 30 s later), and a run that
+  // stops cleanly reports, aborts its upload and releases its claims.
+  const onSignal = (signal: NodeJS.Signals) => {
+    io.err.write(`\ninterrupted (${signal}): stopping after the current step (Ctrl-C again to force)\n`);
     if (controller.signal.aborted) process.exit(130);
-    controller.abort(new Error("interrupted by the user"));
+    controller.abort(new Error(signal === "SIGTERM" ? "stopped by SIGTERM" : "interrupted by the user"));
   };
   process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
   try {
     let parsed: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>;
     try {
@@ -163,5 +166,6 @@ export async function main(argv: string[], partialIo: Partial<CliIo> = {}): Prom
     return EXIT.failed;
   } finally {
     process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
   }
 }

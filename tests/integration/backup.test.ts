@@ -1,4 +1,4 @@
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -328,6 +328,52 @@ describe("backup on real PostgreSQL and a real S3-protocol server", () => {
       expect(performance.now() - started).toBeLessThan(30_000);
     }, 60_000);
   });
+
+  it("`ops run backup` stopped with SIGTERM (how ECS stops a task): reports the cancellation, leaves no dump and no claim", async () => {
+    // A pg_dump that writes slowly, so the run is mid-dump when the signal comes.
+    const bin = join(stack.dir, "slow-bin");
+    await mkdir(bin, { recursive: true });
+    const [real] = (await findTools({ name: "pg_dump", path: process.env.PATH ?? "" })).sort(
+      (a, b) => b.major - a.major,
+    );
+    await writeFile(
+      join(bin, "pg_dump"),
+      `#!/bin/sh\nif [ "$1" = "--version" ]; then exec "${real?.path}" --version; fi\nwhile :; do head -c 1000000 /dev/zero; sleep 0.1; done\n`,
+    );
+    await chmod(join(bin, "pg_dump"), 0o755);
+    const before = await objects();
+    const root = join(import.meta.dirname, "..", "..");
+    const proc = spawn(
+      process.execPath,
+      [join(root, "bin", "ops.js"), "run", "backup", "--system", "demo", "--json", "force=true"],
+      {
+        env: { ...process.env, ...stack.s3server.env, ...env(), OPS_PG_BIN_DIRS: bin },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    let out = "";
+    let err = "";
+    proc.stdout.on("data", (d) => {
+      out += String(d);
+    });
+    proc.stderr.on("data", (d) => {
+      err += String(d);
+    });
+    const exited = new Promise<number | null>((resolve) => proc.on("close", (code) => resolve(code)));
+    // Mid-dump: the claim is there and the multipart upload has begun.
+    const claim = "pg_dump/demo/inventory/in-progress.json";
+    for (let i = 0; i < 300 && !(await objects()).includes(claim); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await objects()).toContain(claim);
+    await new Promise((r) => setTimeout(r, 1500));
+    proc.kill("SIGTERM");
+    const code = await exited;
+    expect(err).toMatch(/interrupted \(SIGTERM\)/);
+    expect(code, err).toBe(1);
+    const report = JSON.parse(out) as { status: string; actions: { status: string; reason?: string }[] };
+    expect(report.status).toBe("failed");
+    expect(report.actions[0]?.reason).toMatch(/the run was cancelled \(stopped by SIGTERM\)/);
+    expect(await objects()).toEqual(before);
+  }, 60_000);
 
   it("bad credentials: report failed with the reason, no manifest, no object, password not echoed", async () => {
     const before = await objects();
