@@ -256,7 +256,7 @@ describe("runExclusive", () => {
     expect(conditions[0]).toBe("*");
     expect(conditions.length).toBeGreaterThanOrEqual(3);
     // Each renewal is conditional on the version the previous write returned.
-    conditions.slice(1).forEach((c, i) => expect(c).toBe(`"v${i + 1}"`));
+    expect(conditions.slice(1)).toEqual(conditions.slice(1).map((_, i) => `"v${i + 1}"`));
     const deletes = s3Mock.commandCalls(DeleteObjectCommand).map((c) => c.args[0].input.IfMatch);
     expect(deletes).toEqual([`"v${version}"`]);
   });
