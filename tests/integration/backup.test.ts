@@ -9,7 +9,7 @@ import { dumpToS3 } from "../../lib/backup/dump-to-s3.js";
 import { manifestSchema } from "../../lib/backup/manifest.js";
 import { ensureDatabase, seedInventory } from "../../lib/local/seed.js";
 import { connect } from "../../lib/postgres/server.js";
-import { findTools } from "../../lib/postgres/tools.js";
+import { findTools, type PgTool } from "../../lib/postgres/tools.js";
 import { backupRunbook } from "../../runbooks/backup.js";
 import { pruneBackupsRunbook } from "../../runbooks/prune-backups.js";
 import { testContext } from "../helpers/context.js";
@@ -55,6 +55,24 @@ async function fingerprint(database: string): Promise<Record<string, { rows: num
   } finally {
     await client.end();
   }
+}
+
+/**
+ * A stand-in `pg_dump` in its own folder: answers `--version` like the real one (so it is chosen), and
+ * otherwise runs `body` (a shell script; `$REAL` is the real pg_dump). Returns the folder and the tool.
+ */
+async function fakePgDump(name: string, body: string): Promise<{ bin: string; tool: PgTool }> {
+  const [real] = (await findTools({ name: "pg_dump", path: process.env.PATH ?? "" })).sort((a, b) => b.major - a.major);
+  if (!real) throw new Error("no pg_dump");
+  const bin = join(stack.dir, name);
+  await mkdir(bin, { recursive: true });
+  const path = join(bin, "pg_dump");
+  await writeFile(
+    path,
+    `#!/bin/bash\nREAL="${real.path}"\nif [ "$1" = "--version" ]; then exec "$REAL" --version; fi\n${body}\n`,
+  );
+  await chmod(path, 0o755);
+  return { bin, tool: { ...real, path } };
 }
 
 beforeAll(async () => {
@@ -170,16 +188,7 @@ describe("backup on real PostgreSQL and a real S3-protocol server", () => {
 
   it("pg_dump killed mid-stream: multipart upload aborted, no object, no manifest, report failed", async () => {
     // A pg_dump that streams 9.5 MB of real output (more than one 8 MiB part), then dies by SIGKILL.
-    const bin = join(stack.dir, "killed-bin");
-    await mkdir(bin, { recursive: true });
-    const [real] = (await findTools({ name: "pg_dump", path: process.env.PATH ?? "" })).sort(
-      (a, b) => b.major - a.major,
-    );
-    await writeFile(
-      join(bin, "pg_dump"),
-      `#!/bin/sh\nif [ "$1" = "--version" ]; then exec "${real?.path}" --version; fi\n"${real?.path}" "$@" | { head -c 9500000; kill -9 $$; }\n`,
-    );
-    await chmod(join(bin, "pg_dump"), 0o755);
+    const { bin } = await fakePgDump("killed-bin", '"$REAL" "$@" | { head -c 9500000; kill -9 $$; }');
     const before = await objects();
     sent.length = 0;
     sentKeys.length = 0;
@@ -254,13 +263,8 @@ describe("backup on real PostgreSQL and a real S3-protocol server", () => {
   });
 
   describe("a pg_dump stopped while its output is still in the pipe", () => {
-    /** A stand-in pg_dump that writes far faster than the upload reads (the pipe is full when it is stopped). */
-    async function fastWriter(name: string, script: string): Promise<{ path: string; version: string; major: number }> {
-      const path = join(stack.dir, name);
-      await writeFile(path, `#!/bin/bash\n${script}\n`);
-      await chmod(path, 0o755);
-      return { path, version: "15.0", major: 15 };
-    }
+    // Stand-ins that write far faster than the upload reads: the pipe is full when they are stopped.
+    const fastWriter = async (name: string, body: string) => (await fakePgDump(name, body)).tool;
     const conn = () => stack.postgres.connection(DB);
 
     it("cancelled: returns at once with the reason instead of waiting for output nobody reads", async () => {
@@ -331,16 +335,7 @@ describe("backup on real PostgreSQL and a real S3-protocol server", () => {
 
   it("`ops run backup` stopped with SIGTERM (how ECS stops a task): reports the cancellation, leaves no dump and no claim", async () => {
     // A pg_dump that writes slowly, so the run is mid-dump when the signal comes.
-    const bin = join(stack.dir, "slow-bin");
-    await mkdir(bin, { recursive: true });
-    const [real] = (await findTools({ name: "pg_dump", path: process.env.PATH ?? "" })).sort(
-      (a, b) => b.major - a.major,
-    );
-    await writeFile(
-      join(bin, "pg_dump"),
-      `#!/bin/sh\nif [ "$1" = "--version" ]; then exec "${real?.path}" --version; fi\nwhile :; do head -c 1000000 /dev/zero; sleep 0.1; done\n`,
-    );
-    await chmod(join(bin, "pg_dump"), 0o755);
+    const { bin } = await fakePgDump("slow-bin", "while :; do head -c 1000000 /dev/zero; sleep 0.1; done");
     const before = await objects();
     const root = join(import.meta.dirname, "..", "..");
     const proc = spawn(
