@@ -78,30 +78,37 @@ export async function runExclusive(
     });
   }
   let etag = claimed.etag;
+  /** The renewal on the wire, if any: the release waits for it, so it deletes the version that is there. */
+  let renewing: Promise<void> | undefined;
   // A Lambda run cannot outlive its lease; a plain process renews it until the work is done.
   const renewal =
     ctx.deadline || !etag
       ? undefined
       : setInterval(() => {
-          if (!etag) return;
-          renewClaim({ ...where, holder, now: ctx.now(), startedAt: now, leaseMs, etag }).then(
-            (renewed) => {
-              etag = renewed.etag;
-            },
-            (error: unknown) => {
-              etag = undefined;
-              ctx.logger.error("could not renew the claim: another run may start the same work", {
-                resource: options.resource,
-                error: errorMessage(error),
-              });
-            },
-          );
+          if (!etag || renewing) return;
+          renewing = renewClaim({ ...where, holder, now: ctx.now(), startedAt: now, leaseMs, etag })
+            .then(
+              (renewed) => {
+                etag = renewed.etag;
+              },
+              (error: unknown) => {
+                etag = undefined;
+                ctx.logger.error("could not renew the claim: another run may start the same work", {
+                  resource: options.resource,
+                  error: errorMessage(error),
+                });
+              },
+            )
+            .finally(() => {
+              renewing = undefined;
+            });
         }, lease.renewEveryMs);
   renewal?.unref();
   try {
     await work();
   } finally {
     clearInterval(renewal);
+    await renewing;
     // A claim that cannot be released expires with its lease; the work itself is not affected.
     await releaseClaim({ ...where, holder, ...(etag ? { etag } : {}) }).catch((error: unknown) =>
       ctx.logger.warn("could not release the claim", { resource: options.resource, error: errorMessage(error) }),
