@@ -66,10 +66,13 @@ export async function main(argv: string[], partialIo: Partial<CliIo> = {}): Prom
   };
   const controller = new AbortController();
   // SIGTERM too: that is how ECS and Fargate stop a task (then SIGKILL 30 s later), and a run that
-  // stops cleanly reports, aborts its upload and releases its claims.
+  // stops cleanly reports, aborts its upload and releases its claims. Commands that do not watch the
+  // signal (listing, planning) just exit, as they would without a handler.
+  let cancellable = false;
   const onSignal = (signal: NodeJS.Signals) => {
-    io.err.write(`\ninterrupted (${signal}): stopping after the current step (Ctrl-C again to force)\n`);
-    if (controller.signal.aborted) process.exit(130);
+    const code = signal === "SIGTERM" ? 143 : 130;
+    if (!cancellable || controller.signal.aborted) process.exit(code);
+    io.err.write(`\ninterrupted (${signal}): stopping after the current step (${signal} again to force)\n`);
     controller.abort(new Error(signal === "SIGTERM" ? "stopped by SIGTERM" : "interrupted by the user"));
   };
   process.on("SIGINT", onSignal);
@@ -105,6 +108,7 @@ export async function main(argv: string[], partialIo: Partial<CliIo> = {}): Prom
           ...(values.system ? { system: values.system } : {}),
         });
       case "run": {
+        cancellable = true;
         const [runbook, ...pairs] = rest;
         if (!runbook) {
           throw new UsageError(
@@ -145,6 +149,7 @@ export async function main(argv: string[], partialIo: Partial<CliIo> = {}): Prom
         );
       }
       case "demo":
+        cancellable = true;
         return await demoCommand(
           io,
           { fleet: await loadFleet(values.fleet), registry: runbooks, logger, signal: controller.signal },

@@ -18,8 +18,10 @@ import { z } from "zod";
  * both take over the same stale claim.
  */
 export const claimSchema = z.object({
-  /** The run holding the claim (its Lambda request id, else a random id). */
+  /** The attempt holding the claim (a random id per attempt). */
   holder: z.string().min(1),
+  /** The invocation's id (Lambda's request id), which Lambda's own retries of an event share. */
+  runId: z.string().optional(),
   startedAt: z.string(),
   /** After this the claim is stale: its run is past any deadline it had. */
   expiresAt: z.string(),
@@ -35,6 +37,8 @@ export interface ClaimOptions {
   /** The claim object's key. */
   key: string;
   holder: string;
+  /** Lambda's request id: a claim of the same id, old enough to be a retry's first attempt, is ours. */
+  runId?: string;
   now: Date;
   /** How long the claim holds without being released: longer than the run can take. */
   leaseMs: number;
@@ -53,12 +57,27 @@ const CONFLICT = new Set(["PreconditionFailed", "ConditionalRequestConflict"]);
 /** A conditional write to a key deleted meanwhile answers 404. */
 const GONE = new Set(["NoSuchKey", "NotFound"]);
 const ATTEMPTS = 4;
+/**
+ * Lambda retries a failed asynchronous event a minute or more after the failed attempt ended, with the
+ * same request id. A claim of our request id started longer ago than this is that dead attempt's; a
+ * younger one is a duplicate delivery of the event, running right now.
+ */
+const RETRY_AFTER_MS = 60_000;
 const errorName = (error: unknown) => (error as { name?: string } | undefined)?.name ?? "";
+
+/** A conditional write or delete refused (412, 409) or aimed at a key deleted meanwhile (404). */
+export function isConditionFailure(error: unknown): boolean {
+  return CONFLICT.has(errorName(error)) || GONE.has(errorName(error));
+}
 const isLive = (claim: Claim, now: Date) => new Date(claim.expiresAt).getTime() > now.getTime();
+const isOurDeadAttempt = (claim: Claim, options: Pick<ClaimOptions, "runId" | "now">) =>
+  options.runId !== undefined &&
+  claim.runId === options.runId &&
+  new Date(claim.startedAt).getTime() <= options.now.getTime() - RETRY_AFTER_MS;
 
 /** Takes the claim, or says who holds it. */
 export async function claimObject(options: ClaimOptions): Promise<ClaimResult> {
-  const claim = leaseFrom(options.holder, options.now, options.now, options.leaseMs);
+  const claim = leaseFrom(options, options.now, options.now, options.leaseMs);
   // Every conflict is re-read and decided again: the claim was released, replaced or taken over meanwhile.
   for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
     try {
@@ -68,18 +87,24 @@ export async function claimObject(options: ClaimOptions): Promise<ClaimResult> {
     }
     const current = await readClaim(options.s3, options.bucket, options.key);
     if (!current) continue;
-    // The SDK may have retried our own create after its response was lost, or Lambda retried the event
-    // after our first attempt died (same holder): either way the claim is ours.
+    // The SDK may have retried our own create after its response was lost: the claim is ours.
     if (current.claim?.holder === options.holder) {
       return { claimed: true, ...(current.etag ? { etag: current.etag } : {}) };
     }
-    if (current.claim && isLive(current.claim, options.now)) return { claimed: false, heldBy: current.claim };
-    // Stale (or unreadable): take it over, but only if nobody changed it since we read it.
+    if (current.claim && isLive(current.claim, options.now) && !isOurDeadAttempt(current.claim, options)) {
+      return { claimed: false, heldBy: current.claim };
+    }
+    // Stale, unreadable, or our own crashed attempt's: take it over, only if nobody changed it since we
+    // read it. A server that gives no ETag gets the stale claim deleted, then a fresh conditional create.
     try {
-      const written = await putClaim(options, claim, current.etag ? { IfMatch: current.etag } : { IfNoneMatch: "*" });
+      if (!current.etag) {
+        await options.s3.send(new DeleteObjectCommand({ Bucket: options.bucket, Key: options.key }));
+        continue;
+      }
+      const written = await putClaim(options, claim, { IfMatch: current.etag });
       return { claimed: true, ...etagOf(written), ...(current.claim ? { takenOver: current.claim } : {}) };
     } catch (error) {
-      if (!CONFLICT.has(errorName(error)) && !GONE.has(errorName(error))) throw error;
+      if (!isConditionFailure(error)) throw error;
     }
   }
   const last = await readClaim(options.s3, options.bucket, options.key);
@@ -97,7 +122,7 @@ export async function claimObject(options: ClaimOptions): Promise<ClaimResult> {
 export async function renewClaim(
   options: ClaimOptions & { startedAt: Date; etag: string },
 ): Promise<{ etag?: string }> {
-  const claim = leaseFrom(options.holder, options.startedAt, options.now, options.leaseMs);
+  const claim = leaseFrom(options, options.startedAt, options.now, options.leaseMs);
   return etagOf(await putClaim(options, claim, { IfMatch: options.etag }));
 }
 
@@ -146,13 +171,14 @@ export async function releaseClaim(
     );
   } catch (error) {
     // Replaced by another run's claim (412, 409), or already gone (404): not ours to remove.
-    if (!CONFLICT.has(errorName(error)) && !GONE.has(errorName(error))) throw error;
+    if (!isConditionFailure(error)) throw error;
   }
 }
 
-function leaseFrom(holder: string, startedAt: Date, now: Date, leaseMs: number): Claim {
+function leaseFrom(who: Pick<ClaimOptions, "holder" | "runId">, startedAt: Date, now: Date, leaseMs: number): Claim {
   return {
-    holder,
+    holder: who.holder,
+    ...(who.runId ? { runId: who.runId } : {}),
     startedAt: startedAt.toISOString(),
     expiresAt: new Date(now.getTime() + leaseMs).toISOString(),
   };

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { errorMessage } from "../lib/errors.js";
-import { type Claim, claimObject, readClaim, releaseClaim, renewClaim } from "../lib/s3-claim.js";
+import { type Claim, claimObject, isConditionFailure, readClaim, releaseClaim, renewClaim } from "../lib/s3-claim.js";
 import type { ReportBuilder } from "./report.js";
 import type { RunbookContext } from "./types.js";
 
@@ -56,13 +56,14 @@ export async function runExclusive(
     else await work();
     return;
   }
-  // Lambda's request id: a retry of the same event after a crash recognises its own claim.
-  const holder = ctx.runId ?? randomUUID();
+  const holder = randomUUID();
   const lease = options.processLease ?? PROCESS_LEASE;
   const leaseMs = ctx.deadline ? ctx.deadline.getTime() - now.getTime() + LEASE_MARGIN_MS : lease.leaseMs;
   const claimed = await claimObject({
     ...where,
     holder,
+    // Lambda's request id: its retry of the same event after a crash takes this claim back.
+    ...(ctx.runId ? { runId: ctx.runId } : {}),
     now,
     leaseMs,
     ...(options.kmsKeyId ? { kmsKeyId: options.kmsKeyId } : {}),
@@ -78,6 +79,20 @@ export async function runExclusive(
     });
   }
   let etag = claimed.etag;
+  /**
+   * A refused renewal (412/409/404) may be our own write retried by the SDK: the claim stays ours if it
+   * still names us. Any other error (a timeout, a 503) keeps the ETag, and the next tick tries again.
+   */
+  const handleRenewalError = async (error: unknown): Promise<void> => {
+    if (isConditionFailure(error)) {
+      const current = await readClaim(s3, options.bucket, options.key).catch(() => undefined);
+      etag = current?.claim?.holder === holder ? current.etag : undefined;
+    }
+    ctx.logger[etag ? "warn" : "error"](
+      etag ? "could not renew the claim; trying again" : "lost the claim: another run may start the same work",
+      { resource: options.resource, error: errorMessage(error) },
+    );
+  };
   /** The renewal on the wire, if any: the release waits for it, so it deletes the version that is there. */
   let renewing: Promise<void> | undefined;
   // A Lambda run cannot outlive its lease; a plain process renews it until the work is done.
@@ -86,18 +101,20 @@ export async function runExclusive(
       ? undefined
       : setInterval(() => {
           if (!etag || renewing) return;
-          renewing = renewClaim({ ...where, holder, now: ctx.now(), startedAt: now, leaseMs, etag })
+          renewing = renewClaim({
+            ...where,
+            holder,
+            ...(ctx.runId ? { runId: ctx.runId } : {}),
+            now: ctx.now(),
+            startedAt: now,
+            leaseMs,
+            etag,
+          })
             .then(
               (renewed) => {
                 etag = renewed.etag;
               },
-              (error: unknown) => {
-                etag = undefined;
-                ctx.logger.error("could not renew the claim: another run may start the same work", {
-                  resource: options.resource,
-                  error: errorMessage(error),
-                });
-              },
+              (error: unknown) => handleRenewalError(error),
             )
             .finally(() => {
               renewing = undefined;

@@ -55,6 +55,11 @@ export class DumpError extends RunbookError {
  * aborted instead.
  */
 export async function dumpToS3(options: DumpToS3Options): Promise<DumpResult> {
+  // An abort listener never fires for a signal that is already aborted (a SIGTERM during the setup):
+  // start nothing rather than a whole dump that nobody waits for.
+  if (options.signal?.aborted) {
+    throw new DumpError(`the run was cancelled (${errorMessage(options.signal.reason ?? "aborted")})`, "");
+  }
   const started = performance.now();
   const env: Record<string, string> = {};
   for (const name of ["PATH", "LANG", "LC_ALL", "TZ", "HOME"]) {

@@ -1,5 +1,6 @@
 import { execFile, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
 import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -269,6 +270,28 @@ describe("backup on real PostgreSQL and a real S3-protocol server", () => {
     await expect(failure).rejects.toThrow(/^the run was cancelled \(deadline reached\)$/);
     expect(sent).not.toContain("CompleteMultipartUploadCommand");
     expect(await objects("pg_dump/demo/inventory/cancelled")).toEqual([]);
+  });
+
+  it("a run cancelled before pg_dump starts (SIGTERM during the setup) starts nothing", async () => {
+    const marker = join(stack.dir, "pg_dump-started");
+    const { tool } = await fakePgDump("marker-bin", `touch "${marker}"; exec "$REAL" "$@"`);
+    const cancel = new AbortController();
+    cancel.abort(new Error("stopped by SIGTERM"));
+    sent.length = 0;
+    await expect(
+      dumpToS3({
+        tool,
+        conn: stack.postgres.connection(DB),
+        compression: 1,
+        s3: stack.s3,
+        bucket: BUCKET,
+        key: "pg_dump/demo/inventory/never.dump",
+        signal: cancel.signal,
+        baseEnv: process.env,
+      }),
+    ).rejects.toThrow(/^the run was cancelled \(stopped by SIGTERM\)$/);
+    expect(existsSync(marker)).toBe(false);
+    expect(sent).toEqual([]);
   });
 
   describe("a pg_dump stopped while its output is still in the pipe", () => {

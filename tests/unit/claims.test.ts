@@ -261,22 +261,85 @@ describe("runExclusive", () => {
     expect(deletes).toEqual([`"v${version}"`]);
   });
 
-  it("a Lambda run holds its lease to the deadline plus a minute, and its retry (same request id) takes its own claim back", async () => {
-    s3Mock.on(PutObjectCommand).rejects(preconditionFailed());
-    const mine: Claim = {
-      holder: "req-1",
-      startedAt: "2026-11-21T03:00:01.000Z",
-      expiresAt: "2026-11-21T03:16:01.000Z",
+  const lambdaCtx = () => ({
+    ...testContext({ system: "demo", now, deadline: new Date("2026-11-21T03:14:35Z") }),
+    runId: "req-1",
+  });
+
+  it("Lambda's retry of a failed event (same request id, a minute or more later) takes its dead attempt's claim back", async () => {
+    const dead: Claim = {
+      holder: "attempt-1",
+      runId: "req-1",
+      startedAt: "2026-11-21T02:58:00.000Z",
+      expiresAt: "2026-11-21T03:13:00.000Z",
     };
-    s3Mock.on(GetObjectCommand).resolves(stored(mine, '"etag-mine"'));
+    s3Mock.on(PutObjectCommand, { IfNoneMatch: "*" }).rejects(preconditionFailed());
+    s3Mock.on(PutObjectCommand, { IfMatch: '"etag-dead"' }).resolves({ ETag: '"etag-retry"' });
+    s3Mock.on(GetObjectCommand).resolves(stored(dead, '"etag-dead"'));
     s3Mock.on(DeleteObjectCommand).resolves({});
-    const ctx = { ...testContext({ system: "demo", now, deadline: new Date("2026-11-21T03:14:35Z") }), runId: "req-1" };
+    const ctx = lambdaCtx();
     let ran = false;
     await runExclusive(ctx, new ReportBuilder(ctx, "backup"), options, async () => {
       ran = true;
     });
     expect(ran).toBe(true);
-    expect(s3Mock.commandCalls(DeleteObjectCommand).map((c) => c.args[0].input.IfMatch)).toEqual(['"etag-mine"']);
+    expect(JSON.parse(String(puts()[1]?.Body))).toMatchObject({
+      runId: "req-1",
+      expiresAt: "2026-11-21T03:15:35.000Z",
+    });
+    expect(s3Mock.commandCalls(DeleteObjectCommand).map((c) => c.args[0].input.IfMatch)).toEqual(['"etag-retry"']);
+  });
+
+  it("a duplicate delivery with the same request id, seconds apart, is skipped", async () => {
+    const running: Claim = {
+      holder: "attempt-1",
+      runId: "req-1",
+      startedAt: "2026-11-21T03:00:01.000Z",
+      expiresAt: "2026-11-21T03:15:35.000Z",
+    };
+    // A takeover (If-Match) would succeed: only the rule about the claim's age stops it.
+    s3Mock.on(PutObjectCommand).callsFake((input: PutObjectCommandInput) => {
+      if (input.IfNoneMatch) throw preconditionFailed();
+      return { ETag: '"etag-2"' };
+    });
+    s3Mock.on(GetObjectCommand).resolves(stored(running));
+    const ctx = lambdaCtx();
+    const report = new ReportBuilder(ctx, "backup");
+    let ran = false;
+    await runExclusive(ctx, report, options, async () => {
+      ran = true;
+    });
+    expect(ran).toBe(false);
+    expect(report.actions.map((a) => a.status)).toEqual(["skipped"]);
+    expect(puts()).toHaveLength(1);
+  });
+
+  it("a renewal that fails for another reason (a timeout) keeps the claim and tries again on the next tick", async () => {
+    let version = 0;
+    let timedOut = false;
+    s3Mock.on(PutObjectCommand).callsFake((input: PutObjectCommandInput) => {
+      if (input.IfMatch && !timedOut) {
+        timedOut = true;
+        throw Object.assign(new Error("socket hang up"), { name: "TimeoutError" });
+      }
+      return { ETag: `"v${++version}"` };
+    });
+    s3Mock.on(DeleteObjectCommand).resolves({});
+    const ctx = testContext({ system: "demo", now });
+    const work = () => new Promise<void>((resolve) => setTimeout(resolve, 250));
+    await runExclusive(
+      ctx,
+      new ReportBuilder(ctx, "backup"),
+      { ...options, processLease: { leaseMs: 1000, renewEveryMs: 40 } },
+      work,
+    );
+    const conditions = puts().map((p) => p.IfMatch ?? p.IfNoneMatch);
+    // The failed renewal of v1 is tried again with v1, then renewals go on.
+    expect(conditions.slice(0, 3)).toEqual(["*", '"v1"', '"v1"']);
+    expect(conditions.length).toBeGreaterThanOrEqual(4);
+    expect(ctx.logLines().some((l) => String(l.message).startsWith("could not renew the claim; trying again"))).toBe(
+      true,
+    );
   });
 
   it("the claim is released when the work throws, and the error goes on", async () => {
