@@ -240,19 +240,20 @@ describe("runExclusive", () => {
     what: "this backup",
   };
 
-  it("a plain process renews its lease while the work runs, and releases the latest version", async () => {
-    let version = 0;
-    s3Mock.on(PutObjectCommand).callsFake(() => ({ ETag: `"v${++version}"` }));
+  /** A plain process (no deadline) whose work takes 250 ms, renewing a 1 s lease every 40 ms. */
+  async function runRenewing() {
     s3Mock.on(DeleteObjectCommand).resolves({});
     const ctx = testContext({ system: "demo", now });
     const work = () => new Promise<void>((resolve) => setTimeout(resolve, 250));
-    await runExclusive(
-      ctx,
-      new ReportBuilder(ctx, "backup"),
-      { ...options, processLease: { leaseMs: 1000, renewEveryMs: 40 } },
-      work,
-    );
-    const conditions = puts().map((p) => p.IfMatch ?? p.IfNoneMatch);
+    const lease = { leaseMs: 1000, renewEveryMs: 40 };
+    await runExclusive(ctx, new ReportBuilder(ctx, "backup"), { ...options, processLease: lease }, work);
+    return { ctx, conditions: puts().map((p) => p.IfMatch ?? p.IfNoneMatch) };
+  }
+
+  it("a plain process renews its lease while the work runs, and releases the latest version", async () => {
+    let version = 0;
+    s3Mock.on(PutObjectCommand).callsFake(() => ({ ETag: `"v${++version}"` }));
+    const { conditions } = await runRenewing();
     expect(conditions[0]).toBe("*");
     expect(conditions.length).toBeGreaterThanOrEqual(3);
     // Each renewal is conditional on the version the previous write returned.
@@ -324,16 +325,7 @@ describe("runExclusive", () => {
       }
       return { ETag: `"v${++version}"` };
     });
-    s3Mock.on(DeleteObjectCommand).resolves({});
-    const ctx = testContext({ system: "demo", now });
-    const work = () => new Promise<void>((resolve) => setTimeout(resolve, 250));
-    await runExclusive(
-      ctx,
-      new ReportBuilder(ctx, "backup"),
-      { ...options, processLease: { leaseMs: 1000, renewEveryMs: 40 } },
-      work,
-    );
-    const conditions = puts().map((p) => p.IfMatch ?? p.IfNoneMatch);
+    const { ctx, conditions } = await runRenewing();
     // The failed renewal of v1 is tried again with v1, then renewals go on.
     expect(conditions.slice(0, 3)).toEqual(["*", '"v1"', '"v1"']);
     expect(conditions.length).toBeGreaterThanOrEqual(4);
