@@ -66,3 +66,8 @@ export function errorMessage(error: unknown): string {
   if (error instanceof Error) return error.message;
   return typeof error === "string" ? error : JSON.stringify(error);
 }
+
+/** The `name` of a thrown AWS SDK error (`NoSuchKey`, `PreconditionFailed`, …); empty when there is none. */
+export function errorName(error: unknown): string {
+  return (error as { name?: string } | undefined)?.name ?? "";
+}

@@ -6,6 +6,8 @@ import {
   type S3Client,
 } from "@aws-sdk/client-s3";
 import { z } from "zod";
+import { serverSideEncryption } from "./backup/encryption.js";
+import { errorName } from "./errors.js";
 
 /**
  * Which run is doing a piece of work right now (a database's backup, its restore drill): an S3 object
@@ -63,13 +65,22 @@ const ATTEMPTS = 4;
  * younger one is a duplicate delivery of the event, running right now.
  */
 const RETRY_AFTER_MS = 60_000;
-const errorName = (error: unknown) => (error as { name?: string } | undefined)?.name ?? "";
+
+/** A conditional write refused: the object exists, or changed since it was read (412), or races (409). */
+export function isWriteConflict(error: unknown): boolean {
+  return CONFLICT.has(errorName(error));
+}
 
 /** A conditional write or delete refused (412, 409) or aimed at a key deleted meanwhile (404). */
 export function isConditionFailure(error: unknown): boolean {
-  return CONFLICT.has(errorName(error)) || GONE.has(errorName(error));
+  return isWriteConflict(error) || GONE.has(errorName(error));
 }
-const isLive = (claim: Claim, now: Date) => new Date(claim.expiresAt).getTime() > now.getTime();
+
+/** A claim whose lease has not run out. */
+export function isLive(claim: Claim, now: Date): boolean {
+  return new Date(claim.expiresAt).getTime() > now.getTime();
+}
+
 const isOurDeadAttempt = (claim: Claim, options: Pick<ClaimOptions, "runId" | "now">) =>
   options.runId !== undefined &&
   claim.runId === options.runId &&
@@ -83,7 +94,7 @@ export async function claimObject(options: ClaimOptions): Promise<ClaimResult> {
     try {
       return { claimed: true, ...etagOf(await putClaim(options, claim, { IfNoneMatch: "*" })) };
     } catch (error) {
-      if (!CONFLICT.has(errorName(error))) throw error;
+      if (!isWriteConflict(error)) throw error;
     }
     const current = await readClaim(options.s3, options.bucket, options.key);
     if (!current) continue;
@@ -146,7 +157,7 @@ export async function readClaim(
       ...(object.ETag ? { etag: object.ETag } : {}),
     };
   } catch (error) {
-    if (errorName(error) === "NoSuchKey" || errorName(error) === "NotFound") return undefined;
+    if (GONE.has(errorName(error))) return undefined;
     throw error;
   }
 }
@@ -200,9 +211,7 @@ function putClaim(
       Body: JSON.stringify(claim),
       ContentType: "application/json",
       ...condition,
-      ...(options.kmsKeyId
-        ? { ServerSideEncryption: "aws:kms", SSEKMSKeyId: options.kmsKeyId }
-        : { ServerSideEncryption: "AES256" }),
+      ...serverSideEncryption(options.kmsKeyId),
     }),
   );
 }

@@ -2,6 +2,7 @@ import { DeleteObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { z } from "zod";
 import { inspectBackups } from "../lib/backup/catalog.js";
 import { DumpError, dumpToS3 } from "../lib/backup/dump-to-s3.js";
+import { serverSideEncryption } from "../lib/backup/encryption.js";
 import { claimKey, dumpKey, manifestKey } from "../lib/backup/layout.js";
 import type { Manifest } from "../lib/backup/manifest.js";
 import { errorMessage } from "../lib/errors.js";
@@ -207,9 +208,7 @@ async function takeBackup(
         Key: manifestKey(key),
         Body: JSON.stringify(manifest, null, 2),
         ContentType: "application/json",
-        ...(backup.kmsKeyId
-          ? { ServerSideEncryption: "aws:kms", SSEKMSKeyId: backup.kmsKeyId }
-          : { ServerSideEncryption: "AES256" }),
+        ...serverSideEncryption(backup.kmsKeyId),
       }),
     );
   } catch (error) {

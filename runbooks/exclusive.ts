@@ -1,6 +1,14 @@
 import { randomUUID } from "node:crypto";
 import { errorMessage } from "../lib/errors.js";
-import { type Claim, claimObject, isConditionFailure, readClaim, releaseClaim, renewClaim } from "../lib/s3-claim.js";
+import {
+  type Claim,
+  claimObject,
+  isConditionFailure,
+  isLive,
+  readClaim,
+  releaseClaim,
+  renewClaim,
+} from "../lib/s3-claim.js";
 import type { ReportBuilder } from "./report.js";
 import type { RunbookContext } from "./types.js";
 
@@ -52,7 +60,7 @@ export async function runExclusive(
     });
   if (ctx.dryRun) {
     const current = await readClaim(s3, options.bucket, options.key);
-    if (current?.claim && new Date(current.claim.expiresAt).getTime() > now.getTime()) skip(current.claim);
+    if (current?.claim && isLive(current.claim, now)) skip(current.claim);
     else await work();
     return;
   }

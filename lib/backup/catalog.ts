@@ -1,5 +1,5 @@
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
-import { errorMessage } from "../errors.js";
+import { errorMessage, errorName } from "../errors.js";
 import { databasePrefix, MANIFEST_SUFFIX, manifestKey } from "./layout.js";
 import { type Manifest, manifestSchema } from "./manifest.js";
 
@@ -73,8 +73,7 @@ export async function readManifest(s3: S3Client, bucket: string, key: string): P
     const parsed = manifestSchema.safeParse(JSON.parse(text));
     return parsed.success ? parsed.data : undefined;
   } catch (error) {
-    if (errorMessage(error).includes("NoSuchKey") || (error as { name?: string }).name === "NoSuchKey")
-      return undefined;
+    if (errorMessage(error).includes("NoSuchKey") || errorName(error) === "NoSuchKey") return undefined;
     throw error;
   }
 }

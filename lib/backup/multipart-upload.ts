@@ -10,6 +10,7 @@ import {
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import { RunbookError, ValidationError } from "../errors.js";
+import { serverSideEncryption } from "./encryption.js";
 
 /** Options of {@link MultipartUploadStream}. */
 export interface MultipartUploadOptions {
@@ -236,9 +237,7 @@ export class MultipartUploadStream extends Writable {
           ContentType: "application/octet-stream",
           // Every part carries its CRC32 and S3 checks it on arrival, whatever the client's default.
           ChecksumAlgorithm: "CRC32",
-          ...(this.options.kmsKeyId
-            ? { ServerSideEncryption: "aws:kms", SSEKMSKeyId: this.options.kmsKeyId }
-            : { ServerSideEncryption: "AES256" }),
+          ...serverSideEncryption(this.options.kmsKeyId),
         }),
       )
       .then((created) => {

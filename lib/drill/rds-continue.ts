@@ -4,6 +4,7 @@ import type { RunbookContext } from "../../runbooks/types.js";
 import { errorMessage } from "../errors.js";
 import { type PgConnection, resolveConnection } from "../postgres/connection.js";
 import { redactText } from "../redact.js";
+import { isWriteConflict } from "../s3-claim.js";
 import { type CheckResult, type Expectations, validateRestored, validationOutcome } from "./checks.js";
 import { addDrillToReport, buildDrillRecord, type DrillFacts } from "./outcome.js";
 import {
@@ -12,7 +13,6 @@ import {
   type DrillInstance,
   deleteScratchInstance,
   describeInstance,
-  errorName,
   instanceTags,
   setState,
   toDrillInstance,
@@ -69,7 +69,7 @@ async function claimDrill(
     });
     return true;
   } catch (error) {
-    if (errorName(error) !== "PreconditionFailed" && errorName(error) !== "ConditionalRequestConflict") throw error;
+    if (!isWriteConflict(error)) throw error;
     // The SDK may have retried our own write after its response was lost: then the claim is ours.
     const held = (await readJsonObject(ctx.clients.s3, backup.bucket, key)) as { holder?: unknown } | undefined;
     return held?.holder === token;

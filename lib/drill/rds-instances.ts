@@ -8,7 +8,7 @@ import {
   ListTagsForResourceCommand,
   type RDSClient,
 } from "@aws-sdk/client-rds";
-import { errorMessage } from "../errors.js";
+import { errorMessage, errorName } from "../errors.js";
 import { redactText } from "../redact.js";
 import { DRILL_TAGS, SCRATCH_INSTANCE_PREFIX, tagMap } from "./names.js";
 
@@ -52,9 +52,6 @@ export interface DrillInstance {
   recoveryPoint?: Date;
   endpoint?: { address: string; port: number };
 }
-
-/** The `name` of a thrown AWS SDK error; empty when there is none. */
-export const errorName = (error: unknown) => (error as { name?: string } | undefined)?.name ?? "";
 
 function date(text: string | undefined): Date | undefined {
   if (!text) return undefined;

@@ -6,12 +6,12 @@ import {
 import type { ReportBuilder } from "../../runbooks/report.js";
 import type { RunbookContext } from "../../runbooks/types.js";
 import type { Database } from "../../systems/schema.js";
-import { errorMessage } from "../errors.js";
+import { errorMessage, errorName } from "../errors.js";
 import { resolveConnection } from "../postgres/connection.js";
 import { redactText } from "../redact.js";
 import { type Expectations, readTableStats } from "./checks.js";
 import { DRILL_TAGS, drillId, scratchInstanceId } from "./names.js";
-import { describeInstance, errorName, listDrillInstances, newestSnapshot } from "./rds-instances.js";
+import { describeInstance, listDrillInstances, newestSnapshot } from "./rds-instances.js";
 import type { RdsDrillPlan } from "./rds-plan.js";
 import { deleteObject, pendingPlanKey, writeJsonObject } from "./record.js";
 import type { DrillSettings } from "./settings.js";

@@ -6,8 +6,9 @@ import {
   type S3Client,
 } from "@aws-sdk/client-s3";
 import { z } from "zod";
+import { serverSideEncryption } from "../backup/encryption.js";
 import { compactTimestamp, drillClaimPrefix, drillPrefix } from "../backup/layout.js";
-import { errorMessage } from "../errors.js";
+import { errorMessage, errorName } from "../errors.js";
 import { redactValue } from "../redact.js";
 import type { CheckResult } from "./checks.js";
 import type { Verdict } from "./verdict.js";
@@ -95,9 +96,7 @@ export async function saveDrillRecord(
       Key: key,
       Body: JSON.stringify(redactValue(record), null, 2),
       ContentType: "application/json",
-      ...(options.kmsKeyId
-        ? { ServerSideEncryption: "aws:kms", SSEKMSKeyId: options.kmsKeyId }
-        : { ServerSideEncryption: "AES256" }),
+      ...serverSideEncryption(options.kmsKeyId),
     }),
   );
   return key;
@@ -172,7 +171,7 @@ export async function readJsonObject(s3: S3Client, bucket: string, key: string):
     const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
     return JSON.parse((await object.Body?.transformToString("utf8")) ?? "null");
   } catch (error) {
-    const name = (error as { name?: string }).name;
+    const name = errorName(error);
     if (name === "NoSuchKey" || name === "NotFound") return undefined;
     throw error;
   }
@@ -193,9 +192,7 @@ export async function writeJsonObject(
       Body: JSON.stringify(redactValue(options.value), null, 2),
       ContentType: "application/json",
       ...(options.onlyIfAbsent ? { IfNoneMatch: "*" } : {}),
-      ...(options.kmsKeyId
-        ? { ServerSideEncryption: "aws:kms", SSEKMSKeyId: options.kmsKeyId }
-        : { ServerSideEncryption: "AES256" }),
+      ...serverSideEncryption(options.kmsKeyId),
     }),
   );
 }

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
-import { errorMessage, RunbookError } from "../errors.js";
+import { errorMessage, errorName, RunbookError } from "../errors.js";
 import { HashingStream } from "../hashing-stream.js";
 import { libpqEnv, type PgConnection } from "../postgres/connection.js";
 import type { PgTool } from "../postgres/tools.js";
@@ -284,7 +284,7 @@ async function rangedDownload(options: RestoreFromS3Options, file: string): Prom
       total = await fetchPart(0, partBytes - 1);
     } catch (error) {
       // An empty object has no byte 0 to range over.
-      if ((error as { name?: string }).name !== "InvalidRange") throw error;
+      if (errorName(error) !== "InvalidRange") throw error;
       total = await fetchPart(0, undefined);
     }
     const ranges: [number, number][] = [];
