@@ -19,7 +19,7 @@ import { pipeline } from "node:stream/promises";
 import { parseArgs } from "node:util";
 import { GetObjectCommand } from "@aws-sdk/client-s3";
 import { createAwsClients } from "../lib/aws/clients.js";
-import { listBackups, newestVerified } from "../lib/backup/catalog.js";
+import { inspectBackups } from "../lib/backup/catalog.js";
 import { builtinFleet } from "../lib/catalogue.js";
 import { chooseRestoreMode } from "../lib/drill/pg-drill.js";
 import type { DrillRecord } from "../lib/drill/record.js";
@@ -90,25 +90,14 @@ try {
     env,
   });
 
-  const listing = await listBackups(clients.s3, {
-    bucket,
-    prefix: system.backup?.prefix ?? "pg_dump",
-    system: system.id,
-    database: "inventory",
-  });
-  let newest = await newestVerified(clients.s3, bucket, listing.backups);
+  const scope = { bucket, prefix: system.backup?.prefix ?? "pg_dump", system: system.id, database: "inventory" };
+  let { newest } = await inspectBackups(clients.s3, { ...scope, now: new Date() });
   if (!newest || !values.dir) {
     t = performance.now();
     const report = await backupRunbook.run(context(), backupRunbook.input.parse({ force: true }));
     if (report.status !== "succeeded") throw new Error(`backup failed: ${report.summary}`);
     say(`backup (real runbook, pg_dump → S3): ${secs(performance.now() - t)}`);
-    const again = await listBackups(clients.s3, {
-      bucket,
-      prefix: system.backup?.prefix ?? "pg_dump",
-      system: system.id,
-      database: "inventory",
-    });
-    newest = await newestVerified(clients.s3, bucket, again.backups);
+    ({ newest } = await inspectBackups(clients.s3, { ...scope, now: new Date() }));
   }
   if (!newest) throw new Error("no verified backup");
   const dumpBytes = newest.manifest.bytes;

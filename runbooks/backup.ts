@@ -1,6 +1,6 @@
 import { DeleteObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { z } from "zod";
-import { inspectBackups } from "../lib/backup/catalog.js";
+import { type CheckedBackup, inspectBackups } from "../lib/backup/catalog.js";
 import { DumpError, dumpToS3 } from "../lib/backup/dump-to-s3.js";
 import { serverSideEncryption } from "../lib/backup/encryption.js";
 import { claimKey, dumpKey, manifestKey } from "../lib/backup/layout.js";
@@ -12,6 +12,7 @@ import { readServerInfo } from "../lib/postgres/server.js";
 import { chooseTool, findTools } from "../lib/postgres/tools.js";
 import { redactText } from "../lib/redact.js";
 import type { Database, System } from "../systems/schema.js";
+import { selectDatabases } from "./databases.js";
 import { runExclusive } from "./exclusive.js";
 import { booleanish, wholeNumber } from "./inputs.js";
 import { ReportBuilder } from "./report.js";
@@ -63,6 +64,22 @@ function backupDatabase(
   );
 }
 
+/**
+ * Dumps newer than the newest verified backup, each with why it does not count: a dump dated in the
+ * future must never pass for a recent backup (and silence this run as "younger than minInterval").
+ */
+function reportPassedOver(report: ReportBuilder, passedOver: CheckedBackup[]): void {
+  for (const b of passedOver) {
+    if (b.check.state === "verified") continue;
+    report.add({
+      resource: b.key,
+      action: "ignore-backup",
+      status: "skipped",
+      reason: `not counted as the newest backup: ${b.check.state === "future" ? `${b.check.reason} (a clock is wrong here or where it was written)` : `unverified (${b.check.reason})`}`,
+    });
+  }
+}
+
 async function takeBackup(
   ctx: RunbookContext,
   report: ReportBuilder,
@@ -74,13 +91,15 @@ async function takeBackup(
   if (!backup) return;
   const resource = `${system.id}/${database.id}`;
   const s3 = ctx.clients.s3;
-  const { newest: previous } = await inspectBackups(s3, {
+  const now = ctx.now();
+  const { newest: previous, passedOver } = await inspectBackups(s3, {
     bucket: backup.bucket,
     prefix: backup.prefix,
     system: system.id,
     database: database.id,
+    now,
   });
-  const now = ctx.now();
+  reportPassedOver(report, passedOver);
   if (previous && !options.force) {
     const ageMs = now.getTime() - previous.backup.takenAt.getTime();
     if (ageMs < options.minIntervalMinutes * 60_000) {
@@ -272,16 +291,7 @@ export const backupRunbook: Runbook<typeof input> = {
       });
       return report.finish({ summary: "nothing to back up" });
     }
-    const databases = options.database ? system.databases.filter((d) => d.id === options.database) : system.databases;
-    if (options.database && databases.length === 0) {
-      report.add({
-        resource: system.id,
-        action: "backup",
-        status: "failed",
-        reason: `unknown database "${options.database}"; known: ${system.databases.map((d) => d.id).join(", ")}`,
-      });
-      return report.finish({ summary: `unknown database "${options.database}"` });
-    }
+    const databases = selectDatabases(system, options.database);
     for (const database of databases) {
       if (ctx.signal?.aborted) {
         report.markAborted("stopped before the deadline; remaining databases not backed up");

@@ -1,11 +1,12 @@
 import { DeleteObjectsCommand } from "@aws-sdk/client-s3";
 import { z } from "zod";
-import { inspectBackups } from "../lib/backup/catalog.js";
-import { decideRetention } from "../lib/backup/retention.js";
+import { checkAllBackups, describeSpan } from "../lib/backup/catalog.js";
+import { decideRetention, type RetentionDecision } from "../lib/backup/retention.js";
 import { errorMessage } from "../lib/errors.js";
 import { backupBucketArn, backupObjectArn } from "../lib/iam.js";
 import { redactText } from "../lib/redact.js";
 import { backupMaxAgeMinutes, type Database, type System } from "../systems/schema.js";
+import { selectDatabases } from "./databases.js";
 import { ReportBuilder } from "./report.js";
 import type { Runbook, RunbookContext } from "./types.js";
 
@@ -17,9 +18,96 @@ const input = z.strictObject({
 /** DeleteObjects takes at most 1000 keys a call. */
 const DELETE_BATCH = 1000;
 
-function age(ms: number): string {
-  const minutes = Math.round(ms / 60_000);
-  return minutes >= 120 ? `${(minutes / 60).toFixed(1)} h` : `${minutes} min`;
+/** Keys listed by name in a report before the rest are only counted. */
+const EXAMPLES = 3;
+
+type Checked = Awaited<ReturnType<typeof checkAllBackups>>;
+
+/** Objects under the database's folder that are not in the layout: someone else's, never touched. */
+function reportForeign(report: ReportBuilder, resource: string, foreign: string[]): void {
+  if (foreign.length === 0) return;
+  const shown = foreign.slice(0, EXAMPLES).join(", ");
+  report.add({
+    resource,
+    action: "ignore",
+    status: "skipped",
+    reason: `${foreign.length} object(s) not in the layout <prefix>/<system>/<database>/YYYY/MM/DD/<timestamp>.dump left alone (${shown}${foreign.length > EXAMPLES ? ", ..." : ""})`,
+  });
+}
+
+/** The newest verified backup's age, for the freshness alarm; never negative (a few seconds of skew). */
+function publishAge(ctx: RunbookContext, report: ReportBuilder, database: Database, listing: Checked): number {
+  if (!listing.newest) return Number.NaN;
+  const ageMs = Math.max(0, ctx.now().getTime() - listing.newest.backup.takenAt.getTime());
+  report.metric(`backupAgeSeconds.${database.id}`, Math.round(ageMs / 1000));
+  report.series.push({
+    name: "BackupAgeSeconds",
+    unit: "Seconds",
+    value: Math.round(ageMs / 1000),
+    dimensions: { System: ctx.system.id, Database: database.id },
+  });
+  return ageMs;
+}
+
+function countStates(report: ReportBuilder, database: Database, listing: Checked): void {
+  const count = (state: string) => listing.checked.filter((b) => b.check.state === state).length;
+  report.metric(`backups.${database.id}`, listing.backups.length);
+  report.metric(`verified.${database.id}`, count("verified"));
+  report.metric(`unverified.${database.id}`, count("no-manifest") + count("bad-manifest"));
+  report.metric(`future.${database.id}`, count("future"));
+}
+
+/** Unverified dumps, each with why, when no retention decision is made (no verified backup at all). */
+function listUnverified(report: ReportBuilder, listing: Checked): void {
+  for (const b of listing.checked) {
+    if (b.check.state === "no-manifest" || b.check.state === "bad-manifest")
+      report.add({
+        resource: b.key,
+        action: "keep-unverified",
+        status: "skipped",
+        reason: `unverified (${b.check.reason})`,
+      });
+  }
+}
+
+/**
+ * The checks that stop pruning of one database before retention decides: a dump dated in the future,
+ * no verified backup, a newest verified backup past the limit. Each fails the database; true when one did.
+ */
+function stopsPruning(ctx: RunbookContext, report: ReportBuilder, database: Database, listing: Checked): boolean {
+  const resource = `${ctx.system.id}/${database.id}`;
+  const future = listing.checked.flatMap((b) => (b.check.state === "future" ? [{ ...b, why: b.check.reason }] : []));
+  for (const b of future) {
+    report.add({
+      resource: b.key,
+      action: "prune",
+      status: "failed",
+      reason: `${b.why}: a clock is wrong (here or where it was written); not counted as the newest, nothing deleted until it is explained`,
+    });
+  }
+  if (future.length > 0) return true;
+  const { newest } = listing;
+  if (!newest) {
+    listUnverified(report, listing);
+    report.add({
+      resource,
+      action: "prune",
+      status: "failed",
+      reason: `no verified backup among ${listing.backups.length} object(s): nothing deleted; check the backup job`,
+    });
+    return true;
+  }
+  const ageMs = Math.max(0, ctx.now().getTime() - newest.backup.takenAt.getTime());
+  const maxAgeMs = backupMaxAgeMinutes(ctx.system) * 60_000;
+  if (ageMs <= maxAgeMs) return false;
+  report.add({
+    resource,
+    action: "prune",
+    status: "failed",
+    reason: `newest verified backup is ${describeSpan(ageMs)} old, older than the ${describeSpan(maxAgeMs)} limit: nothing deleted; check the backup job`,
+    before: { newest: newest.backup.key },
+  });
+  return true;
 }
 
 async function pruneDatabase(ctx: RunbookContext, report: ReportBuilder, database: Database): Promise<void> {
@@ -28,80 +116,55 @@ async function pruneDatabase(ctx: RunbookContext, report: ReportBuilder, databas
   if (!backup) return;
   const resource = `${system.id}/${database.id}`;
   const s3 = ctx.clients.s3;
-  const listing = await inspectBackups(s3, {
+  const now = ctx.now();
+  const listing = await checkAllBackups(s3, {
     bucket: backup.bucket,
     prefix: backup.prefix,
     system: system.id,
     database: database.id,
-  });
-  const { newest } = listing;
-  const now = ctx.now();
-  const maxAgeMs = backupMaxAgeMinutes(system) * 60_000;
-  report.metric(`backups.${database.id}`, listing.backups.length);
-  if (!newest) {
-    report.add({
-      resource,
-      action: "prune",
-      status: "failed",
-      reason: `no verified backup among ${listing.backups.length} object(s): nothing deleted; check the backup job`,
-    });
-    return;
-  }
-  const ageMs = now.getTime() - newest.backup.takenAt.getTime();
-  report.metric(`backupAgeSeconds.${database.id}`, Math.round(ageMs / 1000));
-  report.series.push({
-    name: "BackupAgeSeconds",
-    unit: "Seconds",
-    value: Math.round(ageMs / 1000),
-    dimensions: { System: system.id, Database: database.id },
-  });
-  if (ageMs > maxAgeMs) {
-    report.add({
-      resource,
-      action: "prune",
-      status: "failed",
-      reason: `newest verified backup is ${age(ageMs)} old, older than the ${age(maxAgeMs)} limit: nothing deleted; check the backup job`,
-      before: { newest: newest.backup.key },
-    });
-    return;
-  }
-  const decisions = decideRetention(listing.backups, {
-    policy: backup.retention,
-    timezone: system.timezone,
     now,
-    newestVerifiedKey: newest.backup.key,
   });
+  countStates(report, database, listing);
+  reportForeign(report, resource, listing.foreign);
+  publishAge(ctx, report, database, listing);
+  if (stopsPruning(ctx, report, database, listing)) return;
+  const decisions = decideRetention(listing.checked, { policy: backup.retention, timezone: system.timezone, now });
   const doomed = decisions.filter((d) => !d.keep);
   for (const d of decisions.filter((x) => x.keep)) {
-    report.add({ resource: d.key, action: "keep", status: "skipped", reason: d.reasons.join(", ") });
+    const action = d.state === "verified" ? "keep" : "keep-unverified";
+    report.add({ resource: d.key, action, status: "skipped", reason: d.reasons.join(", ") });
   }
-  const objects = [
-    ...doomed.flatMap((d) => [d.key, ...(d.manifestKey ? [d.manifestKey] : [])]),
-    ...listing.danglingManifests,
-  ];
   report.metric(`kept.${database.id}`, decisions.length - doomed.length);
+  await deleteDoomed(ctx, report, { database, doomed, danglingManifests: listing.danglingManifests });
+}
+
+async function deleteDoomed(
+  ctx: RunbookContext,
+  report: ReportBuilder,
+  options: { database: Database; doomed: RetentionDecision[]; danglingManifests: string[] },
+): Promise<void> {
+  const { doomed, danglingManifests } = options;
+  const bucket = ctx.system.backup?.bucket ?? "";
   if (ctx.dryRun) {
     for (const d of doomed)
       report.add({ resource: d.key, action: "delete", status: "would-do", reason: d.reasons.join(", ") });
-    for (const m of listing.danglingManifests)
+    for (const m of danglingManifests)
       report.add({ resource: m, action: "delete", status: "would-do", reason: "manifest without its dump" });
     return;
   }
+  const objects = [...doomed.flatMap((d) => [d.key, ...(d.manifestKey ? [d.manifestKey] : [])]), ...danglingManifests];
   const reasons = new Map(doomed.map((d) => [d.key, d.reasons.join(", ")]));
   let deleted = 0;
   for (let i = 0; i < objects.length; i += DELETE_BATCH) {
     const batch = objects.slice(i, i + DELETE_BATCH);
-    const result = await s3.send(
-      new DeleteObjectsCommand({
-        Bucket: backup.bucket,
-        Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
-      }),
+    const result = await ctx.clients.s3.send(
+      new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }),
     );
     const failed = new Map((result.Errors ?? []).map((e) => [e.Key ?? "", `${e.Code}: ${e.Message}`]));
     for (const key of batch) {
       const error = failed.get(key);
       if (error) report.add({ resource: key, action: "delete", status: "failed", reason: error });
-      else if (!key.endsWith(".manifest.json") || listing.danglingManifests.includes(key)) {
+      else if (!key.endsWith(".manifest.json") || danglingManifests.includes(key)) {
         deleted++;
         report.add({
           resource: key,
@@ -112,7 +175,30 @@ async function pruneDatabase(ctx: RunbookContext, report: ReportBuilder, databas
       }
     }
   }
-  report.metric(`deleted.${database.id}`, deleted);
+  report.metric(`deleted.${options.database.id}`, deleted);
+}
+
+/** One line for Slack: what went, what stayed, and what is wrong. */
+function summarize(ctx: RunbookContext, report: ReportBuilder): string {
+  const deletes = report.actions.filter(
+    (a) => a.action === "delete" && (a.status === "done" || a.status === "would-do"),
+  );
+  const kept = report.actions.filter((a) => a.action === "keep").length;
+  const unverified = report.actions.filter((a) => a.action === "keep-unverified");
+  const failed = report.actions.filter((a) => a.status === "failed");
+  if (failed.length)
+    return `pruning stopped or failed: ${failed
+      .map((a) => a.reason)
+      .join("; ")
+      .slice(0, 300)}`;
+  const verb = ctx.dryRun ? "would delete" : "deleted";
+  const line = `${verb} ${deletes.length} object(s), kept ${kept} backup(s)`;
+  if (unverified.length === 0) return line;
+  const shown = unverified
+    .slice(0, EXAMPLES)
+    .map((a) => a.resource)
+    .join(", ");
+  return `${line}; ${unverified.length} unverified dump(s) kept and not counted (${shown}${unverified.length > EXAMPLES ? ", ..." : ""}): check the backup job`;
 }
 
 /** Retention: keep-daily/weekly/monthly per system; never the newest verified; nothing when stale. */
@@ -140,7 +226,7 @@ export const pruneBackupsRunbook: Runbook<typeof input> = {
       });
       return report.finish({ summary: "nothing to prune" });
     }
-    const databases = options.database ? system.databases.filter((d) => d.id === options.database) : system.databases;
+    const databases = selectDatabases(system, options.database);
     for (const database of databases) {
       try {
         await pruneDatabase(ctx, report, database);
@@ -153,19 +239,11 @@ export const pruneBackupsRunbook: Runbook<typeof input> = {
         });
       }
     }
-    const deletes = report.actions.filter(
-      (a) => a.action === "delete" && (a.status === "done" || a.status === "would-do"),
-    );
-    const kept = report.actions.filter((a) => a.action === "keep").length;
-    const failed = report.actions.filter((a) => a.status === "failed");
-    const verb = ctx.dryRun ? "would delete" : "deleted";
-    const summary = failed.length
-      ? `pruning stopped or failed: ${failed
-          .map((a) => a.reason)
-          .join("; ")
-          .slice(0, 300)}`
-      : `${verb} ${deletes.length} object(s), kept ${kept} backup(s)`;
+    const failed = report.actions.some((a) => a.status === "failed");
+    // Unverified dumps are a problem someone must look at while they persist: partial, not succeeded.
+    const unverified = report.actions.some((a) => a.action === "keep-unverified");
     // Keeping everything because nothing is due is a success, not a skip.
-    return report.finish({ summary, ...(failed.length === 0 ? { status: "succeeded" as const } : {}) });
+    const status = failed ? report.deriveStatus() : unverified ? "partial" : "succeeded";
+    return report.finish({ summary: summarize(ctx, report), status });
   },
 };

@@ -9,6 +9,7 @@ import { formatTarget, rpoSourceWarning } from "../lib/drill/verdict.js";
 import { errorMessage } from "../lib/errors.js";
 import { redactText } from "../lib/redact.js";
 import type { System } from "../systems/schema.js";
+import { selectDatabases } from "./databases.js";
 import { runExclusive } from "./exclusive.js";
 import { ReportBuilder } from "./report.js";
 import type { Report, Runbook } from "./types.js";
@@ -53,16 +54,10 @@ export const restoreDrillRunbook: Runbook<typeof input> = {
     const { system } = ctx;
     const source = system.dr.drillSource;
     const applicable = system.databases.filter((d) => source === "pg_dump" || d.rdsInstanceId);
-    const databases = options.database ? applicable.filter((d) => d.id === options.database) : applicable;
-    if (options.database && databases.length === 0) {
-      report.add({
-        resource: system.id,
-        action: "restore-drill",
-        status: "failed",
-        reason: `unknown database "${options.database}" for a ${source} drill; known: ${applicable.map((d) => d.id).join(", ") || "(none)"}`,
-      });
-      return report.finish({ summary: `unknown database "${options.database}"` });
-    }
+    const databases = selectDatabases(system, options.database, {
+      among: applicable,
+      amongLabel: `for a ${source} drill`,
+    });
     if (databases.length === 0) {
       report.add({
         resource: system.id,

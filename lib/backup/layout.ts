@@ -28,6 +28,30 @@ export function dumpKey(prefix: string, system: string, database: string, at: Da
   return `${dayPrefix(prefix, system, database, at)}${compactTimestamp(at)}.dump`;
 }
 
+/** What the database folder holds below itself: the UTC day folders, then the dump named by its timestamp. */
+const DAY_AND_TIMESTAMP = /^(\d{4})\/(\d{2})\/(\d{2})\/((\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z)\.dump$/;
+
+/**
+ * When the dump at `key` was taken, if `key` is exactly `<prefix>/<system>/<database>/YYYY/MM/DD/<timestamp>.dump`
+ * with the day folder agreeing with the timestamp; `undefined` for anything else. Matching the whole
+ * layout, not just "ends in a timestamp", is what keeps another system's backups nested below this
+ * database's folder (or a copy someone dropped there) from being counted, verified or deleted as ours.
+ */
+export function parseDumpKey(
+  key: string,
+  scope: { prefix: string; system: string; database: string },
+): Date | undefined {
+  const folder = databasePrefix(scope.prefix, scope.system, scope.database);
+  if (!key.startsWith(folder)) return undefined;
+  const match = DAY_AND_TIMESTAMP.exec(key.slice(folder.length));
+  if (!match) return undefined;
+  const [, year, month, day, stamp, y, m, d, hh, mm, ss] = match;
+  if (year !== y || month !== m || day !== d) return undefined;
+  const at = new Date(`${y}-${m}-${d}T${hh}:${mm}:${ss}Z`);
+  // Rejects impossible dates (2026-02-30 would otherwise roll over into March).
+  return Number.isNaN(at.getTime()) || compactTimestamp(at) !== stamp ? undefined : at;
+}
+
 export const MANIFEST_SUFFIX = ".manifest.json";
 
 export function manifestKey(dumpKeyValue: string): string {

@@ -1,5 +1,5 @@
 import { toLocal } from "../timezone.js";
-import type { StoredBackup } from "./catalog.js";
+import type { BackupCheck, CheckedBackup } from "./catalog.js";
 
 /** How many periods of each kind to keep. */
 export interface RetentionPolicy {
@@ -13,6 +13,8 @@ export interface RetentionDecision {
   key: string;
   manifestKey?: string;
   takenAt: Date;
+  /** What the dump's check found (`verified`, `no-manifest`, `bad-manifest`, `future`). */
+  state: BackupCheck["state"];
   keep: boolean;
   reasons: string[];
 }
@@ -23,11 +25,19 @@ export interface DecideRetentionOptions {
   /** Zone whose calendar defines days, weeks and months (the system's). */
   timezone: string;
   now: Date;
-  /** The newest verified backup's key: always kept. */
-  newestVerifiedKey?: string | undefined;
-  /** Dumps without a manifest younger than this are kept (they may still be getting their manifest). */
+  /** Dumps without a manifest younger than this are kept (default a day: they may still be getting it). */
   orphanGraceMs?: number;
+  /** Dumps whose manifest does not verify are kept this long (default 7 days) for a person to look. */
+  unverifiedGraceMs?: number;
 }
+
+/** A day: the window in which a finished dump's manifest, written right after it, must have appeared. */
+export const ORPHAN_GRACE_MS = 86_400_000;
+/**
+ * A week: a manifest that exists but does not verify is unexplained (something wrote or changed it),
+ * so the dump stays long enough for the daily partial reports to reach a person across a weekend.
+ */
+export const UNVERIFIED_GRACE_MS = 7 * 86_400_000;
 
 const pad = (n: number) => String(n).padStart(2, "0");
 
@@ -41,25 +51,12 @@ function isoWeek(year: number, month: number, day: number): string {
   return `${weekYear}-W${pad(week)}`;
 }
 
-/**
- * Grandfather-father-son retention: the newest backup of each of the last `keepDaily` days,
- * `keepWeekly` ISO weeks and `keepMonthly` months that have backups (in the system's calendar), plus
- * the newest verified backup whatever the rules say. Dumps without a manifest are not backups: they
- * go once past the grace period. Pure, so it is tested over hundreds of synthetic backups.
- */
-export function decideRetention(backups: StoredBackup[], options: DecideRetentionOptions): RetentionDecision[] {
-  const grace = options.orphanGraceMs ?? 86_400_000;
-  const decisions = new Map<string, RetentionDecision>();
-  for (const b of backups) {
-    decisions.set(b.key, {
-      key: b.key,
-      ...(b.manifestKey ? { manifestKey: b.manifestKey } : {}),
-      takenAt: b.takenAt,
-      keep: false,
-      reasons: [],
-    });
-  }
-  const complete = backups.filter((b) => b.manifestKey).sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime());
+/** Fills the daily, weekly and monthly slots with verified backups only, newest first. */
+function fillSlots(
+  verified: CheckedBackup[],
+  decisions: Map<string, RetentionDecision>,
+  options: DecideRetentionOptions,
+): void {
   const rules: [string, number, (l: ReturnType<typeof toLocal>) => string][] = [
     ["daily", options.policy.keepDaily, (l) => `${l.year}-${pad(l.month)}-${pad(l.day)}`],
     ["weekly", options.policy.keepWeekly, (l) => isoWeek(l.year, l.month, l.day)],
@@ -67,7 +64,7 @@ export function decideRetention(backups: StoredBackup[], options: DecideRetentio
   ];
   for (const [label, count, period] of rules) {
     const seen = new Set<string>();
-    for (const b of complete) {
+    for (const b of verified) {
       if (seen.size >= count) break;
       const p = period(toLocal(b.takenAt, options.timezone));
       if (seen.has(p)) continue;
@@ -79,19 +76,66 @@ export function decideRetention(backups: StoredBackup[], options: DecideRetentio
       }
     }
   }
-  const newestVerifiedAt = options.newestVerifiedKey ? decisions.get(options.newestVerifiedKey)?.takenAt : undefined;
-  for (const d of decisions.values()) {
-    if (d.key === options.newestVerifiedKey) {
+}
+
+/** An unverified dump stays while young, or while nothing newer is verified; the reason says which. */
+function judgeUnverified(
+  d: RetentionDecision,
+  why: string,
+  options: DecideRetentionOptions & { newestVerifiedAt: Date | undefined },
+): void {
+  const grace =
+    d.state === "no-manifest"
+      ? (options.orphanGraceMs ?? ORPHAN_GRACE_MS)
+      : (options.unverifiedGraceMs ?? UNVERIFIED_GRACE_MS);
+  const until = new Date(d.takenAt.getTime() + grace);
+  if (until > options.now) {
+    d.keep = true;
+    d.reasons.push(`unverified (${why}): not counted, kept until ${until.toISOString()}`);
+  } else if (!options.newestVerifiedAt || d.takenAt >= options.newestVerifiedAt) {
+    d.keep = true;
+    d.reasons.push(`unverified (${why}): not counted, kept while no newer verified backup exists`);
+  } else {
+    d.reasons.push(`unverified (${why}) since ${until.toISOString()}: not a backup`);
+  }
+}
+
+/**
+ * Grandfather-father-son retention: the newest verified backup of each of the last `keepDaily` days,
+ * `keepWeekly` ISO weeks and `keepMonthly` months that have verified backups (in the system's calendar),
+ * plus the newest verified backup whatever the rules say. Only verified backups fill a slot: a dump
+ * whose manifest is missing or wrong would otherwise take the day of the good one beside it. Unverified
+ * dumps are kept for their grace period (and while nothing newer is verified), then go; dumps dated in
+ * the future are always kept. Pure, so it is tested over hundreds of synthetic backups.
+ */
+export function decideRetention(backups: CheckedBackup[], options: DecideRetentionOptions): RetentionDecision[] {
+  const decisions = new Map<string, RetentionDecision>();
+  for (const b of backups) {
+    decisions.set(b.key, {
+      key: b.key,
+      ...(b.manifestKey ? { manifestKey: b.manifestKey } : {}),
+      takenAt: b.takenAt,
+      state: b.check.state,
+      keep: false,
+      reasons: [],
+    });
+  }
+  const verified = backups
+    .filter((b) => b.check.state === "verified")
+    .sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime());
+  fillSlots(verified, decisions, options);
+  const newestVerified = verified[0];
+  for (const b of backups) {
+    const d = decisions.get(b.key);
+    if (!d) continue;
+    if (b.check.state === "future") {
+      d.keep = true;
+      d.reasons.push(`dated in the future (${b.check.reason}): not counted`);
+    } else if (b.check.state !== "verified") {
+      judgeUnverified(d, b.check.reason, { ...options, newestVerifiedAt: newestVerified?.takenAt });
+    } else if (b.key === newestVerified?.key) {
       d.keep = true;
       d.reasons.unshift("newest verified backup");
-    } else if (!d.manifestKey) {
-      const young = options.now.getTime() - d.takenAt.getTime() < grace;
-      d.keep = young;
-      d.reasons.push(young ? "no manifest yet (may still be finishing)" : "no manifest: not a backup");
-    } else if (!d.keep && (!newestVerifiedAt || d.takenAt >= newestVerifiedAt)) {
-      // Nothing goes unless something newer and verified exists.
-      d.keep = true;
-      d.reasons.push("no newer verified backup exists");
     } else if (!d.keep) {
       d.reasons.push("outside every retention period");
     }

@@ -224,6 +224,7 @@ export async function pgDumpDrill(
     prefix: backup.prefix,
     system: system.id,
     database: database.id,
+    now: startedAt,
   });
   const { newest } = listing;
   const facts = (extra: Partial<DrillFacts> & Pick<DrillFacts, "checks" | "cleanup">): DrillFacts => ({

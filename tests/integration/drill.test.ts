@@ -67,7 +67,14 @@ describe("restore-drill with real PostgreSQL and S3", () => {
 
   /** The demo database's backups in the test bucket, and the newest verified one. */
   const demoBackups = () =>
-    inspectBackups(stack.s3, { bucket: BUCKET, prefix: "pg_dump", system: "demo", database: "inventory" });
+    inspectBackups(stack.s3, {
+      bucket: BUCKET,
+      prefix: "pg_dump",
+      system: "demo",
+      database: "inventory",
+      // Each test's clock runs ahead (see `context`): read the backups as the latest of them sees them.
+      now: new Date(Date.now() + hour * 3_600_000),
+    });
 
   const takeBackup = async () => {
     const ctx = context();
@@ -359,6 +366,9 @@ describe("restore-drill with real PostgreSQL and S3", () => {
 
   it("a crash mid-restore leaves a scratch database that the janitor removes after its deadline, not before", async () => {
     await takeBackup();
+    // The backup is dated on this file's clock, which runs hours ahead: so do the child and the janitor,
+    // or the backup would be in their future (and rightly not restored).
+    const offset = hour * 3_600_000;
     // A separate process runs the drill and kills itself (SIGKILL: no finally, no cleanup) once bytes flow.
     const child = join(stack.dir, "crash-drill.mts");
     const url = (path: string) => pathToFileURL(join(ROOT, path)).href;
@@ -376,7 +386,7 @@ const ctx = {
   system: findSystem(builtinFleet(), "demo"),
   clients: createAwsClients({ region: "us-east-1", s3ForcePathStyle: true }),
   logger: createLogger({ logLevel: "ERROR" }),
-  now: () => new Date(),
+  now: () => new Date(Date.now() + config.offset),
   dryRun: false,
   notify: { notify: async () => {} },
   env: config.env,
@@ -387,7 +397,7 @@ console.log("the drill finished: the crash did not happen");
 `,
     );
     const exit = await new Promise<{ code: number | null; signal: string | null; out: string }>((done) => {
-      const proc = spawn(process.execPath, ["--import", "tsx", child, JSON.stringify({ env })], {
+      const proc = spawn(process.execPath, ["--import", "tsx", child, JSON.stringify({ env, offset })], {
         cwd: ROOT,
         env: { PATH: process.env.PATH, HOME: process.env.HOME, ...stack.s3server.env },
         stdio: ["ignore", "pipe", "pipe"],
@@ -409,14 +419,24 @@ console.log("the drill finished: the crash did not happen");
 
     // Before the deadline (max(3 × 30 min, 60 min) + 5 min grace): the janitor leaves it alone.
     const soon = await drillJanitorRunbook.run(
-      testContext({ system: "demo", clients: stack.clients, env, now: () => new Date(Date.now() + 30 * 60_000) }),
+      testContext({
+        system: "demo",
+        clients: stack.clients,
+        env,
+        now: () => new Date(Date.now() + offset + 30 * 60_000),
+      }),
       drillJanitorRunbook.input.parse({}),
     );
     expect(soon.actions.find((a) => a.resource.endsWith(name))?.status).toBe("skipped");
     expect(await scratchDatabases()).toEqual([name]);
 
     const later = await drillJanitorRunbook.run(
-      testContext({ system: "demo", clients: stack.clients, env, now: () => new Date(Date.now() + 3 * 3_600_000) }),
+      testContext({
+        system: "demo",
+        clients: stack.clients,
+        env,
+        now: () => new Date(Date.now() + offset + 3 * 3_600_000),
+      }),
       drillJanitorRunbook.input.parse({}),
     );
     expect(later.status).toBe("succeeded");
