@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
 import { type Schedule, scheduleSchema } from "../schedules/schema.js";
-import { type System, systemSchema } from "../systems/schema.js";
+import { backupPathOverlaps, type System, systemSchema } from "../systems/schema.js";
 import { errorMessage, UnknownNameError, ValidationError, type ValidationIssue } from "./errors.js";
 
 /** The validated fleet: its systems and their schedules. */
@@ -68,6 +68,7 @@ export function parseFleet(raw: unknown, options: ParseFleetOptions): Fleet {
   for (const [i, id] of ids.entries()) {
     if (ids.indexOf(id) !== i) issues.push({ path: `system "${id}"`, message: "duplicate system id" });
   }
+  issues.push(...backupPathOverlaps(systems));
   const schedules: Schedule[] = [];
   const seen = new Set<string>();
   for (const [i, entry] of result.data.schedules.entries()) {

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { ValidationIssue } from "../lib/errors.js";
 import { isValidTimeZone } from "../lib/timezone.js";
 import { credentialsSchema } from "./credentials.js";
 import { drillCatalogueSchema } from "./drill-schema.js";
@@ -89,9 +90,27 @@ export const retentionSchema = z.strictObject({
   keepMonthly: z.number().int().min(0).default(0),
 });
 
+/** Top-level folders of a backup bucket that hold something else: drill records and claims, audit records. */
+const RESERVED_PREFIXES = ["drills", "audit"];
+
+/**
+ * Folder names (lower-case letters, digits, `_`, `-`) joined by single slashes, not one of the
+ * project's own top-level folders. No empty, `.` or `..` segment: every prefix names one folder, so two
+ * prefixes can be compared folder by folder (see {@link backupPathOverlaps}).
+ */
+const backupPrefix = z
+  .string()
+  .regex(
+    /^[a-z0-9][a-z0-9_-]*(\/[a-z0-9][a-z0-9_-]*)*$/,
+    "must be folder names of lower-case letters, digits, _ and - joined by single slashes, without leading or trailing slash (e.g. pg_dump or backups/pg_dump)",
+  )
+  .refine((prefix) => !RESERVED_PREFIXES.includes(prefix.split("/")[0] ?? ""), {
+    message: `must not start with ${RESERVED_PREFIXES.map((p) => `${p}/`).join(" or ")}: the project keeps drill and audit records there`,
+  });
+
 export const backupSchema = z.strictObject({
   bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "must be an S3 bucket name"),
-  prefix: z.string().regex(/^[a-z0-9][a-z0-9/_-]*[a-z0-9]$/, "must be a key prefix without leading or trailing slash"),
+  prefix: backupPrefix,
   retention: retentionSchema,
   /** pg_dump -Z level for the custom format (0-9). */
   compression: z.number().int().min(0).max(9).default(1),
@@ -229,4 +248,33 @@ export type AlarmThreshold = System["alarms"][number];
 /** How old the newest pg_dump of a system may be (see `backup.maxAgeMinutes`). */
 export function backupMaxAgeMinutes(system: System): number {
   return system.backup?.maxAgeMinutes ?? (system.dr.drillSource === "pg_dump" ? system.dr.rpoMinutes : 26 * 60);
+}
+
+/** Where a system's backups live: every key a runbook of this system lists, reads or deletes is below it. */
+export function backupPath(system: Pick<System, "id" | "backup">): string | undefined {
+  return system.backup ? `s3://${system.backup.bucket}/${system.backup.prefix}/${system.id}/` : undefined;
+}
+
+/**
+ * Fleet-level check: no system's backup path may lie inside another's. With prefixes `pg_dump` and
+ * `pg_dump/partpal-ims/main` in one bucket, partpal-ims's retention would list (and, before keys were
+ * matched against the exact layout, count and delete) the other system's backups, and its IAM grant
+ * `pg_dump/partpal-ims/*` covers them. One issue per pair, naming both systems and both paths.
+ */
+export function backupPathOverlaps(systems: readonly Pick<System, "id" | "backup">[]): ValidationIssue[] {
+  const issues: ValidationIssue[] = [];
+  const paths = systems.flatMap((s) => {
+    const path = backupPath(s);
+    return path ? [{ id: s.id, path }] : [];
+  });
+  for (const [i, inner] of paths.entries()) {
+    for (const [j, outer] of paths.entries()) {
+      if (i === j || inner.id === outer.id || !inner.path.startsWith(outer.path)) continue;
+      issues.push({
+        path: `system "${inner.id}".backup.prefix`,
+        message: `backup path ${inner.path} lies inside system "${outer.id}"'s backup path ${outer.path}; each system's backups must have a folder no other system's is in (the same prefix for both, or another bucket)`,
+      });
+    }
+  }
+  return issues;
 }
