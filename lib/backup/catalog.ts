@@ -60,10 +60,10 @@ export interface VerifiedBackup {
   manifest: Manifest;
 }
 
-/** `2.0 d`, `3.5 h`, `12 min`: how far a date is from now, for a person. */
+/** `5.0 d`, `56.0 h`, `12 min`: a span of time, for a person (days from 72 h on). */
 export function describeSpan(ms: number): string {
   const minutes = Math.round(Math.abs(ms) / 60_000);
-  if (minutes >= 48 * 60) return `${(minutes / 1440).toFixed(1)} d`;
+  if (minutes >= 72 * 60) return `${(minutes / 1440).toFixed(1)} d`;
   return minutes >= 120 ? `${(minutes / 60).toFixed(1)} h` : `${minutes} min`;
 }
 
