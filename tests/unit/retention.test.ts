@@ -1,7 +1,7 @@
 import { DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { mockClient } from "aws-sdk-client-mock";
 import { afterEach, describe, expect, it } from "vitest";
-import type { StoredBackup } from "../../lib/backup/catalog.js";
+import type { CheckedBackup, StoredBackup } from "../../lib/backup/catalog.js";
 import { dumpKey, manifestKey } from "../../lib/backup/layout.js";
 import { decideRetention } from "../../lib/backup/retention.js";
 import { pruneBackupsRunbook } from "../../runbooks/prune-backups.js";
@@ -10,13 +10,16 @@ import { testClients, testContext } from "../helpers/context.js";
 const NOW = new Date("2026-11-21T10:00:00Z");
 const HOUR = 3_600_000;
 
+/** A check result for {@link decideRetention}: the manifest itself is not looked at there. */
+const VERIFIED = { state: "verified", manifest: {} } as CheckedBackup["check"];
+
 /** 400 backups, one every 6 hours back from 02:00 today (100 days), all with manifests. */
-function synthetic(count = 400): StoredBackup[] {
-  const backups: StoredBackup[] = [];
+function synthetic(count = 400): CheckedBackup[] {
+  const backups: CheckedBackup[] = [];
   for (let i = count - 1; i >= 0; i--) {
     const takenAt = new Date(Date.UTC(2026, 10, 21, 2) - i * 6 * HOUR);
     const key = dumpKey("pg_dump", "partpal-ims", "main", takenAt);
-    backups.push({ key, takenAt, bytes: 1000, manifestKey: manifestKey(key) });
+    backups.push({ key, takenAt, bytes: 1000, manifestKey: manifestKey(key), check: VERIFIED });
   }
   return backups;
 }
@@ -28,7 +31,6 @@ describe("retention decisions", () => {
       policy: { keepDaily: 7, keepWeekly: 4, keepMonthly: 6 },
       timezone: "Africa/Johannesburg",
       now: NOW,
-      newestVerifiedKey: backups.at(-1)?.key,
     });
     const kept = decisions.filter((d) => d.keep).map((d) => d.takenAt.toISOString());
     // Local SAST days: the newest backup of a day is the one at 20:00 UTC (22:00 SAST), except today.
@@ -51,38 +53,87 @@ describe("retention decisions", () => {
     expect(newest?.reasons[0]).toBe("newest verified backup");
   });
 
-  it("never removes the newest verified backup, even with a zero-day policy", () => {
-    const backups = synthetic(10);
+  it("never removes the newest verified backup, even with a one-day policy, nor a newer unverified dump", () => {
+    const backups = synthetic(10).map((b, i) =>
+      i > 4 ? { ...b, check: { state: "bad-manifest" as const, reason: "manifest names 1 bytes" } } : b,
+    );
     const middle = backups[4]?.key;
     const decisions = decideRetention(backups, {
       policy: { keepDaily: 1, keepWeekly: 0, keepMonthly: 0 },
       timezone: "UTC",
       now: NOW,
-      newestVerifiedKey: middle,
     });
-    // The newest verified is kept; newer backups that are not verified are kept too (nothing newer verified).
+    // The newest verified is kept; newer dumps that are not verified are kept too (inside their grace).
     const kept = decisions.filter((d) => d.keep).map((d) => d.key);
-    expect(kept).toContain(middle);
     expect(kept).toEqual(backups.slice(4).map((b) => b.key));
+    expect(decisions.find((d) => d.key === middle)?.reasons[0]).toBe("newest verified backup");
   });
 
   it("dumps without a manifest are not backups: removed after a day, kept while they may be finishing", () => {
     const old = dumpKey("p", "s", "d", new Date(NOW.getTime() - 30 * HOUR));
     const fresh = dumpKey("p", "s", "d", new Date(NOW.getTime() - HOUR));
     const good = dumpKey("p", "s", "d", new Date(NOW.getTime() - 2 * HOUR));
+    const none = { state: "no-manifest" as const, reason: "no manifest" };
     const decisions = decideRetention(
       [
-        { key: old, takenAt: new Date(NOW.getTime() - 30 * HOUR), bytes: 1 },
-        { key: good, takenAt: new Date(NOW.getTime() - 2 * HOUR), bytes: 1, manifestKey: manifestKey(good) },
-        { key: fresh, takenAt: new Date(NOW.getTime() - HOUR), bytes: 1 },
+        { key: old, takenAt: new Date(NOW.getTime() - 30 * HOUR), bytes: 1, check: none },
+        {
+          key: good,
+          takenAt: new Date(NOW.getTime() - 2 * HOUR),
+          bytes: 1,
+          manifestKey: manifestKey(good),
+          check: VERIFIED,
+        },
+        { key: fresh, takenAt: new Date(NOW.getTime() - HOUR), bytes: 1, check: none },
       ],
-      { policy: { keepDaily: 7, keepWeekly: 0, keepMonthly: 0 }, timezone: "UTC", now: NOW, newestVerifiedKey: good },
+      { policy: { keepDaily: 7, keepWeekly: 0, keepMonthly: 0 }, timezone: "UTC", now: NOW },
     );
     expect(decisions.map((d) => [d.key, d.keep, d.reasons[0]])).toEqual([
-      [old, false, "no manifest: not a backup"],
+      [old, false, "unverified (no manifest) since 2026-11-21T04:00:00.000Z: not a backup"],
       [good, true, "newest verified backup"],
-      [fresh, true, "no manifest yet (may still be finishing)"],
+      [fresh, true, "unverified (no manifest): not counted, kept until 2026-11-22T09:00:00.000Z"],
     ]);
+  });
+
+  it.each([
+    ["no-manifest", 23, true, "kept until"],
+    ["no-manifest", 25, false, "not a backup"],
+    ["bad-manifest", 6 * 24, true, "kept until"],
+    ["bad-manifest", 8 * 24, false, "not a backup"],
+    ["future", 0, true, "dated in the future"],
+  ] as const)("a %s dump %i h old: keep=%s (%s)", (state, hoursOld, keep, reason) => {
+    const at = new Date(NOW.getTime() - hoursOld * HOUR - (state === "future" ? -48 * HOUR : 0));
+    const key = dumpKey("p", "s", "d", at);
+    const verified = synthetic(30);
+    const check = state === "future" ? { state, reason: "key dated ahead" } : { state, reason: "why" };
+    const decisions = decideRetention([...verified, { key, takenAt: at, bytes: 1, check }], {
+      policy: { keepDaily: 7, keepWeekly: 0, keepMonthly: 0 },
+      timezone: "UTC",
+      now: NOW,
+    });
+    const d = decisions.find((x) => x.key === key);
+    expect(d?.keep).toBe(keep);
+    expect(d?.reasons.join(", ")).toContain(reason);
+    // Whatever it is, it never takes a daily slot from a verified backup.
+    expect(decisions.filter((x) => x.keep && x.state === "verified")).toHaveLength(7);
+  });
+
+  it("an unverified dump past its grace stays while nothing newer is verified", () => {
+    const at = new Date(NOW.getTime() - 25 * HOUR);
+    const key = dumpKey("p", "s", "d", at);
+    const older = synthetic(30).filter((b) => b.takenAt < at);
+    const decisions = decideRetention(
+      [...older, { key, takenAt: at, bytes: 1, check: { state: "no-manifest", reason: "no manifest" } }],
+      {
+        policy: { keepDaily: 7, keepWeekly: 0, keepMonthly: 0 },
+        timezone: "UTC",
+        now: NOW,
+      },
+    );
+    expect(decisions.find((d) => d.key === key)).toMatchObject({
+      keep: true,
+      reasons: ["unverified (no manifest): not counted, kept while no newer verified backup exists"],
+    });
   });
 });
 
@@ -111,6 +162,12 @@ function listPages(keys: { Key: string; Size: number }[], pageSize: number) {
   return pages;
 }
 
+/** The start time a dump key encodes, as backup writes it in the manifest. */
+function startOf(key: string): string {
+  const t = /(\d{8}T\d{6}Z)\.dump$/.exec(key)?.[1] ?? "";
+  return `${t.slice(0, 4)}-${t.slice(4, 6)}-${t.slice(6, 8)}T${t.slice(9, 11)}:${t.slice(11, 13)}:${t.slice(13, 15)}.000Z`;
+}
+
 function manifestBody(key: string, bytes: number) {
   const manifest = {
     version: 1,
@@ -126,8 +183,8 @@ function manifestBody(key: string, bytes: number) {
     serverVersion: "15.4",
     pgDumpVersion: "15.18",
     databaseBytes: 5000,
-    startedAt: NOW.toISOString(),
-    finishedAt: NOW.toISOString(),
+    startedAt: startOf(key),
+    finishedAt: startOf(key),
     durationMs: 100,
     tables: [],
     encryption: "AES256",
@@ -215,7 +272,6 @@ describe("prune-backups runbook (S3 faked with API-shaped responses)", () => {
       policy: { keepDaily: 7, keepWeekly: 4, keepMonthly: 6 },
       timezone: "Africa/Johannesburg",
       now: NOW,
-      newestVerifiedKey: backups.at(-1)?.key,
     }).filter((d) => d.keep);
     s3.reset();
     setup(backups.filter((b) => kept.some((k) => k.key === b.key)));
