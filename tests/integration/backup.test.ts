@@ -383,6 +383,8 @@ describe("backup on real PostgreSQL and a real S3-protocol server", () => {
     const keys = await objects();
     expect(keys).not.toContain(orphan);
     expect(keys.filter((k) => k.endsWith(".dump"))).toHaveLength(1);
-    expect(report.actions.find((a) => a.resource === orphan)?.reason).toBe("no manifest: not a backup");
+    expect(report.actions.find((a) => a.resource === orphan)?.reason).toBe(
+      "unverified (no manifest) since 2026-01-02T03:00:00.000Z: not a backup",
+    );
   });
 });
