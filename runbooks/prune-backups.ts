@@ -36,8 +36,8 @@ function reportForeign(report: ReportBuilder, resource: string, foreign: string[
 }
 
 /** The newest verified backup's age, for the freshness alarm; never negative (a few seconds of skew). */
-function publishAge(ctx: RunbookContext, report: ReportBuilder, database: Database, listing: Checked): number {
-  if (!listing.newest) return Number.NaN;
+function publishAge(ctx: RunbookContext, report: ReportBuilder, database: Database, listing: Checked): void {
+  if (!listing.newest) return;
   const ageMs = Math.max(0, ctx.now().getTime() - listing.newest.backup.takenAt.getTime());
   report.metric(`backupAgeSeconds.${database.id}`, Math.round(ageMs / 1000));
   report.series.push({
@@ -46,7 +46,6 @@ function publishAge(ctx: RunbookContext, report: ReportBuilder, database: Databa
     value: Math.round(ageMs / 1000),
     dimensions: { System: ctx.system.id, Database: database.id },
   });
-  return ageMs;
 }
 
 function countStates(report: ReportBuilder, database: Database, listing: Checked): void {

@@ -65,7 +65,7 @@ describe("issue 10: backup retention must not lose verified backups", () => {
   it("1. ten days of a good dump at 01:00 and a broken-manifest dump at 08:00: every verified daily is kept, the unverified are listed, the run is partial", async () => {
     // Prepare
     bucket = memoryBucket({ bucket: BUCKET, pageSize: 7 });
-    const broken = [
+    const broken: (string | Record<string, unknown>)[] = [
       '{"version":1,"system":"partpal-ims","databa', // truncated
       { bytes: 1 }, // wrong size
       { system: "flash-sale" }, // another system's
@@ -77,7 +77,9 @@ describe("issue 10: backup retention must not lose verified backups", () => {
     for (let d = 9; d >= 0; d--) {
       const day = NOW.getTime() - d * DAY;
       good.push(putBackup(bucket, { system: "partpal-ims", at: new Date(day - 9 * HOUR) })); // 01:00 UTC
-      bad.push(putBackup(bucket, { system: "partpal-ims", at: new Date(day - 2 * HOUR), manifest: broken[d % 5] })); // 08:00 UTC
+      bad.push(
+        putBackup(bucket, { system: "partpal-ims", at: new Date(day - 2 * HOUR), manifest: broken[d % 5] ?? "" }),
+      ); // 08:00 UTC
     }
     // Act
     const report = await pruneBackupsRunbook.run(
