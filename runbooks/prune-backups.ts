@@ -21,7 +21,8 @@ const DELETE_BATCH = 1000;
 /** Keys listed by name in a report before the rest are only counted. */
 const EXAMPLES = 3;
 
-type Checked = Awaited<ReturnType<typeof checkAllBackups>>;
+/** What was found, and the moment it was judged at (one clock reading for the whole database). */
+type Checked = Awaited<ReturnType<typeof checkAllBackups>> & { now: Date };
 
 /** Objects under the database's folder that are not in the layout: someone else's, never touched. */
 function reportForeign(report: ReportBuilder, resource: string, foreign: string[]): void {
@@ -38,7 +39,7 @@ function reportForeign(report: ReportBuilder, resource: string, foreign: string[
 /** The newest verified backup's age, for the freshness alarm; never negative (a few seconds of skew). */
 function publishAge(ctx: RunbookContext, report: ReportBuilder, database: Database, listing: Checked): void {
   if (!listing.newest) return;
-  const ageMs = Math.max(0, ctx.now().getTime() - listing.newest.backup.takenAt.getTime());
+  const ageMs = Math.max(0, listing.now.getTime() - listing.newest.backup.takenAt.getTime());
   report.metric(`backupAgeSeconds.${database.id}`, Math.round(ageMs / 1000));
   report.series.push({
     name: "BackupAgeSeconds",
@@ -96,7 +97,7 @@ function stopsPruning(ctx: RunbookContext, report: ReportBuilder, database: Data
     });
     return true;
   }
-  const ageMs = Math.max(0, ctx.now().getTime() - newest.backup.takenAt.getTime());
+  const ageMs = Math.max(0, listing.now.getTime() - newest.backup.takenAt.getTime());
   const maxAgeMs = backupMaxAgeMinutes(ctx.system) * 60_000;
   if (ageMs <= maxAgeMs) return false;
   report.add({
@@ -116,13 +117,14 @@ async function pruneDatabase(ctx: RunbookContext, report: ReportBuilder, databas
   const resource = `${system.id}/${database.id}`;
   const s3 = ctx.clients.s3;
   const now = ctx.now();
-  const listing = await checkAllBackups(s3, {
+  const found = await checkAllBackups(s3, {
     bucket: backup.bucket,
     prefix: backup.prefix,
     system: system.id,
     database: database.id,
     now,
   });
+  const listing = { ...found, now };
   countStates(report, database, listing);
   reportForeign(report, resource, listing.foreign);
   publishAge(ctx, report, database, listing);
