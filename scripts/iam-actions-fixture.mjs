@@ -53,5 +53,5 @@ const out = {
   source: `AWS Service Authorization Reference, via ${pkg.name}@${pkg.version} (data of ${pkg.updatedAt})`,
   services,
 };
-writeFileSync(new URL("../tests/fixtures/iam-actions.json", import.meta.url), `${JSON.stringify(out, null, 1)}\n`);
+writeFileSync(new URL("../tests/fixtures/iam-actions.json", import.meta.url), `${JSON.stringify(out, null, 2)}\n`);
 console.log(`wrote ${SERVICES.length} services`);
