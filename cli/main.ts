@@ -44,6 +44,29 @@ async function logger(io: CliIo, verbose: boolean) {
   return createLogger({ stream: io.err, logLevel: (verbose ? "INFO" : (envLevel ?? "WARN")) as LogLevel });
 }
 
+/**
+ * The embedded stack's environment when `system` is local-only (the demo), also applied to this process
+ * because the standard SDK clients read `process.env`. `optional`: no stack is fine (the caller copes).
+ */
+async function localEnv(
+  io: CliIo,
+  catalogue: Awaited<ReturnType<typeof fleet>>,
+  systemId: string,
+  options = { optional: false },
+): Promise<Record<string, string>> {
+  const system = catalogue.systems.find((s) => s.id === systemId);
+  if (!system || system.deploy) return {};
+  const { localSystemEnv, applyEnv } = await import("./commands/stack.js");
+  try {
+    const env = await localSystemEnv(io, system);
+    applyEnv(env);
+    return env;
+  } catch (error) {
+    if (options.optional) return {};
+    throw error;
+  }
+}
+
 const str = (v: string | boolean | undefined): string | undefined => (typeof v === "string" ? v : undefined);
 
 function requireSystem(command: string, args: ParsedArgs): string {
@@ -125,10 +148,12 @@ const COMMANDS: Record<string, Command> = {
       cancellable();
       const { runCommand } = await import("./commands/run.js");
       const databaseUrl = str(args.values["database-url"]);
+      const catalogue = await fleet(args.values.fleet);
+      const local = await localEnv(io, catalogue, system);
       return runCommand(
-        io,
+        { ...io, env: { ...io.env, ...local } },
         {
-          fleet: await fleet(args.values.fleet),
+          fleet: catalogue,
           registry: runbooks,
           logger: await logger(io, args.values.verbose === true),
         },
@@ -162,9 +187,11 @@ const COMMANDS: Record<string, Command> = {
       const { drillHistoryCommand } = await import("./commands/drill-history.js");
       const database = str(args.values.database);
       const out = str(args.values.out);
+      const catalogue = await fleet(args.values.fleet);
+      const local = await localEnv(io, catalogue, system, { optional: true });
       return drillHistoryCommand(
-        io,
-        { fleet: await fleet(args.values.fleet) },
+        { ...io, env: { ...io.env, ...local } },
+        { fleet: catalogue },
         {
           system,
           json: args.values.json === true,
@@ -173,6 +200,32 @@ const COMMANDS: Record<string, Command> = {
           ...(limit !== undefined ? { limit } : {}),
         },
       );
+    },
+  },
+  stack: {
+    usage: "ops stack up|down|status [--json]",
+    summary: "the embedded PostgreSQL and S3 store under .state/ ($OPS_STATE_DIR): while up, `--system demo` works",
+    options: {
+      json,
+      dir: { type: "string", value: "D", description: "(internal, serve-s3) the S3 store's directory" },
+      "port-file": { type: "string", value: "F", description: "(internal, serve-s3) where to write the port" },
+    },
+    maxPositionals: Number.POSITIVE_INFINITY,
+    async run({ io, args }) {
+      const [action, ...rest] = args.positionals;
+      const commands = await import("./commands/stack.js");
+      if (action === "serve-s3") {
+        const directory = str(args.values.dir);
+        const portFile = str(args.values["port-file"]);
+        if (!directory || !portFile) throw new UsageError("ops stack serve-s3 needs --dir D --port-file F");
+        return commands.serveS3({ directory, portFile, buckets: rest });
+      }
+      if (!action || !["up", "down", "status"].includes(action)) {
+        throw new UsageError(`ops stack needs one of up, down, status${action ? ` (got "${action}")` : ""}`);
+      }
+      if (rest.length)
+        throw new UsageError(`\`ops stack ${action}\` takes no more arguments; unexpected: "${rest.join(" ")}"`);
+      return commands.stackCommand(io, await fleet(undefined), { action, json: args.values.json === true });
     },
   },
   demo: {
