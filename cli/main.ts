@@ -149,9 +149,8 @@ const COMMANDS: Record<string, Command> = {
       const { runCommand } = await import("./commands/run.js");
       const databaseUrl = str(args.values["database-url"]);
       const catalogue = await fleet(args.values.fleet);
-      const local = await localEnv(io, catalogue, system);
       return runCommand(
-        { ...io, env: { ...io.env, ...local } },
+        io,
         {
           fleet: catalogue,
           registry: runbooks,
@@ -164,6 +163,7 @@ const COMMANDS: Record<string, Command> = {
           json: args.values.json === true,
           pairs,
           signal,
+          environmentFor: (resolved) => localEnv(io, catalogue, resolved.id),
           ...(databaseUrl ? { databaseUrl } : {}),
         },
       );
@@ -200,6 +200,30 @@ const COMMANDS: Record<string, Command> = {
           ...(limit !== undefined ? { limit } : {}),
         },
       );
+    },
+  },
+  fleet: {
+    usage: "ops fleet export [--system S] [--out F] [--fleet F]",
+    summary: "the catalogue as a file `--fleet F` reads back (defaults written out)",
+    options: {
+      system: systemOption,
+      out: { type: "string", value: "F", description: "write to this file instead of stdout" },
+      fleet: fleetOption,
+    },
+    maxPositionals: 1,
+    positionalsName: "one action (export)",
+    async run({ io, args }) {
+      const [action] = args.positionals;
+      if (action !== "export")
+        throw new UsageError(`ops fleet needs an action: export${action ? ` (got "${action}")` : ""}`);
+      const { fleetCommand } = await import("./commands/fleet.js");
+      const system = str(args.values.system);
+      const out = str(args.values.out);
+      return fleetCommand(io, await fleet(args.values.fleet), {
+        action,
+        ...(system ? { system } : {}),
+        ...(out ? { out } : {}),
+      });
     },
   },
   stack: {

@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
@@ -226,5 +226,36 @@ describe("the ops executable", () => {
     const typo = run("run", "backup", "--system", "demo", "--dryrun");
     expect(typo.status).toBe(2);
     expect(typo.stderr).toContain("did you mean --dry-run?");
+  });
+});
+
+describe("ops fleet export", () => {
+  it("writes a file that --fleet reads back to the same systems and schedules", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "ops-cli-"));
+    try {
+      const file = join(dir, "fleet.json");
+      expect((await ops(["fleet", "export", "--out", file])).code).toBe(0);
+      const exported = await ops(["systems", "--json"]);
+      const fed = await ops(["systems", "--json", "--fleet", file]);
+      expect(fed.code, fed.err).toBe(0);
+      expect(fed.out).toBe(exported.out);
+      const plan = await ops(["plan", "--json", "--days", "2"]);
+      const fedPlan = await ops(["plan", "--json", "--days", "2", "--fleet", file]);
+      expect(fedPlan.out).toBe(plan.out);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("--system exports one system with its schedules only; the example file is valid", async () => {
+    const { out } = await ops(["fleet", "export", "--system", "ims-2"]);
+    const one = JSON.parse(out) as { systems: { id: string }[]; schedules: { system: string }[] };
+    expect(one.systems.map((s) => s.id)).toEqual(["ims-2"]);
+    expect(one.schedules.length).toBeGreaterThan(0);
+    expect(one.schedules.every((s) => s.system === "ims-2")).toBe(true);
+    const example = new URL("../../examples/fleet.json", import.meta.url).pathname;
+    const planned = await ops(["plan", "--json", "--fleet", example]);
+    expect(planned.code, planned.err).toBe(0);
+    expect((JSON.parse(planned.out) as unknown[]).length).toBeGreaterThan(0);
   });
 });
