@@ -6,13 +6,18 @@ export default defineConfig({
   test: {
     env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true", TZ: "UTC" },
     projects: [
-      { extends: true, test: { name: "unit", include: ["tests/unit/**/*.test.ts"] } },
+      {
+        extends: true,
+        // Every runbook a unit test runs is held to its declared IAM permissions and to read-only dry runs.
+        test: { name: "unit", include: ["tests/unit/**/*.test.ts"], setupFiles: ["tests/setup/meta.ts"] },
+      },
       { extends: true, test: { name: "wiring", include: ["tests/wiring/**/*.test.ts"] } },
       {
         extends: true,
         test: {
           name: "integration",
           include: ["tests/integration/**/*.test.ts"],
+          setupFiles: ["tests/setup/meta.ts"],
           testTimeout: 120_000,
           hookTimeout: 180_000,
           // Each file starts its own PostgreSQL and S3 server; two cores, so not too many at once, and

@@ -1,59 +1,346 @@
-import { parseArgs } from "node:util";
+import { readFileSync } from "node:fs";
 import type { LogLevel } from "@aws-lambda-powertools/logger/types";
-import { loadFleet } from "../lib/catalogue.js";
 import { errorMessage, OpsError, ValidationError } from "../lib/errors.js";
-import { createLogger } from "../lib/logger.js";
-import { runbooks } from "../runbooks/index.js";
-import { demoCommand } from "./commands/demo.js";
-import { drillHistoryCommand } from "./commands/drill-history.js";
-import { planCommand } from "./commands/plan.js";
-import { runCommand } from "./commands/run.js";
-import { runbooksCommand } from "./commands/runbooks.js";
-import { systemsCommand } from "./commands/systems.js";
+import type { AnyRunbook } from "../runbooks/types.js";
+import { didYouMean, integerOption, type OptionSpec, type ParsedArgs, parseCommandArgs, UsageError } from "./args.js";
 import { type CliIo, EXIT } from "./io.js";
 
-export const USAGE = `ops — operations autopilot for containers and PostgreSQL on AWS
+/** What a command gets once its arguments parsed. */
+interface CommandCall {
+  io: CliIo;
+  args: ParsedArgs;
+  signal: AbortSignal;
+  /** Marks the run as one that stops cleanly on Ctrl-C/SIGTERM (it watches `signal`). */
+  cancellable: () => void;
+}
+
+/** One `ops` command: its usage line, its options, and its body loaded only when it runs. */
+interface Command {
+  usage: string;
+  summary: string;
+  options: Record<string, OptionSpec>;
+  maxPositionals: number;
+  positionalsName?: string;
+  run(call: CommandCall): Promise<number>;
+}
+
+const json: OptionSpec = { type: "boolean", description: "machine-readable output on stdout" };
+const fleetOption: OptionSpec = {
+  type: "string",
+  value: "F",
+  description: "load the catalogue from a JSON file instead of the built-in one",
+};
+const systemOption: OptionSpec = { type: "string", value: "S", description: "the system's id (see `ops systems`)" };
+
+// Commands import their bodies (and so zod, the SDK, the catalogue) only when they run: `ops --help`
+// loads none of it, which is most of the CLI's start time.
+const registry = async (): Promise<readonly AnyRunbook[]> => (await import("../runbooks/index.js")).runbooks;
+const fleet = async (path: unknown) =>
+  (await import("../lib/catalogue.js")).loadFleet(typeof path === "string" ? path : undefined);
+
+async function logger(io: CliIo, verbose: boolean) {
+  const { createLogger } = await import("../lib/logger.js");
+  const envLevel = io.env.POWERTOOLS_LOG_LEVEL ?? io.env.LOG_LEVEL;
+  return createLogger({ stream: io.err, logLevel: (verbose ? "INFO" : (envLevel ?? "WARN")) as LogLevel });
+}
+
+/**
+ * The embedded stack's environment when `system` is local-only (the demo), also applied to this process
+ * because the standard SDK clients read `process.env`. `optional`: no stack is fine (the caller copes).
+ */
+async function localEnv(
+  io: CliIo,
+  catalogue: Awaited<ReturnType<typeof fleet>>,
+  systemId: string,
+  options = { optional: false },
+): Promise<Record<string, string>> {
+  const system = catalogue.systems.find((s) => s.id === systemId);
+  if (!system || system.deploy) return {};
+  const { localSystemEnv, applyEnv } = await import("./commands/stack.js");
+  try {
+    const env = await localSystemEnv(io, system);
+    applyEnv(env);
+    return env;
+  } catch (error) {
+    if (options.optional) return {};
+    throw error;
+  }
+}
+
+const str = (v: string | boolean | undefined): string | undefined => (typeof v === "string" ? v : undefined);
+
+function requireSystem(command: string, args: ParsedArgs): string {
+  const system = str(args.values.system);
+  if (!system) throw new UsageError(`ops ${command} needs --system S (see \`ops systems\`)`);
+  return system;
+}
+
+const COMMANDS: Record<string, Command> = {
+  systems: {
+    usage: "ops systems [--json] [--fleet F]",
+    summary: "the fleet, its DR targets and policies",
+    options: { json, fleet: fleetOption },
+    maxPositionals: 0,
+    async run({ io, args }) {
+      const { systemsCommand } = await import("./commands/systems.js");
+      return systemsCommand(io, await fleet(args.values.fleet), { json: args.values.json === true });
+    },
+  },
+  runbooks: {
+    usage: "ops runbooks [--json]",
+    summary: "the runbooks and whether they are destructive",
+    options: { json },
+    maxPositionals: 0,
+    async run({ io, args }) {
+      const { runbooksCommand } = await import("./commands/runbooks.js");
+      return runbooksCommand(io, await registry(), { json: args.values.json === true });
+    },
+  },
+  plan: {
+    usage: "ops plan [--system S] [--days N] [--json] [--fleet F]",
+    summary: "next runs of every schedule, local time and UTC",
+    options: {
+      system: systemOption,
+      days: { type: "string", value: "N", description: "how many days ahead, 1 to 366 (default 7)" },
+      json,
+      fleet: fleetOption,
+    },
+    maxPositionals: 0,
+    async run({ io, args }) {
+      const { planCommand } = await import("./commands/plan.js");
+      const days = integerOption("days", args.values.days, { min: 1, max: 366, fallback: 7 }) ?? 7;
+      const system = str(args.values.system);
+      return planCommand(io, await fleet(args.values.fleet), await registry(), {
+        json: args.values.json === true,
+        days,
+        ...(system ? { system } : {}),
+      });
+    },
+  },
+  run: {
+    usage: "ops run <runbook> --system S [--dry-run] [--json] [--fleet F] [--database-url URL] [key=value ...]",
+    summary: "run a runbook with the code the Lambda runs (`ops run <runbook> --help` lists its inputs)",
+    options: {
+      system: systemOption,
+      "dry-run": { type: "boolean", description: "plan and report; change nothing" },
+      json,
+      fleet: fleetOption,
+      "database-url": {
+        type: "string",
+        value: "URL",
+        description: "connect to this PostgreSQL instead of the catalogue's (keep the password out of it)",
+      },
+    },
+    maxPositionals: Number.POSITIVE_INFINITY,
+    async run({ io, args, signal, cancellable }) {
+      const [name, ...pairs] = args.positionals;
+      const runbooks = await registry();
+      if (!name) {
+        throw new UsageError(`ops run needs a runbook name; known runbooks: ${runbooks.map((r) => r.name).join(", ")}`);
+      }
+      if (args.values.help) {
+        const { findRunbook } = await import("../lib/runner.js");
+        const { runbookHelp } = await import("./help.js");
+        io.out.write(runbookHelp(findRunbook(runbooks, name)));
+        return EXIT.ok;
+      }
+      const system = requireSystem("run", args);
+      cancellable();
+      const { runCommand } = await import("./commands/run.js");
+      const databaseUrl = str(args.values["database-url"]);
+      const catalogue = await fleet(args.values.fleet);
+      return runCommand(
+        io,
+        {
+          fleet: catalogue,
+          registry: runbooks,
+          logger: await logger(io, args.values.verbose === true),
+        },
+        {
+          runbook: name,
+          system,
+          dryRun: args.values["dry-run"] === true,
+          json: args.values.json === true,
+          pairs,
+          signal,
+          environmentFor: (resolved) => localEnv(io, catalogue, resolved.id),
+          ...(databaseUrl ? { databaseUrl } : {}),
+        },
+      );
+    },
+  },
+  "drill-history": {
+    usage: "ops drill-history --system S [--database D] [--limit N] [--out F.svg] [--json] [--fleet F]",
+    summary: "restore drills over time, RTO trend and chart",
+    options: {
+      system: systemOption,
+      database: { type: "string", value: "D", description: "only this database (its catalogue id)" },
+      limit: { type: "string", value: "N", description: "the newest N drills, 1 to 10000" },
+      out: { type: "string", value: "F.svg", description: "write the chart to this file" },
+      json,
+      fleet: fleetOption,
+    },
+    maxPositionals: 0,
+    async run({ io, args }) {
+      const system = requireSystem("drill-history", args);
+      const limit = integerOption("limit", args.values.limit, { min: 1, max: 10_000 });
+      const { drillHistoryCommand } = await import("./commands/drill-history.js");
+      const database = str(args.values.database);
+      const out = str(args.values.out);
+      const catalogue = await fleet(args.values.fleet);
+      const local = await localEnv(io, catalogue, system, { optional: true });
+      return drillHistoryCommand(
+        { ...io, env: { ...io.env, ...local } },
+        { fleet: catalogue },
+        {
+          system,
+          json: args.values.json === true,
+          ...(database ? { database } : {}),
+          ...(out ? { out } : {}),
+          ...(limit !== undefined ? { limit } : {}),
+        },
+      );
+    },
+  },
+  fleet: {
+    usage: "ops fleet export [--system S] [--out F] [--fleet F]",
+    summary: "the catalogue as a file `--fleet F` reads back (defaults written out)",
+    options: {
+      system: systemOption,
+      out: { type: "string", value: "F", description: "write to this file instead of stdout" },
+      fleet: fleetOption,
+    },
+    maxPositionals: 1,
+    positionalsName: "one action (export)",
+    async run({ io, args }) {
+      const [action] = args.positionals;
+      if (action !== "export")
+        throw new UsageError(`ops fleet needs an action: export${action ? ` (got "${action}")` : ""}`);
+      const { fleetCommand } = await import("./commands/fleet.js");
+      const system = str(args.values.system);
+      const out = str(args.values.out);
+      return fleetCommand(io, await fleet(args.values.fleet), {
+        action,
+        ...(system ? { system } : {}),
+        ...(out ? { out } : {}),
+      });
+    },
+  },
+  stack: {
+    usage: "ops stack up|down|status [--json]",
+    summary: "the embedded PostgreSQL and S3 store under .state/ ($OPS_STATE_DIR): while up, `--system demo` works",
+    options: {
+      json,
+      dir: { type: "string", value: "D", description: "(internal, serve-s3) the S3 store's directory" },
+      "port-file": { type: "string", value: "F", description: "(internal, serve-s3) where to write the port" },
+    },
+    maxPositionals: Number.POSITIVE_INFINITY,
+    async run({ io, args }) {
+      const [action, ...rest] = args.positionals;
+      const commands = await import("./commands/stack.js");
+      if (action === "serve-s3") {
+        const directory = str(args.values.dir);
+        const portFile = str(args.values["port-file"]);
+        if (!directory || !portFile) throw new UsageError("ops stack serve-s3 needs --dir D --port-file F");
+        return commands.serveS3({ directory, portFile, buckets: rest });
+      }
+      if (!action || !["up", "down", "status"].includes(action)) {
+        throw new UsageError(`ops stack needs one of up, down, status${action ? ` (got "${action}")` : ""}`);
+      }
+      if (rest.length)
+        throw new UsageError(`\`ops stack ${action}\` takes no more arguments; unexpected: "${rest.join(" ")}"`);
+      return commands.stackCommand(io, await fleet(undefined), { action, json: args.values.json === true });
+    },
+  },
+  demo: {
+    usage: "ops demo [--json]",
+    summary: "the main job on the embedded stack (npm start): local PostgreSQL + S3, backup, retention, drill",
+    options: { json },
+    maxPositionals: 0,
+    async run({ io, args, signal, cancellable }) {
+      cancellable();
+      const { demoCommand } = await import("./commands/demo.js");
+      return demoCommand(
+        io,
+        {
+          fleet: await fleet(undefined),
+          registry: await registry(),
+          logger: await logger(io, args.values.verbose === true),
+          signal,
+        },
+        { json: args.values.json === true },
+      );
+    },
+  },
+};
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+  return pkg.version;
+}
+
+/** `ops --help`: every command with its usage and summary. */
+export function usage(): string {
+  const lines = Object.values(COMMANDS).flatMap((c) => [`  ${c.usage}`, `      ${c.summary}`]);
+  return `ops — operations autopilot for containers and PostgreSQL on AWS
 
 Usage:
-  ops systems   [--json] [--fleet F]                 the fleet, its DR targets and policies
-  ops runbooks  [--json]                             the runbooks and whether they are destructive
-  ops plan      [--system S] [--days N] [--json] [--fleet F]
-                                                     next runs of every schedule, local time and UTC
-  ops drill-history --system S [--database D] [--limit N] [--out F.svg] [--json]
-                                                     restore drills over time, RTO trend and chart
-  ops demo      [--json]                             the main job on the embedded stack (npm start):
-                                                     local PostgreSQL + S3, backup, retention, restore drill
-  ops run <runbook> --system S [--dry-run] [--json] [--fleet F] [--database-url URL] [key=value ...]
-                                                     run a runbook with the code the Lambda runs
-Options:
-  --fleet F     load the catalogue from a JSON file instead of the built-in one
+${lines.join("\n")}
+  ops help [command]      this text, or one command's options
+  ops --version
+
+Options of every command:
   --verbose     structured logs (JSON, on stderr) at INFO instead of WARN
+  -h, --help    the command's usage
 Exit codes: 0 succeeded or skipped, 1 failed or partial, 2 usage or validation error.
 `;
+}
 
-class UsageError extends ValidationError {}
+/** Back-compat name for the top-level usage text. */
+export const USAGE = usage();
 
-const OPTIONS = {
-  json: { type: "boolean", default: false },
-  fleet: { type: "string" },
-  system: { type: "string" },
-  days: { type: "string" },
-  "dry-run": { type: "boolean", default: false },
-  "database-url": { type: "string" },
-  database: { type: "string" },
-  limit: { type: "string" },
-  out: { type: "string" },
-  verbose: { type: "boolean", default: false },
-  help: { type: "boolean", short: "h", default: false },
-} as const;
+/** `ops <command> --help`: its usage line and each option. */
+export function commandHelp(name: string, command: Command): string {
+  const rows = Object.entries(command.options).map(([option, spec]) => {
+    const flag = `--${option}${spec.value ? ` ${spec.value}` : ""}`;
+    return `  ${flag.padEnd(22)} ${spec.description}`;
+  });
+  return `${command.usage}\n  ${command.summary}\n\nOptions of \`ops ${name}\`:\n${rows.join("\n") || "  (none)"}\n`;
+}
 
-function parseDays(value: string | undefined): number {
-  if (value === undefined) return 7;
-  const days = Number(value);
-  if (!Number.isInteger(days) || days < 1 || days > 366) {
-    throw new UsageError(`--days must be a whole number from 1 to 366 (got "${value}")`);
+function unknownCommand(name: string): UsageError {
+  const known = [...Object.keys(COMMANDS), "help"];
+  const guess = didYouMean(name, known);
+  return new UsageError(
+    `unknown command "${name}"${guess ? `; did you mean "${guess}"?` : ""}; commands: ${known.join(", ")}`,
+  );
+}
+
+/** `ops`, `ops help [command]`, `ops --help`, `ops --version`: answered without loading any command. */
+function topLevel(io: CliIo, argv: string[]): number | undefined {
+  const [first, second, ...more] = argv;
+  if (first === undefined) {
+    io.err.write(usage());
+    return EXIT.usage;
   }
-  return days;
+  if (first === "--version" || first === "-v") {
+    io.out.write(`ops-autopilot ${version()}\n`);
+    return EXIT.ok;
+  }
+  if (first === "--help" || first === "-h") {
+    io.out.write(usage());
+    return EXIT.ok;
+  }
+  if (first !== "help") return undefined;
+  if (more.length > 0) throw new UsageError(`\`ops help\` takes at most one command; unexpected: "${more.join(" ")}"`);
+  if (second === undefined) {
+    io.out.write(usage());
+    return EXIT.ok;
+  }
+  const command = COMMANDS[second];
+  if (!command) throw unknownCommand(second);
+  io.out.write(commandHelp(second, command));
+  return EXIT.ok;
 }
 
 /** Runs the CLI; returns the exit code. `io` is injectable so tests run it in-process. */
@@ -78,88 +365,30 @@ export async function main(argv: string[], partialIo: Partial<CliIo> = {}): Prom
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
   try {
-    let parsed: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>;
-    try {
-      parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
-    } catch (error) {
-      throw new UsageError(errorMessage(error), [], { cause: error });
+    const answered = topLevel(io, argv);
+    if (answered !== undefined) return answered;
+    const [name = "", ...rest] = argv;
+    if (name.startsWith("-"))
+      throw new UsageError(`an option came before the command: "${name}"; usage: ops <command> [options]`);
+    const command = COMMANDS[name];
+    if (!command) throw unknownCommand(name);
+    const args = parseCommandArgs(name, rest, command);
+    if (args.values.help && name !== "run") {
+      io.out.write(commandHelp(name, command));
+      return EXIT.ok;
     }
-    const { values, positionals } = parsed;
-    const [command, ...rest] = positionals;
-    if (values.help || !command) {
-      (command || values.help ? io.out : io.err).write(USAGE);
-      return values.help ? EXIT.ok : EXIT.usage;
+    if (args.values.help && args.positionals.length === 0) {
+      io.out.write(commandHelp(name, command));
+      return EXIT.ok;
     }
-    const envLevel = io.env.POWERTOOLS_LOG_LEVEL ?? io.env.LOG_LEVEL;
-    const logger = createLogger({
-      stream: io.err,
-      logLevel: (values.verbose ? "INFO" : (envLevel ?? "WARN")) as LogLevel,
+    return await command.run({
+      io,
+      args,
+      signal: controller.signal,
+      cancellable: () => {
+        cancellable = true;
+      },
     });
-    const json = values.json ?? false;
-    switch (command) {
-      case "systems":
-        return systemsCommand(io, await loadFleet(values.fleet), { json });
-      case "runbooks":
-        return runbooksCommand(io, runbooks, { json });
-      case "plan":
-        return planCommand(io, await loadFleet(values.fleet), runbooks, {
-          json,
-          days: parseDays(values.days),
-          ...(values.system ? { system: values.system } : {}),
-        });
-      case "run": {
-        cancellable = true;
-        const [runbook, ...pairs] = rest;
-        if (!runbook) {
-          throw new UsageError(
-            `ops run needs a runbook name; known runbooks: ${runbooks.map((r) => r.name).join(", ")}`,
-          );
-        }
-        if (!values.system) throw new UsageError("ops run needs --system S (see `ops systems`)");
-        return await runCommand(
-          io,
-          { fleet: await loadFleet(values.fleet), registry: runbooks, logger },
-          {
-            runbook,
-            system: values.system,
-            dryRun: values["dry-run"] ?? false,
-            json,
-            pairs,
-            signal: controller.signal,
-            ...(values["database-url"] ? { databaseUrl: values["database-url"] } : {}),
-          },
-        );
-      }
-      case "drill-history": {
-        if (!values.system) throw new UsageError("ops drill-history needs --system S (see `ops systems`)");
-        const limit = values.limit === undefined ? undefined : Number(values.limit);
-        if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) {
-          throw new UsageError(`--limit must be a positive whole number (got "${values.limit}")`);
-        }
-        return await drillHistoryCommand(
-          io,
-          { fleet: await loadFleet(values.fleet) },
-          {
-            system: values.system,
-            json,
-            ...(values.database ? { database: values.database } : {}),
-            ...(values.out ? { out: values.out } : {}),
-            ...(limit !== undefined ? { limit } : {}),
-          },
-        );
-      }
-      case "demo":
-        cancellable = true;
-        return await demoCommand(
-          io,
-          { fleet: await loadFleet(values.fleet), registry: runbooks, logger, signal: controller.signal },
-          { json },
-        );
-      default:
-        throw new UsageError(
-          `unknown command "${command}"; commands: systems, runbooks, plan, run, drill-history, demo`,
-        );
-    }
   } catch (error) {
     if (error instanceof ValidationError) {
       io.err.write(`error: ${error.message}\n`);

@@ -57,13 +57,29 @@ export function parseRunbookInput<S extends z.ZodType>(
 ): z.output<S> {
   const result = runbook.input.safeParse(input ?? {}, { reportInput: true });
   if (result.success) return result.data;
+  const allowed = inputKeys(runbook.input);
   throw new ValidationError(
     `invalid input for runbook "${runbook.name}"`,
     result.error.issues.map((issue) => ({
       path: issue.path.join(".") || "(input)",
-      message: `${issue.message}${"input" in issue && issue.input !== undefined ? ` (got ${JSON.stringify(issue.input)})` : ""}`,
+      message:
+        issue.code === "unrecognized_keys"
+          ? `${issue.message}; allowed: ${allowed.join(", ") || "(none)"}`
+          : `${issue.message}${"input" in issue && issue.input !== undefined ? ` (got ${JSON.stringify(issue.input)})` : ""}`,
     })),
   );
+}
+
+/** The keys an object input schema accepts (through refinements and pipes), for error messages. */
+function inputKeys(schema: z.ZodType): string[] {
+  let current: unknown = schema;
+  for (let depth = 0; depth < 5 && current && typeof current === "object"; depth++) {
+    const shape = (current as { shape?: Record<string, unknown> }).shape;
+    if (shape) return Object.keys(shape);
+    const def = (current as { def?: { in?: unknown; innerType?: unknown; schema?: unknown } }).def;
+    current = def?.in ?? def?.innerType ?? def?.schema;
+  }
+  return [];
 }
 
 /** Resolves and validates a request; throws before anything runs when it is bad. */

@@ -37,3 +37,10 @@ fi
 if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
   useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres || fail "cannot create the postgres user that owns local clusters"
 fi
+# The compiled CLI (dist/), so `ops` starts without compiling TypeScript; rebuilt when a source is newer.
+if ! node --input-type=module -e '
+  import { readFileSync } from "node:fs"; import { newestSourceMtime } from "./bin/sources.js";
+  const stamp = JSON.parse(readFileSync("dist/.stamp.json", "utf8"));
+  process.exit(stamp.newestSourceMtime >= newestSourceMtime(".") ? 0 : 1);' 2>/dev/null; then
+  node scripts/build.mjs >&2 || fail "building dist/ failed; run 'npm run build' to see why"
+fi

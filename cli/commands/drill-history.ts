@@ -5,7 +5,7 @@ import { type AwsClients, clientsForSystem } from "../../lib/aws/clients.js";
 import { type ChartPoint, linearTrend, renderDrillChart } from "../../lib/drill/chart.js";
 import { listDrillRecords, type StoredDrillRecord } from "../../lib/drill/record.js";
 import { formatDuration, formatTarget } from "../../lib/drill/verdict.js";
-import { ValidationError } from "../../lib/errors.js";
+import { UnknownNameError, ValidationError } from "../../lib/errors.js";
 import { type Fleet, findSystem } from "../../lib/fleet.js";
 import { startLocalS3 } from "../../lib/local/s3.js";
 import { formatLocal } from "../../lib/timezone.js";
@@ -64,6 +64,13 @@ export async function drillHistoryCommand(
   const backup = system.backup;
   if (!backup) {
     throw new ValidationError(`system "${system.id}" has no backup section: its drill records have nowhere to live`);
+  }
+  if (options.database && !system.databases.some((d) => d.id === options.database)) {
+    throw new UnknownNameError(
+      "database",
+      options.database,
+      system.databases.map((d) => d.id),
+    );
   }
   if (options.limit !== undefined && (!Number.isInteger(options.limit) || options.limit < 1)) {
     throw new ValidationError(`--limit must be a whole number ≥ 1 (got ${options.limit})`);

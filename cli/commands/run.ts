@@ -5,6 +5,7 @@ import type { Logger } from "../../lib/logger.js";
 import { createConsoleNotifier, silentNotifier } from "../../lib/notify.js";
 import { executeRun, resolveRequest } from "../../lib/runner.js";
 import type { AnyRunbook, Report } from "../../runbooks/types.js";
+import type { System } from "../../systems/schema.js";
 import { type CliIo, EXIT, writeJson } from "../io.js";
 
 /** Options of {@link runCommand}. */
@@ -17,6 +18,8 @@ export interface RunCommandOptions {
   pairs: string[];
   databaseUrl?: string;
   signal?: AbortSignal;
+  /** Environment the system needs once the request is valid (the embedded stack's, for the demo). */
+  environmentFor?: (system: System) => Promise<Record<string, string>>;
 }
 
 /** Parses `key=value` arguments; a bare word is an error that says what is expected. */
@@ -51,10 +54,11 @@ export async function runCommand(
     requestedBy: "cli",
   };
   // Validate before anything else so usage errors exit 2 with nothing started.
-  resolveRequest(deps, request);
+  const { system } = resolveRequest(deps, request);
   const showProgress = Boolean(io.err.isTTY) && !options.json;
   const env: Record<string, string | undefined> = {
     ...io.env,
+    ...(await options.environmentFor?.(system)),
     ...(options.databaseUrl ? { OPS_DATABASE_URL: options.databaseUrl } : {}),
   };
   const report = await executeRun(

@@ -156,8 +156,12 @@ export async function startLocalPostgres(options: LocalPostgresOptions): Promise
     dataDir,
     connection,
     url: (database = "postgres") => `postgres://postgres@127.0.0.1:${port}/${database}`,
-    stop: async () => {
-      await asServerUser(join(bin, "pg_ctl"), ["-D", dataDir, "-m", "fast", "-w", "stop"]).catch(() => {});
-    },
+    stop: () => stopLocalPostgres(dataDir),
   };
+}
+
+/** Stops the server of a cluster directory (fast shutdown); nothing when it is not running. */
+export async function stopLocalPostgres(dataDir: string): Promise<void> {
+  const bin = await serverBinDir();
+  await asServerUser(join(bin, "pg_ctl"), ["-D", dataDir, "-m", "fast", "-w", "stop"]).catch(() => {});
 }

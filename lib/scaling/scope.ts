@@ -120,10 +120,13 @@ export function serviceArn(system: System, cluster: string, service: string): st
  * Least-privilege IAM for a scaling runbook on a system: ECS actions on the covered services' ARNs only;
  * DescribeScalableTargets on `*` (it supports no resource-level permission); RegisterScalableTarget on the
  * account's scalable targets (their ARNs carry an opaque id, so no narrower pattern exists). Nothing for
- * EKS, container-less or off-hours-disabled systems: their runs change nothing.
+ * EKS or container-less systems, nor for scale-down and keep-awake where off-hours is disabled: those runs
+ * change nothing. scale-up keeps its grant there, because it still restores a service left recorded as
+ * scaled down (off-hours turned off overnight) and must read every service to find one.
  */
 export function scalingPermissions(system: System, runbook: ScalingRunbook): Permission[] {
-  if (system.runtime.kind !== "ecs" || !system.offHours.enabled) return [];
+  if (system.runtime.kind !== "ecs") return [];
+  if (!system.offHours.enabled && runbook !== "scale-up") return [];
   const scope = scalingScope(system, runbook);
   if (scope.kind !== "ecs" || scope.services.length === 0) return [];
   const resources = scope.services.map((s) => serviceArn(system, scope.cluster, s.name));

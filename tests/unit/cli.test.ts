@@ -1,4 +1,5 @@
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { spawnSync } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
@@ -146,5 +147,115 @@ describe("ops CLI", () => {
     expect(list.find((r) => r.name === "prune-backups")?.destructive).toBe(true);
     expect(list.find((r) => r.name === "backup")?.destructive).toBe(false);
     expect(list.every((r) => r.description.length > 10)).toBe(true);
+  });
+});
+
+describe("ops help and errors", () => {
+  it("ops help, ops <command> --help and --version answer on stdout with exit 0", async () => {
+    const help = await ops(["help"]);
+    expect(help.code).toBe(0);
+    expect(help.out).toContain("ops drill-history --system S");
+    const plan = await ops(["plan", "--help"]);
+    expect(plan.code).toBe(0);
+    expect(plan.out).toMatch(/--days N\s+how many days ahead, 1 to 366/);
+    expect((await ops(["help", "plan"])).out).toBe(plan.out);
+    const version = await ops(["--version"]);
+    expect(version.out).toMatch(/^ops-autopilot \d+\.\d+\.\d+\n$/);
+  });
+
+  it("ops run <runbook> --help lists the runbook's inputs from its schema, with ranges and defaults", async () => {
+    const { code, out } = await ops(["run", "backup", "--help"]);
+    expect(code).toBe(0);
+    expect(out).toMatch(/minIntervalMinutes=<integer 0–10080>\s+.*default 60/);
+    expect(out).toMatch(/compression=<integer 0–9>/);
+    expect(out).toContain("database=<string>");
+    expect((await ops(["run", "nope", "--help"])).err).toMatch(/unknown runbook "nope"; known runbooks: backup/);
+  });
+
+  it("an unknown option lists the command's options and suggests the closest", async () => {
+    const { code, err } = await ops(["run", "backup", "--system", "demo", "--dryrun"]);
+    expect(code).toBe(2);
+    expect(err).toContain('unknown option "--dryrun" for `ops run`; did you mean --dry-run?');
+    expect(err).toContain("(options: --system, --dry-run, --json, --fleet, --database-url, --verbose, --help)");
+    const plan = await ops(["plan", "--colour"]);
+    expect(plan.err).toMatch(/unknown option "--colour" for `ops plan` \(options: --system, --days/);
+  });
+
+  it("a negative number gets the range message, not 'ambiguous'", async () => {
+    const { code, err } = await ops(["plan", "--days", "-3"]);
+    expect(code).toBe(2);
+    expect(err).toContain('--days must be a whole number from 1 to 366 (got "-3")');
+    expect((await ops(["drill-history", "--system", "demo", "--limit", "-1"])).err).toContain(
+      '--limit must be a whole number from 1 to 10000 (got "-1")',
+    );
+  });
+
+  it("stray arguments, a flag given a value, a missing value and a typo'd command are errors that exit 2", async () => {
+    const stray = await ops(["systems", "extra"]);
+    expect([stray.code, stray.err]).toEqual([
+      2,
+      expect.stringContaining('`ops systems` takes no arguments; unexpected: "extra"'),
+    ]);
+    expect((await ops(["systems", "--json=yes"])).err).toContain('option --json takes no value (got "--json=yes")');
+    expect((await ops(["plan", "--days"])).err).toContain("option --days needs a value: --days N");
+    const typo = await ops(["plna"]);
+    expect([typo.code, typo.err]).toEqual([2, expect.stringContaining('unknown command "plna"; did you mean "plan"?')]);
+  });
+
+  it("an unknown runbook input lists the allowed keys", async () => {
+    const { code, err } = await ops(["run", "backup", "--system", "demo", "colour=blue"]);
+    expect(code).toBe(2);
+    expect(err).toContain('Unrecognized key: "colour"; allowed: database, force, minIntervalMinutes, compression');
+  });
+
+  it("drill-history --database with a database the system does not have exits 2 listing its databases", async () => {
+    const { code, err } = await ops(["drill-history", "--system", "demo", "--database", "nosuch"]);
+    expect(code).toBe(2);
+    expect(err).toContain('unknown database "nosuch"; known databases: inventory');
+  });
+});
+
+describe("the ops executable", () => {
+  it("runs as a child process: --version and --help exit 0, a typo exits 2 with the suggestion", () => {
+    const bin = new URL("../../bin/ops.js", import.meta.url).pathname;
+    const run = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: "utf8" });
+    const version = run("--version");
+    expect([version.status, version.stdout]).toEqual([0, expect.stringMatching(/^ops-autopilot \d+\.\d+\.\d+\n$/)]);
+    const help = run("--help");
+    expect([help.status, help.stdout]).toEqual([0, expect.stringContaining("ops help [command]")]);
+    const typo = run("run", "backup", "--system", "demo", "--dryrun");
+    expect(typo.status).toBe(2);
+    expect(typo.stderr).toContain("did you mean --dry-run?");
+  });
+});
+
+describe("ops fleet export", () => {
+  it("writes a file that --fleet reads back to the same systems and schedules", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "ops-cli-"));
+    try {
+      const file = join(dir, "fleet.json");
+      expect((await ops(["fleet", "export", "--out", file])).code).toBe(0);
+      const exported = await ops(["systems", "--json"]);
+      const fed = await ops(["systems", "--json", "--fleet", file]);
+      expect(fed.code, fed.err).toBe(0);
+      expect(fed.out).toBe(exported.out);
+      const plan = await ops(["plan", "--json", "--days", "2"]);
+      const fedPlan = await ops(["plan", "--json", "--days", "2", "--fleet", file]);
+      expect(fedPlan.out).toBe(plan.out);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("--system exports one system with its schedules only; the example file is valid", async () => {
+    const { out } = await ops(["fleet", "export", "--system", "ims-2"]);
+    const one = JSON.parse(out) as { systems: { id: string }[]; schedules: { system: string }[] };
+    expect(one.systems.map((s) => s.id)).toEqual(["ims-2"]);
+    expect(one.schedules.length).toBeGreaterThan(0);
+    expect(one.schedules.every((s) => s.system === "ims-2")).toBe(true);
+    const example = new URL("../../examples/fleet.json", import.meta.url).pathname;
+    const planned = await ops(["plan", "--json", "--fleet", example]);
+    expect(planned.code, planned.err).toBe(0);
+    expect((JSON.parse(planned.out) as unknown[]).length).toBeGreaterThan(0);
   });
 });
