@@ -1,3 +1,7 @@
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
 /** Where the CLI writes: results to `out` (stdout), everything else to `err` (stderr). */
 export interface CliIo {
   out: NodeJS.WritableStream;
@@ -23,4 +27,11 @@ export function table(headers: string[], rows: string[][]): string {
 /** Writes a value as pretty JSON followed by a newline. */
 export function writeJson(io: CliIo, value: unknown): void {
   io.out.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** The checkout's root (where package.json is), from this module: it runs from cli/ or from dist/cli/. */
+export function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, "package.json")) && dir !== dirname(dir)) dir = dirname(dir);
+  return dir;
 }

@@ -1,9 +1,10 @@
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import type { LogLevel } from "@aws-lambda-powertools/logger/types";
 import { errorMessage, OpsError, ValidationError } from "../lib/errors.js";
 import type { AnyRunbook } from "../runbooks/types.js";
 import { didYouMean, integerOption, type OptionSpec, type ParsedArgs, parseCommandArgs, UsageError } from "./args.js";
-import { type CliIo, EXIT } from "./io.js";
+import { type CliIo, EXIT, packageRoot } from "./io.js";
 
 /** What a command gets once its arguments parsed. */
 interface CommandCall {
@@ -275,7 +276,7 @@ const COMMANDS: Record<string, Command> = {
 };
 
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+  const pkg = JSON.parse(readFileSync(join(packageRoot(), "package.json"), "utf8")) as { version: string };
   return pkg.version;
 }
 

@@ -1,6 +1,4 @@
-import { existsSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join, resolve } from "node:path";
 import { ValidationError } from "../../lib/errors.js";
 import type { Fleet } from "../../lib/fleet.js";
 import { startLocalS3 } from "../../lib/local/s3.js";
@@ -14,18 +12,16 @@ import {
   stackUp,
 } from "../../lib/local/stack.js";
 import type { System } from "../../systems/schema.js";
-import { type CliIo, EXIT, writeJson } from "../io.js";
+import { type CliIo, EXIT, packageRoot, writeJson } from "../io.js";
 
 /** The state directory: `$OPS_STATE_DIR` or `.state` in the working directory. */
 export function stateDirOf(io: CliIo): string {
   return resolve(io.env.OPS_STATE_DIR ?? ".state");
 }
 
-/** `bin/ops.js` of this checkout, found from this module (cli/ or dist/cli/). */
+/** `bin/ops.js` of this checkout. */
 function opsExecutable(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, "package.json")) && dir !== dirname(dir)) dir = dirname(dir);
-  return join(dir, "bin", "ops.js");
+  return join(packageRoot(), "bin", "ops.js");
 }
 
 /** What the embedded stack needs for the local systems of a fleet (`deploy: false`). */
@@ -45,7 +41,9 @@ export function stackOptions(io: CliIo, fleet: Fleet, say?: (line: string) => vo
  * error that says how to start it. Deployed systems get nothing (they use the account).
  */
 export async function localSystemEnv(io: CliIo, system: System): Promise<Record<string, string>> {
-  if (system.deploy) return {};
+  // A deployed system uses its account; an environment that already points the SDK somewhere (a test
+  // stack, another S3-compatible store) is the caller's choice and wins.
+  if (system.deploy || io.env.AWS_ENDPOINT_URL_S3 || io.env.AWS_ENDPOINT_URL) return {};
   const stack = await readStack(stateDirOf(io));
   const health = stack ? await stackHealth(stack) : undefined;
   if (!stack || !health?.healthy) {
