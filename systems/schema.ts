@@ -209,7 +209,9 @@ const ecrRepositorySchema = z.strictObject({
 export const ecrSchema = z
   .strictObject({
     /** A name, or `{name, keepLast}` to keep a different number of newest images in that repository. */
-    repositories: z.array(z.union([ecrRepositoryName, ecrRepositorySchema])).min(1, "must list at least one repository"),
+    repositories: z
+      .array(z.union([ecrRepositoryName, ecrRepositorySchema]))
+      .min(1, "must list at least one repository"),
     /** Newest images (by push time) kept in each repository, in use or not. */
     keepLast: z.number().int().min(1, "must keep at least the newest image (1 or more)").default(10),
     /** Regular expressions: an image with a matching tag is kept. */
@@ -245,7 +247,9 @@ export interface EcrRepository {
 /** The repositories of an `ecr` section, each with its own keep-newest count. */
 export function ecrRepositories(ecr: z.output<typeof ecrSchema>): EcrRepository[] {
   return ecr.repositories.map((r) =>
-    typeof r === "string" ? { name: r, keepLast: ecr.keepLast } : { name: r.name, keepLast: r.keepLast ?? ecr.keepLast },
+    typeof r === "string"
+      ? { name: r, keepLast: ecr.keepLast }
+      : { name: r.name, keepLast: r.keepLast ?? ecr.keepLast },
   );
 }
 

@@ -2,7 +2,7 @@ import { z } from "zod";
 import { errorMessage } from "../../lib/errors.js";
 import { arn } from "../../lib/iam.js";
 import { createLimiter } from "../../lib/scaling/pool.js";
-import { ecrRepositories, type EcrSettings, type System } from "../../systems/schema.js";
+import { type EcrSettings, ecrRepositories, type System } from "../../systems/schema.js";
 import { wholeNumber } from "../inputs.js";
 import { ReportBuilder } from "../report.js";
 import type { Permission, Runbook, RunbookContext } from "../types.js";
@@ -103,9 +103,21 @@ function reportRepository(
     const before = { tags: deletion.tags, sizeBytes: deletion.sizeBytes, pushedAt: deletion.pushedAt.toISOString() };
     const outcome = outcomes?.get(deletion.digest);
     if (blocked) {
-      report.add({ resource, action: "delete", status: "skipped", reason: `would delete (${deletion.reason}); not deleted: ${blocked}`, before });
+      report.add({
+        resource,
+        action: "delete",
+        status: "skipped",
+        reason: `would delete (${deletion.reason}); not deleted: ${blocked}`,
+        before,
+      });
     } else if (!outcome) {
-      report.add({ resource, action: "delete", status: "would-do", reason: `would delete: ${deletion.reason}`, before });
+      report.add({
+        resource,
+        action: "delete",
+        status: "would-do",
+        reason: `would delete: ${deletion.reason}`,
+        before,
+      });
     } else if (outcome.status === "done") {
       report.add({ resource, action: "delete", status: "done", reason: `deleted: ${deletion.reason}`, before });
     } else {
@@ -118,7 +130,12 @@ async function run(ctx: RunbookContext, options: z.output<typeof input>) {
   const report = new ReportBuilder(ctx, "ecr-cleanup");
   const { system } = ctx;
   if (!system.ecr) {
-    report.add({ resource: system.id, action: "ecr-cleanup", status: "skipped", reason: "no ecr section in the catalogue" });
+    report.add({
+      resource: system.id,
+      action: "ecr-cleanup",
+      status: "skipped",
+      reason: "no ecr section in the catalogue",
+    });
     return report.finish({ summary: `skipped: ${system.id} lists no ECR repositories` });
   }
   const ecr = system.ecr;
@@ -214,6 +231,7 @@ async function run(ctx: RunbookContext, options: z.output<typeof input>) {
       });
     }),
   );
+  if (ctx.signal?.aborted) report.markAborted("stopped before the deadline: no further delete call was started");
   report.details.repositories = summaries.sort((a, b) => String(a.repository).localeCompare(String(b.repository)));
   report.metric("imagesKept", totals.kept);
   report.metric(ctx.dryRun ? "imagesWouldDelete" : "imagesDeleted", totals.deleted);
@@ -223,14 +241,10 @@ async function run(ctx: RunbookContext, options: z.output<typeof input>) {
   return report.finish({ summary: summarize(ctx, totals, regionBlock) });
 }
 
-/** Counts of kept images by the first word of each rule, e.g. `{ "in use": 12, newest: 10 }`. */
+/** Counts of kept images by rule, e.g. `{ "in-use": 12, newest: 10 }` (an image kept by two rules counts in both). */
 function keptBecause(plan: RepositoryPlan): Record<string, number> {
   const counts: Record<string, number> = {};
-  for (const kept of plan.kept) {
-    for (const rule of new Set(kept.reasons.map((r) => r.split(/[:(]/)[0]?.replace(/ \d.*$/, "").trim() ?? r))) {
-      counts[rule] = (counts[rule] ?? 0) + 1;
-    }
-  }
+  for (const kept of plan.kept) for (const rule of kept.rules) counts[rule] = (counts[rule] ?? 0) + 1;
   return counts;
 }
 

@@ -57,11 +57,16 @@ export interface CleanupPolicy {
   priceGbMonthUsd: number;
 }
 
+/** The keep rules of `ecr-cleanup.md`, in its order. */
+export type KeepRule = "newest" | "protected-tag" | "pulled" | "in-use" | "young" | "child-of-index" | "attached";
+
 export interface KeptImage {
   digest: string;
   tags: string[];
   /** Every rule that keeps it, in the order of the runbook page. */
   reasons: string[];
+  /** The rules behind `reasons`, once each. */
+  rules: KeepRule[];
 }
 
 export interface ImageDeletion {
@@ -130,26 +135,38 @@ function referencesOf(state: RepositoryState, references: readonly ImageReferenc
   return byDigest;
 }
 
+interface Reason {
+  rule: KeepRule;
+  text: string;
+}
+
 /** Reasons that hold for an image on its own, before following indexes and attachments. */
 function ownReasons(
   image: EcrImage,
   context: { newest: Map<string, number>; keepLast: number; used: Map<string, string[]>; policy: CleanupPolicy },
-): string[] {
+): Reason[] {
   const { policy } = context;
-  const reasons: string[] = [];
+  const reasons: Reason[] = [];
   const rank = context.newest.get(image.digest);
-  if (rank !== undefined) reasons.push(`newest ${rank + 1} of the ${context.keepLast} kept`);
+  if (rank !== undefined) reasons.push({ rule: "newest", text: `newest ${rank + 1} of the ${context.keepLast} kept` });
   const protectedTags = image.tags.filter((tag) => policy.protectedTags.some((p) => p.test(tag)));
-  if (protectedTags.length > 0) reasons.push(`protected tag ${protectedTags.join(", ")}`);
+  if (protectedTags.length > 0)
+    reasons.push({ rule: "protected-tag", text: `protected tag ${protectedTags.join(", ")}` });
   if (policy.pulledWithinDays !== undefined && image.lastPulledAt) {
     const days = (policy.now.getTime() - image.lastPulledAt.getTime()) / DAY_MS;
     if (days <= policy.pulledWithinDays) {
-      reasons.push(`pulled ${Math.floor(days)} day(s) ago (within ${policy.pulledWithinDays})`);
+      reasons.push({
+        rule: "pulled",
+        text: `pulled ${Math.floor(days)} day(s) ago (within ${policy.pulledWithinDays})`,
+      });
     }
   }
-  for (const source of context.used.get(image.digest) ?? []) reasons.push(`in use: ${source}`);
+  for (const source of context.used.get(image.digest) ?? [])
+    reasons.push({ rule: "in-use", text: `in use: ${source}` });
   const age = (policy.now.getTime() - image.pushedAt.getTime()) / DAY_MS;
-  if (age <= policy.maxAgeDays) reasons.push(`pushed ${Math.floor(age)} day(s) ago (age limit ${policy.maxAgeDays})`);
+  if (age <= policy.maxAgeDays) {
+    reasons.push({ rule: "young", text: `pushed ${Math.floor(age)} day(s) ago (age limit ${policy.maxAgeDays})` });
+  }
   return reasons;
 }
 
@@ -176,21 +193,24 @@ export function planRepository(
   const newest = new Map(pushed.slice(0, state.keepLast).map((image, rank) => [image.digest, rank]));
   const used = referencesOf(state, references, policy.region);
 
-  const reasons = new Map<string, string[]>();
+  const reasons = new Map<string, Reason[]>();
   const queue: string[] = [];
-  const keep = (digest: string, why: string[]) => {
+  const keep = (digest: string, why: Reason[]) => {
     if (!byDigest.has(digest) || why.length === 0) return;
     const first = !reasons.has(digest);
     reasons.set(digest, [...(reasons.get(digest) ?? []), ...why]);
     if (first) queue.push(digest);
   };
-  for (const image of state.images) keep(image.digest, ownReasons(image, { newest, keepLast: state.keepLast, used, policy }));
+  for (const image of state.images)
+    keep(image.digest, ownReasons(image, { newest, keepLast: state.keepLast, used, policy }));
   // Never break a kept multi-arch image or strip a kept image of its signature.
   for (let digest = queue.shift(); digest !== undefined; digest = queue.shift()) {
     const image = byDigest.get(digest);
-    for (const child of image?.children ?? []) keep(child, [`child of kept image index ${shortDigest(digest)}`]);
+    for (const child of image?.children ?? [])
+      keep(child, [{ rule: "child-of-index", text: `child of kept image index ${shortDigest(digest)}` }]);
     for (const artifact of attachments.get(digest) ?? []) {
-      keep(artifact.digest, [`${artifact.artifactMediaType ?? "artifact"} attached to kept ${shortDigest(digest)}`]);
+      const text = `${artifact.artifactMediaType ?? "artifact"} attached to kept ${shortDigest(digest)}`;
+      keep(artifact.digest, [{ rule: "attached", text }]);
     }
   }
 
@@ -199,7 +219,12 @@ export function planRepository(
   for (const image of state.images) {
     const why = reasons.get(image.digest);
     if (why) {
-      kept.push({ digest: image.digest, tags: image.tags, reasons: why });
+      kept.push({
+        digest: image.digest,
+        tags: image.tags,
+        reasons: why.map((r) => r.text),
+        rules: [...new Set(why.map((r) => r.rule))],
+      });
       continue;
     }
     const age = Math.floor((policy.now.getTime() - image.pushedAt.getTime()) / DAY_MS);
@@ -212,9 +237,7 @@ export function planRepository(
       reason: `${image.tags.length ? `tags ${image.tags.join(", ")}` : "untagged"}, pushed ${age} days ago (age limit ${policy.maxAgeDays}), not in use, not protected, not among the ${state.keepLast} newest`,
     });
   }
-  deletions.sort(
-    (a, b) => Number(b.isIndex) - Number(a.isIndex) || b.pushedAt.getTime() - a.pushedAt.getTime(),
-  );
+  deletions.sort((a, b) => Number(b.isIndex) - Number(a.isIndex) || b.pushedAt.getTime() - a.pushedAt.getTime());
   // An index's size is the largest of its children (DescribeImages): counting it too would count twice.
   const bytesReclaimed = deletions.filter((d) => !d.isIndex).reduce((sum, d) => sum + d.sizeBytes, 0);
   return {

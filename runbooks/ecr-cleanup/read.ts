@@ -70,7 +70,7 @@ async function allPages<T>(fetch: (token: string | undefined) => Promise<{ items
 /** `123456789012.dkr.ecr.af-south-1.amazonaws.com/api:1.2@sha256:…` → its parts; undefined for non-ECR images. */
 export function parseImageUri(uri: string): Omit<ImageReference, "source"> | undefined {
   const match =
-    /^(\d{12})\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?\/([a-z0-9._\/-]+?)(?::([\w][\w.-]{0,127}))?(?:@(sha256:[0-9a-f]{64}))?$/.exec(
+    /^(\d{12})\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?\/([a-z0-9._/-]+?)(?::([\w][\w.-]{0,127}))?(?:@(sha256:[0-9a-f]{64}))?$/.exec(
       uri.trim(),
     );
   if (!match) return undefined;
@@ -107,7 +107,9 @@ export async function readRepository(
   const registry = options.registryId ? { registryId: options.registryId } : {};
   const details = await allPages(async (nextToken) => {
     const page = await call(`ECR DescribeImages ${repository.name}`, () =>
-      ecr.send(new DescribeImagesCommand({ repositoryName: repository.name, maxResults: 1000, nextToken, ...registry })),
+      ecr.send(
+        new DescribeImagesCommand({ repositoryName: repository.name, maxResults: 1000, nextToken, ...registry }),
+      ),
     );
     return { items: page.imageDetails ?? [], next: page.nextToken };
   });
@@ -145,7 +147,9 @@ export async function readRepository(
     keepLast: repository.keepLast,
     images,
     ...(problems.length
-      ? { unreadable: `could not read the manifest of ${problems.length} image index(es): ${problems.slice(0, 3).join("; ")}` }
+      ? {
+          unreadable: `could not read the manifest of ${problems.length} image index(es): ${problems.slice(0, 3).join("; ")}`,
+        }
       : {}),
   };
 }
@@ -185,23 +189,23 @@ export async function readInUse(
     if (digest) references.push({ ...parsed, tag: undefined, digest, source });
   };
 
-  // One DescribeTaskDefinition per revision, however many things name it.
-  const described = new Map<string, Promise<void>>();
-  const describe = (taskDefinition: string, why: string): Promise<void> => {
+  // One DescribeTaskDefinition per revision, however many things name it; every reason is kept for the report.
+  const described = new Map<string, Promise<string[]>>();
+  const whys = new Map<string, string[]>();
+  const describe = async (taskDefinition: string, why: string): Promise<void> => {
     const key = familyRevision(taskDefinition);
+    whys.set(key, [...(whys.get(key) ?? []), why]);
     let pending = described.get(key);
     if (!pending) {
       pending = call(`ECS DescribeTaskDefinition ${key}`, () =>
         ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition })),
       ).then((result) => {
         counts.taskDefinitions++;
-        for (const container of result.taskDefinition?.containerDefinitions ?? []) {
-          refer(container.image, `task definition ${key} (${why})`);
-        }
+        return (result.taskDefinition?.containerDefinitions ?? []).flatMap((c) => (c.image ? [c.image] : []));
       });
       described.set(key, pending);
     }
-    return pending;
+    await pending;
   };
 
   const service = async (cluster: string, s: Service) => {
@@ -249,7 +253,9 @@ export async function readInUse(
     });
     await Promise.all(
       chunk(arns, 100).map(async (batch) => {
-        const result = await call("ECS DescribeTasks", () => ecs.send(new DescribeTasksCommand({ cluster, tasks: batch })));
+        const result = await call("ECS DescribeTasks", () =>
+          ecs.send(new DescribeTasksCommand({ cluster, tasks: batch })),
+        );
         const failed = (result.failures ?? []).filter((f) => !GONE.has(f.reason ?? ""));
         if (failed.length) throw new InUseReadError("ECS DescribeTasks", new Error(JSON.stringify(failed)));
         const work: Promise<void>[] = [];
@@ -268,7 +274,9 @@ export async function readInUse(
 
   const clusters = async () => {
     const arns = await allPages(async (nextToken) => {
-      const page = await call("ECS ListClusters", () => ecs.send(new ListClustersCommand({ maxResults: 100, nextToken })));
+      const page = await call("ECS ListClusters", () =>
+        ecs.send(new ListClustersCommand({ maxResults: 100, nextToken })),
+      );
       return { items: page.clusterArns ?? [], next: page.nextToken };
     });
     counts.clusters = arns.length;
@@ -321,6 +329,9 @@ export async function readInUse(
 
   await Promise.all([clusters(), rollbackTargets(), functions()]);
   // Descriptions started by any branch above must finish before the references are complete.
-  await Promise.all(described.values());
+  for (const [key, pending] of described) {
+    const images = await pending;
+    for (const why of whys.get(key) ?? []) for (const image of images) refer(image, `task definition ${key} (${why})`);
+  }
   return { references: references.filter((r) => r.region === options.region), counts };
 }
