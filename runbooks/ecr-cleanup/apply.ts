@@ -18,28 +18,38 @@ export const DELETE_BATCH = 100;
 const ALREADY_GONE = new Set(["ImageNotFound"]);
 
 /**
- * Deletes a plan's images by digest (deleting by tag would only untag), in calls of at most 100. Indexes
- * go in calls of their own before the rest: ECR refuses to delete a manifest that an index it still holds
- * lists. Each image gets its own outcome; a failed call fails only its images.
+ * The delete calls, in two waves. ECR refuses to delete a manifest that an index it still holds lists, so
+ * the calls holding indexes go first and no call holds both an index and a child. The plan orders
+ * indexes, then other images, then children, so in calls of 100 that costs an extra call only when one
+ * 100 would have held both.
+ */
+export function deleteWaves(plan: RepositoryPlan): string[][][] {
+  const first: string[][] = [];
+  const second: string[][] = [];
+  for (const batch of chunk(plan.deletions, DELETE_BATCH)) {
+    if (!batch.some((d) => d.isIndex)) {
+      second.push(batch.map((d) => d.digest));
+      continue;
+    }
+    first.push(batch.filter((d) => !d.isChild).map((d) => d.digest));
+    const children = batch.filter((d) => d.isChild).map((d) => d.digest);
+    if (children.length) second.push(children);
+  }
+  return [first, second].filter((wave) => wave.length > 0);
+}
+
+/**
+ * Deletes a plan's images by digest (deleting by tag would only untag), in calls of at most 100, in the
+ * waves of {@link deleteWaves}. Each image gets its own outcome; a failed call fails only its images.
  */
 export async function deleteImages(
   ecr: ECRClient,
   plan: RepositoryPlan,
   options: { limit: Limiter; signal?: AbortSignal | undefined },
 ): Promise<DeleteOutcome[]> {
-  const phases = [plan.deletions.filter((d) => d.isIndex), plan.deletions.filter((d) => !d.isIndex)];
   const outcomes: DeleteOutcome[] = [];
-  for (const phase of phases) {
-    const results = await Promise.all(
-      chunk(phase, DELETE_BATCH).map((batch) =>
-        deleteBatch(
-          ecr,
-          plan,
-          batch.map((d) => d.digest),
-          options,
-        ),
-      ),
-    );
+  for (const wave of deleteWaves(plan)) {
+    const results = await Promise.all(wave.map((digests) => deleteBatch(ecr, plan, digests, options)));
     outcomes.push(...results.flat());
   }
   return outcomes;

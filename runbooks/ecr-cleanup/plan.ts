@@ -76,6 +76,8 @@ export interface ImageDeletion {
   pushedAt: Date;
   /** Indexes go in the first delete calls: ECR refuses to delete a manifest an index still lists. */
   isIndex: boolean;
+  /** Listed by an index of the repository (one being deleted too: children of kept indexes are kept). */
+  isChild: boolean;
   /** Why nothing keeps it (age, and that no rule matched). */
   reason: string;
 }
@@ -84,7 +86,7 @@ export interface RepositoryPlan {
   repository: string;
   registryId?: string | undefined;
   kept: KeptImage[];
-  /** Indexes first, then the rest, each newest first. */
+  /** Indexes first, then the rest, then the children of deleted indexes, each newest first. */
   deletions: ImageDeletion[];
   bytesReclaimed: number;
   monthlyUsdSaved: number;
@@ -234,10 +236,12 @@ export function planRepository(
       sizeBytes: image.sizeBytes,
       pushedAt: image.pushedAt,
       isIndex: isIndex(image),
+      isChild: childOf.has(image.digest),
       reason: `${image.tags.length ? `tags ${image.tags.join(", ")}` : "untagged"}, pushed ${age} days ago (age limit ${policy.maxAgeDays}), not in use, not protected, not among the ${state.keepLast} newest`,
     });
   }
-  deletions.sort((a, b) => Number(b.isIndex) - Number(a.isIndex) || b.pushedAt.getTime() - a.pushedAt.getTime());
+  const order = (d: ImageDeletion) => (d.isIndex ? 0 : d.isChild ? 2 : 1);
+  deletions.sort((a, b) => order(a) - order(b) || b.pushedAt.getTime() - a.pushedAt.getTime());
   // An index's size is the largest of its children (DescribeImages): counting it too would count twice.
   const bytesReclaimed = deletions.filter((d) => !d.isIndex).reduce((sum, d) => sum + d.sizeBytes, 0);
   return {

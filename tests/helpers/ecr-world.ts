@@ -92,6 +92,9 @@ export class EcrWorld {
   readonly taskDefinitions = new Map<string, TaskDefinition>();
   readonly functions: { config: FunctionConfiguration; imageUri: string; resolvedImageUri: string }[] = [];
   readonly calls: SeenCall[] = [];
+  /** Calls being answered now, and the most at once (the benchmark checks it against `concurrency`). */
+  inFlight = 0;
+  maxInFlight = 0;
   readonly ecr = mockClient(ECRClient);
   readonly ecs = mockClient(ECSClient);
   readonly lambda = mockClient(LambdaClient);
@@ -260,10 +263,16 @@ export class EcrWorld {
 
   private async answer<T>(command: string, input: unknown, make: () => T): Promise<T> {
     this.calls.push({ command, input });
-    if (this.options.latencyMs) await new Promise((r) => setTimeout(r, this.options.latencyMs));
-    const error = this.options.errors?.[command];
-    if (error) throw error();
-    return make();
+    this.inFlight++;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    try {
+      if (this.options.latencyMs) await new Promise((r) => setTimeout(r, this.options.latencyMs));
+      const error = this.options.errors?.[command];
+      if (error) throw error();
+      return make();
+    } finally {
+      this.inFlight--;
+    }
   }
 
   private install(): void {
