@@ -79,8 +79,8 @@ export interface WorldOptions {
   region: string;
   /** Added before every answer (the benchmark's 50 ms). */
   latencyMs?: number;
-  /** Operation → error thrown by that operation. */
-  errors?: Partial<Record<string, () => Error>>;
+  /** Operation → the error that operation throws (none when the function returns undefined). */
+  errors?: Partial<Record<string, () => Error | undefined>>;
   /** Digest → BatchDeleteImage failure code for that image. */
   deleteFailures?: Record<string, { failureCode: string; failureReason: string }>;
 }
@@ -267,8 +267,8 @@ export class EcrWorld {
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
     try {
       if (this.options.latencyMs) await new Promise((r) => setTimeout(r, this.options.latencyMs));
-      const error = this.options.errors?.[command];
-      if (error) throw error();
+      const error = this.options.errors?.[command]?.();
+      if (error) throw error;
       return make();
     } finally {
       this.inFlight--;

@@ -302,6 +302,27 @@ describe("ecr-cleanup reports and stays safe", () => {
     });
   }
 
+  it("deletes nothing when ECS stays throttled past the retries, and retries a passing throttle", async () => {
+    const throttled = () =>
+      Object.assign(new Error("Rate exceeded"), { name: "ThrottlingException", $metadata: { httpStatusCode: 400 } });
+    world.restore();
+    world = new EcrWorld({ region: REGION, errors: { ListTaskDefinitions: throttled } });
+    withNewest();
+    world.addImage("flash-sale", { name: "old", pushedAt: daysAgo(90) });
+    const report = await run();
+    expect(world.callsOf("ListTaskDefinitions")).toHaveLength(4);
+    expect(world.callsOf("BatchDeleteImage")).toHaveLength(0);
+    expect(report.actions.find((a) => a.action === "read-in-use")?.reason).toMatch(
+      /ListTaskDefinitions: ThrottlingException/,
+    );
+
+    // Once throttled, then answered: the run goes on and deletes.
+    let throttles = 1;
+    world.options.errors = { ListTaskDefinitions: () => (throttles-- > 0 ? throttled() : undefined) };
+    const retried = await run();
+    expect(retried.metrics.imagesDeleted).toBe(1);
+  }, 15_000);
+
   it("deletes nothing in a repository whose image index manifest cannot be read", async () => {
     withNewest();
     const old = world.addImage("flash-sale", { name: "old", pushedAt: daysAgo(90) });
