@@ -185,7 +185,7 @@ async function run(ctx: RunbookContext, options: z.output<typeof input>) {
 
   const policy = policyOf(ecr, region, ctx.now());
   const summaries: Record<string, unknown>[] = [];
-  const totals = { kept: 0, deleted: 0, failed: 0, bytes: 0, usd: 0 };
+  const totals: Totals = { kept: 0, deleted: 0, failed: 0, bytes: 0, usd: 0, held: 0, heldBytes: 0, heldUsd: 0 };
   await Promise.all(
     states.map(async (pending) => {
       const read = await pending;
@@ -219,6 +219,11 @@ async function run(ctx: RunbookContext, options: z.output<typeof input>) {
       totals.failed += failed;
       totals.bytes += bytes;
       totals.usd += monthly;
+      if (blocked) {
+        totals.held += plan.deletions.length;
+        totals.heldBytes += plan.bytesReclaimed;
+        totals.heldUsd += plan.monthlyUsdSaved;
+      }
       summaries.push({
         repository: plan.repository,
         kept: plan.kept.length,
@@ -238,6 +243,10 @@ async function run(ctx: RunbookContext, options: z.output<typeof input>) {
   report.metric("imagesFailed", totals.failed);
   report.metric("bytesReclaimed", totals.bytes);
   report.metric("monthlyCostSavedUsd", Math.round(totals.usd * 100) / 100);
+  if (totals.held > 0) {
+    report.metric("imagesHeld", totals.held);
+    report.metric("bytesHeld", totals.heldBytes);
+  }
   return report.finish({ summary: summarize(ctx, totals, regionBlock) });
 }
 
@@ -248,17 +257,30 @@ function keptBecause(plan: RepositoryPlan): Record<string, number> {
   return counts;
 }
 
-function summarize(
-  ctx: RunbookContext,
-  totals: { kept: number; deleted: number; failed: number; bytes: number; usd: number },
-  regionBlock: string | undefined,
-): string {
+/** Run totals; `held` are deletions the plan made but a block (EKS, unreadable in-use) kept from happening. */
+interface Totals {
+  kept: number;
+  deleted: number;
+  failed: number;
+  bytes: number;
+  usd: number;
+  held: number;
+  heldBytes: number;
+  heldUsd: number;
+}
+
+function summarize(ctx: RunbookContext, totals: Totals, regionBlock: string | undefined): string {
   const verb = ctx.dryRun ? "would delete" : "deleted";
-  const parts = [
-    `${verb} ${totals.deleted} image(s), ${gigabytes(totals.bytes)} (${usd(totals.usd)}/month saved); kept ${totals.kept}`,
-  ];
+  const parts = regionBlock
+    ? [
+        `nothing deleted: ${regionBlock}`,
+        `the plan: ${totals.held} image(s) to delete, ${gigabytes(totals.heldBytes)} (${usd(totals.heldUsd)}/month); kept ${totals.kept}`,
+      ]
+    : [
+        `${verb} ${totals.deleted} image(s), ${gigabytes(totals.bytes)} (${usd(totals.usd)}/month saved); kept ${totals.kept}`,
+      ];
+  if (!regionBlock && totals.held > 0) parts.push(`${totals.held} held back (see the repositories)`);
   if (totals.failed > 0) parts.push(`${totals.failed} failed`);
-  if (regionBlock) parts.push(`nothing deleted: ${regionBlock}`);
   return parts.join("; ");
 }
 

@@ -298,7 +298,7 @@ describe("ecr-cleanup reports and stays safe", () => {
         status: "skipped",
         reason: expect.stringMatching(/would delete .*not deleted/),
       });
-      expect(report.summary).toMatch(/deleted 0 image/);
+      expect(report.summary).toMatch(/^nothing deleted: .*; the plan: 1 image\(s\) to delete, 0.047 GB/);
     });
   }
 
@@ -388,6 +388,8 @@ describe("ecr-cleanup reports and stays safe", () => {
       /not deleted: EKS system: planned only until ops-autopilot has a Kubernetes client/,
     );
     expect(ecrCleanupRunbook.permissions(partpal).flatMap((p) => p.actions)).not.toContain("ecr:BatchDeleteImage");
+    expect(report.metrics).toMatchObject({ imagesHeld: 1, bytesHeld: 50_000_000, imagesDeleted: 0 });
+    expect(report.summary).toMatch(/^nothing deleted: EKS system: .*; the plan: 1 image\(s\) to delete/);
   });
 
   it("bad input: an unknown repository or a bad concurrency changes nothing and says what is allowed", async () => {
