@@ -1,13 +1,20 @@
 import { z } from "zod";
 import { errorMessage } from "../../lib/errors.js";
 import { arn } from "../../lib/iam.js";
-import { createLimiter } from "../../lib/scaling/pool.js";
-import { type EcrSettings, ecrRepositories, type System } from "../../systems/schema.js";
+import { createLimiter, type Limiter } from "../../lib/scaling/pool.js";
+import { type EcrRepository, type EcrSettings, ecrRepositories, type System } from "../../systems/schema.js";
 import { wholeNumber } from "../inputs.js";
 import { ReportBuilder } from "../report.js";
 import type { Permission, Runbook, RunbookContext } from "../types.js";
 import { deleteImages } from "./apply.js";
-import { type CleanupPolicy, GB, type ImageReference, planRepository, type RepositoryPlan } from "./plan.js";
+import {
+  type CleanupPolicy,
+  GB,
+  type ImageReference,
+  planRepository,
+  type RepositoryPlan,
+  type RepositoryState,
+} from "./plan.js";
 import { type InUse, readInUse, readRepository } from "./read.js";
 
 /** Calls in flight at once: ECS's and ECR's read rates allow far more; 10 keeps a Lambda's sockets calm. */
@@ -86,7 +93,7 @@ function planNote(system: System): string | undefined {
 function reportRepository(
   report: ReportBuilder,
   plan: RepositoryPlan,
-  outcomes: Map<string, { status: "done" | "failed"; reason?: string }> | undefined,
+  outcomes: Outcomes | undefined,
   blocked: string | undefined,
 ) {
   for (const kept of plan.kept) {
@@ -126,8 +133,14 @@ function reportRepository(
   }
 }
 
-async function run(ctx: RunbookContext, options: z.output<typeof input>) {
-  const report = new ReportBuilder(ctx, "ecr-cleanup");
+type Outcomes = Map<string, { status: "done" | "failed"; reason?: string }>;
+type InUseOutcome = { ok: true; value: InUse } | { ok: false; error: unknown };
+type RepositoryRead =
+  | { repository: EcrRepository; state: RepositoryState }
+  | { repository: EcrRepository; error: unknown };
+
+/** The repositories this run covers, or the finished report of a run that covers none. */
+function scopeOf(ctx: RunbookContext, report: ReportBuilder, only: string | undefined) {
   const { system } = ctx;
   if (!system.ecr) {
     report.add({
@@ -136,42 +149,95 @@ async function run(ctx: RunbookContext, options: z.output<typeof input>) {
       status: "skipped",
       reason: "no ecr section in the catalogue",
     });
-    return report.finish({ summary: `skipped: ${system.id} lists no ECR repositories` });
+    return { finished: report.finish({ summary: `skipped: ${system.id} lists no ECR repositories` }) };
   }
-  const ecr = system.ecr;
-  const all = ecrRepositories(ecr);
-  const repositories = options.repository ? all.filter((r) => r.name === options.repository) : all;
-  if (repositories.length === 0) {
-    report.add({
-      resource: `${system.id}/${options.repository}`,
-      action: "ecr-cleanup",
-      status: "failed",
-      reason: `"${options.repository}" is not an ECR repository of ${system.id}; known: ${all.map((r) => r.name).join(", ")}`,
-    });
-    return report.finish({ summary: `failed: unknown repository "${options.repository}"; nothing read or deleted` });
-  }
+  const all = ecrRepositories(system.ecr);
+  const repositories = only ? all.filter((r) => r.name === only) : all;
+  if (repositories.length > 0) return { ecr: system.ecr, repositories };
+  report.add({
+    resource: `${system.id}/${only}`,
+    action: "ecr-cleanup",
+    status: "failed",
+    reason: `"${only}" is not an ECR repository of ${system.id}; known: ${all.map((r) => r.name).join(", ")}`,
+  });
+  return { finished: report.finish({ summary: `failed: unknown repository "${only}"; nothing read or deleted` }) };
+}
 
-  const limit = createLimiter(options.concurrency);
-  const readOptions = {
+/** Starts every read at once: ECR and the in-use reads run side by side, nothing in one waits for the other. */
+function startReads(ctx: RunbookContext, ecr: EcrSettings, repositories: EcrRepository[], limit: Limiter) {
+  const { system } = ctx;
+  const options = {
     limit,
     signal: ctx.signal,
     onRetry: (info: { operation: string; attempt: number; delayMs: number }) =>
       ctx.logger.warn("throttled, retrying", { runbook: "ecr-cleanup", ...info }),
   };
-  const region = system.account.region;
-  // ECR and the in-use reads run side by side: nothing in one waits for the other.
-  type Outcome = { ok: true; value: InUse } | { ok: false; error: unknown };
-  const inUse = readInUse(ctx.clients, { ...readOptions, region, keepRevisions: ecr.keepTaskDefinitionRevisions }).then(
-    (value): Outcome => ({ ok: true, value }),
-    (error: unknown): Outcome => ({ ok: false, error }),
+  const inUse = readInUse(ctx.clients, {
+    ...options,
+    region: system.account.region,
+    keepRevisions: ecr.keepTaskDefinitionRevisions,
+  }).then(
+    (value): InUseOutcome => ({ ok: true, value }),
+    (error: unknown): InUseOutcome => ({ ok: false, error }),
   );
-  const states = repositories.map((repository) =>
-    readRepository(ctx.clients.ecr, repository, { ...readOptions, registryId: system.account.accountId }).then(
-      (state) => ({ repository, state }),
-      (error: unknown) => ({ repository, error }),
+  const reads = repositories.map((repository) =>
+    readRepository(ctx.clients.ecr, repository, { ...options, registryId: system.account.accountId }).then(
+      (state): RepositoryRead => ({ repository, state }),
+      (error: unknown): RepositoryRead => ({ repository, error }),
     ),
   );
-  const used = await inUse;
+  return { inUse, reads };
+}
+
+/** Plans one repository, deletes what the plan says unless blocked or dry, reports it, and adds to the totals. */
+async function cleanRepository(
+  ctx: RunbookContext,
+  run: { report: ReportBuilder; totals: Totals; references: ImageReference[]; policy: CleanupPolicy; limit: Limiter },
+  read: { repository: EcrRepository; state: RepositoryState },
+  regionBlock: string | undefined,
+): Promise<Record<string, unknown>> {
+  const { totals, policy } = run;
+  const plan = planRepository(read.state, run.references, policy);
+  const blocked = regionBlock ?? plan.blocked ?? (ctx.signal?.aborted ? "the run was stopped" : undefined);
+  let outcomes: Outcomes | undefined;
+  if (!blocked && !ctx.dryRun && plan.deletions.length > 0) {
+    const results = await deleteImages(ctx.clients.ecr, plan, { limit: run.limit, signal: ctx.signal });
+    outcomes = new Map(results.map((r) => [r.digest, r]));
+  }
+  reportRepository(run.report, plan, outcomes, blocked);
+  const failedIds = new Set([...(outcomes ?? [])].filter(([, o]) => o.status === "failed").map(([digest]) => digest));
+  const failedBytes = plan.deletions
+    .filter((d) => !d.isIndex && failedIds.has(d.digest))
+    .reduce((sum, d) => sum + d.sizeBytes, 0);
+  const gone = blocked ? 0 : plan.deletions.length - failedIds.size;
+  const bytes = blocked ? 0 : plan.bytesReclaimed - failedBytes;
+  const monthly = (bytes / GB) * policy.priceGbMonthUsd;
+  totals.kept += plan.kept.length;
+  totals.deleted += gone;
+  totals.failed += failedIds.size;
+  totals.bytes += bytes;
+  totals.usd += monthly;
+  if (blocked) {
+    totals.held += plan.deletions.length;
+    totals.heldBytes += plan.bytesReclaimed;
+    totals.heldUsd += plan.monthlyUsdSaved;
+  }
+  return {
+    repository: plan.repository,
+    kept: plan.kept.length,
+    [ctx.dryRun ? "wouldDelete" : "deleted"]: gone,
+    failed: failedIds.size,
+    bytesReclaimed: bytes,
+    monthlyUsdSaved: Math.round(monthly * 100) / 100,
+    ...(blocked ? { blocked, plannedDeletions: plan.deletions.length, plannedBytes: plan.bytesReclaimed } : {}),
+    keptBecause: keptBecause(plan),
+  };
+}
+
+/** What is in use, or why nothing may be deleted in the region (reported as a failed read). */
+function inUseOrBlock(ctx: RunbookContext, report: ReportBuilder, used: InUseOutcome) {
+  const { system } = ctx;
+  const region = system.account.region;
   let regionBlock: string | undefined;
   let references: ImageReference[] = [];
   if (used.ok) {
@@ -182,62 +248,30 @@ async function run(ctx: RunbookContext, options: z.output<typeof input>) {
     report.add({ resource: `${system.id}/${region}`, action: "read-in-use", status: "failed", reason: regionBlock });
   }
   if (system.runtime.kind === "eks") regionBlock ??= EKS_PLAN_ONLY;
+  return { references, regionBlock };
+}
 
-  const policy = policyOf(ecr, region, ctx.now());
-  const summaries: Record<string, unknown>[] = [];
+async function run(ctx: RunbookContext, options: z.output<typeof input>) {
+  const report = new ReportBuilder(ctx, "ecr-cleanup");
+  const scope = scopeOf(ctx, report, options.repository);
+  if ("finished" in scope) return scope.finished;
+  const limit = createLimiter(options.concurrency);
+  const { inUse, reads } = startReads(ctx, scope.ecr, scope.repositories, limit);
+  const { references, regionBlock } = inUseOrBlock(ctx, report, await inUse);
+  const policy = policyOf(scope.ecr, ctx.system.account.region, ctx.now());
   const totals: Totals = { kept: 0, deleted: 0, failed: 0, bytes: 0, usd: 0, held: 0, heldBytes: 0, heldUsd: 0 };
-  await Promise.all(
-    states.map(async (pending) => {
+  const summaries = await Promise.all(
+    reads.map(async (pending) => {
       const read = await pending;
-      if ("error" in read) {
-        report.add({
-          resource: read.repository.name,
-          action: "read-images",
-          status: "failed",
-          reason: `${errorMessage(read.error)}; nothing deleted in this repository`,
-        });
-        summaries.push({ repository: read.repository.name, failed: errorMessage(read.error) });
-        return;
-      }
-      const plan = planRepository(read.state, references, policy);
-      const blocked = regionBlock ?? plan.blocked ?? (ctx.signal?.aborted ? "the run was stopped" : undefined);
-      let outcomes: Map<string, { status: "done" | "failed"; reason?: string }> | undefined;
-      if (!blocked && !ctx.dryRun && plan.deletions.length > 0) {
-        const results = await deleteImages(ctx.clients.ecr, plan, { limit, signal: ctx.signal });
-        outcomes = new Map(results.map((r) => [r.digest, r]));
-      }
-      reportRepository(report, plan, outcomes, blocked);
-      const failed = [...(outcomes?.values() ?? [])].filter((o) => o.status === "failed").length;
-      const gone = blocked ? 0 : plan.deletions.length - failed;
-      const failedBytes = plan.deletions
-        .filter((d) => !d.isIndex && outcomes?.get(d.digest)?.status === "failed")
-        .reduce((sum, d) => sum + d.sizeBytes, 0);
-      const bytes = blocked ? 0 : plan.bytesReclaimed - failedBytes;
-      const monthly = (bytes / GB) * policy.priceGbMonthUsd;
-      totals.kept += plan.kept.length;
-      totals.deleted += gone;
-      totals.failed += failed;
-      totals.bytes += bytes;
-      totals.usd += monthly;
-      if (blocked) {
-        totals.held += plan.deletions.length;
-        totals.heldBytes += plan.bytesReclaimed;
-        totals.heldUsd += plan.monthlyUsdSaved;
-      }
-      summaries.push({
-        repository: plan.repository,
-        kept: plan.kept.length,
-        [ctx.dryRun ? "wouldDelete" : "deleted"]: gone,
-        failed,
-        bytesReclaimed: bytes,
-        monthlyUsdSaved: Math.round(monthly * 100) / 100,
-        ...(blocked ? { blocked, plannedDeletions: plan.deletions.length, plannedBytes: plan.bytesReclaimed } : {}),
-        keptBecause: keptBecause(plan),
-      });
+      if ("state" in read)
+        return cleanRepository(ctx, { report, totals, references, policy, limit }, read, regionBlock);
+      const reason = `${errorMessage(read.error)}; nothing deleted in this repository`;
+      report.add({ resource: read.repository.name, action: "read-images", status: "failed", reason });
+      return { repository: read.repository.name, failed: errorMessage(read.error) };
     }),
   );
   if (ctx.signal?.aborted) report.markAborted("stopped before the deadline: no further delete call was started");
-  report.details.repositories = summaries.sort((a, b) => String(a.repository).localeCompare(String(b.repository)));
+  report.details.repositories = summaries;
   report.metric("imagesKept", totals.kept);
   report.metric(ctx.dryRun ? "imagesWouldDelete" : "imagesDeleted", totals.deleted);
   report.metric("imagesFailed", totals.failed);
