@@ -1,6 +1,7 @@
 import { backupRunbook } from "./backup.js";
 import { drillContinueRunbook } from "./drill-continue.js";
 import { drillJanitorRunbook } from "./drill-janitor.js";
+import { ecrCleanupRunbook } from "./ecr-cleanup/index.js";
 import { keepAwakeRunbook } from "./keep-awake.js";
 import { pruneBackupsRunbook } from "./prune-backups.js";
 import { restoreDrillRunbook } from "./restore-drill.js";
@@ -21,4 +22,5 @@ export const runbooks: readonly AnyRunbook[] = [
   restoreDrillRunbook,
   drillContinueRunbook,
   drillJanitorRunbook,
+  ecrCleanupRunbook,
 ];

@@ -44,7 +44,15 @@ export const ezTracking = {
     { target: "frontend", path: "/" },
     { target: "backend", path: "/health" },
   ],
-  ecr: { repositories: ["ez-tracking-frontend", "ez-tracking-backend"], keepLast: 10 },
+  // Frontend and backend images; "one-click rollback" within 5 minutes needs the previous images at hand:
+  // the last 5 revisions of each family keep theirs. No retention in the guide: 10 newest, 30 days.
+  ecr: {
+    repositories: ["ez-tracking-frontend", "ez-tracking-backend"],
+    keepLast: 10,
+    maxAgeDays: 30,
+    keepTaskDefinitionRevisions: 5,
+    priceGbMonthUsd: 0.1,
+  },
   alarms: [
     {
       id: "latency-warning",

@@ -48,7 +48,15 @@ export const flashSale = {
       gracePeriodSeconds: 120,
     },
   ],
-  ecr: { repositories: ["flash-sale"], keepLast: 10 },
+  // Repository `flash-sale` (guide step 2.1), pushed as :latest and rolled out blue/green: the images of
+  // both task sets and of the last 5 revisions stay; the guide sets no retention, so 10 newest, 30 days.
+  ecr: {
+    repositories: ["flash-sale"],
+    keepLast: 10,
+    maxAgeDays: 30,
+    keepTaskDefinitionRevisions: 5,
+    priceGbMonthUsd: 0.1,
+  },
   alarms: [
     {
       id: "api-latency",

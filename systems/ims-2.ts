@@ -40,7 +40,15 @@ export const ims2 = {
   health: [
     { target: "backend", path: "/health", port: 8000, intervalSeconds: 30, timeoutSeconds: 10, healthyThreshold: 2 },
   ],
-  ecr: { repositories: ["ims-backend"], keepLast: 10 },
+  // "Backend: docker build → ECR"; rollback "auto-redeploys previous version", so the last 5 task-definition
+  // revisions keep their images. No retention in the guide: 10 newest, nothing younger than 30 days.
+  ecr: {
+    repositories: ["ims-backend"],
+    keepLast: 10,
+    maxAgeDays: 30,
+    keepTaskDefinitionRevisions: 5,
+    priceGbMonthUsd: 0.1,
+  },
   alarms: [],
   notifications: [
     { severity: "warning", channels: ["slack"] },

@@ -43,7 +43,16 @@ export const ode = {
     { target: "ode-api", path: "/health" },
     { target: "ode-worker", path: "/health", port: 9090 },
   ],
-  ecr: { repositories: ["ode-api", "ode-worker"], keepLast: 10 },
+  // CD pushes on main and on tags (release tags are protected by default); rollouts are `kubectl set image`
+  // with automatic rollback, so ReplicaSet history matters: EKS is planned only until the Kubernetes
+  // client exists (runbooks/ecr-cleanup). The guide budgets ~$10/month for ECR.
+  ecr: {
+    repositories: ["ode-api", "ode-worker"],
+    keepLast: 10,
+    maxAgeDays: 30,
+    keepTaskDefinitionRevisions: 5,
+    priceGbMonthUsd: 0.1,
+  },
   alarms: [],
   notifications: [],
   offHours: {

@@ -35,7 +35,16 @@ export const partpalIms = {
   },
   dr: { rtoMinutes: 30, rpoMinutes: 24 * 60, drillSource: "pg_dump" },
   health: [{ target: "partpal-api", path: "/api/health" }],
-  ecr: { repositories: ["partpal-api", "partpal-ims"], keepLast: 10 },
+  // The guide's "auto-delete old ECR images" (cost section); it gives no numbers, so: the 10 newest per
+  // repository, release tags and latest, the last 5 revisions of each task-definition family, nothing
+  // younger than 30 days. EKS: planned only until the Kubernetes client exists (runbooks/ecr-cleanup).
+  ecr: {
+    repositories: ["partpal-api", "partpal-ims"],
+    keepLast: 10,
+    maxAgeDays: 30,
+    keepTaskDefinitionRevisions: 5,
+    priceGbMonthUsd: 0.1,
+  },
   alarms: [
     {
       id: "pod-restarts",

@@ -190,11 +190,87 @@ export const offHoursSchema = z.discriminatedUnion("enabled", [
   z.strictObject({ enabled: z.literal(false), reason: z.string().min(1) }),
 ]);
 
-export const ecrSchema = z.strictObject({
-  repositories: z.array(z.string().min(1)),
-  /** Images to keep beyond those in use or needed for rollback. */
-  keepLast: z.number().int().min(1).default(10),
+// ECR's own rule for repository names (CreateRepository API reference).
+const ecrRepositoryName = z
+  .string()
+  .min(2, "must be an ECR repository name of 2 to 256 characters")
+  .max(256, "must be an ECR repository name of 2 to 256 characters")
+  .regex(
+    /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$/,
+    "must be an ECR repository name: lower-case letters, digits, . _ - and / between parts, e.g. flash-sale or team/api",
+  );
+
+/** Release tags `1.2.3` / `v1.2.3` (no pre-release suffix) and `latest`: what a person may pull by name. */
+export const DEFAULT_PROTECTED_TAGS = ["^v?(0|[1-9]\\d*)\\.(0|[1-9]\\d*)\\.(0|[1-9]\\d*)$", "^latest$"];
+
+const tagPattern = z.string().superRefine((value, ctx) => {
+  try {
+    new RegExp(value);
+  } catch (error) {
+    const why = error instanceof Error ? error.message : String(error);
+    ctx.addIssue({
+      code: "custom",
+      message: `must be a regular expression such as ^v?\\d+\\.\\d+\\.\\d+$ or ^latest$ (got "${value}": ${why})`,
+    });
+  }
 });
+
+const ecrRepositorySchema = z.strictObject({
+  name: ecrRepositoryName,
+  /** This repository's own count of newest images to keep (else `ecr.keepLast`). */
+  keepLast: z.number().int().min(1, "must keep at least the newest image (1 or more)").optional(),
+});
+
+/**
+ * ECR cleanup (`runbooks/ecr-cleanup`). Images in use, needed for rollback, or matched by a rule below are
+ * kept; the rest older than `maxAgeDays` are deleted.
+ */
+export const ecrSchema = z
+  .strictObject({
+    /** A name, or `{name, keepLast}` to keep a different number of newest images in that repository. */
+    repositories: z
+      .array(z.union([ecrRepositoryName, ecrRepositorySchema]))
+      .min(1, "must list at least one repository"),
+    /** Newest images (by push time) kept in each repository, in use or not. */
+    keepLast: z.number().int().min(1, "must keep at least the newest image (1 or more)").default(10),
+    /** Regular expressions: an image with a matching tag is kept. */
+    protectedTags: z.array(tagPattern).default(DEFAULT_PROTECTED_TAGS),
+    /** Keep an image ECR recorded a pull of within this many days; off when absent. */
+    pulledWithinDays: z.number().int().min(1, "must be 1 day or more (leave it out to turn the rule off)").optional(),
+    /** Only images pushed longer ago than this are ever deleted. */
+    maxAgeDays: z.number().int().min(1, "must be 1 day or more").default(30),
+    /** Revisions of every task-definition family whose images stay (rollback targets). */
+    keepTaskDefinitionRevisions: z
+      .number()
+      .int()
+      .min(2, "must be 2 or more: the revision before the current one is the rollback target")
+      .default(5),
+    /** ECR storage price (USD per GB-month) for the cost-saved estimate. */
+    priceGbMonthUsd: z.number().positive("must be a price in USD above 0, e.g. 0.10").max(10).default(0.1),
+  })
+  .superRefine((ecr, ctx) => {
+    const names = ecr.repositories.map((r) => (typeof r === "string" ? r : r.name));
+    for (const [i, name] of names.entries()) {
+      if (names.indexOf(name) !== i) {
+        ctx.addIssue({ code: "custom", path: ["repositories", i], message: `duplicate repository "${name}"` });
+      }
+    }
+  });
+
+/** One repository of a system's `ecr` section with its keep-newest count resolved. */
+export interface EcrRepository {
+  name: string;
+  keepLast: number;
+}
+
+/** The repositories of an `ecr` section, each with its own keep-newest count. */
+export function ecrRepositories(ecr: z.output<typeof ecrSchema>): EcrRepository[] {
+  return ecr.repositories.map((r) =>
+    typeof r === "string"
+      ? { name: r, keepLast: ecr.keepLast }
+      : { name: r.name, keepLast: r.keepLast ?? ecr.keepLast },
+  );
+}
 
 export const systemSchema = z
   .strictObject({
@@ -244,6 +320,8 @@ export type SystemInput = z.input<typeof systemSchema>;
 export type Database = System["databases"][number];
 export type Runtime = System["runtime"];
 export type AlarmThreshold = System["alarms"][number];
+/** A system's ECR cleanup settings, as validated. */
+export type EcrSettings = z.output<typeof ecrSchema>;
 
 /** How old the newest pg_dump of a system may be (see `backup.maxAgeMinutes`). */
 export function backupMaxAgeMinutes(system: System): number {

@@ -2,6 +2,7 @@ import { ApplicationAutoScalingClient } from "@aws-sdk/client-application-auto-s
 import { CloudWatchClient } from "@aws-sdk/client-cloudwatch";
 import { ECRClient } from "@aws-sdk/client-ecr";
 import { ECSClient } from "@aws-sdk/client-ecs";
+import { LambdaClient } from "@aws-sdk/client-lambda";
 import { RDSClient } from "@aws-sdk/client-rds";
 import { S3Client } from "@aws-sdk/client-s3";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
@@ -17,6 +18,8 @@ export interface AwsClients {
   readonly rds: RDSClient;
   readonly cloudwatch: CloudWatchClient;
   readonly secrets: SecretsManagerClient;
+  /** Read by ecr-cleanup: which functions run which container images. */
+  readonly lambda: LambdaClient;
 }
 
 /** Options of {@link createAwsClients}. */
@@ -80,6 +83,9 @@ export function createAwsClients(options: AwsClientOptions): AwsClients {
     },
     get secrets() {
       return lazy("secrets", () => new SecretsManagerClient(common));
+    },
+    get lambda() {
+      return lazy("lambda", () => new LambdaClient(common));
     },
   };
 }

@@ -48,8 +48,10 @@ describe("runbooks", () => {
     for (const runbook of runbooks) {
       expect(runbook.description.length, runbook.name).toBeGreaterThan(20);
       expect(runbook.input.safeParse({}).success, `${runbook.name} runs with default input`).toBe(true);
-      const doc = join(root, "runbooks", `${runbook.name}.md`);
-      expect(existsSync(doc), `runbooks/${runbook.name}.md`).toBe(true);
+      // A runbook is a file (runbooks/<name>.ts + .md) or a folder (runbooks/<name>/<name>.md).
+      const flat = join(root, "runbooks", `${runbook.name}.md`);
+      const doc = existsSync(flat) ? flat : join(root, "runbooks", runbook.name, `${runbook.name}.md`);
+      expect(existsSync(doc), `runbooks/${runbook.name}.md or runbooks/${runbook.name}/${runbook.name}.md`).toBe(true);
       expect(readFileSync(doc, "utf8")).toMatch(new RegExp(`^# ${runbook.name}\\b`));
     }
   });
@@ -70,7 +72,15 @@ describe("runbooks", () => {
   });
 
   // Actions whose API supports no resource-level permission: "*" is the only resource that works.
-  const NO_RESOURCE_LEVEL = new Set(["application-autoscaling:DescribeScalableTargets"]);
+  const NO_RESOURCE_LEVEL = new Set([
+    "application-autoscaling:DescribeScalableTargets",
+    "ecs:ListClusters",
+    "ecs:ListServices",
+    "ecs:ListTasks",
+    "ecs:ListTaskDefinitions",
+    "ecs:DescribeTaskDefinition",
+    "lambda:ListFunctions",
+  ]);
 
   it("declare least-privilege IAM for every system they are scheduled for", () => {
     for (const schedule of fleet.schedules) {
