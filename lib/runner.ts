@@ -87,6 +87,7 @@ export function resolveRequest(deps: Pick<RunnerDeps, "fleet" | "registry">, req
   const runbook = findRunbook(deps.registry, request.runbook);
   const system = findSystem(deps.fleet, request.system);
   const input = parseRunbookInput(runbook, request.input);
+  runbook.validate?.(system, input);
   return { runbook, system, input };
 }
 

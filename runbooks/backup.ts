@@ -267,6 +267,9 @@ export const backupRunbook: Runbook<typeof input> = {
   // Two vCPUs: pg_dump compresses on one, the upload pipeline (sha256, CRC32, HTTP) runs on the other;
   // bench/backup shows what sharing one costs.
   memoryMB: 3538,
+  validate(system, options) {
+    selectDatabases(system, options.database);
+  },
   permissions(system: System) {
     if (!system.backup) return [];
     return [

@@ -208,6 +208,9 @@ export const pruneBackupsRunbook: Runbook<typeof input> = {
   description: "apply backup retention (daily/weekly/monthly), never the newest verified; publish backup age",
   destructive: true,
   input,
+  validate(system, options) {
+    selectDatabases(system, options.database);
+  },
   permissions(system: System) {
     if (!system.backup) return [];
     return [

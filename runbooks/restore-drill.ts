@@ -31,6 +31,15 @@ function statusOf(records: DrillRecord[], fallback: Report["status"]): Report["s
  * validating it and removing it. pg_dump drills run to the end here; RDS drills start the restore and
  * end in `drill-continue` when RDS says the instance is available.
  */
+/** The databases a drill covers: those its source can drill, or the one `database=` names among them. */
+function drillDatabases(system: System, database: string | undefined) {
+  const source = system.dr.drillSource;
+  return selectDatabases(system, database, {
+    among: system.databases.filter((d) => source === "pg_dump" || d.rdsInstanceId),
+    amongLabel: `for a ${source} drill`,
+  });
+}
+
 export const restoreDrillRunbook: Runbook<typeof input> = {
   name: "restore-drill",
   description:
@@ -40,6 +49,9 @@ export const restoreDrillRunbook: Runbook<typeof input> = {
   timeoutSeconds: 900,
   // Two vCPUs: pg_restore -j 2 in download mode, or the download and pg_restore side by side.
   memoryMB: 3538,
+  validate(system, options) {
+    drillDatabases(system, options.database);
+  },
   permissions(system: System) {
     return usesRds(system) ? rdsStartPermissions(system) : pgDumpDrillPermissions(system);
   },
@@ -53,11 +65,7 @@ export const restoreDrillRunbook: Runbook<typeof input> = {
     const report = new ReportBuilder(ctx, "restore-drill");
     const { system } = ctx;
     const source = system.dr.drillSource;
-    const applicable = system.databases.filter((d) => source === "pg_dump" || d.rdsInstanceId);
-    const databases = selectDatabases(system, options.database, {
-      among: applicable,
-      amongLabel: `for a ${source} drill`,
-    });
+    const databases = drillDatabases(system, options.database);
     if (databases.length === 0) {
       report.add({
         resource: system.id,

@@ -101,6 +101,12 @@ export interface Runbook<Schema extends z.ZodType = z.ZodType> {
   eventRules?: { name: string; handler: string; pattern: Record<string, unknown> }[];
   /** What `ops plan` should say about a scheduled run for this system, when it will not run normally. */
   planNote?(system: System, input: Record<string, unknown>): string | undefined;
+  /**
+   * Checks the parsed input against the system before anything runs (e.g. `database=` names one of its
+   * databases) and throws a `ValidationError` when it does not: the CLI exits 2, a handler rejects the
+   * event, and nothing is read or changed.
+   */
+  validate?(system: System, input: z.output<Schema>): void;
   run(ctx: RunbookContext, input: z.output<Schema>): Promise<Report>;
 }
 

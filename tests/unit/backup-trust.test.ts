@@ -229,10 +229,10 @@ describe("issue 10 item 11: database=typo is the same error in every runbook", (
     bucket = memoryBucket({ bucket: BUCKET });
     putBackup(bucket, { system: "partpal-ims", at: new Date(NOW.getTime() - HOUR) });
     const before = [...bucket.objects.keys()];
+    // Checked with the input, before anything runs: the same error, and exit 2 from the CLI.
     for (const name of ["prune-backups", "backup", "restore-drill"]) {
-      const report = await runWith(name);
-      expect(report.status, name).toBe("failed");
-      expect(report.summary, name).toMatch(/unknown database "typo".*; known databases: main$/);
+      await expect(runWith(name), name).rejects.toThrow(/unknown database "typo".*; known databases: main$/);
+      await expect(runWith(name), name).rejects.toBeInstanceOf(ValidationError);
     }
     expect(bucket.s3.calls()).toHaveLength(0);
     expect([...bucket.objects.keys()]).toEqual(before);

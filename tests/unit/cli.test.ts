@@ -259,3 +259,14 @@ describe("ops fleet export", () => {
     expect((JSON.parse(planned.out) as unknown[]).length).toBeGreaterThan(0);
   });
 });
+
+describe("database= naming no database", () => {
+  it("exits 2 before anything runs, with the same words for backup, prune-backups and restore-drill", async () => {
+    for (const runbook of ["backup", "prune-backups", "restore-drill"]) {
+      const { code, err } = await ops(["run", runbook, "--system", "partpal-ims", "database=typo"]);
+      expect([runbook, code]).toEqual([runbook, 2]);
+      expect(err).toContain('system "partpal-ims": unknown database "typo"');
+      expect(err).toContain("known databases: main");
+    }
+  });
+});
