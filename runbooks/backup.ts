@@ -99,7 +99,7 @@ async function takeBackup(
     database,
     secrets: ctx.clients.secrets,
     env: ctx.env,
-    ...(ctx.env.OPS_DATABASE_URL ? { overrideUrl: ctx.env.OPS_DATABASE_URL } : {}),
+    system: ctx.system,
   });
   const server = await readServerInfo(conn);
   const tools = await findTools({

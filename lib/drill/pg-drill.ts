@@ -77,7 +77,7 @@ export interface DrillTarget {
  * database then sits beside production: prefer a dedicated target).
  */
 export async function resolveDrillTarget(
-  ctx: Pick<RunbookContext, "env" | "clients">,
+  ctx: Pick<RunbookContext, "env" | "clients" | "system">,
   database: Database,
   settings: Pick<DrillSettings, "target">,
 ): Promise<DrillTarget> {
@@ -95,7 +95,7 @@ export async function resolveDrillTarget(
     database,
     secrets: ctx.clients.secrets,
     env: ctx.env,
-    ...(ctx.env.OPS_DATABASE_URL ? { overrideUrl: ctx.env.OPS_DATABASE_URL } : {}),
+    system: ctx.system,
   });
   return { conn, from: "database server" };
 }

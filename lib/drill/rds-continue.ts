@@ -233,7 +233,6 @@ export async function continueRdsDrill(
       ...sourceConn,
       host: drill.endpoint.address,
       port: drill.endpoint.port,
-      sslmode: sourceConn.sslmode ?? "require",
     };
     const validate = options.validate ?? validateRestored;
     checks.push(
