@@ -15,6 +15,9 @@ export const credentialsSchema = z.discriminatedUnion("source", [
      * Name of an environment variable holding the password, for a URL that carries none (a password
      * kept out of the URL stays out of every place a URL gets copied to). Else PGPASSWORD, then .pgpass.
      */
-    passwordVariable: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, "must be an environment variable name").optional(),
+    passwordVariable: z
+      .string()
+      .regex(/^[A-Z_][A-Z0-9_]*$/, "must be an environment variable name")
+      .optional(),
   }),
 ]);
