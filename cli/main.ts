@@ -3,6 +3,7 @@ import type { LogLevel } from "@aws-lambda-powertools/logger/types";
 import { loadFleet } from "../lib/catalogue.js";
 import { errorMessage, OpsError, ValidationError } from "../lib/errors.js";
 import { createLogger } from "../lib/logger.js";
+import { redactingStream } from "../lib/redact.js";
 import { runbooks } from "../runbooks/index.js";
 import { demoCommand } from "./commands/demo.js";
 import { drillHistoryCommand } from "./commands/drill-history.js";
@@ -26,6 +27,9 @@ Usage:
   ops run <runbook> --system S [--dry-run] [--json] [--fleet F] [--database-url URL] [key=value ...]
                                                      run a runbook with the code the Lambda runs
 Options:
+  --database-url URL  replaces one database's connection for this run (database=<id> when the system
+                has several); the password comes from PGPASSWORD or ~/.pgpass, not the URL (argv is
+                visible to other users)
   --fleet F     load the catalogue from a JSON file instead of the built-in one
   --verbose     structured logs (JSON, on stderr) at INFO instead of WARN
 Exit codes: 0 succeeded or skipped, 1 failed or partial, 2 usage or validation error.
@@ -58,9 +62,10 @@ function parseDays(value: string | undefined): number {
 
 /** Runs the CLI; returns the exit code. `io` is injectable so tests run it in-process. */
 export async function main(argv: string[], partialIo: Partial<CliIo> = {}): Promise<number> {
+  // Everything the CLI prints passes the redactor: reports, errors, warnings, progress, logs.
   const io: CliIo = {
-    out: partialIo.out ?? process.stdout,
-    err: partialIo.err ?? process.stderr,
+    out: redactingStream(partialIo.out ?? process.stdout),
+    err: redactingStream(partialIo.err ?? process.stderr),
     env: partialIo.env ?? process.env,
     now: partialIo.now ?? (() => new Date()),
   };
