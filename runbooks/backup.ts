@@ -10,7 +10,6 @@ import { backupBucketArn, backupKmsPermissions, backupObjectArn, databaseSecretP
 import { describeConnection, resolveConnection } from "../lib/postgres/connection.js";
 import { readServerInfo } from "../lib/postgres/server.js";
 import { chooseTool, findTools } from "../lib/postgres/tools.js";
-import { redactText } from "../lib/redact.js";
 import type { Database, System } from "../systems/schema.js";
 import { runExclusive } from "./exclusive.js";
 import { booleanish, wholeNumber } from "./inputs.js";
@@ -174,7 +173,7 @@ async function takeBackup(
       resource,
       action: "backup",
       status: "failed",
-      reason: redactText(`${errorMessage(error)}${stderr}`),
+      reason: `${errorMessage(error)}${stderr}`,
       after: plan,
     });
     return;
@@ -294,7 +293,7 @@ export const backupRunbook: Runbook<typeof input> = {
           resource: `${system.id}/${database.id}`,
           action: "backup",
           status: "failed",
-          reason: redactText(errorMessage(error)),
+          reason: errorMessage(error),
         });
       }
     }

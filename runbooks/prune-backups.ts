@@ -4,7 +4,6 @@ import { inspectBackups } from "../lib/backup/catalog.js";
 import { decideRetention } from "../lib/backup/retention.js";
 import { errorMessage } from "../lib/errors.js";
 import { backupBucketArn, backupObjectArn } from "../lib/iam.js";
-import { redactText } from "../lib/redact.js";
 import { backupMaxAgeMinutes, type Database, type System } from "../systems/schema.js";
 import { ReportBuilder } from "./report.js";
 import type { Runbook, RunbookContext } from "./types.js";
@@ -149,7 +148,7 @@ export const pruneBackupsRunbook: Runbook<typeof input> = {
           resource: `${system.id}/${database.id}`,
           action: "prune",
           status: "failed",
-          reason: redactText(errorMessage(error)),
+          reason: errorMessage(error),
         });
       }
     }

@@ -10,7 +10,6 @@ import type { Manifest } from "../backup/manifest.js";
 import { errorMessage } from "../errors.js";
 import { describeConnection, type PgConnection, parseDatabaseUrl, resolveConnection } from "../postgres/connection.js";
 import { chooseTool, findTools, parseToolVersion } from "../postgres/tools.js";
-import { redactText } from "../redact.js";
 import { type CheckResult, type ExpectedTable, validateRestored, validationOutcome } from "./checks.js";
 import { drillId, formatDrillComment, scratchDatabaseName } from "./names.js";
 import { addDrillToReport, buildDrillRecord, type DrillFacts } from "./outcome.js";
@@ -253,7 +252,7 @@ export async function pgDumpDrill(
           resource,
           action: "save-drill-record",
           status: "failed",
-          reason: redactText(errorMessage(error)),
+          reason: errorMessage(error),
         });
       }
     }
@@ -452,7 +451,7 @@ export async function pgDumpDrill(
       report.add({ resource: name, action: "validate", ...validationOutcome(validation) });
     }
   } catch (error) {
-    failure = redactText(errorMessage(error));
+    failure = errorMessage(error);
     report.add({ resource: name, action: "restore", status: "failed", reason: failure });
   } finally {
     clearTimeout(timer);
@@ -466,7 +465,7 @@ export async function pgDumpDrill(
     cleanup = { status: dropped === "dropped" ? "removed" : "absent" };
     report.add({ resource: name, action: "drop-scratch-database", status: "done" });
   } catch (error) {
-    const reason = redactText(errorMessage(error));
+    const reason = errorMessage(error);
     cleanup = { status: "failed", reason };
     report.add({
       resource: name,
