@@ -205,6 +205,20 @@ describe("a database URL override replaces one database", () => {
     expect(databaseOverride({}, shop)).toBeUndefined();
   });
 
+  it("a catalogue tls value other than verify-full or a reasoned disable is rejected, saying what is allowed", () => {
+    const input = JSON.parse(JSON.stringify(shop)) as { databases: { tls: unknown }[] };
+    const first = input.databases[0];
+    if (!first) throw new Error("fixture");
+    first.tls = { mode: "require" };
+    const bad = systemSchema.safeParse(input);
+    expect(bad.success).toBe(false);
+    expect(JSON.stringify(bad.error?.issues)).toMatch(
+      /must be \{mode: \\"verify-full\\"\} or \{mode: \\"disable\\", reason\}/,
+    );
+    first.tls = { mode: "disable" };
+    expect(systemSchema.safeParse(input).success).toBe(false);
+  });
+
   it("the demo system opts out of TLS explicitly, with its reason", () => {
     const demo = findSystem(builtinFleet(), "demo");
     expect(demo.databases[0]?.tls).toMatchObject({ mode: "disable", reason: expect.stringMatching(/127\.0\.0\.1/) });
