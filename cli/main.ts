@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { LogLevel } from "@aws-lambda-powertools/logger/types";
 import { errorMessage, OpsError, ValidationError } from "../lib/errors.js";
+import { redactingStream } from "../lib/redact.js";
 import type { AnyRunbook } from "../runbooks/types.js";
 import { didYouMean, integerOption, type OptionSpec, type ParsedArgs, parseCommandArgs, UsageError } from "./args.js";
 import { type CliIo, EXIT, packageRoot } from "./io.js";
@@ -129,7 +130,8 @@ const COMMANDS: Record<string, Command> = {
       "database-url": {
         type: "string",
         value: "URL",
-        description: "connect to this PostgreSQL instead of the catalogue's (keep the password out of it)",
+        description:
+          "replaces one database's connection (database=<id> when the system has several); the password comes from PGPASSWORD or ~/.pgpass, not the URL (argv is visible to other users)",
       },
     },
     maxPositionals: Number.POSITIVE_INFINITY,
@@ -346,9 +348,10 @@ function topLevel(io: CliIo, argv: string[]): number | undefined {
 
 /** Runs the CLI; returns the exit code. `io` is injectable so tests run it in-process. */
 export async function main(argv: string[], partialIo: Partial<CliIo> = {}): Promise<number> {
+  // Everything the CLI prints passes the redactor: reports, errors, warnings, progress, logs.
   const io: CliIo = {
-    out: partialIo.out ?? process.stdout,
-    err: partialIo.err ?? process.stderr,
+    out: redactingStream(partialIo.out ?? process.stdout),
+    err: redactingStream(partialIo.err ?? process.stderr),
     env: partialIo.env ?? process.env,
     now: partialIo.now ?? (() => new Date()),
   };

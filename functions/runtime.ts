@@ -9,6 +9,7 @@ import type { Fleet } from "../lib/fleet.js";
 import { createLogger, type Logger } from "../lib/logger.js";
 import { METRICS_NAMESPACE, publishReportMetrics } from "../lib/metrics.js";
 import { createConsoleNotifier, type Notifier } from "../lib/notify.js";
+import { caBundlePath } from "../lib/postgres/tls.js";
 import { executeRun, type RunnerDeps, type RunRequest } from "../lib/runner.js";
 import { runbooks } from "../runbooks/index.js";
 import { booleanish } from "../runbooks/inputs.js";
@@ -24,6 +25,8 @@ const envSchema = z.object({
   /** Bucket for the audit log (JSON lines per run); none: the structured log only. */
   OPS_AUDIT_BUCKET: z.string().min(3).optional(),
   OPS_AUDIT_REGION: z.string().optional(),
+  /** PEM file replacing the bundled Amazon RDS CAs for verify-full (checked at cold start). */
+  OPS_PG_CA_BUNDLE: z.string().min(1).optional(),
 });
 
 /** What every handler shares, built once per cold start. */
@@ -50,6 +53,8 @@ export function createRuntime(overrides: Partial<Runtime> = {}, env: Record<stri
     );
   }
   const config = parsed.data;
+  // A CA bundle path that cannot be read fails here, not at the first backup in the night.
+  caBundlePath(env);
   const logger = overrides.logger ?? createLogger();
   return {
     fleet: overrides.fleet ?? builtinFleet(),

@@ -1,6 +1,5 @@
 import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import type { Report } from "../runbooks/types.js";
-import { redactValue } from "./redact.js";
 
 /** Keeps a durable record of every action of every run (besides the structured log). */
 export interface AuditSink {
@@ -16,28 +15,33 @@ export function auditKey(report: Report): string {
 
 /**
  * Writes each report to S3 as JSON lines: one line per action (with the run's identity), then a
- * summary line. Secrets are removed first. S3 being the store keeps the project free of a database.
+ * summary line. The runner hands it reports already redacted (lib/redact.ts). S3 being the store keeps the
+ * project free of a database.
  */
 export function createS3AuditSink(options: { s3: S3Client; bucket: string }): AuditSink {
   return {
     async record(report) {
-      const clean = redactValue(report);
-      const run = { runbook: clean.runbook, system: clean.system, dryRun: clean.dryRun, startedAt: clean.startedAt };
+      const run = {
+        runbook: report.runbook,
+        system: report.system,
+        dryRun: report.dryRun,
+        startedAt: report.startedAt,
+      };
       const lines = [
-        ...clean.actions.map((action) => JSON.stringify({ type: "action", ...run, ...action })),
+        ...report.actions.map((action) => JSON.stringify({ type: "action", ...run, ...action })),
         JSON.stringify({
           type: "summary",
           ...run,
-          status: clean.status,
-          finishedAt: clean.finishedAt,
-          summary: clean.summary,
-          metrics: clean.metrics,
+          status: report.status,
+          finishedAt: report.finishedAt,
+          summary: report.summary,
+          metrics: report.metrics,
         }),
       ];
       await options.s3.send(
         new PutObjectCommand({
           Bucket: options.bucket,
-          Key: auditKey(clean),
+          Key: auditKey(report),
           Body: `${lines.join("\n")}\n`,
           ContentType: "application/x-ndjson",
           ServerSideEncryption: "AES256",

@@ -1,5 +1,4 @@
 import type { Report } from "../runbooks/types.js";
-import { redactValue } from "./redact.js";
 
 /** Where reports go once a run ends (Slack, on-call, a console). */
 export interface Notifier {
@@ -26,12 +25,11 @@ export function formatReportLine(report: Report): string {
   return `[${ICON[report.status]}] ${report.system} ${report.runbook}${dry}: ${report.summary}`;
 }
 
-/** Writes each report to a stream, secrets removed. */
+/** Writes each report to a stream (the runner has redacted it). */
 export function createConsoleNotifier(options: ConsoleNotifierOptions): Notifier {
   return {
     async notify(report) {
-      const clean = redactValue(report);
-      options.stream.write(options.format === "json" ? `${JSON.stringify(clean)}\n` : `${formatReportLine(clean)}\n`);
+      options.stream.write(options.format === "json" ? `${JSON.stringify(report)}\n` : `${formatReportLine(report)}\n`);
     },
   };
 }

@@ -8,7 +8,8 @@ import { errorMessage, UnknownNameError, ValidationError } from "./errors.js";
 import { type Fleet, findSystem } from "./fleet.js";
 import type { Logger } from "./logger.js";
 import type { Notifier } from "./notify.js";
-import { redactText } from "./redact.js";
+import { databaseOverride } from "./postgres/connection.js";
+import { redactValue } from "./redact.js";
 
 /** What the edges (CLI, Lambda handlers) ask the runner to do. */
 export interface RunRequest {
@@ -93,10 +94,13 @@ export function resolveRequest(deps: Pick<RunnerDeps, "fleet" | "registry">, req
 
 /**
  * Runs one runbook for one system: resolve (bad input throws, nothing runs), build the context, run,
- * turn an unexpected throw into a `failed` report (a crash is still reported), log and notify.
+ * turn an unexpected throw into a `failed` report (a crash is still reported), redact it, then audit,
+ * notify and return that redacted copy.
  */
 export async function executeRun(deps: RunnerDeps, request: RunRequest): Promise<Report> {
   const { runbook, system, input } = resolveRequest(deps, request);
+  // A database override that names no database, or another system's, is bad input: nothing runs.
+  databaseOverride(deps.env ?? {}, system);
   const logger = deps.logger;
   logger.appendKeys({ runbook: runbook.name, system: system.id, dryRun: request.dryRun });
   const ctx: RunbookContext = {
@@ -119,17 +123,11 @@ export async function executeRun(deps: RunnerDeps, request: RunRequest): Promise
   } catch (error) {
     logger.error("runbook threw", { error: error instanceof Error ? error : errorMessage(error) });
     const builder = new ReportBuilder(ctx, runbook.name);
-    builder.add({
-      resource: system.id,
-      action: runbook.name,
-      status: "failed",
-      reason: redactText(errorMessage(error)),
-    });
-    report = builder.finish({
-      summary: `${runbook.name} failed: ${redactText(errorMessage(error))}`,
-      status: "failed",
-    });
+    builder.add({ resource: system.id, action: runbook.name, status: "failed", reason: errorMessage(error) });
+    report = builder.finish({ summary: `${runbook.name} failed: ${errorMessage(error)}`, status: "failed" });
   }
+  // The one redaction of a report: what the audit log, the notifiers and the caller see is this copy.
+  report = redactValue(report);
   logger.info("run finished", { status: report.status, summary: report.summary, metrics: report.metrics });
   // The run's outcome stands whatever happens next: audit and notification failures are logged.
   try {

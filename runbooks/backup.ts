@@ -10,7 +10,6 @@ import { backupBucketArn, backupKmsPermissions, backupObjectArn, databaseSecretP
 import { describeConnection, resolveConnection } from "../lib/postgres/connection.js";
 import { readServerInfo } from "../lib/postgres/server.js";
 import { chooseTool, findTools } from "../lib/postgres/tools.js";
-import { redactText } from "../lib/redact.js";
 import type { Database, System } from "../systems/schema.js";
 import { selectDatabases } from "./databases.js";
 import { runExclusive } from "./exclusive.js";
@@ -118,7 +117,7 @@ async function takeBackup(
     database,
     secrets: ctx.clients.secrets,
     env: ctx.env,
-    ...(ctx.env.OPS_DATABASE_URL ? { overrideUrl: ctx.env.OPS_DATABASE_URL } : {}),
+    system: ctx.system,
   });
   const server = await readServerInfo(conn);
   const tools = await findTools({
@@ -193,7 +192,7 @@ async function takeBackup(
       resource,
       action: "backup",
       status: "failed",
-      reason: redactText(`${errorMessage(error)}${stderr}`),
+      reason: `${errorMessage(error)}${stderr}`,
       after: plan,
     });
     return;
@@ -307,7 +306,7 @@ export const backupRunbook: Runbook<typeof input> = {
           resource: `${system.id}/${database.id}`,
           action: "backup",
           status: "failed",
-          reason: redactText(errorMessage(error)),
+          reason: errorMessage(error),
         });
       }
     }

@@ -3,7 +3,6 @@ import { rdsCleanupPermissions } from "../lib/drill/iam.js";
 import { SCRATCH_INSTANCE_PREFIX } from "../lib/drill/names.js";
 import { continueRdsDrill } from "../lib/drill/rds-continue.js";
 import { errorMessage } from "../lib/errors.js";
-import { redactText } from "../lib/redact.js";
 import type { System } from "../systems/schema.js";
 import { ReportBuilder } from "./report.js";
 import type { Runbook } from "./types.js";
@@ -53,7 +52,7 @@ export const drillContinueRunbook: Runbook<typeof rdsInstanceEventDetailSchema> 
         resource: instanceId,
         action: "continue-drill",
         status: "failed",
-        reason: redactText(errorMessage(error)),
+        reason: errorMessage(error),
       });
     }
     const last = report.actions[report.actions.length - 1];

@@ -11,7 +11,6 @@ import { dropScratchDatabase, listScratchDatabases } from "../lib/drill/scratch.
 import { defaultDeadlineMinutes, resolveDrillSettings } from "../lib/drill/settings.js";
 import { errorMessage } from "../lib/errors.js";
 import { describeConnection } from "../lib/postgres/connection.js";
-import { redactText } from "../lib/redact.js";
 import type { System } from "../systems/schema.js";
 import { booleanish } from "./inputs.js";
 import { ReportBuilder } from "./report.js";
@@ -74,7 +73,7 @@ async function sweepDatabases(ctx: RunbookContext, report: ReportBuilder): Promi
           resource,
           action: "drop-scratch-database",
           status: "failed",
-          reason: redactText(errorMessage(error)),
+          reason: errorMessage(error),
         });
       }
     }
@@ -220,7 +219,7 @@ export const drillJanitorRunbook: Runbook<typeof input> = {
           resource: system.id,
           action: "sweep-databases",
           status: "failed",
-          reason: redactText(errorMessage(error)),
+          reason: errorMessage(error),
         });
       }
     }
@@ -239,7 +238,7 @@ export const drillJanitorRunbook: Runbook<typeof input> = {
               resource: drill.instanceId,
               action: "delete-rds-instance",
               status: "failed",
-              reason: redactText(errorMessage(error)),
+              reason: errorMessage(error),
             });
           }
         }
@@ -249,7 +248,7 @@ export const drillJanitorRunbook: Runbook<typeof input> = {
           resource: system.id,
           action: "sweep-instances",
           status: "failed",
-          reason: redactText(errorMessage(error)),
+          reason: errorMessage(error),
         });
       }
     }

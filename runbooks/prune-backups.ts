@@ -4,7 +4,6 @@ import { checkAllBackups, describeSpan } from "../lib/backup/catalog.js";
 import { decideRetention, type RetentionDecision } from "../lib/backup/retention.js";
 import { errorMessage } from "../lib/errors.js";
 import { backupBucketArn, backupObjectArn } from "../lib/iam.js";
-import { redactText } from "../lib/redact.js";
 import { backupMaxAgeMinutes, type Database, type System } from "../systems/schema.js";
 import { selectDatabases } from "./databases.js";
 import { ReportBuilder } from "./report.js";
@@ -239,7 +238,7 @@ export const pruneBackupsRunbook: Runbook<typeof input> = {
           resource: `${system.id}/${database.id}`,
           action: "prune",
           status: "failed",
-          reason: redactText(errorMessage(error)),
+          reason: errorMessage(error),
         });
       }
     }

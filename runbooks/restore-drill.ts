@@ -7,7 +7,6 @@ import type { DrillRecord } from "../lib/drill/record.js";
 import { drillInputFields, resolveDrillSettings } from "../lib/drill/settings.js";
 import { formatTarget, rpoSourceWarning } from "../lib/drill/verdict.js";
 import { errorMessage } from "../lib/errors.js";
-import { redactText } from "../lib/redact.js";
 import type { System } from "../systems/schema.js";
 import { selectDatabases } from "./databases.js";
 import { runExclusive } from "./exclusive.js";
@@ -114,7 +113,7 @@ export const restoreDrillRunbook: Runbook<typeof input> = {
           resource: `${system.id}/${database.id}`,
           action: "restore-drill",
           status: "failed",
-          reason: redactText(errorMessage(error)),
+          reason: errorMessage(error),
         });
       }
     }

@@ -5,7 +5,7 @@ import { capacityJson, decideScaleUp, describeCapacity } from "../lib/scaling/de
 import { DEFAULT_CONCURRENCY, forEachService } from "../lib/scaling/run.js";
 import { openScalingRun, scalingPermissions, scalingPlanNote } from "../lib/scaling/scope.js";
 import { RECORD_TAG, readRecord } from "../lib/scaling/tags.js";
-import { describePolicy, type OffHoursState, stateForRun } from "../lib/scaling/window.js";
+import { describePolicy, type RunWindowState, stateForRun } from "../lib/scaling/window.js";
 import { booleanish, wholeNumber } from "./inputs.js";
 import type { Runbook } from "./types.js";
 
@@ -18,12 +18,13 @@ const input = z.strictObject({
   concurrency: wholeNumber(1, 50).default(DEFAULT_CONCURRENCY),
 });
 
-function stillOff(state: OffHoursState): string {
+function stillOff(state: RunWindowState): string {
+  // Holidays and weekends are judged on the day the decision looked at (a run at 23:58 acts for 00:03).
   switch (state.why) {
     case "holiday":
-      return `${state.localDate} is a holiday: off-hours all day, services stay down until the next scale-up`;
+      return `${state.decidedForDate} is a holiday: off-hours all day, services stay down until the next scale-up`;
     case "weekend":
-      return `${state.localTime.split(" ")[0]} is a weekend day and weekends are off-hours: services stay down`;
+      return `${state.decidedFor.split(" ")[0]} is a weekend day and weekends are off-hours: services stay down`;
     default:
       return `it is ${state.localTime}, inside the off-hours window (a late delivery of an earlier run?): services stay down`;
   }

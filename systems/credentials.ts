@@ -11,5 +11,13 @@ export const credentialsSchema = z.discriminatedUnion("source", [
     source: z.literal("env"),
     /** Name of an environment variable holding a postgres:// URL. */
     variable: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, "must be an environment variable name"),
+    /**
+     * Name of an environment variable holding the password, for a URL that carries none (a password
+     * kept out of the URL stays out of every place a URL gets copied to). Else PGPASSWORD, then .pgpass.
+     */
+    passwordVariable: z
+      .string()
+      .regex(/^[A-Z_][A-Z0-9_]*$/, "must be an environment variable name")
+      .optional(),
   }),
 ]);

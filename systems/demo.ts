@@ -19,6 +19,7 @@ export const demo = {
       engineVersion: "15",
       database: "partpal_demo",
       credentials: { source: "env", variable: "OPS_DEMO_DATABASE_URL" },
+      tls: { mode: "disable", reason: "The embedded PostgreSQL listens on 127.0.0.1 only and has no certificate." },
     },
   ],
   backup: {

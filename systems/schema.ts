@@ -82,6 +82,21 @@ export const databaseSchema = z.strictObject({
   instanceClass: z.string().min(1).optional(),
   multiAz: z.boolean().default(false),
   credentials: credentialsSchema,
+  /**
+   * TLS to the database. Default `verify-full` against the Amazon RDS CA bundle (or `OPS_PG_CA_BUNDLE`),
+   * for node-postgres and pg_dump/pg_restore alike. `disable` is an explicit opt-out, with the reason,
+   * for a database on this machine only (the connection refuses it for any other host).
+   */
+  tls: z
+    .discriminatedUnion(
+      "mode",
+      [
+        z.strictObject({ mode: z.literal("verify-full") }),
+        z.strictObject({ mode: z.literal("disable"), reason: z.string().min(1, "say why TLS is off") }),
+      ],
+      { message: 'must be {mode: "verify-full"} or {mode: "disable", reason} (local databases only)' },
+    )
+    .default({ mode: "verify-full" }),
 });
 
 export const retentionSchema = z.strictObject({

@@ -3,6 +3,7 @@ import { ValidationError } from "../../lib/errors.js";
 import type { Fleet } from "../../lib/fleet.js";
 import type { Logger } from "../../lib/logger.js";
 import { createConsoleNotifier, silentNotifier } from "../../lib/notify.js";
+import { databaseOverride, OVERRIDE_TARGET, OVERRIDE_URL, urlHasPassword } from "../../lib/postgres/connection.js";
 import { executeRun, resolveRequest } from "../../lib/runner.js";
 import type { AnyRunbook, Report } from "../../runbooks/types.js";
 import type { System } from "../../systems/schema.js";
@@ -35,6 +36,34 @@ export function parsePairs(pairs: string[]): Record<string, string> {
   return input;
 }
 
+/**
+ * `--database-url` as the runner's override variables: it replaces exactly one database — the system's
+ * only one, or the one `database=<id>` names (which also limits the run to it). A password in the URL
+ * works but is warned about: argv is visible to every user of the machine (`ps`).
+ */
+function overrideEnv(
+  io: CliIo,
+  system: System,
+  input: Record<string, string>,
+  url: string,
+): Record<typeof OVERRIDE_URL | typeof OVERRIDE_TARGET, string> {
+  const ids = system.databases.map((d) => d.id);
+  const database = input.database ?? (ids.length === 1 ? ids[0] : undefined);
+  if (!database) {
+    throw new ValidationError(
+      `--database-url replaces one database: system "${system.id}" has ${ids.length ? `several (${ids.join(", ")})` : "none"}; ` +
+        "name it with database=<id>",
+    );
+  }
+  if (urlHasPassword(url)) {
+    io.err.write(
+      "warning: --database-url carries a password, which other users of this machine can read in the process list; " +
+        "leave it out of the URL and set PGPASSWORD or a ~/.pgpass line instead\n",
+    );
+  }
+  return { [OVERRIDE_URL]: url, [OVERRIDE_TARGET]: `${system.id}/${database}` };
+}
+
 /** Exit code for a report: 0 succeeded or skipped, 1 failed or partial. */
 export function exitCodeFor(report: Report): number {
   return report.status === "succeeded" || report.status === "skipped" ? EXIT.ok : EXIT.failed;
@@ -55,12 +84,13 @@ export async function runCommand(
   };
   // Validate before anything else so usage errors exit 2 with nothing started.
   const { system } = resolveRequest(deps, request);
-  const showProgress = Boolean(io.err.isTTY) && !options.json;
   const env: Record<string, string | undefined> = {
     ...io.env,
     ...(await options.environmentFor?.(system)),
-    ...(options.databaseUrl ? { OPS_DATABASE_URL: options.databaseUrl } : {}),
+    ...(options.databaseUrl ? overrideEnv(io, system, request.input, options.databaseUrl) : {}),
   };
+  databaseOverride(env, system);
+  const showProgress = Boolean(io.err.isTTY) && !options.json;
   const report = await executeRun(
     {
       ...deps,

@@ -4,7 +4,6 @@ import type { S3Client } from "@aws-sdk/client-s3";
 import { errorMessage, RunbookError } from "../errors.js";
 import { libpqEnv, type PgConnection } from "../postgres/connection.js";
 import type { PgTool } from "../postgres/tools.js";
-import { redactText } from "../redact.js";
 import { IncompleteUploadError, MultipartUploadStream } from "./multipart-upload.js";
 
 /** Options of {@link dumpToS3}. */
@@ -125,7 +124,7 @@ export async function dumpToS3(options: DumpToS3Options): Promise<DumpResult> {
       : outcome.signal
         ? `pg_dump was killed by ${outcome.signal}`
         : `pg_dump exited with code ${outcome.code}`;
-    const error = new DumpError(why, redactText(stderr.trim()));
+    const error = new DumpError(why, stderr.trim());
     upload.destroy(error);
     throw error;
   });
@@ -141,7 +140,7 @@ export async function dumpToS3(options: DumpToS3Options): Promise<DumpResult> {
   try {
     const [dump, put] = await Promise.allSettled([dumpOutcome, uploaded]);
     if (stoppedBecause) {
-      throw new DumpError(stoppedBecause, redactText(stderr.trim()), {
+      throw new DumpError(stoppedBecause, stderr.trim(), {
         cause: put.status === "rejected" ? put.reason : undefined,
       });
     }
@@ -168,7 +167,7 @@ export async function dumpToS3(options: DumpToS3Options): Promise<DumpResult> {
   } catch (error) {
     stop("SIGKILL");
     if (error instanceof DumpError) throw error;
-    throw new DumpError(errorMessage(error), redactText(stderr.trim()), { cause: error });
+    throw new DumpError(errorMessage(error), stderr.trim(), { cause: error });
   } finally {
     options.signal?.removeEventListener("abort", onAbort);
   }
@@ -176,6 +175,6 @@ export async function dumpToS3(options: DumpToS3Options): Promise<DumpResult> {
     bytes: upload.bytes,
     sha256: upload.hash.digest("hex"),
     durationMs: Math.round(performance.now() - started),
-    stderr: redactText(stderr.trim()),
+    stderr: stderr.trim(),
   };
 }

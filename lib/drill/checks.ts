@@ -4,7 +4,6 @@ import type { customCheckSchema } from "../../systems/drill-schema.js";
 import { errorMessage } from "../errors.js";
 import type { PgConnection } from "../postgres/connection.js";
 import { connect, largestTables } from "../postgres/server.js";
-import { redactText } from "../redact.js";
 
 export { checkExpectationSchema, customCheckSchema } from "../../systems/drill-schema.js";
 
@@ -191,7 +190,7 @@ export async function validateRestored(conn: PgConnection, expectations: Expecta
         const verdict = compareRows(actual, table, expectations.rowTolerancePercent);
         results.push({ name, kind: "rows", expected, actual: String(actual), ...verdict });
       } catch (error) {
-        results.push({ name, kind: "rows", status: "failed", expected, reason: redactText(errorMessage(error)) });
+        results.push({ name, kind: "rows", status: "failed", expected, reason: errorMessage(error) });
       }
     }
     // Custom SQL comes from the catalogue; a scratch database is disposable, but a check still must not
@@ -214,7 +213,7 @@ export async function validateRestored(conn: PgConnection, expectations: Expecta
           kind: "custom",
           status: "failed",
           expected,
-          reason: redactText(errorMessage(error)),
+          reason: errorMessage(error),
         });
       }
     }

@@ -10,7 +10,6 @@ import type { Manifest } from "../backup/manifest.js";
 import { errorMessage } from "../errors.js";
 import { describeConnection, type PgConnection, parseDatabaseUrl, resolveConnection } from "../postgres/connection.js";
 import { chooseTool, findTools, parseToolVersion } from "../postgres/tools.js";
-import { redactText } from "../redact.js";
 import { type CheckResult, type ExpectedTable, validateRestored, validationOutcome } from "./checks.js";
 import { drillId, formatDrillComment, scratchDatabaseName } from "./names.js";
 import { addDrillToReport, buildDrillRecord, type DrillFacts } from "./outcome.js";
@@ -77,7 +76,7 @@ export interface DrillTarget {
  * database then sits beside production: prefer a dedicated target).
  */
 export async function resolveDrillTarget(
-  ctx: Pick<RunbookContext, "env" | "clients">,
+  ctx: Pick<RunbookContext, "env" | "clients" | "system">,
   database: Database,
   settings: Pick<DrillSettings, "target">,
 ): Promise<DrillTarget> {
@@ -95,7 +94,7 @@ export async function resolveDrillTarget(
     database,
     secrets: ctx.clients.secrets,
     env: ctx.env,
-    ...(ctx.env.OPS_DATABASE_URL ? { overrideUrl: ctx.env.OPS_DATABASE_URL } : {}),
+    system: ctx.system,
   });
   return { conn, from: "database server" };
 }
@@ -254,7 +253,7 @@ export async function pgDumpDrill(
           resource,
           action: "save-drill-record",
           status: "failed",
-          reason: redactText(errorMessage(error)),
+          reason: errorMessage(error),
         });
       }
     }
@@ -453,7 +452,7 @@ export async function pgDumpDrill(
       report.add({ resource: name, action: "validate", ...validationOutcome(validation) });
     }
   } catch (error) {
-    failure = redactText(errorMessage(error));
+    failure = errorMessage(error);
     report.add({ resource: name, action: "restore", status: "failed", reason: failure });
   } finally {
     clearTimeout(timer);
@@ -467,7 +466,7 @@ export async function pgDumpDrill(
     cleanup = { status: dropped === "dropped" ? "removed" : "absent" };
     report.add({ resource: name, action: "drop-scratch-database", status: "done" });
   } catch (error) {
-    const reason = redactText(errorMessage(error));
+    const reason = errorMessage(error);
     cleanup = { status: "failed", reason };
     report.add({
       resource: name,

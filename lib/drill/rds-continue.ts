@@ -3,7 +3,6 @@ import type { ReportBuilder } from "../../runbooks/report.js";
 import type { RunbookContext } from "../../runbooks/types.js";
 import { errorMessage } from "../errors.js";
 import { type PgConnection, resolveConnection } from "../postgres/connection.js";
-import { redactText } from "../redact.js";
 import { isWriteConflict } from "../s3-claim.js";
 import { type CheckResult, type Expectations, validateRestored, validationOutcome } from "./checks.js";
 import { addDrillToReport, buildDrillRecord, type DrillFacts } from "./outcome.js";
@@ -102,7 +101,7 @@ async function finishRecord(ctx: RunbookContext, report: ReportBuilder, record: 
         resource: instanceId,
         action: "save-drill-record",
         status: "failed",
-        reason: redactText(errorMessage(error)),
+        reason: errorMessage(error),
       });
     }
   }
@@ -233,7 +232,6 @@ export async function continueRdsDrill(
       ...sourceConn,
       host: drill.endpoint.address,
       port: drill.endpoint.port,
-      sslmode: sourceConn.sslmode ?? "require",
     };
     const validate = options.validate ?? validateRestored;
     checks.push(
@@ -248,7 +246,7 @@ export async function continueRdsDrill(
     validatedAt = ctx.now();
     report.add({ resource: instanceId, action: "validate", ...validationOutcome(checks) });
   } catch (error) {
-    failure = redactText(errorMessage(error));
+    failure = errorMessage(error);
     report.add({ resource: instanceId, action: "validate", status: "failed", reason: failure });
   }
 

@@ -9,7 +9,6 @@ import {
   type RDSClient,
 } from "@aws-sdk/client-rds";
 import { errorMessage, errorName } from "../errors.js";
-import { redactText } from "../redact.js";
 import { DRILL_TAGS, SCRATCH_INSTANCE_PREFIX, tagMap } from "./names.js";
 
 /** The scratch RDS instances of drills and the source's snapshots: status sets, reading, tagging, deleting. */
@@ -169,6 +168,6 @@ export async function deleteScratchInstance(
     if (name === "InvalidDBInstanceStateFault" && /already being deleted|deleting/i.test(errorMessage(error))) {
       return { status: "removed" };
     }
-    return { status: "failed", reason: redactText(errorMessage(error)) };
+    return { status: "failed", reason: errorMessage(error) };
   }
 }

@@ -8,7 +8,6 @@ import type { RunbookContext } from "../../runbooks/types.js";
 import type { Database } from "../../systems/schema.js";
 import { errorMessage, errorName } from "../errors.js";
 import { resolveConnection } from "../postgres/connection.js";
-import { redactText } from "../redact.js";
 import { type Expectations, readTableStats } from "./checks.js";
 import { DRILL_TAGS, drillId, scratchInstanceId } from "./names.js";
 import { describeInstance, listDrillInstances, newestSnapshot } from "./rds-instances.js";
@@ -125,9 +124,7 @@ export async function startRdsDrill(
     const conn = await resolveConnection({ database, secrets: ctx.clients.secrets, env: ctx.env });
     stats = await readTableStats(conn, settings.tableLimit);
   } catch (error) {
-    warnings.push(
-      `source statistics unavailable (${redactText(errorMessage(error))}): table and row counts will not be compared`,
-    );
+    warnings.push(`source statistics unavailable (${errorMessage(error)}): table and row counts will not be compared`);
   }
 
   const deadline = new Date(startedAt.getTime() + settings.deadlineMinutes * 60_000);
@@ -242,7 +239,7 @@ export async function startRdsDrill(
       resource: instanceId,
       action: "restore-rds-instance",
       status: "failed",
-      reason: redactText(errorMessage(error)),
+      reason: errorMessage(error),
     });
     return;
   }

@@ -10,7 +10,6 @@ import { errorMessage, errorName, RunbookError } from "../errors.js";
 import { HashingStream } from "../hashing-stream.js";
 import { libpqEnv, type PgConnection } from "../postgres/connection.js";
 import type { PgTool } from "../postgres/tools.js";
-import { redactText } from "../redact.js";
 
 /** How a dump reaches pg_restore. */
 export type RestoreMode = "stream" | "download";
@@ -97,7 +96,7 @@ class StderrParser {
     if (line.includes('creating TABLE "')) this.tablesCreated++;
     else if (line.includes('processing data for table "')) this.tablesLoaded++;
     else if (/\b(error|fatal|could not)\b/i.test(line) && this.errors.length < MAX_ERRORS) {
-      this.errors.push(redactText(line.trim()).slice(0, 500));
+      this.errors.push(line.trim().slice(0, 500));
     }
   }
 }

@@ -1,5 +1,5 @@
 import { execFile, spawnSync } from "node:child_process";
-import { chmod, chown, mkdir, stat, writeFile } from "node:fs/promises";
+import { chmod, chown, copyFile, mkdir, stat, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { basename, dirname, join } from "node:path";
 import { promisify } from "node:util";
@@ -29,6 +29,12 @@ export interface LocalPostgresOptions {
   durable?: boolean;
   /** Extra `-c name=value` server settings. */
   settings?: Record<string, string>;
+  /**
+   * Serve TLS with this certificate and key (tests of verify-full): TCP connections must then use TLS —
+   * `postgres` without a password, other roles with SCRAM — and {@link LocalPostgres.connection} returns
+   * verify-full connections to `hostname` against `caFile`.
+   */
+  tls?: { certFile: string; keyFile: string; caFile: string; hostname: string };
 }
 
 /** A free TCP port on 127.0.0.1. */
@@ -88,6 +94,36 @@ async function openParents(dir: string): Promise<void> {
   }
 }
 
+/**
+ * Server settings for TLS: the certificate and key copied into the cluster (the server insists on a key
+ * only its owner can read) and an hba file under which TCP without TLS matches no line, so is refused.
+ */
+async function tlsSettings(
+  dataDir: string,
+  tls: NonNullable<LocalPostgresOptions["tls"]>,
+): Promise<Record<string, string>> {
+  const cert = join(dataDir, "server.crt");
+  const key = join(dataDir, "server.key");
+  const hba = join(dataDir, "pg_hba_tls.conf");
+  await copyFile(tls.certFile, cert);
+  await copyFile(tls.keyFile, key);
+  await writeFile(
+    hba,
+    [
+      "local all all trust",
+      "hostssl all postgres 127.0.0.1/32 trust",
+      "hostssl all all 127.0.0.1/32 scram-sha-256",
+      "",
+    ].join("\n"),
+  );
+  await chmod(key, 0o600);
+  if (isRoot()) {
+    const owner = postgresUser();
+    for (const path of [cert, key, hba]) await chown(path, owner.uid, owner.gid);
+  }
+  return { ssl: "on", ssl_cert_file: cert, ssl_key_file: key, hba_file: hba };
+}
+
 /** Starts (initialising if needed) a PostgreSQL server on 127.0.0.1 with trust authentication. */
 export async function startLocalPostgres(options: LocalPostgresOptions): Promise<LocalPostgres> {
   const bin = await serverBinDir();
@@ -128,6 +164,7 @@ export async function startLocalPostgres(options: LocalPostgresOptions): Promise
     listen_addresses: "127.0.0.1",
     unix_socket_directories: socketDir,
     ...(options.durable === false ? { fsync: "off", synchronous_commit: "off", full_page_writes: "off" } : {}),
+    ...(options.tls ? await tlsSettings(dataDir, options.tls) : {}),
     ...options.settings,
   };
   const serverOptions = [`-p ${port}`, ...Object.entries(settings).map(([k, v]) => `-c ${k}=${v}`)].join(" ");
@@ -147,7 +184,12 @@ export async function startLocalPostgres(options: LocalPostgresOptions): Promise
   } catch (error) {
     throw new PrerequisiteError(`PostgreSQL did not start (log: ${logFile}): ${errorMessage(error)}`, { cause: error });
   }
-  const connection = (database = "postgres"): PgConnection => ({ host: "127.0.0.1", port, user: "postgres", database });
+  // Without a certificate the server listens on 127.0.0.1 only, in clear: its connections say so.
+  const tls = options.tls;
+  const connection = (database = "postgres"): PgConnection =>
+    tls
+      ? { host: tls.hostname, port, user: "postgres", database, sslmode: "verify-full", sslrootcert: tls.caFile }
+      : { host: "127.0.0.1", port, user: "postgres", database, sslmode: "disable" };
   // pg_ctl -w returns when the server accepts connections; one round trip proves it for TCP.
   const probe = await connect(connection());
   await probe.end();
@@ -155,7 +197,10 @@ export async function startLocalPostgres(options: LocalPostgresOptions): Promise
     port,
     dataDir,
     connection,
-    url: (database = "postgres") => `postgres://postgres@127.0.0.1:${port}/${database}`,
+    url: (database = "postgres") =>
+      tls
+        ? `postgres://postgres@${tls.hostname}:${port}/${database}?sslmode=verify-full`
+        : `postgres://postgres@127.0.0.1:${port}/${database}?sslmode=disable`,
     stop: () => stopLocalPostgres(dataDir),
   };
 }

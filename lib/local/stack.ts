@@ -215,7 +215,8 @@ export function stackDown(stateDir: string): Promise<boolean> {
  * database's credentials variable and the drill target at the local server.
  */
 export function stackEnv(stack: StackRecord): Record<string, string> {
-  const url = (database: string) => `postgres://postgres@127.0.0.1:${stack.postgres.port}/${database}`;
+  // The stack serves plain TCP on 127.0.0.1 (the demo catalogue opts out of TLS for it, a local host only).
+  const url = (database: string) => `postgres://postgres@127.0.0.1:${stack.postgres.port}/${database}?sslmode=disable`;
   return {
     AWS_ENDPOINT_URL_S3: stack.s3.endpoint,
     AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,

@@ -1,6 +1,7 @@
 import pg from "pg";
 import { errorMessage, PrerequisiteError } from "../errors.js";
 import { describeConnection, type PgConnection } from "./connection.js";
+import { assertTlsAllowed, rdsCaBundleFile, readCa } from "./tls.js";
 
 /** What a backup needs to know about the server before dumping. */
 export interface ServerInfo {
@@ -21,7 +22,18 @@ export interface TableEstimate {
   bytes: number;
 }
 
-/** Opens a client with the connection's credentials (ssl when sslmode asks for it). */
+/**
+ * node-postgres' `ssl` for a connection: verify-full (the CA chain, and the host name or IP against the
+ * certificate — Node's default identity check) unless the connection is a local opt-out. Always stated,
+ * so PGSSLMODE in the process environment cannot change it.
+ */
+export function sslOptions(conn: PgConnection): false | { ca: string; rejectUnauthorized: true } {
+  assertTlsAllowed(conn, describeConnection(conn));
+  if (conn.sslmode === "disable") return false;
+  return { ca: readCa(conn.sslrootcert ?? rdsCaBundleFile()), rejectUnauthorized: true };
+}
+
+/** Opens a client with the connection's credentials, over verified TLS unless it is a local opt-out. */
 export async function connect(conn: PgConnection, database = conn.database): Promise<pg.Client> {
   const client = new pg.Client({
     host: conn.host,
@@ -31,9 +43,7 @@ export async function connect(conn: PgConnection, database = conn.database): Pro
     connectionTimeoutMillis: 15_000,
     application_name: "ops-autopilot",
     ...(conn.password ? { password: conn.password } : {}),
-    ...(conn.sslmode && conn.sslmode !== "disable"
-      ? { ssl: { rejectUnauthorized: conn.sslmode === "verify-full" } }
-      : {}),
+    ssl: sslOptions(conn),
   });
   try {
     await client.connect();

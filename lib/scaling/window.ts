@@ -110,9 +110,31 @@ export function offHoursCrons(policy: WindowSpec): { scaleDown: string; scaleUp:
  */
 export const WINDOW_LEAD_MINUTES = 5;
 
-/** {@link offHoursState} as of `now` plus {@link WINDOW_LEAD_MINUTES}. */
-export function stateForRun(policy: OffHoursPolicy, timezone: string, now: Date): OffHoursState {
-  return offHoursState(policy, timezone, new Date(now.getTime() + WINDOW_LEAD_MINUTES * 60_000));
+/**
+ * The state a run decides on, with two clocks kept apart: `off` and `why` are the state as of `now` plus
+ * {@link WINDOW_LEAD_MINUTES}, while `localDate` and `localTime` stay the real local time of `now` (a
+ * report that says "it is 08:38" at 08:33 misleads whoever reads it). `decidedFor` names the instant
+ * the decision looked at.
+ */
+export interface RunWindowState extends OffHoursState {
+  /** Local wall-clock time (with the day) the decision was made for, e.g. `Monday 08:38` at 08:33. */
+  decidedFor: string;
+  /** Local calendar date of `decidedFor` (a holiday or weekend is judged on that day). */
+  decidedForDate: string;
+}
+
+/** {@link offHoursState} as of `now` plus {@link WINDOW_LEAD_MINUTES}, reported at the real `now`. */
+export function stateForRun(policy: OffHoursPolicy, timezone: string, now: Date): RunWindowState {
+  const ahead = offHoursState(policy, timezone, new Date(now.getTime() + WINDOW_LEAD_MINUTES * 60_000));
+  const current = offHoursState(policy, timezone, now);
+  return {
+    off: ahead.off,
+    why: ahead.why,
+    localDate: current.localDate,
+    localTime: current.localTime,
+    decidedFor: ahead.localTime,
+    decidedForDate: ahead.localDate,
+  };
 }
 
 /**

@@ -362,7 +362,7 @@ describe("backup on real PostgreSQL and a real S3-protocol server", () => {
     const ctx = testContext({
       system: "demo",
       clients: stack.clients,
-      env: { ...env(), OPS_DATABASE_URL: badUrl },
+      env: { ...env(), OPS_DATABASE_URL: badUrl, OPS_DATABASE_ID: "demo/inventory" },
       now: () => new Date(Date.now() + 7_200_000),
     });
     const report = await backupRunbook.run(ctx, { force: true, minIntervalMinutes: 60 });

@@ -55,7 +55,7 @@ describe("RDS point-in-time drill against a real PostgreSQL", () => {
       databases: [{ ...database, rdsInstanceId: "demo-db" }],
     };
     // The local server has no TLS; an RDS one would.
-    env = { OPS_DEMO_DATABASE_URL: `${stack.postgres.url("partpal_demo")}?sslmode=disable`, PATH: process.env.PATH };
+    env = { OPS_DEMO_DATABASE_URL: stack.postgres.url("partpal_demo"), PATH: process.env.PATH };
   });
 
   afterAll(async () => {

@@ -18,11 +18,24 @@ function capture() {
   return { stream, text: () => text };
 }
 
-async function ops(argv: string[], now = new Date("2026-11-21T10:00:00Z")) {
+async function ops(argv: string[], now = new Date("2026-11-21T10:00:00Z"), env: Record<string, string> = {}) {
   const out = capture();
   const err = capture();
-  const code = await main(argv, { out: out.stream, err: err.stream, env: {}, now: () => now });
+  const code = await main(argv, { out: out.stream, err: err.stream, env, now: () => now });
   return { code, out: out.text(), err: err.text() };
+}
+
+/** A fleet file holding the demo system with a second database, `archive`. */
+async function twoDatabaseFleet(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), "ops-cli-"));
+  const demo = JSON.parse(JSON.stringify(builtinSystems.find((s) => s.id === "demo"))) as {
+    databases: { id: string; database: string }[];
+  };
+  const first = demo.databases[0];
+  if (!first) throw new Error("fixture");
+  demo.databases.push({ ...first, id: "archive", database: "partpal_archive" });
+  await writeFile(join(dir, "fleet.json"), JSON.stringify({ systems: [demo] }));
+  return join(dir, "fleet.json");
 }
 
 describe("ops CLI", () => {
@@ -139,6 +152,96 @@ describe("ops CLI", () => {
     expect((await ops(["run", "backup"])).err).toMatch(/needs --system/);
     expect((await ops(["run", "backup", "--system", "demo", "bare-word"])).err).toMatch(/key=value/);
     expect((await ops(["--help"])).code).toBe(0);
+  });
+
+  it("ops run --json prints the report redacted (PGPASSWORD=…, a `/` in a URL's password)", async () => {
+    // The backup quotes the unknown database name it was given: the report must not carry the secret.
+    for (const value of ["PGPASSWORD=hunter2", "postgres://u:hun/ter2@h/x"]) {
+      const { code, out, err } = await ops([
+        "run",
+        "backup",
+        "--system",
+        "demo",
+        "--dry-run",
+        "--json",
+        `database=${value}`,
+      ]);
+      expect(code).toBe(1);
+      const report = JSON.parse(out) as { status: string; actions: { reason?: string }[] };
+      expect(report.status).toBe("failed");
+      expect(report.actions[0]?.reason).toMatch(/unknown database ".*\[redacted\].*"/);
+      expect(out + err).not.toMatch(/hunter2|hun\/ter2/);
+    }
+  });
+
+  it("a password in --database-url is warned about and never printed", async () => {
+    const { err, out } = await ops([
+      "run",
+      "backup",
+      "--system",
+      "demo",
+      "--dry-run",
+      "--database-url",
+      "postgres://me:hunter2@127.0.0.1:1/partpal_demo?sslmode=disable",
+    ]);
+    expect(err).toMatch(
+      /warning: --database-url carries a password, which other users .* set PGPASSWORD or a ~\/\.pgpass line/,
+    );
+    expect(out + err).not.toContain("hunter2");
+    const quiet = await ops(
+      [
+        "run",
+        "backup",
+        "--system",
+        "demo",
+        "--dry-run",
+        "--database-url",
+        "postgres://me@127.0.0.1:1/partpal_demo?sslmode=disable",
+      ],
+      undefined,
+      { PGPASSWORD: "hunter2" },
+    );
+    expect(quiet.err).not.toMatch(/warning: --database-url/);
+  });
+
+  it("--database-url replaces one database: a system with several needs database=<id>", async () => {
+    const fleet = await twoDatabaseFleet();
+    const url = "postgres://me@127.0.0.1:1/x?sslmode=disable";
+    const bare = await ops(["run", "backup", "--system", "demo", "--fleet", fleet, "--dry-run", "--database-url", url]);
+    expect(bare.code).toBe(2);
+    expect(bare.err).toMatch(
+      /--database-url replaces one database: system "demo" has several \(inventory, archive\); name it with database=<id>/,
+    );
+    const typo = await ops([
+      "run",
+      "backup",
+      "--system",
+      "demo",
+      "--fleet",
+      fleet,
+      "--dry-run",
+      "--database-url",
+      url,
+      "database=typo",
+    ]);
+    expect(typo.code).toBe(2);
+    expect(typo.err).toMatch(/system "demo" has no database "typo"; known databases: inventory, archive/);
+  });
+
+  it("OPS_DATABASE_URL from the environment must name its database; otherwise nothing runs", async () => {
+    const env = { OPS_DATABASE_URL: "postgres://me@127.0.0.1:1/x?sslmode=disable" };
+    const { code, err, out } = await ops(["run", "backup", "--system", "demo", "--dry-run"], undefined, env);
+    expect(code).toBe(2);
+    expect(out).toBe("");
+    expect(err).toMatch(
+      /OPS_DATABASE_URL replaces one database and must name it: set OPS_DATABASE_ID=<system>\/<database> \(for this run: demo\/inventory\)/,
+    );
+    const other = await ops(["run", "backup", "--system", "demo", "--dry-run"], undefined, {
+      ...env,
+      OPS_DATABASE_ID: "partpal-ims/main",
+    });
+    expect(other.code).toBe(2);
+    expect(other.err).toMatch(/names system "partpal-ims" but this run is for "demo"/);
   });
 
   it("runbooks --json lists the registry with descriptions and destructiveness", async () => {

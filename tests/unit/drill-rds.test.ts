@@ -406,13 +406,13 @@ describe("drill-continue", () => {
     const { record } = await continueWith("2026-11-21T10:20:00Z", validate);
     expect(validate).toHaveBeenCalledTimes(1);
     const conn = validate.mock.calls[0]?.[0];
-    // The copy's own address, the source's credentials, TLS.
+    // The copy's own address, the source's credentials, TLS verified against the RDS CAs.
     expect(conn).toMatchObject({
       host: "drill-flash-sale-main-20261121t100000z.c9akciq32.ap-south-1.rds.amazonaws.com",
       port: 5432,
       user: "flashsale",
       database: "flashsale",
-      sslmode: "require",
+      sslmode: "verify-full",
     });
     expect(rdsMock).toHaveReceivedCommandWith(DeleteDBInstanceCommand, {
       DBInstanceIdentifier: SCRATCH,

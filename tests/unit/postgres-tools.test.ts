@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { mockClient } from "aws-sdk-client-mock";
 import { afterEach, describe, expect, it } from "vitest";
@@ -5,6 +6,8 @@ import { builtinFleet } from "../../lib/catalogue.js";
 import { PrerequisiteError, ValidationError } from "../../lib/errors.js";
 import { findSystem } from "../../lib/fleet.js";
 import { libpqEnv, parseDatabaseUrl, resolveConnection } from "../../lib/postgres/connection.js";
+import { sslOptions } from "../../lib/postgres/server.js";
+import { rdsCaBundleFile } from "../../lib/postgres/tls.js";
 import { chooseTool, type PgTool, parseToolVersion } from "../../lib/postgres/tools.js";
 
 const tools: PgTool[] = [
@@ -45,7 +48,7 @@ describe("database connections", () => {
   const database = partpal.databases[0];
   if (!database) throw new Error("fixture");
 
-  it("reads an RDS-format secret and connects with TLS required", async () => {
+  it("reads an RDS-format secret and connects with verify-full against the bundled RDS CAs", async () => {
     secrets.on(GetSecretValueCommand, { SecretId: "partpal-ims/rds" }).resolves({
       ARN: "arn:aws:secretsmanager:af-south-1:123456789012:secret:partpal-ims/rds-AbCdEf",
       Name: "partpal-ims/rds",
@@ -72,9 +75,13 @@ describe("database connections", () => {
       user: "partpal",
       password: "s3cr3t!",
       database: "partpal_ims",
-      sslmode: "require",
+      sslmode: "verify-full",
+      sslrootcert: rdsCaBundleFile(),
     });
-    expect(libpqEnv(conn).PGPASSWORD).toBe("s3cr3t!");
+    const env = libpqEnv(conn);
+    expect(env).toMatchObject({ PGPASSWORD: "s3cr3t!", PGSSLMODE: "verify-full", PGSSLROOTCERT: rdsCaBundleFile() });
+    // node-postgres gets the same CAs and rejects what does not verify.
+    expect(sslOptions(conn)).toEqual({ ca: readFileSync(rdsCaBundleFile(), "utf8"), rejectUnauthorized: true });
   });
 
   it("a secret missing fields names them and never echoes the secret", async () => {
@@ -88,12 +95,12 @@ describe("database connections", () => {
     await expect(attempt).rejects.not.toThrow(/hunter2/);
   });
 
-  it("an override URL wins and a malformed one is rejected without being echoed", async () => {
+  it("an override naming the database wins; a malformed URL is rejected without being echoed", async () => {
     const conn = await resolveConnection({
       database,
       secrets: new SecretsManagerClient({ region: "af-south-1" }),
-      env: {},
-      overrideUrl: "postgres://me:pw@db.internal:6543/other",
+      env: { OPS_DATABASE_URL: "postgres://me:pw@db.internal:6543/other", OPS_DATABASE_ID: "partpal-ims/main" },
+      system: partpal,
     });
     expect(conn).toMatchObject({ host: "db.internal", port: 6543, user: "me", database: "other" });
     expect(secrets.commandCalls(GetSecretValueCommand)).toHaveLength(0);

@@ -1,9 +1,13 @@
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
+import { z } from "zod";
+import { builtinFleet } from "../../lib/catalogue.js";
 import { createLogger } from "../../lib/logger.js";
-import { createConsoleNotifier } from "../../lib/notify.js";
 import { redactText, redactValue } from "../../lib/redact.js";
-import type { Report } from "../../runbooks/types.js";
+import { executeRun } from "../../lib/runner.js";
+import { ReportBuilder } from "../../runbooks/report.js";
+import type { AnyRunbook, Report } from "../../runbooks/types.js";
+import { memoryLogger, testClients } from "../helpers/context.js";
 
 describe("secrets never reach logs", () => {
   it("scrubs passwords from URLs and key=value text", () => {
@@ -37,7 +41,31 @@ describe("secrets never reach logs", () => {
     expect(out).not.toMatch(/sekret/);
   });
 
-  it("the console notifier redacts reports", async () => {
+  it("scrubs the forms that slipped through: JSON, PGPASSWORD=, a `/` in a URL's password", () => {
+    const text = [
+      'secret body {"password":"hunter2","user":"u"}',
+      'escaped {\\"password\\":\\"hunter3\\"}',
+      "PGPASSWORD=hunter4 pg_dump -h db",
+      "DB_PASSWORD: hunter5",
+      "postgres://app:pa/ss@db:5432/x refused",
+      "postgres://app:p@ss/w:rd@db:5432/x refused",
+      "Authorization: Bearer abcdefghijklmnop",
+    ].join("\n");
+    const clean = redactText(text);
+    for (const secret of ["hunter2", "hunter3", "hunter4", "hunter5", "pa/ss", "ss/w:rd", "abcdefghijklmnop"]) {
+      expect(clean).not.toContain(secret);
+    }
+    expect(clean).toContain('{"password":"[redacted]","user":"u"}');
+    expect(clean).toContain("postgres://app:[redacted]@db:5432/x refused");
+    // Text may pass two exits (the runner, then the CLI): a second pass changes nothing.
+    expect(redactText(clean)).toBe(clean);
+    // Text without secrets is left alone (times, hosts, a user name in a URL).
+    expect(redactText('postgres://app@db:5432/x at 08:33; secret "ims/rds": AccessDenied')).toBe(
+      'postgres://app@db:5432/x at 08:33; secret "ims/rds": AccessDenied',
+    );
+  });
+
+  it("the logger redacts an error's message and stack", () => {
     let out = "";
     const stream = new Writable({
       write(chunk, _e, cb) {
@@ -45,21 +73,61 @@ describe("secrets never reach logs", () => {
         cb();
       },
     });
-    const report: Report = {
-      runbook: "backup",
-      system: "demo",
-      dryRun: false,
-      status: "failed",
-      startedAt: "",
-      finishedAt: "",
-      actions: [
-        { resource: "demo/inventory", action: "backup", status: "failed", reason: "postgres://a:leak@h/d refused" },
-      ],
-      metrics: {},
-      summary: "failed: postgres://a:leak@h/d",
-    };
-    await createConsoleNotifier({ stream, format: "json" }).notify(report);
-    expect(out).not.toContain("leak");
-    expect(JSON.parse(out).summary).toBe("failed: postgres://a:[redacted]@h/d");
+    createLogger({ stream, logLevel: "INFO" }).error("runbook threw", {
+      error: new Error('secret rejected: {"password":"hunter6"} PGPASSWORD=hunter7'),
+    });
+    expect(out).toContain("runbook threw");
+    expect(out).not.toMatch(/hunter6|hunter7/);
   });
+});
+
+describe("the runner is the one redaction boundary of reports", () => {
+  const leaky: AnyRunbook = {
+    name: "leaky",
+    description: "quotes upstream errors verbatim",
+    destructive: false,
+    input: z.object({ mode: z.enum(["report", "throw"]).default("report") }),
+    permissions: () => [],
+    async run(ctx, options) {
+      if (options.mode === "throw") throw new Error('upstream said {"password":"thrown-secret"}');
+      const report = new ReportBuilder(ctx, "leaky");
+      report.add({
+        resource: "demo/inventory",
+        action: "backup",
+        status: "failed",
+        reason: "PGPASSWORD=report-secret postgres://a:b/c@h/d",
+        before: { password: "field-secret" },
+      });
+      return report.finish({ summary: 'failed: {"password":"summary-secret"}', status: "failed" });
+    },
+  };
+
+  for (const mode of ["report", "throw"] as const) {
+    it(`audit, notifier, log and the returned report never see a secret (${mode})`, async () => {
+      // Prepare
+      const audited: Report[] = [];
+      const notified: Report[] = [];
+      const { logger, lines } = memoryLogger();
+      // Act
+      const report = await executeRun(
+        {
+          fleet: builtinFleet(),
+          registry: [leaky],
+          logger,
+          now: () => new Date("2026-11-21T10:00:00Z"),
+          notify: { notify: async (r) => void notified.push(r) },
+          audit: { record: async (r) => void audited.push(r) },
+          clientsFor: () => testClients(),
+        },
+        { runbook: "leaky", system: "demo", input: { mode }, dryRun: false },
+      );
+      // Assess
+      const everything = JSON.stringify({ report, audited, notified, logs: lines() });
+      expect(everything).not.toMatch(/(report|field|summary|thrown)-secret|b\/c@/);
+      expect(audited).toHaveLength(1);
+      expect(notified).toHaveLength(1);
+      expect(report.status).toBe("failed");
+      expect(everything).toContain("[redacted]");
+    });
+  }
 });

@@ -632,13 +632,29 @@ describe("scale-down and scale-up of ECS services", () => {
     const system = shop(["api"]);
     const noon = await run(scaleDownRunbook, account, system, { at: "2026-11-23T10:00:00Z" });
     expect(noon.status).toBe("skipped");
-    expect(noon.actions[0]?.reason).toMatch(/outside off-hours \(18:00–07:00 Africa\/Johannesburg.*Monday 12:05/);
+    expect(noon.actions[0]?.reason).toMatch(/outside off-hours \(18:00–07:00 Africa\/Johannesburg.*Monday 12:00/);
     expect(account.ecs).not.toHaveReceivedAnyCommand();
     const forced = await run(scaleDownRunbook, account, system, {
       at: "2026-11-23T10:00:00Z",
       input: { ignoreWindow: "true" },
     });
     expect(action(forced, "api")?.status).toBe("done");
+  });
+
+  it("a late run at 08:33 says it is 08:33 (the real local time), not the 08:38 its decision looked at", async () => {
+    // Prepare: Monday 08:33 SAST, business hours, so scale-down skips and says what time it is.
+    const account = new FakeAccount().add("api", { desired: 4 });
+    const system = shop(["api"]);
+    // Act
+    const late = await run(scaleDownRunbook, account, system, { at: "2026-11-23T06:33:00Z" });
+    // Assess
+    expect(late.status).toBe("skipped");
+    expect(late.actions[0]?.reason).toContain("it is Monday 08:33 there");
+    expect(late.summary).toBe("skipped: outside off-hours (Monday 08:33 Africa/Johannesburg)");
+    expect(JSON.stringify(late)).not.toContain("08:38 there");
+    expect(late.details?.window).toMatchObject({
+      state: { off: false, localTime: "Monday 08:33", decidedFor: "Monday 08:38" },
+    });
   });
 
   it("scale-up leaves services down on a holiday and on a weekend", async () => {
