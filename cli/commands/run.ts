@@ -84,12 +84,14 @@ export async function runCommand(
   };
   // Validate before anything else so usage errors exit 2 with nothing started.
   const { system } = resolveRequest(deps, request);
+  const override = options.databaseUrl ? overrideEnv(io, system, request.input, options.databaseUrl) : {};
+  databaseOverride({ ...io.env, ...override }, system);
+  // Only once the request and its override are known good: the embedded stack, for a local system.
   const env: Record<string, string | undefined> = {
     ...io.env,
     ...(await options.environmentFor?.(system)),
-    ...(options.databaseUrl ? overrideEnv(io, system, request.input, options.databaseUrl) : {}),
+    ...override,
   };
-  databaseOverride(env, system);
   const showProgress = Boolean(io.err.isTTY) && !options.json;
   const report = await executeRun(
     {
