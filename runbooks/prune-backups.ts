@@ -3,7 +3,7 @@ import { z } from "zod";
 import { inspectBackups } from "../lib/backup/catalog.js";
 import { decideRetention } from "../lib/backup/retention.js";
 import { errorMessage } from "../lib/errors.js";
-import { backupBucketArn, backupObjectArn } from "../lib/iam.js";
+import { backupListPermissions, backupObjectArn } from "../lib/iam.js";
 import { redactText } from "../lib/redact.js";
 import { backupMaxAgeMinutes, type Database, type System } from "../systems/schema.js";
 import { ReportBuilder } from "./report.js";
@@ -124,7 +124,7 @@ export const pruneBackupsRunbook: Runbook<typeof input> = {
   permissions(system: System) {
     if (!system.backup) return [];
     return [
-      { actions: ["s3:ListBucket"], resources: [backupBucketArn(system)] },
+      ...backupListPermissions(system),
       { actions: ["s3:GetObject", "s3:DeleteObject"], resources: [backupObjectArn(system)] },
     ];
   },
