@@ -6,6 +6,7 @@ import { createLogger } from "../lib/logger.js";
 import { runbooks } from "../runbooks/index.js";
 import { demoCommand } from "./commands/demo.js";
 import { drillHistoryCommand } from "./commands/drill-history.js";
+import { iamCommand } from "./commands/iam.js";
 import { planCommand } from "./commands/plan.js";
 import { runCommand } from "./commands/run.js";
 import { runbooksCommand } from "./commands/runbooks.js";
@@ -21,6 +22,9 @@ Usage:
                                                      next runs of every schedule, local time and UTC
   ops drill-history --system S [--database D] [--limit N] [--out F.svg] [--json]
                                                      restore drills over time, RTO trend and chart
+  ops iam       [--system S] [--runbook R] [--json] [--account ID] [--stage S] [--region R] [--fleet F]
+                                                     each deployed function's effective IAM policy (and the
+                                                     policies a cross-account role needs), from the deploy plan
   ops demo      [--json]                             the main job on the embedded stack (npm start):
                                                      local PostgreSQL + S3, backup, retention, restore drill
   ops run <runbook> --system S [--dry-run] [--json] [--fleet F] [--database-url URL] [key=value ...]
@@ -43,6 +47,10 @@ const OPTIONS = {
   database: { type: "string" },
   limit: { type: "string" },
   out: { type: "string" },
+  runbook: { type: "string" },
+  account: { type: "string" },
+  stage: { type: "string" },
+  region: { type: "string" },
   verbose: { type: "boolean", default: false },
   help: { type: "boolean", short: "h", default: false },
 } as const;
@@ -148,6 +156,19 @@ export async function main(argv: string[], partialIo: Partial<CliIo> = {}): Prom
           },
         );
       }
+      case "iam":
+        return await iamCommand(
+          io,
+          { fleet: await loadFleet(values.fleet), registry: runbooks },
+          {
+            json,
+            stage: values.stage ?? "production",
+            region: values.region ?? io.env.AWS_REGION ?? "us-east-1",
+            ...(values.system ? { system: values.system } : {}),
+            ...(values.runbook ? { runbook: values.runbook } : {}),
+            ...(values.account ? { account: values.account } : {}),
+          },
+        );
       case "demo":
         cancellable = true;
         return await demoCommand(
@@ -157,7 +178,7 @@ export async function main(argv: string[], partialIo: Partial<CliIo> = {}): Prom
         );
       default:
         throw new UsageError(
-          `unknown command "${command}"; commands: systems, runbooks, plan, run, drill-history, demo`,
+          `unknown command "${command}"; commands: systems, runbooks, plan, run, drill-history, iam, demo`,
         );
     }
   } catch (error) {

@@ -5,6 +5,7 @@ import {
   assumeRolePermissions,
   auditObjectArn,
   auditWritePermissions,
+  partitionOf,
   toPolicyDocument,
   withAccount,
 } from "../lib/iam.js";
@@ -309,7 +310,10 @@ export function deploymentPlan(
   for (const runbook of registry) {
     const systems = servedSystems(runbook, accounted);
     if (systems.length === 0) {
-      undeployed.push({ runbook: runbook.name, reason: "no deployed system has a schedule for it or is declared served" });
+      undeployed.push({
+        runbook: runbook.name,
+        reason: "no deployed system has a schedule for it or is declared served",
+      });
       continue;
     }
     functions.push(...plannedFunctions(runbook, systems, options, auditBucket));
@@ -393,11 +397,36 @@ export function checkFunctionPolicy(fn: PlannedFunction, audit: { bucket: string
     }
   }
   if (problems.length > 0) {
-    throw new Error(`IAM policy of function ${fn.id} (${fn.runbook}) breaks the deployment's rules:\n  - ${problems.join("\n  - ")}`);
+    throw new Error(
+      `IAM policy of function ${fn.id} (${fn.runbook}) breaks the deployment's rules:\n  - ${problems.join("\n  - ")}`,
+    );
   }
 }
 
 /** A function's own policy as an IAM policy document. */
 export function functionPolicyDocument(fn: PlannedFunction) {
   return toPolicyDocument(fn.permissions);
+}
+
+/**
+ * The trust policy a target account's role needs: the deploying account's ops-autopilot function roles
+ * of this stage may assume it, with the catalogue's external id when one is set. SST names each function
+ * role `<app>-<stage>-<Function>Role-<suffix>`, hence the pattern on `aws:PrincipalArn`.
+ */
+export function trustPolicy(plan: Pick<DeploymentPlan, "accountId" | "region" | "stage">, role: AssumedRole) {
+  const partition = partitionOf(plan.region);
+  return {
+    Version: "2012-10-17" as const,
+    Statement: [
+      {
+        Effect: "Allow" as const,
+        Principal: { AWS: `arn:${partition}:iam::${plan.accountId}:root` },
+        Action: "sts:AssumeRole",
+        Condition: {
+          ArnLike: { "aws:PrincipalArn": `arn:${partition}:iam::${plan.accountId}:role/ops-autopilot-${plan.stage}-*` },
+          ...(role.externalId ? { StringEquals: { "sts:ExternalId": role.externalId } } : {}),
+        },
+      },
+    ],
+  };
 }

@@ -29,7 +29,12 @@ const envSchema = z.object({
   /** The systems this function serves, comma-separated (set by the deployment plan). */
   OPS_SYSTEMS: z
     .string()
-    .transform((v) => v.split(",").map((s) => s.trim()).filter(Boolean))
+    .transform((v) =>
+      v
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean),
+    )
     .optional(),
 });
 
@@ -85,12 +90,18 @@ function pinFrom(
   }
   if (runbook === undefined) throw invalidEnvironment("OPS_RUNBOOK", "required with OPS_SYSTEMS");
   if (!registry.some((r) => r.name === runbook)) {
-    throw invalidEnvironment("OPS_RUNBOOK", `unknown runbook "${runbook}"; known: ${registry.map((r) => r.name).join(", ")}`);
+    throw invalidEnvironment(
+      "OPS_RUNBOOK",
+      `unknown runbook "${runbook}"; known: ${registry.map((r) => r.name).join(", ")}`,
+    );
   }
   if (!systems?.length) throw invalidEnvironment("OPS_SYSTEMS", "required: the systems this function serves");
   const unknown = systems.filter((id) => !fleet.systems.some((s) => s.id === id));
   if (unknown.length) {
-    throw invalidEnvironment("OPS_SYSTEMS", `unknown systems ${unknown.join(", ")}; known: ${fleet.systems.map((s) => s.id).join(", ")}`);
+    throw invalidEnvironment(
+      "OPS_SYSTEMS",
+      `unknown systems ${unknown.join(", ")}; known: ${fleet.systems.map((s) => s.id).join(", ")}`,
+    );
   }
   return { runbook, systems };
 }
@@ -185,7 +196,10 @@ export async function runInLambda(
  * Refuses a request for another runbook or another system than the function is deployed for: logs
  * "rejected event" with the reason and throws. Nothing runs.
  */
-export function assertPinned(runtime: Pick<Runtime, "pin" | "logger">, request: Pick<RunRequest, "runbook" | "system">) {
+export function assertPinned(
+  runtime: Pick<Runtime, "pin" | "logger">,
+  request: Pick<RunRequest, "runbook" | "system">,
+) {
   const { pin } = runtime;
   if (!pin) return;
   let reason: string | undefined;

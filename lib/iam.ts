@@ -58,7 +58,11 @@ export function arn(system: System, service: string, resource: string, options: 
  */
 export function viaService(system: System, service: "s3" | "rds"): PermissionCondition {
   const suffix = partitionOf(system.account.region) === "aws-cn" ? "amazonaws.com.cn" : "amazonaws.com";
-  return { test: "StringEquals", variable: "kms:ViaService", values: [`${service}.${system.account.region}.${suffix}`] };
+  return {
+    test: "StringEquals",
+    variable: "kms:ViaService",
+    values: [`${service}.${system.account.region}.${suffix}`],
+  };
 }
 
 /** `arn:<partition>:s3:::<bucket>[/<key pattern>]`: S3 ARNs name neither region nor account. */
@@ -153,7 +157,9 @@ export function assumeRolePermissions(system: System): Permission[] {
     {
       actions: ["sts:AssumeRole"],
       resources: [roleArn],
-      ...(externalId ? { conditions: [{ test: "StringEquals", variable: "sts:ExternalId", values: [externalId] }] } : {}),
+      ...(externalId
+        ? { conditions: [{ test: "StringEquals", variable: "sts:ExternalId", values: [externalId] }] }
+        : {}),
     },
   ];
 }

@@ -6,7 +6,7 @@ import { serverSideEncryption } from "../lib/backup/encryption.js";
 import { claimKey, dumpKey, manifestKey } from "../lib/backup/layout.js";
 import type { Manifest } from "../lib/backup/manifest.js";
 import { errorMessage } from "../lib/errors.js";
-import { backupListPermissions, backupKmsPermissions, backupObjectArn, databaseSecretPermissions } from "../lib/iam.js";
+import { backupKmsPermissions, backupListPermissions, backupObjectArn, databaseSecretPermissions } from "../lib/iam.js";
 import { describeConnection, resolveConnection } from "../lib/postgres/connection.js";
 import { readServerInfo } from "../lib/postgres/server.js";
 import { chooseTool, findTools } from "../lib/postgres/tools.js";

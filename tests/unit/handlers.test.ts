@@ -231,32 +231,49 @@ describe("a deployed function runs its own runbook for its own systems only", ()
 
   it("runs its runbook for a system it serves", async () => {
     const { probe, runtime } = setup(pinned, { registryExtra: [other] });
-    const report = await createScheduledHandler(runtime)({ runbook: "probe", system: "flash-sale" }, lambdaContext(60_000));
+    const report = await createScheduledHandler(runtime)(
+      { runbook: "probe", system: "flash-sale" },
+      lambdaContext(60_000),
+    );
     expect(report.status).toBe("succeeded");
     expect(probe.calls).toHaveLength(1);
   });
 
   it.each([
-    ["another runbook", { runbook: "prune-backups", system: "partpal-ims" }, /runs runbook "probe" only; the event names runbook "prune-backups"/],
-    ["another system", { runbook: "probe", system: "ode" }, /serves partpal-ims, flash-sale only; the event names system "ode"/],
-  ])("rejects an event naming %s, logs why, runs and notifies nothing (scheduled and worker)", async (_what, event, message) => {
-    const { probe, runtime, lines, notifier } = setup(pinned, { registryExtra: [other] });
-    await expect(createScheduledHandler(runtime)(event, lambdaContext(60_000))).rejects.toThrow(message);
-    await expect(
-      createWorkerHandler(runtime)({ ...event, requestedBy: "slack:U123" }, lambdaContext(60_000)),
-    ).rejects.toThrow(message);
-    expect(probe.calls).toHaveLength(0);
-    expect(notifier.reports).toHaveLength(0);
-    const rejected = lines().filter((l) => l.message === "rejected event");
-    expect(rejected).toHaveLength(2);
-    expect(String(rejected[0]?.reason)).toMatch(message);
-  });
+    [
+      "another runbook",
+      { runbook: "prune-backups", system: "partpal-ims" },
+      /runs runbook "probe" only; the event names runbook "prune-backups"/,
+    ],
+    [
+      "another system",
+      { runbook: "probe", system: "ode" },
+      /serves partpal-ims, flash-sale only; the event names system "ode"/,
+    ],
+  ])(
+    "rejects an event naming %s, logs why, runs and notifies nothing (scheduled and worker)",
+    async (_what, event, message) => {
+      const { probe, runtime, lines, notifier } = setup(pinned, { registryExtra: [other] });
+      await expect(createScheduledHandler(runtime)(event, lambdaContext(60_000))).rejects.toThrow(message);
+      await expect(
+        createWorkerHandler(runtime)({ ...event, requestedBy: "slack:U123" }, lambdaContext(60_000)),
+      ).rejects.toThrow(message);
+      expect(probe.calls).toHaveLength(0);
+      expect(notifier.reports).toHaveLength(0);
+      const rejected = lines().filter((l) => l.message === "rejected event");
+      expect(rejected).toHaveLength(2);
+      expect(String(rejected[0]?.reason)).toMatch(message);
+    },
+  );
 
   it("the RDS event function rejects a drill instance of a system it does not serve", async () => {
     // The handler always runs drill-continue; a recording runbook of that name stands in for it here.
     const recorder = probeRunbook();
     const continueProbe = { ...recorder.runbook, name: "drill-continue", input: z.looseObject({}) };
-    const { runtime, lines } = setup({ OPS_RUNBOOK: "drill-continue", OPS_SYSTEMS: "ims-2" }, { registryExtra: [continueProbe] });
+    const { runtime, lines } = setup(
+      { OPS_RUNBOOK: "drill-continue", OPS_SYSTEMS: "ims-2" },
+      { registryExtra: [continueProbe] },
+    );
     const probe = recorder;
     const rds = runtime;
     const event = JSON.parse(
@@ -279,11 +296,11 @@ describe("a deployed function runs its own runbook for its own systems only", ()
   });
 
   it("an unknown runbook or system in the environment fails at cold start", () => {
-    expect(() => createRuntime({ registry: [probeRunbook().runbook] }, { OPS_RUNBOOK: "defrost", OPS_SYSTEMS: "ode" })).toThrow(
-      /OPS_RUNBOOK: unknown runbook "defrost"; known: probe/,
-    );
-    expect(() => createRuntime({ registry: [probeRunbook().runbook] }, { OPS_RUNBOOK: "probe", OPS_SYSTEMS: "ode,atlantis" })).toThrow(
-      /OPS_SYSTEMS: unknown systems atlantis/,
-    );
+    expect(() =>
+      createRuntime({ registry: [probeRunbook().runbook] }, { OPS_RUNBOOK: "defrost", OPS_SYSTEMS: "ode" }),
+    ).toThrow(/OPS_RUNBOOK: unknown runbook "defrost"; known: probe/);
+    expect(() =>
+      createRuntime({ registry: [probeRunbook().runbook] }, { OPS_RUNBOOK: "probe", OPS_SYSTEMS: "ode,atlantis" }),
+    ).toThrow(/OPS_SYSTEMS: unknown systems atlantis/);
   });
 });

@@ -207,7 +207,10 @@ describe("deployment plan and sst.config.ts", () => {
     const rules = backupBucketLifecycleRules();
     const backups = plan.buckets.filter((b) => b.kind === "backup");
     expect(backups.map((b) => b.system).sort()).toEqual(
-      fleet.systems.filter((s) => s.deploy && s.backup && !s.account.roleArn).map((s) => s.id).sort(),
+      fleet.systems
+        .filter((s) => s.deploy && s.backup && !s.account.roleArn)
+        .map((s) => s.id)
+        .sort(),
     );
     for (const bucket of backups) {
       expect(bucket.lifecycleRules, bucket.id).toEqual(rules);

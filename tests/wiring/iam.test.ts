@@ -110,7 +110,8 @@ function policyProblems(plan: DeploymentPlan, systems: readonly System[]): strin
       }
       for (const resource of statement.resources) {
         if (resource === "*") {
-          if (!statement.actions.every((a) => NO_RESOURCE_LEVEL.has(a))) problems.push(`${fn.id}: * for ${statement.actions}`);
+          if (!statement.actions.every((a) => NO_RESOURCE_LEVEL.has(a)))
+            problems.push(`${fn.id}: * for ${statement.actions}`);
           continue;
         }
         if (resource.split(":")[4] === "*") problems.push(`${fn.id}: ${resource} has a * account`);
@@ -145,8 +146,16 @@ describe("the effective IAM policy of every deployed function (what `ops iam` pr
         {
           ...backup,
           permissions: [
-            { sid: "X1", actions: ["s3:GetObject"], resources: ["arn:aws:s3:::flash-sale-backups/pg_dump/flash-sale/*"] },
-            { sid: "X2", actions: ["rds:DescribeDBInstances"], resources: ["arn:aws:rds:af-south-1:*:db:partpal-ims-db"] },
+            {
+              sid: "X1",
+              actions: ["s3:GetObject"],
+              resources: ["arn:aws:s3:::flash-sale-backups/pg_dump/flash-sale/*"],
+            },
+            {
+              sid: "X2",
+              actions: ["rds:DescribeDBInstances"],
+              resources: ["arn:aws:rds:af-south-1:*:db:partpal-ims-db"],
+            },
             { sid: "X3", actions: ["s3:*"], resources: ["arn:aws:s3:::partpal-ims-backups/pg_dump/partpal-ims/*"] },
           ],
         },
@@ -174,7 +183,9 @@ describe("IAM each runbook declares, with the system's account filled in", () =>
     if (!partpal || !backup) throw new Error("fixture");
     const secret = (s: System) =>
       backup.permissions(s).find((p) => p.actions.includes("secretsmanager:GetSecretValue"))?.resources;
-    expect(secret(accounted(partpal))).toEqual([`arn:aws:secretsmanager:af-south-1:${ACCOUNT}:secret:partpal-ims/rds-??????`]);
+    expect(secret(accounted(partpal))).toEqual([
+      `arn:aws:secretsmanager:af-south-1:${ACCOUNT}:secret:partpal-ims/rds-??????`,
+    ]);
     const pinned = { ...partpal, account: { ...partpal.account, accountId: "999988887777" } };
     expect(secret(accounted(pinned))?.[0]).toContain(":999988887777:");
     const viaRole = { ...partpal, account: { ...partpal.account, roleArn: `arn:aws:iam::${OTHER_ACCOUNT}:role/r` } };
@@ -201,7 +212,10 @@ describe("IAM each runbook declares, with the system's account filled in", () =>
   it("KMS keys only through S3 (backups) or RDS (restores), and grants only for AWS resources", () => {
     const flash = fleet.systems.find((s) => s.id === "flash-sale");
     if (!flash?.backup) throw new Error("fixture");
-    const withKey = accounted({ ...flash, backup: { ...flash.backup, kmsKeyId: "1234abcd-12ab-34cd-56ef-1234567890ab" } });
+    const withKey = accounted({
+      ...flash,
+      backup: { ...flash.backup, kmsKeyId: "1234abcd-12ab-34cd-56ef-1234567890ab" },
+    });
     for (const name of ["backup", "restore-drill", "drill-janitor", "drill-continue"]) {
       const runbook = runbooks.find((r) => r.name === name) as AnyRunbook;
       for (const statement of runbook.permissions(withKey).filter((p) => p.actions.some((a) => a.startsWith("kms:")))) {
@@ -269,7 +283,9 @@ describe("functions serve explicit systems and run one runbook", () => {
       description: "no schedule, no declaration",
       destructive: false,
       input: z.object({}),
-      permissions: () => [{ actions: ["ecs:UpdateService"], resources: ["arn:aws:ecs:us-east-1:111122223333:service/x/y"] }],
+      permissions: () => [
+        { actions: ["ecs:UpdateService"], resources: ["arn:aws:ecs:us-east-1:111122223333:service/x/y"] },
+      ],
       run: async () => {
         throw new Error("never");
       },
@@ -312,7 +328,9 @@ describe("cross-account systems", () => {
     expect(assume.length).toBeGreaterThan(0);
     for (const p of assume) expect(p.conditions).toBeUndefined();
     const builtin = deploymentPlan(fleet, runbooks, options);
-    expect(builtin.functions.flatMap((f) => f.permissions).some((p) => p.actions.includes("sts:AssumeRole"))).toBe(false);
+    expect(builtin.functions.flatMap((f) => f.permissions).some((p) => p.actions.includes("sts:AssumeRole"))).toBe(
+      false,
+    );
   });
 });
 
@@ -321,7 +339,11 @@ describe("the audit bucket", () => {
 
   it("is versioned with S3 Object Lock: compliance mode for a year in production", () => {
     const audit = plan.buckets.find((b) => b.kind === "audit");
-    expect(audit).toMatchObject({ name: plan.auditBucket, versioning: true, objectLock: { mode: "COMPLIANCE", days: 365 } });
+    expect(audit).toMatchObject({
+      name: plan.auditBucket,
+      versioning: true,
+      objectLock: { mode: "COMPLIANCE", days: 365 },
+    });
     const staging = deploymentPlan(fleet, runbooks, { ...options, stage: "staging" });
     expect(staging.buckets.find((b) => b.kind === "audit")?.objectLock).toEqual({ mode: "GOVERNANCE", days: 7 });
   });
@@ -329,9 +351,10 @@ describe("the audit bucket", () => {
   it("functions may only create records under their own systems' prefixes, never replace, delete or unlock", () => {
     for (const fn of plan.functions) {
       const onAudit = fn.permissions.filter((p) => p.resources.some((r) => r.includes(`:::${plan.auditBucket}`)));
-      expect(onAudit.map((p) => p.resources[0]), fn.id).toEqual(
-        fn.systems.map((id) => `arn:aws:s3:::${plan.auditBucket}/audit/${id}/*`),
-      );
+      expect(
+        onAudit.map((p) => p.resources[0]),
+        fn.id,
+      ).toEqual(fn.systems.map((id) => `arn:aws:s3:::${plan.auditBucket}/audit/${id}/*`));
       for (const p of onAudit) {
         expect(p.actions, fn.id).toEqual(["s3:PutObject"]);
         expect(p.conditions, fn.id).toEqual([{ test: "Null", variable: "s3:if-none-match", values: ["false"] }]);
@@ -376,6 +399,8 @@ describe("the plan refuses a policy that breaks the rules", () => {
     const greedy = runbooks.map((r) =>
       r.name === "backup" ? { ...r, permissions: () => [{ actions: ["s3:*"], resources: ["arn:aws:s3:::b/*"] }] } : r,
     );
-    expect(() => deploymentPlan(fleet, greedy, options)).toThrow(/ScheduledBackup \(backup\) breaks the deployment's rules/);
+    expect(() => deploymentPlan(fleet, greedy, options)).toThrow(
+      /ScheduledBackup \(backup\) breaks the deployment's rules/,
+    );
   });
 });
