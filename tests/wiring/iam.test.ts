@@ -7,12 +7,14 @@ import {
   NO_RESOURCE_LEVEL,
   type PlannedFunction,
 } from "../../deploy/plan.js";
+import { assertPinned, createRuntime } from "../../functions/runtime.js";
 import { builtinFleet } from "../../lib/catalogue.js";
 import type { Fleet } from "../../lib/fleet.js";
 import { withAccount } from "../../lib/iam.js";
 import { runbooks } from "../../runbooks/index.js";
 import type { AnyRunbook, Permission } from "../../runbooks/types.js";
 import type { System } from "../../systems/schema.js";
+import { memoryLogger } from "../helpers/context.js";
 
 const ACCOUNT = "111122223333";
 const OTHER_ACCOUNT = "444455556666";
@@ -263,6 +265,23 @@ describe("functions serve explicit systems and run one runbook", () => {
       expect(fn.environment.OPS_RUNBOOK, fn.id).toBe(fn.runbook);
       expect(fn.environment.OPS_SYSTEMS?.split(","), fn.id).toEqual(fn.systems);
       expect(fn.systems.length, fn.id).toBeGreaterThan(0);
+    }
+  });
+
+  it("every schedule's event is accepted by the function it invokes and refused by every other runbook's", () => {
+    const { logger } = memoryLogger();
+    const runtimes = new Map(
+      plan.functions.map((fn) => [fn.id, createRuntime({ logger, registry: runbooks, fleet }, fn.environment)]),
+    );
+    for (const schedule of plan.schedules) {
+      const own = runtimes.get(schedule.function);
+      if (!own) throw new Error(schedule.id);
+      expect(() => assertPinned(own, schedule.event), schedule.id).not.toThrow();
+      for (const fn of plan.functions.filter((f) => f.runbook !== schedule.event.runbook)) {
+        const other = runtimes.get(fn.id);
+        if (!other) throw new Error(fn.id);
+        expect(() => assertPinned(other, schedule.event), `${schedule.id} → ${fn.id}`).toThrow(/rejected event/);
+      }
     }
   });
 
