@@ -96,6 +96,11 @@ export function backupKmsPermissions(system: System): Permission[] {
   ];
 }
 
+/** Reading SSE-KMS backups and manifests (prune verifies manifests, never writes): Decrypt through S3. */
+export function backupKmsReadPermissions(system: System): Permission[] {
+  return backupKmsPermissions(system).map((p) => ({ ...p, actions: ["kms:Decrypt"] }));
+}
+
 /**
  * ListBucket on the system's backup bucket, only for listings under the given key prefixes (each ends in
  * `/`): the bucket may be shared, and a listing outside them would show another system's keys.

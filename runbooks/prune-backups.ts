@@ -3,7 +3,7 @@ import { z } from "zod";
 import { inspectBackups } from "../lib/backup/catalog.js";
 import { decideRetention } from "../lib/backup/retention.js";
 import { errorMessage } from "../lib/errors.js";
-import { backupListPermissions, backupObjectArn } from "../lib/iam.js";
+import { backupKmsReadPermissions, backupListPermissions, backupObjectArn } from "../lib/iam.js";
 import { redactText } from "../lib/redact.js";
 import { backupMaxAgeMinutes, type Database, type System } from "../systems/schema.js";
 import { ReportBuilder } from "./report.js";
@@ -126,6 +126,8 @@ export const pruneBackupsRunbook: Runbook<typeof input> = {
     return [
       ...backupListPermissions(system),
       { actions: ["s3:GetObject", "s3:DeleteObject"], resources: [backupObjectArn(system)] },
+      // Manifests of SSE-KMS backups are encrypted with the key too: reading them needs Decrypt.
+      ...backupKmsReadPermissions(system),
     ];
   },
   async run(ctx, options) {

@@ -218,7 +218,16 @@ describe("IAM each runbook declares, with the system's account filled in", () =>
       ...flash,
       backup: { ...flash.backup, kmsKeyId: "1234abcd-12ab-34cd-56ef-1234567890ab" },
     });
-    for (const name of ["backup", "restore-drill", "drill-janitor", "drill-continue"]) {
+    const prune = runbooks.find((r) => r.name === "prune-backups") as AnyRunbook;
+    // prune-backups reads (verifies) manifests encrypted with the key: Decrypt, and nothing more.
+    expect(prune.permissions(withKey).filter((p) => p.actions.some((a) => a.startsWith("kms:")))).toEqual([
+      {
+        actions: ["kms:Decrypt"],
+        resources: [`arn:aws:kms:ap-south-1:${ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab`],
+        conditions: [{ test: "StringEquals", variable: "kms:ViaService", values: ["s3.ap-south-1.amazonaws.com"] }],
+      },
+    ]);
+    for (const name of ["backup", "prune-backups", "restore-drill", "drill-janitor", "drill-continue"]) {
       const runbook = runbooks.find((r) => r.name === name) as AnyRunbook;
       for (const statement of runbook.permissions(withKey).filter((p) => p.actions.some((a) => a.startsWith("kms:")))) {
         const via = statement.conditions?.find((c) => c.variable === "kms:ViaService");
