@@ -357,8 +357,19 @@ export function deploymentPlan(
   };
 }
 
-/** Actions whose API supports no resource-level permission: `*` is the only resource IAM accepts. */
-export const NO_RESOURCE_LEVEL = new Set(["application-autoscaling:DescribeScalableTargets"]);
+/**
+ * Actions that support no resource-level permission (no resource type in the Service Authorization
+ * Reference): `*` is the only resource IAM accepts for them.
+ */
+export const NO_RESOURCE_LEVEL = new Set([
+  "application-autoscaling:DescribeScalableTargets",
+  "ecs:ListClusters",
+  "ecs:ListServices",
+  "ecs:ListTasks",
+  "ecs:ListTaskDefinitions",
+  "ecs:DescribeTaskDefinition",
+  "lambda:ListFunctions",
+]);
 
 /**
  * The rules every deployed policy keeps, checked when the plan is made: no `*` in an action, no `*`

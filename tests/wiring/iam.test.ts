@@ -46,6 +46,12 @@ const ACCOUNT_WIDE: { pattern: RegExp; actions: string[]; why: string }[] = [
     why: "the source's groups are known at run time only",
   },
   {
+    // ECR cleanup must never delete an image that anything in the account runs, whichever system it is.
+    pattern: /^(service\/\*\/\*|task\/\*\/\*|function:\*)$/,
+    actions: ["ecs:DescribeServices", "ecs:ListTagsForResource", "ecs:DescribeTasks", "lambda:GetFunction"],
+    why: "reads only: which images are in use anywhere in the account",
+  },
+  {
     pattern: /^scalable-target\/\*$/,
     actions: ["application-autoscaling:RegisterScalableTarget"],
     why: "scalable-target ids are random",
@@ -81,7 +87,11 @@ function foreignTo(resource: string, statement: Permission, system: System, audi
   );
   const services = system.runtime.kind === "ecs" ? system.runtime.services.map((s) => s.name) : [];
   const cluster = system.runtime.kind === "ecs" ? system.runtime.cluster.split("/").pop() : undefined;
+  const repositories = (system.ecr?.repositories ?? []).map((r) =>
+    typeof r === "string" ? r : (r as unknown as { name: string }).name,
+  );
   const owned = [
+    ...repositories.map((r) => `repository/${r}`),
     ...instances.flatMap((i) => [`db:${i}`, `snapshot:rds:${i}-*`, `snapshot:${i}-*`]),
     `db:drill-${system.id}-*`,
     ...secrets,
