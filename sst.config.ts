@@ -1,9 +1,10 @@
 /// <reference path="./.sst/platform/config.d.ts" />
 
 /**
- * Deploys ops-autopilot. Nothing here is written per system: it loops over the catalogues (systems,
- * schedules, alarms) and the runbook registry. Each runbook gets its own pair of functions (scheduled +
- * worker) whose IAM policy is exactly what that runbook declares for the systems it serves.
+ * Deploys ops-autopilot by mapping `deploymentPlan(fleet, registry, ...)` (deploy/plan.ts) onto SST
+ * components. Nothing here decides anything: which functions exist, the systems each serves, their
+ * environment and their exact IAM policy, the schedules, rules, alarms and buckets are all in the plan,
+ * where the wiring tests and `ops iam` read them.
  */
 export default $config({
   app(input) {
@@ -18,32 +19,32 @@ export default $config({
   async run() {
     const { builtinFleet } = await import("./lib/catalogue.js");
     const { runbooks } = await import("./runbooks/index.js");
-    const { fleetAlarms } = await import("./alarms/index.js");
-    const { backupBucketLifecycleRules } = await import("./lib/backup/bucket-lifecycle.js");
-    const fleet = builtinFleet();
-    const deployed = fleet.systems.filter((s) => s.deploy);
+    const { deploymentPlan } = await import("./deploy/plan.js");
+    // ARNs name the account: systems without one of their own live in the deploying account.
+    const identity = await aws.getCallerIdentity({});
+    const region = await aws.getRegion({});
+    const plan = deploymentPlan(builtinFleet(), runbooks, {
+      accountId: identity.accountId,
+      region: region.name,
+      stage: $app.stage,
+      dryRun: process.env.OPS_DRY_RUN === "true",
+      ...(process.env.OPS_PG_LAYER_ARN ? { pgLayerArn: process.env.OPS_PG_LAYER_ARN } : {}),
+    });
 
-    const pascal = (id: string) =>
-      id
-        .split(/[^a-zA-Z0-9]/)
-        .filter(Boolean)
-        .map((p) => p[0]?.toUpperCase() + p.slice(1))
-        .join("");
-
-    // Backup buckets of systems in this deployment's own account (others are reached through their
-    // roleArn and keep their buckets in their account): versioned, TLS only, public access blocked.
-    const lifecycleRules = backupBucketLifecycleRules();
-    for (const system of deployed) {
-      if (!system.backup || system.account.roleArn) continue;
-      new sst.aws.Bucket(`Backups${pascal(system.id)}`, {
-        versioning: true,
-        enforceHttps: true,
+    for (const bucket of plan.buckets) {
+      const created = new sst.aws.Bucket(bucket.id, {
+        versioning: bucket.versioning,
+        enforceHttps: bucket.enforceHttps,
         // SST's own rules only expire objects; the ids make it create the configuration, whose rules the
-        // transform replaces with ours (abort stale multipart uploads, expire pruned versions).
-        lifecycle: lifecycleRules.map((rule) => ({ id: rule.id })),
+        // transform replaces with the plan's.
+        ...(bucket.lifecycleRules.length ? { lifecycle: bucket.lifecycleRules.map((rule) => ({ id: rule.id })) } : {}),
         transform: {
-          lifecycle: { rules: lifecycleRules },
-          bucket: { bucket: system.backup.bucket, forceDestroy: $app.stage !== "production" },
+          ...(bucket.lifecycleRules.length ? { lifecycle: { rules: bucket.lifecycleRules } } : {}),
+          bucket: {
+            bucket: bucket.name,
+            forceDestroy: $app.stage !== "production",
+            ...(bucket.objectLock ? { objectLockEnabled: true } : {}),
+          },
           publicAccessBlock: {
             blockPublicAcls: true,
             blockPublicPolicy: true,
@@ -52,101 +53,83 @@ export default $config({
           },
         },
       });
-    }
-
-    // Every run's actions, as JSON lines (audit/<system>/YYYY/MM/DD/…); retained with the stage.
-    const audit = new sst.aws.Bucket("Audit", { versioning: true, enforceHttps: true });
-
-    // The pg_dump/pg_restore binaries are not in the Lambda runtime: a layer provides them under /opt/bin.
-    const pgLayer = process.env.OPS_PG_LAYER_ARN;
-
-    const scheduled = new Map<string, sst.aws.Function>();
-    for (const runbook of runbooks) {
-      const systems = deployed.filter((s) =>
-        fleet.schedules.some((x) => x.runbook === runbook.name && x.system === s.id),
-      );
-      const served = systems.length > 0 ? systems : deployed;
-      const permissions = served.flatMap((s) => runbook.permissions(s));
-      const timeout = `${Math.min(runbook.timeoutSeconds ?? 300, 900)} seconds` as const;
-      const common = {
-        runtime: "nodejs22.x" as const,
-        memory: `${runbook.memoryMB ?? 1024} MB` as const,
-        timeout,
-        permissions: [...permissions, { actions: ["s3:PutObject"], resources: [$interpolate`${audit.arn}/audit/*`] }],
-        ...(pgLayer ? { layers: [pgLayer] } : {}),
-        environment: {
-          POWERTOOLS_SERVICE_NAME: "ops-autopilot",
-          OPS_PG_BIN_DIRS: "/opt/bin",
-          OPS_DRY_RUN: process.env.OPS_DRY_RUN ?? "false",
-          OPS_AUDIT_BUCKET: audit.name,
-        },
-      };
-      scheduled.set(
-        runbook.name,
-        new sst.aws.Function(`Scheduled${pascal(runbook.name)}`, { ...common, handler: "functions/scheduled.handler" }),
-      );
-      new sst.aws.Function(`Worker${pascal(runbook.name)}`, { ...common, handler: "functions/worker.handler" });
-      // Event-driven continuations (e.g. an RDS drill resuming when its instance is available).
-      for (const rule of runbook.eventRules ?? []) {
-        const fn = new sst.aws.Function(`${rule.name}Handler`, { ...common, handler: rule.handler });
-        const eventRule = new aws.cloudwatch.EventRule(rule.name, { eventPattern: JSON.stringify(rule.pattern) });
-        new aws.cloudwatch.EventTarget(`${rule.name}Target`, { rule: eventRule.name, arn: fn.arn });
-        new aws.lambda.Permission(`${rule.name}Invoke`, {
-          action: "lambda:InvokeFunction",
-          function: fn.name,
-          principal: "events.amazonaws.com",
-          sourceArn: eventRule.arn,
+      if (bucket.objectLock) {
+        new aws.s3.BucketObjectLockConfiguration(`${bucket.id}ObjectLock`, {
+          bucket: created.name,
+          rule: { defaultRetention: { mode: bucket.objectLock.mode, days: bucket.objectLock.days } },
         });
       }
     }
 
-    // One EventBridge Scheduler schedule per catalogue entry, in the system's own time zone.
-    for (const schedule of fleet.schedules) {
-      const fn = scheduled.get(schedule.runbook);
-      if (!fn) throw new Error(`schedule ${schedule.id} names unknown runbook ${schedule.runbook}`);
-      new sst.aws.CronV2(`Schedule${pascal(schedule.id)}`, {
-        schedule: schedule.expression as `cron(${string})`,
-        timezone: schedule.timezone,
-        function: fn.arn,
-        retries: 2,
-        event: {
-          runbook: schedule.runbook,
-          system: schedule.system,
-          input: JSON.stringify(schedule.input),
-          scheduleId: schedule.id,
-        },
+    const functions = new Map<string, sst.aws.Function>();
+    for (const fn of plan.functions) {
+      functions.set(
+        fn.id,
+        new sst.aws.Function(fn.id, {
+          runtime: "nodejs22.x",
+          handler: fn.handler,
+          memory: `${fn.memoryMB} MB`,
+          timeout: `${fn.timeoutSeconds} seconds`,
+          environment: fn.environment,
+          ...(fn.layers.length ? { layers: fn.layers } : {}),
+          permissions: fn.permissions.map((p) => ({
+            actions: p.actions,
+            resources: p.resources,
+            ...(p.conditions?.length ? { conditions: p.conditions } : {}),
+          })),
+        }),
+      );
+    }
+    const functionOf = (id: string) => {
+      const fn = functions.get(id);
+      if (!fn) throw new Error(`the plan names function ${id}, which it does not define`);
+      return fn;
+    };
+
+    for (const rule of plan.eventRules) {
+      const fn = functionOf(rule.function);
+      const eventRule = new aws.cloudwatch.EventRule(rule.id, { eventPattern: JSON.stringify(rule.pattern) });
+      new aws.cloudwatch.EventTarget(`${rule.id}Target`, { rule: eventRule.name, arn: fn.arn });
+      new aws.lambda.Permission(`${rule.id}Invoke`, {
+        action: "lambda:InvokeFunction",
+        function: fn.name,
+        principal: "events.amazonaws.com",
+        sourceArn: eventRule.arn,
       });
     }
 
-    // Alarms route by severity to one topic each (Slack, SMS and paging subscribe to these).
-    const topics = new Map<string, sst.aws.SnsTopic>();
-    const topicFor = (severity: string) => {
-      let topic = topics.get(severity);
-      if (!topic) {
-        topic = new sst.aws.SnsTopic(`Alerts${pascal(severity)}`);
-        topics.set(severity, topic);
-      }
-      return topic;
-    };
-    for (const alarm of fleetAlarms(deployed)) {
-      const topic = topicFor(alarm.severity);
-      new aws.cloudwatch.MetricAlarm(`Alarm${pascal(alarm.id)}`, {
-        name: `ops-autopilot-${$app.stage}-${alarm.id}`,
-        alarmDescription: alarm.description,
-        namespace: alarm.namespace,
-        metricName: alarm.metric,
-        dimensions: alarm.dimensions,
-        ...(alarm.statistic.startsWith("p") ? { extendedStatistic: alarm.statistic } : { statistic: alarm.statistic }),
-        comparisonOperator: alarm.comparison,
-        threshold: alarm.threshold,
-        period: alarm.periodSeconds,
-        evaluationPeriods: alarm.evaluationPeriods,
-        treatMissingData: alarm.treatMissingData,
+    for (const schedule of plan.schedules) {
+      new sst.aws.CronV2(schedule.id, {
+        schedule: schedule.expression as `cron(${string})`,
+        timezone: schedule.timezone,
+        function: functionOf(schedule.function).arn,
+        retries: 2,
+        event: schedule.event,
+      });
+    }
+
+    const topics = new Map(plan.topics.map((t) => [t.id, new sst.aws.SnsTopic(t.id)]));
+    for (const alarm of plan.alarms) {
+      const topic = topics.get(alarm.topic);
+      if (!topic) throw new Error(`alarm ${alarm.id} names topic ${alarm.topic}, which the plan does not define`);
+      const a = alarm.definition;
+      new aws.cloudwatch.MetricAlarm(alarm.id, {
+        name: alarm.name,
+        alarmDescription: a.description,
+        namespace: a.namespace,
+        metricName: a.metric,
+        dimensions: a.dimensions,
+        ...(a.statistic.startsWith("p") ? { extendedStatistic: a.statistic } : { statistic: a.statistic }),
+        comparisonOperator: a.comparison,
+        threshold: a.threshold,
+        period: a.periodSeconds,
+        evaluationPeriods: a.evaluationPeriods,
+        treatMissingData: a.treatMissingData,
         alarmActions: [topic.arn],
         okActions: [topic.arn],
       });
     }
 
-    return { schedules: fleet.schedules.length, alarms: fleetAlarms(deployed).length };
+    return { functions: plan.functions.length, schedules: plan.schedules.length, alarms: plan.alarms.length };
   },
 });

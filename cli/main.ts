@@ -172,6 +172,38 @@ const COMMANDS: Record<string, Command> = {
       );
     },
   },
+  iam: {
+    usage: "ops iam [--system S] [--runbook R] [--json] [--account ID] [--stage S] [--region R] [--fleet F]",
+    summary: "each deployed function's effective IAM policy (and a cross-account role's), from the deployment plan",
+    options: {
+      system: systemOption,
+      runbook: { type: "string", value: "R", description: "only this runbook's functions" },
+      account: { type: "string", value: "ID", description: "the deploying account (default: the caller's, via STS)" },
+      stage: { type: "string", value: "S", description: "the SST stage (default production)" },
+      region: { type: "string", value: "R", description: "the deploying region (default AWS_REGION or us-east-1)" },
+      json,
+      fleet: fleetOption,
+    },
+    maxPositionals: 0,
+    async run({ io, args }) {
+      const { iamCommand } = await import("./commands/iam.js");
+      const system = str(args.values.system);
+      const runbook = str(args.values.runbook);
+      const account = str(args.values.account);
+      return iamCommand(
+        io,
+        { fleet: await fleet(args.values.fleet), registry: await registry() },
+        {
+          json: args.values.json === true,
+          stage: str(args.values.stage) ?? "production",
+          region: str(args.values.region) ?? io.env.AWS_REGION ?? "us-east-1",
+          ...(system ? { system } : {}),
+          ...(runbook ? { runbook } : {}),
+          ...(account ? { account } : {}),
+        },
+      );
+    },
+  },
   "drill-history": {
     usage: "ops drill-history --system S [--database D] [--limit N] [--out F.svg] [--json] [--fleet F]",
     summary: "restore drills over time, RTO trend and chart",

@@ -27,7 +27,37 @@ const envSchema = z.object({
   OPS_AUDIT_REGION: z.string().optional(),
   /** PEM file replacing the bundled Amazon RDS CAs for verify-full (checked at cold start). */
   OPS_PG_CA_BUNDLE: z.string().min(1).optional(),
+  /** The one runbook this function runs (set by the deployment plan). */
+  OPS_RUNBOOK: z.string().min(1).optional(),
+  /** The systems this function serves, comma-separated (set by the deployment plan). */
+  OPS_SYSTEMS: z
+    .string()
+    .transform((v) =>
+      v
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean),
+    )
+    .optional(),
 });
+
+/**
+ * What a deployed function may run: its own runbook for its own systems. Its IAM role is granted for
+ * exactly these, so an event naming anything else is refused before it runs, whoever sent it.
+ */
+export interface FunctionPin {
+  runbook: string;
+  systems: readonly string[];
+}
+
+/** Options of {@link createRuntime}. */
+export interface RuntimeOptions {
+  /**
+   * Refuse to start without `OPS_RUNBOOK` and `OPS_SYSTEMS`, so that a function deployed without its pin
+   * cannot run every runbook. Default: true inside Lambda (`AWS_LAMBDA_FUNCTION_NAME` is set there).
+   */
+  requirePin?: boolean;
+}
 
 /** What every handler shares, built once per cold start. */
 export interface Runtime {
@@ -41,10 +71,50 @@ export interface Runtime {
   env: Readonly<Record<string, string | undefined>>;
   config: z.output<typeof envSchema>;
   audit?: AuditSink;
+  /** The runbook and systems this function is deployed for; absent only outside a deployment (tests). */
+  pin?: FunctionPin;
+}
+
+function invalidEnvironment(path: string, message: string): ValidationError {
+  return new ValidationError("invalid function environment", [{ path, message }]);
+}
+
+/** The pin from the environment, checked against the registry and the fleet at cold start. */
+function pinFrom(
+  config: z.output<typeof envSchema>,
+  registry: readonly AnyRunbook[],
+  fleet: Fleet,
+  options: RuntimeOptions,
+): FunctionPin | undefined {
+  const { OPS_RUNBOOK: runbook, OPS_SYSTEMS: systems } = config;
+  if (runbook === undefined && systems === undefined) {
+    if (options.requirePin) throw invalidEnvironment("OPS_RUNBOOK", "required: the runbook this function runs");
+    return undefined;
+  }
+  if (runbook === undefined) throw invalidEnvironment("OPS_RUNBOOK", "required with OPS_SYSTEMS");
+  if (!registry.some((r) => r.name === runbook)) {
+    throw invalidEnvironment(
+      "OPS_RUNBOOK",
+      `unknown runbook "${runbook}"; known: ${registry.map((r) => r.name).join(", ")}`,
+    );
+  }
+  if (!systems?.length) throw invalidEnvironment("OPS_SYSTEMS", "required: the systems this function serves");
+  const unknown = systems.filter((id) => !fleet.systems.some((s) => s.id === id));
+  if (unknown.length) {
+    throw invalidEnvironment(
+      "OPS_SYSTEMS",
+      `unknown systems ${unknown.join(", ")}; known: ${fleet.systems.map((s) => s.id).join(", ")}`,
+    );
+  }
+  return { runbook, systems };
 }
 
 /** Builds the runtime; an invalid catalogue or environment throws here, at cold start. */
-export function createRuntime(overrides: Partial<Runtime> = {}, env: Record<string, string | undefined> = {}): Runtime {
+export function createRuntime(
+  overrides: Partial<Runtime> = {},
+  env: Record<string, string | undefined> = {},
+  options: RuntimeOptions = {},
+): Runtime {
   const parsed = envSchema.safeParse(env);
   if (!parsed.success) {
     throw new ValidationError(
@@ -56,9 +126,14 @@ export function createRuntime(overrides: Partial<Runtime> = {}, env: Record<stri
   // A CA bundle path that cannot be read fails here, not at the first backup in the night.
   caBundlePath(env);
   const logger = overrides.logger ?? createLogger();
+  const fleet = overrides.fleet ?? builtinFleet();
+  const registry = overrides.registry ?? runbooks;
+  const requirePin = options.requirePin ?? Boolean(env.AWS_LAMBDA_FUNCTION_NAME);
+  const pin = overrides.pin ?? pinFrom(config, registry, fleet, { requirePin });
   return {
-    fleet: overrides.fleet ?? builtinFleet(),
-    registry: overrides.registry ?? runbooks,
+    fleet,
+    registry,
+    ...(pin ? { pin } : {}),
     logger,
     metrics: overrides.metrics ?? new Metrics({ namespace: METRICS_NAMESPACE, serviceName: "ops-autopilot" }),
     notify: overrides.notify ?? createConsoleNotifier({ stream: process.stdout, format: "json" }),
@@ -91,6 +166,7 @@ export async function runInLambda(
   request: RunRequest,
   context: Pick<Context, "getRemainingTimeInMillis"> & Partial<Pick<Context, "awsRequestId">>,
 ): Promise<Report> {
+  assertPinned(runtime, request);
   const budget = Math.max(0, context.getRemainingTimeInMillis() - runtime.config.OPS_DEADLINE_MARGIN_MS);
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(new Error("Lambda deadline approaching")), budget);
@@ -119,6 +195,28 @@ export async function runInLambda(
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * Refuses a request for another runbook or another system than the function is deployed for: logs
+ * "rejected event" with the reason and throws. Nothing runs.
+ */
+export function assertPinned(
+  runtime: Pick<Runtime, "pin" | "logger">,
+  request: Pick<RunRequest, "runbook" | "system">,
+) {
+  const { pin } = runtime;
+  if (!pin) return;
+  let reason: string | undefined;
+  if (request.runbook !== pin.runbook) {
+    reason = `this function runs runbook "${pin.runbook}" only; the event names runbook "${request.runbook}"`;
+  } else if (!pin.systems.includes(request.system)) {
+    reason = `this function serves ${pin.systems.join(", ")} only; the event names system "${request.system}"`;
+  }
+  if (!reason) return;
+  const error = new ValidationError(`rejected event: ${reason}`);
+  runtime.logger.error("rejected event", { reason, runbook: request.runbook, system: request.system, pin });
+  throw error;
 }
 
 /**

@@ -45,6 +45,10 @@ export function createS3AuditSink(options: { s3: S3Client; bucket: string }): Au
           Body: `${lines.join("\n")}\n`,
           ContentType: "application/x-ndjson",
           ServerSideEncryption: "AES256",
+          // Records are written once: the function's policy allows only creates (`s3:if-none-match`),
+          // and Object Lock on the bucket needs a checksum on every write.
+          IfNoneMatch: "*",
+          ChecksumAlgorithm: "CRC32",
         }),
       );
     },

@@ -1,4 +1,4 @@
-import type { Permission } from "../runbooks/types.js";
+import type { Permission, PermissionCondition } from "../runbooks/types.js";
 import type { System } from "../systems/schema.js";
 
 /**
@@ -11,10 +11,58 @@ export function partitionOf(region: string): "aws" | "aws-cn" | "aws-us-gov" {
   return "aws";
 }
 
-/** `arn:<partition>:<service>:<region>:<account>:<resource>` for a system (account `*` when not pinned). */
+/** The account of an IAM role ARN (`arn:aws:iam::<account>:role/...`). */
+export function roleAccount(roleArn: string): string | undefined {
+  return /^arn:[a-z-]+:iam::(\d{12}):role\//.exec(roleArn)?.[1];
+}
+
+/**
+ * The account a system's resources live in: the catalogue's `accountId`, else the account of the role
+ * it is reached through. Undefined when neither says: the deployment plan then fills in the deploying
+ * account ({@link withAccount}) before asking runbooks for their permissions.
+ */
+export function accountOf(system: System): string | undefined {
+  return system.account.accountId ?? (system.account.roleArn ? roleAccount(system.account.roleArn) : undefined);
+}
+
+/**
+ * The system with `account.accountId` set, so that every ARN built for it names its account. The
+ * catalogue's id wins, then the role's account, then `deployingAccount` (the account the functions are
+ * deployed to, where a system without a role keeps its resources). A catalogue id that contradicts its
+ * role's account is an error: one of them is wrong and no policy could be right.
+ */
+export function withAccount(system: System, deployingAccount: string): System {
+  const { accountId, roleArn } = system.account;
+  const viaRole = roleArn ? roleAccount(roleArn) : undefined;
+  if (accountId && viaRole && accountId !== viaRole) {
+    throw new Error(
+      `system "${system.id}".account: accountId ${accountId} is not the account of roleArn ${roleArn} (${viaRole})`,
+    );
+  }
+  return { ...system, account: { ...system.account, accountId: accountId ?? viaRole ?? deployingAccount } };
+}
+
+/**
+ * `arn:<partition>:<service>:<region>:<account>:<resource>` for a system. The account is `*` only for a
+ * system whose account nobody named (a listing outside a deployment); the deployment plan always fills
+ * it in first and refuses any policy that still has a `*` account.
+ */
 export function arn(system: System, service: string, resource: string, options: { global?: boolean } = {}): string {
   const region = options.global ? "" : system.account.region;
-  return `arn:${partitionOf(system.account.region)}:${service}:${region}:${system.account.accountId ?? "*"}:${resource}`;
+  return `arn:${partitionOf(system.account.region)}:${service}:${region}:${accountOf(system) ?? "*"}:${resource}`;
+}
+
+/**
+ * Condition: the KMS key is used only through this AWS service in the system's region (S3 encrypting a
+ * backup, RDS encrypting a restored copy), never called directly.
+ */
+export function viaService(system: System, service: "s3" | "rds"): PermissionCondition {
+  const suffix = partitionOf(system.account.region) === "aws-cn" ? "amazonaws.com.cn" : "amazonaws.com";
+  return {
+    test: "StringEquals",
+    variable: "kms:ViaService",
+    values: [`${service}.${system.account.region}.${suffix}`],
+  };
 }
 
 /** `arn:<partition>:s3:::<bucket>[/<key pattern>]`: S3 ARNs name neither region nor account. */
@@ -35,7 +83,7 @@ export function databaseSecretPermissions(system: System): Permission[] {
   return resources.length ? [{ actions: ["secretsmanager:GetSecretValue"], resources }] : [];
 }
 
-/** KMS use for SSE-KMS backups, when a key is configured. */
+/** KMS use for SSE-KMS backups, when a key is configured: only through S3 in the system's region. */
 export function backupKmsPermissions(system: System): Permission[] {
   const key = system.backup?.kmsKeyId;
   if (!key) return [];
@@ -43,8 +91,114 @@ export function backupKmsPermissions(system: System): Permission[] {
     {
       actions: ["kms:GenerateDataKey", "kms:Decrypt"],
       resources: [key.startsWith("arn:") ? key : arn(system, "kms", `key/${key}`)],
+      conditions: [viaService(system, "s3")],
     },
   ];
+}
+
+/** Reading SSE-KMS backups and manifests (prune verifies manifests, never writes): Decrypt through S3. */
+export function backupKmsReadPermissions(system: System): Permission[] {
+  return backupKmsPermissions(system).map((p) => ({ ...p, actions: ["kms:Decrypt"] }));
+}
+
+/**
+ * ListBucket on the system's backup bucket, only for listings under the given key prefixes (each ends in
+ * `/`): the bucket may be shared, and a listing outside them would show another system's keys.
+ */
+export function listBucketPermission(system: System, prefixes: string[]): Permission[] {
+  if (!system.backup || prefixes.length === 0) return [];
+  return [
+    {
+      actions: ["s3:ListBucket"],
+      resources: [backupBucketArn(system)],
+      conditions: [{ test: "StringLike", variable: "s3:prefix", values: prefixes.map((p) => `${p}*`) }],
+    },
+  ];
+}
+
+/** The key prefix every backup of the system lives under (`<prefix>/<system>/`). */
+export function backupKeyPrefix(system: System): string {
+  return system.backup ? `${system.backup.prefix}/${system.id}/` : "";
+}
+
+/** ListBucket limited to the system's backups (`<prefix>/<system>/*`). */
+export function backupListPermissions(system: System): Permission[] {
+  return system.backup ? listBucketPermission(system, [backupKeyPrefix(system)]) : [];
+}
+
+/** Key prefix of a system's audit records in the audit bucket (`lib/audit.ts` writes there). */
+export function auditKeyPrefix(systemId: string): string {
+  return `audit/${systemId}/`;
+}
+
+/** `arn:<partition>:s3:::<audit bucket>/audit/<system>/*`; the bucket is in the deployment's region. */
+export function auditObjectArn(systemId: string, audit: { bucket: string; region: string }): string {
+  return `arn:${partitionOf(audit.region)}:s3:::${audit.bucket}/${auditKeyPrefix(systemId)}*`;
+}
+
+/**
+ * Writing a system's audit records: PutObject under `audit/<system>/` only, and only as a create
+ * (`If-None-Match: *` must be sent), so a function can neither touch another system's records nor
+ * replace one of its own. The bucket's Object Lock keeps every version beyond that.
+ */
+export function auditWritePermissions(systemId: string, audit: { bucket: string; region: string }): Permission[] {
+  return [
+    {
+      actions: ["s3:PutObject"],
+      resources: [auditObjectArn(systemId, audit)],
+      conditions: [{ test: "Null", variable: "s3:if-none-match", values: ["false"] }],
+    },
+  ];
+}
+
+/**
+ * Assuming the system's role (`account.roleArn`), with its external id when the catalogue sets one:
+ * all a function needs for a system in another account; the role's own policy grants the rest.
+ */
+export function assumeRolePermissions(system: System): Permission[] {
+  const { roleArn, externalId } = system.account;
+  if (!roleArn) return [];
+  return [
+    {
+      actions: ["sts:AssumeRole"],
+      resources: [roleArn],
+      ...(externalId
+        ? { conditions: [{ test: "StringEquals", variable: "sts:ExternalId", values: [externalId] }] }
+        : {}),
+    },
+  ];
+}
+
+/** An IAM policy document (what `ops iam` prints and the README shows). */
+export interface PolicyDocument {
+  Version: "2012-10-17";
+  Statement: {
+    Sid?: string;
+    Effect: "Allow";
+    Action: string[];
+    Resource: string[];
+    Condition?: Record<string, Record<string, string[]>>;
+  }[];
+}
+
+/** The policy document of a list of permissions, one statement each, conditions in IAM's shape. */
+export function toPolicyDocument(permissions: readonly (Permission & { sid?: string })[]): PolicyDocument {
+  return {
+    Version: "2012-10-17",
+    Statement: permissions.map((p) => {
+      const condition: Record<string, Record<string, string[]>> = {};
+      for (const c of p.conditions ?? []) {
+        condition[c.test] = { ...(condition[c.test] ?? {}), [c.variable]: c.values };
+      }
+      return {
+        ...(p.sid ? { Sid: p.sid } : {}),
+        Effect: "Allow" as const,
+        Action: [...p.actions],
+        Resource: [...p.resources],
+        ...(p.conditions?.length ? { Condition: condition } : {}),
+      };
+    }),
+  };
 }
 
 /** Objects under the system's backup prefix. */

@@ -6,7 +6,7 @@ import { serverSideEncryption } from "../lib/backup/encryption.js";
 import { claimKey, dumpKey, manifestKey } from "../lib/backup/layout.js";
 import type { Manifest } from "../lib/backup/manifest.js";
 import { errorMessage } from "../lib/errors.js";
-import { backupBucketArn, backupKmsPermissions, backupObjectArn, databaseSecretPermissions } from "../lib/iam.js";
+import { backupKmsPermissions, backupListPermissions, backupObjectArn, databaseSecretPermissions } from "../lib/iam.js";
 import { describeConnection, resolveConnection } from "../lib/postgres/connection.js";
 import { readServerInfo } from "../lib/postgres/server.js";
 import { chooseTool, findTools } from "../lib/postgres/tools.js";
@@ -272,7 +272,7 @@ export const backupRunbook: Runbook<typeof input> = {
   permissions(system: System) {
     if (!system.backup) return [];
     return [
-      { actions: ["s3:ListBucket"], resources: [backupBucketArn(system)] },
+      ...backupListPermissions(system),
       {
         actions: ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload", "s3:DeleteObject"],
         resources: [backupObjectArn(system)],

@@ -1,5 +1,5 @@
 import { drillEventPattern, instanceIdOfEvent, rdsInstanceEventDetailSchema } from "../lib/drill/events.js";
-import { rdsCleanupPermissions } from "../lib/drill/iam.js";
+import { rdsCleanupPermissions, usesRds } from "../lib/drill/iam.js";
 import { SCRATCH_INSTANCE_PREFIX } from "../lib/drill/names.js";
 import { continueRdsDrill } from "../lib/drill/rds-continue.js";
 import { errorMessage } from "../lib/errors.js";
@@ -23,6 +23,8 @@ export const drillContinueRunbook: Runbook<typeof rdsInstanceEventDetailSchema> 
   permissions(system: System) {
     return system.dr.drillSource === "pg_dump" ? [] : rdsCleanupPermissions(system);
   },
+  // Triggered by its event rule, never scheduled: it serves the systems whose drills restore RDS instances.
+  serves: (system) => usesRds(system) && system.databases.some((d) => d.rdsInstanceId),
   async run(ctx, detail) {
     const report = new ReportBuilder(ctx, "drill-continue");
     const instanceId = instanceIdOfEvent(detail);

@@ -50,6 +50,8 @@ export const keepAwakeRunbook: Runbook<typeof input> = {
   input,
   timeoutSeconds: 120,
   permissions: (system) => scalingPermissions(system, "keep-awake"),
+  // Started by a person, never scheduled: it serves the systems whose off-hours services it can act on.
+  serves: (system) => scalingPermissions(system, "keep-awake").length > 0,
   planNote: (system) => scalingPlanNote(system, "keep-awake"),
   async run(ctx, options) {
     const opened = openScalingRun(ctx, "keep-awake", options.service);

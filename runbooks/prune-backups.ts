@@ -3,7 +3,7 @@ import { z } from "zod";
 import { checkAllBackups, describeSpan } from "../lib/backup/catalog.js";
 import { decideRetention, type RetentionDecision } from "../lib/backup/retention.js";
 import { errorMessage } from "../lib/errors.js";
-import { backupBucketArn, backupObjectArn } from "../lib/iam.js";
+import { backupKmsReadPermissions, backupListPermissions, backupObjectArn } from "../lib/iam.js";
 import { backupMaxAgeMinutes, type Database, type System } from "../systems/schema.js";
 import { selectDatabases } from "./databases.js";
 import { ReportBuilder } from "./report.js";
@@ -213,8 +213,10 @@ export const pruneBackupsRunbook: Runbook<typeof input> = {
   permissions(system: System) {
     if (!system.backup) return [];
     return [
-      { actions: ["s3:ListBucket"], resources: [backupBucketArn(system)] },
+      ...backupListPermissions(system),
       { actions: ["s3:GetObject", "s3:DeleteObject"], resources: [backupObjectArn(system)] },
+      // Manifests of SSE-KMS backups are encrypted with the key too: reading them needs Decrypt.
+      ...backupKmsReadPermissions(system),
     ];
   },
   async run(ctx, options) {

@@ -70,10 +70,24 @@ export interface MetricPoint {
   dimensions: Record<string, string>;
 }
 
-/** An IAM statement a runbook needs; `sst.config.ts` grants exactly the union of these. */
+/**
+ * One IAM condition of a statement, as SST's function permissions take it (`{test, variable, values}`)
+ * and as a policy document writes it (`"Condition": {test: {variable: values}}`).
+ */
+export interface PermissionCondition {
+  /** The operator: `StringEquals`, `StringLike`, `Bool`, `Null`, ... */
+  test: string;
+  /** The condition key: `kms:ViaService`, `s3:prefix`, `sts:ExternalId`, ... */
+  variable: string;
+  values: string[];
+}
+
+/** An IAM statement a runbook needs; the deployment plan grants exactly the union of these. */
 export interface Permission {
   actions: string[];
   resources: string[];
+  /** All must hold for the statement to allow anything (IAM ANDs the conditions of a statement). */
+  conditions?: PermissionCondition[];
 }
 
 /** One operation. Pure over its context: no env, no clients of its own, no wall clock. */
@@ -85,8 +99,16 @@ export interface Runbook<Schema extends z.ZodType = z.ZodType> {
   destructive: boolean;
   /** Validates `input` (from an event, a Slack command or `key=value` CLI arguments). */
   input: Schema;
-  /** IAM permissions this runbook needs for this system, no wider. */
+  /**
+   * IAM permissions this runbook needs for this system, no wider. The deployment plan calls it with the
+   * system's account filled in (`account.accountId`: the catalogue's, else the deploying account's).
+   */
   permissions(system: System): Permission[];
+  /**
+   * Systems this runbook's functions serve besides those with a schedule for it (a runbook started by a
+   * person, or by an event rule, has no schedule). Absent: only scheduled systems. Never "every system".
+   */
+  serves?(system: System): boolean;
   /** Longest run the runbook expects, to size the Lambda timeout (seconds). */
   timeoutSeconds?: number;
   /**

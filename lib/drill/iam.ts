@@ -3,11 +3,13 @@ import type { System } from "../../systems/schema.js";
 import { drillPrefix } from "../backup/layout.js";
 import {
   arn,
-  backupBucketArn,
+  backupKeyPrefix,
   backupKmsPermissions,
   backupObjectArn,
   databaseSecretPermissions,
+  listBucketPermission,
   s3Arn,
+  viaService,
 } from "../iam.js";
 import { scratchInstanceSystemPrefix } from "./names.js";
 
@@ -29,23 +31,59 @@ export function usesRds(system: System): boolean {
   return system.dr.drillSource !== "pg_dump";
 }
 
-/** S3: list the bucket, read/write/delete drill records and plans. */
-export function drillRecordPermissions(system: System): Permission[] {
+/** S3 objects of drill records and plans, without the listing (callers list what they need). */
+function drillObjectPermissions(system: System): Permission[] {
   if (!system.backup) return [];
   return [
-    { actions: ["s3:ListBucket"], resources: [backupBucketArn(system)] },
     { actions: ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], resources: [drillObjectArn(system)] },
     ...backupKmsPermissions(system),
   ];
 }
 
-/** pg_dump drills read the backups; a drill target in Secrets Manager is read like the database's. */
+/** S3: list the system's drill prefix, read/write/delete drill records and plans. */
+export function drillRecordPermissions(system: System): Permission[] {
+  if (!system.backup) return [];
+  return [...listBucketPermission(system, [drillPrefix(system.id)]), ...drillObjectPermissions(system)];
+}
+
+/** pg_dump drills list and read the backups; a drill target in Secrets Manager is read like the database's. */
 export function pgDumpDrillPermissions(system: System): Permission[] {
   if (!system.backup) return [];
   return [
+    ...listBucketPermission(system, [backupKeyPrefix(system), drillPrefix(system.id)]),
     { actions: ["s3:GetObject"], resources: [backupObjectArn(system)] },
-    ...drillRecordPermissions(system),
+    ...drillObjectPermissions(system),
     ...databaseSecretPermissions(system),
+  ];
+}
+
+/**
+ * The snapshots a system's drill may read and restore: its own instances' automated snapshots
+ * (`rds:<instance>-<date>`) and manual ones named after the instance (`<instance>-*`), never another
+ * instance's. IAM matches snapshot names, so a manual snapshot named otherwise cannot be drilled.
+ */
+export function sourceSnapshotArns(system: System): string[] {
+  return system.databases.flatMap((d) =>
+    d.rdsInstanceId
+      ? [arn(system, "rds", `snapshot:rds:${d.rdsInstanceId}-*`), arn(system, "rds", `snapshot:${d.rdsInstanceId}-*`)]
+      : [],
+  );
+}
+
+/**
+ * RDS encrypts a restored copy with the source's key using the caller's rights: DescribeKey and
+ * CreateGrant through RDS in the system's region only, and the grant only for an AWS resource.
+ */
+export function rdsKmsPermissions(system: System): Permission[] {
+  const keys = [arn(system, "kms", "key/*")];
+  const rds = viaService(system, "rds");
+  return [
+    { actions: ["kms:DescribeKey"], resources: keys, conditions: [rds] },
+    {
+      actions: ["kms:CreateGrant"],
+      resources: keys,
+      conditions: [rds, { test: "Bool", variable: "kms:GrantIsForAWSResource", values: ["true"] }],
+    },
   ];
 }
 
@@ -68,22 +106,25 @@ export function rdsStartPermissions(system: System): Permission[] {
   const sources = system.databases.flatMap((d) =>
     d.rdsInstanceId ? [arn(system, "rds", `db:${d.rdsInstanceId}`)] : [],
   );
-  const placement = [arn(system, "rds", "subgrp:*"), arn(system, "rds", "og:*"), arn(system, "rds", "pg:*")];
+  const snapshots = sourceSnapshotArns(system);
+  // The subnet group is the catalogue's when it names one, else the source's (known only at run time).
+  const subnetGroup = system.dr.drill?.subnetGroup;
+  const placement = [
+    arn(system, "rds", `subgrp:${subnetGroup ?? "*"}`),
+    arn(system, "rds", "og:*"),
+    arn(system, "rds", "pg:*"),
+  ];
   return [
     ...rdsCleanupPermissions(system),
-    {
-      actions: ["rds:DescribeDBSnapshots"],
-      resources: [...sources, arn(system, "rds", "snapshot:*")],
-    },
+    { actions: ["rds:DescribeDBSnapshots"], resources: [...sources, ...snapshots] },
     {
       actions: ["rds:RestoreDBInstanceToPointInTime"],
       resources: [...sources, scratchInstanceArn(system), ...placement],
     },
     {
       actions: ["rds:RestoreDBInstanceFromDBSnapshot"],
-      resources: [arn(system, "rds", "snapshot:*"), scratchInstanceArn(system), ...placement],
+      resources: [...snapshots, scratchInstanceArn(system), ...placement],
     },
-    // RDS uses the caller's rights on the source's KMS key to encrypt the copy.
-    { actions: ["kms:DescribeKey", "kms:CreateGrant"], resources: [arn(system, "kms", "key/*")] },
+    ...rdsKmsPermissions(system),
   ];
 }

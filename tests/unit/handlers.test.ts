@@ -58,7 +58,7 @@ function lambdaContext(remainingMs: number): Context {
   };
 }
 
-function setup(env: Record<string, string> = {}) {
+function setup(env: Record<string, string> = {}, options: { registryExtra?: Runbook[] } = {}) {
   const probe = probeRunbook();
   const { logger, lines } = memoryLogger();
   const emf: string[] = [];
@@ -71,7 +71,7 @@ function setup(env: Record<string, string> = {}) {
   const notifier = recordingNotifier();
   const runtime = createRuntime(
     {
-      registry: [probe.runbook],
+      registry: [probe.runbook, ...(options.registryExtra ?? [])],
       logger,
       metrics,
       notify: notifier,
@@ -165,6 +165,10 @@ describe("audit log", () => {
     await createScheduledHandler(audited)({ runbook: "probe", system: "demo" }, lambdaContext(60_000));
     const put = s3.commandCalls(PutObjectCommand)[0]?.args[0].input;
     expect(put?.Bucket).toBe("audit-bucket");
+    // A create, never a replacement: the function's policy only allows PutObject with If-None-Match,
+    // and Object Lock needs a checksum on every write.
+    expect(put?.IfNoneMatch).toBe("*");
+    expect(put?.ChecksumAlgorithm).toBe("CRC32");
     expect(put?.Key).toBe("audit/demo/2026/11/21/20261121T010000000Z-probe.jsonl");
     const lines = String(put?.Body)
       .trim()
@@ -217,5 +221,86 @@ describe("RDS event handler", () => {
       createRdsEventHandler(runtime)({ source: "aws.ec2", detail: {} }, lambdaContext(60_000)),
     ).rejects.toThrow(/invalid RDS instance event/);
     expect(calls).toHaveLength(0);
+  });
+});
+
+describe("a deployed function runs its own runbook for its own systems only", () => {
+  const pinned = { OPS_RUNBOOK: "probe", OPS_SYSTEMS: "partpal-ims,flash-sale" };
+  // A second runbook in the registry, so that naming it passes every other check.
+  const other = { ...probeRunbook().runbook, name: "prune-backups" };
+
+  it("runs its runbook for a system it serves", async () => {
+    const { probe, runtime } = setup(pinned, { registryExtra: [other] });
+    const report = await createScheduledHandler(runtime)(
+      { runbook: "probe", system: "flash-sale" },
+      lambdaContext(60_000),
+    );
+    expect(report.status).toBe("succeeded");
+    expect(probe.calls).toHaveLength(1);
+  });
+
+  it.each([
+    [
+      "another runbook",
+      { runbook: "prune-backups", system: "partpal-ims" },
+      /runs runbook "probe" only; the event names runbook "prune-backups"/,
+    ],
+    [
+      "another system",
+      { runbook: "probe", system: "ode" },
+      /serves partpal-ims, flash-sale only; the event names system "ode"/,
+    ],
+  ])(
+    "rejects an event naming %s, logs why, runs and notifies nothing (scheduled and worker)",
+    async (_what, event, message) => {
+      const { probe, runtime, lines, notifier } = setup(pinned, { registryExtra: [other] });
+      await expect(createScheduledHandler(runtime)(event, lambdaContext(60_000))).rejects.toThrow(message);
+      await expect(
+        createWorkerHandler(runtime)({ ...event, requestedBy: "slack:U123" }, lambdaContext(60_000)),
+      ).rejects.toThrow(message);
+      expect(probe.calls).toHaveLength(0);
+      expect(notifier.reports).toHaveLength(0);
+      const rejected = lines().filter((l) => l.message === "rejected event");
+      expect(rejected).toHaveLength(2);
+      expect(String(rejected[0]?.reason)).toMatch(message);
+    },
+  );
+
+  it("the RDS event function rejects a drill instance of a system it does not serve", async () => {
+    // The handler always runs drill-continue; a recording runbook of that name stands in for it here.
+    const recorder = probeRunbook();
+    const continueProbe = { ...recorder.runbook, name: "drill-continue", input: z.looseObject({}) };
+    const { runtime, lines } = setup(
+      { OPS_RUNBOOK: "drill-continue", OPS_SYSTEMS: "ims-2" },
+      { registryExtra: [continueProbe] },
+    );
+    const probe = recorder;
+    const rds = runtime;
+    const event = JSON.parse(
+      readFileSync(join(import.meta.dirname, "..", "fixtures", "rds-event-restored-pitr.json"), "utf8"),
+    ) as unknown;
+    await expect(createRdsEventHandler(rds)(event, lambdaContext(60_000))).rejects.toThrow(
+      /serves ims-2 only; the event names system "flash-sale"/,
+    );
+    expect(probe.calls).toHaveLength(0);
+    expect(lines().some((l) => l.message === "rejected event")).toBe(true);
+  });
+
+  it("inside Lambda a function without its runbook and systems refuses to start", () => {
+    expect(() => createRuntime({ registry: [probeRunbook().runbook] }, { AWS_LAMBDA_FUNCTION_NAME: "f" })).toThrow(
+      /OPS_RUNBOOK: required/,
+    );
+    expect(() =>
+      createRuntime({ registry: [probeRunbook().runbook] }, { AWS_LAMBDA_FUNCTION_NAME: "f", OPS_RUNBOOK: "probe" }),
+    ).toThrow(/OPS_SYSTEMS: required/);
+  });
+
+  it("an unknown runbook or system in the environment fails at cold start", () => {
+    expect(() =>
+      createRuntime({ registry: [probeRunbook().runbook] }, { OPS_RUNBOOK: "defrost", OPS_SYSTEMS: "ode" }),
+    ).toThrow(/OPS_RUNBOOK: unknown runbook "defrost"; known: probe/);
+    expect(() =>
+      createRuntime({ registry: [probeRunbook().runbook] }, { OPS_RUNBOOK: "probe", OPS_SYSTEMS: "ode,atlantis" }),
+    ).toThrow(/OPS_SYSTEMS: unknown systems atlantis/);
   });
 });

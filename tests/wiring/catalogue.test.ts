@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { fleetAlarms } from "../../alarms/index.js";
+import { deploymentPlan } from "../../deploy/plan.js";
 import { backupBucketLifecycleRules, PRUNED_VERSION_DAYS } from "../../lib/backup/bucket-lifecycle.js";
 import { builtinFleet } from "../../lib/catalogue.js";
 import { parseScheduleExpression } from "../../lib/cron.js";
@@ -12,6 +13,7 @@ import { builtinSchedules } from "../../schedules/index.js";
 const root = join(import.meta.dirname, "..", "..");
 const fleet = builtinFleet();
 const systemIds = fleet.systems.map((s) => s.id);
+const plan = deploymentPlan(fleet, runbooks, { accountId: "111122223333", region: "us-east-1", stage: "production" });
 
 describe("schedules", () => {
   it("exist, and every one names a registered runbook and a known system", () => {
@@ -68,7 +70,15 @@ describe("runbooks", () => {
     for (const name of ["backup", "restore-drill"]) {
       expect(runbooks.find((r) => r.name === name)?.memoryMB, name).toBeGreaterThanOrEqual(2 * 1769);
     }
-    expect(readFileSync(join(root, "sst.config.ts"), "utf8")).toMatch(/memory: `\$\{runbook\.memoryMB \?\? 1024\} MB`/);
+    // The deployed functions get exactly that memory and timeout.
+    for (const fn of plan.functions) {
+      const runbook = runbooks.find((r) => r.name === fn.runbook);
+      expect(fn.memoryMB, fn.id).toBe(runbook?.memoryMB ?? 1024);
+      expect(fn.timeoutSeconds, fn.id).toBe(Math.min(runbook?.timeoutSeconds ?? 300, 900));
+    }
+    for (const name of ["ScheduledBackup", "WorkerBackup", "ScheduledRestoreDrill"]) {
+      expect(plan.functions.find((f) => f.id === name)?.memoryMB, name).toBeGreaterThanOrEqual(2 * 1769);
+    }
   });
 
   // Actions whose API supports no resource-level permission: "*" is the only resource that works.
@@ -187,18 +197,35 @@ describe("alarms", () => {
   });
 });
 
-describe("sst.config.ts", () => {
+describe("deployment plan and sst.config.ts", () => {
   const config = readFileSync(join(root, "sst.config.ts"), "utf8");
-  it("loops over the catalogues and writes nothing by hand per system", () => {
+  it("sst.config.ts writes nothing by hand per system; the plan has one schedule per catalogue entry", () => {
     for (const id of systemIds) expect(config, id).not.toContain(`"${id}"`);
-    expect(config).toMatch(/for \(const schedule of fleet\.schedules\)/);
-    expect(config).toMatch(/for \(const runbook of runbooks\)/);
+    expect(config).toMatch(/deploymentPlan\(builtinFleet\(\), runbooks,/);
     expect(config).toMatch(/removal: input\?\.stage === "production" \? "retain"/);
+    const deployedSchedules = fleet.schedules.filter((s) => fleet.systems.find((x) => x.id === s.system)?.deploy);
+    expect(plan.schedules.map((s) => s.scheduleId).sort()).toEqual(deployedSchedules.map((s) => s.id).sort());
+    for (const schedule of plan.schedules) {
+      const fn = plan.functions.find((f) => f.id === schedule.function);
+      expect(fn?.kind, schedule.id).toBe("scheduled");
+      expect(fn?.runbook, schedule.id).toBe(schedule.event.runbook);
+      expect(fn?.systems, schedule.id).toContain(schedule.event.system);
+    }
   });
 
   it("backup buckets abort stale multipart uploads and let pruned versions expire", () => {
-    expect(config).toMatch(/lifecycle: \{ rules: lifecycleRules \}/);
     const rules = backupBucketLifecycleRules();
+    const backups = plan.buckets.filter((b) => b.kind === "backup");
+    expect(backups.map((b) => b.system).sort()).toEqual(
+      fleet.systems
+        .filter((s) => s.deploy && s.backup && !s.account.roleArn)
+        .map((s) => s.id)
+        .sort(),
+    );
+    for (const bucket of backups) {
+      expect(bucket.lifecycleRules, bucket.id).toEqual(rules);
+      expect(bucket.versioning && bucket.enforceHttps, bucket.id).toBe(true);
+    }
     expect(new Set(rules.map((r) => r.id)).size).toBe(rules.length);
     const abort = rules.find((r) => r.abortIncompleteMultipartUpload);
     expect(abort?.abortIncompleteMultipartUpload?.daysAfterInitiation).toBeGreaterThanOrEqual(1);

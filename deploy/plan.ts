@@ -1,0 +1,443 @@
+import { type AlarmDefinition, fleetAlarms } from "../alarms/index.js";
+import { backupBucketLifecycleRules, type LifecycleRule } from "../lib/backup/bucket-lifecycle.js";
+import type { Fleet } from "../lib/fleet.js";
+import {
+  assumeRolePermissions,
+  auditObjectArn,
+  auditWritePermissions,
+  partitionOf,
+  toPolicyDocument,
+  withAccount,
+} from "../lib/iam.js";
+import type { AnyRunbook, Permission } from "../runbooks/types.js";
+import type { System } from "../systems/schema.js";
+
+/**
+ * The deployment as data: every function with its runbook, the systems it serves and its exact IAM
+ * policy; every schedule, event rule, alarm and bucket. `sst.config.ts` only maps this onto SST
+ * components, and the wiring tests and `ops iam` read it. Pure: the registry, the fleet and the deploying
+ * account come in as arguments.
+ */
+
+/** Where and how the deployment happens. */
+export interface DeploymentOptions {
+  /** The account the functions are deployed to (`aws.getCallerIdentity()`): systems without one live there. */
+  accountId: string;
+  /** The region the functions and the audit bucket are deployed to. */
+  region: string;
+  stage: string;
+  /** `OPS_DRY_RUN` at deploy time: every run becomes a dry run. */
+  dryRun?: boolean;
+  /** Lambda layer with pg_dump/pg_restore under /opt/bin. */
+  pgLayerArn?: string;
+  /** Name of the audit bucket; default {@link auditBucketName}. */
+  auditBucket?: string;
+}
+
+/** What the target account's role must allow and trust, for a system reached through `account.roleArn`. */
+export interface AssumedRole {
+  system: string;
+  roleArn: string;
+  externalId?: string;
+  /** The role's permissions policy: what the runbook needs for that system, in that account. */
+  permissions: Permission[];
+}
+
+/** One Lambda function of the deployment. */
+export interface PlannedFunction {
+  /** SST component name (stable: renaming it would replace the function). */
+  id: string;
+  kind: "scheduled" | "worker" | "event";
+  handler: string;
+  runbook: string;
+  /** The only systems this function accepts events for (`OPS_SYSTEMS`). */
+  systems: string[];
+  memoryMB: number;
+  timeoutSeconds: number;
+  environment: Record<string, string>;
+  layers: string[];
+  /** The function role's own statements: exactly these and nothing else. */
+  permissions: (Permission & { sid: string })[];
+  /** Roles in other accounts it assumes, and what each must grant. */
+  assumedRoles: AssumedRole[];
+}
+
+/** One EventBridge Scheduler schedule. */
+export interface PlannedSchedule {
+  id: string;
+  scheduleId: string;
+  expression: string;
+  timezone: string;
+  /** The {@link PlannedFunction.id} it invokes. */
+  function: string;
+  event: { runbook: string; system: string; input: string; scheduleId: string };
+}
+
+/** One EventBridge rule and the function it invokes. */
+export interface PlannedEventRule {
+  id: string;
+  function: string;
+  runbook: string;
+  pattern: Record<string, unknown>;
+}
+
+/** One CloudWatch alarm, routed to the topic of its severity. */
+export interface PlannedAlarm {
+  id: string;
+  name: string;
+  topic: string;
+  definition: AlarmDefinition;
+}
+
+/** S3 Object Lock default retention of a bucket. */
+export interface ObjectLockRetention {
+  mode: "COMPLIANCE" | "GOVERNANCE";
+  days: number;
+}
+
+/** One S3 bucket the deployment creates. */
+export interface PlannedBucket {
+  id: string;
+  kind: "backup" | "audit";
+  name: string;
+  /** The system whose backups it holds (backup buckets). */
+  system?: string;
+  versioning: true;
+  enforceHttps: true;
+  lifecycleRules: LifecycleRule[];
+  /** Audit bucket: versions cannot be deleted or overwritten before the retention ends. */
+  objectLock?: ObjectLockRetention;
+}
+
+/** A runbook the plan deploys no function for, and why. */
+export interface UndeployedRunbook {
+  runbook: string;
+  reason: string;
+}
+
+/** Everything `sst.config.ts` creates. */
+export interface DeploymentPlan {
+  accountId: string;
+  region: string;
+  stage: string;
+  auditBucket: string;
+  functions: PlannedFunction[];
+  schedules: PlannedSchedule[];
+  eventRules: PlannedEventRule[];
+  topics: { id: string; severity: string }[];
+  alarms: PlannedAlarm[];
+  buckets: PlannedBucket[];
+  undeployed: UndeployedRunbook[];
+}
+
+/** How long audit records cannot be changed: a year in production, a week in other stages. */
+export function auditRetention(stage: string): ObjectLockRetention {
+  // COMPLIANCE: nobody, not even the account root, can shorten it. GOVERNANCE elsewhere, so that a test
+  // stage can still be removed by someone granted s3:BypassGovernanceRetention (no function is).
+  return stage === "production" ? { mode: "COMPLIANCE", days: 365 } : { mode: "GOVERNANCE", days: 7 };
+}
+
+/** `ops-autopilot-<stage>-audit-<account>-<region>`: S3 names are global, so account and region are in it. */
+export function auditBucketName(stage: string, accountId: string, region: string): string {
+  const name = `ops-autopilot-${stage}-audit-${accountId}-${region}`.toLowerCase();
+  if (name.length > 63 || !/^[a-z0-9][a-z0-9-]*[a-z0-9]$/.test(name)) {
+    throw new Error(
+      `audit bucket name "${name}" is not a valid S3 bucket name (3–63 lower-case letters, digits, hyphens): ` +
+        "use a shorter stage name or pass auditBucket",
+    );
+  }
+  return name;
+}
+
+/** `flash-sale` → `FlashSale`: SST component names. */
+export function pascal(id: string): string {
+  return id
+    .split(/[^a-zA-Z0-9]/)
+    .filter(Boolean)
+    .map((p) => (p[0]?.toUpperCase() ?? "") + p.slice(1))
+    .join("");
+}
+
+/**
+ * The systems a runbook's functions serve: the deployed systems with a schedule for it, and those its
+ * `serves` declaration names. A runbook that declares nothing and has no schedule serves none.
+ */
+export function servedSystems(runbook: AnyRunbook, fleet: Fleet): System[] {
+  return fleet.systems.filter(
+    (s) =>
+      s.deploy &&
+      (fleet.schedules.some((x) => x.runbook === runbook.name && x.system === s.id) || runbook.serves?.(s) === true),
+  );
+}
+
+/** The statements one system contributes to a function's policy, and the role it assumes if any. */
+function systemGrants(
+  runbook: AnyRunbook,
+  system: System,
+  audit: { bucket: string; region: string },
+): { permissions: (Permission & { sid: string })[]; assumedRole?: AssumedRole } {
+  const sid = (n: number) => `${pascal(system.id)}${n}`;
+  const own = runbook.permissions(system);
+  const auditWrite = auditWritePermissions(system.id, audit).map((p) => ({ ...p, sid: `${pascal(system.id)}Audit` }));
+  if (!system.account.roleArn) {
+    return { permissions: [...own.map((p, i) => ({ ...p, sid: sid(i + 1) })), ...auditWrite] };
+  }
+  // In another account the function's own policy can grant nothing there: it assumes the role, whose
+  // policy (printed by `ops iam`, shown in the README) grants what the runbook needs.
+  return {
+    permissions: [
+      ...assumeRolePermissions(system).map((p) => ({ ...p, sid: `${pascal(system.id)}AssumeRole` })),
+      ...auditWrite,
+    ],
+    assumedRole: {
+      system: system.id,
+      roleArn: system.account.roleArn,
+      ...(system.account.externalId ? { externalId: system.account.externalId } : {}),
+      permissions: own,
+    },
+  };
+}
+
+interface FunctionShape {
+  kind: PlannedFunction["kind"];
+  id: string;
+  handler: string;
+}
+
+function functionShapes(runbook: AnyRunbook): FunctionShape[] {
+  return [
+    { kind: "scheduled", id: `Scheduled${pascal(runbook.name)}`, handler: "functions/scheduled.handler" },
+    { kind: "worker", id: `Worker${pascal(runbook.name)}`, handler: "functions/worker.handler" },
+    ...(runbook.eventRules ?? []).map((rule) => ({
+      kind: "event" as const,
+      id: `${rule.name}Handler`,
+      handler: rule.handler,
+    })),
+  ];
+}
+
+function plannedFunctions(
+  runbook: AnyRunbook,
+  systems: System[],
+  options: DeploymentOptions,
+  auditBucket: string,
+): PlannedFunction[] {
+  const grants = systems.map((s) => systemGrants(runbook, s, { bucket: auditBucket, region: options.region }));
+  const permissions = grants.flatMap((g) => g.permissions);
+  const assumedRoles = grants.flatMap((g) => (g.assumedRole ? [g.assumedRole] : []));
+  const environment = {
+    POWERTOOLS_SERVICE_NAME: "ops-autopilot",
+    OPS_PG_BIN_DIRS: "/opt/bin",
+    OPS_DRY_RUN: options.dryRun ? "true" : "false",
+    OPS_AUDIT_BUCKET: auditBucket,
+    OPS_AUDIT_REGION: options.region,
+    OPS_RUNBOOK: runbook.name,
+    OPS_SYSTEMS: systems.map((s) => s.id).join(","),
+  };
+  return functionShapes(runbook).map((shape) => ({
+    ...shape,
+    runbook: runbook.name,
+    systems: systems.map((s) => s.id),
+    memoryMB: runbook.memoryMB ?? 1024,
+    timeoutSeconds: Math.min(runbook.timeoutSeconds ?? 300, 900),
+    environment,
+    layers: options.pgLayerArn ? [options.pgLayerArn] : [],
+    permissions,
+    assumedRoles,
+  }));
+}
+
+function plannedBuckets(systems: System[], stage: string, auditBucket: string): PlannedBucket[] {
+  const lifecycleRules = backupBucketLifecycleRules();
+  // Systems reached through a role keep their buckets in their own account.
+  const backups: PlannedBucket[] = systems.flatMap((system) =>
+    system.backup && !system.account.roleArn
+      ? [
+          {
+            id: `Backups${pascal(system.id)}`,
+            kind: "backup" as const,
+            name: system.backup.bucket,
+            system: system.id,
+            versioning: true as const,
+            enforceHttps: true as const,
+            lifecycleRules,
+          },
+        ]
+      : [],
+  );
+  return [
+    ...backups,
+    {
+      id: "Audit",
+      kind: "audit",
+      name: auditBucket,
+      versioning: true,
+      enforceHttps: true,
+      lifecycleRules: [],
+      objectLock: auditRetention(stage),
+    },
+  ];
+}
+
+function plannedAlarms(systems: System[], stage: string) {
+  const alarms = fleetAlarms(systems).map((definition) => ({
+    id: `Alarm${pascal(definition.id)}`,
+    name: `ops-autopilot-${stage}-${definition.id}`,
+    topic: `Alerts${pascal(definition.severity)}`,
+    definition,
+  }));
+  const severities = [...new Set(alarms.map((a) => a.definition.severity))];
+  return { alarms, topics: severities.map((severity) => ({ id: `Alerts${pascal(severity)}`, severity })) };
+}
+
+/**
+ * The whole deployment of a fleet and a registry. Systems get their account filled in first (catalogue,
+ * else the role's, else the deploying account) so that no ARN says `*` for the account; then every
+ * function's policy is checked ({@link checkFunctionPolicy}) and a policy that breaks a rule throws here,
+ * before anything is deployed.
+ */
+export function deploymentPlan(
+  fleet: Fleet,
+  registry: readonly AnyRunbook[],
+  options: DeploymentOptions,
+): DeploymentPlan {
+  const auditBucket = options.auditBucket ?? auditBucketName(options.stage, options.accountId, options.region);
+  const deployed = fleet.systems.filter((s) => s.deploy).map((s) => withAccount(s, options.accountId));
+  const accounted: Fleet = { ...fleet, systems: deployed };
+  const functions: PlannedFunction[] = [];
+  const eventRules: PlannedEventRule[] = [];
+  const undeployed: UndeployedRunbook[] = [];
+  for (const runbook of registry) {
+    const systems = servedSystems(runbook, accounted);
+    if (systems.length === 0) {
+      undeployed.push({
+        runbook: runbook.name,
+        reason: "no deployed system has a schedule for it or is declared served",
+      });
+      continue;
+    }
+    functions.push(...plannedFunctions(runbook, systems, options, auditBucket));
+    for (const rule of runbook.eventRules ?? []) {
+      eventRules.push({ id: rule.name, function: `${rule.name}Handler`, runbook: runbook.name, pattern: rule.pattern });
+    }
+  }
+  for (const fn of functions) checkFunctionPolicy(fn, { bucket: auditBucket, region: options.region });
+  const schedules = fleet.schedules
+    .filter((s) => deployed.some((d) => d.id === s.system))
+    .map((schedule) => {
+      const fn = functions.find((f) => f.kind === "scheduled" && f.runbook === schedule.runbook);
+      if (!fn) throw new Error(`schedule ${schedule.id} names runbook "${schedule.runbook}", which has no function`);
+      return {
+        id: `Schedule${pascal(schedule.id)}`,
+        scheduleId: schedule.id,
+        expression: schedule.expression,
+        timezone: schedule.timezone,
+        function: fn.id,
+        event: {
+          runbook: schedule.runbook,
+          system: schedule.system,
+          input: JSON.stringify(schedule.input),
+          scheduleId: schedule.id,
+        },
+      };
+    });
+  const { alarms, topics } = plannedAlarms(deployed, options.stage);
+  return {
+    accountId: options.accountId,
+    region: options.region,
+    stage: options.stage,
+    auditBucket,
+    functions,
+    schedules,
+    eventRules,
+    topics,
+    alarms,
+    buckets: plannedBuckets(deployed, options.stage, auditBucket),
+    undeployed,
+  };
+}
+
+/**
+ * Actions that support no resource-level permission (no resource type in the Service Authorization
+ * Reference): `*` is the only resource IAM accepts for them.
+ */
+export const NO_RESOURCE_LEVEL = new Set([
+  "application-autoscaling:DescribeScalableTargets",
+  "ecs:ListClusters",
+  "ecs:ListServices",
+  "ecs:ListTasks",
+  "ecs:ListTaskDefinitions",
+  "ecs:DescribeTaskDefinition",
+  "lambda:ListFunctions",
+]);
+
+/**
+ * The rules every deployed policy keeps, checked when the plan is made: no `*` in an action, no `*`
+ * account in an ARN, no `*` resource except for actions that support none, ListBucket only with an
+ * `s3:prefix` condition, KMS only through a service, and nothing on the audit bucket but creating the
+ * function's own systems' records.
+ */
+export function checkFunctionPolicy(fn: PlannedFunction, audit: { bucket: string; region: string }): void {
+  const problems: string[] = [];
+  const statements = [
+    ...fn.permissions.map((p) => ({ where: p.sid, p })),
+    ...fn.assumedRoles.flatMap((r) => r.permissions.map((p, i) => ({ where: `${r.roleArn}#${i + 1}`, p }))),
+  ];
+  for (const { where, p } of statements) {
+    for (const action of p.actions) {
+      if (action.includes("*")) problems.push(`${where}: action "${action}" has a wildcard`);
+      if (action.startsWith("kms:") && !p.conditions?.some((c) => c.variable === "kms:ViaService")) {
+        problems.push(`${where}: ${action} without a kms:ViaService condition`);
+      }
+    }
+    if (p.actions.includes("s3:ListBucket") && !p.conditions?.some((c) => c.variable === "s3:prefix")) {
+      problems.push(`${where}: s3:ListBucket without an s3:prefix condition`);
+    }
+    for (const resource of p.resources) {
+      if (resource === "*") {
+        if (!p.actions.every((a) => NO_RESOURCE_LEVEL.has(a))) problems.push(`${where}: resource "*" for ${p.actions}`);
+        continue;
+      }
+      if (resource.split(":")[4] === "*") problems.push(`${where}: "${resource}" has a "*" account`);
+      if (resource.includes(`:::${audit.bucket}`)) {
+        const allowed = fn.systems.map((id) => auditObjectArn(id, audit));
+        if (!allowed.includes(resource) || p.actions.some((a) => a !== "s3:PutObject")) {
+          problems.push(`${where}: ${p.actions} on "${resource}" (only s3:PutObject on its systems' audit prefix)`);
+        }
+      }
+    }
+  }
+  if (problems.length > 0) {
+    throw new Error(
+      `IAM policy of function ${fn.id} (${fn.runbook}) breaks the deployment's rules:\n  - ${problems.join("\n  - ")}`,
+    );
+  }
+}
+
+/** A function's own policy as an IAM policy document. */
+export function functionPolicyDocument(fn: PlannedFunction) {
+  return toPolicyDocument(fn.permissions);
+}
+
+/**
+ * The trust policy a target account's role needs: the deploying account's ops-autopilot function roles
+ * of this stage may assume it, with the catalogue's external id when one is set. SST names each function
+ * role `<app>-<stage>-<Function>Role-<suffix>`, hence the pattern on `aws:PrincipalArn`.
+ */
+export function trustPolicy(plan: Pick<DeploymentPlan, "accountId" | "region" | "stage">, role: AssumedRole) {
+  const partition = partitionOf(plan.region);
+  return {
+    Version: "2012-10-17" as const,
+    Statement: [
+      {
+        Effect: "Allow" as const,
+        Principal: { AWS: `arn:${partition}:iam::${plan.accountId}:root` },
+        Action: "sts:AssumeRole",
+        Condition: {
+          ArnLike: { "aws:PrincipalArn": `arn:${partition}:iam::${plan.accountId}:role/ops-autopilot-${plan.stage}-*` },
+          ...(role.externalId ? { StringEquals: { "sts:ExternalId": role.externalId } } : {}),
+        },
+      },
+    ],
+  };
+}
