@@ -35,8 +35,25 @@ function replaceValue(value: string): string {
   return REDACTED;
 }
 
+/**
+ * An ARN names a resource and never holds a secret's value, but `arn:aws:secretsmanager:…:secret:name`
+ * reads like `secret: value` to {@link KEYWORD_PASSWORD}: ARNs are left as they are (an IAM policy
+ * printed by `ops iam` must stay a policy).
+ */
+const ARN = /\barn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:(?:\d{12}|\*)?:[^\s"'<>,]+/g;
+
 /** Removes passwords from connection URLs, `key=value`/JSON fragments and bearer tokens in free text. */
 export function redactText(text: string): string {
+  let out = "";
+  let last = 0;
+  for (const match of text.matchAll(ARN)) {
+    out += scrub(text.slice(last, match.index)) + match[0];
+    last = match.index + match[0].length;
+  }
+  return out + scrub(text.slice(last));
+}
+
+function scrub(text: string): string {
   return text
     .replace(URL_PASSWORD, `$1${REDACTED}$3`)
     .replace(

@@ -131,3 +131,13 @@ describe("the runner is the one redaction boundary of reports", () => {
     });
   }
 });
+
+describe("ARNs", () => {
+  it("a Secrets Manager ARN is a name, not a secret: it survives, while a password beside it does not", () => {
+    const text =
+      '"Resource": ["arn:aws:secretsmanager:af-south-1:111122223333:secret:partpal-ims/rds-??????"] password=hunter2';
+    expect(redactText(text)).toBe(
+      '"Resource": ["arn:aws:secretsmanager:af-south-1:111122223333:secret:partpal-ims/rds-??????"] password=[redacted]',
+    );
+  });
+});
