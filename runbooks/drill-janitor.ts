@@ -6,12 +6,13 @@ import { JANITOR_GRACE_MS, resolveDrillTarget } from "../lib/drill/pg-drill.js";
 import { continueRdsDrill, recordTimedOutDrill } from "../lib/drill/rds-continue.js";
 import { type DrillInstance, deleteScratchInstance, listDrillInstances } from "../lib/drill/rds-instances.js";
 import { rdsDrillPlanSchema } from "../lib/drill/rds-plan.js";
-import { deleteObject, pendingPrefix, readJsonObject } from "../lib/drill/record.js";
+import { deleteObject, pendingClaimsPrefix, pendingPrefix, readJsonObject } from "../lib/drill/record.js";
 import { dropScratchDatabase, listScratchDatabases } from "../lib/drill/scratch.js";
 import { defaultDeadlineMinutes, resolveDrillSettings } from "../lib/drill/settings.js";
 import { errorMessage } from "../lib/errors.js";
 import { describeConnection } from "../lib/postgres/connection.js";
 import { redactText } from "../lib/redact.js";
+import { foldText } from "../lib/text.js";
 import type { System } from "../systems/schema.js";
 import { booleanish } from "./inputs.js";
 import { ReportBuilder } from "./report.js";
@@ -151,6 +152,7 @@ async function sweepPlans(ctx: RunbookContext, report: ReportBuilder, live: Set<
   const bucket = ctx.system.backup?.bucket;
   if (!bucket) return;
   const now = ctx.now();
+  const claimsPrefix = pendingClaimsPrefix(ctx.system.id);
   let token: string | undefined;
   do {
     const page = await ctx.clients.s3.send(
@@ -170,17 +172,14 @@ async function sweepPlans(ctx: RunbookContext, report: ReportBuilder, live: Set<
         : key.slice(key.lastIndexOf("/") + 1).replace(/\.json$/, "");
       const deadline = plan.success ? new Date(plan.data.deadline) : undefined;
       if (live.has(instanceId) || (deadline && deadline.getTime() > now.getTime())) continue;
+      // Claims sit beside the plans (`pending/claims/`): the same rule removes them, under their own name.
+      const action = key.startsWith(claimsPrefix) ? "delete-drill-claim" : "delete-drill-plan";
       if (ctx.dryRun) {
-        report.add({ resource: `s3://${bucket}/${key}`, action: "delete-drill-plan", status: "would-do" });
+        report.add({ resource: `s3://${bucket}/${key}`, action, status: "would-do" });
         continue;
       }
       await deleteObject(ctx.clients.s3, bucket, key);
-      report.add({
-        resource: `s3://${bucket}/${key}`,
-        action: "delete-drill-plan",
-        status: "done",
-        reason: "its drill is over",
-      });
+      report.add({ resource: `s3://${bucket}/${key}`, action, status: "done", reason: "its drill is over" });
     }
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);
@@ -262,10 +261,7 @@ export const drillJanitorRunbook: Runbook<typeof input> = {
     const failed = report.actions.filter((a) => a.status === "failed");
     const verb = ctx.dryRun ? "would remove" : "removed";
     const summary = failed.length
-      ? `janitor failures: ${failed
-          .map((a) => `${a.resource}: ${a.reason}`)
-          .join("; ")
-          .slice(0, 400)}`
+      ? `janitor failures: ${foldText(failed.map((a) => `${a.resource}: ${a.reason}`).join("; "), 400)}`
       : removed.length
         ? `${verb} ${removed.length} drill leftover(s): ${removed.map((a) => a.resource).join(", ")}${kept.length ? `; ${kept.length} in progress` : ""}`
         : kept.length

@@ -8,6 +8,7 @@ import { drillInputFields, resolveDrillSettings } from "../lib/drill/settings.js
 import { formatTarget, rpoSourceWarning } from "../lib/drill/verdict.js";
 import { errorMessage } from "../lib/errors.js";
 import { redactText } from "../lib/redact.js";
+import { foldText } from "../lib/text.js";
 import type { System } from "../systems/schema.js";
 import { runExclusive } from "./exclusive.js";
 import { ReportBuilder } from "./report.js";
@@ -143,6 +144,6 @@ export const restoreDrillRunbook: Runbook<typeof input> = {
             )} against RPO ${formatTarget(system.dr.rpoMinutes * 60_000)}; validation follows when RDS reports the instance available`
         : report.actions.map((a) => a.reason ?? a.action).join("; ");
     }
-    return report.finish({ summary: summary.slice(0, 1500), status: statusOf(records, report.deriveStatus()) });
+    return report.finish({ summary: foldText(summary, 1500), status: statusOf(records, report.deriveStatus()) });
   },
 };

@@ -749,10 +749,16 @@ describe("drill-janitor, RDS", () => {
     const live = scratchInstance();
     live.DBInstanceStatus = "creating";
     rds.add(live);
-    await drillJanitorRunbook.run(
+    const report = await drillJanitorRunbook.run(
       testContext({ system: flashSale, now: at("2026-11-21T11:00:00Z") }),
       drillJanitorRunbook.input.parse({}),
     );
     expect(s3.keys("drills/flash-sale/pending/")).toEqual([`drills/flash-sale/pending/claims/${SCRATCH}.json`]);
+    // A claim is reported as a claim, a plan as a plan.
+    const removed = report.actions.filter((a) => a.status === "done" && a.resource.startsWith("s3://"));
+    expect(removed.map((a) => [a.action, a.resource.replace(/^s3:\/\/[^/]+\//, "")])).toEqual([
+      ["delete-drill-plan", "drills/flash-sale/pending/drill-flash-sale-98e94-main-c84641-20261120t100000z.json"],
+      ["delete-drill-claim", "drills/flash-sale/pending/claims/drill-flash-sale-98e94-main-c84641-20261120t100000z.json"],
+    ]);
   });
 });
