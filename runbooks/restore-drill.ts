@@ -4,7 +4,7 @@ import { pgDumpDrillPermissions, rdsStartPermissions, usesRds } from "../lib/dri
 import { pgDumpDrill } from "../lib/drill/pg-drill.js";
 import { startRdsDrill } from "../lib/drill/rds-start.js";
 import type { DrillRecord } from "../lib/drill/record.js";
-import { drillInputFields, resolveDrillSettings } from "../lib/drill/settings.js";
+import { drillInputFields, resolveDrillSettings, unknownDrillKeyMessage } from "../lib/drill/settings.js";
 import { formatTarget, rpoSourceWarning } from "../lib/drill/verdict.js";
 import { errorMessage } from "../lib/errors.js";
 import { redactText } from "../lib/redact.js";
@@ -14,10 +14,15 @@ import { runExclusive } from "./exclusive.js";
 import { ReportBuilder } from "./report.js";
 import type { Report, Runbook } from "./types.js";
 
-const input = z.strictObject({
+const fields = {
   /** Only this database (its catalogue id); default: every database the drill source applies to. */
   database: z.string().optional(),
   ...drillInputFields,
+};
+
+const input = z.strictObject(fields, {
+  error: (issue) =>
+    issue.code === "unrecognized_keys" ? unknownDrillKeyMessage(issue.keys, Object.keys(fields)) : undefined,
 });
 
 function statusOf(records: DrillRecord[], fallback: Report["status"]): Report["status"] {

@@ -50,7 +50,6 @@ export async function demoCommand(
       ...io.env,
       ...s3.env,
       OPS_DEMO_DATABASE_URL: postgres.url(database.database),
-      OPS_DRILL_DATABASE_URL: postgres.url("postgres"),
     };
     Object.assign(process.env, s3.env);
     const reports: Report[] = [];

@@ -61,7 +61,10 @@ function failureReason(record: Omit<DrillRecord, "summary">): string | undefined
   if (error) return foldText(error, FAILURE_TEXT_MAX);
   const failed = record.checks.find((c) => c.status === "failed");
   return failed
-    ? foldText(`${failed.name}: ${failed.reason ?? `expected ${failed.expected}, got ${failed.actual}`}`, FAILURE_TEXT_MAX)
+    ? foldText(
+        `${failed.name}: ${failed.reason ?? `expected ${failed.expected}, got ${failed.actual}`}`,
+        FAILURE_TEXT_MAX,
+      )
     : undefined;
 }
 

@@ -3,6 +3,7 @@ import { builtinFleet } from "../../lib/catalogue.js";
 import { compareRows, evaluateExpectation } from "../../lib/drill/checks.js";
 import { chooseRestoreMode, DOWNLOAD_MODE_MIN_BYTES } from "../../lib/drill/pg-drill.js";
 import { drillCatalogueSchema, resolveDrillSettings } from "../../lib/drill/settings.js";
+import { drillContinueRunbook } from "../../runbooks/drill-continue.js";
 import { restoreDrillRunbook } from "../../runbooks/restore-drill.js";
 
 const result = (rows: Record<string, unknown>[], column = "n") => ({ rows, fields: [{ name: column }] });
@@ -32,15 +33,20 @@ describe("custom check expectations", () => {
     });
   });
 
-  it("checks arrive as a JSON string from the CLI and are validated (a bad one is a clear input error)", () => {
-    const parsed = restoreDrillRunbook.input.parse({
-      checks: '[{"name":"orders","sql":"select count(*) from orders","expect":{"min":1}}]',
-    });
-    expect(parsed.checks).toEqual([{ name: "orders", sql: "select count(*) from orders", expect: { min: 1 } }]);
-    expect(restoreDrillRunbook.input.safeParse({ checks: '[{"name":"x","sql":"select 1","expect":{}}]' }).success).toBe(
-      false,
-    );
-    expect(restoreDrillRunbook.input.safeParse({ checks: "not json" }).success).toBe(false);
+  it("checks are not runbook input: an event or CLI input naming them gets the clear unknown-key error", () => {
+    const check = '[{"name":"orders","sql":"select count(*) from orders","expect":{"min":1}}]';
+    for (const checks of [check, JSON.parse(check)]) {
+      const parsed = restoreDrillRunbook.input.safeParse({ checks });
+      expect(parsed.success).toBe(false);
+      expect(parsed.error?.issues[0]?.message).toMatch(
+        /^unknown key "checks"; allowed: database, .*; SQL checks are not runbook input: they come from the catalogue only \(dr\.drill\.checks\)$/,
+      );
+    }
+    // drill-continue's input is an RDS event's detail: loose for RDS's own fields, never for checks.
+    const detail = drillContinueRunbook.input.safeParse({ SourceType: "DB_INSTANCE", checks: JSON.parse(check) });
+    expect(detail.success).toBe(false);
+    expect(detail.error?.issues[0]?.message).toMatch(/unknown key "checks".*dr\.drill\.checks/);
+    expect(drillContinueRunbook.input.safeParse({ SourceType: "DB_INSTANCE", NewField: 1 }).success).toBe(true);
   });
 });
 
@@ -94,6 +100,7 @@ describe("drill settings", () => {
       },
     };
     const settings = resolveDrillSettings(withCatalogue, { instanceClass: "db.t4g.micro" });
+    expect(settings.allowSourceServer).toBe(false);
     expect(settings).toMatchObject({
       instanceClass: "db.t4g.micro",
       subnetGroup: "drills",

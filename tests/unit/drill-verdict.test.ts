@@ -86,7 +86,7 @@ describe("drill records", () => {
 
   it("folds a long failure text at a word boundary with an ellipsis, never mid-word", () => {
     const failure = `restore stopped: ${"the drill target server refused the connection again ".repeat(6)}end`;
-    const record = buildDrillRecord(facts({ failure, validatedAt: undefined }));
+    const record = buildDrillRecord(facts({ failure }));
     const why = /drill FAILED — (.*?); RTO/.exec(record.summary)?.[1] ?? "";
     expect(why.length).toBeLessThanOrEqual(200);
     expect(why.endsWith("…")).toBe(true);
