@@ -7,11 +7,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inspectBackups } from "../../lib/backup/catalog.js";
 import { builtinFleet } from "../../lib/catalogue.js";
 import { formatDrillComment, scratchDatabaseName } from "../../lib/drill/names.js";
-import { drillCatalogueSchema } from "../../lib/drill/settings.js";
-import { findSystem } from "../../lib/fleet.js";
 import { listDrillRecords } from "../../lib/drill/record.js";
 import { restoreFromS3 } from "../../lib/drill/restore.js";
 import { createScratchDatabase, dropScratchDatabase } from "../../lib/drill/scratch.js";
+import { drillCatalogueSchema } from "../../lib/drill/settings.js";
+import { findSystem } from "../../lib/fleet.js";
 import { ensureDatabase, seedInventory } from "../../lib/local/seed.js";
 import { connect } from "../../lib/postgres/server.js";
 import { findTools } from "../../lib/postgres/tools.js";
@@ -31,7 +31,15 @@ interface DrillDetails {
     outcome: string;
     rto: { verdict: string; measuredMs?: number; marginMs?: number };
     rpo: { verdict: string; measuredMs?: number };
-    checks: { name: string; kind: string; status: string; actual?: string; reason?: string; rows?: number; durationMs?: number }[];
+    checks: {
+      name: string;
+      kind: string;
+      status: string;
+      actual?: string;
+      reason?: string;
+      rows?: number;
+      durationMs?: number;
+    }[];
     cleanup: { status: string };
     scratch: string;
     drillId: string;
@@ -205,7 +213,9 @@ describe("restore-drill with real PostgreSQL and S3", () => {
       rows: 1,
     });
     expect(JSON.stringify(custom.find((c) => c.name === "impossible expectation"))).not.toContain("1000");
-    expect(custom.find((c) => c.name === "broken sql")?.reason).toBe("the query failed: SQLSTATE 42P01 (undefined_table)");
+    expect(custom.find((c) => c.name === "broken sql")?.reason).toBe(
+      "the query failed: SQLSTATE 42P01 (undefined_table)",
+    );
     expect(custom.find((c) => c.name === "cannot write")?.reason).toMatch(/SQLSTATE 25006/);
     for (const check of custom) expect(check.durationMs).toBeGreaterThanOrEqual(0);
     expect(drill?.outcome).toBe("failed");
