@@ -13,7 +13,9 @@ const at = new Date("2026-11-21T10:00:00Z");
 
 describe("scratch names", () => {
   it("carry system, database and start time, within PostgreSQL's 63-byte identifier limit", () => {
-    expect(scratchDatabaseName("partpal-ims", "main", at)).toMatch(/^drill_partpal_ims_main_[0-9a-f]{8}_20261121t100000z$/);
+    expect(scratchDatabaseName("partpal-ims", "main", at)).toMatch(
+      /^drill_partpal_ims_main_[0-9a-f]{8}_20261121t100000z$/,
+    );
     const long = scratchDatabaseName("a-very-long-system-name-of-forty-chars", "an-equally-long-database-id", at);
     expect(long.length).toBeLessThanOrEqual(63);
     expect(long).toMatch(/^drill_[a-z0-9_]+_20261121t100000z$/);

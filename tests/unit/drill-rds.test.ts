@@ -36,6 +36,7 @@ import { drillEventPattern, rdsInstanceEventDetailSchema, rdsInstanceEventSchema
 import { findDrillOwner } from "../../lib/drill/names.js";
 import { continueRdsDrill, type ValidateFn } from "../../lib/drill/rds-continue.js";
 import type { DrillRecord } from "../../lib/drill/record.js";
+import { drillCatalogueSchema } from "../../lib/drill/settings.js";
 import { drillContinueRunbook } from "../../runbooks/drill-continue.js";
 import { drillJanitorRunbook } from "../../runbooks/drill-janitor.js";
 import { ReportBuilder } from "../../runbooks/report.js";
@@ -273,6 +274,8 @@ describe("restore-drill, rds-pitr (Flash Sale)", () => {
     expect(report.summary).toMatch(/RDS restore\(s\) started .*against RPO 5 min/);
     const plan = s3.json(`drills/flash-sale/pending/${SCRATCH}.json`) as { warnings: string[] };
     expect(plan.warnings.join(" ")).toMatch(/source statistics unavailable/);
+    // No SQL travels through S3: the continuation reads the checks from the catalogue.
+    expect(plan).not.toHaveProperty("checks");
   });
 
   it("uses the configured class, subnet group and security groups", async () => {
@@ -430,6 +433,48 @@ describe("drill-continue", () => {
     expect(saved.cleanup.status).toBe("removed");
     // The secret's password is nowhere in what was saved.
     expect(JSON.stringify([...s3.objects.values()])).not.toContain("s3cret-Passw0rd");
+  });
+
+  it("takes the SQL checks from the catalogue, never from the plan in S3, and runs them as the drill's own role", async () => {
+    rds.add(scratchInstance());
+    // A plan someone with bucket access rewrote to carry SQL of their own.
+    s3.objects.set(
+      `drills/flash-sale/pending/${SCRATCH}.json`,
+      JSON.stringify({
+        version: 1,
+        drillId: "flash-sale/main/20261121t100000z",
+        system: "flash-sale",
+        database: "main",
+        instanceId: SCRATCH,
+        source: "rds-pitr",
+        sourceInstance: "flash-sale-db",
+        startedAt: "2026-11-21T10:00:00.000Z",
+        deadline: "2026-11-21T13:00:00.000Z",
+        recoveryPoint: "2026-11-21T09:55:12.000Z",
+        tables: [],
+        rowTolerancePercent: 10,
+        checks: [{ name: "injected", sql: "select pg_terminate_backend(1)", expect: { rows: 1 } }],
+        warnings: [],
+      }),
+    );
+    const catalogued = { name: "orders", sql: "select count(*) from orders", expect: { min: 1 } };
+    const system = {
+      ...flashSale,
+      dr: { ...flashSale.dr, drill: drillCatalogueSchema.parse({ checks: [catalogued] }) },
+    };
+    const validate = vi.fn(passing);
+    const ctx = testContext({ system, now: at("2026-11-21T10:20:00Z") });
+    await continueRdsDrill(ctx, new ReportBuilder(ctx, "drill-continue"), {
+      instanceId: SCRATCH,
+      by: "event",
+      validate,
+    });
+    const expectations = validate.mock.calls[0]?.[1];
+    expect(expectations?.checks).toEqual([catalogued]);
+    expect(expectations?.checkRole).toMatchObject({
+      drillId: "flash-sale/main/20261121t100000z",
+      system: "flash-sale",
+    });
   });
 
   it("reports RTO missed with its overrun when validation ends after the target", async () => {
@@ -738,7 +783,10 @@ describe("drill-janitor, RDS", () => {
   it("removes a stale plan whose drill is gone", async () => {
     s3.objects.set(
       "drills/flash-sale/pending/drill-flash-sale-98e94-main-c84641-20261120t100000z.json",
-      JSON.stringify({ instanceId: "drill-flash-sale-98e94-main-c84641-20261120t100000z", deadline: "2026-11-20T13:00:00.000Z" }),
+      JSON.stringify({
+        instanceId: "drill-flash-sale-98e94-main-c84641-20261120t100000z",
+        deadline: "2026-11-20T13:00:00.000Z",
+      }),
     );
     // Claims are named after their instance: kept while it exists, removed once it is gone.
     s3.objects.set(`drills/flash-sale/pending/claims/${SCRATCH}.json`, JSON.stringify({ holder: "validating:1" }));
@@ -758,7 +806,10 @@ describe("drill-janitor, RDS", () => {
     const removed = report.actions.filter((a) => a.status === "done" && a.resource.startsWith("s3://"));
     expect(removed.map((a) => [a.action, a.resource.replace(/^s3:\/\/[^/]+\//, "")])).toEqual([
       ["delete-drill-plan", "drills/flash-sale/pending/drill-flash-sale-98e94-main-c84641-20261120t100000z.json"],
-      ["delete-drill-claim", "drills/flash-sale/pending/claims/drill-flash-sale-98e94-main-c84641-20261120t100000z.json"],
+      [
+        "delete-drill-claim",
+        "drills/flash-sale/pending/claims/drill-flash-sale-98e94-main-c84641-20261120t100000z.json",
+      ],
     ]);
   });
 });
