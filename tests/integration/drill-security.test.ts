@@ -3,6 +3,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { builtinFleet } from "../../lib/catalogue.js";
+import { createCheckRole } from "../../lib/drill/check-role.js";
 import { formatDrillComment, scratchDatabaseName } from "../../lib/drill/names.js";
 import { listDrillRecords } from "../../lib/drill/record.js";
 import { createScratchDatabase, dropScratchDatabase } from "../../lib/drill/scratch.js";
@@ -172,6 +173,54 @@ describe("restore drill trust boundaries (real PostgreSQL)", () => {
     expect(report.status).toBe("failed");
     expect(report.summary).toMatch(/needs a drill target server distinct from production; set dr\.drill\.target/);
     expect(await query("select datname from pg_database where datname like 'drill\\_%'")).toEqual([]);
+    // The janitor has nowhere to look either, and says so instead of sweeping the production server.
+    const swept = await drillJanitorRunbook.run(context(system), drillJanitorRunbook.input.parse({}));
+    expect(swept.status).toBe("succeeded");
+    expect(swept.actions).toMatchObject([
+      { action: "sweep-databases", status: "skipped", reason: expect.stringMatching(/set dr\.drill\.target/) },
+    ]);
+  });
+
+  it("the janitor drops a leftover check role of its own system after the deadline, never another system's", async () => {
+    const label = (system: string, database: string) => ({
+      drillId: `${system}/${database}/20200101t000000z`,
+      system,
+      database,
+      deadline: "2020-01-01T02:00:00.000Z",
+    });
+    const made: string[] = [];
+    for (const [system, database] of [
+      ["demo", "inventory"],
+      ["ims-2", "main"],
+    ] as const) {
+      const name = scratchDatabaseName(system, database, new Date("2020-01-01T00:00:00Z"));
+      made.push(name);
+      const { drillId, deadline } = label(system, database);
+      await createScratchDatabase(
+        stack.postgres.connection(),
+        name,
+        formatDrillComment({ drillId, system, database, startedAt: "2020-01-01T00:00:00.000Z", deadline }),
+      );
+      // A drill that crashed after creating its role: role and grants are left.
+      await createCheckRole(stack.postgres.connection(name), label(system, database));
+    }
+    try {
+      const report = await drillJanitorRunbook.run(context(demo()), drillJanitorRunbook.input.parse({}));
+      expect(report.status, report.summary).toBe("succeeded");
+      expect(report.actions.filter((a) => a.action === "drop-check-role")).toMatchObject([
+        { status: "done", resource: expect.stringContaining("demo/inventory/20200101t000000z") },
+      ]);
+      const roles = await query<{ comment: string }>(
+        "select shobj_description(oid, 'pg_authid') as comment from pg_roles where rolname like 'drill\\_check\\_%'",
+      );
+      expect(roles.map((r) => JSON.parse(r.comment).system)).toEqual(["ims-2"]);
+    } finally {
+      await dropScratchDatabase(stack.postgres.connection(), made[1] ?? "");
+      for (const role of await query<{ rolname: string }>(
+        "select rolname from pg_roles where rolname like 'drill\\_check\\_%'",
+      ))
+        await query(`drop role "${role.rolname}"`);
+    }
   });
 
   it("a dr.drill.target that is the database's own server is refused without the opt-in", async () => {
