@@ -52,6 +52,9 @@ export const restoreDrillRunbook: Runbook<typeof input> = {
     const warning = rpoSourceWarning(system.dr);
     if (warning) return warning;
     if (system.databases.length === 0) return "no databases: nothing to drill";
+    if (system.dr.drillSource === "pg_dump" && !system.dr.drill?.target && !system.dr.drill?.allowSourceServer) {
+      return "no drill target: set dr.drill.target (a scratch server, never production); until then the drill fails";
+    }
     return undefined;
   },
   async run(ctx, options) {
