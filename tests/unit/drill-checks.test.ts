@@ -113,8 +113,8 @@ describe("drill settings", () => {
   });
 
   it("ops plan says when a pg_dump system has no drill target (the drill would fail, never use production)", () => {
-    expect(restoreDrillRunbook.planNote?.(system("partpal-ims"))).toMatch(/no drill target: set dr\.drill\.target/);
-    expect(restoreDrillRunbook.planNote?.(system("demo")) ?? "").not.toMatch(/drill target/);
+    expect(restoreDrillRunbook.planNote?.(system("partpal-ims"), {})).toMatch(/no drill target: set dr\.drill\.target/);
+    expect(restoreDrillRunbook.planNote?.(system("demo"), {}) ?? "").not.toMatch(/drill target/);
   });
 
   it("streams small dumps and downloads large ones for a parallel pg_restore, when there is room", () => {
