@@ -3,7 +3,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { builtinFleet } from "../../lib/catalogue.js";
-import { createCheckRole } from "../../lib/drill/check-role.js";
+import { createCheckRole, scramVerifier } from "../../lib/drill/check-role.js";
 import { formatDrillComment, scratchDatabaseName } from "../../lib/drill/names.js";
 import { listDrillRecords } from "../../lib/drill/record.js";
 import { createScratchDatabase, dropScratchDatabase } from "../../lib/drill/scratch.js";
@@ -164,6 +164,20 @@ describe("restore drill trust boundaries (real PostgreSQL)", () => {
       for (const line of created) expect(line).toMatch(/password 'SCRAM-SHA-256\$4096:/);
     } finally {
       await victim.end().catch(() => {});
+    }
+  });
+
+  it("the check role's SCRAM verifier is the one PostgreSQL itself computes for the password", async () => {
+    await query("set password_encryption = 'scram-sha-256'; create role scram_probe password 'pencil-Passw0rd'");
+    try {
+      const [row] = await query<{ secret: string }>(
+        "select rolpassword as secret from pg_authid where rolname = 'scram_probe'",
+      );
+      const m = /^SCRAM-SHA-256\$(\d+):([^$]+)\$/.exec(row?.secret ?? "");
+      if (!m?.[1] || !m[2]) throw new Error("no SCRAM verifier stored");
+      expect(scramVerifier("pencil-Passw0rd", Buffer.from(m[2], "base64"), Number(m[1]))).toBe(row?.secret);
+    } finally {
+      await query("drop role scram_probe");
     }
   });
 
