@@ -76,7 +76,6 @@ try {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
     OPS_DEMO_DATABASE_URL: postgres.url(database),
-    OPS_DRILL_DATABASE_URL: postgres.url("postgres"),
   };
   const clients = createAwsClients({ region: "us-east-1", s3ForcePathStyle: true });
   const logger = createLogger({ logLevel: "ERROR" });

@@ -1,16 +1,19 @@
 import { ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { z } from "zod";
+import { dropCheckRole, listCheckRoles } from "../lib/drill/check-role.js";
 import { drillRecordPermissions, pgDumpDrillPermissions, rdsCleanupPermissions, usesRds } from "../lib/drill/iam.js";
 import { parseDrillTimestamp, scratchDatabasePrefix, startedAtFromName } from "../lib/drill/names.js";
-import { JANITOR_GRACE_MS, resolveDrillTarget } from "../lib/drill/pg-drill.js";
+import { type DrillTarget, DrillTargetError, JANITOR_GRACE_MS, resolveDrillTarget } from "../lib/drill/pg-drill.js";
 import { continueRdsDrill, recordTimedOutDrill } from "../lib/drill/rds-continue.js";
 import { type DrillInstance, deleteScratchInstance, listDrillInstances } from "../lib/drill/rds-instances.js";
 import { rdsDrillPlanSchema } from "../lib/drill/rds-plan.js";
-import { deleteObject, pendingPrefix, readJsonObject } from "../lib/drill/record.js";
+import { deleteObject, pendingClaimsPrefix, pendingPrefix, readJsonObject } from "../lib/drill/record.js";
 import { dropScratchDatabase, listScratchDatabases } from "../lib/drill/scratch.js";
 import { defaultDeadlineMinutes, resolveDrillSettings } from "../lib/drill/settings.js";
 import { errorMessage } from "../lib/errors.js";
 import { describeConnection } from "../lib/postgres/connection.js";
+import { redactText } from "../lib/redact.js";
+import { foldText } from "../lib/text.js";
 import type { System } from "../systems/schema.js";
 import { booleanish } from "./inputs.js";
 import { ReportBuilder } from "./report.js";
@@ -33,14 +36,28 @@ async function sweepDatabases(ctx: RunbookContext, report: ReportBuilder): Promi
   const settings = resolveDrillSettings(system, {});
   const seen = new Set<string>();
   for (const database of system.databases) {
-    const target = await resolveDrillTarget(ctx, database, settings);
+    let target: DrillTarget;
+    try {
+      target = await resolveDrillTarget(ctx, database, settings);
+    } catch (error) {
+      if (!(error instanceof DrillTargetError)) throw error;
+      // No drill target, no drill can have run: nothing of ours to look for (and never on production).
+      report.add({
+        resource: `${system.id}/${database.id}`,
+        action: "sweep-databases",
+        status: "skipped",
+        reason: error.message,
+      });
+      continue;
+    }
     const where = `${target.conn.host}:${target.conn.port}`;
     if (seen.has(where)) continue;
     seen.add(where);
     const prefixes = system.databases.map((d) => scratchDatabasePrefix(system.id, d.id));
     // No COMMENT: the drill died between CREATE DATABASE and COMMENT. Then only a name that is exactly
-    // `drill_<system>_<database>_<timestamp>` is ours (not `drill_<system>_<database>_reports`), and its
-    // timestamp says when it began.
+    // `drill_<system>_<database>_<hash>_<timestamp>` is ours: the hash is of this system's own ids, so
+    // neither a look-alike (`..._reports`) nor another system's drill (`ims-2`/`main` for `ims`/`2-main`)
+    // matches, and its timestamp says when it began. With a COMMENT, the COMMENT's system decides.
     const startedFromName = (name: string): Date | undefined =>
       prefixes.flatMap((p) => (name.startsWith(p) ? [parseDrillTimestamp(name.slice(p.length))] : [])).find(Boolean);
     for (const scratch of await listScratchDatabases(target.conn)) {
@@ -76,6 +93,38 @@ async function sweepDatabases(ctx: RunbookContext, report: ReportBuilder): Promi
           reason: errorMessage(error),
         });
       }
+    }
+    await sweepCheckRoles(ctx, report, target);
+  }
+}
+
+/** Check roles a drill of this system left (its COMMENT names the system) once their deadline passed. */
+async function sweepCheckRoles(ctx: RunbookContext, report: ReportBuilder, target: DrillTarget): Promise<void> {
+  const now = ctx.now();
+  for (const role of await listCheckRoles(target.conn)) {
+    // Unlabelled roles cannot exist (role and COMMENT are one transaction); another system's are not ours.
+    if (role.comment?.system !== ctx.system.id) continue;
+    const resource = `check role of drill ${role.comment.drillId} on ${target.conn.host}:${target.conn.port}`;
+    const deadline = new Date(role.comment.deadline);
+    if (deadline.getTime() > now.getTime()) {
+      report.add({
+        resource,
+        action: "drop-check-role",
+        status: "skipped",
+        reason: `in use until ${deadline.toISOString()}`,
+      });
+      continue;
+    }
+    const reason = `past its deadline ${deadline.toISOString()}`;
+    if (ctx.dryRun) {
+      report.add({ resource, action: "drop-check-role", status: "would-do", reason });
+      continue;
+    }
+    try {
+      await dropCheckRole(target.conn, role.name);
+      report.add({ resource, action: "drop-check-role", status: "done", reason });
+    } catch (error) {
+      report.add({ resource, action: "drop-check-role", status: "failed", reason: redactText(errorMessage(error)) });
     }
   }
 }
@@ -150,6 +199,7 @@ async function sweepPlans(ctx: RunbookContext, report: ReportBuilder, live: Set<
   const bucket = ctx.system.backup?.bucket;
   if (!bucket) return;
   const now = ctx.now();
+  const claimsPrefix = pendingClaimsPrefix(ctx.system.id);
   let token: string | undefined;
   do {
     const page = await ctx.clients.s3.send(
@@ -169,17 +219,14 @@ async function sweepPlans(ctx: RunbookContext, report: ReportBuilder, live: Set<
         : key.slice(key.lastIndexOf("/") + 1).replace(/\.json$/, "");
       const deadline = plan.success ? new Date(plan.data.deadline) : undefined;
       if (live.has(instanceId) || (deadline && deadline.getTime() > now.getTime())) continue;
+      // Claims sit beside the plans (`pending/claims/`): the same rule removes them, under their own name.
+      const action = key.startsWith(claimsPrefix) ? "delete-drill-claim" : "delete-drill-plan";
       if (ctx.dryRun) {
-        report.add({ resource: `s3://${bucket}/${key}`, action: "delete-drill-plan", status: "would-do" });
+        report.add({ resource: `s3://${bucket}/${key}`, action, status: "would-do" });
         continue;
       }
       await deleteObject(ctx.clients.s3, bucket, key);
-      report.add({
-        resource: `s3://${bucket}/${key}`,
-        action: "delete-drill-plan",
-        status: "done",
-        reason: "its drill is over",
-      });
+      report.add({ resource: `s3://${bucket}/${key}`, action, status: "done", reason: "its drill is over" });
     }
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);
@@ -254,17 +301,18 @@ export const drillJanitorRunbook: Runbook<typeof input> = {
     }
     const removed = report.actions.filter(
       (a) =>
-        (a.action === "drop-scratch-database" || a.action === "delete-rds-instance") &&
+        (a.action === "drop-scratch-database" ||
+          a.action === "delete-rds-instance" ||
+          a.action === "drop-check-role") &&
         (a.status === "done" || a.status === "would-do"),
     );
-    const kept = report.actions.filter((a) => a.status === "skipped" && a.action !== "stop");
+    const kept = report.actions.filter(
+      (a) => a.status === "skipped" && a.action !== "stop" && a.action !== "sweep-databases",
+    );
     const failed = report.actions.filter((a) => a.status === "failed");
     const verb = ctx.dryRun ? "would remove" : "removed";
     const summary = failed.length
-      ? `janitor failures: ${failed
-          .map((a) => `${a.resource}: ${a.reason}`)
-          .join("; ")
-          .slice(0, 400)}`
+      ? `janitor failures: ${foldText(failed.map((a) => `${a.resource}: ${a.reason}`).join("; "), 400)}`
       : removed.length
         ? `${verb} ${removed.length} drill leftover(s): ${removed.map((a) => a.resource).join(", ")}${kept.length ? `; ${kept.length} in progress` : ""}`
         : kept.length

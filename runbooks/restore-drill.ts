@@ -4,19 +4,26 @@ import { pgDumpDrillPermissions, rdsStartPermissions, usesRds } from "../lib/dri
 import { pgDumpDrill } from "../lib/drill/pg-drill.js";
 import { startRdsDrill } from "../lib/drill/rds-start.js";
 import type { DrillRecord } from "../lib/drill/record.js";
-import { drillInputFields, resolveDrillSettings } from "../lib/drill/settings.js";
+import { drillInputFields, resolveDrillSettings, unknownDrillKeyMessage } from "../lib/drill/settings.js";
 import { formatTarget, rpoSourceWarning } from "../lib/drill/verdict.js";
 import { errorMessage } from "../lib/errors.js";
+import { redactText } from "../lib/redact.js";
+import { foldText } from "../lib/text.js";
 import type { System } from "../systems/schema.js";
 import { selectDatabases } from "./databases.js";
 import { runExclusive } from "./exclusive.js";
 import { ReportBuilder } from "./report.js";
 import type { Report, Runbook } from "./types.js";
 
-const input = z.strictObject({
+const fields = {
   /** Only this database (its catalogue id); default: every database the drill source applies to. */
   database: z.string().optional(),
   ...drillInputFields,
+};
+
+const input = z.strictObject(fields, {
+  error: (issue) =>
+    issue.code === "unrecognized_keys" ? unknownDrillKeyMessage(issue.keys, Object.keys(fields)) : undefined,
 });
 
 function statusOf(records: DrillRecord[], fallback: Report["status"]): Report["status"] {
@@ -58,6 +65,9 @@ export const restoreDrillRunbook: Runbook<typeof input> = {
     const warning = rpoSourceWarning(system.dr);
     if (warning) return warning;
     if (system.databases.length === 0) return "no databases: nothing to drill";
+    if (system.dr.drillSource === "pg_dump" && !system.dr.drill?.target && !system.dr.drill?.allowSourceServer) {
+      return "no drill target: set dr.drill.target (a scratch server, never production); until then the drill fails";
+    }
     return undefined;
   },
   async run(ctx, options) {
@@ -145,6 +155,6 @@ export const restoreDrillRunbook: Runbook<typeof input> = {
             )} against RPO ${formatTarget(system.dr.rpoMinutes * 60_000)}; validation follows when RDS reports the instance available`
         : report.actions.map((a) => a.reason ?? a.action).join("; ");
     }
-    return report.finish({ summary: summary.slice(0, 1500), status: statusOf(records, report.deriveStatus()) });
+    return report.finish({ summary: foldText(summary, 1500), status: statusOf(records, report.deriveStatus()) });
   },
 };

@@ -28,10 +28,19 @@ export const demo = {
     retention: { keepDaily: 7, keepWeekly: 4, keepMonthly: 6 },
     compression: 1,
   },
-  dr: { rtoMinutes: 30, rpoMinutes: 24 * 60, drillSource: "pg_dump" },
+  dr: {
+    rtoMinutes: 30,
+    rpoMinutes: 24 * 60,
+    drillSource: "pg_dump",
+    // The embedded stack has one local server: drilling on it is the point, so it opts in explicitly.
+    drill: { allowSourceServer: true },
+  },
   health: [],
   alarms: [],
   notifications: [{ severity: "info", channels: ["log"] }],
   offHours: { enabled: false, reason: "The embedded stack runs no containers." },
-  defaults: ["Same DR targets as PartPal IMS, whose data it imitates."],
+  defaults: [
+    "Same DR targets as PartPal IMS, whose data it imitates.",
+    "Restore drills run on the demo's own local server (dr.drill.allowSourceServer): there is no other.",
+  ],
 } satisfies SystemInput;

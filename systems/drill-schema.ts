@@ -22,7 +22,10 @@ export const checkExpectationSchema = z.union([
   z.strictObject({ minRows: z.number().int().min(0) }),
 ]);
 
-/** One custom SQL check of a system: a read-only query and its expectation. */
+/**
+ * One custom SQL check of a system: a read-only query and its expectation. Reported as passed or failed
+ * with the row count and the duration, never with the values the query returned.
+ */
 export const customCheckSchema = z.strictObject({
   name: z.string().min(1).max(120),
   sql: z.string().min(1).max(10_000),
@@ -42,10 +45,17 @@ export const securityGroupId = z
 /** Catalogue field `dr.drill`: where and how a system's restore drills run. */
 export const drillCatalogueSchema = z.strictObject({
   /**
-   * pg_dump drills: the server scratch databases are created on. Absent: `OPS_DRILL_DATABASE_URL` from
-   * the environment, else the database's own server.
+   * pg_dump drills: the server scratch databases are created on, with an admin user that may create
+   * databases and roles. Must not be the production server: a drill restores, and its checks run, there.
+   * Required for a pg_dump drill unless `allowSourceServer` is set.
    */
   target: credentialsSchema.optional(),
+  /**
+   * pg_dump drills: explicit opt-in to drill on the database's own server with its own credentials
+   * (the embedded `demo`, whose one local server is all there is). Never a default: without `target`
+   * and without this, a pg_dump drill fails and says which field to set.
+   */
+  allowSourceServer: z.boolean().default(false),
   /** RDS drills: class of the scratch instance (small: it only has to prove the data is there). */
   instanceClass: instanceClass.default("db.t4g.small"),
   /** RDS drills: DB subnet group of the scratch instance (default: the source instance's). */
@@ -60,6 +70,9 @@ export const drillCatalogueSchema = z.strictObject({
   tableLimit: z.number().int().min(1).max(100).default(10),
   /** pg_dump drills: stream into pg_restore, or download then `pg_restore -j`. */
   restoreMode: restoreModeSchema.default("auto"),
-  /** Custom SQL checks, reported one by one. */
+  /**
+   * Custom SQL checks, reported one by one as pass/fail with numbers. The catalogue is their only
+   * source (never runbook input): each runs as a read-only role created for the drill on the scratch copy.
+   */
   checks: z.array(customCheckSchema).default([]),
 });

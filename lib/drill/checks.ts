@@ -4,6 +4,8 @@ import type { customCheckSchema } from "../../systems/drill-schema.js";
 import { errorMessage } from "../errors.js";
 import type { PgConnection } from "../postgres/connection.js";
 import { connect, largestTables } from "../postgres/server.js";
+import { redactText } from "../redact.js";
+import { type CheckRole, type CheckRoleLabel, createCheckRole } from "./check-role.js";
 
 export { checkExpectationSchema, customCheckSchema } from "../../systems/drill-schema.js";
 
@@ -21,8 +23,13 @@ export interface CheckResult {
   kind: "restore" | "checksum" | "tables" | "rows" | "custom";
   status: "passed" | "failed" | "skipped";
   expected?: string;
+  /** What was found, as a number or count (never a value a custom check's query returned). */
   actual?: string;
   reason?: string;
+  /** Custom checks: how many rows the query returned. */
+  rows?: number;
+  /** Custom checks: how long the query took. */
+  durationMs?: number;
 }
 
 /** A table whose row count the restore must reproduce. */
@@ -42,6 +49,10 @@ export interface Expectations {
   /** Allowed relative difference for estimated row counts, in percent. */
   rowTolerancePercent: number;
   checks: CustomCheck[];
+  /** Whose role the custom checks run as (required for them to run; they never run as the admin). */
+  checkRole?: CheckRoleLabel;
+  /** Told what could not be cleaned up or was unusual (e.g. a check role that could not be created). */
+  warn?: (message: string) => void;
   /** Per-statement limit for counts and custom checks. */
   statementTimeoutMs?: number;
   signal?: AbortSignal;
@@ -82,27 +93,24 @@ function describeExpectation(expect: CustomCheck["expect"]): string {
   return parts.filter(Boolean).join(" and ");
 }
 
-function display(value: unknown): string {
-  if (value instanceof Date) return value.toISOString();
-  const text = typeof value === "string" ? value : JSON.stringify(value);
-  return text === undefined ? "undefined" : text.length > 120 ? `${text.slice(0, 117)}...` : text;
-}
-
-/** Evaluates a custom check's expectation against a query result (pure). */
+/**
+ * Evaluates a custom check's expectation against a query result (pure). The result says pass or fail,
+ * with the row count: never the value the query returned, which may be a customer's data.
+ */
 export function evaluateExpectation(
   expect: CustomCheck["expect"],
   result: { rows: Record<string, unknown>[]; fields: { name: string }[] },
-): Pick<CheckResult, "status" | "actual" | "reason"> {
+): Pick<CheckResult, "status" | "actual" | "reason" | "rows"> {
+  const rows = result.rows.length;
   if ("rows" in expect || "minRows" in expect) {
-    const n = result.rows.length;
-    const ok = "rows" in expect ? n === expect.rows : n >= expect.minRows;
-    return { status: ok ? "passed" : "failed", actual: `${n} row(s)` };
+    const ok = "rows" in expect ? rows === expect.rows : rows >= expect.minRows;
+    return { status: ok ? "passed" : "failed", actual: `${rows} row(s)`, rows };
   }
   const first = result.rows[0];
   const column = result.fields[0]?.name;
-  if (!first || column === undefined)
-    return { status: "failed", actual: "no rows", reason: "the query returned no rows" };
+  if (!first || column === undefined) return { status: "failed", reason: "the query returned no rows", rows };
   const value = first[column];
+  const fail = (reason: string) => ({ status: "failed" as const, reason, rows });
   if ("equals" in expect) {
     const want = expect.equals;
     let ok: boolean;
@@ -110,14 +118,45 @@ export function evaluateExpectation(
     else if (typeof want === "number") ok = value !== null && Number(value) === want;
     else if (typeof want === "boolean") ok = value === want || String(value) === String(want);
     else ok = value !== null && (value instanceof Date ? value.toISOString() : String(value)) === want;
-    return { status: ok ? "passed" : "failed", actual: display(value) };
+    return ok
+      ? { status: "passed", rows }
+      : fail(`the first column of the first row is not ${describeExpectation(expect)}`);
   }
   const n = Number(value);
-  if (value === null || !Number.isFinite(n)) {
-    return { status: "failed", actual: display(value), reason: "the first column is not a number" };
-  }
+  if (value === null || !Number.isFinite(n)) return fail("the first column is not a number");
   const ok = (expect.min === undefined || n >= expect.min) && (expect.max === undefined || n <= expect.max);
-  return { status: ok ? "passed" : "failed", actual: String(n) };
+  return ok
+    ? { status: "passed", rows }
+    : fail(`the first column of the first row is not ${describeExpectation(expect)}`);
+}
+
+/** Names of the SQLSTATEs a check most often ends with (the rest are reported by code alone). */
+const SQLSTATE_NAMES: Record<string, string> = {
+  "42501": "insufficient_privilege",
+  "42P01": "undefined_table",
+  "42703": "undefined_column",
+  "42883": "undefined_function",
+  "42601": "syntax_error",
+  "25006": "read_only_sql_transaction",
+  "57014": "query_canceled",
+  "22P02": "invalid_text_representation",
+  "22012": "division_by_zero",
+  "0A000": "feature_not_supported",
+  "08006": "connection_failure",
+  "2F003": "prohibited_sql_statement_attempted",
+};
+
+/**
+ * Why a custom check's query failed, without PostgreSQL's message: that message quotes the data it
+ * choked on (`invalid input syntax for type integer: "<a customer's value>"`). The SQLSTATE says enough.
+ */
+export function checkErrorReason(error: unknown): string {
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code)) {
+    const name = SQLSTATE_NAMES[code];
+    return `the query failed: SQLSTATE ${code}${name ? ` (${name})` : ""}`;
+  }
+  return "the query failed (no SQLSTATE: the connection or the client failed)";
 }
 
 /** The report line of a validation: its failed checks one by one, or how many passed. */
@@ -141,9 +180,87 @@ export async function countUserTables(client: pg.Client): Promise<number> {
   return Number(result.rows[0]?.n ?? 0);
 }
 
+/** Every custom check failed with the same reason (they could not run at all). */
+function allFailed(checks: readonly CustomCheck[], reason: string): CheckResult[] {
+  return checks.map((check) => ({
+    name: check.name,
+    kind: "custom" as const,
+    status: "failed" as const,
+    expected: describeExpectation(check.expect),
+    reason,
+  }));
+}
+
+/**
+ * Runs the catalogue's custom checks as the drill's own read-only role (see `check-role.ts`), never as
+ * the admin that restored the copy: the admin could terminate other sessions, write server files or read
+ * other databases. Without a role label, or when the role cannot be created, the checks fail.
+ */
+async function runCustomChecks(admin: PgConnection, expectations: Expectations): Promise<CheckResult[]> {
+  const { checks } = expectations;
+  if (!expectations.checkRole) return allFailed(checks, "no check role for this drill: custom checks not run");
+  let role: CheckRole;
+  try {
+    role = await createCheckRole(admin, expectations.checkRole);
+  } catch (error) {
+    return allFailed(checks, redactText(errorMessage(error)));
+  }
+  let client: pg.Client;
+  try {
+    client = await connect(role.conn);
+  } catch (error) {
+    return allFailed(checks, `cannot connect as the drill's check role: ${checkErrorReason(error)}`);
+  }
+  const onAbort = () => void client.end().catch(() => {});
+  expectations.signal?.addEventListener("abort", onAbort, { once: true });
+  const results: CheckResult[] = [];
+  try {
+    await client.query(`set statement_timeout = ${statementTimeout(expectations)}`);
+    for (const [index, check] of checks.entries()) {
+      if (expectations.signal?.aborted) break;
+      const expected = describeExpectation(check.expect);
+      const started = performance.now();
+      try {
+        await client.query("begin transaction read only");
+        // A named (prepared) statement is one statement: `commit; set ... read write; delete ...` cannot
+        // end the read-only transaction and write, as it could in a simple-protocol query string.
+        const result = await client.query({ name: `drill-check-${index}`, text: check.sql });
+        const durationMs = Math.round(performance.now() - started);
+        await client.query("rollback");
+        results.push({
+          name: check.name,
+          kind: "custom",
+          expected,
+          ...evaluateExpectation(check.expect, result),
+          durationMs,
+        });
+      } catch (error) {
+        const durationMs = Math.round(performance.now() - started);
+        await client.query("rollback").catch(() => {});
+        results.push({
+          name: check.name,
+          kind: "custom",
+          status: "failed",
+          expected,
+          reason: checkErrorReason(error),
+          durationMs,
+        });
+      }
+    }
+  } finally {
+    expectations.signal?.removeEventListener("abort", onAbort);
+    await client.end().catch(() => {});
+  }
+  return results;
+}
+
+const statementTimeout = (expectations: Pick<Expectations, "statementTimeoutMs">) =>
+  Math.max(1000, Math.round(expectations.statementTimeoutMs ?? 600_000));
+
 /**
  * Runs every check against a restored database, one result per check; a check that throws is a failed
- * check, not a crash. Custom checks run in read-only transactions.
+ * check, not a crash. The built-in counts run as `conn` (fixed SQL of ours); the catalogue's custom
+ * checks run as the drill's check role, each in a read-only transaction.
  */
 export async function validateRestored(conn: PgConnection, expectations: Expectations): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
@@ -154,9 +271,7 @@ export async function validateRestored(conn: PgConnection, expectations: Expecta
   };
   expectations.signal?.addEventListener("abort", onAbort, { once: true });
   try {
-    await client.query(
-      `set statement_timeout = ${Math.max(1000, Math.round(expectations.statementTimeoutMs ?? 600_000))}`,
-    );
+    await client.query(`set statement_timeout = ${statementTimeout(expectations)}`);
     const tableCount = await countUserTables(client);
     if (expectations.tableCount === undefined) {
       results.push({
@@ -193,30 +308,7 @@ export async function validateRestored(conn: PgConnection, expectations: Expecta
         results.push({ name, kind: "rows", status: "failed", expected, reason: errorMessage(error) });
       }
     }
-    // Custom SQL comes from the catalogue; a scratch database is disposable, but a check still must not
-    // change it under the checks that follow.
-    if (expectations.checks.length > 0) await client.query("set default_transaction_read_only = on");
-    for (const [index, check] of expectations.checks.entries()) {
-      if (expectations.signal?.aborted) break;
-      const expected = describeExpectation(check.expect);
-      try {
-        await client.query("begin transaction read only");
-        // A named (prepared) statement is one statement: `commit; set ... read write; delete ...` cannot
-        // end the read-only transaction and write, as it could in a simple-protocol query string.
-        const result = await client.query({ name: `drill-check-${index}`, text: check.sql });
-        await client.query("rollback");
-        results.push({ name: check.name, kind: "custom", expected, ...evaluateExpectation(check.expect, result) });
-      } catch (error) {
-        await client.query("rollback").catch(() => {});
-        results.push({
-          name: check.name,
-          kind: "custom",
-          status: "failed",
-          expected,
-          reason: errorMessage(error),
-        });
-      }
-    }
+    if (expectations.checks.length > 0) results.push(...(await runCustomChecks(conn, expectations)));
     if (expectations.signal?.aborted) {
       results.push({
         name: "validation",

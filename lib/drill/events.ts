@@ -40,16 +40,22 @@ export const drillEventPattern = {
  * Lenient on absence too (an empty input is a no-op run, not an error): the handler validates the whole
  * event with {@link rdsInstanceEventSchema} first.
  */
-export const rdsInstanceEventDetailSchema = z.looseObject({
-  EventCategories: z.array(z.string()).default([]),
-  SourceType: z.string().default(""),
-  SourceArn: z.string().optional(),
-  Date: z.string().optional(),
-  Message: z.string().default(""),
-  SourceIdentifier: z.string().default(""),
-  EventID: z.string().optional(),
-  Tags: z.record(z.string(), z.string()).optional(),
-});
+export const rdsInstanceEventDetailSchema = z
+  .looseObject({
+    EventCategories: z.array(z.string()).default([]),
+    SourceType: z.string().default(""),
+    SourceArn: z.string().optional(),
+    Date: z.string().optional(),
+    Message: z.string().default(""),
+    SourceIdentifier: z.string().default(""),
+    EventID: z.string().optional(),
+    Tags: z.record(z.string(), z.string()).optional(),
+  })
+  // Loose for RDS's fields, but never a carrier of SQL: checks come from the catalogue only.
+  .refine((detail) => !("checks" in detail), {
+    message:
+      'unknown key "checks": SQL checks are not runbook input, they come from the catalogue only (dr.drill.checks)',
+  });
 
 /**
  * The whole EventBridge event, for the handler's edge validation: an RDS instance event with the

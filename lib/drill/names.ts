@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { z } from "zod";
 import { compactTimestamp } from "../backup/layout.js";
 
@@ -7,10 +8,10 @@ import { compactTimestamp } from "../backup/layout.js";
  * tags. The janitor finds leftovers from these alone, with no database of our own.
  */
 
-/** Prefix of every scratch database a drill creates (`drill_<system>_<database>_<time>`). */
+/** Prefix of every scratch database a drill creates (`drill_<system>_<database>_<hash>_<time>`). */
 export const SCRATCH_DATABASE_PREFIX = "drill_";
 
-/** Prefix of every scratch RDS instance a drill creates (`drill-<system>-<database>-<time>`). */
+/** Prefix of every scratch RDS instance a drill creates (`drill-<system>-<hash>-<database>-<hash>-<time>`). */
 export const SCRATCH_INSTANCE_PREFIX = "drill-";
 
 /** Tag keys on a scratch RDS instance. */
@@ -62,32 +63,51 @@ function part(text: string, max: number, separator: "_" | "-"): string {
   return cleaned.replace(collapse, separator).replace(separator === "-" ? /^-+|-+$/g : /^_+|_+$/g, "");
 }
 
-/** `drill_<system>_<database>_` (system ≤ 20, database ≤ 18 characters): what the janitor looks for. */
-export function scratchDatabasePrefix(system: string, database: string): string {
-  return `${SCRATCH_DATABASE_PREFIX}${part(system, 20, "_")}_${part(database, 18, "_")}_`;
+/**
+ * Hex digest of an owner (system, or system and database), the part of a name that makes it
+ * unambiguous: the readable parts are lower-cased, folded and truncated, so `ims`/`2-main` and
+ * `ims-2`/`main` read the same (`ims_2_main`); their hashes differ.
+ */
+function ownerHash(length: number, ...owner: string[]): string {
+  return createHash("sha256").update(owner.join("\u0000")).digest("hex").slice(0, length);
 }
 
 /**
- * Scratch database name: `drill_<system>_<database>_<yyyymmddThhmmssZ>` in lower case, at most 63 bytes
- * (PostgreSQL's identifier limit) and safe unquoted.
+ * `drill_<system>_<database>_<hash8>_` (system ≤ 16, database ≤ 14 characters; the hash is of the
+ * exact system and database ids): what a database's scratch databases start with.
+ */
+export function scratchDatabasePrefix(system: string, database: string): string {
+  const readable = [part(system, 16, "_"), part(database, 14, "_")].filter(Boolean).join("_");
+  return `${SCRATCH_DATABASE_PREFIX}${readable}_${ownerHash(8, system, database)}_`;
+}
+
+/**
+ * Scratch database name: `drill_<system>_<database>_<hash8>_<yyyymmddThhmmssZ>` in lower case, at most
+ * 63 bytes (PostgreSQL's identifier limit), safe unquoted, and different for any two (system, database)
+ * pairs.
  */
 export function scratchDatabaseName(system: string, database: string, startedAt: Date): string {
   return `${scratchDatabasePrefix(system, database)}${drillTimestamp(startedAt)}`;
 }
 
-/** `drill-<system>-`: what every scratch instance of a system starts with (IAM scopes deletion to it). */
+/**
+ * `drill-<system>-<hash5>-` (system ≤ 12 characters, the hash of the exact system id): what every
+ * scratch instance of a system starts with, and what IAM scopes deletion to. The hash keeps `ims`'s
+ * prefix from matching `ims-2`'s instances.
+ */
 export function scratchInstanceSystemPrefix(system: string): string {
-  return `${SCRATCH_INSTANCE_PREFIX}${part(system, 20, "-")}-`;
+  return `${SCRATCH_INSTANCE_PREFIX}${[part(system, 12, "-"), ownerHash(5, system)].filter(Boolean).join("-")}-`;
 }
 
-/** `drill-<system>-<database>-`: the identifier prefix of a database's scratch instances. */
+/** `drill-<system>-<hash5>-<database>-<hash6>-`: the identifier prefix of a database's scratch instances. */
 export function scratchInstancePrefix(system: string, database: string): string {
-  return `${scratchInstanceSystemPrefix(system)}${part(database, 18, "-")}-`;
+  const readable = [part(database, 10, "-"), ownerHash(6, system, database)].filter(Boolean).join("-");
+  return `${scratchInstanceSystemPrefix(system)}${readable}-`;
 }
 
 /**
  * Scratch RDS instance identifier: 1–63 letters, digits and hyphens, starting with a letter, no double
- * or trailing hyphen (RDS rules).
+ * or trailing hyphen (RDS rules), different for any two (system, database) pairs.
  */
 export function scratchInstanceId(system: string, database: string, startedAt: Date): string {
   return `${scratchInstancePrefix(system, database)}${drillTimestamp(startedAt)}`;

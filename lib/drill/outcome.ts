@@ -1,5 +1,6 @@
 import type { ReportBuilder } from "../../runbooks/report.js";
 import type { System } from "../../systems/schema.js";
+import { foldText } from "../text.js";
 import type { CheckResult } from "./checks.js";
 import type { DrillRecord } from "./record.js";
 import { formatVerdict, judge } from "./verdict.js";
@@ -52,12 +53,18 @@ export function drillSummary(record: Omit<DrillRecord, "summary">): string {
   return `${head}${why}; ${formatVerdict(record.rto)}; ${formatVerdict(record.rpo)}; ${checks}; ${cleanup}${warnings}`;
 }
 
+/** Room for the failure text in a summary line: the rest of the line still has to fit in Slack. */
+const FAILURE_TEXT_MAX = 200;
+
 function failureReason(record: Omit<DrillRecord, "summary">): string | undefined {
   const error = (record.restore as { failure?: string } | undefined)?.failure;
-  if (error) return error.slice(0, 200);
+  if (error) return foldText(error, FAILURE_TEXT_MAX);
   const failed = record.checks.find((c) => c.status === "failed");
   return failed
-    ? `${failed.name}: ${failed.reason ?? `expected ${failed.expected}, got ${failed.actual}`}`.slice(0, 200)
+    ? foldText(
+        `${failed.name}: ${failed.reason ?? `expected ${failed.expected}, got ${failed.actual}`}`,
+        FAILURE_TEXT_MAX,
+      )
     : undefined;
 }
 

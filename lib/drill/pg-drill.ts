@@ -7,9 +7,11 @@ import type { Database } from "../../systems/schema.js";
 import { inspectBackups } from "../backup/catalog.js";
 import { manifestKey } from "../backup/layout.js";
 import type { Manifest } from "../backup/manifest.js";
-import { errorMessage } from "../errors.js";
-import { describeConnection, type PgConnection, parseDatabaseUrl, resolveConnection } from "../postgres/connection.js";
+import { errorMessage, RunbookError } from "../errors.js";
+import { describeConnection, type PgConnection, resolveConnection } from "../postgres/connection.js";
 import { chooseTool, findTools, parseToolVersion } from "../postgres/tools.js";
+import { redactText } from "../redact.js";
+import { dropCheckRolesOfDrill } from "./check-role.js";
 import { type CheckResult, type ExpectedTable, validateRestored, validationOutcome } from "./checks.js";
 import { drillId, formatDrillComment, scratchDatabaseName } from "./names.js";
 import { addDrillToReport, buildDrillRecord, type DrillFacts } from "./outcome.js";
@@ -67,36 +69,54 @@ export async function freeBytes(dir: string): Promise<number | undefined> {
 /** Where a pg_dump drill creates its scratch database, and how that was decided (for the report). */
 export interface DrillTarget {
   conn: PgConnection;
-  from: "catalogue" | "OPS_DRILL_DATABASE_URL" | "database server";
+  from: "dr.drill.target" | "dr.drill.allowSourceServer";
 }
 
+/** A pg_dump drill has no drill target of its own: it refuses to fall back to the production server. */
+export class DrillTargetError extends RunbookError {}
+
+const serverOf = (conn: PgConnection) => `${conn.host.toLowerCase()}:${conn.port}`;
+
 /**
- * The drill target server: the catalogue's `dr.drill.target` (proposed), else `OPS_DRILL_DATABASE_URL`
- * (a URL the edge passes; locally the embedded server), else the database's own server (the scratch
- * database then sits beside production: prefer a dedicated target).
+ * The drill target server: the catalogue's `dr.drill.target`, or — only with the explicit opt-in
+ * `dr.drill.allowSourceServer` (the embedded demo) — the database's own server. Never a silent fallback
+ * to production: without either, or with a target that is the database's own server without the opt-in,
+ * throws {@link DrillTargetError} naming the field to set.
  */
 export async function resolveDrillTarget(
   ctx: Pick<RunbookContext, "env" | "clients" | "system">,
   database: Database,
-  settings: Pick<DrillSettings, "target">,
+  settings: Pick<DrillSettings, "target" | "allowSourceServer">,
 ): Promise<DrillTarget> {
-  if (settings.target) {
-    const conn = await resolveConnection({
-      database: { ...database, credentials: settings.target },
-      secrets: ctx.clients.secrets,
-      env: ctx.env,
-    });
-    return { conn, from: "catalogue" };
+  const where = `system "${ctx.system.id}" database "${database.id}"`;
+  const source = () => resolveConnection({ database, secrets: ctx.clients.secrets, env: ctx.env });
+  if (!settings.target) {
+    if (settings.allowSourceServer) return { conn: await source(), from: "dr.drill.allowSourceServer" };
+    throw new DrillTargetError(
+      `${where}: a pg_dump drill needs a drill target server distinct from production; set dr.drill.target ` +
+        `in the catalogue ({source: "secrets-manager", secretId} or {source: "env", variable}, an admin of a ` +
+        "scratch server that may create databases and roles), or dr.drill.allowSourceServer: true to drill on the " +
+        "database's own server (local stacks only)",
+    );
   }
-  const url = ctx.env.OPS_DRILL_DATABASE_URL;
-  if (url) return { conn: parseDatabaseUrl(url, "postgres"), from: "OPS_DRILL_DATABASE_URL" };
   const conn = await resolveConnection({
-    database,
+    database: { ...database, credentials: settings.target },
     secrets: ctx.clients.secrets,
     env: ctx.env,
     system: ctx.system,
   });
-  return { conn, from: "database server" };
+  if (!settings.allowSourceServer) {
+    // A target that is the production server under another name is the same hole: refuse it too. When the
+    // source cannot be resolved here, it cannot be where the drill goes either.
+    const production = await source().catch(() => undefined);
+    if (production && serverOf(production) === serverOf(conn)) {
+      throw new DrillTargetError(
+        `${where}: dr.drill.target points at the database's own server (${serverOf(conn)}); give it a separate ` +
+          "scratch server, or set dr.drill.allowSourceServer: true to allow this on purpose",
+      );
+    }
+  }
+  return { conn, from: "dr.drill.target" };
 }
 
 const exactTablesSchema = z.object({
@@ -443,6 +463,13 @@ export async function pgDumpDrill(
         tables: await expectedTables(ctx, backup.bucket, manifest, settings.tableLimit),
         rowTolerancePercent: settings.rowTolerancePercent,
         checks: settings.checks,
+        checkRole: {
+          drillId: id,
+          system: system.id,
+          database: database.id,
+          deadline: new Date(drillDeadline.getTime() + JANITOR_GRACE_MS).toISOString(),
+        },
+        warn: (message) => warnings.push(message),
         signal: controller.signal,
       });
       checks.push(...validation);
@@ -465,6 +492,20 @@ export async function pgDumpDrill(
     const dropped = await dropScratchDatabase(target.conn, name);
     cleanup = { status: dropped === "dropped" ? "removed" : "absent" };
     report.add({ resource: name, action: "drop-scratch-database", status: "done" });
+    // Its grants went with the database: now the check role can go too.
+    if (settings.checks.length > 0) {
+      try {
+        const roles = await dropCheckRolesOfDrill(target.conn, id);
+        report.add({ resource: name, action: "drop-check-role", status: "done", reason: `${roles} role(s) dropped` });
+      } catch (error) {
+        report.add({
+          resource: name,
+          action: "drop-check-role",
+          status: "failed",
+          reason: `${redactText(errorMessage(error))}; drill-janitor drops it after ${drillDeadline.toISOString()}`,
+        });
+      }
+    }
   } catch (error) {
     const reason = errorMessage(error);
     cleanup = { status: "failed", reason };

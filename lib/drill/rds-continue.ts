@@ -26,6 +26,7 @@ import {
   saveDrillRecord,
   writeJsonObject,
 } from "./record.js";
+import { resolveDrillSettings } from "./settings.js";
 
 /** Continuing an RDS drill once RDS has restored its scratch instance: claim, validate, delete, record. */
 
@@ -239,7 +240,15 @@ export async function continueRdsDrill(
         ...(plan?.tableCount !== undefined ? { tableCount: plan.tableCount } : {}),
         tables: plan?.tables ?? [],
         rowTolerancePercent: plan?.rowTolerancePercent ?? 10,
-        checks: plan?.checks ?? [],
+        // From the catalogue, as it is now: never from the plan in S3 or the event.
+        checks: resolveDrillSettings(system, {}).checks,
+        // The role lives on the scratch instance and goes with it.
+        checkRole: {
+          drillId: drill.drillId,
+          system: system.id,
+          database: drill.database,
+          deadline: (drill.deadline ?? new Date(now.getTime() + 3_600_000)).toISOString(),
+        },
         ...(ctx.signal ? { signal: ctx.signal } : {}),
       })),
     );
@@ -281,7 +290,7 @@ export async function continueRdsDrill(
       cleanup.status === "failed" ? { status: "failed", reason: cleanup.reason ?? "" } : { status: cleanup.status },
     warnings: [
       ...(plan?.warnings ?? []),
-      ...(plan ? [] : ["the drill's plan was not found: no expectations or custom checks were applied"]),
+      ...(plan ? [] : ["the drill's plan was not found: no table or row-count expectations were applied"]),
       ...(options.by === "janitor"
         ? ["continued by drill-janitor: no RDS event arrived, so the restore time includes the wait"]
         : []),

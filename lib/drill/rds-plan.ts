@@ -1,7 +1,6 @@
 import { z } from "zod";
-import { customCheckSchema } from "./checks.js";
 
-/** What an RDS drill leaves in S3 for its continuation (checks and expectations are too big for tags). */
+/** What an RDS drill leaves in S3 for its continuation (expectations are too big for tags). */
 export const rdsDrillPlanSchema = z.object({
   version: z.literal(1),
   drillId: z.string(),
@@ -17,7 +16,7 @@ export const rdsDrillPlanSchema = z.object({
   tableCount: z.number().int().optional(),
   tables: z.array(z.object({ schema: z.string(), name: z.string(), rows: z.number(), exact: z.boolean() })),
   rowTolerancePercent: z.number(),
-  checks: z.array(customCheckSchema),
+  // No checks: S3 is not a source of SQL. The continuation reads them from the catalogue.
   warnings: z.array(z.string()),
 });
 

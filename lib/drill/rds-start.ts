@@ -172,7 +172,6 @@ export async function startRdsDrill(
     ...(stats ? { tableCount: stats.tableCount } : {}),
     tables: stats?.tables ?? [],
     rowTolerancePercent: settings.rowTolerancePercent,
-    checks: settings.checks,
     warnings,
   };
   const described = {

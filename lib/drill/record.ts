@@ -162,7 +162,12 @@ export function pendingPlanKey(system: string, instanceId: string): string {
  * after the instance, so the janitor removes it with the plan once the instance is gone.
  */
 export function claimKey(system: string, instanceId: string): string {
-  return `${pendingPrefix(system)}claims/${instanceId}.json`;
+  return `${pendingClaimsPrefix(system)}${instanceId}.json`;
+}
+
+/** Where the claims of {@link claimKey} live. */
+export function pendingClaimsPrefix(system: string): string {
+  return `${pendingPrefix(system)}claims/`;
 }
 
 /** Reads a JSON object; undefined when it does not exist. */

@@ -57,6 +57,8 @@ export async function createScratchDatabase(server: PgConnection, name: string, 
     }
     try {
       await client.query(`comment on database ${ident} is ${literal(comment)}`);
+      // No one but its admin and its own check role may connect (PUBLIC may, by default, everywhere).
+      await client.query(`revoke all on database ${ident} from public`);
     } catch (error) {
       // Unlabelled, the janitor could only judge it by its name: remove it now, while its owner is known.
       await dropScratchDatabase(server, name).catch(() => {});

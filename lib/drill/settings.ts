@@ -7,31 +7,27 @@ import {
   securityGroupId,
 } from "../../systems/drill-schema.js";
 import type { credentialsSchema, System } from "../../systems/schema.js";
-import { type CustomCheck, customCheckSchema } from "./checks.js";
+import type { CustomCheck } from "./checks.js";
 
 export { drillCatalogueSchema, restoreModeSchema } from "../../systems/drill-schema.js";
 
 /**
  * Drill settings: where scratch copies go, how a restore runs, what validation expects. They come from the
  * catalogue (`dr.drill`, {@link drillCatalogueSchema}) and the runbook input; input overrides the
- * catalogue and defaults fill the rest.
+ * catalogue and defaults fill the rest. The drill target and the SQL checks come from the catalogue alone.
  */
-
-/** Parses a JSON string when given one (CLI `key=value` input), else passes the value through. */
-function jsonish(value: unknown): unknown {
-  if (typeof value !== "string") return value;
-  try {
-    return JSON.parse(value);
-  } catch {
-    return value;
-  }
-}
 
 /** `a,b` or `["a","b"]` as a list. */
 function listish(value: unknown): unknown {
   if (typeof value !== "string") return value;
   const trimmed = value.trim();
-  if (trimmed.startsWith("[")) return jsonish(trimmed);
+  if (trimmed.startsWith("[")) {
+    try {
+      return JSON.parse(trimmed);
+    } catch {
+      return value;
+    }
+  }
   return trimmed
     .split(",")
     .map((s) => s.trim())
@@ -52,9 +48,17 @@ export const drillInputFields = {
   restoreMode: restoreModeSchema.optional(),
   /** pg_restore --jobs in download mode (default: the machine's cores, at most 8). */
   jobs: whole(1, 64).optional(),
-  /** Custom checks as a JSON array: [{"name": "...", "sql": "...", "expect": {"minRows": 1}}]. */
-  checks: z.preprocess(jsonish, z.array(customCheckSchema)).optional(),
+  // No `checks`: SQL comes from the catalogue only (`dr.drill.checks`), never from an event, the CLI or Slack.
 } as const;
+
+/** What an input that names a key the drill does not take is told (checks get the reason they moved). */
+export function unknownDrillKeyMessage(keys: readonly PropertyKey[], allowed: readonly string[]): string {
+  const names = keys.map((k) => `"${String(k)}"`).join(", ");
+  const why = keys.includes("checks")
+    ? "; SQL checks are not runbook input: they come from the catalogue only (dr.drill.checks)"
+    : "";
+  return `unknown key ${names}; allowed: ${allowed.join(", ")}${why}`;
+}
 
 /** Input fields of {@link drillInputFields}, parsed. */
 export type DrillInput = {
@@ -64,6 +68,8 @@ export type DrillInput = {
 /** Settings a drill runs with. */
 export interface DrillSettings {
   target?: z.output<typeof credentialsSchema>;
+  /** Opt-in to drill on the database's own server (`dr.drill.allowSourceServer`). */
+  allowSourceServer: boolean;
   instanceClass: string;
   subnetGroup?: string;
   securityGroupIds: string[];
@@ -72,6 +78,7 @@ export interface DrillSettings {
   tableLimit: number;
   restoreMode: "auto" | "stream" | "download";
   jobs: number;
+  /** From the catalogue only. */
   checks: CustomCheck[];
 }
 
@@ -93,6 +100,7 @@ export function resolveDrillSettings(system: System, input: DrillInput): DrillSe
   const subnetGroup = input.subnetGroup ?? catalogue.subnetGroup;
   return {
     ...(catalogue.target ? { target: catalogue.target } : {}),
+    allowSourceServer: catalogue.allowSourceServer ?? false,
     instanceClass: input.instanceClass ?? catalogue.instanceClass ?? "db.t4g.small",
     ...(subnetGroup ? { subnetGroup } : {}),
     securityGroupIds: input.securityGroupIds ?? catalogue.securityGroupIds ?? [],
@@ -101,6 +109,6 @@ export function resolveDrillSettings(system: System, input: DrillInput): DrillSe
     tableLimit: input.tableLimit ?? catalogue.tableLimit ?? 10,
     restoreMode: input.restoreMode ?? catalogue.restoreMode ?? "auto",
     jobs: input.jobs ?? Math.min(8, Math.max(1, availableParallelism())),
-    checks: [...(catalogue.checks ?? []), ...(input.checks ?? [])],
+    checks: [...(catalogue.checks ?? [])],
   };
 }

@@ -226,6 +226,5 @@ export function stackEnv(stack: StackRecord): Record<string, string> {
     AWS_RESPONSE_CHECKSUM_VALIDATION: "WHEN_REQUIRED",
     OPS_S3_FORCE_PATH_STYLE: "1",
     ...(stack.databases[0] ? { OPS_DEMO_DATABASE_URL: url(stack.databases[0]) } : {}),
-    OPS_DRILL_DATABASE_URL: url("postgres"),
   };
 }

@@ -5,10 +5,13 @@ import { pathToFileURL } from "node:url";
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inspectBackups } from "../../lib/backup/catalog.js";
-import { formatDrillComment } from "../../lib/drill/names.js";
+import { builtinFleet } from "../../lib/catalogue.js";
+import { formatDrillComment, scratchDatabaseName } from "../../lib/drill/names.js";
 import { listDrillRecords } from "../../lib/drill/record.js";
 import { restoreFromS3 } from "../../lib/drill/restore.js";
 import { createScratchDatabase, dropScratchDatabase } from "../../lib/drill/scratch.js";
+import { drillCatalogueSchema } from "../../lib/drill/settings.js";
+import { findSystem } from "../../lib/fleet.js";
 import { ensureDatabase, seedInventory } from "../../lib/local/seed.js";
 import { connect } from "../../lib/postgres/server.js";
 import { findTools } from "../../lib/postgres/tools.js";
@@ -16,6 +19,7 @@ import { backupRunbook } from "../../runbooks/backup.js";
 import { drillJanitorRunbook } from "../../runbooks/drill-janitor.js";
 import { restoreDrillRunbook } from "../../runbooks/restore-drill.js";
 import type { Report } from "../../runbooks/types.js";
+import type { System } from "../../systems/schema.js";
 import { testContext } from "../helpers/context.js";
 import { startTestStack, type TestStack } from "../helpers/stack.js";
 
@@ -27,7 +31,15 @@ interface DrillDetails {
     outcome: string;
     rto: { verdict: string; measuredMs?: number; marginMs?: number };
     rpo: { verdict: string; measuredMs?: number };
-    checks: { name: string; kind: string; status: string; actual?: string }[];
+    checks: {
+      name: string;
+      kind: string;
+      status: string;
+      actual?: string;
+      reason?: string;
+      rows?: number;
+      durationMs?: number;
+    }[];
     cleanup: { status: string };
     scratch: string;
     drillId: string;
@@ -65,6 +77,12 @@ describe("restore-drill with real PostgreSQL and S3", () => {
     }
   };
 
+  /** The demo system with these SQL checks in its catalogue (the only place checks come from). */
+  const demoWithChecks = (checks: unknown[]): System => {
+    const demo = findSystem(builtinFleet(), "demo");
+    return { ...demo, dr: { ...demo.dr, drill: drillCatalogueSchema.parse({ ...demo.dr.drill, checks }) } };
+  };
+
   /** The demo database's backups in the test bucket, and the newest verified one. */
   const demoBackups = () =>
     inspectBackups(stack.s3, {
@@ -89,7 +107,6 @@ describe("restore-drill with real PostgreSQL and S3", () => {
     await seedInventory(stack.postgres.connection("partpal_demo"), { scale: 0.05 });
     env = {
       OPS_DEMO_DATABASE_URL: stack.postgres.url("partpal_demo"),
-      OPS_DRILL_DATABASE_URL: stack.postgres.url("postgres"),
       PATH: process.env.PATH,
       HOME: process.env.HOME,
     };
@@ -101,20 +118,17 @@ describe("restore-drill with real PostgreSQL and S3", () => {
 
   it("restores the newest backup into a scratch database, validates it, drops it and saves the record", async () => {
     await takeBackup();
-    const ctx = context();
-    const report = await restoreDrillRunbook.run(
-      ctx,
-      restoreDrillRunbook.input.parse({
-        checks: JSON.stringify([
-          // Proves the checks ran inside the scratch copy, not the source.
-          {
-            name: "runs in the scratch copy",
-            sql: "select current_database() like 'drill_demo_inventory_%'",
-            expect: { equals: true },
-          },
-        ]),
-      }),
-    );
+    const ctx = context({
+      system: demoWithChecks([
+        // Proves the checks ran inside the scratch copy, not the source.
+        {
+          name: "runs in the scratch copy",
+          sql: "select current_database() like 'drill_demo_inventory_%'",
+          expect: { equals: true },
+        },
+      ]),
+    });
+    const report = await restoreDrillRunbook.run(ctx, restoreDrillRunbook.input.parse({}));
     expect(report.status, report.summary).toBe("succeeded");
     const [drill] = drillsOf(report);
     expect(drill?.outcome).toBe("passed");
@@ -186,8 +200,8 @@ describe("restore-drill with real PostgreSQL and S3", () => {
       { name: "cannot write", sql: "delete from vehicles", expect: { rows: 0 } },
     ];
     const report = await restoreDrillRunbook.run(
-      context(),
-      restoreDrillRunbook.input.parse({ checks: JSON.stringify(checks) }),
+      context({ system: demoWithChecks(checks) }),
+      restoreDrillRunbook.input.parse({}),
     );
     expect(report.status).toBe("failed");
     const [drill] = drillsOf(report);
@@ -200,7 +214,17 @@ describe("restore-drill with real PostgreSQL and S3", () => {
       ["broken sql", "failed"],
       ["cannot write", "failed"],
     ]);
-    expect(custom.find((c) => c.name === "impossible expectation")?.actual).toBe("1000");
+    // Pass/fail with numbers: the value the query returned (1000) is not reported.
+    expect(custom.find((c) => c.name === "impossible expectation")).toMatchObject({
+      reason: "the first column of the first row is not = 42",
+      rows: 1,
+    });
+    expect(JSON.stringify(custom.find((c) => c.name === "impossible expectation"))).not.toContain("1000");
+    expect(custom.find((c) => c.name === "broken sql")?.reason).toBe(
+      "the query failed: SQLSTATE 42P01 (undefined_table)",
+    );
+    expect(custom.find((c) => c.name === "cannot write")?.reason).toMatch(/SQLSTATE 25006/);
+    for (const check of custom) expect(check.durationMs).toBeGreaterThanOrEqual(0);
     expect(drill?.outcome).toBe("failed");
     expect(drill?.cleanup.status).toBe("removed");
     expect(report.summary).toContain("impossible expectation");
@@ -258,7 +282,7 @@ describe("restore-drill with real PostgreSQL and S3", () => {
 
   it("skips a drill while another drill of the database is in flight (at-least-once delivery)", async () => {
     const start = new Date(Date.now() + ++hour * 3_600_000);
-    const name = "drill_demo_inventory_20990101t000000z";
+    const name = scratchDatabaseName("demo", "inventory", new Date("2099-01-01T00:00:00Z"));
     await createScratchDatabase(
       stack.postgres.connection(),
       name,
@@ -312,7 +336,7 @@ describe("restore-drill with real PostgreSQL and S3", () => {
   it("the janitor drops an unlabelled database only when its name is exactly a drill's, never a look-alike", async () => {
     const production = ["drill_demo_inventory_reports", "drill_demo_inventory_copy_20200101t000000z"];
     // A drill that died between CREATE DATABASE and COMMENT: its name is all there is.
-    const crashed = "drill_demo_inventory_20200101t000000z";
+    const crashed = scratchDatabaseName("demo", "inventory", new Date("2020-01-01T00:00:00Z"));
     const client = await connect(stack.postgres.connection());
     try {
       for (const name of [...production, crashed]) await client.query(`create database "${name}"`);
@@ -352,8 +376,8 @@ describe("restore-drill with real PostgreSQL and S3", () => {
       { name: "sales still there", sql: "select count(*) from sales", expect: { min: 1 } },
     ];
     const report = await restoreDrillRunbook.run(
-      context(),
-      restoreDrillRunbook.input.parse({ checks: JSON.stringify(checks) }),
+      context({ system: demoWithChecks(checks) }),
+      restoreDrillRunbook.input.parse({}),
     );
     const [drill] = drillsOf(report);
     const custom = drill?.checks.filter((c) => c.kind === "custom") ?? [];
@@ -415,7 +439,7 @@ console.log("the drill finished: the crash did not happen");
     const left = await scratchDatabases();
     expect(left).toHaveLength(1);
     const name = left[0] ?? "";
-    expect(name).toMatch(/^drill_demo_inventory_\d{8}t\d{6}z$/);
+    expect(name).toMatch(/^drill_demo_inventory_[0-9a-f]{8}_\d{8}t\d{6}z$/);
 
     // Before the deadline (max(3 × 30 min, 60 min) + 5 min grace): the janitor leaves it alone.
     const soon = await drillJanitorRunbook.run(

@@ -3,6 +3,7 @@ import { builtinFleet } from "../../lib/catalogue.js";
 import { compareRows, evaluateExpectation } from "../../lib/drill/checks.js";
 import { chooseRestoreMode, DOWNLOAD_MODE_MIN_BYTES } from "../../lib/drill/pg-drill.js";
 import { drillCatalogueSchema, resolveDrillSettings } from "../../lib/drill/settings.js";
+import { drillContinueRunbook } from "../../runbooks/drill-continue.js";
 import { restoreDrillRunbook } from "../../runbooks/restore-drill.js";
 
 const result = (rows: Record<string, unknown>[], column = "n") => ({ rows, fields: [{ name: column }] });
@@ -10,7 +11,10 @@ const result = (rows: Record<string, unknown>[], column = "n") => ({ rows, field
 describe("custom check expectations", () => {
   it("equals compares numbers numerically (PostgreSQL returns bigint as text) and strings exactly", () => {
     expect(evaluateExpectation({ equals: 0 }, result([{ n: "0" }])).status).toBe("passed");
-    expect(evaluateExpectation({ equals: 0 }, result([{ n: "3" }]))).toMatchObject({ status: "failed", actual: "3" });
+    // Failed, with the row count and no value: a check's result may be a customer's data.
+    const failed = evaluateExpectation({ equals: 0 }, result([{ n: "secret-3" }]));
+    expect(failed).toEqual({ status: "failed", reason: "the first column of the first row is not = 0", rows: 1 });
+    expect(JSON.stringify(evaluateExpectation({ min: 5 }, result([{ n: "3" }])))).not.toContain('"3"');
     expect(evaluateExpectation({ equals: "ok" }, result([{ n: "ok" }])).status).toBe("passed");
     expect(evaluateExpectation({ equals: true }, result([{ n: true }])).status).toBe("passed");
     expect(evaluateExpectation({ equals: null }, result([{ n: null }])).status).toBe("passed");
@@ -32,15 +36,20 @@ describe("custom check expectations", () => {
     });
   });
 
-  it("checks arrive as a JSON string from the CLI and are validated (a bad one is a clear input error)", () => {
-    const parsed = restoreDrillRunbook.input.parse({
-      checks: '[{"name":"orders","sql":"select count(*) from orders","expect":{"min":1}}]',
-    });
-    expect(parsed.checks).toEqual([{ name: "orders", sql: "select count(*) from orders", expect: { min: 1 } }]);
-    expect(restoreDrillRunbook.input.safeParse({ checks: '[{"name":"x","sql":"select 1","expect":{}}]' }).success).toBe(
-      false,
-    );
-    expect(restoreDrillRunbook.input.safeParse({ checks: "not json" }).success).toBe(false);
+  it("checks are not runbook input: an event or CLI input naming them gets the clear unknown-key error", () => {
+    const check = '[{"name":"orders","sql":"select count(*) from orders","expect":{"min":1}}]';
+    for (const checks of [check, JSON.parse(check)]) {
+      const parsed = restoreDrillRunbook.input.safeParse({ checks });
+      expect(parsed.success).toBe(false);
+      expect(parsed.error?.issues[0]?.message).toMatch(
+        /^unknown key "checks"; allowed: database, .*; SQL checks are not runbook input: they come from the catalogue only \(dr\.drill\.checks\)$/,
+      );
+    }
+    // drill-continue's input is an RDS event's detail: loose for RDS's own fields, never for checks.
+    const detail = drillContinueRunbook.input.safeParse({ SourceType: "DB_INSTANCE", checks: JSON.parse(check) });
+    expect(detail.success).toBe(false);
+    expect(detail.error?.issues[0]?.message).toMatch(/unknown key "checks".*dr\.drill\.checks/);
+    expect(drillContinueRunbook.input.safeParse({ SourceType: "DB_INSTANCE", NewField: 1 }).success).toBe(true);
   });
 });
 
@@ -94,12 +103,18 @@ describe("drill settings", () => {
       },
     };
     const settings = resolveDrillSettings(withCatalogue, { instanceClass: "db.t4g.micro" });
+    expect(settings.allowSourceServer).toBe(false);
     expect(settings).toMatchObject({
       instanceClass: "db.t4g.micro",
       subnetGroup: "drills",
       securityGroupIds: ["sg-0123456789abcdef0"],
     });
     expect(settings.checks.map((c) => c.name)).toEqual(["orders"]);
+  });
+
+  it("ops plan says when a pg_dump system has no drill target (the drill would fail, never use production)", () => {
+    expect(restoreDrillRunbook.planNote?.(system("partpal-ims"), {})).toMatch(/no drill target: set dr\.drill\.target/);
+    expect(restoreDrillRunbook.planNote?.(system("demo"), {}) ?? "").not.toMatch(/drill target/);
   });
 
   it("streams small dumps and downloads large ones for a parallel pg_restore, when there is room", () => {

@@ -36,6 +36,7 @@ import { drillEventPattern, rdsInstanceEventDetailSchema, rdsInstanceEventSchema
 import { findDrillOwner } from "../../lib/drill/names.js";
 import { continueRdsDrill, type ValidateFn } from "../../lib/drill/rds-continue.js";
 import type { DrillRecord } from "../../lib/drill/record.js";
+import { drillCatalogueSchema } from "../../lib/drill/settings.js";
 import { drillContinueRunbook } from "../../runbooks/drill-continue.js";
 import { drillJanitorRunbook } from "../../runbooks/drill-janitor.js";
 import { ReportBuilder } from "../../runbooks/report.js";
@@ -181,7 +182,7 @@ const flashSale = fleet.systems.find((s) => s.id === "flash-sale");
 const ode = fleet.systems.find((s) => s.id === "ode");
 if (!flashSale || !ode) throw new Error("catalogue lacks flash-sale or ode");
 
-const SCRATCH = "drill-flash-sale-main-20261121t100000z";
+const SCRATCH = "drill-flash-sale-98e94-main-c84641-20261121t100000z";
 const scratchInstance = () =>
   fixture<{ DBInstances: DBInstance[] }>("rds-describe-db-instances-drill-available.json").DBInstances[0] as DBInstance;
 const sourceInstance = () =>
@@ -273,6 +274,8 @@ describe("restore-drill, rds-pitr (Flash Sale)", () => {
     expect(report.summary).toMatch(/RDS restore\(s\) started .*against RPO 5 min/);
     const plan = s3.json(`drills/flash-sale/pending/${SCRATCH}.json`) as { warnings: string[] };
     expect(plan.warnings.join(" ")).toMatch(/source statistics unavailable/);
+    // No SQL travels through S3: the continuation reads the checks from the catalogue.
+    expect(plan).not.toHaveProperty("checks");
   });
 
   it("uses the configured class, subnet group and security groups", async () => {
@@ -359,7 +362,7 @@ describe("restore-drill, rds-snapshot (ODE)", () => {
     );
     expect(report.status, report.summary).toBe("succeeded");
     expect(rdsMock).toHaveReceivedCommandWith(RestoreDBInstanceFromDBSnapshotCommand, {
-      DBInstanceIdentifier: "drill-ode-main-20261121t100000z",
+      DBInstanceIdentifier: "drill-ode-87e5a-main-65a73d-20261121t100000z",
       DBSnapshotIdentifier: "rds:ode-postgres-2026-11-21-03-05",
       PubliclyAccessible: false,
       MultiAZ: false,
@@ -396,7 +399,7 @@ describe("drill-continue", () => {
       expect(detail.SourceIdentifier.startsWith(drillEventPattern.detail.SourceIdentifier[0].prefix)).toBe(true);
     }
     expect(findDrillOwner(fleet.systems, SCRATCH)?.system.id).toBe("flash-sale");
-    expect(findDrillOwner(fleet.systems, "drill-ode-main-20261121t100000z")?.system.id).toBe("ode");
+    expect(findDrillOwner(fleet.systems, "drill-ode-87e5a-main-65a73d-20261121t100000z")?.system.id).toBe("ode");
     expect(findDrillOwner(fleet.systems, "flash-sale-db")).toBeUndefined();
   });
 
@@ -408,7 +411,7 @@ describe("drill-continue", () => {
     const conn = validate.mock.calls[0]?.[0];
     // The copy's own address, the source's credentials, TLS verified against the RDS CAs.
     expect(conn).toMatchObject({
-      host: "drill-flash-sale-main-20261121t100000z.c9akciq32.ap-south-1.rds.amazonaws.com",
+      host: "drill-flash-sale-98e94-main-c84641-20261121t100000z.c9akciq32.ap-south-1.rds.amazonaws.com",
       port: 5432,
       user: "flashsale",
       database: "flashsale",
@@ -430,6 +433,48 @@ describe("drill-continue", () => {
     expect(saved.cleanup.status).toBe("removed");
     // The secret's password is nowhere in what was saved.
     expect(JSON.stringify([...s3.objects.values()])).not.toContain("s3cret-Passw0rd");
+  });
+
+  it("takes the SQL checks from the catalogue, never from the plan in S3, and runs them as the drill's own role", async () => {
+    rds.add(scratchInstance());
+    // A plan someone with bucket access rewrote to carry SQL of their own.
+    s3.objects.set(
+      `drills/flash-sale/pending/${SCRATCH}.json`,
+      JSON.stringify({
+        version: 1,
+        drillId: "flash-sale/main/20261121t100000z",
+        system: "flash-sale",
+        database: "main",
+        instanceId: SCRATCH,
+        source: "rds-pitr",
+        sourceInstance: "flash-sale-db",
+        startedAt: "2026-11-21T10:00:00.000Z",
+        deadline: "2026-11-21T13:00:00.000Z",
+        recoveryPoint: "2026-11-21T09:55:12.000Z",
+        tables: [],
+        rowTolerancePercent: 10,
+        checks: [{ name: "injected", sql: "select pg_terminate_backend(1)", expect: { rows: 1 } }],
+        warnings: [],
+      }),
+    );
+    const catalogued = { name: "orders", sql: "select count(*) from orders", expect: { min: 1 } };
+    const system = {
+      ...flashSale,
+      dr: { ...flashSale.dr, drill: drillCatalogueSchema.parse({ checks: [catalogued] }) },
+    };
+    const validate = vi.fn(passing);
+    const ctx = testContext({ system, now: at("2026-11-21T10:20:00Z") });
+    await continueRdsDrill(ctx, new ReportBuilder(ctx, "drill-continue"), {
+      instanceId: SCRATCH,
+      by: "event",
+      validate,
+    });
+    const expectations = validate.mock.calls[0]?.[1];
+    expect(expectations?.checks).toEqual([catalogued]);
+    expect(expectations?.checkRole).toMatchObject({
+      drillId: "flash-sale/main/20261121t100000z",
+      system: "flash-sale",
+    });
   });
 
   it("reports RTO missed with its overrun when validation ends after the target", async () => {
@@ -647,9 +692,9 @@ describe("drill-janitor, RDS", () => {
 
   it("deletes drills past their deadline or already judged, keeps those in flight, never touches anything else", async () => {
     rds.add(sourceInstance());
-    const lateId = "drill-flash-sale-main-20261121t060000z";
-    const judgedId = "drill-flash-sale-main-20261121t080000z";
-    const liveId = "drill-flash-sale-main-20261121t100000z";
+    const lateId = "drill-flash-sale-98e94-main-c84641-20261121t060000z";
+    const judgedId = "drill-flash-sale-98e94-main-c84641-20261121t080000z";
+    const liveId = "drill-flash-sale-98e94-main-c84641-20261121t100000z";
     rds.add(
       withTags(
         lateId,
@@ -667,7 +712,7 @@ describe("drill-janitor, RDS", () => {
     untagged.DBInstanceArn = "arn:aws:rds:ap-south-1:123456789012:db:drill-someone-elses-instance";
     untagged.TagList = [{ Key: "team", Value: "data" }];
     rds.add(untagged);
-    const otherSystem = withTags("drill-ims-2-main-20261121t060000z", {
+    const otherSystem = withTags("drill-ims-2-7c094-main-f36fa8-20261121t060000z", {
       "ops-autopilot:system": "ims-2",
       "ops-autopilot:drill-deadline": "2026-11-21T09:00:00.000Z",
     });
@@ -696,12 +741,12 @@ describe("drill-janitor, RDS", () => {
       instance.TagList = instance.TagList?.filter((t) => t.Key !== "ops-autopilot:drill-deadline");
       return instance;
     };
-    const recent = "drill-flash-sale-main-20261121t103000z";
-    const old = "drill-flash-sale-main-20261121t060000z";
+    const recent = "drill-flash-sale-98e94-main-c84641-20261121t103000z";
+    const old = "drill-flash-sale-98e94-main-c84641-20261121t060000z";
     rds.add(withoutDeadline(recent, "2026-11-21T10:30:00.000Z"));
     rds.add(withoutDeadline(old, "2026-11-21T06:00:00.000Z"));
     // No deadline, no start tag, no timestamp in its name: nothing says it is over.
-    const unknown = withoutDeadline("drill-flash-sale-main-manual", "");
+    const unknown = withoutDeadline("drill-flash-sale-98e94-main-c84641-manual", "");
     unknown.TagList = unknown.TagList?.filter((t) => t.Key !== "ops-autopilot:drill-started");
     rds.add(unknown);
     const report = await drillJanitorRunbook.run(
@@ -715,7 +760,7 @@ describe("drill-janitor, RDS", () => {
       status: "skipped",
       reason: expect.stringMatching(/until 2026-11-21T13:30:00.000Z/),
     });
-    expect(report.actions.find((a) => a.resource === "drill-flash-sale-main-manual")).toMatchObject({
+    expect(report.actions.find((a) => a.resource === "drill-flash-sale-98e94-main-c84641-manual")).toMatchObject({
       status: "failed",
       reason: expect.stringMatching(/no deadline or start time: not deleted/),
     });
@@ -723,7 +768,7 @@ describe("drill-janitor, RDS", () => {
 
   it("a dry run deletes nothing", async () => {
     rds.add(
-      withTags("drill-flash-sale-main-20261121t060000z", {
+      withTags("drill-flash-sale-98e94-main-c84641-20261121t060000z", {
         "ops-autopilot:drill-deadline": "2026-11-21T09:00:00.000Z",
       }),
     );
@@ -737,22 +782,34 @@ describe("drill-janitor, RDS", () => {
 
   it("removes a stale plan whose drill is gone", async () => {
     s3.objects.set(
-      "drills/flash-sale/pending/drill-flash-sale-main-20261120t100000z.json",
-      JSON.stringify({ instanceId: "drill-flash-sale-main-20261120t100000z", deadline: "2026-11-20T13:00:00.000Z" }),
+      "drills/flash-sale/pending/drill-flash-sale-98e94-main-c84641-20261120t100000z.json",
+      JSON.stringify({
+        instanceId: "drill-flash-sale-98e94-main-c84641-20261120t100000z",
+        deadline: "2026-11-20T13:00:00.000Z",
+      }),
     );
     // Claims are named after their instance: kept while it exists, removed once it is gone.
     s3.objects.set(`drills/flash-sale/pending/claims/${SCRATCH}.json`, JSON.stringify({ holder: "validating:1" }));
     s3.objects.set(
-      "drills/flash-sale/pending/claims/drill-flash-sale-main-20261120t100000z.json",
+      "drills/flash-sale/pending/claims/drill-flash-sale-98e94-main-c84641-20261120t100000z.json",
       JSON.stringify({ holder: "validating:2" }),
     );
     const live = scratchInstance();
     live.DBInstanceStatus = "creating";
     rds.add(live);
-    await drillJanitorRunbook.run(
+    const report = await drillJanitorRunbook.run(
       testContext({ system: flashSale, now: at("2026-11-21T11:00:00Z") }),
       drillJanitorRunbook.input.parse({}),
     );
     expect(s3.keys("drills/flash-sale/pending/")).toEqual([`drills/flash-sale/pending/claims/${SCRATCH}.json`]);
+    // A claim is reported as a claim, a plan as a plan.
+    const removed = report.actions.filter((a) => a.status === "done" && a.resource.startsWith("s3://"));
+    expect(removed.map((a) => [a.action, a.resource.replace(/^s3:\/\/[^/]+\//, "")])).toEqual([
+      ["delete-drill-plan", "drills/flash-sale/pending/drill-flash-sale-98e94-main-c84641-20261120t100000z.json"],
+      [
+        "delete-drill-claim",
+        "drills/flash-sale/pending/claims/drill-flash-sale-98e94-main-c84641-20261120t100000z.json",
+      ],
+    ]);
   });
 });

@@ -84,6 +84,18 @@ describe("drill records", () => {
     expect(record.summary).toContain("1/2 checks passed (failed: orders)");
   });
 
+  it("folds a long failure text at a word boundary with an ellipsis, never mid-word", () => {
+    const failure = `restore stopped: ${"the drill target server refused the connection again ".repeat(6)}end`;
+    const record = buildDrillRecord(facts({ failure }));
+    const why = /drill FAILED — (.*?); RTO/.exec(record.summary)?.[1] ?? "";
+    expect(why.length).toBeLessThanOrEqual(200);
+    expect(why.endsWith("…")).toBe(true);
+    // What is shown is whole words of the failure, in order.
+    const shown = why.slice(0, -1);
+    expect(failure.startsWith(shown)).toBe(true);
+    expect(failure.charAt(shown.length)).toBe(" ");
+  });
+
   it("says when the scratch copy could not be removed", () => {
     const record = buildDrillRecord(facts({ cleanup: { status: "failed", reason: "connection refused" } }));
     expect(record.summary).toContain("scratch NOT removed (connection refused; the janitor retries)");

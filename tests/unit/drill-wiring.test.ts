@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { scratchInstanceSystemPrefix } from "../../lib/drill/names.js";
 import { parseFleet } from "../../lib/fleet.js";
 import { drillContinueRunbook } from "../../runbooks/drill-continue.js";
 import { drillJanitorRunbook } from "../../runbooks/drill-janitor.js";
@@ -41,7 +42,7 @@ describe("drill runbooks, as the registry will hold them", () => {
         expect(statement.resources, schedule.id).not.toContain("*");
         if (statement.actions.includes("rds:DeleteDBInstance")) {
           expect(statement.resources, schedule.id).toEqual([
-            `arn:aws:rds:${system.account.region}:*:db:drill-${system.id}-*`,
+            `arn:aws:rds:${system.account.region}:*:db:${scratchInstanceSystemPrefix(system.id)}*`,
           ]);
         }
       }

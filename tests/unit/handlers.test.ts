@@ -207,7 +207,7 @@ describe("RDS event handler", () => {
     const report = await createRdsEventHandler(runtime)(event, lambdaContext(60_000));
     expect(report.system).toBe("flash-sale");
     expect(calls[0]?.input).toMatchObject({
-      SourceIdentifier: "drill-flash-sale-main-20261121t100000z",
+      SourceIdentifier: "drill-flash-sale-98e94-main-c84641-20261121t100000z",
       EventID: "RDS-EVENT-0019",
     });
   });
