@@ -12,7 +12,6 @@ import { dropScratchDatabase, listScratchDatabases } from "../lib/drill/scratch.
 import { defaultDeadlineMinutes, resolveDrillSettings } from "../lib/drill/settings.js";
 import { errorMessage } from "../lib/errors.js";
 import { describeConnection } from "../lib/postgres/connection.js";
-import { redactText } from "../lib/redact.js";
 import { foldText } from "../lib/text.js";
 import type { System } from "../systems/schema.js";
 import { booleanish } from "./inputs.js";
@@ -124,7 +123,7 @@ async function sweepCheckRoles(ctx: RunbookContext, report: ReportBuilder, targe
       await dropCheckRole(target.conn, role.name);
       report.add({ resource, action: "drop-check-role", status: "done", reason });
     } catch (error) {
-      report.add({ resource, action: "drop-check-role", status: "failed", reason: redactText(errorMessage(error)) });
+      report.add({ resource, action: "drop-check-role", status: "failed", reason: errorMessage(error) });
     }
   }
 }

@@ -7,7 +7,6 @@ import type { DrillRecord } from "../lib/drill/record.js";
 import { drillInputFields, resolveDrillSettings, unknownDrillKeyMessage } from "../lib/drill/settings.js";
 import { formatTarget, rpoSourceWarning } from "../lib/drill/verdict.js";
 import { errorMessage } from "../lib/errors.js";
-import { redactText } from "../lib/redact.js";
 import { foldText } from "../lib/text.js";
 import type { System } from "../systems/schema.js";
 import { selectDatabases } from "./databases.js";

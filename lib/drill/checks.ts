@@ -4,7 +4,6 @@ import type { customCheckSchema } from "../../systems/drill-schema.js";
 import { errorMessage } from "../errors.js";
 import type { PgConnection } from "../postgres/connection.js";
 import { connect, largestTables } from "../postgres/server.js";
-import { redactText } from "../redact.js";
 import { type CheckRole, type CheckRoleLabel, createCheckRole } from "./check-role.js";
 
 export { checkExpectationSchema, customCheckSchema } from "../../systems/drill-schema.js";
@@ -203,7 +202,7 @@ async function runCustomChecks(admin: PgConnection, expectations: Expectations):
   try {
     role = await createCheckRole(admin, expectations.checkRole);
   } catch (error) {
-    return allFailed(checks, redactText(errorMessage(error)));
+    return allFailed(checks, errorMessage(error));
   }
   let client: pg.Client;
   try {

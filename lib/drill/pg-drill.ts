@@ -10,7 +10,6 @@ import type { Manifest } from "../backup/manifest.js";
 import { errorMessage, RunbookError } from "../errors.js";
 import { describeConnection, type PgConnection, resolveConnection } from "../postgres/connection.js";
 import { chooseTool, findTools, parseToolVersion } from "../postgres/tools.js";
-import { redactText } from "../redact.js";
 import { dropCheckRolesOfDrill } from "./check-role.js";
 import { type CheckResult, type ExpectedTable, validateRestored, validationOutcome } from "./checks.js";
 import { drillId, formatDrillComment, scratchDatabaseName } from "./names.js";
@@ -502,7 +501,7 @@ export async function pgDumpDrill(
           resource: name,
           action: "drop-check-role",
           status: "failed",
-          reason: `${redactText(errorMessage(error))}; drill-janitor drops it after ${drillDeadline.toISOString()}`,
+          reason: `${errorMessage(error)}; drill-janitor drops it after ${drillDeadline.toISOString()}`,
         });
       }
     }

@@ -9,6 +9,7 @@ import {
 } from "../../deploy/plan.js";
 import { assertPinned, createRuntime } from "../../functions/runtime.js";
 import { builtinFleet } from "../../lib/catalogue.js";
+import { scratchInstanceSystemPrefix } from "../../lib/drill/names.js";
 import type { Fleet } from "../../lib/fleet.js";
 import { withAccount } from "../../lib/iam.js";
 import { runbooks } from "../../runbooks/index.js";
@@ -93,7 +94,8 @@ function foreignTo(resource: string, statement: Permission, system: System, audi
   const owned = [
     ...repositories.map((r) => `repository/${r}`),
     ...instances.flatMap((i) => [`db:${i}`, `snapshot:rds:${i}-*`, `snapshot:${i}-*`]),
-    `db:drill-${system.id}-*`,
+    // Scratch instances of this system's drills (their prefix carries a hash of the system id).
+    `db:${scratchInstanceSystemPrefix(system.id)}*`,
     ...secrets,
     ...services.map((s) => `service/${cluster}/${s}`),
     ...(backup?.kmsKeyId ? [`key/${backup.kmsKeyId}`] : []),
