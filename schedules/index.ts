@@ -1,7 +1,13 @@
 import { backupSchedules } from "./backups.js";
 import { drillSchedules } from "./drills.js";
+import { healthProbeSchedulesOfFleet } from "./health-probe.js";
 import { scalingSchedules } from "./scaling.js";
 import type { ScheduleInput } from "./schema.js";
 
 /** Every built-in schedule, validated with the fleet by `lib/catalogue.ts`. */
-export const builtinSchedules: readonly ScheduleInput[] = [...backupSchedules, ...scalingSchedules, ...drillSchedules];
+export const builtinSchedules: readonly ScheduleInput[] = [
+  ...backupSchedules,
+  ...scalingSchedules,
+  ...drillSchedules,
+  ...healthProbeSchedulesOfFleet,
+];

@@ -48,8 +48,10 @@ describe("runbooks", () => {
     for (const runbook of runbooks) {
       expect(runbook.description.length, runbook.name).toBeGreaterThan(20);
       expect(runbook.input.safeParse({}).success, `${runbook.name} runs with default input`).toBe(true);
-      const doc = join(root, "runbooks", `${runbook.name}.md`);
-      expect(existsSync(doc), `runbooks/${runbook.name}.md`).toBe(true);
+      // A runbook lives in runbooks/<name>.ts or in its own folder runbooks/<name>/.
+      const flat = join(root, "runbooks", `${runbook.name}.md`);
+      const doc = existsSync(flat) ? flat : join(root, "runbooks", runbook.name, `${runbook.name}.md`);
+      expect(existsSync(doc), `runbooks/${runbook.name}.md or runbooks/${runbook.name}/${runbook.name}.md`).toBe(true);
       expect(readFileSync(doc, "utf8")).toMatch(new RegExp(`^# ${runbook.name}\\b`));
     }
   });
