@@ -56,8 +56,9 @@ export function evaluateProbe(state: ProbeState, sample: ProbeSample, thresholds
   if (!sample.ok) {
     const failures = state.failures + 1;
     const since = state.failures > 0 && state.since ? state.since : sample.at;
-    const verdict =
-      failures >= thresholds.unhealthyThreshold ? "unhealthy" : state.verdict === "unhealthy" ? "unhealthy" : "failing";
+    // A target that was unhealthy stays so until it passes the healthy threshold: one pass is not recovery.
+    const wasDown = state.verdict === "unhealthy" || state.verdict === "recovering";
+    const verdict = failures >= thresholds.unhealthyThreshold || wasDown ? "unhealthy" : "failing";
     return { failures, successes: 0, since, verdict };
   }
   // Counted up to the threshold only: a healthy endpoint then keeps the same state (no write every run).
