@@ -55,6 +55,6 @@ export function decideBake(facts: BakeFacts): BakeDecision {
   const probe = facts.probe === undefined ? "no probe-able endpoint" : "probe passing";
   return {
     kind: "promote",
-    why: `baked ${facts.bakeMinutes} min after deployment ${bake.deployment}: alarms OK, ${probe}`,
+    why: `baked ${facts.bakeMinutes} min after deployment ${bake.deployment} - alarms OK - ${probe}`,
   };
 }
