@@ -1,6 +1,6 @@
 import {
-  DescribeServicesCommand,
   type Deployment,
+  DescribeServicesCommand,
   ECSClient,
   type Service,
   TagResourceCommand,
@@ -73,9 +73,23 @@ export class SimulatedEcs {
 
   constructor(readonly options: SimulatedEcsOptions) {
     const ecs = mockClient(ECSClient);
-    ecs.on(DescribeServicesCommand).callsFake(async (input) => this.call("DescribeServices", input, () => this.describe(input.services ?? [], (input.include ?? []).includes("TAGS"))));
-    ecs.on(UpdateServiceCommand).callsFake(async (input) => this.call("UpdateService", input, () => this.update(input.service ?? "", input.taskDefinition ?? "")));
-    ecs.on(TagResourceCommand).callsFake(async (input) => this.call("TagResource", input, () => this.tag(input.resourceArn ?? "", input.tags ?? [])));
+    ecs
+      .on(DescribeServicesCommand)
+      .callsFake(async (input) =>
+        this.call("DescribeServices", input, () =>
+          this.describe(input.services ?? [], (input.include ?? []).includes("TAGS")),
+        ),
+      );
+    ecs
+      .on(UpdateServiceCommand)
+      .callsFake(async (input) =>
+        this.call("UpdateService", input, () => this.update(input.service ?? "", input.taskDefinition ?? "")),
+      );
+    ecs
+      .on(TagResourceCommand)
+      .callsFake(async (input) =>
+        this.call("TagResource", input, () => this.tag(input.resourceArn ?? "", input.tags ?? [])),
+      );
     this.mock = ecs;
   }
 
@@ -162,7 +176,8 @@ export class SimulatedEcs {
     const now = this.options.clock.now().getTime();
     for (const service of this.services.values()) {
       const primary = service.deployments.find((d) => d.status === "PRIMARY");
-      if (!primary || primary.rolloutState !== "IN_PROGRESS" || primary.readyAt > now) continue;
+      if (!primary) continue;
+      if (primary.rolloutState !== "IN_PROGRESS" || primary.readyAt > now) continue;
       primary.rolloutState = "COMPLETED";
       primary.rolloutStateReason = `ECS deployment ${primary.id} completed.`;
       service.deployments = [primary];
@@ -181,7 +196,10 @@ export class SimulatedEcs {
     for (const name of names) {
       const service = this.services.get(name);
       if (!service) {
-        failures.push({ arn: `arn:aws:ecs:us-east-1:111122223333:service/${this.options.cluster}/${name}`, reason: "MISSING" });
+        failures.push({
+          arn: `arn:aws:ecs:us-east-1:111122223333:service/${this.options.cluster}/${name}`,
+          reason: "MISSING",
+        });
         continue;
       }
       services.push(this.shape(service, withTags));
@@ -257,7 +275,8 @@ export class SimulatedEcs {
 
   private tag(arn: string, tags: { key?: string; value?: string }[]) {
     const service = [...this.services.values()].find((s) => s.arn === arn);
-    if (!service) throw Object.assign(new Error("The specified resource is not found."), { name: "ResourceNotFoundException" });
+    if (!service)
+      throw Object.assign(new Error("The specified resource is not found."), { name: "ResourceNotFoundException" });
     for (const tag of tags) if (tag.key) service.tags.set(tag.key, tag.value ?? "");
     return {};
   }

@@ -55,6 +55,11 @@ describe("evaluateProbe", () => {
   });
 
   it("fills what a guide leaves out with the ALB defaults", () => {
-    expect(thresholdsOf({})).toEqual({ intervalSeconds: 30, timeoutSeconds: 5, unhealthyThreshold: 3, healthyThreshold: 2 });
+    expect(thresholdsOf({})).toEqual({
+      intervalSeconds: 30,
+      timeoutSeconds: 5,
+      unhealthyThreshold: 3,
+      healthyThreshold: 2,
+    });
   });
 });

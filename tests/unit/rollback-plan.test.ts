@@ -1,6 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { decideBake } from "../../runbooks/health-probe/plan.js";
-import { decideRollback, type DecideOptions, type WorkloadFacts, withRolledBackFrom } from "../../runbooks/rollback/plan.js";
+import {
+  type DecideOptions,
+  decideRollback,
+  type WorkloadFacts,
+  withRolledBackFrom,
+} from "../../runbooks/rollback/plan.js";
 
 const now = new Date("2026-11-21T10:00:00Z");
 const minutesAgo = (m: number) => new Date(now.getTime() - m * 60_000);
@@ -27,21 +32,87 @@ const decide = (over: Partial<WorkloadFacts> = {}, extra: Partial<DecideOptions>
 
 describe("decideRollback", () => {
   // Prepare: one row per guard, with the facts that trip it and nothing else.
-  const cases: { name: string; over?: Partial<WorkloadFacts>; extra?: Partial<DecideOptions>; kind: string; guard?: string }[] = [
+  const cases: {
+    name: string;
+    over?: Partial<WorkloadFacts>;
+    extra?: Partial<DecideOptions>;
+    kind: string;
+    guard?: string;
+  }[] = [
     { name: "a failing new deployment rolls back to the known-good", kind: "rollback" },
-    { name: "disabled in the catalogue", extra: { rules: { enabled: false, windowMinutes: 60, cooldownMinutes: 30 } }, kind: "blocked", guard: "disabled" },
-    { name: "CodeDeploy controller: hand over", over: { controller: "code-deploy" }, kind: "manual", guard: "controller" },
+    {
+      name: "disabled in the catalogue",
+      extra: { rules: { enabled: false, windowMinutes: 60, cooldownMinutes: 30 } },
+      kind: "blocked",
+      guard: "disabled",
+    },
+    {
+      name: "CodeDeploy controller: hand over",
+      over: { controller: "code-deploy" },
+      kind: "manual",
+      guard: "controller",
+    },
     { name: "external controller: hand over", over: { controller: "external" }, kind: "manual", guard: "controller" },
-    { name: "ECS circuit breaker rolling back: wait", over: { platformRollback: "ECS is rolling back" }, kind: "wait", guard: "platform-rollback" },
-    { name: "no known-good recorded", over: { knownGood: undefined } as Partial<WorkloadFacts>, kind: "blocked", guard: "no-known-good" },
-    { name: "already on known-good: not a deploy problem", over: { current: "ez-backend:7" }, kind: "blocked", guard: "already-known-good" },
-    { name: "a rollback to the target rolling out: wait", over: { current: "ez-backend:7", rollingOut: true }, kind: "wait", guard: "in-progress" },
-    { name: "target was rolled back from", over: { rolledBackFrom: ["ez-backend:7"] }, kind: "blocked", guard: "rolled-back-from" },
-    { name: "deployment older than the window", over: { deployedAt: minutesAgo(61) }, kind: "blocked", guard: "outside-window" },
-    { name: "within the cooldown", over: { lastRollback: { at: minutesAgo(10), from: "ez-backend:6", to: "ez-backend:5" } }, kind: "blocked", guard: "cooldown" },
-    { name: "cooldown over", over: { lastRollback: { at: minutesAgo(31), from: "ez-backend:6", to: "ez-backend:5" } }, kind: "rollback" },
-    { name: "manual skips the window", over: { deployedAt: minutesAgo(600) }, extra: { trigger: { kind: "manual", at: now } }, kind: "rollback" },
-    { name: "manual to= a rolled-back-from revision is still refused", over: { rolledBackFrom: ["ez-backend:5"] }, extra: { to: "ez-backend:5", trigger: { kind: "manual", at: now } }, kind: "blocked", guard: "rolled-back-from" },
+    {
+      name: "ECS circuit breaker rolling back: wait",
+      over: { platformRollback: "ECS is rolling back" },
+      kind: "wait",
+      guard: "platform-rollback",
+    },
+    {
+      name: "no known-good recorded",
+      over: { knownGood: undefined } as unknown as Partial<WorkloadFacts>,
+      kind: "blocked",
+      guard: "no-known-good",
+    },
+    {
+      name: "already on known-good: not a deploy problem",
+      over: { current: "ez-backend:7" },
+      kind: "blocked",
+      guard: "already-known-good",
+    },
+    {
+      name: "a rollback to the target rolling out: wait",
+      over: { current: "ez-backend:7", rollingOut: true },
+      kind: "wait",
+      guard: "in-progress",
+    },
+    {
+      name: "target was rolled back from",
+      over: { rolledBackFrom: ["ez-backend:7"] },
+      kind: "blocked",
+      guard: "rolled-back-from",
+    },
+    {
+      name: "deployment older than the window",
+      over: { deployedAt: minutesAgo(61) },
+      kind: "blocked",
+      guard: "outside-window",
+    },
+    {
+      name: "within the cooldown",
+      over: { lastRollback: { at: minutesAgo(10), from: "ez-backend:6", to: "ez-backend:5" } },
+      kind: "blocked",
+      guard: "cooldown",
+    },
+    {
+      name: "cooldown over",
+      over: { lastRollback: { at: minutesAgo(31), from: "ez-backend:6", to: "ez-backend:5" } },
+      kind: "rollback",
+    },
+    {
+      name: "manual skips the window",
+      over: { deployedAt: minutesAgo(600) },
+      extra: { trigger: { kind: "manual", at: now } },
+      kind: "rollback",
+    },
+    {
+      name: "manual to= a rolled-back-from revision is still refused",
+      over: { rolledBackFrom: ["ez-backend:5"] },
+      extra: { to: "ez-backend:5", trigger: { kind: "manual", at: now } },
+      kind: "blocked",
+      guard: "rolled-back-from",
+    },
   ];
   for (const c of cases) {
     it(c.name, () => {
@@ -58,7 +129,9 @@ describe("decideRollback", () => {
   });
 
   it("an explicit to= wins over the known-good", () => {
-    expect(decide({}, { to: "ez-backend:6", trigger: { kind: "manual", at: now } })).toMatchObject({ to: "ez-backend:6" });
+    expect(decide({}, { to: "ez-backend:6", trigger: { kind: "manual", at: now } })).toMatchObject({
+      to: "ez-backend:6",
+    });
   });
 
   it("escalates 'not a deploy problem' as critical when the known-good itself fails", () => {
@@ -89,7 +162,15 @@ describe("decideRollback", () => {
 
 describe("decideBake", () => {
   const bake = { revision: "ez-backend:8", deployment: "ecs-svc/1", started: minutesAgo(11), state: "baking" as const };
-  const base = { bake, current: "ez-backend:8", steady: true, probe: "healthy" as const, alarmsInAlarm: [], now, bakeMinutes: 10 };
+  const base = {
+    bake,
+    current: "ez-backend:8",
+    steady: true,
+    probe: "healthy" as const,
+    alarmsInAlarm: [],
+    now,
+    bakeMinutes: 10,
+  };
 
   it.each([
     ["healthy for the whole bake: promote", {}, "promote"],

@@ -20,8 +20,10 @@ import type { System } from "../../systems/schema.js";
 import { testContext } from "../helpers/context.js";
 import { SimClock, SimulatedEcs, taskDefinitionArn } from "../helpers/simulated-ecs.js";
 
+// biome-ignore lint/suspicious/noExplicitAny: fixtures are real payloads read as loose JSON
+type Loose = Record<string, any>;
 const fixture = (name: string) =>
-  JSON.parse(readFileSync(join(import.meta.dirname, "..", "fixtures", name), "utf8")) as Record<string, any>;
+  JSON.parse(readFileSync(join(import.meta.dirname, "..", "fixtures", name), "utf8")) as Loose;
 
 const ez = findSystem(builtinFleet(), "ez-tracking");
 const T0 = Date.parse("2026-11-21T10:00:00Z");
@@ -40,7 +42,10 @@ beforeEach(() => {
 afterEach(() => ecs.mock.restore());
 
 function context(options: { dryRun?: boolean; system?: System } = {}) {
-  return { ...testContext({ system: options.system ?? ez, now: clock.now, dryRun: options.dryRun ?? false }), sleep: clock.sleep };
+  return {
+    ...testContext({ system: options.system ?? ez, now: clock.now, dryRun: options.dryRun ?? false }),
+    sleep: clock.sleep,
+  };
 }
 
 /** backend was deployed ez-backend:8 five minutes ago; its known-good is ez-backend:7. */
@@ -77,7 +82,11 @@ describe("rollback", () => {
     expect(ecs.running("backend")).toBe("ez-backend:7");
     expect(ecs.count("UpdateService")).toBe(1);
     const update = ecs.calls.find((c) => c.command === "UpdateService")?.input;
-    expect(update).toMatchObject({ cluster: "ez-tracking", service: "backend", taskDefinition: taskDefinitionArn("ez-backend:7") });
+    expect(update).toMatchObject({
+      cluster: "ez-tracking",
+      service: "backend",
+      taskDefinition: taskDefinitionArn("ez-backend:7"),
+    });
     expect(report.status).toBe("succeeded");
     expect(report.actions.map((a) => [a.action, a.status])).toEqual([
       ["rollback", "done"],
@@ -88,7 +97,7 @@ describe("rollback", () => {
     expect(Number(timeline.triggerToIssuedMs)).toBeLessThan(1000);
     expect(Number(timeline.issuedToHealthyMs)).toBeGreaterThanOrEqual(180_000);
     expect(report.summary).toMatch(/alarm → rollback ez-backend:8 → ez-backend:7.*limit 5 min: met/);
-    expect((report.details?.events as { message: string }[]).at(-1)?.message).toMatch(/steady state/);
+    expect((report.details?.events as { message: string }[] | undefined)?.at(-1)?.message).toMatch(/steady state/);
     const tags = ecs.services.get("backend")?.tags;
     expect(tags?.get(LAST_ROLLBACK_TAG)).toMatch(/^v1 at=\S+ from=ez-backend:8 to=ez-backend:7 trigger=alarm$/);
     expect(tags?.get(ROLLED_BACK_FROM_TAG)).toBe("ez-backend:8");
@@ -110,17 +119,29 @@ describe("rollback", () => {
   it("dry run decides and reports, and sends no write", async () => {
     badDeployment();
     const report = await run({ service: "backend", trigger: alarmTrigger() }, { dryRun: true });
-    expect(report.actions[0]).toMatchObject({ action: "rollback", status: "would-do", before: "ez-backend:8", after: "ez-backend:7" });
+    expect(report.actions[0]).toMatchObject({
+      action: "rollback",
+      status: "would-do",
+      before: "ez-backend:8",
+      after: "ez-backend:7",
+    });
     expect(ecs.calls.filter((c) => WRITES.includes(c.command))).toEqual([]);
     expect(ecs.running("backend")).toBe("ez-backend:8");
   });
 
   it("already on the known-good: no rollback, escalated critical 'not a deploy problem'", async () => {
-    ecs.addService({ name: "backend", revision: "ez-backend:7", tags: { [KNOWN_GOOD_TAG]: taskDefinitionArn("ez-backend:7") } });
+    ecs.addService({
+      name: "backend",
+      revision: "ez-backend:7",
+      tags: { [KNOWN_GOOD_TAG]: taskDefinitionArn("ez-backend:7") },
+    });
     const report = await run({ service: "backend", trigger: alarmTrigger() });
     expect(ecs.count("UpdateService")).toBe(0);
     expect(report.details?.decision).toEqual({ kind: "blocked", guard: "already-known-good" });
-    expect(report.details?.escalation).toMatchObject({ severity: "critical", reason: expect.stringMatching(/not a deploy problem/) });
+    expect(report.details?.escalation).toMatchObject({
+      severity: "critical",
+      reason: expect.stringMatching(/not a deploy problem/),
+    });
     expect(report.actions[0]?.reason).toMatch(/^already-known-good: /);
   });
 
@@ -132,7 +153,9 @@ describe("rollback", () => {
   });
 
   it("cooldown: a second automatic rollback within 30 min is refused and escalated", async () => {
-    badDeployment({ [LAST_ROLLBACK_TAG]: `v1 at=2026-11-21T09:45:00Z from=ez-backend:6 to=ez-backend:5 trigger=probe` });
+    badDeployment({
+      [LAST_ROLLBACK_TAG]: `v1 at=2026-11-21T09:45:00Z from=ez-backend:6 to=ez-backend:5 trigger=probe`,
+    });
     const report = await run({ service: "backend", trigger: alarmTrigger() });
     expect(ecs.count("UpdateService")).toBe(0);
     expect(report.details?.decision).toEqual({ kind: "blocked", guard: "cooldown" });
@@ -140,14 +163,24 @@ describe("rollback", () => {
   });
 
   it("outside the rollback window: not blamed on a deployment an hour old", async () => {
-    ecs.addService({ name: "backend", revision: "ez-backend:8", deployedAgoMs: 61 * 60_000, tags: { [KNOWN_GOOD_TAG]: taskDefinitionArn("ez-backend:7") } });
+    ecs.addService({
+      name: "backend",
+      revision: "ez-backend:8",
+      deployedAgoMs: 61 * 60_000,
+      tags: { [KNOWN_GOOD_TAG]: taskDefinitionArn("ez-backend:7") },
+    });
     const report = await run({ service: "backend", trigger: alarmTrigger() });
     expect(ecs.count("UpdateService")).toBe(0);
     expect(report.details?.decision).toEqual({ kind: "blocked", guard: "outside-window" });
   });
 
   it("ECS's circuit breaker rolling back: wait, don't fight it", async () => {
-    ecs.addService({ name: "backend", revision: "ez-backend:7", circuitBreakerRollback: true, tags: { [KNOWN_GOOD_TAG]: taskDefinitionArn("ez-backend:7") } });
+    ecs.addService({
+      name: "backend",
+      revision: "ez-backend:7",
+      circuitBreakerRollback: true,
+      tags: { [KNOWN_GOOD_TAG]: taskDefinitionArn("ez-backend:7") },
+    });
     ecs.deploy("backend", "ez-backend:8");
     ecs.failPrimary("backend");
     const event = fixture("ecs-deployment-failed.json");
@@ -163,7 +196,12 @@ describe("rollback", () => {
     ["CODE_DEPLOY", /stop-deployment/],
     ["EXTERNAL", /task set/],
   ] as const)("a %s controller: report what a person should do, change nothing", async (controller, instructions) => {
-    ecs.addService({ name: "backend", revision: "ez-backend:8", controller, tags: { [KNOWN_GOOD_TAG]: taskDefinitionArn("ez-backend:7") } });
+    ecs.addService({
+      name: "backend",
+      revision: "ez-backend:8",
+      controller,
+      tags: { [KNOWN_GOOD_TAG]: taskDefinitionArn("ez-backend:7") },
+    });
     const report = await run({ service: "backend", trigger: alarmTrigger() });
     expect(ecs.calls.filter((c) => WRITES.includes(c.command))).toEqual([]);
     expect(report.details?.decision).toEqual({ kind: "manual", guard: "controller" });
@@ -180,11 +218,16 @@ describe("rollback", () => {
   });
 
   it("a rollback that never gets steady is reported failed and escalated", async () => {
-    ecs = (ecs.mock.restore(), new SimulatedEcs({ clock, cluster: "ez-tracking", deployMs: 20 * 60_000 }));
+    ecs.mock.restore();
+    ecs = new SimulatedEcs({ clock, cluster: "ez-tracking", deployMs: 20 * 60_000 });
     badDeployment();
     const report = await run({ service: "backend", trigger: alarmTrigger() });
     expect(report.status).toBe("partial");
-    expect(report.actions[1]).toMatchObject({ action: "follow", status: "failed", reason: expect.stringMatching(/not healthy within 10 min/) });
+    expect(report.actions[1]).toMatchObject({
+      action: "follow",
+      status: "failed",
+      reason: expect.stringMatching(/not healthy within 10 min/),
+    });
     expect(report.details?.escalation).toMatchObject({ severity: "critical" });
   });
 
@@ -193,7 +236,9 @@ describe("rollback", () => {
     expect(() => parseRunbookInput(rollbackRunbook, { service: "backend", to: "latest" })).toThrow(
       /to: must be a revision number \(7\), family:revision/,
     );
-    expect(() => parseRunbookInput(rollbackRunbook, { trigger: { kind: "pager" } })).toThrow(/trigger.kind must be one of/);
+    expect(() => parseRunbookInput(rollbackRunbook, { trigger: { kind: "pager" } })).toThrow(
+      /trigger.kind must be one of/,
+    );
     await expect(run({ service: "worker" })).rejects.toThrow(UnknownNameError);
     await expect(run({})).rejects.toThrow(ValidationError);
     expect(ecs.calls).toEqual([]);
@@ -207,7 +252,11 @@ describe("known-good tracking (health-probe bake)", () => {
   /** ez-backend:8 deployed through ECS and now steady: the SERVICE_DEPLOYMENT_COMPLETED moment. */
   function completedDeployment() {
     ecs.addService({ name: "frontend", revision: "ez-frontend:3" });
-    ecs.addService({ name: "backend", revision: "ez-backend:7", tags: { [KNOWN_GOOD_TAG]: taskDefinitionArn("ez-backend:7") } });
+    ecs.addService({
+      name: "backend",
+      revision: "ez-backend:7",
+      tags: { [KNOWN_GOOD_TAG]: taskDefinitionArn("ez-backend:7") },
+    });
     const deployment = ecs.deploy("backend", "ez-backend:8");
     clock.advance(180_000);
     ecs.steady("backend");
@@ -225,9 +274,14 @@ describe("known-good tracking (health-probe bake)", () => {
     clock.advance(5 * 60_000);
     const done = await probe({});
     const tags = ecs.services.get("backend")?.tags;
-    expect(done.actions.find((a) => a.action === "promote-known-good")).toMatchObject({ status: "done", after: taskDefinitionArn("ez-backend:8") });
+    expect(done.actions.find((a) => a.action === "promote-known-good")).toMatchObject({
+      status: "done",
+      after: taskDefinitionArn("ez-backend:8"),
+    });
     expect(tags?.get(KNOWN_GOOD_TAG)).toBe(taskDefinitionArn("ez-backend:8"));
-    expect(tags?.get(KNOWN_GOOD_WHY_TAG)).toMatch(/^baked 10 min after deployment ecs-svc\/\d+ - alarms OK - no probe-able endpoint$/);
+    expect(tags?.get(KNOWN_GOOD_WHY_TAG)).toMatch(
+      /^baked 10 min after deployment ecs-svc\/\d+ - alarms OK - no probe-able endpoint$/,
+    );
     expect(tags?.get(BAKE_TAG)).toMatch(/state=promoted/);
   });
 
@@ -265,7 +319,10 @@ describe("known-good tracking (health-probe bake)", () => {
     const duplicate = await probe({ deploymentCompleted: completed });
     expect(duplicate.actions[0]).toMatchObject({ status: "skipped", reason: expect.stringMatching(/duplicate event/) });
     const stale = await probe({ deploymentCompleted: { ...completed, deploymentId: "ecs-svc/1" } });
-    expect(stale.actions[0]).toMatchObject({ status: "skipped", reason: expect.stringMatching(/no longer the PRIMARY/) });
+    expect(stale.actions[0]).toMatchObject({
+      status: "skipped",
+      reason: expect.stringMatching(/no longer the PRIMARY/),
+    });
     expect(ecs.count("TagResource")).toBe(1);
   });
 
