@@ -1,3 +1,5 @@
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
 import type { ProbeFailure, ProbeSample } from "./evaluate.js";
 
 /** Options of {@link probeEndpoint}. */
@@ -15,36 +17,64 @@ const DOWN_STATUSES = new Set(["down", "out_of_service", "fail", "unhealthy", "e
 /**
  * One HTTP GET of a health endpoint. Never throws: every way it can go wrong is a failed sample whose
  * `failure` says which (status, timeout, connection refused, a body that reports DOWN, anything else).
+ * A fresh connection per probe (no keep-alive pool): a pooled socket would hide a refused connection
+ * behind a reset, and each probe must see the endpoint as a new client does.
  */
 export async function probeEndpoint(options: ProbeOptions): Promise<ProbeSample> {
   const at = options.now();
   const started = performance.now();
   const elapsed = () => Math.round(performance.now() - started);
-  const timeout = AbortSignal.timeout(options.timeoutMs);
-  const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
-  try {
-    const response = await fetch(options.url, { signal, redirect: "manual", headers: { accept: "application/json" } });
-    const body = await response.text();
-    if (response.status < 200 || response.status > 299) {
-      return fail(at, elapsed(), "status", `${response.status} ${response.statusText}`.trim(), response.status);
-    }
-    const reported = reportedStatus(body);
-    if (reported && DOWN_STATUSES.has(reported.toLowerCase())) {
-      return fail(
-        at,
-        elapsed(),
-        "body",
-        `${response.status} but the body reports status "${reported}"`,
-        response.status,
-      );
-    }
-    return { ok: true, at, ms: elapsed(), status: response.status, detail: `${response.status} in ${elapsed()} ms` };
-  } catch (error) {
-    if (timeout.aborted) return fail(at, elapsed(), "timeout", `no answer within ${options.timeoutMs} ms`);
-    const code = causeCode(error);
-    if (code === "ECONNREFUSED") return fail(at, elapsed(), "refused", "connection refused");
-    return fail(at, elapsed(), "error", code ? `request failed (${code})` : "request failed");
+  const answer = await get(options);
+  if ("error" in answer) {
+    if (answer.error === "timeout") return fail(at, elapsed(), "timeout", `no answer within ${options.timeoutMs} ms`);
+    if (answer.error === "ECONNREFUSED") return fail(at, elapsed(), "refused", "connection refused");
+    return fail(at, elapsed(), "error", `request failed (${answer.error})`);
   }
+  const { status, statusText, body } = answer;
+  if (status < 200 || status > 299) return fail(at, elapsed(), "status", `${status} ${statusText}`.trim(), status);
+  const reported = reportedStatus(body);
+  if (reported && DOWN_STATUSES.has(reported.toLowerCase())) {
+    return fail(at, elapsed(), "body", `${status} but the body reports status "${reported}"`, status);
+  }
+  return { ok: true, at, ms: elapsed(), status, detail: `${status} in ${elapsed()} ms` };
+}
+
+/** Health bodies are small; more than this is not read (the status decides). */
+const MAX_BODY = 64 * 1024;
+
+type Answer = { status: number; statusText: string; body: string } | { error: string };
+
+function get(options: ProbeOptions): Promise<Answer> {
+  return new Promise((resolve) => {
+    const url = new URL(options.url);
+    const request = (url.protocol === "https:" ? httpsRequest : httpRequest)(url, {
+      method: "GET",
+      agent: false,
+      headers: { accept: "application/json", connection: "close" },
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    const timer = setTimeout(() => {
+      resolve({ error: "timeout" });
+      request.destroy();
+    }, options.timeoutMs);
+    const done = (answer: Answer) => {
+      clearTimeout(timer);
+      resolve(answer);
+    };
+    request.on("error", (error: NodeJS.ErrnoException) => done({ error: error.code ?? error.name }));
+    request.on("response", (response) => {
+      let body = "";
+      response.setEncoding("utf8");
+      response.on("data", (chunk: string) => {
+        if (body.length < MAX_BODY) body += chunk;
+      });
+      response.on("error", (error: NodeJS.ErrnoException) => done({ error: error.code ?? error.name }));
+      response.on("end", () =>
+        done({ status: response.statusCode ?? 0, statusText: response.statusMessage ?? "", body }),
+      );
+    });
+    request.end();
+  });
 }
 
 function fail(at: Date, ms: number, failure: ProbeFailure, detail: string, status?: number): ProbeSample {
@@ -62,12 +92,4 @@ function reportedStatus(body: string): string | undefined {
     // Not JSON: the status code alone decides.
   }
   return undefined;
-}
-
-/** undici wraps the socket error: `TypeError: fetch failed` with `cause.code`. */
-function causeCode(error: unknown): string | undefined {
-  const cause = (error as { cause?: { code?: unknown; errors?: { code?: unknown }[] } } | undefined)?.cause;
-  if (typeof cause?.code === "string") return cause.code;
-  const first = cause?.errors?.find((e) => typeof e.code === "string");
-  return typeof first?.code === "string" ? first.code : undefined;
 }

@@ -144,19 +144,21 @@ async function probeAll(
       if (!endpoint) return;
       const count = samplesAsked ?? Math.max(1, Math.floor(SCHEDULE_MS / (endpoint.thresholds.intervalSeconds * 1000)));
       const samples: ProbeSample[] = [];
+      const before = state.tags.get(PROBE_TAG);
+      let after = parseProbeState(before);
       for (let i = 0; i < count && !ctx.signal?.aborted; i++) {
         if (i > 0) await (ctx.sleep ?? defaultSleep)(endpoint.thresholds.intervalSeconds * 1000, ctx.signal);
-        samples.push(
-          await probeEndpoint({
-            url: endpoint.url,
-            timeoutMs: endpoint.thresholds.timeoutSeconds * 1000,
-            now: ctx.now,
-            signal: ctx.signal,
-          }),
-        );
+        const sample = await probeEndpoint({
+          url: endpoint.url,
+          timeoutMs: endpoint.thresholds.timeoutSeconds * 1000,
+          now: ctx.now,
+          signal: ctx.signal,
+        });
+        samples.push(sample);
+        after = evaluateSamples(after, [sample], endpoint.thresholds);
+        // The threshold is reached: act now, not after the rest of this run's samples.
+        if (after.verdict === "unhealthy") break;
       }
-      const before = state.tags.get(PROBE_TAG);
-      const after = evaluateSamples(parseProbeState(before), samples, endpoint.thresholds);
       results.set(name, { url: endpoint.url, samples, state: after });
       const text = formatProbeState(after);
       const changed = text !== before;
