@@ -20,7 +20,7 @@ export class HealthServer {
   }
 
   async start(): Promise<void> {
-    const server = createServer((request, response) => {
+    const server = createServer((_request, response) => {
       this.requests++;
       const mode = typeof this.mode === "function" ? this.mode() : this.mode;
       if (mode === "hang") {
