@@ -55,6 +55,8 @@ export interface SimulatedEcsOptions {
   latencyMs?: number;
   /** A new deployment reaches steady state this long after UpdateService. */
   deployMs?: number;
+  /** Real time each API call takes (a timer), for benchmarks that measure wall time. */
+  realLatencyMs?: number;
 }
 
 export const taskDefinitionArn = (revision: string, region = "us-east-1", account = "111122223333") =>
@@ -68,7 +70,8 @@ export const taskDefinitionArn = (revision: string, region = "us-east-1", accoun
 export class SimulatedEcs {
   readonly services = new Map<string, SimService>();
   readonly mock: AwsClientStub<ECSClient>;
-  readonly calls: { command: string; at: number; input: unknown }[] = [];
+  /** Every call: simulated instant `at`, wall-clock `wall` (performance.now) when it was sent. */
+  readonly calls: { command: string; at: number; wall: number; input: unknown }[] = [];
   private seq = 1000;
 
   constructor(readonly options: SimulatedEcsOptions) {
@@ -167,8 +170,10 @@ export class SimulatedEcs {
   }
 
   private async call<T>(command: string, input: unknown, answer: () => T): Promise<T & { $metadata: object }> {
+    const wall = performance.now();
+    if (this.options.realLatencyMs) await new Promise((resolve) => setTimeout(resolve, this.options.realLatencyMs));
     this.options.clock.advance(this.options.latencyMs ?? 0);
-    this.calls.push({ command, at: this.options.clock.now().getTime(), input });
+    this.calls.push({ command, at: this.options.clock.now().getTime(), wall, input });
     return { ...answer(), $metadata: { httpStatusCode: 200 } };
   }
 
