@@ -86,7 +86,9 @@ export class SimulatedEcs {
     ecs
       .on(UpdateServiceCommand)
       .callsFake(async (input) =>
-        this.call("UpdateService", input, () => this.update(input.service ?? "", input.taskDefinition ?? "")),
+        this.call("UpdateService", input, () =>
+          this.update(input.service ?? "", input.taskDefinition ?? "", input.forceNewDeployment === true),
+        ),
       );
     ecs
       .on(TagResourceCommand)
@@ -252,17 +254,23 @@ export class SimulatedEcs {
     };
   }
 
-  private update(name: string, taskDefinition: string) {
+  /** Deployments started so far (by `deploy` or by an UpdateService that changed the task definition). */
+  deploymentsStarted = 0;
+
+  private update(name: string, taskDefinition: string, force: boolean) {
     const service = this.get(name);
     const arn = taskDefinition.startsWith("arn:")
       ? taskDefinition
       : taskDefinitionArn(taskDefinition, this.options.region, this.options.account);
-    this.startDeployment(service, arn);
+    // As ECS: an update that changes nothing starts no deployment unless forced (forceNewDeployment).
+    const primary = service.deployments.find((d) => d.status === "PRIMARY");
+    if (force || primary?.taskDefinition !== arn) this.startDeployment(service, arn);
     return { service: this.shape(service, false) };
   }
 
   private startDeployment(service: SimService, taskDefinition: string): SimDeployment {
     this.settle();
+    this.deploymentsStarted++;
     const now = this.options.clock.now().getTime();
     for (const d of service.deployments) d.status = "ACTIVE";
     const deployment: SimDeployment = {

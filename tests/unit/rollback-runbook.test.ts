@@ -116,6 +116,22 @@ describe("rollback", () => {
     expect(late.details?.escalation).toBeUndefined();
   });
 
+  it("duplicates delivered at once (the failed deployment, the probe and the alarm together) start one deployment", async () => {
+    badDeployment();
+    const triggers = [
+      { kind: "deployment-failed", deploymentId: "ecs-svc/1000" },
+      { kind: "probe", failures: 3 },
+      alarmTrigger(),
+    ];
+    const reports = await Promise.all(triggers.map((trigger) => run({ service: "backend", trigger, follow: false })));
+    // Each read the service before any update: all decide to roll back, and ECS starts one deployment, as an
+    // UpdateService that changes nothing starts none.
+    expect(reports.every((r) => r.status === "succeeded")).toBe(true);
+    expect(ecs.deploymentsStarted).toBe(1);
+    expect(ecs.running("backend")).toBe("ez-backend:7");
+    expect(ecs.services.get("backend")?.tags.get(ROLLED_BACK_FROM_TAG)).toBe("ez-backend:8");
+  });
+
   it("dry run decides and reports, and sends no write", async () => {
     badDeployment();
     const report = await run({ service: "backend", trigger: alarmTrigger() }, { dryRun: true });
