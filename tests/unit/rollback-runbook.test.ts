@@ -247,6 +247,20 @@ describe("rollback", () => {
     expect(report.details?.escalation).toMatchObject({ severity: "critical" });
   });
 
+  it("sends only the ECS actions it declares, on the system's own service ARNs", async () => {
+    badDeployment();
+    await run({ service: "backend", trigger: alarmTrigger() });
+    const declared = rollbackRunbook.permissions(ez);
+    const actions = new Set(declared.flatMap((p) => p.actions));
+    for (const call of ecs.calls) expect(actions, call.command).toContain(`ecs:${call.command}`);
+    expect(declared.flatMap((p) => p.resources)).toEqual([
+      "arn:aws:ecs:us-east-1:*:service/ez-tracking/frontend",
+      "arn:aws:ecs:us-east-1:*:service/ez-tracking/backend",
+    ]);
+    expect(actions.has("iam:PassRole")).toBe(false);
+    expect(healthProbeRunbook.permissions(ez).flatMap((p) => p.actions)).toContain("cloudwatch:DescribeAlarms");
+  });
+
   it("bad input is refused with what is allowed, and nothing is called", async () => {
     badDeployment();
     expect(() => parseRunbookInput(rollbackRunbook, { service: "backend", to: "latest" })).toThrow(
