@@ -2,9 +2,11 @@ import { backupRunbook } from "./backup.js";
 import { drillContinueRunbook } from "./drill-continue.js";
 import { drillJanitorRunbook } from "./drill-janitor.js";
 import { ecrCleanupRunbook } from "./ecr-cleanup/index.js";
+import { healthProbeRunbook } from "./health-probe/index.js";
 import { keepAwakeRunbook } from "./keep-awake.js";
 import { pruneBackupsRunbook } from "./prune-backups.js";
 import { restoreDrillRunbook } from "./restore-drill.js";
+import { rollbackRunbook } from "./rollback/index.js";
 import { scaleDownRunbook } from "./scale-down.js";
 import { scaleUpRunbook } from "./scale-up.js";
 import type { AnyRunbook } from "./types.js";
@@ -23,4 +25,6 @@ export const runbooks: readonly AnyRunbook[] = [
   drillContinueRunbook,
   drillJanitorRunbook,
   ecrCleanupRunbook,
+  rollbackRunbook,
+  healthProbeRunbook,
 ];

@@ -13,6 +13,11 @@ export interface RunbookContext {
   now: () => Date;
   /** Plan and report, change nothing. */
   dryRun: boolean;
+  /**
+   * Waits (a runbook that follows something over minutes, e.g. a rollback until steady). Injected so a
+   * simulated clock can advance instead of time passing; absent: a real timer. Resolves early on abort.
+   */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   notify: Notifier;
   /** Aborted shortly before the Lambda deadline: stop between resources and report `partial`. */
   signal?: AbortSignal;

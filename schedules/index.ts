@@ -1,6 +1,7 @@
 import { backupSchedules } from "./backups.js";
 import { drillSchedules } from "./drills.js";
 import { ecrCleanupSchedules } from "./ecr-cleanup.js";
+import { healthProbeSchedulesOfFleet } from "./health-probe.js";
 import { scalingSchedules } from "./scaling.js";
 import type { ScheduleInput } from "./schema.js";
 
@@ -10,4 +11,5 @@ export const builtinSchedules: readonly ScheduleInput[] = [
   ...scalingSchedules,
   ...drillSchedules,
   ...ecrCleanupSchedules,
+  ...healthProbeSchedulesOfFleet,
 ];

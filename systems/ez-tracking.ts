@@ -44,6 +44,8 @@ export const ezTracking = {
     { target: "frontend", path: "/" },
     { target: "backend", path: "/health" },
   ],
+  // The guide: automated rollback on health-check failure, one-click rollback, at most 5 minutes.
+  rollback: { maxMinutes: 5 },
   // Frontend and backend images; "one-click rollback" within 5 minutes needs the previous images at hand:
   // the last 5 revisions of each family keep theirs. No retention in the guide: 10 newest, 30 days.
   ecr: {
@@ -143,5 +145,6 @@ export const ezTracking = {
     "Region and timezone are not in the guide: us-east-1 and UTC until you set yours.",
     "RTO/RPO are not in the guide: 60 min / 24 h.",
     "Cluster, service, repository and bucket names are not in the guide.",
+    "Health probe timing is not in the guide: every 30 s, 5 s timeout, 3 failures (ALB defaults); bake 10 min before a deployment is known-good.",
   ],
 } satisfies SystemInput;

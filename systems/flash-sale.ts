@@ -69,6 +69,8 @@ export const flashSale = {
       periodSeconds: 60,
       evaluationPeriods: 3,
       severity: "warning",
+      // The guide: "monitor CloudWatch, roll back if issues" (its guards decide whether a deploy is to blame).
+      runbook: "rollback",
     },
     {
       id: "db-read-latency",

@@ -149,14 +149,58 @@ export const drSchema = z.strictObject({
 });
 
 export const healthCheckSchema = z.strictObject({
+  /** The service (ECS) or deployment (EKS) the endpoint belongs to. */
   target: z.string().min(1),
   path: z.string().startsWith("/", "must start with /"),
+  /**
+   * Where the health probe reaches the target from outside (the load balancer's URL), e.g.
+   * `https://ez.example.com`; `path` is appended. The guides name no host: without it the probe is
+   * reported skipped and known-good tracking relies on the alarms and the deployment's own state.
+   */
+  baseUrl: z
+    .string()
+    .regex(/^https?:\/\/[^\s/?#]+(:\d+)?$/, "must be an http(s) origin without a path, such as https://ez.example.com")
+    .optional(),
   port: z.number().int().min(1).max(65535).optional(),
   intervalSeconds: z.number().int().positive().optional(),
   timeoutSeconds: z.number().int().positive().optional(),
   healthyThreshold: z.number().int().positive().optional(),
   unhealthyThreshold: z.number().int().positive().optional(),
   gracePeriodSeconds: z.number().int().min(0).optional(),
+});
+
+/**
+ * Rollback on failed health (`runbooks/rollback`): how long a completed deployment must stay healthy before
+ * its task definition becomes the last known-good, how recent a deployment must be for a failure to be
+ * blamed on it, and how long to wait between two rollbacks of one service.
+ */
+export const rollbackSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  /** A completed deployment is promoted to last known-good after this long healthy (alarms OK, probe passing). */
+  bakeMinutes: z
+    .number()
+    .int()
+    .min(1)
+    .max(24 * 60)
+    .default(10),
+  /** A failure counts as the deployment's only if the deployment began at most this long ago. */
+  windowMinutes: z
+    .number()
+    .int()
+    .min(1)
+    .max(7 * 24 * 60)
+    .default(60),
+  /** No second automatic rollback of a service within this long of the last one. */
+  cooldownMinutes: z
+    .number()
+    .int()
+    .min(0)
+    .max(24 * 60)
+    .default(30),
+  /** The guide's maximum rollback time (trigger → healthy): reports judge the run against it. */
+  maxMinutes: z.number().positive().optional(),
+  /** How long a rollback is followed until the service is steady and its probe passes. */
+  followMinutes: z.number().int().min(1).max(14).default(10),
 });
 
 export const severitySchema = z.enum(["info", "warning", "error", "critical"]);
@@ -302,6 +346,7 @@ export const systemSchema = z
     backup: backupSchema.optional(),
     dr: drSchema,
     health: z.array(healthCheckSchema).default([]),
+    rollback: rollbackSchema.prefault({}),
     ecr: ecrSchema.optional(),
     alarms: z.array(alarmThresholdSchema).default([]),
     notifications: z.array(notificationRouteSchema).default([]),
@@ -319,6 +364,7 @@ export const systemSchema = z
     if (system.databases.length > 0 && !system.backup) {
       ctx.addIssue({ code: "custom", path: ["backup"], message: "a system with databases needs a backup section" });
     }
+    checkHealthTargets(system, ctx);
     if (system.dr.drillSource !== "pg_dump" && !system.databases.some((d) => d.rdsInstanceId)) {
       ctx.addIssue({
         code: "custom",
@@ -327,6 +373,52 @@ export const systemSchema = z
       });
     }
   });
+
+interface SystemDraft {
+  runtime: z.output<typeof runtimeSchema>;
+  health: z.output<typeof healthCheckSchema>[];
+  rollback: z.output<typeof rollbackSchema>;
+}
+
+/** Each health endpoint names a service (or deployment) that exists, and its timing can detect a failure. */
+function checkHealthTargets(system: SystemDraft, ctx: z.RefinementCtx): void {
+  const runtime = system.runtime;
+  const targets =
+    runtime.kind === "ecs"
+      ? runtime.services.map((s) => s.name)
+      : runtime.kind === "eks"
+        ? runtime.deployments.map((d) => d.name)
+        : [];
+  for (const [i, check] of system.health.entries()) {
+    if (!targets.includes(check.target)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["health", i, "target"],
+        message: `"${check.target}" is not a ${runtime.kind === "eks" ? "deployment" : "service"} of the system; use one of ${targets.join(", ") || "(none: runtime is none)"}`,
+      });
+    }
+    if (check.timeoutSeconds !== undefined && check.intervalSeconds !== undefined) {
+      if (check.timeoutSeconds >= check.intervalSeconds) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["health", i, "timeoutSeconds"],
+          message: `must be shorter than intervalSeconds (${check.intervalSeconds}), or probes overlap (got ${check.timeoutSeconds})`,
+        });
+      }
+    }
+  }
+  const bakeSeconds = system.rollback.bakeMinutes * 60;
+  for (const [i, check] of system.health.entries()) {
+    const detect = (check.intervalSeconds ?? 30) * (check.unhealthyThreshold ?? 3);
+    if (detect > bakeSeconds) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["rollback", "bakeMinutes"],
+        message: `must be at least the time health[${i}] needs to see a failure (interval × unhealthyThreshold = ${detect} s), or a bad deployment is promoted before it is caught (got ${system.rollback.bakeMinutes} min)`,
+      });
+    }
+  }
+}
 
 /** One system of the fleet, as validated (defaults applied). */
 export type System = z.output<typeof systemSchema>;
@@ -337,6 +429,8 @@ export type Runtime = System["runtime"];
 export type AlarmThreshold = System["alarms"][number];
 /** A system's ECR cleanup settings, as validated. */
 export type EcrSettings = z.output<typeof ecrSchema>;
+export type HealthCheck = System["health"][number];
+export type RollbackPolicy = System["rollback"];
 
 /** How old the newest pg_dump of a system may be (see `backup.maxAgeMinutes`). */
 export function backupMaxAgeMinutes(system: System): number {

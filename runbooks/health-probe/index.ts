@@ -1,0 +1,292 @@
+import { z } from "zod";
+import { errorMessage, UnknownNameError } from "../../lib/errors.js";
+import { endpointsOf } from "../../lib/health/endpoints.js";
+import {
+  evaluateSamples,
+  formatProbeState,
+  type ProbeSample,
+  type ProbeState,
+  parseProbeState,
+} from "../../lib/health/evaluate.js";
+import { probeEndpoint } from "../../lib/health/probe.js";
+import { arn } from "../../lib/iam.js";
+import { redactText } from "../../lib/redact.js";
+import { clusterName } from "../../lib/scaling/ecs.js";
+import type { System } from "../../systems/schema.js";
+import { ReportBuilder } from "../report.js";
+import { describeServices, type ServiceState } from "../rollback/ecs.js";
+import { steadyOn } from "../rollback/follow.js";
+import { rollbackDetails, rollbackPermissions } from "../rollback/index.js";
+import { rollbackService } from "../rollback/run.js";
+import { BAKE_TAG, formatBake, PROBE_TAG, parseBake, revisionOf } from "../rollback/tags.js";
+import type { Permission, Runbook, RunbookContext } from "../types.js";
+import { alarmsInAlarm, knownGoodTags, tagService } from "./apply.js";
+import { decideBake } from "./plan.js";
+
+const instant = z.iso.datetime({ offset: true, message: "must be an ISO instant such as 2026-11-21T10:00:00Z" });
+
+/** Input: nothing (the schedule), or the ECS "deployment completed" event that starts a bake. */
+export const healthProbeInputSchema = z.strictObject({
+  /** Probe only this service. */
+  service: z.string().min(1).optional(),
+  /** Samples per run (default: as many as the interval fits in the one-minute schedule). */
+  samples: z.coerce.number().int().min(1).max(12).optional(),
+  deploymentCompleted: z
+    .strictObject({ service: z.string().min(1), deploymentId: z.string().min(1), at: instant.optional() })
+    .optional(),
+});
+
+/** Read services, tag them (probe state, bake, known-good), roll back, read alarm states. */
+export function healthProbePermissions(system: System): Permission[] {
+  const ecs = rollbackPermissions(system);
+  if (ecs.length === 0) return [];
+  return [
+    ...ecs,
+    { actions: ["cloudwatch:DescribeAlarms"], resources: [arn(system, "cloudwatch", "alarm:ops-autopilot-*")] },
+  ];
+}
+
+/** The schedule fires every minute (Scheduler's finest rate): a 30-s interval is two samples a run. */
+export const SCHEDULE_MS = 60_000;
+
+/**
+ * The health probe: samples each service's health endpoint, keeps the consecutive counts on the service,
+ * rolls back after the unhealthy threshold, and bakes completed deployments into the last known-good.
+ */
+export const healthProbeRunbook: Runbook<typeof healthProbeInputSchema> = {
+  name: "health-probe",
+  description:
+    "probe each ECS service's health endpoint; N failures in a row roll it back; a completed deployment healthy for the bake time becomes its last known-good",
+  destructive: false,
+  input: healthProbeInputSchema,
+  timeoutSeconds: 900,
+  permissions: healthProbePermissions,
+  planNote(system) {
+    if (system.runtime.kind !== "ecs") return "skipped: EKS health probe not supported yet (ECS only)";
+    return system.health.some((h) => h.baseUrl) ? undefined : "alarms and bakes only: no health check has a baseUrl";
+  },
+  async run(ctx, input) {
+    const report = new ReportBuilder(ctx, "health-probe");
+    const runtime = ctx.system.runtime;
+    if (runtime.kind !== "ecs" || !ctx.system.rollback.enabled) {
+      report.add({
+        resource: ctx.system.id,
+        action: "probe",
+        status: "skipped",
+        reason: runtime.kind !== "ecs" ? "not an ECS system" : "rollback disabled in the catalogue",
+      });
+      return report.finish({ summary: "skipped" });
+    }
+    const names = runtime.services.map((s) => s.name);
+    const only = input.service ?? input.deploymentCompleted?.service;
+    if (only && !names.includes(only)) throw new UnknownNameError("service", only, names);
+    const cluster = clusterName(runtime.cluster);
+    let states: Map<string, ServiceState>;
+    try {
+      const read = await describeServices(ctx.clients.ecs, cluster, only ? [only] : names, ctx.signal);
+      for (const [name, reason] of read.missing)
+        report.add({ resource: `${cluster}/${name}`, action: "probe", status: "failed", reason });
+      states = read.found;
+    } catch (error) {
+      report.add({ resource: cluster, action: "probe", status: "failed", reason: redactText(errorMessage(error)) });
+      return report.finish({ summary: `could not read the services: ${redactText(errorMessage(error))}` });
+    }
+    if (input.deploymentCompleted) {
+      const state = states.get(input.deploymentCompleted.service);
+      if (state) await startBake(ctx, report, state, input.deploymentCompleted);
+      return report.finish({ summary: summaryOf(report.actions) });
+    }
+    const verdicts = await probeAll(ctx, report, states, input.samples);
+    await bakeAll(ctx, report, states, verdicts);
+    for (const [name, result] of verdicts) {
+      if (result.state.verdict !== "unhealthy") continue;
+      const state = states.get(name);
+      if (!state) continue;
+      const last = result.samples[result.samples.length - 1];
+      const trigger = {
+        kind: "probe" as const,
+        url: result.url,
+        failures: result.state.failures,
+        detail: last?.detail ?? "unhealthy",
+        at: (last?.at ?? ctx.now()).toISOString(),
+      };
+      const outcome = await rollbackService(ctx, report, { state, trigger, follow: true });
+      const details = rollbackDetails(ctx, outcome);
+      report.details[name] = { firstFailureAt: result.state.since?.toISOString(), trigger, ...details };
+      // The router reads one escalation per report: the first service that needs a person.
+      if (details.escalation && !report.details.escalation) report.details.escalation = details.escalation;
+      for (const key of ["triggerToIssuedMs", "issuedToHealthyMs", "triggerToHealthyMs"] as const) {
+        const value = outcome.timeline[key];
+        if (value !== undefined) report.metric(`${name}.${key}`, value);
+      }
+    }
+    return report.finish({ summary: summaryOf(report.actions) });
+  },
+};
+
+interface ProbeResult {
+  url: string;
+  samples: ProbeSample[];
+  state: ProbeState;
+}
+
+/** Samples every probe-able service (concurrently), folds the samples into its state, stores the state. */
+async function probeAll(
+  ctx: RunbookContext,
+  report: ReportBuilder,
+  states: Map<string, ServiceState>,
+  samplesAsked: number | undefined,
+): Promise<Map<string, ProbeResult>> {
+  const results = new Map<string, ProbeResult>();
+  await Promise.all(
+    [...states].map(async ([name, state]) => {
+      const endpoint = endpointsOf(ctx.system, name)[0];
+      if (!endpoint) return;
+      const count = samplesAsked ?? Math.max(1, Math.floor(SCHEDULE_MS / (endpoint.thresholds.intervalSeconds * 1000)));
+      const samples: ProbeSample[] = [];
+      const before = state.tags.get(PROBE_TAG);
+      let after = parseProbeState(before);
+      for (let i = 0; i < count && !ctx.signal?.aborted; i++) {
+        if (i > 0) await (ctx.sleep ?? defaultSleep)(endpoint.thresholds.intervalSeconds * 1000, ctx.signal);
+        const sample = await probeEndpoint({
+          url: endpoint.url,
+          timeoutMs: endpoint.thresholds.timeoutSeconds * 1000,
+          now: ctx.now,
+          signal: ctx.signal,
+        });
+        samples.push(sample);
+        after = evaluateSamples(after, [sample], endpoint.thresholds);
+        // The threshold is reached: act now, not after the rest of this run's samples.
+        if (after.verdict === "unhealthy") break;
+      }
+      results.set(name, { url: endpoint.url, samples, state: after });
+      const text = formatProbeState(after);
+      const changed = text !== before;
+      if (changed && !ctx.dryRun) await tagService(ctx, state.arn, { [PROBE_TAG]: text });
+      report.add({
+        resource: state.facts.name,
+        action: "probe",
+        status: changed && ctx.dryRun ? "would-do" : "done",
+        reason: `${after.verdict} (${after.failures} failure(s) in a row, threshold ${endpoint.thresholds.unhealthyThreshold}): ${samples.map((s) => s.detail).join("; ")}`,
+        after: text,
+      });
+    }),
+  );
+  return results;
+}
+
+async function startBake(
+  ctx: RunbookContext,
+  report: ReportBuilder,
+  state: ServiceState,
+  event: { deploymentId: string; at?: string | undefined },
+): Promise<void> {
+  const primary = state.service.deployments?.find((d) => d.status === "PRIMARY");
+  const resource = state.facts.name;
+  const existing = parseBake(state.tags.get(BAKE_TAG));
+  const skip = (reason: string) => void report.add({ resource, action: "bake-start", status: "skipped", reason });
+  if (primary?.id !== event.deploymentId)
+    return skip(`deployment ${event.deploymentId} is no longer the PRIMARY one (${primary?.id ?? "none"})`);
+  if (existing?.deployment === event.deploymentId)
+    return skip(`bake of ${event.deploymentId} already ${existing.state} (duplicate event)`);
+  if (state.facts.knownGood?.revision === state.facts.current)
+    return skip(`${state.facts.current} is already the last known-good`);
+  const bake = formatBake({
+    revision: state.facts.current,
+    deployment: event.deploymentId,
+    started: event.at ? new Date(event.at) : ctx.now(),
+    state: "baking",
+  });
+  if (!ctx.dryRun) await tagService(ctx, state.arn, { [BAKE_TAG]: bake });
+  report.add({
+    resource,
+    action: "bake-start",
+    status: report.changeStatus,
+    reason: `${state.facts.current} bakes ${ctx.system.rollback.bakeMinutes} min`,
+    after: bake,
+  });
+}
+
+async function bakeAll(
+  ctx: RunbookContext,
+  report: ReportBuilder,
+  states: Map<string, ServiceState>,
+  verdicts: Map<string, ProbeResult>,
+): Promise<void> {
+  const baking = [...states].filter(([, s]) => parseBake(s.tags.get(BAKE_TAG))?.state === "baking");
+  if (baking.length === 0) return;
+  let alarms: string[];
+  try {
+    alarms = await alarmsInAlarm(ctx, ctx.system);
+  } catch (error) {
+    // Unknown alarm state must not promote: the bake waits for a run that can read them.
+    for (const [, state] of baking)
+      report.add({
+        resource: state.facts.name,
+        action: "bake-check",
+        status: "failed",
+        reason: `alarms unreadable: ${redactText(errorMessage(error))}`,
+      });
+    return;
+  }
+  for (const [name, state] of baking) {
+    const bake = parseBake(state.tags.get(BAKE_TAG));
+    if (!bake) continue;
+    const probe = verdicts.get(name)?.state.verdict;
+    const decision = decideBake({
+      bake,
+      current: state.facts.current,
+      steady: steadyOn(state.service, state.facts.current) === true,
+      ...(probe ? { probe } : {}),
+      alarmsInAlarm: alarms,
+      now: ctx.now(),
+      bakeMinutes: ctx.system.rollback.bakeMinutes,
+    });
+    const resource = state.facts.name;
+    if (decision.kind === "wait" || decision.kind === "none") {
+      report.add({ resource, action: "bake-check", status: "skipped", reason: decision.reason });
+      continue;
+    }
+    const primaryArn = state.service.deployments?.find((d) => d.status === "PRIMARY")?.taskDefinition ?? "";
+    const tags =
+      decision.kind === "promote"
+        ? {
+            ...knownGoodTags(primaryArn, ctx.now(), decision.why),
+            [BAKE_TAG]: formatBake({ ...bake, state: "promoted" }),
+          }
+        : { [BAKE_TAG]: formatBake({ ...bake, state: "failed", reason: decision.reason }) };
+    try {
+      if (!ctx.dryRun) await tagService(ctx, state.arn, tags);
+      report.add({
+        resource,
+        action: decision.kind === "promote" ? "promote-known-good" : "bake-failed",
+        status: report.changeStatus,
+        reason:
+          decision.kind === "promote" ? decision.why : `${decision.reason}: ${revisionOf(primaryArn)} not promoted`,
+        ...(decision.kind === "promote" ? { before: state.knownGoodArn ?? null, after: primaryArn } : {}),
+      });
+    } catch (error) {
+      report.add({ resource, action: "bake-check", status: "failed", reason: redactText(errorMessage(error)) });
+    }
+  }
+}
+
+function summaryOf(actions: readonly { resource: string; action: string; status: string; reason?: string }[]): string {
+  const notable = actions.filter((a) => a.action !== "probe" || !a.reason?.startsWith("healthy"));
+  if (notable.length === 0) return `${actions.length} endpoint(s) healthy`;
+  return notable.map((a) => `${a.resource} ${a.action} ${a.status}${a.reason ? `: ${a.reason}` : ""}`).join("; ");
+}
+
+function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+}
