@@ -63,6 +63,9 @@ export const rollbackRunbook: Runbook<typeof rollbackInputSchema> = {
   eventRules: [
     { name: "RollbackEcsDeploymentEvents", handler: "functions/ecs-event.handler", pattern: ecsDeploymentEventPattern },
   ],
+  // Triggered by ECS deployment events, the probe, alarms and people, never scheduled: it serves the ECS
+  // systems whose rollback is on.
+  serves: (system) => rollbackPermissions(system).length > 0,
   permissions: rollbackPermissions,
   planNote(system) {
     return system.runtime.kind === "ecs" ? undefined : "skipped: EKS rollback not supported yet (ECS only)";

@@ -53,6 +53,12 @@ const ACCOUNT_WIDE: { pattern: RegExp; actions: string[]; why: string }[] = [
     why: "reads only: which images are in use anywhere in the account",
   },
   {
+    // The bake reads our alarms' states by name prefix (one call, paged) and keeps the system's own.
+    pattern: /^alarm:ops-autopilot-\*$/,
+    actions: ["cloudwatch:DescribeAlarms"],
+    why: "reads only: the states of this deployment's alarms",
+  },
+  {
     pattern: /^scalable-target\/\*$/,
     actions: ["application-autoscaling:RegisterScalableTarget"],
     why: "scalable-target ids are random",
