@@ -96,6 +96,17 @@ export function parseFleet(raw: unknown, options: ParseFleetOptions): Fleet {
       description: entry.description,
     });
   }
+  for (const system of systems) {
+    for (const alarm of system.alarms) {
+      const runbook = alarm.remediation && "runbook" in alarm.remediation ? alarm.remediation.runbook : undefined;
+      if (runbook && options.runbooks && !options.runbooks.includes(runbook)) {
+        issues.push({
+          path: `system "${system.id}".alarms.${alarm.id}.remediation.runbook`,
+          message: `unknown runbook "${runbook}"; known runbooks: ${options.runbooks.join(", ")}`,
+        });
+      }
+    }
+  }
   if (issues.length > 0) throw new ValidationError(`invalid fleet catalogue (${options.source})`, issues);
   return { systems, schedules, source: options.source };
 }

@@ -95,6 +95,7 @@ export const flashSale = {
     reason: "Autoscaling floor is 10 tasks for flash-sale traffic; the guide sets no off-hours window.",
   },
   defaults: [
+    "No notification routes in the guide: alarms and reports go to the log only until notifications[] names channels.",
     "Timezone Asia/Kolkata is inferred from the region ap-south-1.",
     "The guide stores only the password in Secrets Manager (flash-sale/db-password); store an RDS-format secret there for backups.",
     "Backup bucket name is not in the guide.",
