@@ -119,7 +119,7 @@ describe("deployed alarms against what AWS publishes", () => {
     const alarms = fleetAlarms(fleetWithLoadBalancers().systems);
     const math = metricAlarmArgs(alarms.find((a) => a.id === "ez-tracking-error-rate-warning") as AlarmDefinition);
     expect(math).not.toHaveProperty("metricName");
-    expect(math.metricQueries?.[0]).toMatchObject({
+    expect("metricQueries" in math && math.metricQueries[0]).toMatchObject({
       metric: { namespace: "AWS/ApplicationELB", metricName: "RequestCount", stat: "Sum", period: 300 },
     });
     const single = metricAlarmArgs(alarms.find((a) => a.id === "flash-sale-db-read-latency") as AlarmDefinition);
@@ -154,7 +154,10 @@ describe("remediation wiring", () => {
   it("a remediation naming an unknown runbook is a catalogue error", () => {
     const systems = builtinSystems.map((s) =>
       s.id === "partpal-ims"
-        ? { ...s, alarms: s.alarms.map((a) => ({ ...a, remediation: { runbook: "reboot-everything", input: {} } })) }
+        ? {
+            ...s,
+            alarms: (s.alarms ?? []).map((a) => ({ ...a, remediation: { runbook: "reboot-everything", input: {} } })),
+          }
         : s,
     );
     expect(() => parseFleet({ systems }, { source: "bad.json", runbooks: runbooks.map((r) => r.name) })).toThrow(
