@@ -18,7 +18,7 @@ export default $config({
   async run() {
     const { builtinFleet } = await import("./lib/catalogue.js");
     const { runbooks } = await import("./runbooks/index.js");
-    const { fleetAlarms } = await import("./alarms/index.js");
+    const { alarmName, fleetAlarms, metricAlarmArgs } = await import("./alarms/index.js");
     const { backupBucketLifecycleRules } = await import("./lib/backup/bucket-lifecycle.js");
     const fleet = builtinFleet();
     const deployed = fleet.systems.filter((s) => s.deploy);
@@ -131,17 +131,9 @@ export default $config({
     for (const alarm of fleetAlarms(deployed)) {
       const topic = topicFor(alarm.severity);
       new aws.cloudwatch.MetricAlarm(`Alarm${pascal(alarm.id)}`, {
-        name: `ops-autopilot-${$app.stage}-${alarm.id}`,
-        alarmDescription: alarm.description,
-        namespace: alarm.namespace,
-        metricName: alarm.metric,
-        dimensions: alarm.dimensions,
-        ...(alarm.statistic.startsWith("p") ? { extendedStatistic: alarm.statistic } : { statistic: alarm.statistic }),
-        comparisonOperator: alarm.comparison,
-        threshold: alarm.threshold,
-        period: alarm.periodSeconds,
-        evaluationPeriods: alarm.evaluationPeriods,
-        treatMissingData: alarm.treatMissingData,
+        name: alarmName($app.stage, alarm.id),
+        // One metric with its dimensions, or metric math as metricQueries (alarms/index.ts).
+        ...metricAlarmArgs(alarm),
         alarmActions: [topic.arn],
         okActions: [topic.arn],
       });

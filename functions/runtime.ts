@@ -8,7 +8,8 @@ import { ValidationError } from "../lib/errors.js";
 import type { Fleet } from "../lib/fleet.js";
 import { createLogger, type Logger } from "../lib/logger.js";
 import { METRICS_NAMESPACE, publishReportMetrics } from "../lib/metrics.js";
-import { createConsoleNotifier, type Notifier } from "../lib/notify.js";
+import type { Notifier } from "../lib/notify.js";
+import { notifierFromEnv } from "../lib/notify/settings.js";
 import { executeRun, type RunnerDeps, type RunRequest } from "../lib/runner.js";
 import { runbooks } from "../runbooks/index.js";
 import { booleanish } from "../runbooks/inputs.js";
@@ -51,12 +52,14 @@ export function createRuntime(overrides: Partial<Runtime> = {}, env: Record<stri
   }
   const config = parsed.data;
   const logger = overrides.logger ?? createLogger();
+  const fleet = overrides.fleet ?? builtinFleet();
   return {
-    fleet: overrides.fleet ?? builtinFleet(),
+    fleet,
     registry: overrides.registry ?? runbooks,
     logger,
     metrics: overrides.metrics ?? new Metrics({ namespace: METRICS_NAMESPACE, serviceName: "ops-autopilot" }),
-    notify: overrides.notify ?? createConsoleNotifier({ stream: process.stdout, format: "json" }),
+    // Every report as a JSON line on stdout, and routed by severity (Slack, SMS, email, paging).
+    notify: overrides.notify ?? notifierFromEnv(env, { logger, systems: fleet.systems }),
     now: overrides.now ?? (() => new Date()),
     clientsFor:
       overrides.clientsFor ??

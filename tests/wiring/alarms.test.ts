@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { alarmEventPattern, alarmFunctionPermissions, alarmFunctionTimeoutSeconds } from "../../alarms/deploy.js";
 import {
   type AlarmDefinition,
   alarmName,
@@ -170,5 +171,41 @@ describe("remediation wiring", () => {
     const name = alarmName("production", "ez-tracking-cpu-critical-backend");
     expect(findAlarmByName(alarms, name)?.id).toBe("ez-tracking-cpu-critical-backend");
     expect(findAlarmByName(alarms, "SomeoneElsesAlarm")).toBeUndefined();
+  });
+});
+
+describe("alarm function deployment data (alarms/deploy.ts)", () => {
+  const resources = {
+    stateBucketArn: "arn:aws:s3:::ops-autopilot-state",
+    smsTopicArn: "arn:aws:sns:us-east-1:123456789012:ops-oncall-sms",
+    slackSecretArn: "arn:aws:secretsmanager:us-east-1:123456789012:secret:ops/slack-AbCdEf",
+  };
+
+  it("the rule matches this stage's alarm state changes only", () => {
+    expect(alarmEventPattern("production")).toEqual({
+      source: ["aws.cloudwatch"],
+      "detail-type": ["CloudWatch Alarm State Change"],
+      detail: { alarmName: [{ prefix: "ops-autopilot-production-" }] },
+    });
+  });
+
+  it("permissions: its state objects, its topics and secrets, and each remediation runbook's own, no wider", () => {
+    const fleet = builtinFleet();
+    const permissions = alarmFunctionPermissions({ systems: fleet.systems, registry: runbooks, resources });
+    const actions = permissions.flatMap((p) => p.actions);
+    expect(permissions[0]).toEqual({
+      actions: ["s3:GetObject", "s3:PutObject"],
+      resources: ["arn:aws:s3:::ops-autopilot-state/alarm-state/*"],
+    });
+    expect(permissions).toContainEqual({ actions: ["sns:Publish"], resources: [resources.smsTopicArn] });
+    expect(permissions).toContainEqual({
+      actions: ["secretsmanager:GetSecretValue"],
+      resources: [resources.slackSecretArn],
+    });
+    const scaleUp = runbooks.find((r) => r.name === "scale-up");
+    const partpal = fleet.systems.find((s) => s.id === "partpal-ims");
+    for (const p of scaleUp && partpal ? scaleUp.permissions(partpal) : []) expect(permissions).toContainEqual(p);
+    expect(actions.every((a) => !a.includes("*"))).toBe(true);
+    expect(alarmFunctionTimeoutSeconds(fleet.systems, runbooks)).toBeLessThanOrEqual(900);
   });
 });
