@@ -161,7 +161,8 @@ describe("remediation wiring", () => {
           }
         : s,
     );
-    expect(() => parseFleet({ systems }, { source: "bad.json", runbooks: runbooks.map((r) => r.name) })).toThrow(
+    const names = runbooks.map((r) => r.name);
+    expect(() => parseFleet({ systems }, { source: "bad.json", runbooks: names, remediations: names })).toThrow(
       /invalid fleet catalogue/,
     );
   });
