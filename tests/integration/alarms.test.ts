@@ -276,6 +276,18 @@ describe("Alertmanager's habits", () => {
   });
 });
 
+describe("PagerDuty Events API v2", () => {
+  it("a 5xx from PagerDuty is retried and the page goes through once", async () => {
+    const { invoke } = setup();
+    const before = pagerDuty.failures;
+    pagerDuty.failNext(1);
+    await invoke(eventFor(fixture("alarm"), { name: "ims-2-api-down-critical" }));
+    expect(pagerDuty.failures - before).toBe(1);
+    expect(pagerDuty.requests).toHaveLength(1);
+    expect(posts()).toHaveLength(1);
+  });
+});
+
 describe("metric math alarm", () => {
   it("EZ's error rate reaches Slack, email and PagerDuty with the value against the threshold", async () => {
     const systems = builtinSystems.map((s) =>
