@@ -151,14 +151,17 @@ async function sendOne(channels: Channels, route: Route, channel: ChannelName, o
     case "log":
       return true;
     case "slack": {
-      const target = out.thread?.channel ?? route.slackChannel ?? channels.defaultSlackChannel;
+      // An incoming webhook gives no message id: nothing to reply to, so a new message.
+      const thread = out.thread?.ts ? out.thread : undefined;
+      const target = thread?.channel ?? route.slackChannel ?? channels.defaultSlackChannel;
       if (!channels.slack || !target) return missing("Slack token and channel");
-      result.slack = await channels.slack.post({
+      const posted = await channels.slack.post({
         channel: target,
         message: out.slack,
-        ...(out.thread ? { thread: out.thread.ts } : {}),
+        ...(thread ? { thread: thread.ts } : {}),
         ...(out.broadcast ? { broadcast: true } : {}),
       });
+      if (posted.ts) result.slack = posted;
       return true;
     }
     case "sms":

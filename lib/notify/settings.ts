@@ -7,7 +7,7 @@ import type { Logger } from "../logger.js";
 import { createConsoleNotifier, fanOut, type Notifier } from "../notify.js";
 import { createPagerDuty, PAGERDUTY_EVENTS_URL } from "./pagerduty.js";
 import { type Channels, createRoutingNotifier } from "./router.js";
-import { createSlackPoster } from "./slack.js";
+import { createSlackPoster, createWebhookPoster, type SlackPoster } from "./slack.js";
 import { createSnsPublisher } from "./sns.js";
 
 /**
@@ -62,6 +62,49 @@ async function readSecret(client: SecretsManagerClient, secretId: string, field:
   return text.trim();
 }
 
+/** The secret's JSON fields, or `{ value }` for a bare string secret. */
+async function readSecretJson(client: SecretsManagerClient, secretId: string): Promise<Record<string, unknown>> {
+  const out = await client.send(new GetSecretValueCommand({ SecretId: secretId }));
+  const text = out.SecretString ?? "";
+  try {
+    const json = JSON.parse(text) as unknown;
+    if (json && typeof json === "object") return json as Record<string, unknown>;
+  } catch {
+    // A bare string: the token itself.
+  }
+  return { value: text.trim() };
+}
+
+/**
+ * A bot token (`{"token":"xoxb-…"}` or the bare token) posts through the Web API with threads; an
+ * incoming webhook (`{"webhookUrl":"https://hooks.slack.com/…"}`) posts to its channel without threads.
+ */
+export function slackFromSecret(settings: NotifySettings, read: () => Promise<Record<string, unknown>>): SlackPoster {
+  let chosen: Promise<SlackPoster> | undefined;
+  const poster = () => {
+    chosen ??= read().then((secret) => {
+      const webhook = secret.webhookUrl;
+      if (typeof webhook === "string" && webhook) {
+        return createWebhookPoster({ url: async () => webhook, retries: settings.OPS_NOTIFY_RETRIES });
+      }
+      const token = typeof secret.token === "string" ? secret.token : secret.value;
+      if (typeof token !== "string" || !token) {
+        throw new ValidationError('the Slack secret holds neither "token" nor "webhookUrl"');
+      }
+      return createSlackPoster({
+        token: async () => token,
+        retries: settings.OPS_NOTIFY_RETRIES,
+        ...(settings.OPS_SLACK_API_URL ? { apiUrl: settings.OPS_SLACK_API_URL } : {}),
+      });
+    });
+    return chosen;
+  };
+  return {
+    post: async (options) => (await poster()).post(options),
+    update: async (options) => (await poster()).update(options),
+  };
+}
+
 /** The adapters the settings configure (each one only when its setting is present). */
 export function channelsFromSettings(
   settings: NotifySettings,
@@ -80,11 +123,7 @@ export function channelsFromSettings(
     logger: options.logger,
     ...(slackSecret
       ? {
-          slack: createSlackPoster({
-            token: () => readSecret(secretsClient(), slackSecret, "token"),
-            retries: settings.OPS_NOTIFY_RETRIES,
-            ...(settings.OPS_SLACK_API_URL ? { apiUrl: settings.OPS_SLACK_API_URL } : {}),
-          }),
+          slack: slackFromSecret(settings, () => readSecretJson(secretsClient(), slackSecret)),
         }
       : {}),
     ...(settings.OPS_SLACK_CHANNEL ? { defaultSlackChannel: settings.OPS_SLACK_CHANNEL } : {}),

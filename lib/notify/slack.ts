@@ -103,3 +103,47 @@ function slackReason(error: unknown): string {
   }
   return String(error);
 }
+
+/** Options of {@link createWebhookPoster}. */
+export interface WebhookPosterOptions {
+  /** The incoming webhook URL (a secret: whoever has it can post), read when first needed. */
+  url: () => Promise<string>;
+  retries?: number;
+  minTimeoutMs?: number;
+  fetch?: typeof fetch;
+}
+
+/**
+ * Slack through an incoming webhook, for a workspace that grants no bot token: the same Block Kit
+ * message to the webhook's one channel. A webhook returns no message id, so replies cannot go in a
+ * thread (they are posted as messages of their own) and the first post cannot be marked resolved.
+ */
+export function createWebhookPoster(options: WebhookPosterOptions): SlackPoster {
+  return {
+    async post({ message }) {
+      const url = await options.url();
+      const retries = options.retries ?? 3;
+      let last = "";
+      for (let attempt = 0; attempt <= retries; attempt++) {
+        if (attempt > 0) await new Promise((r) => setTimeout(r, (options.minTimeoutMs ?? 1000) * 2 ** (attempt - 1)));
+        try {
+          const response = await (options.fetch ?? fetch)(url, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({ text: message.text, blocks: message.blocks }),
+          });
+          if (response.ok) return { channel: "", ts: "" };
+          last = `HTTP ${response.status} ${(await response.text()).slice(0, 100)}`;
+          if (response.status < 500 && response.status !== 429) break;
+        } catch (error) {
+          last = error instanceof Error ? error.message : String(error);
+        }
+      }
+      // The URL is the secret: the error names neither it nor the request.
+      throw new SlackError(`Slack incoming webhook failed: ${last}`);
+    },
+    async update() {
+      // A webhook message cannot be edited.
+    },
+  };
+}

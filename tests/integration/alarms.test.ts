@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Metrics } from "@aws-lambda-powertools/metrics";
+import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { PublishCommand, SNSClient } from "@aws-sdk/client-sns";
 import type { Context } from "aws-lambda";
 import { mockClient } from "aws-sdk-client-mock";
@@ -12,7 +13,8 @@ import { createRuntime } from "../../functions/runtime.js";
 import { builtinFleet } from "../../lib/catalogue.js";
 import { type Fleet, parseFleet } from "../../lib/fleet.js";
 import { createPagerDuty } from "../../lib/notify/pagerduty.js";
-import { type Channels, createRoutingNotifier } from "../../lib/notify/router.js";
+import { type Channels, createRoutingNotifier, deliver } from "../../lib/notify/router.js";
+import { channelsFromSettings, parseNotifySettings } from "../../lib/notify/settings.js";
 import { createSlackPoster } from "../../lib/notify/slack.js";
 import { createSnsPublisher } from "../../lib/notify/sns.js";
 import { executeRun } from "../../lib/runner.js";
@@ -273,6 +275,54 @@ describe("Alertmanager's habits", () => {
     expect(retried.step).toBe("redo");
     expect(posts()).toHaveLength(1);
     expect(smsSent()).toHaveLength(1);
+  });
+});
+
+describe("Slack credentials from Secrets Manager", () => {
+  const secretsMock = mockClient(SecretsManagerClient);
+  const settingsFor = (secret: string) => {
+    secretsMock.reset();
+    secretsMock.on(GetSecretValueCommand, { SecretId: "ops/slack" }).resolves({ SecretString: secret });
+    const { logger } = memoryLogger();
+    return channelsFromSettings(
+      parseNotifySettings({
+        OPS_SLACK_SECRET_ID: "ops/slack",
+        OPS_SLACK_CHANNEL: "C0OPSALERTS",
+        OPS_SLACK_API_URL: `${slack.url}/api/`,
+        AWS_REGION: "us-east-1",
+      }),
+      { logger, secrets: new SecretsManagerClient({ region: "us-east-1" }) },
+    );
+  };
+
+  it("a bot token secret posts through the Web API with the token as bearer", async () => {
+    const channels = settingsFor(JSON.stringify({ token: SLACK_TOKEN }));
+    const posted = await channels.slack?.post({ channel: "C0OPSALERTS", message: { text: "hi", blocks: [] } });
+    expect(posted?.ts).toMatch(/^1700000000\./);
+    expect(posts()[0]?.authorization).toBe(`Bearer ${SLACK_TOKEN}`);
+  });
+
+  it("an incoming webhook secret posts the blocks to the webhook, without a thread", async () => {
+    const channels = settingsFor(JSON.stringify({ webhookUrl: `${slack.url}/services/T000/B000/XXXX` }));
+    const route = { severity: "warning" as const, channels: ["slack" as const], reminderMs: 1 };
+    const result = await deliver(channels, route, {
+      subject: "s",
+      body: "b",
+      slack: { text: "hello", blocks: [{ type: "section", text: { type: "mrkdwn", text: "hello" } }] },
+      thread: { channel: "", ts: "" },
+    });
+    expect(result.failures).toEqual([]);
+    expect(slack.requests.map((r) => r.path)).toEqual(["/services/T000/B000/XXXX"]);
+    expect(slack.requests[0]?.body).toMatchObject({ text: "hello" });
+    expect(slack.requests[0]?.body.thread_ts).toBeUndefined();
+  });
+
+  it("a secret with neither is a clear error, posted nowhere", async () => {
+    const channels = settingsFor(JSON.stringify({ password: "x" }));
+    await expect(channels.slack?.post({ channel: "C1", message: { text: "hi", blocks: [] } })).rejects.toThrow(
+      /neither "token" nor "webhookUrl"/,
+    );
+    expect(slack.requests).toHaveLength(0);
   });
 });
 
