@@ -20,6 +20,7 @@ export default $config({
     const { builtinFleet } = await import("./lib/catalogue.js");
     const { runbooks } = await import("./runbooks/index.js");
     const { deploymentPlan } = await import("./deploy/plan.js");
+    const { metricAlarmArgs } = await import("./alarms/index.js");
     // ARNs name the account: systems without one of their own live in the deploying account.
     const identity = await aws.getCallerIdentity({});
     const region = await aws.getRegion({});
@@ -112,19 +113,10 @@ export default $config({
     for (const alarm of plan.alarms) {
       const topic = topics.get(alarm.topic);
       if (!topic) throw new Error(`alarm ${alarm.id} names topic ${alarm.topic}, which the plan does not define`);
-      const a = alarm.definition;
       new aws.cloudwatch.MetricAlarm(alarm.id, {
         name: alarm.name,
-        alarmDescription: a.description,
-        namespace: a.namespace,
-        metricName: a.metric,
-        dimensions: a.dimensions,
-        ...(a.statistic.startsWith("p") ? { extendedStatistic: a.statistic } : { statistic: a.statistic }),
-        comparisonOperator: a.comparison,
-        threshold: a.threshold,
-        period: a.periodSeconds,
-        evaluationPeriods: a.evaluationPeriods,
-        treatMissingData: a.treatMissingData,
+        // One metric with its dimensions, or metric math as metricQueries (alarms/index.ts).
+        ...metricAlarmArgs(alarm.definition),
         alarmActions: [topic.arn],
         okActions: [topic.arn],
       });

@@ -1,4 +1,4 @@
-import { type AlarmDefinition, fleetAlarms } from "../alarms/index.js";
+import { type AlarmDefinition, alarmName, fleetAlarms } from "../alarms/index.js";
 import { backupBucketLifecycleRules, type LifecycleRule } from "../lib/backup/bucket-lifecycle.js";
 import type { Fleet } from "../lib/fleet.js";
 import {
@@ -282,7 +282,7 @@ function plannedBuckets(systems: System[], stage: string, auditBucket: string): 
 function plannedAlarms(systems: System[], stage: string) {
   const alarms = fleetAlarms(systems).map((definition) => ({
     id: `Alarm${pascal(definition.id)}`,
-    name: `ops-autopilot-${stage}-${definition.id}`,
+    name: alarmName(stage, definition.id),
     topic: `Alerts${pascal(definition.severity)}`,
     definition,
   }));

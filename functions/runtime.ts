@@ -8,7 +8,8 @@ import { ValidationError } from "../lib/errors.js";
 import type { Fleet } from "../lib/fleet.js";
 import { createLogger, type Logger } from "../lib/logger.js";
 import { METRICS_NAMESPACE, publishReportMetrics } from "../lib/metrics.js";
-import { createConsoleNotifier, type Notifier } from "../lib/notify.js";
+import { notifierFromEnv } from "../lib/notify/settings.js";
+import type { Notifier } from "../lib/notify.js";
 import { caBundlePath } from "../lib/postgres/tls.js";
 import { executeRun, type RunnerDeps, type RunRequest } from "../lib/runner.js";
 import { runbooks } from "../runbooks/index.js";
@@ -136,7 +137,8 @@ export function createRuntime(
     ...(pin ? { pin } : {}),
     logger,
     metrics: overrides.metrics ?? new Metrics({ namespace: METRICS_NAMESPACE, serviceName: "ops-autopilot" }),
-    notify: overrides.notify ?? createConsoleNotifier({ stream: process.stdout, format: "json" }),
+    // Every report as a JSON line on stdout, and routed by severity (Slack, SMS, email, paging).
+    notify: overrides.notify ?? notifierFromEnv(env, { logger, systems: fleet.systems }),
     now: overrides.now ?? (() => new Date()),
     clientsFor:
       overrides.clientsFor ??

@@ -12,7 +12,7 @@ let builtin: Fleet | undefined;
 export function builtinFleet(): Fleet {
   builtin ??= parseFleet(
     { systems: builtinSystems, schedules: builtinSchedules },
-    { source: "built-in", runbooks: runbooks.map((r) => r.name) },
+    { source: "built-in", runbooks: runbooks.map((r) => r.name), remediations: runbooks.map((r) => r.name) },
   );
   return builtin;
 }

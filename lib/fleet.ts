@@ -50,6 +50,8 @@ export interface ParseFleetOptions {
   source: string;
   /** Runbook names a schedule may name; unchecked when absent. */
   runbooks?: readonly string[];
+  /** Runbooks an alarm may name as its remediation (the registry); unchecked when absent. */
+  remediations?: readonly string[];
 }
 
 /**
@@ -97,6 +99,17 @@ export function parseFleet(raw: unknown, options: ParseFleetOptions): Fleet {
       description: entry.description,
     });
   }
+  for (const system of systems) {
+    for (const alarm of system.alarms) {
+      const runbook = alarm.remediation && "runbook" in alarm.remediation ? alarm.remediation.runbook : undefined;
+      if (runbook && options.remediations && !options.remediations.includes(runbook)) {
+        issues.push({
+          path: `system "${system.id}".alarms.${alarm.id}.remediation.runbook`,
+          message: `unknown runbook "${runbook}"; known runbooks: ${options.remediations.join(", ")}`,
+        });
+      }
+    }
+  }
   if (issues.length > 0) throw new ValidationError(`invalid fleet catalogue (${options.source})`, issues);
   return { systems, schedules, source: options.source };
 }
@@ -115,7 +128,7 @@ export async function loadFleetFile(path: string, runbooks?: readonly string[]):
   } catch (error) {
     throw new ValidationError(`fleet file ${path} is not valid JSON: ${errorMessage(error)}`, [], { cause: error });
   }
-  return parseFleet(raw, { source: path, ...(runbooks ? { runbooks } : {}) });
+  return parseFleet(raw, { source: path, ...(runbooks ? { runbooks, remediations: runbooks } : {}) });
 }
 
 /** The system with this id, or an error that lists the fleet. */

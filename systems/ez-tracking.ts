@@ -1,5 +1,14 @@
 import type { SystemInput } from "./schema.js";
 
+/** Error rate in percent: the target group's 5xx responses over its requests (no 5xx datapoint = none). */
+const ERROR_RATE = {
+  expression: "100 * FILL(m2, 0) / m1",
+  metrics: {
+    m1: { metric: "RequestCount", statistic: "Sum" },
+    m2: { metric: "HTTPCode_Target_5XX_Count", statistic: "Sum" },
+  },
+} as const;
+
 /** EZ Tracking Board — guide 004: ECS Fargate frontend + backend (2 tasks min), RDS PostgreSQL 14. */
 export const ezTracking = {
   id: "ez-tracking",
@@ -79,12 +88,16 @@ export const ezTracking = {
       periodSeconds: 60,
       evaluationPeriods: 3,
       severity: "critical",
+      remediation: {
+        none: "the guide asks for automated rollback on health-check failure, but this alarm does not say which of the two services is failing: set loadBalancers[] and give it {runbook: rollback, input: {service}}; the health probe rolls back per service meanwhile",
+      },
     },
     {
       id: "error-rate-warning",
       description: "Error rate > 1 %",
-      namespace: "OpsAutopilot/EzTracking",
+      namespace: "AWS/ApplicationELB",
       metric: "ErrorRate",
+      math: ERROR_RATE,
       comparison: ">",
       threshold: 1,
       unit: "Percent",
@@ -94,13 +107,17 @@ export const ezTracking = {
     {
       id: "error-rate-critical",
       description: "Error rate > 5 %",
-      namespace: "OpsAutopilot/EzTracking",
+      namespace: "AWS/ApplicationELB",
       metric: "ErrorRate",
+      math: ERROR_RATE,
       comparison: ">",
       threshold: 5,
       unit: "Percent",
       periodSeconds: 300,
       severity: "critical",
+      remediation: {
+        none: "the guide asks for automated rollback on health-check failure, but this alarm does not say which of the two services is failing: set loadBalancers[] and give it {runbook: rollback, input: {service}}; the health probe rolls back per service meanwhile",
+      },
     },
     {
       id: "cpu-warning",
@@ -123,12 +140,19 @@ export const ezTracking = {
       unit: "Percent",
       periodSeconds: 300,
       severity: "critical",
+      remediation: {
+        none: "scale-out within the autoscaling bounds has no runbook yet; ECS Application Auto Scaling already adds tasks at 70 % CPU",
+      },
     },
     {
       id: "db-connections-warning",
       description: "DB connections > 80 % of max",
-      namespace: "OpsAutopilot/EzTracking",
+      namespace: "AWS/RDS",
       metric: "DatabaseConnectionsPercent",
+      math: {
+        expression: "100 * m1 / MAX_CONNECTIONS",
+        metrics: { m1: { metric: "DatabaseConnections", statistic: "Maximum" } },
+      },
       comparison: ">",
       threshold: 80,
       unit: "Percent",
@@ -138,7 +162,8 @@ export const ezTracking = {
   ],
   notifications: [
     { severity: "warning", channels: ["slack", "email"] },
-    { severity: "critical", channels: ["slack", "page"] },
+    { severity: "error", channels: ["slack", "email"] },
+    { severity: "critical", channels: ["slack", "email", "page"] },
   ],
   offHours: { enabled: false, reason: "The guide sets no off-hours policy (2 tasks minimum per service)." },
   defaults: [
@@ -146,5 +171,8 @@ export const ezTracking = {
     "RTO/RPO are not in the guide: 60 min / 24 h.",
     "Cluster, service, repository and bucket names are not in the guide.",
     "Health probe timing is not in the guide: every 30 s, 5 s timeout, 3 failures (ALB defaults); bake 10 min before a deployment is known-good.",
+    "The guide's routes are Slack / email and PagerDuty: warnings and errors (failed runs, stale backups) go to Slack and email, critical also pages.",
+    "Error rate is target 5xx ÷ requests per target group (metric math); ALB alarms deploy once loadBalancers[] names the load balancer and target group.",
+    "DB connections > 80 % of max needs databases[].maxConnections (the instance's max_connections).",
   ],
 } satisfies SystemInput;

@@ -70,7 +70,7 @@ export const flashSale = {
       evaluationPeriods: 3,
       severity: "warning",
       // The guide: "monitor CloudWatch, roll back if issues" (its guards decide whether a deploy is to blame).
-      runbook: "rollback",
+      remediation: { runbook: "rollback", input: {} },
     },
     {
       id: "db-read-latency",
@@ -105,6 +105,7 @@ export const flashSale = {
     reason: "Autoscaling floor is 10 tasks for flash-sale traffic; the guide sets no off-hours window.",
   },
   defaults: [
+    "No notification routes in the guide: alarms and reports go to the log only until notifications[] names channels.",
     "Timezone Asia/Kolkata is inferred from the region ap-south-1.",
     "The guide stores only the password in Secrets Manager (flash-sale/db-password); store an RDS-format secret there for backups.",
     "Backup bucket name is not in the guide.",

@@ -61,5 +61,7 @@ export const ims2 = {
     "Schedules run in UTC: the guide states its backup time as 3 AM UTC.",
     "Retention keeps 30 dailies, the guide's 30-day retention.",
     "Cluster, service and bucket names are not in the guide.",
+    "Notifications follow the guide's ladder: WARNING → Slack; ERROR → Slack + SMS to on-call; CRITICAL → Slack + SMS + page.",
+    "The guide's CPU 70 % / memory 80 % / 1000 req/s are autoscaling targets, not alarms: none are deployed besides backup freshness.",
   ],
 } satisfies SystemInput;

@@ -65,6 +65,7 @@ export const ode = {
     holidays: [],
   },
   defaults: [
+    "No notification routes in the guide: alarms and reports go to the log only until notifications[] names channels.",
     "Timezone America/New_York is inferred from the region us-east-1.",
     "The guide says 'scale down worker pods off-peak' without hours: 20:00-07:00 and weekends, floor 2 (the HPA minimum).",
     "RTO/RPO are not in the guide: 60 min / 24 h.",

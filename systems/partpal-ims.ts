@@ -69,6 +69,8 @@ export const partpalIms = {
       unit: "Percent",
       periodSeconds: 300,
       severity: "warning",
+      // Off-hours leave one replica: sustained CPU at night means the floor is too low for the load.
+      remediation: { runbook: "scale-up", input: { ignoreWindow: true } },
     },
     {
       id: "memory-high",
@@ -115,6 +117,7 @@ export const partpalIms = {
       periodSeconds: 60,
       evaluationPeriods: 3,
       severity: "error",
+      remediation: { none: "a rollout restart or rollback of an EKS deployment has no runbook yet" },
     },
   ],
   notifications: [],
@@ -130,6 +133,7 @@ export const partpalIms = {
     "EKS cluster and RDS instance names are not in the guide (it reads them from terraform output): set them to yours.",
     "Backups are scheduled at 03:00 SAST, the RDS backup window the guide gives.",
     "Retention keeps 7 dailies (the guide's 7 days) plus 4 weeklies and 6 monthlies so a monthly restore test has history.",
-    "No notification routes in the guide: reports go to the log only.",
+    "No notification routes in the guide: alarms and reports go to the log only until notifications[] names channels.",
+    "CPU > 80 % runs scale-up (restores the daytime replicas off-hours scaling recorded); it reports skipped until EKS scaling exists.",
   ],
 } satisfies SystemInput;

@@ -80,6 +80,8 @@ export const databaseSchema = z.strictObject({
   database: z.string().min(1),
   rdsInstanceId: z.string().min(1).optional(),
   instanceClass: z.string().min(1).optional(),
+  /** The instance's `max_connections`, for alarms on connections as a share of it. */
+  maxConnections: z.number().int().positive().optional(),
   multiAz: z.boolean().default(false),
   credentials: credentialsSchema,
   /**
@@ -207,26 +209,67 @@ export const severitySchema = z.enum(["info", "warning", "error", "critical"]);
 /** How bad an alarm or a report is; routes pick channels by it. */
 export type Severity = z.infer<typeof severitySchema>;
 
+const statisticSchema = z.enum(["Average", "Maximum", "Minimum", "Sum", "SampleCount", "p99", "p95", "p90"]);
+
 export const alarmThresholdSchema = z.strictObject({
   id: slug,
   description: z.string().min(1),
   /** CloudWatch namespace and metric. */
   namespace: z.string().min(1),
   metric: z.string().min(1),
-  statistic: z.enum(["Average", "Maximum", "Minimum", "Sum", "SampleCount", "p99", "p95", "p90"]).default("Average"),
+  statistic: statisticSchema.default("Average"),
   comparison: z.enum([">", ">=", "<", "<="]),
   threshold: z.number(),
   unit: z.string().min(1),
   periodSeconds: z.number().int().min(10).default(60),
   evaluationPeriods: z.number().int().min(1).default(1),
   severity: severitySchema,
-  /** Runbook the alarm triggers, if any. */
-  runbook: z.string().optional(),
+  /**
+   * The one service, deployment, database or load balancer (by its catalogue name or id) the alarm
+   * watches; absent: one alarm for each of them.
+   */
+  target: z.string().min(1).optional(),
+  /**
+   * Metric math instead of one metric: `metrics` are read in `namespace` with the target's dimensions,
+   * `expression` combines them (`MAX_CONNECTIONS` stands for the database's `maxConnections`).
+   */
+  math: z
+    .strictObject({
+      expression: z.string().min(1),
+      metrics: z.record(
+        z.string().regex(/^m\d+$/, "must be an id such as m1"),
+        z.strictObject({ metric: z.string().min(1), statistic: statisticSchema }),
+      ),
+    })
+    .optional(),
+  /** The runbook the alarm runs on entering ALARM (with the runbook's own guards), or why none fits. */
+  remediation: z
+    .union([
+      z.strictObject({ runbook: z.string().min(1), input: z.record(z.string(), z.unknown()).default({}) }),
+      z.strictObject({ none: z.string().min(1) }),
+    ])
+    .optional(),
 });
 
 export const notificationRouteSchema = z.strictObject({
   severity: severitySchema,
   channels: z.array(z.enum(["slack", "sms", "page", "email", "log"])).min(1),
+  /** Slack channel (id or name) for this severity; the deployment's default channel when absent. */
+  slackChannel: z.string().min(1).optional(),
+  /** While an alarm of this severity stays in ALARM, remind this often (minutes; default 240). */
+  reminderMinutes: z.number().int().min(5).optional(),
+});
+
+/** An Application Load Balancer target group in front of a service, as CloudWatch names them. */
+export const loadBalancerSchema = z.strictObject({
+  /** The service or deployment it serves (catalogue name). */
+  id: z.string().min(1),
+  loadBalancer: z
+    .string()
+    .regex(/^app\/[\w-]+\/[0-9a-f]+$/, "must be the LoadBalancer dimension, app/<name>/<id> (the ARN's end)"),
+  targetGroup: z
+    .string()
+    .regex(/^targetgroup\/[\w-]+\/[0-9a-f]+$/, "must be the TargetGroup dimension, targetgroup/<name>/<id>"),
 });
 
 const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "must be an ISO date YYYY-MM-DD");
@@ -349,6 +392,8 @@ export const systemSchema = z
     rollback: rollbackSchema.prefault({}),
     ecr: ecrSchema.optional(),
     alarms: z.array(alarmThresholdSchema).default([]),
+    /** Load balancers in front of the services: what ALB alarms are bound to. */
+    loadBalancers: z.array(loadBalancerSchema).default([]),
     notifications: z.array(notificationRouteSchema).default([]),
     offHours: offHoursSchema,
     /** Where the guide is silent: what default was chosen and why. */

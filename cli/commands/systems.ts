@@ -1,3 +1,4 @@
+import { bindGuideAlarms } from "../../alarms/index.js";
 import type { Fleet } from "../../lib/fleet.js";
 import type { System } from "../../systems/schema.js";
 import { type CliIo, EXIT, table, writeJson } from "../io.js";
@@ -32,6 +33,11 @@ export function describeSystem(system: System, fleet: Fleet) {
       alarms: system.alarms,
       notifications: system.notifications,
     },
+    /** Which guide alarms deploy (bound to the system's resources) and why the others do not. */
+    deployedAlarms: system.deploy ? bindGuideAlarms(system).alarms.map((a) => a.id) : [],
+    alarmsNotDeployed: system.deploy
+      ? bindGuideAlarms(system).unbound.map((u) => ({ id: u.id, reason: u.reason }))
+      : [{ id: "*", reason: "local-only system (deploy: false)" }],
     schedules: fleet.schedules
       .filter((s) => s.system === system.id)
       .map((s) => ({ id: s.id, runbook: s.runbook, expression: s.expression, timezone: s.timezone })),
@@ -64,6 +70,11 @@ export function systemsCommand(io: CliIo, fleet: Fleet, options: { json: boolean
   io.out.write(
     `${table(["system", "region", "timezone", "runtime", "RTO", "RPO", "drill", "off-hours", "retention"], rows)}\n`,
   );
+  const unbound = fleet.systems.filter((s) => s.deploy).flatMap((s) => bindGuideAlarms(s).unbound);
+  if (unbound.length > 0) {
+    io.out.write("\nalarms not deployed (the catalogue cannot bind them to a resource):\n");
+    for (const u of unbound) io.out.write(`  ${u.id}: ${u.reason}\n`);
+  }
   io.out.write(`\n${fleet.systems.length} systems from ${fleet.source}\n`);
   return EXIT.ok;
 }

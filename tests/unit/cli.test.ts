@@ -56,6 +56,20 @@ describe("ops CLI", () => {
     expect(out).toContain('"credentialsFrom": "secrets-manager"');
   });
 
+  it("systems says which guide alarms are not deployed and why", async () => {
+    const { out } = await ops(["systems"]);
+    expect(out).toMatch(/alarms not deployed/);
+    expect(out).toMatch(/ez-tracking-latency-critical: no loadBalancers\[\]/);
+    const json = JSON.parse((await ops(["systems", "--json"])).out) as {
+      id: string;
+      deployedAlarms: string[];
+      alarmsNotDeployed: { id: string; reason: string }[];
+    }[];
+    const ez = json.find((s) => s.id === "ez-tracking");
+    expect(ez?.deployedAlarms).toContain("ez-tracking-cpu-critical-backend");
+    expect(ez?.alarmsNotDeployed.map((u) => u.id)).toContain("ez-tracking-db-connections-warning");
+  });
+
   it("plan --days 3 lists each run in the system's zone and in UTC", async () => {
     const { code, out } = await ops(["plan", "--days", "3", "--json"]);
     expect(code).toBe(0);

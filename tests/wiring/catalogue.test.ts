@@ -185,11 +185,11 @@ describe("alarms", () => {
 
   it("the guides' thresholds are alarms with their severities", () => {
     const alarms = fleetAlarms(fleet.systems);
-    expect(alarms.find((a) => a.id === "ez-tracking-latency-critical")).toMatchObject({
-      threshold: 3,
+    expect(alarms.find((a) => a.id === "ez-tracking-cpu-critical-backend")).toMatchObject({
+      threshold: 90,
       severity: "critical",
     });
-    expect(alarms.find((a) => a.id === "partpal-ims-cpu-high")).toMatchObject({
+    expect(alarms.find((a) => a.id === "partpal-ims-cpu-high-partpal-api")).toMatchObject({
       threshold: 80,
       periodSeconds: 300,
       comparison: "GreaterThanThreshold",
