@@ -56,3 +56,57 @@ export function resolvePrice(region: string, options: ResolvePriceOptions = {}):
     note: `no ${region} price in the table: estimated at ${FALLBACK_PRICE_REGION} prices (set vcpuHourUsd= and gbHourUsd=)`,
   };
 }
+
+/** An EKS worker node: its on-demand price and size. Pods are priced by the share of a node they request. */
+export interface NodePrice {
+  instanceType: string;
+  hourUsd: number;
+  vcpu: number;
+  memoryGiB: number;
+}
+
+/**
+ * Default node per region: m5.large (2 vCPU, 8 GiB), Linux on-demand, from the EC2 on-demand pricing page
+ * ($0.096/h in the US regions). A region missing here is estimated at us-east-1's price and the report says
+ * so; pass `nodeHourUsd=` (and `nodeVcpu=`, `nodeMemoryGiB=` for another instance type) for exact figures.
+ */
+export const DEFAULT_NODE_PRICES: Readonly<Record<string, NodePrice>> = {
+  "us-east-1": { instanceType: "m5.large", hourUsd: 0.096, vcpu: 2, memoryGiB: 8 },
+  "us-east-2": { instanceType: "m5.large", hourUsd: 0.096, vcpu: 2, memoryGiB: 8 },
+  "us-west-2": { instanceType: "m5.large", hourUsd: 0.096, vcpu: 2, memoryGiB: 8 },
+};
+
+/** A node price with where it came from. */
+export interface ResolvedNodePrice extends NodePrice {
+  region: string;
+  source: "table" | "fallback" | "input";
+  note?: string;
+}
+
+/** The node price for a region: the run's input over the table's, else the fallback region's with a note. */
+export function resolveNodePrice(
+  region: string,
+  override: Partial<Pick<NodePrice, "hourUsd" | "vcpu" | "memoryGiB">> = {},
+  table: Readonly<Record<string, NodePrice>> = DEFAULT_NODE_PRICES,
+): ResolvedNodePrice {
+  const listed = table[region];
+  const base = listed ??
+    table[FALLBACK_PRICE_REGION] ??
+    DEFAULT_NODE_PRICES[FALLBACK_PRICE_REGION] ?? { instanceType: "m5.large", hourUsd: 0.096, vcpu: 2, memoryGiB: 8 };
+  const given = override.hourUsd !== undefined || override.vcpu !== undefined || override.memoryGiB !== undefined;
+  const node: NodePrice = {
+    instanceType:
+      given && (override.vcpu !== undefined || override.memoryGiB !== undefined) ? "given" : base.instanceType,
+    hourUsd: override.hourUsd ?? base.hourUsd,
+    vcpu: override.vcpu ?? base.vcpu,
+    memoryGiB: override.memoryGiB ?? base.memoryGiB,
+  };
+  if (given) return { region, ...node, source: "input" };
+  if (listed) return { region, ...node, source: "table" };
+  return {
+    region,
+    ...node,
+    source: "fallback",
+    note: `no ${region} node price in the table: estimated at ${FALLBACK_PRICE_REGION}'s ${base.instanceType} price (set nodeHourUsd=)`,
+  };
+}
