@@ -103,7 +103,9 @@ describe("EKS scale-down and scale-up", () => {
       ["PATCH", `/apis/apps/v1/namespaces/${NS}/deployments/api/scale`, "application/merge-patch+json"],
     ]);
     // Every write carries the resourceVersion it was decided on.
-    for (const w of writes) expect((w.body?.metadata as { resourceVersion?: string }).resourceVersion).toMatch(/^\d+$/);
+    for (const w of writes) {
+      expect((w.body?.metadata as { resourceVersion?: string } | undefined)?.resourceVersion).toMatch(/^\d+$/);
+    }
 
     const up = await run(scaleUpRunbook, TUE_MORNING);
     expect(up.status).toBe("succeeded");
