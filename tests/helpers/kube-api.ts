@@ -73,6 +73,8 @@ export interface KubeApiServer {
   /** base64 PEM of the server's self-signed CA (what eks:DescribeCluster returns as certificateAuthority.data). */
   caData: string;
   requests: KubeRequest[];
+  /** Most requests in progress at once (for a concurrency check). */
+  peakInFlight: number;
   addDeployment(spec: DeploymentSpec): void;
   deployment(namespace: string, name: string): Json;
   hpa(namespace: string, name: string): Json | undefined;
@@ -159,6 +161,7 @@ export async function startKubeApi(options: KubeApiOptions): Promise<KubeApiServ
   const hpas = new Map<string, Json>();
   const unsettled = new Set<string>();
   const requests: KubeRequest[] = [];
+  let inFlight = 0;
   const id = (namespace: string, name: string) => `${namespace}/${name}`;
 
   const meta = (o: Json) => o.metadata as Json;
@@ -180,6 +183,7 @@ export async function startKubeApi(options: KubeApiOptions): Promise<KubeApiServ
     url: "",
     caData: Buffer.from(cert).toString("base64"),
     requests,
+    peakInFlight: 0,
     addDeployment: () => undefined,
     deployment: (namespace, name) => {
       const d = deployments.get(id(namespace, name));
@@ -441,7 +445,13 @@ export async function startKubeApi(options: KubeApiOptions): Promise<KubeApiServ
       ...(text ? { body: JSON.parse(text) as Json } : {}),
     };
     requests.push(request);
-    if (options.latencyMs) await new Promise((resolve) => setTimeout(resolve, options.latencyMs));
+    inFlight++;
+    server.peakInFlight = Math.max(server.peakInFlight, inFlight);
+    try {
+      if (options.latencyMs) await new Promise((resolve) => setTimeout(resolve, options.latencyMs));
+    } finally {
+      inFlight--;
+    }
     const problem = tokenProblem(req.headers.authorization, options.cluster);
     if (problem) return respond(res, 401, status(401, "Unauthorized", `Unauthorized: ${problem}`));
     if (server.failWhen?.(request))

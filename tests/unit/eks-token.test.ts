@@ -59,7 +59,12 @@ function expectedSignature(url: URL, headers: Record<string, string>, secret: st
 
 describe("EKS token", () => {
   it("is a presigned STS GetCallerIdentity URL for the cluster's region, as the authenticator requires", async () => {
-    const { token } = await eksToken({ cluster: "partpal-ims", region: "af-south-1", credentials: CREDENTIALS, now: NOW });
+    const { token } = await eksToken({
+      cluster: "partpal-ims",
+      region: "af-south-1",
+      credentials: CREDENTIALS,
+      now: NOW,
+    });
     const url = decode(token);
     expect(url.protocol).toBe("https:");
     expect(url.host).toBe("sts.af-south-1.amazonaws.com");
@@ -75,19 +80,27 @@ describe("EKS token", () => {
   });
 
   it("signs x-k8s-aws-id (and host) and expires in 60 seconds", async () => {
-    const { token } = await eksToken({ cluster: "partpal-ims", region: "af-south-1", credentials: CREDENTIALS, now: NOW });
+    const { token } = await eksToken({
+      cluster: "partpal-ims",
+      region: "af-south-1",
+      credentials: CREDENTIALS,
+      now: NOW,
+    });
     const url = decode(token);
     expect(url.searchParams.get("X-Amz-SignedHeaders")?.split(";")).toEqual(["host", "x-k8s-aws-id"]);
     expect(url.searchParams.get("X-Amz-Expires")).toBe("60");
   });
 
   it("carries the signature SigV4's rules give, over the cluster name in x-k8s-aws-id", async () => {
-    const { token } = await eksToken({ cluster: "partpal-ims", region: "af-south-1", credentials: CREDENTIALS, now: NOW });
+    const { token } = await eksToken({
+      cluster: "partpal-ims",
+      region: "af-south-1",
+      credentials: CREDENTIALS,
+      now: NOW,
+    });
     const url = decode(token);
     const headers = { host: url.host, "x-k8s-aws-id": "partpal-ims" };
-    expect(url.searchParams.get("X-Amz-Signature")).toBe(
-      expectedSignature(url, headers, CREDENTIALS.secretAccessKey),
-    );
+    expect(url.searchParams.get("X-Amz-Signature")).toBe(expectedSignature(url, headers, CREDENTIALS.secretAccessKey));
     // Bound to the cluster: the same URL presented for another cluster does not verify.
     expect(url.searchParams.get("X-Amz-Signature")).not.toBe(
       expectedSignature(url, { ...headers, "x-k8s-aws-id": "other" }, CREDENTIALS.secretAccessKey),
