@@ -61,6 +61,7 @@ export default $config({
     const pgLayer = process.env.OPS_PG_LAYER_ARN;
 
     const scheduled = new Map<string, sst.aws.Function>();
+    const workers = new Map<string, sst.aws.Function>();
     for (const runbook of runbooks) {
       const systems = deployed.filter((s) =>
         fleet.schedules.some((x) => x.runbook === runbook.name && x.system === s.id),
@@ -85,7 +86,10 @@ export default $config({
         runbook.name,
         new sst.aws.Function(`Scheduled${pascal(runbook.name)}`, { ...common, handler: "functions/scheduled.handler" }),
       );
-      new sst.aws.Function(`Worker${pascal(runbook.name)}`, { ...common, handler: "functions/worker.handler" });
+      workers.set(
+        runbook.name,
+        new sst.aws.Function(`Worker${pascal(runbook.name)}`, { ...common, handler: "functions/worker.handler" }),
+      );
       // Event-driven continuations (e.g. an RDS drill resuming when its instance is available).
       for (const rule of runbook.eventRules ?? []) {
         const fn = new sst.aws.Function(`${rule.name}Handler`, { ...common, handler: rule.handler });
@@ -97,6 +101,31 @@ export default $config({
           principal: "events.amazonaws.com",
           sourceArn: eventRule.arn,
         });
+      }
+    }
+
+    // EKS access entries (issue 16): each function whose runbook declares `kubernetesAccess` for a system is
+    // let into that system's namespace only. A system reached through another account's role needs the
+    // entry for that role, made in that account (README, "EKS access").
+    for (const runbook of runbooks) {
+      const functions = [scheduled.get(runbook.name), workers.get(runbook.name)].flatMap((f) => (f ? [f] : []));
+      for (const system of deployed.filter((s) => !s.account.roleArn)) {
+        for (const access of runbook.kubernetesAccess?.(system) ?? []) {
+          for (const [i, fn] of functions.entries()) {
+            const id = `KubeAccess${pascal(runbook.name)}${pascal(system.id)}${i}`;
+            const entry = new aws.eks.AccessEntry(id, {
+              clusterName: access.cluster,
+              principalArn: fn.nodes.role.arn,
+              type: "STANDARD",
+            });
+            new aws.eks.AccessPolicyAssociation(`${id}Policy`, {
+              clusterName: access.cluster,
+              principalArn: entry.principalArn,
+              policyArn: access.policyArn,
+              accessScope: access.accessScope,
+            });
+          }
+        }
       }
     }
 

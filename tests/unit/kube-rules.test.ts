@@ -51,12 +51,16 @@ describe("rollout state, as kubectl rollout status reads it", () => {
     ["updated replicas not available", { availableReplicas: 1 }, 3, "1 of 2 updated replicas available"],
     [
       "progress deadline exceeded",
-      { conditions: [{ type: "Progressing", status: "False", reason: "ProgressDeadlineExceeded", message: "timed out" }] },
+      {
+        conditions: [
+          { type: "Progressing", status: "False", reason: "ProgressDeadlineExceeded", message: "timed out" },
+        ],
+      },
       3,
       "rollout failed (Progressing=False, ProgressDeadlineExceeded: timed out)",
     ],
   ] as const)("%s", (_, status, generation, expected) => {
-    const activity = rolloutActivity(deployment({ status, generation }), sets);
+    const activity = rolloutActivity(deployment({ status: status as V1Deployment["status"], generation }), sets);
     expect(activity.inProgress).toBe(expected);
   });
 
