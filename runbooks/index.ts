@@ -2,6 +2,7 @@ import { backupRunbook } from "./backup.js";
 import { drillContinueRunbook } from "./drill-continue.js";
 import { drillJanitorRunbook } from "./drill-janitor.js";
 import { keepAwakeRunbook } from "./keep-awake.js";
+import { kubeRollbackRunbook } from "./kube-rollback/index.js";
 import { pruneBackupsRunbook } from "./prune-backups.js";
 import { restoreDrillRunbook } from "./restore-drill.js";
 import { scaleDownRunbook } from "./scale-down.js";
@@ -21,4 +22,5 @@ export const runbooks: readonly AnyRunbook[] = [
   restoreDrillRunbook,
   drillContinueRunbook,
   drillJanitorRunbook,
+  kubeRollbackRunbook,
 ];

@@ -34,6 +34,13 @@ export interface KubeApi {
     resourceVersion: string;
     annotations: Record<string, string | null>;
   }): Promise<V1Deployment>;
+  /** A JSON merge patch of a deployment (e.g. a rollback's pod template), guarded by `resourceVersion`. */
+  patchDeployment(options: {
+    namespace: string;
+    name: string;
+    resourceVersion: string;
+    patch: Record<string, unknown>;
+  }): Promise<V1Deployment>;
   /** Sets `spec.replicas` through the scale subresource, guarded by `resourceVersion`. */
   patchDeploymentScale(options: {
     namespace: string;
@@ -193,6 +200,17 @@ export function connectKube(endpoint: KubeEndpoint): KubeApi {
       call(`patch deployment ${name} annotations`, () =>
         apps.patchNamespacedDeployment(
           { namespace, name, body: { metadata: { resourceVersion, annotations } } },
+          merge,
+        ),
+      ),
+    patchDeployment: ({ namespace, name, resourceVersion, patch }) =>
+      call(`patch deployment ${name}`, () =>
+        apps.patchNamespacedDeployment(
+          {
+            namespace,
+            name,
+            body: { ...patch, metadata: { ...(patch.metadata as object | undefined), resourceVersion } },
+          },
           merge,
         ),
       ),

@@ -29,6 +29,8 @@ import { join } from "node:path";
 
 type Json = Record<string, unknown>;
 
+const REVISION = "deployment.kubernetes.io/revision";
+
 /** One request as the server saw it. */
 export interface KubeRequest {
   method: string;
@@ -118,6 +120,19 @@ function selfSignedCertificate(): { key: string; cert: string } {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+function templateOf(s: DeploymentSpec, revision: string, labels: Record<string, string>): Json {
+  return {
+    metadata: { labels },
+    spec: {
+      containers: (s.requests ?? [{ cpu: "250m", memory: "512Mi" }]).map((r, i) => ({
+        name: `c${i}`,
+        image: `example/${s.name}:${revision}`,
+        resources: { requests: r },
+      })),
+    },
+  };
 }
 
 /** RFC 7386 JSON merge patch. */
@@ -228,16 +243,7 @@ export async function startKubeApi(options: KubeApiOptions): Promise<KubeApiServ
       spec: {
         replicas: s.replicas,
         selector: { matchLabels: labels },
-        template: {
-          metadata: { labels },
-          spec: {
-            containers: (s.requests ?? [{ cpu: "250m", memory: "512Mi" }]).map((r, i) => ({
-              name: `c${i}`,
-              image: `example/${s.name}:3`,
-              resources: { requests: r },
-            })),
-          },
-        },
+        template: templateOf(s, "3", labels),
         progressDeadlineSeconds: 600,
       },
       status: {
@@ -279,7 +285,11 @@ export async function startKubeApi(options: KubeApiOptions): Promise<KubeApiServ
           annotations: { "deployment.kubernetes.io/revision": revision },
           ownerReferences: owner,
         },
-        spec: { replicas: revision === "3" ? s.replicas : 0, selector: { matchLabels: labels } },
+        spec: {
+          replicas: revision === "3" ? s.replicas : 0,
+          selector: { matchLabels: labels },
+          template: templateOf(s, revision ?? "", { ...labels, "pod-template-hash": `h${revision}` }),
+        },
         status: { replicas: revision === "3" ? s.replicas : 0 },
       })),
     );
@@ -299,6 +309,56 @@ export async function startKubeApi(options: KubeApiOptions): Promise<KubeApiServ
         },
         status: { currentReplicas: s.replicas, desiredReplicas: s.replicas },
       });
+    }
+  };
+
+  /**
+   * The deployment controller on a new pod template: the replicaset with that template (ignoring its
+   * pod-template-hash label) gets the next revision — a rollback reuses the old one — or a new one is made;
+   * with `settle`, the rollout completes at once.
+   */
+  const newRevision = (namespace: string, name: string, d: Json) => {
+    const sets = replicaSets.get(id(namespace, name)) ?? [];
+    const strip = (t: unknown) => {
+      const copy = structuredClone(t) as Json;
+      delete ((copy.metadata as Json).labels as Json)["pod-template-hash"];
+      return JSON.stringify(copy);
+    };
+    const wanted = strip(spec(d).template);
+    const next = Math.max(0, ...sets.map((rs) => Number((meta(rs).annotations as Json)[REVISION]))) + 1;
+    let rs = sets.find((r) => strip(spec(r).template) === wanted);
+    if (!rs) {
+      const hash = `h${next}`;
+      const template = structuredClone(spec(d).template) as Json;
+      ((template.metadata as Json).labels as Json)["pod-template-hash"] = hash;
+      rs = {
+        apiVersion: "apps/v1",
+        kind: "ReplicaSet",
+        metadata: {
+          name: `${name}-${next}`,
+          namespace,
+          uid: randomUUID(),
+          creationTimestamp: new Date().toISOString(),
+          labels: { ...((spec(d).selector as Json).matchLabels as Json), "pod-template-hash": hash },
+          annotations: {},
+          ownerReferences: [{ apiVersion: "apps/v1", kind: "Deployment", name, uid: meta(d).uid, controller: true }],
+        },
+        spec: { replicas: 0, selector: spec(d).selector, template },
+      };
+      sets.push(rs);
+    }
+    (meta(rs).annotations as Json)[REVISION] = String(next);
+    meta(rs).resourceVersion = nextVersion();
+    (meta(d).annotations as Json)[REVISION] = String(next);
+    if (settle) {
+      unsettled.delete(id(namespace, name));
+      d.status = {
+        ...(d.status as Json),
+        conditions: [
+          { type: "Available", status: "True", reason: "MinimumReplicasAvailable" },
+          { type: "Progressing", status: "True", reason: "NewReplicaSetAvailable" },
+        ],
+      };
     }
   };
 
@@ -391,6 +451,9 @@ export async function startKubeApi(options: KubeApiOptions): Promise<KubeApiServ
         const specChanged = JSON.stringify(patched.spec) !== JSON.stringify(d.spec);
         if (specChanged) meta(patched).generation = (meta(d).generation as number) + 1;
         meta(patched).resourceVersion = nextVersion();
+        if (JSON.stringify(spec(patched).template) !== JSON.stringify(spec(d).template)) {
+          newRevision(namespace, name, patched);
+        }
         deployments.set(id(namespace, name), patched);
         if (specChanged && settle) settleDeployment(patched);
         return structuredClone(patched);

@@ -48,7 +48,9 @@ describe("runbooks", () => {
     for (const runbook of runbooks) {
       expect(runbook.description.length, runbook.name).toBeGreaterThan(20);
       expect(runbook.input.safeParse({}).success, `${runbook.name} runs with default input`).toBe(true);
-      const doc = join(root, "runbooks", `${runbook.name}.md`);
+      // One folder per runbook (runbooks/<name>/<name>.md), or the older flat page.
+      const inFolder = join(root, "runbooks", runbook.name, `${runbook.name}.md`);
+      const doc = existsSync(inFolder) ? inFolder : join(root, "runbooks", `${runbook.name}.md`);
       expect(existsSync(doc), `runbooks/${runbook.name}.md`).toBe(true);
       expect(readFileSync(doc, "utf8")).toMatch(new RegExp(`^# ${runbook.name}\\b`));
     }
