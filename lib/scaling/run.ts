@@ -1,11 +1,9 @@
 import type { ReportBuilder } from "../../runbooks/report.js";
 import type { RunbookContext } from "../../runbooks/types.js";
 import { errorMessage } from "../errors.js";
-import { connectEks } from "../kube/eks.js";
 import { formatLocal } from "../timezone.js";
 import type { Workload, WorkloadBackend } from "./backend.js";
 import { ecsBackend } from "./ecs-backend.js";
-import { eksBackend, unreachableBackend } from "./eks.js";
 import { isWriteConflict } from "./errors.js";
 import { createLimiter, type Limiter, mapPool } from "./pool.js";
 import type { RetryOptions } from "./retry.js";
@@ -130,6 +128,9 @@ export async function openBackend(
     });
   }
   const { cluster, namespace } = scope;
+  // Loaded only for EKS: @kubernetes/client-node takes ~1 s to import, which no ECS or backup run should pay.
+  const { eksBackend, unreachableBackend } = await import("./eks.js");
+  const { connectEks } = await import("../kube/eks.js");
   try {
     const connection = await connectEks({
       eks: ctx.clients.eks,

@@ -1,7 +1,6 @@
 import { z } from "zod";
 import { errorMessage } from "../../lib/errors.js";
 import type { KubeApi } from "../../lib/kube/client.js";
-import { connectEks } from "../../lib/kube/eks.js";
 import { rolloutActivity } from "../../lib/kube/rollout.js";
 import { clusterName } from "../../lib/scaling/ecs.js";
 import { EKS_EDIT_POLICY, eksClusterArn, type KubernetesAccess } from "../../lib/scaling/scope.js";
@@ -40,6 +39,8 @@ function access(system: System): KubernetesAccess[] {
 }
 
 async function connect(ctx: RunbookContext, cluster: string): Promise<KubeApi> {
+  // Loaded on use: @kubernetes/client-node takes ~1 s to import, and every function loads the registry.
+  const { connectEks } = await import("../../lib/kube/eks.js");
   const connection = await connectEks({
     eks: ctx.clients.eks,
     cluster,
