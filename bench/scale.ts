@@ -10,7 +10,7 @@
  *
  * EKS: the same runbooks over 200 Kubernetes deployments (half with an HPA) in the local HTTPS Kubernetes API
  * of the tests (`tests/helpers/kube-api.ts`), through the official client: every call takes `latency` ms and
- * `conflicts` of the writes answer 409 once (a stale resourceVersion), which the run retries on a fresh read.
+ * `conflicts` of the writes (reads never conflict) answer 409 once (a stale resourceVersion), which the run retries on a fresh read.
  * Ideal: the calls that succeeded (reads, writes and the fresh reads), `concurrency` at a time. Target ≤ 1.5.
  *
  * Asserts (exit 1) that no request exceeded an API's batch limit (DescribeServices ≤ 10 services,
@@ -408,14 +408,14 @@ await measureEks("warm-up", scaleDownRunbook, "2026-11-23T18:00:30Z", 0);
 const eksRows = [
   await measureEks("scale-down, no conflicts (baseline)", scaleDownRunbook, "2026-11-23T18:00:30Z", 0),
   await measureEks(
-    `scale-down, ${CONFLICTS * 100} % of calls 409 once`,
+    `scale-down, ${CONFLICTS * 100} % of writes 409 once`,
     scaleDownRunbook,
     "2026-11-23T18:00:30Z",
     CONFLICTS,
   ),
   await measureEks("scale-up, no conflicts (baseline)", scaleUpRunbook, "2026-11-24T07:00:30Z", 0),
   await measureEks(
-    `scale-up, ${CONFLICTS * 100} % of calls 409 once`,
+    `scale-up, ${CONFLICTS * 100} % of writes 409 once`,
     scaleUpRunbook,
     "2026-11-24T07:00:30Z",
     CONFLICTS,
