@@ -32,7 +32,7 @@ const input = z.strictObject({
   /** Fargate prices for the savings estimate, overriding the default table (USD). */
   vcpuHourUsd: price(10),
   gbHourUsd: price(1),
-  /** EKS: price of one worker node per hour (USD) and its size, overriding the default node (m5.large). */
+  /** EKS: price of one worker node per hour (USD) and its size, overriding the catalogue's node type. */
   nodeHourUsd: price(100),
   nodeVcpu: wholeNumber(1, 448).optional(),
   nodeMemoryGiB: wholeNumber(1, 24576).optional(),
@@ -194,11 +194,15 @@ export const scaleDownRunbook: Runbook<typeof input> = {
       launchType: scope.kind === "ecs" ? scope.runtime.launchType : "FARGATE",
       ...(scope.kind === "eks"
         ? {
-            node: resolveNodePrice(system.account.region, {
-              ...(options.nodeHourUsd !== undefined ? { hourUsd: options.nodeHourUsd } : {}),
-              ...(options.nodeVcpu !== undefined ? { vcpu: options.nodeVcpu } : {}),
-              ...(options.nodeMemoryGiB !== undefined ? { memoryGiB: options.nodeMemoryGiB } : {}),
-            }),
+            node: resolveNodePrice(
+              system.account.region,
+              {
+                ...(options.nodeHourUsd !== undefined ? { hourUsd: options.nodeHourUsd } : {}),
+                ...(options.nodeVcpu !== undefined ? { vcpu: options.nodeVcpu } : {}),
+                ...(options.nodeMemoryGiB !== undefined ? { memoryGiB: options.nodeMemoryGiB } : {}),
+              },
+              scope.runtime.nodeType,
+            ),
           }
         : {}),
     });

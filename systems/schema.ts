@@ -67,6 +67,11 @@ export const runtimeSchema = z.discriminatedUnion("kind", [
     cluster: z.string().min(1),
     namespace: z.string().min(1),
     deployments: z.array(eksDeploymentSchema).min(1),
+    /** The worker nodes' instance type, for pricing what off-hours saves (pods priced by their share of one). */
+    nodeType: z
+      .string()
+      .regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, "must be an EC2 instance type such as t3.large")
+      .optional(),
     /**
      * For a cluster whose API endpoint is private: the subnets and security groups the scaling functions
      * join (the group must be allowed into the cluster's security group on 443). Absent: public endpoint.

@@ -4,6 +4,7 @@ import { builtinFleet } from "../../lib/catalogue.js";
 import { findSystem } from "../../lib/fleet.js";
 import { parseQuantity, podRequests } from "../../lib/kube/quantity.js";
 import { rolloutActivity } from "../../lib/kube/rollout.js";
+import { resolveNodePrice } from "../../lib/scaling/prices.js";
 import { EKS_EDIT_POLICY, scalingKubernetesAccess, scalingScope } from "../../lib/scaling/scope.js";
 import { runbooks } from "../../runbooks/index.js";
 import { scaleDownRunbook } from "../../runbooks/scale-down.js";
@@ -168,5 +169,31 @@ describe("scale-down's EKS price inputs", () => {
     const result = scaleDownRunbook.input.safeParse(input);
     expect(result.success).toBe(false);
     expect(result.error?.issues.map((i) => i.path.join("."))).toEqual([field]);
+  });
+});
+
+describe("node prices for EKS savings", () => {
+  it("PartPal's guide's t3.small in af-south-1: t3.small's size, us-east-1's price, and a note saying so", () => {
+    const partpal = findSystem(builtinFleet(), "partpal-ims");
+    const nodeType = partpal.runtime.kind === "eks" ? partpal.runtime.nodeType : undefined;
+    expect(nodeType).toBe("t3.small");
+    const price = resolveNodePrice(partpal.account.region, {}, nodeType);
+    expect(price).toMatchObject({
+      instanceType: "t3.small",
+      hourUsd: 0.0208,
+      vcpu: 2,
+      memoryGiB: 2,
+      source: "fallback",
+    });
+    expect(price.note).toContain("no af-south-1 node prices");
+  });
+
+  it("a given price wins; an unknown type is estimated as the default and said", () => {
+    expect(resolveNodePrice("us-east-1", { hourUsd: 0.05 }, "t3.large")).toMatchObject({
+      hourUsd: 0.05,
+      source: "input",
+    });
+    expect(resolveNodePrice("us-east-1", {}, "x9.huge").note).toContain("no price for x9.huge: estimated as m5.large");
+    expect(resolveNodePrice("us-east-1", {}, "t3.large")).toMatchObject({ hourUsd: 0.0832, source: "table" });
   });
 });
