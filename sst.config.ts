@@ -87,6 +87,24 @@ export default $config({
       return fn;
     };
 
+    // EKS access entries: each function is let into its systems' namespaces only.
+    for (const fn of plan.functions) {
+      for (const [i, access] of fn.kubernetesAccess.entries()) {
+        const id = `KubeAccess${fn.id}${i}`;
+        const entry = new aws.eks.AccessEntry(id, {
+          clusterName: access.cluster,
+          principalArn: functionOf(fn.id).nodes.role.arn,
+          type: "STANDARD",
+        });
+        new aws.eks.AccessPolicyAssociation(`${id}Policy`, {
+          clusterName: access.cluster,
+          principalArn: entry.principalArn,
+          policyArn: access.policyArn,
+          accessScope: access.accessScope,
+        });
+      }
+    }
+
     for (const rule of plan.eventRules) {
       const fn = functionOf(rule.function);
       const eventRule = new aws.cloudwatch.EventRule(rule.id, { eventPattern: JSON.stringify(rule.pattern) });

@@ -8,6 +8,11 @@
  * concurrency — the API calls that succeeded, `concurrency` at a time, each taking `latency` — with a
  * no-throttling run as the baseline of the runbooks' own overhead. Target: ratio ≤ 1.5.
  *
+ * EKS: the same runbooks over 200 Kubernetes deployments (half with an HPA) in the local HTTPS Kubernetes API
+ * of the tests (`tests/helpers/kube-api.ts`), through the official client: every call takes `latency` ms and
+ * `conflicts` of the writes (reads never conflict) answer 409 once (a stale resourceVersion), which the run retries on a fresh read.
+ * Ideal: the calls that succeeded (reads, writes and the fresh reads), `concurrency` at a time. Target ≤ 1.5.
+ *
  * Asserts (exit 1) that no request exceeded an API's batch limit (DescribeServices ≤ 10 services,
  * DescribeScalableTargets ≤ 50 ids and MaxResults ≤ 50) and that no more than `concurrency` calls were in
  * flight at once; timing is printed, never asserted.
@@ -29,6 +34,7 @@ import {
   UpdateServiceCommand,
   type UpdateServiceRequest,
 } from "@aws-sdk/client-ecs";
+import { DescribeClusterCommand, EKSClient } from "@aws-sdk/client-eks";
 import { mockClient } from "aws-sdk-client-mock";
 import { createAwsClients } from "../lib/aws/clients.js";
 import { createLogger } from "../lib/logger.js";
@@ -39,6 +45,7 @@ import { scaleDownRunbook } from "../runbooks/scale-down.js";
 import { scaleUpRunbook } from "../runbooks/scale-up.js";
 import type { AnyRunbook, Report, RunbookContext } from "../runbooks/types.js";
 import { type SystemInput, systemSchema } from "../systems/schema.js";
+import { startKubeApi } from "../tests/helpers/kube-api.js";
 
 // The pinned AWS SDK supports Node 20 (Lambda runs 22); its reminder about future versions is noise here.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
@@ -55,6 +62,7 @@ const CONCURRENCY = option("concurrency", DEFAULT_CONCURRENCY);
 const LATENCY_MS = option("latency", 50);
 const THROTTLE = option("throttle", 0.1);
 const SEED = option("seed", 7);
+const CONFLICTS = option("conflicts", 0.1);
 const CLUSTER = "bench";
 
 /** Small seeded PRNG (mulberry32): the same calls are throttled on every run with the same seed. */
@@ -312,4 +320,125 @@ process.stdout.write(
   `batch limits: DescribeServices ≤ ${maxBatch}/${DESCRIBE_SERVICES_MAX} per call, DescribeScalableTargets ≤ ${maxIds}/${SCALABLE_TARGETS_MAX} ids; ` +
     `peak ${peak} calls in flight (concurrency ${CONCURRENCY})\n`,
 );
-process.exitCode = violations > 0 || failed.length > 0 ? 1 : 0;
+
+// ---- EKS ----
+const EKS_CLUSTER = "bench-eks";
+const EKS_NS = "bench";
+const eksSystem = systemSchema.parse({
+  id: "bench-eks",
+  name: "Bench EKS",
+  account: { region: "us-east-1" },
+  timezone: "UTC",
+  runtime: {
+    kind: "eks",
+    cluster: EKS_CLUSTER,
+    namespace: EKS_NS,
+    deployments: Array.from({ length: SERVICES }, (_, i) => ({ name: `dep-${String(i).padStart(3, "0")}` })),
+  },
+  databases: [],
+  dr: { rtoMinutes: 60, rpoMinutes: 1440, drillSource: "pg_dump" },
+  offHours: { enabled: true, start: "18:00", end: "07:00", floor: 1 },
+} satisfies SystemInput);
+
+async function measureEks(label: string, runbook: AnyRunbook, at: string, conflictRate: number) {
+  const api = await startKubeApi({ cluster: EKS_CLUSTER, namespace: EKS_NS, latencyMs: LATENCY_MS });
+  try {
+    for (let i = 0; i < SERVICES; i++) {
+      api.addDeployment({
+        name: `dep-${String(i).padStart(3, "0")}`,
+        replicas: 3 + (i % 4),
+        ...(i % 2 === 0 ? { hpa: { min: 2, max: 10 } } : {}),
+      });
+    }
+    const eks = new EKSClient({
+      region: "us-east-1",
+      credentials: { accessKeyId: "AKIAIOSFODNN7EXAMPLE", secretAccessKey: "bench-secret-not-real" },
+    });
+    mockClient(eks)
+      .on(DescribeClusterCommand)
+      .resolves({
+        cluster: {
+          name: EKS_CLUSTER,
+          status: "ACTIVE",
+          endpoint: api.url,
+          certificateAuthority: { data: api.caData },
+        },
+      });
+    const base = createAwsClients({ region: "us-east-1" });
+    const clients = { ...base, eks };
+    const ctx = (now: string): RunbookContext => ({
+      system: eksSystem,
+      clients,
+      logger: createLogger({ logLevel: "SILENT" }),
+      now: () => new Date(now),
+      dryRun: false,
+      notify: silentNotifier,
+      env: {},
+    });
+    const input = { concurrency: String(CONCURRENCY) };
+    if (runbook === scaleUpRunbook) {
+      await scaleDownRunbook.run(ctx("2026-11-23T18:00:30Z"), scaleDownRunbook.input.parse(input));
+    }
+    const random = prng(SEED);
+    const conflicted = new Set<string>();
+    let conflicts = 0;
+    api.conflictWhen = (request) => {
+      const key = `${request.method} ${request.path}`;
+      if (conflicted.has(key) || random() >= conflictRate) return false;
+      conflicted.add(key);
+      conflicts++;
+      return true;
+    };
+    api.requests.length = 0;
+    api.peakInFlight = 0;
+    const started = performance.now();
+    const report = await runbook.run(ctx(at), runbook.input.parse(input));
+    const wallMs = performance.now() - started;
+    const requests = api.requests.length;
+    const ok = requests - conflicts;
+    // The namespace lists go out together (one round), then the writes and fresh reads, `concurrency` at a time.
+    const idealMs = (1 + Math.ceil((ok - 3) / CONCURRENCY)) * LATENCY_MS;
+    return { label, calls: requests, conflicts, wallMs, idealMs, report, peak: api.peakInFlight };
+  } finally {
+    await api.close();
+  }
+}
+
+await measureEks("warm-up", scaleDownRunbook, "2026-11-23T18:00:30Z", 0);
+const eksRows = [
+  await measureEks("scale-down, no conflicts (baseline)", scaleDownRunbook, "2026-11-23T18:00:30Z", 0),
+  await measureEks(
+    `scale-down, ${CONFLICTS * 100} % of writes 409 once`,
+    scaleDownRunbook,
+    "2026-11-23T18:00:30Z",
+    CONFLICTS,
+  ),
+  await measureEks("scale-up, no conflicts (baseline)", scaleUpRunbook, "2026-11-24T07:00:30Z", 0),
+  await measureEks(
+    `scale-up, ${CONFLICTS * 100} % of writes 409 once`,
+    scaleUpRunbook,
+    "2026-11-24T07:00:30Z",
+    CONFLICTS,
+  ),
+];
+process.stdout.write(
+  `\nEKS: ${SERVICES} deployments (half with an HPA), API latency ${LATENCY_MS} ms, concurrency ${CONCURRENCY}\n\n`,
+);
+process.stdout.write(
+  `${pad("run", 38)}${pad("status", 11)}${pad("calls", 7)}${pad("409s", 11)}${pad("wall", 10)}${pad("ideal", 10)}wall ÷ ideal\n`,
+);
+for (const row of eksRows) {
+  process.stdout.write(
+    `${pad(row.label, 38)}${pad(row.report.status, 11)}${pad(String(row.calls), 7)}${pad(String(row.conflicts), 11)}` +
+      `${pad(`${(row.wallMs / 1000).toFixed(2)} s`, 10)}${pad(`${(row.idealMs / 1000).toFixed(2)} s`, 10)}` +
+      `${(row.wallMs / row.idealMs).toFixed(2)}\n`,
+  );
+}
+const eksWorst = Math.max(...eksRows.map((r) => r.wallMs / r.idealMs));
+const eksPeak = Math.max(...eksRows.map((r) => r.peak));
+process.stdout.write(`\nEKS worst ratio ${eksWorst.toFixed(2)} (target ≤ 1.5); peak ${eksPeak} calls in flight\n`);
+const eksFailed = eksRows.filter((r) => r.report.status !== "succeeded");
+for (const row of eksFailed) process.stdout.write(`RUN NOT SUCCEEDED: EKS ${row.label}: ${row.report.summary}\n`);
+if (eksPeak > CONCURRENCY) process.stdout.write(`LIMIT EXCEEDED: EKS ${eksPeak} calls in flight\n`);
+
+process.exitCode = violations > 0 || failed.length > 0 || eksFailed.length > 0 || eksPeak > CONCURRENCY ? 1 : 0;

@@ -9,6 +9,7 @@ import {
   toPolicyDocument,
   withAccount,
 } from "../lib/iam.js";
+import type { KubernetesAccess } from "../lib/scaling/scope.js";
 import type { AnyRunbook, Permission } from "../runbooks/types.js";
 import type { System } from "../systems/schema.js";
 
@@ -60,6 +61,11 @@ export interface PlannedFunction {
   permissions: (Permission & { sid: string })[];
   /** Roles in other accounts it assumes, and what each must grant. */
   assumedRoles: AssumedRole[];
+  /**
+   * EKS access entries for this function's role, namespace-scoped, on clusters in this account (a system
+   * reached through another account's role needs its entry made there: README, "EKS access").
+   */
+  kubernetesAccess: KubernetesAccess[];
 }
 
 /** One EventBridge Scheduler schedule. */
@@ -244,6 +250,7 @@ function plannedFunctions(
     layers: options.pgLayerArn ? [options.pgLayerArn] : [],
     permissions,
     assumedRoles,
+    kubernetesAccess: systems.filter((s) => !s.account.roleArn).flatMap((s) => runbook.kubernetesAccess?.(s) ?? []),
   }));
 }
 

@@ -4,6 +4,7 @@ import { drillJanitorRunbook } from "./drill-janitor.js";
 import { ecrCleanupRunbook } from "./ecr-cleanup/index.js";
 import { healthProbeRunbook } from "./health-probe/index.js";
 import { keepAwakeRunbook } from "./keep-awake.js";
+import { kubeRollbackRunbook } from "./kube-rollback/index.js";
 import { pruneBackupsRunbook } from "./prune-backups.js";
 import { restoreDrillRunbook } from "./restore-drill.js";
 import { rollbackRunbook } from "./rollback/index.js";
@@ -27,4 +28,5 @@ export const runbooks: readonly AnyRunbook[] = [
   ecrCleanupRunbook,
   rollbackRunbook,
   healthProbeRunbook,
+  kubeRollbackRunbook,
 ];

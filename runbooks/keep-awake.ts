@@ -1,10 +1,15 @@
 import { z } from "zod";
 import { errorMessage, ValidationError } from "../lib/errors.js";
-import { clearKeepAwake, restoreService, setKeepAwake } from "../lib/scaling/apply.js";
 import { capacityJson, decideScaleUp, describeCapacity } from "../lib/scaling/decide.js";
-import { DEFAULT_CONCURRENCY, forEachService, localTime } from "../lib/scaling/run.js";
-import { openScalingRun, scalingPermissions, scalingPlanNote } from "../lib/scaling/scope.js";
-import { isoSeconds, KEEP_AWAKE_TAG, readKeepAwake, readOptOut, readRecord } from "../lib/scaling/tags.js";
+import { DEFAULT_CONCURRENCY, forEachWorkload, localTime, openBackend } from "../lib/scaling/run.js";
+import {
+  openScalingRun,
+  scalingKubernetesAccess,
+  scalingPermissions,
+  scalingPlanNote,
+  scopeNames,
+} from "../lib/scaling/scope.js";
+import { isoSeconds, readKeepAwake, readOptOut, readRecord } from "../lib/scaling/tags.js";
 import { resolveUntil, untilSyntaxProblem } from "../lib/scaling/until.js";
 import { offHoursEnd } from "../lib/scaling/window.js";
 import { booleanish, wholeNumber } from "./inputs.js";
@@ -45,13 +50,15 @@ const input = z
  */
 export const keepAwakeRunbook: Runbook<typeof input> = {
   name: "keep-awake",
-  description: "Keep a system's ECS services up through off-hours until a given time (expires by itself)",
+  description:
+    "Keep a system's ECS services or EKS deployments up through off-hours until a given time (expires by itself)",
   destructive: false,
   input,
   timeoutSeconds: 120,
   permissions: (system) => scalingPermissions(system, "keep-awake"),
   // Started by a person, never scheduled: it serves the systems whose off-hours services it can act on.
   serves: (system) => scalingPermissions(system, "keep-awake").length > 0,
+  kubernetesAccess: (system) => scalingKubernetesAccess(system, "keep-awake"),
   planNote: (system) => scalingPlanNote(system, "keep-awake"),
   async run(ctx, options) {
     const opened = openScalingRun(ctx, "keep-awake", options.service);
@@ -77,15 +84,17 @@ export const keepAwakeRunbook: Runbook<typeof input> = {
     }
 
     let covered = 0;
-    await forEachService({
+    const backend = await openBackend(ctx, scope, options.concurrency);
+    const { marks } = backend;
+    await forEachWorkload({
       ctx,
       report,
       runbook: "keep-awake",
-      cluster: scope.cluster,
-      names: scope.services.map((s) => s.name),
+      backend,
+      names: scopeNames(scope),
       concurrency: options.concurrency,
-      handle: async (service, resource, actuator) => {
-        const optOut = readOptOut(service.tags);
+      handle: async (service, resource) => {
+        const optOut = readOptOut(service.marks, marks);
         if (optOut.optedOut) {
           report.add({
             resource,
@@ -95,20 +104,25 @@ export const keepAwakeRunbook: Runbook<typeof input> = {
           });
           return;
         }
-        const current = readKeepAwake(service.tags, now);
-        const currentValue = current.kind === "none" ? undefined : service.tags.get(KEEP_AWAKE_TAG);
+        const current = readKeepAwake(service.marks, now, marks);
+        const currentValue = current.kind === "none" ? undefined : service.marks.get(marks.keepAwake);
         const before = currentValue === undefined ? {} : { keepAwakeUntil: currentValue };
         if (!until) {
           if (current.kind === "none") {
-            report.add({ resource, action: "clear-keep-awake", status: "skipped", reason: "no keep-awake tag" });
+            report.add({
+              resource,
+              action: "clear-keep-awake",
+              status: "skipped",
+              reason: `no keep-awake ${marks.kind}`,
+            });
             return;
           }
-          if (!ctx.dryRun) await clearKeepAwake(actuator, service);
+          if (!ctx.dryRun) await backend.clearKeepAwake(service);
           report.add({
             resource,
             action: "clear-keep-awake",
             status: report.changeStatus,
-            reason: `${ctx.dryRun ? "would remove" : "removed"} tag ${KEEP_AWAKE_TAG}`,
+            reason: `${ctx.dryRun ? "would remove" : "removed"} ${marks.kind} ${marks.keepAwake}`,
             before,
             after: {},
           });
@@ -124,21 +138,26 @@ export const keepAwakeRunbook: Runbook<typeof input> = {
             before,
           });
         } else {
-          if (!ctx.dryRun) await setKeepAwake(actuator, service, until);
+          if (!ctx.dryRun) await backend.setKeepAwake(service, until);
           report.add({
             resource,
             action: "keep-awake",
             status: report.changeStatus,
-            reason: `${ctx.dryRun ? "would keep" : "kept"} awake until ${localTime(ctx, until)} (tag ${KEEP_AWAKE_TAG}=${value})`,
+            reason: `${ctx.dryRun ? "would keep" : "kept"} awake until ${localTime(ctx, until)} (${marks.kind} ${marks.keepAwake}=${value})`,
             before,
             after: { keepAwakeUntil: value },
           });
         }
         covered++;
-        const record = readRecord(service.tags);
+        const record = readRecord(service.marks, marks);
         if (!options.wake || record.kind === "none") return;
         // Waking is scale-up's restore for this one service, with the same rules.
-        const decision = decideScaleUp({ current: service.capacity, record });
+        const decision = decideScaleUp({
+          current: service.capacity,
+          record,
+          autoscaler: backend.autoscaler,
+          noun: backend.noun,
+        });
         if (decision.kind !== "restore") {
           report.add({
             resource,
@@ -149,7 +168,7 @@ export const keepAwakeRunbook: Runbook<typeof input> = {
           });
           return;
         }
-        if (!ctx.dryRun) await restoreService(actuator, service, decision);
+        if (!ctx.dryRun) await backend.restore(service, decision, { done: [] });
         report.add({
           resource,
           action: "wake",
@@ -169,8 +188,8 @@ export const keepAwakeRunbook: Runbook<typeof input> = {
     report.metric("servicesFailed", failed.length);
     const verb = ctx.dryRun ? "would " : "";
     const head = until
-      ? `${verb}keep ${covered} service(s) awake until ${localTime(ctx, until)}`
-      : `${verb}clear keep-awake on ${changed.length} service(s)`;
+      ? `${verb}keep ${covered} ${backend.noun}(s) awake until ${localTime(ctx, until)}`
+      : `${verb}clear keep-awake on ${changed.length} ${backend.noun}(s)`;
     const wakeText = woken > 0 ? `; ${ctx.dryRun ? "would wake" : "woke"} ${woken} already scaled down` : "";
     const failText =
       failed.length > 0

@@ -1,12 +1,19 @@
 import { z } from "zod";
 import { errorMessage } from "../lib/errors.js";
-import { lowerService, type StepLog } from "../lib/scaling/apply.js";
+import type { StepLog } from "../lib/scaling/backend.js";
 import { capacityJson, decideScaleDown, describeCapacity } from "../lib/scaling/decide.js";
-import { resolvePrice } from "../lib/scaling/prices.js";
-import { DEFAULT_CONCURRENCY, forEachService, localTime } from "../lib/scaling/run.js";
+import { isWriteConflict } from "../lib/scaling/errors.js";
+import { resolveNodePrice, resolvePrice } from "../lib/scaling/prices.js";
+import { DEFAULT_CONCURRENCY, forEachWorkload, localTime, openBackend } from "../lib/scaling/run.js";
 import { describeSavings, estimateSavings, type SavingsItem } from "../lib/scaling/savings.js";
-import { openScalingRun, scalingPermissions, scalingPlanNote } from "../lib/scaling/scope.js";
-import { RECORD_TAG, readKeepAwake, readOptOut, readRecord } from "../lib/scaling/tags.js";
+import {
+  openScalingRun,
+  scalingKubernetesAccess,
+  scalingPermissions,
+  scalingPlanNote,
+  scopeNames,
+} from "../lib/scaling/scope.js";
+import { readKeepAwake, readOptOut, readRecord } from "../lib/scaling/tags.js";
 import { describePolicy, offHoursEndedBy, stateForRun } from "../lib/scaling/window.js";
 import { booleanish, wholeNumber } from "./inputs.js";
 import type { Action, Runbook } from "./types.js";
@@ -25,6 +32,10 @@ const input = z.strictObject({
   /** Fargate prices for the savings estimate, overriding the default table (USD). */
   vcpuHourUsd: price(10),
   gbHourUsd: price(1),
+  /** EKS: price of one worker node per hour (USD) and its size, overriding the catalogue's node type. */
+  nodeHourUsd: price(100),
+  nodeVcpu: wholeNumber(1, 448).optional(),
+  nodeMemoryGiB: wholeNumber(1, 24576).optional(),
 });
 
 /** `api 4→1, worker 3→1` (at most five, then a count). */
@@ -52,11 +63,12 @@ function listReasons(actions: Action[]): string {
 export const scaleDownRunbook: Runbook<typeof input> = {
   name: "scale-down",
   description:
-    "Off-hours: lower ECS services to the floor (autoscaling bounds too), recording what they had on the service",
+    "Off-hours: lower ECS services or EKS deployments to the floor (autoscaling bounds too), recording what they had on it",
   destructive: true,
   input,
   timeoutSeconds: 300,
   permissions: (system) => scalingPermissions(system, "scale-down"),
+  kubernetesAccess: (system) => scalingKubernetesAccess(system, "scale-down"),
   planNote: (system) => scalingPlanNote(system, "scale-down"),
   async run(ctx, options) {
     const opened = openScalingRun(ctx, "scale-down", options.service);
@@ -81,29 +93,32 @@ export const scaleDownRunbook: Runbook<typeof input> = {
     }
 
     const savings: SavingsItem[] = [];
-    const sizeOf = new Map(scope.services.map((s) => [s.name, s]));
-    await forEachService({
+    const backend = await openBackend(ctx, scope, options.concurrency);
+    const { marks } = backend;
+    await forEachWorkload({
       ctx,
       report,
       runbook: "scale-down",
-      cluster: scope.cluster,
-      names: scope.services.map((s) => s.name),
+      backend,
+      names: scopeNames(scope),
       concurrency: options.concurrency,
-      handle: async (service, resource, actuator) => {
+      handle: async (service, resource) => {
         const decision = decideScaleDown({
           floor: policy.floor,
           current: service.capacity,
-          record: readRecord(service.tags),
-          optOut: readOptOut(service.tags),
-          keepAwake: readKeepAwake(service.tags, now),
+          record: readRecord(service.marks, marks),
+          optOut: readOptOut(service.marks, marks),
+          keepAwake: readKeepAwake(service.marks, now, marks),
           deployment: service.deployment,
           graceMinutes: options.graceMinutes,
           now,
           endedSince: (instant) => offHoursEndedBy(policy, system.timezone, instant, now),
           formatTime: (instant) => localTime(ctx, instant),
+          marks,
+          autoscalerMin: backend.autoscalerMin,
         });
         const before = capacityJson(service.capacity);
-        const size = sizeOf.get(service.name);
+        const size = service.size;
         const saved = (desired: number, after: number) =>
           savings.push({
             service: service.name,
@@ -125,7 +140,7 @@ export const scaleDownRunbook: Runbook<typeof input> = {
           ? `, replacing a record left from ${localTime(ctx, decision.replaces.at)} (${describeCapacity(decision.replaces)})`
           : "";
         const how = decision.write
-          ? `original ${describeCapacity(decision.record)} recorded in tag ${RECORD_TAG}${replaced}`
+          ? `original ${describeCapacity(decision.record)} recorded in ${marks.kind} ${marks.record}${replaced}`
           : `raised since the last scale-down; the original ${describeCapacity(decision.record)} recorded at ` +
             `${localTime(ctx, decision.record.at)} is kept`;
         const change = `${describeCapacity(service.capacity)} → ${describeCapacity(decision.target)}`;
@@ -143,11 +158,13 @@ export const scaleDownRunbook: Runbook<typeof input> = {
         }
         const log: StepLog = { done: [] };
         try {
-          await lowerService(actuator, service, decision, log);
+          await backend.lower(service, decision, log);
         } catch (error) {
-          const recorded = !decision.write || log.done.includes("TagResource");
+          // A lost write race is read again and decided afresh by forEachWorkload.
+          if (isWriteConflict(error)) throw error;
+          const recorded = !decision.write || log.done.includes(backend.recordStep);
           const state = recorded
-            ? "the original is recorded on the service, so scale-up restores it"
+            ? `the original is recorded on the ${backend.noun}, so scale-up restores it`
             : "nothing was changed";
           const message = errorMessage(error);
           report.add({ resource, action: "scale-down", status: "failed", reason: `${message}; ${state}`, before });
@@ -165,7 +182,6 @@ export const scaleDownRunbook: Runbook<typeof input> = {
       },
     });
 
-    const launchType = scope.runtime.launchType;
     const estimate = estimateSavings({
       items: savings,
       window: policy,
@@ -175,7 +191,20 @@ export const scaleDownRunbook: Runbook<typeof input> = {
           ...(options.gbHourUsd !== undefined ? { gbHourUsd: options.gbHourUsd } : {}),
         },
       }),
-      launchType,
+      launchType: scope.kind === "ecs" ? scope.runtime.launchType : "FARGATE",
+      ...(scope.kind === "eks"
+        ? {
+            node: resolveNodePrice(
+              system.account.region,
+              {
+                ...(options.nodeHourUsd !== undefined ? { hourUsd: options.nodeHourUsd } : {}),
+                ...(options.nodeVcpu !== undefined ? { vcpu: options.nodeVcpu } : {}),
+                ...(options.nodeMemoryGiB !== undefined ? { memoryGiB: options.nodeMemoryGiB } : {}),
+              },
+              scope.runtime.nodeType,
+            ),
+          }
+        : {}),
     });
     report.details.savings = estimate;
     const lowered = report.actions.filter((a) => a.status === "done" || a.status === "would-do");
@@ -191,8 +220,8 @@ export const scaleDownRunbook: Runbook<typeof input> = {
 
     const parts = [
       lowered.length > 0
-        ? `${ctx.dryRun ? "would lower" : "lowered"} ${lowered.length} service(s) to the floor ${policy.floor} (${listChanges(lowered)})`
-        : "no service lowered",
+        ? `${ctx.dryRun ? "would lower" : "lowered"} ${lowered.length} ${backend.noun}(s) to the floor ${policy.floor} (${listChanges(lowered)})`
+        : `no ${backend.noun} lowered`,
     ];
     if (skipped.length > 0) parts.push(`skipped ${skipped.length} (${listReasons(skipped)})`);
     if (failed.length > 0) parts.push(`${failed.length} failed (${listReasons(failed)})`);

@@ -1,10 +1,17 @@
 import { z } from "zod";
 import { errorMessage } from "../lib/errors.js";
-import { restoreService, type StepLog } from "../lib/scaling/apply.js";
+import type { StepLog } from "../lib/scaling/backend.js";
 import { capacityJson, decideScaleUp, describeCapacity } from "../lib/scaling/decide.js";
-import { DEFAULT_CONCURRENCY, forEachService } from "../lib/scaling/run.js";
-import { openScalingRun, scalingPermissions, scalingPlanNote } from "../lib/scaling/scope.js";
-import { RECORD_TAG, readRecord } from "../lib/scaling/tags.js";
+import { isWriteConflict } from "../lib/scaling/errors.js";
+import { DEFAULT_CONCURRENCY, forEachWorkload, openBackend } from "../lib/scaling/run.js";
+import {
+  openScalingRun,
+  scalingKubernetesAccess,
+  scalingPermissions,
+  scalingPlanNote,
+  scopeNames,
+} from "../lib/scaling/scope.js";
+import { readRecord } from "../lib/scaling/tags.js";
 import { describePolicy, type RunWindowState, stateForRun } from "../lib/scaling/window.js";
 import { booleanish, wholeNumber } from "./inputs.js";
 import type { Runbook } from "./types.js";
@@ -39,11 +46,12 @@ function stillOff(state: RunWindowState): string {
 export const scaleUpRunbook: Runbook<typeof input> = {
   name: "scale-up",
   description:
-    "Off-hours end: restore each ECS service's recorded desired count and autoscaling bounds, then clear the record",
+    "Off-hours end: restore each ECS service's or EKS deployment's recorded count and autoscaling bounds, then clear the record",
   destructive: false,
   input,
   timeoutSeconds: 300,
   permissions: (system) => scalingPermissions(system, "scale-up"),
+  kubernetesAccess: (system) => scalingKubernetesAccess(system, "scale-up"),
   planNote: (system) => scalingPlanNote(system, "scale-up"),
   async run(ctx, options) {
     const opened = openScalingRun(ctx, "scale-up", options.service);
@@ -65,15 +73,22 @@ export const scaleUpRunbook: Runbook<typeof input> = {
       }
     }
 
-    await forEachService({
+    const backend = await openBackend(ctx, scope, options.concurrency);
+    const { marks } = backend;
+    await forEachWorkload({
       ctx,
       report,
       runbook: "scale-up",
-      cluster: scope.cluster,
-      names: scope.services.map((s) => s.name),
+      backend,
+      names: scopeNames(scope),
       concurrency: options.concurrency,
-      handle: async (service, resource, actuator) => {
-        const decision = decideScaleUp({ current: service.capacity, record: readRecord(service.tags) });
+      handle: async (service, resource) => {
+        const decision = decideScaleUp({
+          current: service.capacity,
+          record: readRecord(service.marks, marks),
+          autoscaler: backend.autoscaler,
+          noun: backend.noun,
+        });
         const before = capacityJson(service.capacity);
         if (decision.kind !== "restore") {
           report.add({
@@ -95,7 +110,7 @@ export const scaleUpRunbook: Runbook<typeof input> = {
             resource,
             action: "scale-up",
             status: "would-do",
-            reason: `would restore ${what} and remove tag ${RECORD_TAG}${notes}`,
+            reason: `would restore ${what} and remove ${marks.kind} ${marks.record}${notes}`,
             before,
             after,
           });
@@ -103,11 +118,12 @@ export const scaleUpRunbook: Runbook<typeof input> = {
         }
         const log: StepLog = { done: [] };
         try {
-          await restoreService(actuator, service, decision, log);
+          await backend.restore(service, decision, log);
         } catch (error) {
+          if (isWriteConflict(error)) throw error;
           const message = errorMessage(error);
           const state =
-            log.done.length > 0 && !log.done.includes("UntagResource")
+            log.done.length > 0 && !log.done.includes(backend.clearStep)
               ? `capacity restored (${log.done.join(", ")}) but the record is still there; the next run clears it`
               : "the record is still there, so the next run retries";
           report.add({ resource, action: "scale-up", status: "failed", reason: `${message}; ${state}`, before });
@@ -132,7 +148,7 @@ export const scaleUpRunbook: Runbook<typeof input> = {
     report.metric("servicesFailed", failed.length);
     const parts = [
       restored.length > 0
-        ? `${ctx.dryRun ? "would restore" : "restored"} ${restored.length} service(s): ${restored
+        ? `${ctx.dryRun ? "would restore" : "restored"} ${restored.length} ${backend.noun}(s): ${restored
             .map((a) => `${a.resource.split("/").pop()} → ${(a.after as { desired?: number }).desired}`)
             .join(", ")}`
         : "nothing to restore",

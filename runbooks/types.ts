@@ -2,6 +2,7 @@ import type { z } from "zod";
 import type { AwsClients } from "../lib/aws/clients.js";
 import type { Logger } from "../lib/logger.js";
 import type { Notifier } from "../lib/notify.js";
+import type { KubernetesAccess } from "../lib/scaling/scope.js";
 import type { System } from "../systems/schema.js";
 
 /** Everything a runbook may touch; built by `lib/context.ts`, replaced piece by piece in tests. */
@@ -114,6 +115,11 @@ export interface Runbook<Schema extends z.ZodType = z.ZodType> {
    * person, or by an event rule, has no schedule). Absent: only scheduled systems. Never "every system".
    */
   serves?(system: System): boolean;
+  /**
+   * Kubernetes access this runbook needs on the system's EKS cluster (an access entry for the function's
+   * role, namespace-scoped), as data for the deployment; absent or empty when it needs none.
+   */
+  kubernetesAccess?(system: System): KubernetesAccess[];
   /** Longest run the runbook expects, to size the Lambda timeout (seconds). */
   timeoutSeconds?: number;
   /**

@@ -11,6 +11,7 @@ export const ode = {
     kind: "eks",
     cluster: "ode-production-cluster",
     namespace: "ode",
+    nodeType: "t3.large",
     deployments: [
       { name: "ode-api", minReplicas: 2, maxReplicas: 10 },
       { name: "ode-worker", minReplicas: 2, maxReplicas: 20 },
@@ -66,6 +67,7 @@ export const ode = {
   },
   defaults: [
     "No notification routes in the guide: alarms and reports go to the log only until notifications[] names channels.",
+    "Worker nodes are t3.large (the guide's cost table: 3x t3.large workers): off-hours savings are priced as a share of one.",
     "Timezone America/New_York is inferred from the region us-east-1.",
     "The guide says 'scale down worker pods off-peak' without hours: 20:00-07:00 and weekends, floor 2 (the HPA minimum).",
     "RTO/RPO are not in the guide: 60 min / 24 h.",

@@ -11,6 +11,7 @@ export const partpalIms = {
     kind: "eks",
     cluster: "partpal-ims",
     namespace: "partpal",
+    nodeType: "t3.small",
     deployments: [
       { name: "partpal-api", replicas: 2 },
       { name: "partpal-ims", replicas: 2 },
@@ -130,6 +131,7 @@ export const partpalIms = {
     holidays: [],
   },
   defaults: [
+    "Worker nodes are t3.small (the guide: 2x t3.small, 2 vCPU, 2 GB): off-hours savings are priced as a share of one.",
     "EKS cluster and RDS instance names are not in the guide (it reads them from terraform output): set them to yours.",
     "Backups are scheduled at 03:00 SAST, the RDS backup window the guide gives.",
     "Retention keeps 7 dailies (the guide's 7 days) plus 4 weeklies and 6 monthlies so a monthly restore test has history.",

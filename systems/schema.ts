@@ -68,6 +68,25 @@ export const runtimeSchema = z.discriminatedUnion("kind", [
     cluster: z.string().min(1),
     namespace: z.string().min(1),
     deployments: z.array(eksDeploymentSchema).min(1),
+    /** The worker nodes' instance type, for pricing what off-hours saves (pods priced by their share of one). */
+    nodeType: z
+      .string()
+      .regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, "must be an EC2 instance type such as t3.large")
+      .optional(),
+    /**
+     * For a cluster whose API endpoint is private: the subnets and security groups the scaling functions
+     * join (the group must be allowed into the cluster's security group on 443). Absent: public endpoint.
+     */
+    network: z
+      .strictObject({
+        subnetIds: z
+          .array(z.string().regex(/^subnet-[0-9a-f]{8,17}$/, "must be a subnet id such as subnet-0abc1234"))
+          .min(1),
+        securityGroupIds: z
+          .array(z.string().regex(/^sg-[0-9a-f]{8,17}$/, "must be a security group id such as sg-0abc1234"))
+          .min(1),
+      })
+      .optional(),
   }),
   z.strictObject({ kind: z.literal("none"), reason: z.string().min(1) }),
 ]);

@@ -2,6 +2,7 @@ import { ApplicationAutoScalingClient } from "@aws-sdk/client-application-auto-s
 import { CloudWatchClient } from "@aws-sdk/client-cloudwatch";
 import { ECRClient } from "@aws-sdk/client-ecr";
 import { ECSClient } from "@aws-sdk/client-ecs";
+import { EKSClient } from "@aws-sdk/client-eks";
 import { LambdaClient } from "@aws-sdk/client-lambda";
 import { RDSClient } from "@aws-sdk/client-rds";
 import { S3Client } from "@aws-sdk/client-s3";
@@ -13,6 +14,7 @@ import type { System } from "../../systems/schema.js";
 export interface AwsClients {
   readonly s3: S3Client;
   readonly ecs: ECSClient;
+  readonly eks: EKSClient;
   readonly autoscaling: ApplicationAutoScalingClient;
   readonly ecr: ECRClient;
   readonly rds: RDSClient;
@@ -68,6 +70,9 @@ export function createAwsClients(options: AwsClientOptions): AwsClients {
     },
     get ecs() {
       return lazy("ecs", () => new ECSClient(common));
+    },
+    get eks() {
+      return lazy("eks", () => new EKSClient(common));
     },
     get autoscaling() {
       return lazy("autoscaling", () => new ApplicationAutoScalingClient(common));

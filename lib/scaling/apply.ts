@@ -3,6 +3,7 @@ import {
   RegisterScalableTargetCommand,
 } from "@aws-sdk/client-application-auto-scaling";
 import { type ECSClient, TagResourceCommand, UntagResourceCommand, UpdateServiceCommand } from "@aws-sdk/client-ecs";
+import type { StepLog } from "./backend.js";
 import { type ScaleDownDecision, type ScaleUpDecision, sameBounds } from "./decide.js";
 import { ECS_DESIRED_COUNT, type ServiceSnapshot, scalableResourceId } from "./ecs.js";
 import { ScalingStepError } from "./errors.js";
@@ -17,10 +18,7 @@ export interface Actuator {
   retry: RetryOptions;
 }
 
-/** Which steps of a change completed, so a failure can say what state the service is left in. */
-export interface StepLog {
-  done: string[];
-}
+export type { StepLog } from "./backend.js";
 
 async function step<T>(actuator: Actuator, log: StepLog, name: string, service: string, call: () => Promise<T>) {
   try {

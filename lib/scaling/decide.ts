@@ -1,6 +1,6 @@
 import type { DeploymentActivity } from "./ecs.js";
-import type { Bounds, Capacity, CapacityRecord, KeepAwakeState, RecordState } from "./tags.js";
-import { KEEP_AWAKE_TAG, OPT_OUT_TAG } from "./tags.js";
+import type { Bounds, Capacity, CapacityRecord, KeepAwakeState, MarkKeys, RecordState } from "./tags.js";
+import { ECS_MARKS } from "./tags.js";
 
 /**
  * The decisions of off-hours scaling, as pure functions of what was read: no AWS, no clock. The runbooks
@@ -45,6 +45,14 @@ export interface ScaleDownInput {
   endedSince: (instant: Date) => boolean;
   /** Formats an instant in the system's zone for reasons. */
   formatTime: (instant: Date) => string;
+  /** Where the marks live, for reasons (default: ECS tags). */
+  marks?: MarkKeys;
+  /**
+   * Lowest min/max the autoscaler accepts (an HPA's maxReplicas and, without the alpha HPAScaleToZero gate,
+   * minReplicas are at least 1; Application Auto Scaling accepts 0). With autoscaling, the floor is raised
+   * to it, or the autoscaler would lift the count back anyway.
+   */
+  autoscalerMin?: number;
 }
 
 /** What scale-down does with one service. */
@@ -77,21 +85,33 @@ export type ScaleDownDecision =
  * is not the original any more: lowering then records the current capacity over it.
  */
 export function decideScaleDown(input: ScaleDownInput): ScaleDownDecision {
-  const { floor, current, record, optOut, keepAwake, deployment, now } = input;
+  const { current, record, optOut, keepAwake, deployment, now } = input;
+  const marks = input.marks ?? ECS_MARKS;
+  const noun = marks.kind === "tag" ? "service" : "deployment";
+  const floor = current.bounds ? Math.max(input.floor, input.autoscalerMin ?? 0) : input.floor;
   if (optOut.optedOut) {
-    return { kind: "skip", reason: `opted out (tag ${OPT_OUT_TAG}="${optOut.value ?? ""}"; only "false" opts in)` };
+    return {
+      kind: "skip",
+      reason: `opted out (${marks.kind} ${marks.optOut}="${optOut.value ?? ""}"; only "false" opts in)`,
+    };
   }
   if (keepAwake.kind === "active") {
-    return { kind: "skip", reason: `kept awake until ${input.formatTime(keepAwake.until)} (tag ${KEEP_AWAKE_TAG})` };
+    return {
+      kind: "skip",
+      reason: `kept awake until ${input.formatTime(keepAwake.until)} (${marks.kind} ${marks.keepAwake})`,
+    };
   }
   if (keepAwake.kind === "invalid") {
     return {
       kind: "skip",
-      reason: `tag ${KEEP_AWAKE_TAG}="${keepAwake.value}" is unreadable, so the service is left awake; fix or remove it`,
+      reason: `${marks.kind} ${marks.keepAwake}="${keepAwake.value}" is unreadable, so the ${noun} is left awake; fix or remove it`,
     };
   }
   if (record.kind === "invalid") {
-    return { kind: "fail", reason: `${record.error.message}; the service is not touched: fix or remove the tag` };
+    return {
+      kind: "fail",
+      reason: `${record.error.message}; the ${noun} is not touched: fix or remove the ${marks.kind}`,
+    };
   }
   if (deployment.inProgress) {
     return { kind: "skip", reason: `deployment in progress: ${deployment.inProgress}; a later run picks it up` };
@@ -140,6 +160,10 @@ export function decideScaleDown(input: ScaleDownInput): ScaleDownDecision {
 export interface ScaleUpInput {
   current: Capacity;
   record: RecordState;
+  /** What the autoscaler is called in notes (default: Application Auto Scaling's "scalable target"). */
+  autoscaler?: "scalable target" | "HorizontalPodAutoscaler";
+  /** What the workload is called in reasons (default: "service"). */
+  noun?: string;
 }
 
 /** What scale-up does with one service. */
@@ -163,6 +187,8 @@ export type ScaleUpDecision =
  */
 export function decideScaleUp(input: ScaleUpInput): ScaleUpDecision {
   const { current, record } = input;
+  const autoscaler = input.autoscaler ?? "scalable target";
+  const noun = input.noun ?? "service";
   if (record.kind === "none") {
     return {
       kind: "skip",
@@ -170,7 +196,7 @@ export function decideScaleUp(input: ScaleUpInput): ScaleUpDecision {
     };
   }
   if (record.kind === "invalid") {
-    return { kind: "fail", reason: `${record.error.message}; the service is not touched: restore it by hand` };
+    return { kind: "fail", reason: `${record.error.message}; the ${noun} is not touched: restore it by hand` };
   }
   const original = record.record;
   // The lowest count scale-down could have left: its floor, or the recorded min when autoscaling may go lower.
@@ -188,10 +214,18 @@ export function decideScaleUp(input: ScaleUpInput): ScaleUpDecision {
   if (original.bounds && current.bounds) {
     bounds = original.bounds;
   } else if (original.bounds) {
-    notes.push("the scalable target is no longer registered: min/max not restored");
+    notes.push(
+      autoscaler === "scalable target"
+        ? "the scalable target is no longer registered: min/max not restored"
+        : `the ${autoscaler} was removed during off-hours: min/max not restored`,
+    );
   } else if (current.bounds) {
     bounds = current.bounds;
-    notes.push("a scalable target was registered during off-hours: its bounds are kept");
+    notes.push(
+      autoscaler === "scalable target"
+        ? "a scalable target was registered during off-hours: its bounds are kept"
+        : `a ${autoscaler} was created during off-hours: its bounds are kept`,
+    );
   }
   let desired = original.desired;
   if (current.desired > desired) {

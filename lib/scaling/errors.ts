@@ -7,13 +7,24 @@ import { RunbookError } from "../errors.js";
 export class ScalingStepError extends RunbookError {
   readonly step: string;
   readonly service: string;
+  /**
+   * The write was refused because the resource changed since it was read (Kubernetes 409 on a stale
+   * `resourceVersion`): the run reads it afresh and decides again instead of reporting a failure.
+   */
+  readonly conflict: boolean;
 
-  constructor(options: { step: string; service: string; cause: unknown }) {
+  constructor(options: { step: string; service: string; cause: unknown; conflict?: boolean }) {
     const detail = options.cause instanceof Error ? options.cause.message : String(options.cause);
     super(`${options.step} failed for ${options.service}: ${detail}`, { cause: options.cause });
     this.step = options.step;
     this.service = options.service;
+    this.conflict = options.conflict ?? false;
   }
+}
+
+/** True for a step that lost a write race (see {@link ScalingStepError.conflict}). */
+export function isWriteConflict(error: unknown): boolean {
+  return error instanceof ScalingStepError && error.conflict;
 }
 
 /**
@@ -24,9 +35,9 @@ export class TagFormatError extends RunbookError {
   readonly tag: string;
   readonly value: string;
 
-  constructor(options: { tag: string; value: string; problem: string; cause?: unknown }) {
+  constructor(options: { tag: string; value: string; problem: string; kind?: "tag" | "annotation"; cause?: unknown }) {
     super(
-      `tag ${options.tag}="${options.value}" is unreadable: ${options.problem}`,
+      `${options.kind ?? "tag"} ${options.tag}="${options.value}" is unreadable: ${options.problem}`,
       options.cause === undefined ? undefined : { cause: options.cause },
     );
     this.tag = options.tag;

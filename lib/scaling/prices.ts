@@ -56,3 +56,65 @@ export function resolvePrice(region: string, options: ResolvePriceOptions = {}):
     note: `no ${region} price in the table: estimated at ${FALLBACK_PRICE_REGION} prices (set vcpuHourUsd= and gbHourUsd=)`,
   };
 }
+
+/** An EKS worker node: its on-demand price and size. Pods are priced by the share of a node they request. */
+export interface NodePrice {
+  instanceType: string;
+  hourUsd: number;
+  vcpu: number;
+  memoryGiB: number;
+}
+
+/**
+ * Linux on-demand prices and sizes of common node types, from the EC2 on-demand pricing page for us-east-1
+ * (the same in us-east-2 and us-west-2). Other regions are estimated at these prices and the report says
+ * so; `nodeHourUsd=` (and `nodeVcpu=`, `nodeMemoryGiB=`) give exact figures.
+ */
+export const NODE_TYPES: Readonly<Record<string, NodePrice>> = {
+  "t3.small": { instanceType: "t3.small", hourUsd: 0.0208, vcpu: 2, memoryGiB: 2 },
+  "t3.medium": { instanceType: "t3.medium", hourUsd: 0.0416, vcpu: 2, memoryGiB: 4 },
+  "t3.large": { instanceType: "t3.large", hourUsd: 0.0832, vcpu: 2, memoryGiB: 8 },
+  "m5.large": { instanceType: "m5.large", hourUsd: 0.096, vcpu: 2, memoryGiB: 8 },
+  "m5.xlarge": { instanceType: "m5.xlarge", hourUsd: 0.192, vcpu: 4, memoryGiB: 16 },
+};
+
+/** Regions whose prices {@link NODE_TYPES} lists. */
+export const NODE_PRICE_REGIONS: readonly string[] = ["us-east-1", "us-east-2", "us-west-2"];
+
+/** Node type assumed when the catalogue names none. */
+export const DEFAULT_NODE_TYPE = "m5.large";
+
+/** A node price with where it came from. */
+export interface ResolvedNodePrice extends NodePrice {
+  region: string;
+  source: "table" | "fallback" | "input";
+  note?: string;
+}
+
+/**
+ * The node price for a system: the run's input over the catalogue's node type (`runtime.node`), looked up in
+ * {@link NODE_TYPES}; a region or type not in the table is estimated and the note says how.
+ */
+export function resolveNodePrice(
+  region: string,
+  override: Partial<Pick<NodePrice, "hourUsd" | "vcpu" | "memoryGiB">> = {},
+  instanceType: string = DEFAULT_NODE_TYPE,
+): ResolvedNodePrice {
+  const listed = NODE_TYPES[instanceType];
+  const base = listed ?? NODE_TYPES[DEFAULT_NODE_TYPE] ?? { instanceType, hourUsd: 0.096, vcpu: 2, memoryGiB: 8 };
+  const node: NodePrice = {
+    instanceType: listed ? instanceType : base.instanceType,
+    hourUsd: override.hourUsd ?? base.hourUsd,
+    vcpu: override.vcpu ?? base.vcpu,
+    memoryGiB: override.memoryGiB ?? base.memoryGiB,
+  };
+  if (override.hourUsd !== undefined) return { region, ...node, source: "input" };
+  const notes = [
+    ...(listed ? [] : [`no price for ${instanceType}: estimated as ${base.instanceType}`]),
+    ...(NODE_PRICE_REGIONS.includes(region)
+      ? []
+      : [`no ${region} node prices: estimated at ${FALLBACK_PRICE_REGION}'s`]),
+  ];
+  if (notes.length === 0) return { region, ...node, source: "table" };
+  return { region, ...node, source: "fallback", note: `${notes.join("; ")} (set nodeHourUsd=)` };
+}

@@ -31,11 +31,14 @@ export function isThrottlingError(error: unknown): boolean {
     code?: unknown;
     $retryable?: { throttling?: boolean };
     $metadata?: { httpStatusCode?: number };
+    status?: unknown;
   };
   if (typeof e.name === "string" && THROTTLING_NAMES.has(e.name)) return true;
   if (typeof e.code === "string" && THROTTLING_NAMES.has(e.code)) return true;
   if (e.$retryable?.throttling === true) return true;
-  return e.$metadata?.httpStatusCode === 429;
+  // Kubernetes API errors (`KubeApiError`) carry the HTTP status itself: 429 is its "slow down" (API priority
+  // and fairness).
+  return e.$metadata?.httpStatusCode === 429 || e.status === 429;
 }
 
 /** Options of {@link retryThrottled}. */

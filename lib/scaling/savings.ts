@@ -1,4 +1,4 @@
-import type { ResolvedPrice } from "./prices.js";
+import type { ResolvedNodePrice, ResolvedPrice } from "./prices.js";
 import { nightHours, type WindowSpec, weeklyOffHours } from "./window.js";
 
 /** Average weeks in a month (365.25 days / 12 / 7). */
@@ -30,6 +30,7 @@ export interface SavingsEstimate {
   perNight: { taskHours: number; usd?: number };
   perMonth: { taskHours: number; usd?: number };
   price?: ResolvedPrice;
+  node?: ResolvedNodePrice;
   services: ServiceSavings[];
   notes: string[];
 }
@@ -40,6 +41,24 @@ export interface EstimateOptions {
   window: WindowSpec;
   price: ResolvedPrice;
   launchType: "FARGATE" | "EC2";
+  /**
+   * Kubernetes: price pods by the share of this node their requests take (the larger of CPU and memory),
+   * instead of Fargate's per-vCPU and per-GB prices.
+   */
+  node?: ResolvedNodePrice;
+}
+
+/** Cost of one replica-hour: Fargate's vCPU + GB prices, or a node's price × the share of it a pod requests. */
+function perReplicaHour(item: SavingsItem, options: EstimateOptions): number | undefined {
+  if (item.cpuUnits === undefined && item.memoryMiB === undefined) return undefined;
+  const { node } = options;
+  if (node) {
+    const cpuShare = (item.cpuUnits ?? 0) / 1024 / node.vcpu;
+    const memShare = (item.memoryMiB ?? 0) / 1024 / node.memoryGiB;
+    return node.hourUsd * Math.max(cpuShare, memShare);
+  }
+  if (item.cpuUnits === undefined || item.memoryMiB === undefined) return undefined;
+  return (item.cpuUnits / 1024) * options.price.vcpuHourUsd + (item.memoryMiB / 1024) * options.price.gbHourUsd;
 }
 
 const round = (value: number, digits: number) => Math.round(value * 10 ** digits) / 10 ** digits;
@@ -54,8 +73,14 @@ export function estimateSavings(options: EstimateOptions): SavingsEstimate {
   const night = nightHours(options.window);
   const weekly = weeklyOffHours(options.window);
   const notes: string[] = [];
-  const { price } = options;
-  if (price.note) notes.push(price.note);
+  const { price, node } = options;
+  if (node) {
+    if (node.note) notes.push(node.note);
+    notes.push(
+      `priced as a share of a ${node.instanceType} node ($${node.hourUsd}/h, ${node.vcpu} vCPU, ${node.memoryGiB} GiB) ` +
+        "by the pods' requests: saved only when the cluster autoscaler (or Karpenter) removes the freed nodes",
+    );
+  } else if (price.note) notes.push(price.note);
   if (options.launchType === "EC2") {
     notes.push("EC2 launch type: the cost saved depends on the cluster's instances scaling in; task-hours only");
   }
@@ -70,18 +95,22 @@ export function estimateSavings(options: EstimateOptions): SavingsEstimate {
       savedTasks: item.savedTasks,
       taskHoursPerNight: round(hours, 2),
     };
-    if (options.launchType === "EC2") return { ...line, unpriced: "EC2 launch type" };
-    if (item.cpuUnits === undefined || item.memoryMiB === undefined) {
-      return { ...line, unpriced: "no cpuUnits/memoryMiB in the catalogue" };
+    if (options.launchType === "EC2" && !node) return { ...line, unpriced: "EC2 launch type" };
+    const perTaskHour = perReplicaHour(item, options);
+    if (perTaskHour === undefined) {
+      return {
+        ...line,
+        unpriced: node ? "the pods request no CPU or memory" : "no cpuUnits/memoryMiB in the catalogue",
+      };
     }
-    const perTaskHour = (item.cpuUnits / 1024) * price.vcpuHourUsd + (item.memoryMiB / 1024) * price.gbHourUsd;
     usd += hours * perTaskHour;
     priced++;
     return { ...line, usdPerNight: round(hours * perTaskHour, 4) };
   });
-  const unpriced = services.filter((s) => s.unpriced && options.launchType !== "EC2");
+  const unpriced = services.filter((s) => s.unpriced && (node || options.launchType !== "EC2"));
   if (unpriced.length > 0) {
-    notes.push(`cost leaves out ${unpriced.map((s) => s.service).join(", ")}: no task size in the catalogue`);
+    const why = node ? "their pods request no CPU or memory" : "no task size in the catalogue";
+    notes.push(`cost leaves out ${unpriced.map((s) => s.service).join(", ")}: ${why}`);
   }
   const monthFactor = night > 0 ? (weekly * WEEKS_PER_MONTH) / night : 0;
   const hasCost = priced > 0;
@@ -94,6 +123,7 @@ export function estimateSavings(options: EstimateOptions): SavingsEstimate {
       ...(hasCost ? { usd: round(usd * monthFactor, 2) } : {}),
     },
     price,
+    ...(node ? { node } : {}),
     services,
     notes,
   };

@@ -9,8 +9,11 @@ import type { OffHoursPolicy } from "./window.js";
 export type ScalingRunbook = "scale-down" | "scale-up" | "keep-awake";
 
 type EcsRuntime = Extract<System["runtime"], { kind: "ecs" }>;
+type EksRuntime = Extract<System["runtime"], { kind: "eks" }>;
 /** One ECS service of the catalogue. */
 export type EcsService = EcsRuntime["services"][number];
+/** One Kubernetes deployment of the catalogue. */
+export type EksDeployment = EksRuntime["deployments"][number];
 
 /** What a scaling runbook acts on for a system, or why it acts on nothing. */
 export type ScalingScope =
@@ -25,10 +28,68 @@ export type ScalingScope =
       /** Catalogue mistakes, reported as failed actions so they are never silent. */
       problems: Action[];
     }
+  | {
+      kind: "eks";
+      runtime: EksRuntime;
+      /** Cluster name (what eks:DescribeCluster and the token take). */
+      cluster: string;
+      namespace: string;
+      deployments: EksDeployment[];
+      policy?: OffHoursPolicy;
+      problems: Action[];
+    }
   | { kind: "skip"; actions: Action[]; summary: string };
 
-/** The reason every EKS target is reported with. */
-export const EKS_UNSUPPORTED = "EKS not supported yet";
+/** The names a scope covers (services or deployments), in catalogue order. */
+export function scopeNames(scope: Exclude<ScalingScope, { kind: "skip" }>): string[] {
+  return scope.kind === "ecs" ? scope.services.map((s) => s.name) : scope.deployments.map((d) => d.name);
+}
+
+/**
+ * Narrows a system's workloads to what a runbook covers: the policy's targets (scale-down and keep-awake
+ * only: scale-up restores anything recorded), then the one asked for; each catalogue mistake becomes a
+ * failed action.
+ */
+function narrow<T extends { name: string }>(options: {
+  items: T[];
+  runbook: ScalingRunbook;
+  policy: OffHoursPolicy | undefined;
+  only: string | undefined;
+  resource: (name: string) => string;
+  what: string;
+  systemId: string;
+}): { items: T[]; problems: Action[] } {
+  const { runbook, policy } = options;
+  const known = options.items.map((s) => s.name);
+  const problems: Action[] = [];
+  let items = options.items;
+  if (runbook !== "scale-up" && policy?.targets) {
+    const targets = policy.targets;
+    items = items.filter((s) => targets.includes(s.name));
+    for (const target of targets.filter((t) => !known.includes(t))) {
+      problems.push({
+        resource: options.resource(target),
+        action: runbook,
+        status: "failed",
+        reason: `off-hours target "${target}" is not ${options.what} of ${options.systemId} (known: ${known.join(", ")})`,
+      });
+    }
+  }
+  if (options.only) {
+    const wanted = options.only;
+    const inScope = items.filter((s) => s.name === wanted);
+    if (inScope.length === 0) {
+      problems.push({
+        resource: options.resource(wanted),
+        action: runbook,
+        status: "failed",
+        reason: `"${wanted}" is not covered by ${runbook} for ${options.systemId}; covered: ${items.map((s) => s.name).join(", ") || "(none)"}`,
+      });
+    }
+    items = inScope;
+  }
+  return { items, problems };
+}
 
 function policyOf(system: System): OffHoursPolicy | undefined {
   return system.offHours.enabled ? system.offHours : undefined;
@@ -65,50 +126,90 @@ export function scalingScope(
     };
   }
   if (runtime.kind === "eks") {
-    const targets = policy?.targets;
-    let names = runtime.deployments.map((d) => d.name).filter((name) => !targets || targets.includes(name));
-    if (options.service) names = names.filter((name) => name === options.service);
-    const actions: Action[] = names.map((name) => ({
-      resource: `eks/${runtime.cluster}/${runtime.namespace}/${name}`,
-      action: runbook,
-      status: "skipped",
-      reason: EKS_UNSUPPORTED,
-    }));
-    if (actions.length === 0) {
-      actions.push({ resource: system.id, action: runbook, status: "skipped", reason: EKS_UNSUPPORTED });
-    }
-    return { kind: "skip", actions, summary: `skipped: ${EKS_UNSUPPORTED} (${names.join(", ") || runtime.cluster})` };
+    const cluster = clusterName(runtime.cluster);
+    const { items, problems } = narrow({
+      items: runtime.deployments,
+      runbook,
+      policy,
+      only: options.service,
+      resource: (name) => `eks/${cluster}/${runtime.namespace}/${name}`,
+      what: `a deployment in namespace ${runtime.namespace}`,
+      systemId: system.id,
+    });
+    return {
+      kind: "eks",
+      runtime,
+      cluster,
+      namespace: runtime.namespace,
+      deployments: items,
+      ...(policy ? { policy } : {}),
+      problems,
+    };
   }
   const cluster = clusterName(runtime.cluster);
-  const known = runtime.services.map((s) => s.name);
-  const problems: Action[] = [];
-  let services = runtime.services;
-  if (runbook !== "scale-up" && policy?.targets) {
-    const targets = policy.targets;
-    services = services.filter((s) => targets.includes(s.name));
-    for (const target of targets.filter((t) => !known.includes(t))) {
-      problems.push({
-        resource: `${cluster}/${target}`,
-        action: runbook,
-        status: "failed",
-        reason: `off-hours target "${target}" is not an ECS service of ${system.id} (known: ${known.join(", ")})`,
-      });
-    }
-  }
-  if (options.service) {
-    const wanted = options.service;
-    const inScope = services.filter((s) => s.name === wanted);
-    if (inScope.length === 0) {
-      problems.push({
-        resource: `${cluster}/${wanted}`,
-        action: runbook,
-        status: "failed",
-        reason: `"${wanted}" is not covered by ${runbook} for ${system.id}; covered: ${services.map((s) => s.name).join(", ") || "(none)"}`,
-      });
-    }
-    services = inScope;
-  }
-  return { kind: "ecs", runtime, cluster, services, ...(policy ? { policy } : {}), problems };
+  const { items, problems } = narrow({
+    items: runtime.services,
+    runbook,
+    policy,
+    only: options.service,
+    resource: (name) => `${cluster}/${name}`,
+    what: "an ECS service",
+    systemId: system.id,
+  });
+  return { kind: "ecs", runtime, cluster, services: items, ...(policy ? { policy } : {}), problems };
+}
+
+/** The ARN of an EKS cluster. */
+export function eksClusterArn(system: System, cluster: string): string {
+  return cluster.startsWith("arn:") ? cluster : arn(system, "eks", `cluster/${cluster}`);
+}
+
+/**
+ * The EKS access entry a scaling function needs on a system's cluster, as data: its IAM role is the
+ * principal, associated with AmazonEKSEditPolicy scoped to the system's namespace only — the narrowest
+ * managed access policy that may patch deployments, their scale subresource and HPAs. `sst.config.ts` (or
+ * whatever deploys the functions) creates one `aws.eks.AccessEntry` + `aws.eks.AccessPolicyAssociation`
+ * per function from it; a cluster that still authenticates through the `aws-auth` ConfigMap needs the
+ * role mapped there instead (README, "EKS access").
+ */
+export interface KubernetesAccess {
+  clusterArn: string;
+  cluster: string;
+  namespace: string;
+  policyArn: string;
+  accessScope: { type: "namespace"; namespaces: string[] };
+  /** Kubernetes verbs the runbook uses, for a hand-written Role on an `aws-auth` cluster. */
+  rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[];
+  /** Where the function must run to reach a private endpoint (from the catalogue), if anywhere. */
+  network?: { subnetIds: string[]; securityGroupIds: string[] };
+}
+
+/** The managed access policy scaling is associated with (namespace-scoped). */
+export const EKS_EDIT_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy";
+
+/** {@link KubernetesAccess} of a scaling runbook for a system; empty unless it acts on EKS deployments. */
+export function scalingKubernetesAccess(system: System, runbook: ScalingRunbook): KubernetesAccess[] {
+  if (system.runtime.kind !== "eks" || !system.offHours.enabled) return [];
+  const scope = scalingScope(system, runbook);
+  if (scope.kind !== "eks" || scope.deployments.length === 0) return [];
+  const partition = eksClusterArn(system, scope.cluster).split(":")[1] ?? "aws";
+  const network = system.runtime.network;
+  return [
+    {
+      clusterArn: eksClusterArn(system, scope.cluster),
+      cluster: scope.cluster,
+      namespace: scope.namespace,
+      policyArn: EKS_EDIT_POLICY.replace("arn:aws:", `arn:${partition}:`),
+      accessScope: { type: "namespace", namespaces: [scope.namespace] },
+      rules: [
+        { apiGroups: ["apps"], resources: ["deployments"], verbs: ["get", "list", "patch"] },
+        { apiGroups: ["apps"], resources: ["deployments/scale"], verbs: ["patch"] },
+        { apiGroups: ["apps"], resources: ["replicasets"], verbs: ["list"] },
+        { apiGroups: ["autoscaling"], resources: ["horizontalpodautoscalers"], verbs: ["list", "patch"] },
+      ],
+      ...(network ? { network } : {}),
+    },
+  ];
 }
 
 /** The ARN IAM knows an ECS service by (long ARN format, which tagging requires anyway). */
@@ -119,15 +220,23 @@ export function serviceArn(system: System, cluster: string, service: string): st
 /**
  * Least-privilege IAM for a scaling runbook on a system: ECS actions on the covered services' ARNs only;
  * DescribeScalableTargets on `*` (it supports no resource-level permission); RegisterScalableTarget on the
- * account's scalable targets (their ARNs carry an opaque id, so no narrower pattern exists). Nothing for
- * EKS or container-less systems, nor for scale-down and keep-awake where off-hours is disabled: those runs
- * change nothing. scale-up keeps its grant there, because it still restores a service left recorded as
- * scaled down (off-hours turned off overnight) and must read every service to find one.
+ * account's scalable targets (their ARNs carry an opaque id, so no narrower pattern exists). On EKS,
+ * `eks:DescribeCluster` on the system's cluster only. Nothing for container-less systems, nor for
+ * scale-down and keep-awake where off-hours is disabled: those runs change nothing. scale-up keeps its
+ * grant there, because it still restores a workload left recorded as scaled down (off-hours turned off
+ * overnight) and must read every one to find it.
  */
 export function scalingPermissions(system: System, runbook: ScalingRunbook): Permission[] {
-  if (system.runtime.kind !== "ecs") return [];
+  if (system.runtime.kind === "none") return [];
   if (!system.offHours.enabled && runbook !== "scale-up") return [];
   const scope = scalingScope(system, runbook);
+  if (scope.kind === "eks") {
+    // The Kubernetes side is granted by the cluster (an access entry, `kubernetesAccess`); IAM only needs
+    // to find the cluster's endpoint and CA.
+    return scope.deployments.length === 0
+      ? []
+      : [{ actions: ["eks:DescribeCluster"], resources: [eksClusterArn(system, scope.cluster)] }];
+  }
   if (scope.kind !== "ecs" || scope.services.length === 0) return [];
   const resources = scope.services.map((s) => serviceArn(system, scope.cluster, s.name));
   // Tags are read through DescribeServices(include=TAGS); ListTagsForResource is the tag-read action
@@ -159,24 +268,20 @@ export function scalingPlanNote(system: System, runbook: ScalingRunbook): string
   if (runtime.kind === "none") return `skipped: no containers (${runtime.reason})`;
   if (!system.offHours.enabled && runbook !== "scale-up")
     return `skipped: off-hours disabled (${system.offHours.reason})`;
-  if (runtime.kind === "eks") {
-    const targets = system.offHours.enabled ? system.offHours.targets : undefined;
-    const names = runtime.deployments.map((d) => d.name).filter((n) => !targets || targets.includes(n));
-    return `skipped: ${EKS_UNSUPPORTED} (${names.join(", ")} keep their replicas)`;
-  }
-  if (!system.offHours.enabled) return "off-hours disabled: only restores services still recorded as scaled down";
+  const noun = runtime.kind === "eks" ? "deployments" : "services";
+  if (!system.offHours.enabled) return `off-hours disabled: only restores ${noun} still recorded as scaled down`;
   return undefined;
 }
 
 /**
  * The common start of every scaling run: resolve the scope, finish at once (with one action per skipped
- * target) when there is nothing ECS to act on, and report catalogue problems before anything else.
+ * target) when there is nothing to act on, and report catalogue problems before anything else.
  */
 export function openScalingRun(
   ctx: RunbookContext,
   runbook: ScalingRunbook,
   service?: string,
-): { finished: Report } | { report: ReportBuilder; scope: Extract<ScalingScope, { kind: "ecs" }> } {
+): { finished: Report } | { report: ReportBuilder; scope: Exclude<ScalingScope, { kind: "skip" }> } {
   const report = new ReportBuilder(ctx, runbook);
   const scope = scalingScope(ctx.system, runbook, service ? { service } : {});
   if (scope.kind === "skip") {

@@ -19,7 +19,35 @@ export const OPT_OUT_TAG = "ops-autopilot:offhours-opt-out";
 /** Keep-awake override: an ISO instant in UTC (`2026-11-21T20:00:00Z`); scale-down skips the service until then. */
 export const KEEP_AWAKE_TAG = "ops-autopilot:keep-awake-until";
 
-/** Application Auto Scaling bounds of a service. */
+/**
+ * Where a backend keeps the three marks: ECS tags, or Kubernetes annotations (whose keys cannot hold `:`).
+ * The values are the same in both, so one parser and one set of rules serve both.
+ */
+export interface MarkKeys {
+  /** What the marks are called in messages. */
+  kind: "tag" | "annotation";
+  record: string;
+  optOut: string;
+  keepAwake: string;
+}
+
+/** The marks on ECS services (tags). */
+export const ECS_MARKS: MarkKeys = {
+  kind: "tag",
+  record: RECORD_TAG,
+  optOut: OPT_OUT_TAG,
+  keepAwake: KEEP_AWAKE_TAG,
+};
+
+/** The marks on Kubernetes deployments (annotations; a DNS-label prefix, as annotation keys require). */
+export const KUBE_MARKS: MarkKeys = {
+  kind: "annotation",
+  record: "ops-autopilot/offhours-original",
+  optOut: "ops-autopilot/offhours-opt-out",
+  keepAwake: "ops-autopilot/keep-awake-until",
+};
+
+/** Application Auto Scaling bounds of a service (or an HPA's min/max replicas). */
 export interface Bounds {
   min: number;
   max: number;
@@ -63,9 +91,9 @@ export function parseInstant(text: string): Date | undefined {
  * Parses a {@link RECORD_TAG} value. Strict on purpose: an unknown version, key or a half-written record
  * throws {@link TagFormatError}, and the caller leaves the service as it is rather than guess.
  */
-export function parseRecord(value: string): CapacityRecord {
+export function parseRecord(value: string, keys: MarkKeys = ECS_MARKS): CapacityRecord {
   const fail = (problem: string): never => {
-    throw new TagFormatError({ tag: RECORD_TAG, value, problem });
+    throw new TagFormatError({ tag: keys.record, value, problem, kind: keys.kind });
   };
   const [version, ...pairs] = value.trim().split(/\s+/);
   if (version !== "v1") fail(`expected it to start with "v1", found "${version ?? ""}"`);
@@ -116,12 +144,12 @@ export type RecordState =
   | { kind: "present"; record: CapacityRecord }
   | { kind: "invalid"; error: TagFormatError };
 
-/** Reads {@link RECORD_TAG} from a service's tags. */
-export function readRecord(tags: ReadonlyMap<string, string>): RecordState {
-  const value = tags.get(RECORD_TAG);
+/** Reads the record ({@link RECORD_TAG} on ECS) from a workload's marks. */
+export function readRecord(tags: ReadonlyMap<string, string>, keys: MarkKeys = ECS_MARKS): RecordState {
+  const value = tags.get(keys.record);
   if (value === undefined) return { kind: "none" };
   try {
-    return { kind: "present", record: parseRecord(value) };
+    return { kind: "present", record: parseRecord(value, keys) };
   } catch (error) {
     if (error instanceof TagFormatError) return { kind: "invalid", error };
     throw error;
@@ -132,8 +160,11 @@ export function readRecord(tags: ReadonlyMap<string, string>): RecordState {
  * Whether a team opted the service out. Fails safe: a typo (`ture`), an empty value or `yes` all mean
  * "leave it alone"; only an explicit `false` lets off-hours scaling act.
  */
-export function readOptOut(tags: ReadonlyMap<string, string>): { optedOut: boolean; value?: string } {
-  const value = tags.get(OPT_OUT_TAG);
+export function readOptOut(
+  tags: ReadonlyMap<string, string>,
+  keys: MarkKeys = ECS_MARKS,
+): { optedOut: boolean; value?: string } {
+  const value = tags.get(keys.optOut);
   if (value === undefined) return { optedOut: false };
   return { optedOut: value.trim().toLowerCase() !== "false", value };
 }
@@ -146,8 +177,12 @@ export type KeepAwakeState =
   | { kind: "invalid"; value: string };
 
 /** Reads {@link KEEP_AWAKE_TAG}; it expires by itself, so no one has to remember to remove it. */
-export function readKeepAwake(tags: ReadonlyMap<string, string>, now: Date): KeepAwakeState {
-  const value = tags.get(KEEP_AWAKE_TAG);
+export function readKeepAwake(
+  tags: ReadonlyMap<string, string>,
+  now: Date,
+  keys: MarkKeys = ECS_MARKS,
+): KeepAwakeState {
+  const value = tags.get(keys.keepAwake);
   if (value === undefined) return { kind: "none" };
   const until = parseInstant(value);
   if (!until) return { kind: "invalid", value };

@@ -85,14 +85,15 @@ describe("ops CLI", () => {
     expect(ids.has("ims-2-backup") && ids.has("ode-prune-backups")).toBe(true);
   });
 
-  it("plan shows PartPal's off-hours at 18:00 and 07:00 SAST, skipped until EKS is supported; never Flash Sale", async () => {
+  it("plan shows PartPal's off-hours at 18:00 and 07:00 SAST, without 'not supported'; never Flash Sale", async () => {
     const { out } = await ops(["plan", "--system", "partpal-ims", "--days", "3", "--json"]);
     const runs = JSON.parse(out) as { runbook: string; local: string; utc: string; note?: string }[];
     const down = runs.filter((r) => r.runbook === "scale-down");
     const up = runs.filter((r) => r.runbook === "scale-up");
     expect(down.map((r) => [r.local.slice(11), r.utc.slice(11, 16)])).toEqual(Array(3).fill(["18:00 +02:00", "16:00"]));
     expect(up.map((r) => [r.local.slice(11), r.utc.slice(11, 16)])).toEqual(Array(3).fill(["07:00 +02:00", "05:00"]));
-    expect([...down, ...up].every((r) => r.note?.startsWith("skipped: EKS not supported yet"))).toBe(true);
+    expect([...down, ...up].every((r) => r.note === undefined)).toBe(true);
+    expect(out).not.toContain("not supported");
     const flash = JSON.parse((await ops(["plan", "--system", "flash-sale", "--days", "7", "--json"])).out) as {
       runbook: string;
     }[];

@@ -15,6 +15,7 @@ import {
   UntagResourceCommand,
   UpdateServiceCommand,
 } from "@aws-sdk/client-ecs";
+import { DescribeClusterCommand } from "@aws-sdk/client-eks";
 import { mockClient } from "aws-sdk-client-mock";
 import { describe, expect, it } from "vitest";
 import type { AwsClients } from "../../lib/aws/clients.js";
@@ -734,20 +735,20 @@ describe("scale-down and scale-up of ECS services", () => {
 });
 
 describe("systems that are not scaled", () => {
-  it("PartPal runs on EKS: every target is reported 'skipped: EKS not supported yet', with no AWS call", async () => {
+  it("PartPal runs on EKS: no ECS or Application Auto Scaling call, the cluster is looked up instead", async () => {
     const clients = testClients();
     const ecs = mockClient(clients.ecs);
     const aas = mockClient(clients.autoscaling);
-    for (const runbook of [scaleDownRunbook, scaleUpRunbook] as AnyRunbook[]) {
-      const ctx = testContext({ system: "partpal-ims", clients, now: new Date("2026-11-23T16:00:30Z") });
-      const report = await runbook.run(ctx, runbook.input.parse({}));
-      expect(report.status).toBe("skipped");
-      expect(report.actions.map((a) => [a.resource, a.status, a.reason])).toEqual([
-        ["eks/partpal-ims/partpal/partpal-api", "skipped", "EKS not supported yet"],
-        ["eks/partpal-ims/partpal/partpal-ims", "skipped", "EKS not supported yet"],
-      ]);
-      expect(report.summary).toBe("skipped: EKS not supported yet (partpal-api, partpal-ims)");
-    }
+    const eks = mockClient(clients.eks);
+    eks.on(DescribeClusterCommand).rejects(new Error("no such cluster in this test"));
+    const ctx = testContext({ system: "partpal-ims", clients, now: new Date("2026-11-23T16:00:30Z") });
+    const report = await scaleDownRunbook.run(ctx, scaleDownRunbook.input.parse({}));
+    expect(report.actions.map((a) => [a.resource, a.status])).toEqual([
+      ["eks/partpal-ims/partpal/partpal-api", "failed"],
+      ["eks/partpal-ims/partpal/partpal-ims", "failed"],
+    ]);
+    expect(report.actions[0]?.reason).toContain("eks:DescribeCluster partpal-ims failed");
+    expect(JSON.stringify(report)).not.toContain("not supported");
     expect(ecs).not.toHaveReceivedAnyCommand();
     expect(aas).not.toHaveReceivedAnyCommand();
   });

@@ -88,15 +88,14 @@ describe("acceptance: ops plan --system partpal-ims --days 3", () => {
     expect(up[0]?.local).toBe("2026-11-22 07:00 +02:00");
   });
 
-  it("every run says it will be skipped until EKS is supported", () => {
+  it("every run acts on the EKS deployments: no run carries a 'skipped' note", () => {
     expect(runs.length).toBe(6);
-    for (const run of runs) expect(run.note).toMatch(/^skipped: EKS not supported yet \(partpal-api, partpal-ims/);
+    for (const run of runs) expect(run.note).toBeUndefined();
   });
 
-  it("ODE's note names only its worker target", () => {
-    expect(scalingPlanNote(system("ode"), "scale-down")).toBe(
-      "skipped: EKS not supported yet (ode-worker keep their replicas)",
-    );
+  it("ODE's scaling runs carry no note either (its worker deployment is scaled)", () => {
+    expect(scalingPlanNote(system("ode"), "scale-down")).toBeUndefined();
+    expect(scalingPlanNote(system("ode"), "scale-up")).toBeUndefined();
   });
 });
 
@@ -194,8 +193,12 @@ describe("least-privilege IAM", () => {
     expect(ecs?.actions).not.toContain("ecs:TagResource");
   });
 
-  it("EKS systems get nothing: their runs change nothing", () => {
-    expect(scaleDownRunbook.permissions(system("partpal-ims"))).toEqual([]);
-    expect(keepAwakeRunbook.permissions(system("ode"))).toEqual([]);
+  it("EKS systems get eks:DescribeCluster on their own cluster only (Kubernetes access is the access entry's)", () => {
+    expect(scaleDownRunbook.permissions(system("partpal-ims"))).toEqual([
+      { actions: ["eks:DescribeCluster"], resources: ["arn:aws:eks:af-south-1:*:cluster/partpal-ims"] },
+    ]);
+    expect(keepAwakeRunbook.permissions(system("ode"))).toEqual([
+      { actions: ["eks:DescribeCluster"], resources: ["arn:aws:eks:us-east-1:*:cluster/ode-production-cluster"] },
+    ]);
   });
 });

@@ -1,0 +1,186 @@
+import { z } from "zod";
+import { errorMessage } from "../../lib/errors.js";
+import type { KubeApi } from "../../lib/kube/client.js";
+import { rolloutActivity } from "../../lib/kube/rollout.js";
+import { clusterName } from "../../lib/scaling/ecs.js";
+import { EKS_EDIT_POLICY, eksClusterArn, type KubernetesAccess } from "../../lib/scaling/scope.js";
+import type { System } from "../../systems/schema.js";
+import { wholeNumber } from "../inputs.js";
+import { ReportBuilder } from "../report.js";
+import type { Runbook, RunbookContext } from "../types.js";
+import { markKnownGood, rollBack, rollbackInput } from "./apply.js";
+import { decideRollback } from "./plan.js";
+
+const input = z.strictObject({
+  /** Only this deployment (one of the catalogue's). */
+  deployment: z.string().min(1).optional(),
+  /** No second automatic rollback of a deployment within this many minutes. */
+  cooldownMinutes: wholeNumber(1, 1440).default(30),
+});
+
+function access(system: System): KubernetesAccess[] {
+  if (system.runtime.kind !== "eks") return [];
+  const cluster = clusterName(system.runtime.cluster);
+  const { namespace } = system.runtime;
+  return [
+    {
+      clusterArn: eksClusterArn(system, cluster),
+      cluster,
+      namespace,
+      policyArn: EKS_EDIT_POLICY,
+      accessScope: { type: "namespace", namespaces: [namespace] },
+      rules: [
+        { apiGroups: ["apps"], resources: ["deployments"], verbs: ["list", "patch"] },
+        { apiGroups: ["apps"], resources: ["replicasets"], verbs: ["list"] },
+      ],
+      ...(system.runtime.network ? { network: system.runtime.network } : {}),
+    },
+  ];
+}
+
+async function connect(ctx: RunbookContext, cluster: string): Promise<KubeApi> {
+  // Loaded on use: @kubernetes/client-node takes ~1 s to import, and every function loads the registry.
+  const { connectEks } = await import("../../lib/kube/eks.js");
+  const connection = await connectEks({
+    eks: ctx.clients.eks,
+    cluster,
+    region: ctx.system.account.region,
+    now: ctx.now(),
+  });
+  return connection.api;
+}
+
+/**
+ * Rollback on a failed rollout (Kubernetes): a deployment whose `Progressing` condition is False with
+ * ProgressDeadlineExceeded goes back to the previous revision's pod template — what `kubectl rollout undo`
+ * does — unless a guard (`plan.ts`) says to escalate instead. A healthy deployment's revision is remembered
+ * as known-good. Meant to run every 2 minutes; idempotent (a second run sees the rollout in progress).
+ */
+export const kubeRollbackRunbook: Runbook<typeof input> = {
+  name: "kube-rollback",
+  description: "EKS: roll a deployment whose rollout failed (ProgressDeadlineExceeded) back to its previous revision",
+  destructive: true,
+  input,
+  timeoutSeconds: 60,
+  permissions: (system) =>
+    system.runtime.kind === "eks"
+      ? [{ actions: ["eks:DescribeCluster"], resources: [eksClusterArn(system, clusterName(system.runtime.cluster))] }]
+      : [],
+  kubernetesAccess: access,
+  async run(ctx, options) {
+    const report = new ReportBuilder(ctx, "kube-rollback");
+    const { system } = ctx;
+    const { runtime } = system;
+    if (runtime.kind !== "eks") {
+      report.add({ resource: system.id, action: "kube-rollback", status: "skipped", reason: "not an EKS system" });
+      return report.finish({ summary: `skipped: ${system.id} does not run on EKS` });
+    }
+    const cluster = clusterName(runtime.cluster);
+    const { namespace } = runtime;
+    const known = runtime.deployments.map((d) => d.name);
+    const resource = (name: string) => `eks/${cluster}/${namespace}/${name}`;
+    if (options.deployment && !known.includes(options.deployment)) {
+      report.add({
+        resource: resource(options.deployment),
+        action: "kube-rollback",
+        status: "failed",
+        reason: `"${options.deployment}" is not a deployment of ${system.id} (known: ${known.join(", ")})`,
+      });
+      return report.finish({ summary: "nothing checked: unknown deployment" });
+    }
+    const names = options.deployment ? [options.deployment] : known;
+    let api: KubeApi;
+    let deployments: Awaited<ReturnType<KubeApi["listDeployments"]>>;
+    let replicaSets: Awaited<ReturnType<KubeApi["listReplicaSets"]>>;
+    try {
+      api = await connect(ctx, cluster);
+      [deployments, replicaSets] = await Promise.all([api.listDeployments(namespace), api.listReplicaSets(namespace)]);
+    } catch (error) {
+      for (const name of names) {
+        report.add({
+          resource: resource(name),
+          action: "kube-rollback",
+          status: "failed",
+          reason: errorMessage(error),
+        });
+      }
+      return report.finish({ summary: `could not read the cluster: ${errorMessage(error)}` });
+    }
+    const now = ctx.now();
+    for (const name of names) {
+      const deployment = deployments.find((d) => d.metadata?.name === name);
+      if (!deployment) {
+        report.add({ resource: resource(name), action: "kube-rollback", status: "failed", reason: "not found" });
+        continue;
+      }
+      const read = rollbackInput({
+        deployment,
+        replicaSets,
+        inProgress: rolloutActivity(deployment, replicaSets).inProgress,
+        cooldownMinutes: options.cooldownMinutes,
+        now,
+      });
+      const decision = decideRollback(read.input);
+      const verb = ctx.dryRun ? "would " : "";
+      try {
+        if (decision.kind === "none") {
+          report.add({ resource: resource(name), action: "kube-rollback", status: "skipped", reason: decision.reason });
+        } else if (decision.kind === "escalate") {
+          report.add({
+            resource: resource(name),
+            action: "escalate",
+            status: "failed",
+            reason: `not rolled back: ${decision.reason}`,
+          });
+        } else if (decision.kind === "mark-good") {
+          if (!ctx.dryRun) await markKnownGood({ api, namespace, deployment, hash: decision.hash });
+          report.add({
+            resource: resource(name),
+            action: "mark-known-good",
+            status: report.changeStatus,
+            reason: `${verb}record ${decision.reason}`,
+          });
+        } else if (read.previousSet) {
+          if (!ctx.dryRun) {
+            await rollBack({
+              api,
+              namespace,
+              deployment,
+              to: read.previousSet,
+              from: decision.from,
+              toRevision: decision.to,
+              rolledBackFrom: read.input.rolledBackFrom,
+              now,
+            });
+          }
+          report.add({
+            resource: resource(name),
+            action: "rollback",
+            status: report.changeStatus,
+            reason: `${verb}roll back: ${decision.reason}`,
+            before: { revision: decision.from.revision, template: decision.from.hash },
+            after: { template: decision.to.hash },
+          });
+        }
+      } catch (error) {
+        report.add({
+          resource: resource(name),
+          action: decision.kind,
+          status: "failed",
+          reason: `${errorMessage(error)}; the next check decides again`,
+        });
+      }
+    }
+    const rolled = report.actions.filter((a) => a.action === "rollback" && a.status !== "failed");
+    const escalated = report.actions.filter((a) => a.action === "escalate");
+    report.metric("rollbacks", rolled.length);
+    report.metric("escalations", escalated.length);
+    const parts = [
+      rolled.length > 0
+        ? `${ctx.dryRun ? "would roll back" : "rolled back"} ${rolled.map((a) => a.resource.split("/").pop()).join(", ")}`
+        : "no rollback",
+    ];
+    if (escalated.length > 0) parts.push(`escalated ${escalated.map((a) => a.resource.split("/").pop()).join(", ")}`);
+    return report.finish({ summary: parts.join("; ") });
+  },
+};
