@@ -2,6 +2,7 @@ import { backupSchedules } from "./backups.js";
 import { drillSchedules } from "./drills.js";
 import { ecrCleanupSchedules } from "./ecr-cleanup.js";
 import { healthProbeSchedulesOfFleet } from "./health-probe.js";
+import { kubeRollbackSchedules } from "./kube-rollback.js";
 import { scalingSchedules } from "./scaling.js";
 import type { ScheduleInput } from "./schema.js";
 
@@ -12,4 +13,5 @@ export const builtinSchedules: readonly ScheduleInput[] = [
   ...drillSchedules,
   ...ecrCleanupSchedules,
   ...healthProbeSchedulesOfFleet,
+  ...kubeRollbackSchedules,
 ];

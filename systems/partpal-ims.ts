@@ -39,6 +39,8 @@ export const partpalIms = {
   // The guide's "auto-delete old ECR images" (cost section); it gives no numbers, so: the 10 newest per
   // repository, release tags and latest, the last 5 revisions of each task-definition family, nothing
   // younger than 30 days. EKS: planned only until the Kubernetes client exists (runbooks/ecr-cleanup).
+  // The guide asks for no rollback: the failed-rollout check stays off (ODE's is on).
+  rollback: { enabled: false },
   ecr: {
     repositories: ["partpal-api", "partpal-ims"],
     keepLast: 10,
@@ -131,6 +133,7 @@ export const partpalIms = {
     holidays: [],
   },
   defaults: [
+    "The guide gives no rollback policy: automatic rollback of failed rollouts is off (rollback.enabled: false).",
     "Worker nodes are t3.small (the guide: 2x t3.small, 2 vCPU, 2 GB): off-hours savings are priced as a share of one.",
     "EKS cluster and RDS instance names are not in the guide (it reads them from terraform output): set them to yours.",
     "Backups are scheduled at 03:00 SAST, the RDS backup window the guide gives.",

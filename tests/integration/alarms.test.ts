@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Metrics } from "@aws-lambda-powertools/metrics";
+import { DescribeServicesCommand, ECSClient, UpdateServiceCommand } from "@aws-sdk/client-ecs";
 import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { PublishCommand, SNSClient } from "@aws-sdk/client-sns";
 import type { Context } from "aws-lambda";
@@ -375,14 +376,66 @@ describe("remediation", () => {
     );
 
   it("a remediation stopped by its runbook's guard is reported in the alarm's thread", async () => {
-    const { invoke } = setup({ fleet: partpalWithSlack() });
-    const result = await invoke(fixture("partpal-cpu"));
-    expect(result.remediation).toMatchObject({ runbook: "scale-up", status: "skipped" });
-    expect(result.remediation?.summary).toMatch(/EKS not supported yet/);
-    const [alarm, report] = posts();
-    expect(JSON.stringify(alarm?.body.blocks)).toContain("Runs `scale-up`");
-    expect(report?.body.thread_ts).toBe("1700000000.000001");
-    expect(JSON.stringify(report?.body.blocks)).toContain("EKS not supported yet");
+    // Flash Sale's latency alarm runs rollback; with no known-good revision recorded on the service, the
+    // rollback's own guard stops it and escalates.
+    const systems = builtinSystems.map((s) =>
+      s.id === "flash-sale"
+        ? {
+            ...s,
+            notifications: [{ severity: "warning", channels: ["slack"] }],
+            loadBalancers: [
+              {
+                id: "flash-sale-service",
+                loadBalancer: "app/flash-sale/50dc6c495c0c9188",
+                targetGroup: "targetgroup/flash-sale/73e2d6bc24d8a067",
+              },
+            ],
+          }
+        : s,
+    );
+    const fleet = parseFleet({ systems }, { source: "test", runbooks: runbooks.map((r) => r.name) });
+    const latency = fleetAlarms(fleet.systems).find((a) => a.id.startsWith("flash-sale-api-latency"));
+    expect(latency?.remediation).toEqual({ runbook: "rollback", input: {} });
+    const ecs = mockClient(ECSClient);
+    ecs.on(DescribeServicesCommand).resolves({
+      services: [
+        {
+          serviceName: "flash-sale-service",
+          serviceArn: "arn:aws:ecs:ap-south-1:123456789012:service/flash-sale-cluster/flash-sale-service",
+          status: "ACTIVE",
+          desiredCount: 10,
+          runningCount: 10,
+          taskDefinition: "arn:aws:ecs:ap-south-1:123456789012:task-definition/flash-sale-app:7",
+          deploymentController: { type: "ECS" },
+          deployments: [
+            {
+              id: "ecs-svc/1",
+              status: "PRIMARY",
+              rolloutState: "COMPLETED",
+              taskDefinition: "arn:aws:ecs:ap-south-1:123456789012:task-definition/flash-sale-app:7",
+              createdAt: new Date("2026-11-21T08:55:00Z"),
+              desiredCount: 10,
+              runningCount: 10,
+            },
+          ],
+          tags: [],
+        },
+      ],
+      failures: [],
+    });
+    try {
+      const { invoke } = setup({ fleet });
+      const result = await invoke(eventFor(fixture("alarm"), { name: latency?.id ?? "" }));
+      expect(result.remediation).toMatchObject({ runbook: "rollback", status: "skipped" });
+      expect(result.remediation?.summary).toMatch(/no-known-good|no last known-good/);
+      const [alarm, report] = posts();
+      expect(JSON.stringify(alarm?.body.blocks)).toContain("Runs `rollback`");
+      expect(report?.body.thread_ts).toBe("1700000000.000001");
+      expect(JSON.stringify(report?.body.blocks)).toMatch(/no last known-good/);
+      expect(ecs.commandCalls(UpdateServiceCommand)).toHaveLength(0);
+    } finally {
+      ecs.restore();
+    }
   });
 
   it("a duplicate of the alarm's event does not run the remediation again", async () => {

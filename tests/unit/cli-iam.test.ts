@@ -149,6 +149,8 @@ describe("ops iam", () => {
     expect(out).toMatch(
       /DrillRdsEventsHandler \(drill-continue; serves flash-sale, ims-2, ode; functions\/rds-event\.handler\)/,
     );
-    expect(out).toMatch(/not deployed: keep-awake/);
+    // Every registered runbook serves a system of the built-in fleet (the plan's own test covers one that
+    // serves none and is listed as not deployed).
+    expect(out).not.toMatch(/not deployed/);
   });
 });

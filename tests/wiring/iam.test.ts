@@ -104,6 +104,7 @@ function foreignTo(resource: string, statement: Permission, system: System, audi
     `db:${scratchInstanceSystemPrefix(system.id)}*`,
     ...secrets,
     ...services.map((s) => `service/${cluster}/${s}`),
+    ...(system.runtime.kind === "eks" ? [`cluster/${system.runtime.cluster}`] : []),
     ...(backup?.kmsKeyId ? [`key/${backup.kmsKeyId}`] : []),
   ];
   if (owned.includes(name)) return undefined;
@@ -318,9 +319,12 @@ describe("functions serve explicit systems and run one runbook", () => {
     expect(continued.map((f) => f.kind).sort()).toEqual(["event", "scheduled", "worker"]);
     for (const fn of continued) expect(fn.systems).toEqual(["flash-sale", "ims-2", "ode"]);
     expect(continued[0]?.systems).not.toEqual(deployed);
-    // keep-awake acts on ECS systems with off-hours; the built-in fleet has none.
-    expect(plan.functions.some((f) => f.runbook === "keep-awake")).toBe(false);
-    expect(plan.undeployed.map((u) => u.runbook)).toEqual(["keep-awake"]);
+    // keep-awake has no schedule: it serves the systems whose off-hours workloads it can act on (PartPal's
+    // and ODE's EKS deployments), not every deployed system.
+    const awake = plan.functions.filter((f) => f.runbook === "keep-awake");
+    for (const fn of awake) expect(fn.systems).toEqual(["partpal-ims", "ode"]);
+    expect(awake.length).toBeGreaterThan(0);
+    expect(plan.undeployed).toEqual([]);
   });
 
   it("a runbook nobody schedules and that declares nothing gets no function and no permissions", () => {
