@@ -30,6 +30,9 @@ export default $config({
       stage: $app.stage,
       dryRun: process.env.OPS_DRY_RUN === "true",
       ...(process.env.OPS_PG_LAYER_ARN ? { pgLayerArn: process.env.OPS_PG_LAYER_ARN } : {}),
+      ...(process.env.OPS_SLACK_SECRET_ARN ? { slackSecretArn: process.env.OPS_SLACK_SECRET_ARN } : {}),
+      ...(process.env.OPS_PAGERDUTY_SECRET_ARN ? { pagerDutySecretArn: process.env.OPS_PAGERDUTY_SECRET_ARN } : {}),
+      ...(process.env.OPS_SLACK_CHANNEL ? { slackChannel: process.env.OPS_SLACK_CHANNEL } : {}),
     });
 
     for (const bucket of plan.buckets) {
@@ -124,6 +127,47 @@ export default $config({
         function: functionOf(schedule.function).arn,
         retries: 2,
         event: schedule.event,
+      });
+    }
+
+    // Alarms reach people: the alarm function (routing, reminders, remediation) on this stage's alarm
+    // state changes, a reminder tick, its state bucket, and the SMS/email topics people subscribe to.
+    const delivery = plan.alarmDelivery;
+    if (delivery) {
+      for (const topic of delivery.topics) {
+        new sst.aws.SnsTopic(topic.id, { transform: { topic: { name: topic.name } } });
+      }
+      new sst.aws.Bucket(delivery.stateBucket.id, {
+        enforceHttps: true,
+        transform: { bucket: { bucket: delivery.stateBucket.name, forceDestroy: $app.stage !== "production" } },
+      });
+      const fn = delivery.function;
+      const alarmFn = new sst.aws.Function(fn.id, {
+        runtime: "nodejs22.x",
+        handler: fn.handler,
+        memory: `${fn.memoryMB} MB`,
+        timeout: `${fn.timeoutSeconds} seconds`,
+        environment: fn.environment,
+        permissions: fn.permissions.map((p) => ({
+          actions: p.actions,
+          resources: p.resources,
+          ...(p.conditions?.length ? { conditions: p.conditions } : {}),
+        })),
+      });
+      const rule = new aws.cloudwatch.EventRule(delivery.rule.id, {
+        eventPattern: JSON.stringify(delivery.rule.pattern),
+      });
+      new aws.cloudwatch.EventTarget(`${delivery.rule.id}Target`, { rule: rule.name, arn: alarmFn.arn });
+      new aws.lambda.Permission(`${delivery.rule.id}Invoke`, {
+        action: "lambda:InvokeFunction",
+        function: alarmFn.name,
+        principal: "events.amazonaws.com",
+        sourceArn: rule.arn,
+      });
+      new sst.aws.CronV2(delivery.reminder.id, {
+        schedule: delivery.reminder.expression as `rate(${string})`,
+        function: alarmFn.arn,
+        event: delivery.reminder.event,
       });
     }
 

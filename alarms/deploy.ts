@@ -52,7 +52,11 @@ export function alarmFunctionPermissions(options: {
   const r = options.resources;
   const permissions: Permission[] = [
     { actions: ["s3:GetObject", "s3:PutObject"], resources: [`${r.stateBucketArn}/${ALARM_STATE_PREFIX}/*`] },
-    { actions: ["s3:ListBucket"], resources: [r.stateBucketArn] },
+    {
+      actions: ["s3:ListBucket"],
+      resources: [r.stateBucketArn],
+      conditions: [{ test: "StringLike", variable: "s3:prefix", values: [`${ALARM_STATE_PREFIX}/*`] }],
+    },
   ];
   const topics = [r.smsTopicArn, r.emailTopicArn].filter((t): t is string => Boolean(t));
   if (topics.length) permissions.push({ actions: ["sns:Publish"], resources: topics });

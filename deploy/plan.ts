@@ -12,6 +12,14 @@ import {
 import type { KubernetesAccess } from "../lib/scaling/scope.js";
 import type { AnyRunbook, Permission } from "../runbooks/types.js";
 import type { System } from "../systems/schema.js";
+import {
+  type NotifyResources,
+  notifyEnvironment,
+  notifyPermissions,
+  notifyResources,
+  type PlannedAlarmDelivery,
+  plannedAlarmDelivery,
+} from "./alarms.js";
 
 /**
  * The deployment as data: every function with its runbook, the systems it serves and its exact IAM
@@ -33,6 +41,11 @@ export interface DeploymentOptions {
   pgLayerArn?: string;
   /** Name of the audit bucket; default {@link auditBucketName}. */
   auditBucket?: string;
+  /** Secrets Manager ARNs of the Slack (bot token or webhook) and PagerDuty (routing key) secrets. */
+  slackSecretArn?: string;
+  pagerDutySecretArn?: string;
+  /** Default Slack channel of reports and alarms without a channel of their own. */
+  slackChannel?: string;
 }
 
 /** What the target account's role must allow and trust, for a system reached through `account.roleArn`. */
@@ -134,6 +147,8 @@ export interface DeploymentPlan {
   alarms: PlannedAlarm[];
   buckets: PlannedBucket[];
   undeployed: UndeployedRunbook[];
+  /** The alarm function (routing, reminders, remediation), its rule, tick, state bucket and topics. */
+  alarmDelivery?: PlannedAlarmDelivery;
 }
 
 /** How long audit records cannot be changed: a year in production, a week in other stages. */
@@ -226,10 +241,13 @@ function plannedFunctions(
   runbook: AnyRunbook,
   systems: System[],
   options: DeploymentOptions,
-  auditBucket: string,
+  shared: { auditBucket: string; notify: NotifyResources },
 ): PlannedFunction[] {
+  const { auditBucket } = shared;
   const grants = systems.map((s) => systemGrants(runbook, s, { bucket: auditBucket, region: options.region }));
-  const permissions = grants.flatMap((g) => g.permissions);
+  // Every function routes its own failed or partial reports (lib/notify): the topics and secrets only.
+  const notify = notifyPermissions(shared.notify).map((p, i) => ({ ...p, sid: `Notify${i + 1}` }));
+  const permissions = [...grants.flatMap((g) => g.permissions), ...notify];
   const assumedRoles = grants.flatMap((g) => (g.assumedRole ? [g.assumedRole] : []));
   const environment = {
     POWERTOOLS_SERVICE_NAME: "ops-autopilot",
@@ -239,6 +257,7 @@ function plannedFunctions(
     OPS_AUDIT_REGION: options.region,
     OPS_RUNBOOK: runbook.name,
     OPS_SYSTEMS: systems.map((s) => s.id).join(","),
+    ...notifyEnvironment(shared.notify),
   };
   return functionShapes(runbook).map((shape) => ({
     ...shape,
@@ -311,6 +330,14 @@ export function deploymentPlan(
   const auditBucket = options.auditBucket ?? auditBucketName(options.stage, options.accountId, options.region);
   const deployed = fleet.systems.filter((s) => s.deploy).map((s) => withAccount(s, options.accountId));
   const accounted: Fleet = { ...fleet, systems: deployed };
+  const notify = notifyResources({
+    accountId: options.accountId,
+    region: options.region,
+    stage: options.stage,
+    ...(options.slackSecretArn ? { slackSecretArn: options.slackSecretArn } : {}),
+    ...(options.pagerDutySecretArn ? { pagerDutySecretArn: options.pagerDutySecretArn } : {}),
+    ...(options.slackChannel ? { slackChannel: options.slackChannel } : {}),
+  });
   const functions: PlannedFunction[] = [];
   const eventRules: PlannedEventRule[] = [];
   const undeployed: UndeployedRunbook[] = [];
@@ -323,7 +350,7 @@ export function deploymentPlan(
       });
       continue;
     }
-    functions.push(...plannedFunctions(runbook, systems, options, auditBucket));
+    functions.push(...plannedFunctions(runbook, systems, options, { auditBucket, notify }));
     for (const rule of runbook.eventRules ?? []) {
       eventRules.push({ id: rule.name, function: `${rule.name}Handler`, runbook: runbook.name, pattern: rule.pattern });
     }
@@ -349,7 +376,9 @@ export function deploymentPlan(
       };
     });
   const { alarms, topics } = plannedAlarms(deployed, options.stage);
+  const alarmDelivery = plannedAlarmDelivery({ systems: deployed, registry, notify, ...options });
   return {
+    ...(alarmDelivery ? { alarmDelivery } : {}),
     accountId: options.accountId,
     region: options.region,
     stage: options.stage,

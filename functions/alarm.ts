@@ -137,7 +137,9 @@ function reminderTarget(runtime: Runtime, alarms: readonly AlarmDefinition[]) {
 
 /** Builds the handler from the function's environment (bucket, Slack, PagerDuty, SNS), at cold start. */
 export function alarmHandlerFromEnv(env: Record<string, string | undefined>) {
-  const runtime = createRuntime({}, env);
+  // Not pinned to one runbook: it runs the remediations the catalogue's alarms name (never one an event
+  // names), and its role holds exactly those runbooks' permissions for those systems.
+  const runtime = createRuntime({}, env, { requirePin: false });
   const parsed = stateEnvSchema.safeParse(env);
   if (!parsed.success) {
     throw new ValidationError(

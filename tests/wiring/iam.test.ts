@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
+import { notifyResources } from "../../deploy/alarms.js";
 import {
   checkFunctionPolicy,
   type DeploymentPlan,
@@ -119,6 +120,8 @@ function foreignTo(resource: string, statement: Permission, system: System, audi
 /** Every rule of the acceptance line, over every function of a plan. */
 function policyProblems(plan: DeploymentPlan, systems: readonly System[]): string[] {
   const problems: string[] = [];
+  const notify = notifyResources({ accountId: plan.accountId, region: plan.region, stage: plan.stage });
+  const notifyTopics = [notify.smsTopic.arn, notify.emailTopic.arn];
   for (const fn of plan.functions) {
     const own = fn.systems.map((id) => {
       const system = systems.find((s) => s.id === id);
@@ -136,6 +139,12 @@ function policyProblems(plan: DeploymentPlan, systems: readonly System[]): strin
           continue;
         }
         if (resource.split(":")[4] === "*") problems.push(`${fn.id}: ${resource} has a * account`);
+        // The stage's own notification topics: publishing to them, and nothing else, is every function's.
+        if (notifyTopics.includes(resource)) {
+          if (!statement.actions.every((a) => a === "sns:Publish"))
+            problems.push(`${fn.id}: ${statement.actions} on ${resource}`);
+          continue;
+        }
         const reasons = own.map((s) => foreignTo(resource, statement, s, plan.auditBucket));
         if (reasons.every((r) => r !== undefined)) problems.push(`${fn.id}: ${resource} (${reasons.join("; ")})`);
       }
