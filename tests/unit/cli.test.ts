@@ -4,8 +4,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
+import { z } from "zod";
+import { runCommand } from "../../cli/commands/run.js";
 import { main } from "../../cli/main.js";
+import { builtinFleet } from "../../lib/catalogue.js";
+import { ReportBuilder } from "../../runbooks/report.js";
+import type { AnyRunbook } from "../../runbooks/types.js";
 import { builtinSystems } from "../../systems/index.js";
+import { memoryLogger } from "../helpers/context.js";
 
 function capture() {
   let text = "";
@@ -386,5 +392,40 @@ describe("database= naming no database", () => {
       expect(err).toContain('system "partpal-ims": unknown database "typo"');
       expect(err).toContain("known databases: main");
     }
+  });
+});
+
+describe("ops run --json output", () => {
+  it("prints the report with every secret a runbook put in it redacted", async () => {
+    // A runbook whose report quotes what it was given: the runner (the one redaction boundary) scrubs it.
+    const leaky: AnyRunbook = {
+      name: "leaky",
+      description: "echoes its input into the report",
+      destructive: false,
+      input: z.strictObject({ note: z.string() }),
+      permissions: () => [],
+      async run(ctx, input: { note: string }) {
+        const report = new ReportBuilder(ctx, "leaky");
+        report.add({ resource: "x", action: "echo", status: "done", reason: input.note });
+        return report.finish({ summary: `said ${input.note}` });
+      },
+    };
+    const out = capture();
+    const err = capture();
+    const code = await runCommand(
+      { out: out.stream, err: err.stream, env: {}, now: () => new Date("2026-11-21T10:00:00Z") },
+      { fleet: builtinFleet(), registry: [leaky], logger: memoryLogger().logger },
+      {
+        runbook: "leaky",
+        system: "partpal-ims",
+        dryRun: true,
+        json: true,
+        pairs: ["note=PGPASSWORD=hunter2 and postgres://u:hun/ter2@db.example/x"],
+      },
+    );
+    expect(code).toBe(0);
+    const report = JSON.parse(out.text()) as { summary: string; actions: { reason: string }[] };
+    expect(report.actions[0]?.reason).toBe("PGPASSWORD=[redacted] and postgres://u:[redacted]@db.example/x");
+    expect(out.text() + err.text()).not.toMatch(/hunter2|hun\/ter2/);
   });
 });
