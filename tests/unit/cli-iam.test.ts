@@ -1,8 +1,8 @@
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { main } from "../../cli/main.js";
 import { deploymentPlan } from "../../deploy/plan.js";
 import { builtinFleet } from "../../lib/catalogue.js";
@@ -10,6 +10,17 @@ import type { PolicyDocument } from "../../lib/iam.js";
 import { runbooks } from "../../runbooks/index.js";
 import { builtinSchedules } from "../../schedules/index.js";
 import { builtinSystems } from "../../systems/index.js";
+
+// Temp dirs the tests make, removed when the file is done (tests leave nothing in /tmp).
+const made: string[] = [];
+async function tempDir(prefix: string): Promise<string> {
+  const dir = await mkdtemp(prefix);
+  made.push(dir);
+  return dir;
+}
+afterAll(async () => {
+  for (const dir of made) await rm(dir, { recursive: true, force: true });
+});
 
 function capture() {
   let text = "";
@@ -97,7 +108,7 @@ describe("ops iam", () => {
   });
 
   it("a system in another account: the function may assume its role; the role's policy and trust are printed", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "ops-iam-"));
+    const dir = await tempDir(join(tmpdir(), "ops-iam-"));
     const file = join(dir, "fleet.json");
     const systems = builtinSystems.map((s) =>
       s.id === "ode"

@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { runCommand } from "../../cli/commands/run.js";
 import { main } from "../../cli/main.js";
@@ -12,6 +12,17 @@ import { ReportBuilder } from "../../runbooks/report.js";
 import type { AnyRunbook } from "../../runbooks/types.js";
 import { builtinSystems } from "../../systems/index.js";
 import { memoryLogger } from "../helpers/context.js";
+
+// Temp dirs the tests make, removed when the file is done (tests leave nothing in /tmp).
+const made: string[] = [];
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), "ops-cli-"));
+  made.push(dir);
+  return dir;
+}
+afterAll(async () => {
+  for (const dir of made) await rm(dir, { recursive: true, force: true });
+});
 
 function capture() {
   let text = "";
@@ -33,7 +44,7 @@ async function ops(argv: string[], now = new Date("2026-11-21T10:00:00Z"), env: 
 
 /** A fleet file holding the demo system with a second database, `archive`. */
 async function twoDatabaseFleet(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), "ops-cli-"));
+  const dir = await tempDir();
   const demo = JSON.parse(JSON.stringify(builtinSystems.find((s) => s.id === "demo"))) as {
     databases: { id: string; database: string }[];
   };
@@ -124,7 +135,7 @@ describe("ops CLI", () => {
   });
 
   it("a fleet file with an invalid time zone exits 2 naming the system and the field", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "ops-cli-"));
+    const dir = await tempDir();
     const systems = JSON.parse(JSON.stringify(builtinSystems)) as { id: string; timezone: string }[];
     const target = systems.find((s) => s.id === "flash-sale");
     if (target) target.timezone = "Mars/Base";
@@ -137,7 +148,7 @@ describe("ops CLI", () => {
   });
 
   it("a fleet file that is not JSON exits 2 and says so", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "ops-cli-"));
+    const dir = await tempDir();
     await writeFile(join(dir, "x.json"), "{ systems: ");
     const { code, err } = await ops(["systems", "--fleet", join(dir, "x.json")]);
     expect(code).toBe(2);
@@ -355,7 +366,7 @@ describe("the ops executable", () => {
 
 describe("ops fleet export", () => {
   it("writes a file that --fleet reads back to the same systems and schedules", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "ops-cli-"));
+    const dir = await tempDir();
     try {
       const file = join(dir, "fleet.json");
       expect((await ops(["fleet", "export", "--out", file])).code).toBe(0);
