@@ -1,8 +1,6 @@
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { Writable } from "node:stream";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { main } from "../../cli/main.js";
 import { deploymentPlan } from "../../deploy/plan.js";
 import { builtinFleet } from "../../lib/catalogue.js";
@@ -10,28 +8,9 @@ import type { PolicyDocument } from "../../lib/iam.js";
 import { runbooks } from "../../runbooks/index.js";
 import { builtinSchedules } from "../../schedules/index.js";
 import { builtinSystems } from "../../systems/index.js";
+import { capture, tempDirs } from "../helpers/files.js";
 
-// Temp dirs the tests make, removed when the file is done (tests leave nothing in /tmp).
-const made: string[] = [];
-async function tempDir(prefix: string): Promise<string> {
-  const dir = await mkdtemp(prefix);
-  made.push(dir);
-  return dir;
-}
-afterAll(async () => {
-  for (const dir of made) await rm(dir, { recursive: true, force: true });
-});
-
-function capture() {
-  let text = "";
-  const stream = new Writable({
-    write(chunk, _enc, cb) {
-      text += String(chunk);
-      cb();
-    },
-  });
-  return { stream, text: () => text };
-}
+const tempDir = tempDirs("ops-iam-");
 
 async function ops(argv: string[]) {
   const out = capture();
@@ -108,7 +87,7 @@ describe("ops iam", () => {
   });
 
   it("a system in another account: the function may assume its role; the role's policy and trust are printed", async () => {
-    const dir = await tempDir(join(tmpdir(), "ops-iam-"));
+    const dir = await tempDir();
     const file = join(dir, "fleet.json");
     const systems = builtinSystems.map((s) =>
       s.id === "ode"

@@ -1,9 +1,7 @@
 import { spawnSync } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { Writable } from "node:stream";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { runCommand } from "../../cli/commands/run.js";
 import { main } from "../../cli/main.js";
@@ -12,28 +10,9 @@ import { ReportBuilder } from "../../runbooks/report.js";
 import type { AnyRunbook } from "../../runbooks/types.js";
 import { builtinSystems } from "../../systems/index.js";
 import { memoryLogger } from "../helpers/context.js";
+import { capture, tempDirs } from "../helpers/files.js";
 
-// Temp dirs the tests make, removed when the file is done (tests leave nothing in /tmp).
-const made: string[] = [];
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), "ops-cli-"));
-  made.push(dir);
-  return dir;
-}
-afterAll(async () => {
-  for (const dir of made) await rm(dir, { recursive: true, force: true });
-});
-
-function capture() {
-  let text = "";
-  const stream = new Writable({
-    write(chunk, _enc, cb) {
-      text += String(chunk);
-      cb();
-    },
-  });
-  return { stream, text: () => text };
-}
+const tempDir = tempDirs("ops-cli-");
 
 async function ops(argv: string[], now = new Date("2026-11-21T10:00:00Z"), env: Record<string, string> = {}) {
   const out = capture();

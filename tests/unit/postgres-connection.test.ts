@@ -1,9 +1,8 @@
 import { X509Certificate } from "node:crypto";
-import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { chmod, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createRuntime } from "../../functions/runtime.js";
 import { builtinFleet } from "../../lib/catalogue.js";
 import { PrerequisiteError, ValidationError } from "../../lib/errors.js";
@@ -18,17 +17,9 @@ import {
 import { sslOptions } from "../../lib/postgres/server.js";
 import { rdsCaBundle } from "../../lib/postgres/tls.js";
 import { type Database, type System, systemSchema } from "../../systems/schema.js";
+import { tempDirs } from "../helpers/files.js";
 
-// Temp dirs the tests make, removed when the file is done (tests leave nothing in /tmp).
-const made: string[] = [];
-async function tempDir(prefix: string): Promise<string> {
-  const dir = await mkdtemp(prefix);
-  made.push(dir);
-  return dir;
-}
-afterAll(async () => {
-  for (const dir of made) await rm(dir, { recursive: true, force: true });
-});
+const tempDir = tempDirs("ops-pg-");
 
 const secrets = new SecretsManagerClient({ region: "us-east-1" });
 
@@ -129,7 +120,7 @@ describe("TLS to PostgreSQL", () => {
   });
 
   it("OPS_PG_CA_BUNDLE replaces the bundle; a missing or empty file fails with the setting's name", async () => {
-    const dir = await tempDir(join(tmpdir(), "ops-ca-"));
+    const dir = await tempDir();
     const good = join(dir, "ca.pem");
     await writeFile(good, `${rdsCaBundle().split("-----END CERTIFICATE-----")[0]}-----END CERTIFICATE-----\n`);
     const env = { ORDERS_URL: "postgres://app@db.internal/orders" };
@@ -156,7 +147,7 @@ describe("passwords come from the environment or .pgpass", () => {
   const url = "postgres://app@db.internal:5432/orders";
 
   it("the catalogue's password variable, then PGPASSWORD, then .pgpass; a URL's own password first", async () => {
-    const dir = await tempDir(join(tmpdir(), "ops-pgpass-"));
+    const dir = await tempDir();
     const pgpass = join(dir, "pgpass");
     await writeFile(pgpass, "# comment\nother.host:*:*:app:nope\ndb.internal:5432:orders:app:from\\:pgpass\n");
     await chmod(pgpass, 0o600);
@@ -174,7 +165,7 @@ describe("passwords come from the environment or .pgpass", () => {
   });
 
   it(".pgpass: wildcards, first match wins, a file others can read is ignored (as libpq does)", async () => {
-    const dir = await tempDir(join(tmpdir(), "ops-pgpass-"));
+    const dir = await tempDir();
     const file = join(dir, ".pgpass");
     await writeFile(file, "*:*:orders:app:first\n*:*:*:*:second\n");
     await chmod(file, 0o600);

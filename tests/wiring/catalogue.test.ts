@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { fleetAlarms } from "../../alarms/index.js";
-import { deploymentPlan } from "../../deploy/plan.js";
+import { deploymentPlan, NO_RESOURCE_LEVEL } from "../../deploy/plan.js";
 import { backupBucketLifecycleRules, PRUNED_VERSION_DAYS } from "../../lib/backup/bucket-lifecycle.js";
 import { builtinFleet } from "../../lib/catalogue.js";
 import { parseScheduleExpression } from "../../lib/cron.js";
@@ -80,17 +80,6 @@ describe("runbooks", () => {
       expect(plan.functions.find((f) => f.id === name)?.memoryMB, name).toBeGreaterThanOrEqual(2 * 1769);
     }
   });
-
-  // Actions whose API supports no resource-level permission: "*" is the only resource that works.
-  const NO_RESOURCE_LEVEL = new Set([
-    "application-autoscaling:DescribeScalableTargets",
-    "ecs:ListClusters",
-    "ecs:ListServices",
-    "ecs:ListTasks",
-    "ecs:ListTaskDefinitions",
-    "ecs:DescribeTaskDefinition",
-    "lambda:ListFunctions",
-  ]);
 
   it("declare least-privilege IAM for every system they are scheduled for", () => {
     for (const schedule of fleet.schedules) {
