@@ -4,8 +4,8 @@ import type { ScheduleInput } from "./schema.js";
 /**
  * ECR cleanup once a week for every deployed system with repositories, Sunday 04:00 in the system's own
  * zone: the quietest hour of the week for deployments (a deploy racing the cleanup is the one case the
- * in-use read cannot see), and after the 03:00 backups. EKS systems get the same schedule and plan only
- * until the Kubernetes client exists: their weekly report shows what would go.
+ * in-use read cannot see), and after the 03:00 backups. EKS systems get the same schedule (their
+ * deployments and replicaset history are read too).
  */
 export const ecrCleanupSchedules: ScheduleInput[] = builtinSystems
   .filter((s) => s.ecr && s.deploy !== false)

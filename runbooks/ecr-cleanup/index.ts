@@ -1,12 +1,15 @@
 import { z } from "zod";
 import { errorMessage } from "../../lib/errors.js";
 import { arn } from "../../lib/iam.js";
+import { clusterName } from "../../lib/scaling/ecs.js";
 import { createLimiter, type Limiter } from "../../lib/scaling/pool.js";
+import { eksClusterArn, type KubernetesAccess } from "../../lib/scaling/scope.js";
 import { type EcrRepository, type EcrSettings, ecrRepositories, type System } from "../../systems/schema.js";
 import { wholeNumber } from "../inputs.js";
 import { ReportBuilder } from "../report.js";
 import type { Permission, Runbook, RunbookContext } from "../types.js";
 import { deleteImages } from "./apply.js";
+import { readClusterImages } from "./kube.js";
 import {
   type CleanupPolicy,
   GB,
@@ -27,10 +30,30 @@ const input = z.strictObject({
   concurrency: wholeNumber(1, 50).default(DEFAULT_CONCURRENCY),
 });
 
-/** Why an EKS system's images are planned and never deleted (yet). */
-export const EKS_PLAN_ONLY =
-  "EKS system: planned only until ops-autopilot has a Kubernetes client (the EKS issue) — the images its " +
-  "deployments and their ReplicaSet history use cannot be read yet, so deleting could remove one they run or roll back to";
+/**
+ * The managed access policy the cleanup is associated with on an EKS cluster, scoped to the system's
+ * namespace: view only (it lists deployments and replicasets, and changes nothing in the cluster).
+ */
+export const EKS_VIEW_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy";
+
+/** The EKS access the cleanup needs on an EKS system's cluster (as data for the deployment). */
+function kubernetesAccess(system: System): KubernetesAccess[] {
+  if (system.runtime.kind !== "eks" || !system.ecr) return [];
+  const clusterArn = eksClusterArn(system, system.runtime.cluster);
+  const partition = clusterArn.split(":")[1] ?? "aws";
+  const network = system.runtime.network;
+  return [
+    {
+      clusterArn,
+      cluster: clusterName(system.runtime.cluster),
+      namespace: system.runtime.namespace,
+      policyArn: EKS_VIEW_POLICY.replace("arn:aws:", `arn:${partition}:`),
+      accessScope: { type: "namespace", namespaces: [system.runtime.namespace] },
+      rules: [{ apiGroups: ["apps"], resources: ["deployments", "replicasets"], verbs: ["list"] }],
+      ...(network ? { network } : {}),
+    },
+  ];
+}
 
 function policyOf(ecr: EcrSettings, region: string, now: Date): CleanupPolicy {
   return {
@@ -51,7 +74,8 @@ function gigabytes(bytes: number): string {
 const usd = (value: number) => `$${value.toFixed(2)}`;
 
 /**
- * Least privilege: ECR reads (and, unless the system is EKS, deletes) on the system's repositories only.
+ * Least privilege: ECR reads and deletes on the system's repositories only; on EKS, DescribeCluster on
+ * the system's cluster (the namespace is read through its access entry).
  * What runs images is read account-wide, because any cluster, service or function in the account and
  * region may run them: ECS List* and DescribeTaskDefinition and Lambda ListFunctions support no resource
  * scoping, the rest are granted on every service, task and function ARN of the region.
@@ -59,10 +83,14 @@ const usd = (value: number) => `$${value.toFixed(2)}`;
 function permissions(system: System): Permission[] {
   if (!system.ecr) return [];
   const repositories = ecrRepositories(system.ecr).map((r) => arn(system, "ecr", `repository/${r.name}`));
-  const ecrActions = ["ecr:DescribeImages", "ecr:BatchGetImage"];
-  if (system.runtime.kind !== "eks") ecrActions.push("ecr:BatchDeleteImage");
+  const ecrActions = ["ecr:DescribeImages", "ecr:BatchGetImage", "ecr:BatchDeleteImage"];
+  const cluster =
+    system.runtime.kind === "eks"
+      ? [{ actions: ["eks:DescribeCluster"], resources: [eksClusterArn(system, system.runtime.cluster)] }]
+      : [];
   return [
     { actions: ecrActions, resources: repositories },
+    ...cluster,
     {
       actions: [
         "ecs:ListClusters",
@@ -85,7 +113,6 @@ function permissions(system: System): Permission[] {
 
 function planNote(system: System): string | undefined {
   if (!system.ecr) return "skipped: no ECR repositories in the catalogue";
-  if (system.runtime.kind === "eks") return `plan only: ${EKS_PLAN_ONLY}`;
   return undefined;
 }
 
@@ -172,14 +199,35 @@ function startReads(ctx: RunbookContext, ecr: EcrSettings, repositories: EcrRepo
     onRetry: (info: { operation: string; attempt: number; delayMs: number }) =>
       ctx.logger.warn("throttled, retrying", { runbook: "ecr-cleanup", ...info }),
   };
-  const inUse = readInUse(ctx.clients, {
-    ...options,
-    region: system.account.region,
-    keepRevisions: ecr.keepTaskDefinitionRevisions,
-  }).then(
-    (value): InUseOutcome => ({ ok: true, value }),
-    (error: unknown): InUseOutcome => ({ ok: false, error }),
-  );
+  const { runtime } = system;
+  const inUse = Promise.all([
+    readInUse(ctx.clients, {
+      ...options,
+      region: system.account.region,
+      keepRevisions: ecr.keepTaskDefinitionRevisions,
+    }),
+    // On EKS, also what the system's deployments run and their replicaset history may roll back to.
+    runtime.kind === "eks"
+      ? readClusterImages({
+          eks: ctx.clients.eks,
+          cluster: runtime.cluster,
+          namespace: runtime.namespace,
+          region: system.account.region,
+          now: ctx.now(),
+        })
+      : undefined,
+  ])
+    .then(([account, cluster]): InUse => {
+      if (!cluster) return account;
+      return {
+        references: [...account.references, ...cluster.references],
+        counts: { ...account.counts, kubernetesDeployments: cluster.workloads },
+      };
+    })
+    .then(
+      (value): InUseOutcome => ({ ok: true, value }),
+      (error: unknown): InUseOutcome => ({ ok: false, error }),
+    );
   const reads = repositories.map((repository) =>
     readRepository(ctx.clients.ecr, repository, { ...options, registryId: system.account.accountId }).then(
       (state): RepositoryRead => ({ repository, state }),
@@ -247,7 +295,6 @@ function inUseOrBlock(ctx: RunbookContext, report: ReportBuilder, used: InUseOut
     regionBlock = `nothing is deleted in ${region} while what is in use is unknown (${errorMessage(used.error)})`;
     report.add({ resource: `${system.id}/${region}`, action: "read-in-use", status: "failed", reason: regionBlock });
   }
-  if (system.runtime.kind === "eks") regionBlock ??= EKS_PLAN_ONLY;
   return { references, regionBlock };
 }
 
@@ -332,6 +379,7 @@ export const ecrCleanupRunbook: Runbook<typeof input> = {
   input,
   timeoutSeconds: 900,
   permissions,
+  kubernetesAccess,
   planNote,
   run,
 };

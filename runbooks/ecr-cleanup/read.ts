@@ -162,7 +162,15 @@ function familyRevision(taskDefinition: string): string {
 /** What {@link readInUse} found, with counts for the report. */
 export interface InUse {
   references: ImageReference[];
-  counts: { clusters: number; services: number; tasks: number; taskDefinitions: number; functions: number };
+  counts: {
+    clusters: number;
+    services: number;
+    tasks: number;
+    taskDefinitions: number;
+    functions: number;
+    /** EKS systems: the deployments of the system's namespace. */
+    kubernetesDeployments?: number;
+  };
 }
 
 /** Ignorable DescribeServices/DescribeTasks failures: the resource went away between list and describe. */

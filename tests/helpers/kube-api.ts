@@ -53,6 +53,8 @@ export interface DeploymentSpec {
   annotations?: Record<string, string>;
   /** Per-container requests of the pod template. */
   requests?: { cpu?: string; memory?: string }[];
+  /** The containers' image in each revision's pod template (default `example/<name>:<revision>`). */
+  image?: (revision: string) => string;
   /** Status overrides (a rollout in progress, a failed one); the controller is then not simulated for it. */
   status?: Json;
   generation?: number;
@@ -128,7 +130,7 @@ function templateOf(s: DeploymentSpec, revision: string, labels: Record<string, 
     spec: {
       containers: (s.requests ?? [{ cpu: "250m", memory: "512Mi" }]).map((r, i) => ({
         name: `c${i}`,
-        image: `example/${s.name}:${revision}`,
+        image: s.image?.(revision) ?? `example/${s.name}:${revision}`,
         resources: { requests: r },
       })),
     },
