@@ -10,6 +10,14 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 
+// `ops plan | head`: the reader went away, which is not an error of ours.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (error) => {
+    if (error.code === "EPIPE") process.exit(process.exitCode ?? 0);
+    throw error;
+  });
+}
+
 function distIsCurrent() {
   try {
     const stamp = JSON.parse(readFileSync(new URL("../dist/.stamp.json", import.meta.url), "utf8"));

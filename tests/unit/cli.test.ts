@@ -419,3 +419,19 @@ describe("ops run --json output", () => {
     expect(out.text() + err.text()).not.toMatch(/hunter2|hun\/ter2/);
   });
 });
+
+describe("ops in a pipe", () => {
+  it("exits quietly when the reader goes away (`ops plan | head`)", () => {
+    const bin = new URL("../../bin/ops.js", import.meta.url).pathname;
+    const piped = spawnSync(
+      "bash",
+      ["-o", "pipefail", "-c", `"${process.execPath}" "${bin}" plan --days 60 | head -1`],
+      {
+        encoding: "utf8",
+      },
+    );
+    expect(piped.status).toBe(0);
+    expect(piped.stdout).toMatch(/^system\s+runbook/);
+    expect(piped.stderr).not.toMatch(/EPIPE/);
+  }, 60_000);
+});
