@@ -200,7 +200,7 @@ describe("backup on real PostgreSQL and a real S3-protocol server", () => {
     const report = await backupRunbook.run(ctx, { force: true, minIntervalMinutes: 60 });
     expect(report.status).toBe("skipped");
     expect(report.actions[0]?.reason).toMatch(
-      /estimated dump time \d+ s \(.* at .*\/s\) exceeds the 0 s budget; run it as a plain process/,
+      /estimated dump time \d+ s \(.* at .*\/s\) exceeds the 0 s budget and the catalogue gives no task network \(backup\.fargate\); run it as a plain process/,
     );
     expect(report.metrics["estimatedMs.inventory"]).toBeGreaterThan(5);
     expect(await objects()).toEqual(before);
