@@ -4,8 +4,9 @@ import { existsSync } from "node:fs";
 import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
+import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { inspectBackups } from "../../lib/backup/catalog.js";
 import { dumpToS3 } from "../../lib/backup/dump-to-s3.js";
 import { manifestSchema } from "../../lib/backup/manifest.js";
 import { ensureDatabase, seedInventory } from "../../lib/local/seed.js";
@@ -355,6 +356,76 @@ describe("backup on real PostgreSQL and a real S3-protocol server", () => {
     expect(report.actions[0]?.reason).toMatch(/the run was cancelled \(stopped by SIGTERM\)/);
     expect(await objects()).toEqual(before);
   }, 60_000);
+
+  describe("the Fargate task's command line (`node bin/ops.js run backup --system demo database=inventory`)", () => {
+    const claim = "pg_dump/demo/inventory/in-progress.json";
+    const root = join(import.meta.dirname, "..", "..");
+    /** Runs the task's command as the task would (its env: the stack's endpoints, the handed claim). */
+    const runTask = async (extraEnv: Record<string, string>) => {
+      const result = await run(
+        process.execPath,
+        // force=true only because this suite took a backup of inventory within the hour already.
+        [
+          join(root, "bin", "ops.js"),
+          "run",
+          "backup",
+          "--system",
+          "demo",
+          "database=inventory",
+          "--json",
+          "force=true",
+        ],
+        { env: { ...process.env, ...stack.s3server.env, ...env(), ...extraEnv }, timeout: 60_000 },
+      ).catch((error: { code?: number; stdout?: string; stderr?: string }) => error);
+      const report = JSON.parse(String(result.stdout)) as {
+        status: string;
+        actions: { action: string; status: string; reason?: string; after?: { key?: string; sha256?: string } }[];
+      };
+      return { report, logs: `${result.stdout ?? ""}${result.stderr ?? ""}` };
+    };
+    /** The claim the function left for the task: live, naming the holder it put in the task's env. */
+    const handClaim = (holder: string) =>
+      stack.s3.send(
+        new PutObjectCommand({
+          Bucket: BUCKET,
+          Key: claim,
+          Body: JSON.stringify({
+            holder,
+            startedAt: new Date(Date.now() - 5_000).toISOString(),
+            expiresAt: new Date(Date.now() + 20 * 60_000).toISOString(),
+          }),
+          ContentType: "application/json",
+        }),
+      );
+
+    it("takes over the claim handed to it and produces a verified backup, then releases the claim", async () => {
+      await handClaim("handed-by-the-function");
+      const { report, logs } = await runTask({
+        OPS_CLAIM_HOLDER: "handed-by-the-function",
+        OPS_CLAIM_KEY: claim,
+        POWERTOOLS_LOG_LEVEL: "INFO",
+      });
+      expect(report.status).toBe("succeeded");
+      // s3rver ignores conditional writes, so exclusion itself is shown in tests/unit/backup-handoff.test.ts;
+      // here: the run took the claim as the handed holder.
+      expect(logs).toMatch(/took over the claim handed to this run.*handed-by-the-function/);
+      const done = report.actions.find((a) => a.action === "backup" && a.status === "done");
+      expect(done?.after?.key).toMatch(/^pg_dump\/demo\/inventory\//);
+      const { newest } = await inspectBackups(stack.s3, {
+        bucket: BUCKET,
+        prefix: "pg_dump",
+        system: "demo",
+        database: "inventory",
+        now: new Date(),
+      });
+      // The same backup as the Lambda path: the newest verified one, its bytes matching the manifest.
+      expect(newest?.backup.key).toBe(done?.after?.key);
+      const bytes = await download(newest?.backup.key ?? "");
+      expect(createHash("sha256").update(bytes).digest("hex")).toBe(newest?.manifest.sha256);
+      expect(newest?.manifest.bytes).toBe(bytes.length);
+      expect(await objects()).not.toContain(claim);
+    }, 90_000);
+  });
 
   it("bad credentials: report failed with the reason, no manifest, no object, password not echoed", async () => {
     const before = await objects();
