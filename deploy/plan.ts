@@ -348,6 +348,8 @@ function plannedBackupTasks(
         OPS_AUDIT_REGION: options.region,
         OPS_RUNBOOK: "backup",
         OPS_SYSTEMS: here.map((s) => s.id).join(","),
+        // `ops run` reports to the routed notifier and the audit bucket, as the functions do.
+        OPS_REPORT_TO: "deployment",
       },
       taskRole: { name: roles.task, permissions },
       executionRole: {

@@ -404,6 +404,9 @@ describe("backup on real PostgreSQL and a real S3-protocol server", () => {
         OPS_CLAIM_HOLDER: "handed-by-the-function",
         OPS_CLAIM_KEY: claim,
         POWERTOOLS_LOG_LEVEL: "INFO",
+        // What the task definition sets: the report goes to the audit bucket (and routed notifier) too.
+        OPS_REPORT_TO: "deployment",
+        OPS_AUDIT_BUCKET: BUCKET,
       });
       expect(report.status).toBe("succeeded");
       // s3rver ignores conditional writes, so exclusion itself is shown in tests/unit/backup-handoff.test.ts;
@@ -424,6 +427,10 @@ describe("backup on real PostgreSQL and a real S3-protocol server", () => {
       expect(createHash("sha256").update(bytes).digest("hex")).toBe(newest?.manifest.sha256);
       expect(newest?.manifest.bytes).toBe(bytes.length);
       expect(await objects()).not.toContain(claim);
+      const audit = (await objects("audit/demo/")).filter((k) => k.endsWith("-backup.jsonl"));
+      expect(audit).toHaveLength(1);
+      const lines = (await download(audit[0] ?? "")).toString("utf8").trim().split("\n");
+      expect(lines.some((l) => l.includes(String(done?.after?.key)))).toBe(true);
     }, 90_000);
   });
 
