@@ -10,6 +10,7 @@ import { errorMessage } from "../lib/errors.js";
 import { backupKmsPermissions, backupListPermissions, backupObjectArn, databaseSecretPermissions } from "../lib/iam.js";
 import { describeConnection, resolveConnection } from "../lib/postgres/connection.js";
 import { readServerInfo } from "../lib/postgres/server.js";
+import { exportSnapshot, type HeldSnapshot } from "../lib/postgres/snapshot.js";
 import { chooseTool, findTools } from "../lib/postgres/tools.js";
 import type { Database, System } from "../systems/schema.js";
 import { backupTaskSettings, decidePlacement, handOffBackup, type Placement } from "./backup-handoff.js";
@@ -203,10 +204,28 @@ async function takeBackup(ctx: RunbookContext, report: ReportBuilder, job: Backu
   }
 
   ctx.progress?.(`dumping ${resource}`, 0);
+  // Exact counts of the largest tables in the dump's own snapshot; without one (a server that refuses to
+  // export it) the dump goes ahead and the manifest keeps the estimates only.
+  const snapshot: HeldSnapshot | undefined = await exportSnapshot(conn).catch((error: unknown) => {
+    ctx.logger.warn("could not export a snapshot: the manifest gets row estimates only", {
+      resource,
+      error: errorMessage(error),
+    });
+    return undefined;
+  });
+  const counting = snapshot?.count(server.tables, (table, error) =>
+    ctx.logger.warn("could not count a table exactly", {
+      resource,
+      table: `${table.schema}.${table.name}`,
+      error: errorMessage(error),
+    }),
+  );
   let reported = 0;
   let result: Awaited<ReturnType<typeof dumpToS3>>;
+  let counts: Map<string, number> | undefined;
   try {
     result = await dumpToS3({
+      ...(snapshot ? { snapshot: snapshot.id } : {}),
       tool,
       conn,
       compression,
@@ -223,7 +242,9 @@ async function takeBackup(ctx: RunbookContext, report: ReportBuilder, job: Backu
         ctx.progress?.(`dumping ${resource}: ${formatBytes(bytes)}`);
       },
     });
+    counts = await counting;
   } catch (error) {
+    await counting?.catch(() => undefined);
     const stderr = error instanceof DumpError && error.stderr ? `; pg_dump said: ${error.stderr}` : "";
     report.add({
       resource,
@@ -233,6 +254,8 @@ async function takeBackup(ctx: RunbookContext, report: ReportBuilder, job: Backu
       after: plan,
     });
     return;
+  } finally {
+    await snapshot?.release();
   }
 
   const finishedAt = ctx.now();
@@ -253,7 +276,10 @@ async function takeBackup(ctx: RunbookContext, report: ReportBuilder, job: Backu
     startedAt: now.toISOString(),
     finishedAt: finishedAt.toISOString(),
     durationMs: result.durationMs,
-    tables: server.tables,
+    tables: server.tables.map((t) => {
+      const rows = counts?.get(`${t.schema}.${t.name}`);
+      return rows === undefined ? t : { ...t, rows };
+    }),
     encryption: backup.kmsKeyId ? "aws:kms" : "AES256",
   };
   try {

@@ -1,6 +1,6 @@
 import { execFile, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -161,6 +161,61 @@ describe("backup on real PostgreSQL and a real S3-protocol server", () => {
     expect(Object.keys(original)).toEqual(["parts", "sales", "vehicles"]);
     expect(await fingerprint("restored")).toEqual(original);
   });
+
+  it("exact row counts in the manifest come from the dump's own snapshot, not from the live tables", async () => {
+    // A pg_dump that records its arguments and starts 1.5 s late: rows inserted meanwhile are live, but
+    // neither the dump nor the counts may see them.
+    const argsFile = join(stack.dir, "pg_dump-args");
+    const { bin } = await fakePgDump("late-bin", `echo "$@" > "${argsFile}"; sleep 1.5; exec "$REAL" "$@"`);
+    const count = async (database: string) => (await fingerprint(database)).vehicles?.rows;
+    const before = await count(DB);
+    const ctx = testContext({
+      system: "demo",
+      clients: stack.clients,
+      env: { ...env(), OPS_PG_BIN_DIRS: bin },
+      now: () => new Date(),
+    });
+    const running = backupRunbook.run(ctx, { force: true, minIntervalMinutes: 60 });
+    await new Promise((r) => setTimeout(r, 700));
+    const writer = await connect(stack.postgres.connection(DB));
+    try {
+      await writer.query(
+        `insert into vehicles select g, 'SNAP' || g, 'Test', 'Late', 2026, now(), 'Z' from generate_series(90000001, 90000005) g`,
+      );
+      const report = await running;
+      expect(report.status, report.summary).toBe("succeeded");
+      expect(readFileSync(argsFile, "utf8")).toMatch(/--snapshot=\S+/);
+      const done = report.actions.find((a) => a.action === "backup" && a.status === "done");
+      const key = (done?.after as { key?: string } | undefined)?.key ?? "";
+      const manifest = manifestSchema.parse(JSON.parse((await download(`${key}.manifest.json`)).toString("utf8")));
+      const vehicles = manifest.tables.find((t) => t.name === "vehicles");
+      expect(await count(DB)).toBe((before ?? 0) + 5);
+      expect(vehicles?.rows).toBe(before);
+      for (const t of manifest.tables) expect(t.rows, t.name).toBeTypeOf("number");
+      // The dump holds exactly what was counted.
+      const file = join(stack.dir, "snapshot.dump");
+      await writeFile(file, await download(key));
+      await ensureDatabase(stack.postgres.connection(), "restored_snapshot");
+      const [restore] = await findTools({ name: "pg_restore", path: process.env.PATH ?? "" });
+      await run(restore?.path ?? "pg_restore", [
+        "--no-owner",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        String(stack.postgres.port),
+        "-U",
+        "postgres",
+        "-d",
+        "restored_snapshot",
+        file,
+      ]);
+      const restored = await fingerprint("restored_snapshot");
+      for (const t of manifest.tables) expect(restored[t.name]?.rows, t.name).toBe(t.rows);
+    } finally {
+      await writer.query("delete from vehicles where id between 90000001 and 90000005");
+      await writer.end();
+    }
+  }, 90_000);
 
   it("an event delivered twice does not take a second backup", async () => {
     const before = await objects();
