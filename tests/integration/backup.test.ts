@@ -4,16 +4,21 @@ import { existsSync, readFileSync } from "node:fs";
 import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { ECSClient, RunTaskCommand } from "@aws-sdk/client-ecs";
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
+import { mockClient } from "aws-sdk-client-mock";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inspectBackups } from "../../lib/backup/catalog.js";
 import { dumpToS3 } from "../../lib/backup/dump-to-s3.js";
 import { manifestSchema } from "../../lib/backup/manifest.js";
+import { builtinFleet } from "../../lib/catalogue.js";
+import { findSystem } from "../../lib/fleet.js";
 import { ensureDatabase, seedInventory } from "../../lib/local/seed.js";
 import { connect } from "../../lib/postgres/server.js";
 import { findTools, type PgTool } from "../../lib/postgres/tools.js";
 import { backupRunbook } from "../../runbooks/backup.js";
 import { pruneBackupsRunbook } from "../../runbooks/prune-backups.js";
+import { systemSchema } from "../../systems/schema.js";
 import { testContext } from "../helpers/context.js";
 import { startTestStack, type TestStack } from "../helpers/stack.js";
 
@@ -452,6 +457,53 @@ describe("backup on real PostgreSQL and a real S3-protocol server", () => {
           ContentType: "application/json",
         }),
       );
+
+    it("the function, over its budget, hands the database off and keeps the claim; the task's run takes it over", async () => {
+      const ecs = mockClient(ECSClient);
+      const taskArn = "arn:aws:ecs:us-east-1:123456789012:task/ops-autopilot-backup/5f1c7e0b2a4d4c1e9f0a";
+      ecs
+        .on(RunTaskCommand)
+        .resolves({ tasks: [{ taskArn, lastStatus: "PROVISIONING", launchType: "FARGATE" }], failures: [] });
+      try {
+        const demo = findSystem(builtinFleet(), "demo");
+        const system = systemSchema.parse({
+          ...demo,
+          backup: { ...demo.backup, fargate: { subnetIds: ["subnet-0abc1234"], securityGroupIds: ["sg-0abc1234"] } },
+        });
+        const now = new Date();
+        const ctx = testContext({
+          system,
+          clients: stack.clients,
+          env: {
+            ...env(),
+            OPS_BACKUP_TASK_CLUSTER: "ops-autopilot-backup",
+            OPS_BACKUP_TASK_DEFINITION: "ops-autopilot-backup",
+          },
+          now: () => now,
+          // The real estimate of the real database cannot fit in 5 ms.
+          deadline: new Date(now.getTime() + 5),
+        });
+        const report = await backupRunbook.run(ctx, { force: true, minIntervalMinutes: 60 });
+        expect(report.actions.map((a) => [a.action, a.status])).toEqual([["hand-off", "done"]]);
+        expect(report.actions[0]?.reason).toMatch(
+          new RegExp(`^handed off to Fargate task ${taskArn}: estimated dump time \\d+ s .* exceeds the 0 s budget$`),
+        );
+        const [request] = ecs.commandCalls(RunTaskCommand).map((c) => c.args[0].input);
+        const environment = request?.overrides?.containerOverrides?.[0]?.environment ?? [];
+        const holder = environment.find((e) => e.name === "OPS_CLAIM_HOLDER")?.value ?? "";
+        // The claim stays in the bucket, naming the holder the task was given.
+        const kept = JSON.parse((await download(claim)).toString("utf8")) as { holder: string };
+        expect(kept.holder).toBe(holder);
+        ecs.restore();
+        const before = (await objects()).filter((k) => k.endsWith(".manifest.json")).length;
+        const { report: taskReport } = await runTask({ OPS_CLAIM_HOLDER: holder, OPS_CLAIM_KEY: claim });
+        expect(taskReport.status).toBe("succeeded");
+        expect((await objects()).filter((k) => k.endsWith(".manifest.json")).length).toBe(before + 1);
+        expect(await objects()).not.toContain(claim);
+      } finally {
+        ecs.restore();
+      }
+    }, 90_000);
 
     it("takes over the claim handed to it and produces a verified backup, then releases the claim", async () => {
       await handClaim("handed-by-the-function");
