@@ -184,6 +184,96 @@ export default $config({
       });
     }
 
-    return { functions: plan.functions.length, schedules: plan.schedules.length, alarms: plan.alarms.length };
+    // The Fargate backup task of each region with systems whose long dumps are handed to it.
+    if (plan.backupTasks.length) {
+      const { toPolicyDocument } = await import("./lib/iam.js");
+      const dockerbuild = await import("@pulumi/docker-build");
+      const ecsTasksTrust = JSON.stringify({
+        Version: "2012-10-17",
+        Statement: [{ Effect: "Allow", Principal: { Service: "ecs-tasks.amazonaws.com" }, Action: "sts:AssumeRole" }],
+      });
+      for (const task of plan.backupTasks) {
+        const opts =
+          task.region === plan.region
+            ? {}
+            : { provider: new aws.Provider(`${task.id}Provider`, { region: task.region }) };
+        const repository = new aws.ecr.Repository(
+          `${task.id}Repository`,
+          {
+            name: `ops-autopilot-${$app.stage}-backup-task`,
+            imageScanningConfiguration: { scanOnPush: true },
+            forceDelete: $app.stage !== "production",
+          },
+          opts,
+        );
+        const token = aws.ecr.getAuthorizationTokenOutput({ registryId: repository.registryId }, opts);
+        // Built at deploy time from the repository's Dockerfile: the same code and catalogue as the functions.
+        const image = new dockerbuild.Image(`${task.id}Image`, {
+          context: { location: task.image.context },
+          dockerfile: { location: task.image.dockerfile },
+          platforms: [task.architecture === "ARM64" ? "linux/arm64" : "linux/amd64"],
+          push: true,
+          tags: [$interpolate`${repository.repositoryUrl}:latest`],
+          registries: [{ address: repository.repositoryUrl, username: token.userName, password: token.password }],
+        });
+        const cluster = new aws.ecs.Cluster(`${task.id}Cluster`, { name: task.cluster }, opts);
+        const logs = new aws.cloudwatch.LogGroup(
+          `${task.id}Logs`,
+          { name: task.logGroup, retentionInDays: task.logRetentionDays },
+          opts,
+        );
+        const executionRole = new aws.iam.Role(`${task.id}ExecutionRole`, {
+          name: task.executionRole.name,
+          assumeRolePolicy: ecsTasksTrust,
+          managedPolicyArns: task.executionRole.managedPolicyArns,
+        });
+        const taskRole = new aws.iam.Role(`${task.id}TaskRole`, {
+          name: task.taskRole.name,
+          assumeRolePolicy: ecsTasksTrust,
+        });
+        new aws.iam.RolePolicy(`${task.id}TaskPolicy`, {
+          role: taskRole.name,
+          policy: JSON.stringify(toPolicyDocument(task.taskRole.permissions)),
+        });
+        new aws.ecs.TaskDefinition(
+          `${task.id}Definition`,
+          {
+            family: task.family,
+            requiresCompatibilities: ["FARGATE"],
+            networkMode: "awsvpc",
+            cpu: String(task.cpu),
+            memory: String(task.memoryMiB),
+            ephemeralStorage: { sizeInGib: task.ephemeralStorageGiB },
+            runtimePlatform: { operatingSystemFamily: "LINUX", cpuArchitecture: task.architecture },
+            executionRoleArn: executionRole.arn,
+            taskRoleArn: taskRole.arn,
+            containerDefinitions: $jsonStringify([
+              {
+                name: task.container,
+                image: image.ref,
+                essential: true,
+                environment: Object.entries(task.environment).map(([name, value]) => ({ name, value })),
+                logConfiguration: {
+                  logDriver: "awslogs",
+                  options: {
+                    "awslogs-group": logs.name,
+                    "awslogs-region": task.region,
+                    "awslogs-stream-prefix": "backup",
+                  },
+                },
+              },
+            ]),
+          },
+          { ...opts, dependsOn: [cluster] },
+        );
+      }
+    }
+
+    return {
+      functions: plan.functions.length,
+      schedules: plan.schedules.length,
+      alarms: plan.alarms.length,
+      backupTasks: plan.backupTasks.length,
+    };
   },
 });

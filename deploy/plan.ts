@@ -1,5 +1,6 @@
 import { type AlarmDefinition, alarmName, fleetAlarms } from "../alarms/index.js";
 import { backupBucketLifecycleRules, type LifecycleRule } from "../lib/backup/bucket-lifecycle.js";
+import { BACKUP_TASK, backupTaskPermissions, backupTaskRoleNames } from "../lib/backup/task.js";
 import type { Fleet } from "../lib/fleet.js";
 import {
   assumeRolePermissions,
@@ -128,6 +129,37 @@ export interface PlannedBucket {
   objectLock?: ObjectLockRetention;
 }
 
+/**
+ * The Fargate task a backup function hands a long dump to, one per region with systems that give a task
+ * network (`backup.fargate`) in the deploying account: the same code and catalogue in an image built at
+ * deploy time from the repository's `Dockerfile`, running `ops run backup` (runbooks/backup.md).
+ */
+export interface PlannedBackupTask {
+  id: string;
+  region: string;
+  /** The systems whose backups it takes: its role is granted exactly their backup permissions. */
+  systems: string[];
+  cluster: string;
+  family: string;
+  container: string;
+  /** Fargate size: 2 vCPU, as the function (pg_dump compresses on one, the upload runs on the other). */
+  cpu: number;
+  memoryMiB: number;
+  /** Fargate's default 20 GiB: the custom-format dump streams to S3 and needs no local disk. */
+  ephemeralStorageGiB: number;
+  architecture: "X86_64" | "ARM64";
+  image: { context: string; dockerfile: string };
+  environment: Record<string, string>;
+  /** The task role: the backup runbook's statements for its systems (less starting tasks) and the audit write. */
+  taskRole: { name: string; permissions: (Permission & { sid: string })[] };
+  /** Pulls the image and writes the logs: AWS's managed execution policy, nothing else. */
+  executionRole: { name: string; managedPolicyArns: string[] };
+  logGroup: string;
+  logRetentionDays: number;
+  /** The network of each system's tasks, from the catalogue (RunTask passes it per run). */
+  networks: { system: string; subnetIds: string[]; securityGroupIds: string[] }[];
+}
+
 /** A runbook the plan deploys no function for, and why. */
 export interface UndeployedRunbook {
   runbook: string;
@@ -146,6 +178,7 @@ export interface DeploymentPlan {
   topics: { id: string; severity: string }[];
   alarms: PlannedAlarm[];
   buckets: PlannedBucket[];
+  backupTasks: PlannedBackupTask[];
   undeployed: UndeployedRunbook[];
   /** The alarm function (routing, reminders, remediation), its rule, tick, state bucket and topics. */
   alarmDelivery?: PlannedAlarmDelivery;
@@ -249,7 +282,15 @@ function plannedFunctions(
   const notify = notifyPermissions(shared.notify).map((p, i) => ({ ...p, sid: `Notify${i + 1}` }));
   const permissions = [...grants.flatMap((g) => g.permissions), ...notify];
   const assumedRoles = grants.flatMap((g) => (g.assumedRole ? [g.assumedRole] : []));
+  const handsOff = runbook.name === "backup" && systems.some(runsBackupTasks);
   const environment = {
+    ...(handsOff
+      ? {
+          OPS_BACKUP_TASK_CLUSTER: BACKUP_TASK.cluster,
+          OPS_BACKUP_TASK_DEFINITION: BACKUP_TASK.family,
+          OPS_BACKUP_TASK_CONTAINER: BACKUP_TASK.container,
+        }
+      : {}),
     POWERTOOLS_SERVICE_NAME: "ops-autopilot",
     OPS_PG_BIN_DIRS: "/opt/bin",
     OPS_DRY_RUN: options.dryRun ? "true" : "false",
@@ -271,6 +312,84 @@ function plannedFunctions(
     assumedRoles,
     kubernetesAccess: systems.filter((s) => !s.account.roleArn).flatMap((s) => runbook.kubernetesAccess?.(s) ?? []),
   }));
+}
+
+/** A system whose backups can go to the deployment's Fargate task: a task network, in this account. */
+function runsBackupTasks(system: System): boolean {
+  return Boolean(system.backup?.fargate) && !system.account.roleArn;
+}
+
+/** The statements that start a task: the task itself never hands off (it has no deadline). */
+function isHandOffStatement(p: Permission, handOff: Permission[]): boolean {
+  return handOff.some((h) => h.actions.join() === p.actions.join() && h.resources.join() === p.resources.join());
+}
+
+/** `systems`: those the backup functions serve, accounts filled in. */
+function plannedBackupTasks(
+  backup: AnyRunbook | undefined,
+  systems: System[],
+  options: DeploymentOptions,
+  auditBucket: string,
+): PlannedBackupTask[] {
+  if (!backup) return [];
+  const served = systems.filter(runsBackupTasks);
+  const regions = [...new Set(served.map((s) => s.account.region))].sort();
+  return regions.map((region) => {
+    const here = served.filter((s) => s.account.region === region);
+    const roles = backupTaskRoleNames(region);
+    const permissions = here.flatMap((system) => {
+      const handOff = backupTaskPermissions(system);
+      const own = backup.permissions(system).filter((p) => !isHandOffStatement(p, handOff));
+      return [
+        ...own.map((p, i) => ({ ...p, sid: `${pascal(system.id)}${i + 1}` })),
+        ...auditWritePermissions(system.id, { bucket: auditBucket, region: options.region }).map((p) => ({
+          ...p,
+          sid: `${pascal(system.id)}Audit`,
+        })),
+      ];
+    });
+    return {
+      id: `BackupTask${pascal(region)}`,
+      region,
+      systems: here.map((s) => s.id),
+      cluster: BACKUP_TASK.cluster,
+      family: BACKUP_TASK.family,
+      container: BACKUP_TASK.container,
+      cpu: 2048,
+      memoryMiB: 4096,
+      ephemeralStorageGiB: 20,
+      architecture: "X86_64",
+      image: { context: ".", dockerfile: "Dockerfile" },
+      environment: {
+        POWERTOOLS_SERVICE_NAME: "ops-autopilot",
+        OPS_DRY_RUN: options.dryRun ? "true" : "false",
+        OPS_AUDIT_BUCKET: auditBucket,
+        OPS_AUDIT_REGION: options.region,
+        OPS_RUNBOOK: "backup",
+        OPS_SYSTEMS: here.map((s) => s.id).join(","),
+        // `ops run` reports to the routed notifier and the audit bucket, as the functions do.
+        OPS_REPORT_TO: "deployment",
+      },
+      taskRole: { name: roles.task, permissions },
+      executionRole: {
+        name: roles.execution,
+        managedPolicyArns: [`arn:${partitionOf(region)}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy`],
+      },
+      logGroup: `/ops-autopilot/${options.stage}/backup-task`,
+      logRetentionDays: 30,
+      networks: here.flatMap((s) =>
+        s.backup?.fargate
+          ? [
+              {
+                system: s.id,
+                subnetIds: s.backup.fargate.subnetIds,
+                securityGroupIds: s.backup.fargate.securityGroupIds,
+              },
+            ]
+          : [],
+      ),
+    };
+  });
 }
 
 function plannedBuckets(systems: System[], stage: string, auditBucket: string): PlannedBucket[] {
@@ -356,6 +475,24 @@ export function deploymentPlan(
     }
   }
   for (const fn of functions) checkFunctionPolicy(fn, { bucket: auditBucket, region: options.region });
+  const backupTasks = plannedBackupTasks(
+    registry.find((r) => r.name === "backup"),
+    functions.find((f) => f.runbook === "backup")?.systems.flatMap((id) => deployed.filter((s) => s.id === id)) ?? [],
+    options,
+    auditBucket,
+  );
+  for (const task of backupTasks) {
+    checkFunctionPolicy(
+      {
+        id: task.id,
+        runbook: "backup",
+        systems: task.systems,
+        permissions: task.taskRole.permissions,
+        assumedRoles: [],
+      },
+      { bucket: auditBucket, region: options.region },
+    );
+  }
   const schedules = fleet.schedules
     .filter((s) => deployed.some((d) => d.id === s.system))
     .map((schedule) => {
@@ -389,6 +526,7 @@ export function deploymentPlan(
     topics,
     alarms,
     buckets: plannedBuckets(deployed, options.stage, auditBucket),
+    backupTasks,
     undeployed,
   };
 }
@@ -413,7 +551,10 @@ export const NO_RESOURCE_LEVEL = new Set([
  * `s3:prefix` condition, KMS only through a service, and nothing on the audit bucket but creating the
  * function's own systems' records.
  */
-export function checkFunctionPolicy(fn: PlannedFunction, audit: { bucket: string; region: string }): void {
+export function checkFunctionPolicy(
+  fn: Pick<PlannedFunction, "id" | "runbook" | "systems" | "permissions" | "assumedRoles">,
+  audit: { bucket: string; region: string },
+): void {
   const problems: string[] = [];
   const statements = [
     ...fn.permissions.map((p) => ({ where: p.sid, p })),

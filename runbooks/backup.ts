@@ -5,14 +5,17 @@ import { DumpError, dumpToS3 } from "../lib/backup/dump-to-s3.js";
 import { serverSideEncryption } from "../lib/backup/encryption.js";
 import { claimKey, dumpKey, manifestKey } from "../lib/backup/layout.js";
 import type { Manifest } from "../lib/backup/manifest.js";
+import { backupTaskPermissions } from "../lib/backup/task.js";
 import { errorMessage } from "../lib/errors.js";
 import { backupKmsPermissions, backupListPermissions, backupObjectArn, databaseSecretPermissions } from "../lib/iam.js";
 import { describeConnection, resolveConnection } from "../lib/postgres/connection.js";
 import { readServerInfo } from "../lib/postgres/server.js";
+import { exportSnapshot, type HeldSnapshot } from "../lib/postgres/snapshot.js";
 import { chooseTool, findTools } from "../lib/postgres/tools.js";
 import type { Database, System } from "../systems/schema.js";
+import { backupTaskSettings, decidePlacement, handOffBackup, type Placement } from "./backup-handoff.js";
 import { selectDatabases } from "./databases.js";
-import { runExclusive } from "./exclusive.js";
+import { type HeldClaim, runExclusive } from "./exclusive.js";
 import { booleanish, wholeNumber } from "./inputs.js";
 import { ReportBuilder } from "./report.js";
 import type { Runbook, RunbookContext } from "./types.js";
@@ -59,7 +62,7 @@ function backupDatabase(
       action: "backup",
       what: "this backup",
     },
-    () => takeBackup(ctx, report, database, options),
+    (claim) => takeBackup(ctx, report, { database, options, claim }),
   );
 }
 
@@ -79,12 +82,45 @@ function reportPassedOver(report: ReportBuilder, passedOver: CheckedBackup[]): v
   }
 }
 
-async function takeBackup(
+/** What one database's backup runs with. */
+interface BackupJob {
+  database: Database;
+  options: z.output<typeof input>;
+  claim: HeldClaim;
+}
+
+/**
+ * Acts on a placement other than "here": the task (handed off, the claim kept for it) or a skip. True
+ * when the job is settled and this process dumps nothing.
+ */
+async function placeElsewhere(
   ctx: RunbookContext,
   report: ReportBuilder,
-  database: Database,
-  options: z.output<typeof input>,
-): Promise<void> {
+  job: BackupJob,
+  placement: Placement,
+): Promise<boolean> {
+  const resource = `${ctx.system.id}/${job.database.id}`;
+  if (placement.where === "skip") {
+    report.add({ resource, action: "backup", status: "skipped", reason: placement.reason });
+    return true;
+  }
+  if (placement.where !== "task") return false;
+  const task = backupTaskSettings(ctx.system, ctx.env);
+  if (!("settings" in task)) throw new Error(`internal: placed on a task without one (${task.noTask})`);
+  await handOffBackup(ctx, report, {
+    system: ctx.system,
+    database: job.database,
+    settings: task.settings,
+    claim: job.claim,
+    reason: placement.reason,
+    force: job.options.force,
+    ...(job.options.compression !== undefined ? { compression: job.options.compression } : {}),
+  });
+  return true;
+}
+
+async function takeBackup(ctx: RunbookContext, report: ReportBuilder, job: BackupJob): Promise<void> {
+  const { database, options } = job;
   const { system } = ctx;
   const backup = system.backup;
   if (!backup) return;
@@ -113,6 +149,14 @@ async function takeBackup(
     }
   }
 
+  const task = backupTaskSettings(system, ctx.env);
+  const placementInput = {
+    runOn: database.backupRunOn ?? backup.runOn,
+    ...(ctx.deadline ? { budgetMs: ctx.deadline.getTime() - now.getTime() } : {}),
+    ...("noTask" in task ? { noTask: task.noTask } : {}),
+  };
+  if (await placeElsewhere(ctx, report, job, decidePlacement(placementInput))) return;
+
   const conn = await resolveConnection({
     database,
     secrets: ctx.clients.secrets,
@@ -128,27 +172,21 @@ async function takeBackup(
   const tool = chooseTool(tools, server, "pg_dump");
   const compression = options.compression ?? backup.compression;
 
-  // Estimate from the last measured rate: a dump that cannot finish before the deadline is reported
-  // as skipped with the numbers, never left to be cut off by a Lambda timeout.
+  // Estimate from the last measured rate: a dump that cannot finish before the deadline goes to the
+  // Fargate task (or is reported skipped with the numbers), never left to be cut off by a Lambda timeout.
   const rate =
     previous && previous.manifest.durationMs > 0
       ? previous.manifest.databaseBytes / previous.manifest.durationMs
       : DEFAULT_RATE_BYTES_PER_MS;
   const estimateMs = Math.round(server.databaseBytes / Math.max(rate, 1));
   report.metric(`estimatedMs.${database.id}`, estimateMs);
-  if (ctx.deadline && now.getTime() + estimateMs > ctx.deadline.getTime()) {
-    const budgetMs = ctx.deadline.getTime() - now.getTime();
-    report.add({
-      resource,
-      action: "backup",
-      status: "skipped",
-      reason:
-        `estimated dump time ${Math.round(estimateMs / 1000)} s (${formatBytes(server.databaseBytes)} at ` +
-        `${formatBytes(rate * 1000)}/s) exceeds the ${Math.round(budgetMs / 1000)} s budget; run it as a plain ` +
-        "process (`ops run backup`, e.g. a Fargate task)",
-    });
-    return;
-  }
+  const placement = decidePlacement({
+    ...placementInput,
+    estimateMs,
+    databaseBytes: server.databaseBytes,
+    rateBytesPerMs: rate,
+  });
+  if (await placeElsewhere(ctx, report, job, placement)) return;
 
   const key = dumpKey(backup.prefix, system.id, database.id, now);
   const plan = {
@@ -166,10 +204,28 @@ async function takeBackup(
   }
 
   ctx.progress?.(`dumping ${resource}`, 0);
+  // Exact counts of the largest tables in the dump's own snapshot; without one (a server that refuses to
+  // export it) the dump goes ahead and the manifest keeps the estimates only.
+  const snapshot: HeldSnapshot | undefined = await exportSnapshot(conn).catch((error: unknown) => {
+    ctx.logger.warn("could not export a snapshot: the manifest gets row estimates only", {
+      resource,
+      error: errorMessage(error),
+    });
+    return undefined;
+  });
+  const counting = snapshot?.count(server.tables, (table, error) =>
+    ctx.logger.warn("could not count a table exactly", {
+      resource,
+      table: `${table.schema}.${table.name}`,
+      error: errorMessage(error),
+    }),
+  );
   let reported = 0;
   let result: Awaited<ReturnType<typeof dumpToS3>>;
+  let counts: Map<string, number> | undefined;
   try {
     result = await dumpToS3({
+      ...(snapshot ? { snapshot: snapshot.id } : {}),
       tool,
       conn,
       compression,
@@ -186,7 +242,9 @@ async function takeBackup(
         ctx.progress?.(`dumping ${resource}: ${formatBytes(bytes)}`);
       },
     });
+    counts = await counting;
   } catch (error) {
+    await counting?.catch(() => undefined);
     const stderr = error instanceof DumpError && error.stderr ? `; pg_dump said: ${error.stderr}` : "";
     report.add({
       resource,
@@ -196,6 +254,8 @@ async function takeBackup(
       after: plan,
     });
     return;
+  } finally {
+    await snapshot?.release();
   }
 
   const finishedAt = ctx.now();
@@ -216,7 +276,10 @@ async function takeBackup(
     startedAt: now.toISOString(),
     finishedAt: finishedAt.toISOString(),
     durationMs: result.durationMs,
-    tables: server.tables,
+    tables: server.tables.map((t) => {
+      const rows = counts?.get(`${t.schema}.${t.name}`);
+      return rows === undefined ? t : { ...t, rows };
+    }),
     encryption: backup.kmsKeyId ? "aws:kms" : "AES256",
   };
   try {
@@ -279,6 +342,7 @@ export const backupRunbook: Runbook<typeof input> = {
       },
       ...databaseSecretPermissions(system),
       ...backupKmsPermissions(system),
+      ...backupTaskPermissions(system),
     ];
   },
   async run(ctx, options) {
@@ -310,7 +374,8 @@ export const backupRunbook: Runbook<typeof input> = {
         });
       }
     }
-    const done = report.actions.filter((a) => a.status === "done");
+    const done = report.actions.filter((a) => a.status === "done" && a.action === "backup");
+    const handedOff = report.actions.filter((a) => a.status === "done" && a.action === "hand-off");
     const bytes = done.reduce((sum, a) => sum + ((a.after as { bytes?: number })?.bytes ?? 0), 0);
     const failed = report.actions.filter((a) => a.status === "failed");
     const summary = ctx.dryRun
@@ -320,8 +385,11 @@ export const backupRunbook: Runbook<typeof input> = {
             .map((a) => `${a.resource}: ${a.reason}`)
             .join("; ")
             .slice(0, 300)}`
-        : done.length
-          ? `backed up ${done.length} database(s), ${formatBytes(bytes)}`
+        : done.length || handedOff.length
+          ? [
+              ...(done.length ? [`backed up ${done.length} database(s), ${formatBytes(bytes)}`] : []),
+              ...handedOff.map((a) => `${a.resource}: ${a.reason}`),
+            ].join("; ")
           : report.actions.map((a) => a.reason).join("; ");
     return report.finish({ summary });
   },

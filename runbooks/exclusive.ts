@@ -21,6 +21,28 @@ const PROCESS_LEASE = { leaseMs: 15 * 60_000, renewEveryMs: 5 * 60_000 };
 /** Past the Lambda deadline: the function is gone by then, whatever happened to it. */
 const LEASE_MARGIN_MS = 60_000;
 
+/**
+ * Environment of a run that was handed a claim (the backup function's Fargate task): the claim at
+ * `OPS_CLAIM_KEY` is taken as `OPS_CLAIM_HOLDER`, the holder that handed it over, so it passes without a
+ * gap in which a duplicate could take it.
+ */
+export const HANDED_CLAIM_ENV = { holder: "OPS_CLAIM_HOLDER", key: "OPS_CLAIM_KEY" } as const;
+
+/** What `work` gets: the claim it runs under, which it may hand to another run instead of releasing it. */
+export interface HeldClaim {
+  /** The holder id written in the claim (the placeholder `dry-run` in a dry run, which claims nothing). */
+  holder: string;
+  /** The claim object's key. */
+  key: string;
+  /**
+   * Extends the lease to `leaseMs` from now (time for the next run to start and take it over). Call it
+   * before starting that run; then {@link HeldClaim.keep}.
+   */
+  extend(leaseMs: number): Promise<void>;
+  /** Do not release the claim at the end: another run, started with {@link HeldClaim.holder}, holds it now. */
+  keep(): void;
+}
+
 /** Options of {@link runExclusive}. */
 export interface ExclusiveOptions {
   bucket: string;
@@ -44,7 +66,7 @@ export async function runExclusive(
   ctx: RunbookContext,
   report: ReportBuilder,
   options: ExclusiveOptions,
-  work: () => Promise<void>,
+  work: (claim: HeldClaim) => Promise<void>,
 ): Promise<void> {
   const s3 = ctx.clients.s3;
   const where = { s3, bucket: options.bucket, key: options.key };
@@ -61,10 +83,11 @@ export async function runExclusive(
   if (ctx.dryRun) {
     const current = await readClaim(s3, options.bucket, options.key);
     if (current?.claim && isLive(current.claim, now)) skip(current.claim);
-    else await work();
+    else await work({ holder: "dry-run", key: options.key, extend: async () => {}, keep: () => {} });
     return;
   }
-  const holder = randomUUID();
+  const handed = ctx.env[HANDED_CLAIM_ENV.key] === options.key ? ctx.env[HANDED_CLAIM_ENV.holder] : undefined;
+  const holder = handed || randomUUID();
   const lease = options.processLease ?? PROCESS_LEASE;
   const leaseMs = ctx.deadline ? ctx.deadline.getTime() - now.getTime() + LEASE_MARGIN_MS : lease.leaseMs;
   const claimed = await claimObject({
@@ -80,6 +103,7 @@ export async function runExclusive(
     skip(claimed.heldBy);
     return;
   }
+  if (handed) ctx.logger.info("took over the claim handed to this run", { resource: options.resource, holder });
   if (claimed.takenOver) {
     ctx.logger.warn("took over a stale claim: its run ended without releasing it", {
       resource: options.resource,
@@ -129,14 +153,39 @@ export async function runExclusive(
             });
         }, lease.renewEveryMs);
   renewal?.unref();
+  let kept = false;
+  const held: HeldClaim = {
+    holder,
+    key: options.key,
+    async extend(extendMs) {
+      await renewing;
+      if (!etag) throw new Error(`cannot extend the claim s3://${options.bucket}/${options.key}: it is no longer ours`);
+      const renewed = await renewClaim({
+        ...where,
+        holder,
+        ...(ctx.runId ? { runId: ctx.runId } : {}),
+        now: ctx.now(),
+        startedAt: now,
+        leaseMs: extendMs,
+        etag,
+      });
+      etag = renewed.etag;
+    },
+    keep() {
+      kept = true;
+    },
+  };
   try {
-    await work();
+    await work(held);
   } finally {
     clearInterval(renewal);
     await renewing;
-    // A claim that cannot be released expires with its lease; the work itself is not affected.
-    await releaseClaim({ ...where, holder, ...(etag ? { etag } : {}) }).catch((error: unknown) =>
-      ctx.logger.warn("could not release the claim", { resource: options.resource, error: errorMessage(error) }),
-    );
+    // A claim that cannot be released expires with its lease; the work itself is not affected. A kept
+    // claim is the next run's now.
+    if (!kept) {
+      await releaseClaim({ ...where, holder, ...(etag ? { etag } : {}) }).catch((error: unknown) =>
+        ctx.logger.warn("could not release the claim", { resource: options.resource, error: errorMessage(error) }),
+      );
+    }
   }
 }

@@ -56,6 +56,12 @@ const eksDeploymentSchema = z.strictObject({
 });
 
 /** What runs the system's containers. */
+const subnetId = z.string().regex(/^subnet-[0-9a-f]{8,17}$/, "must be a subnet id such as subnet-0abc1234");
+const securityGroupId = z.string().regex(/^sg-[0-9a-f]{8,17}$/, "must be a security group id such as sg-0abc1234");
+
+/** Where a backup runs: `auto` in the function unless its estimate exceeds the function's budget; `fargate` always in a task. */
+const backupRunOn = z.enum(["auto", "fargate"]);
+
 export const runtimeSchema = z.discriminatedUnion("kind", [
   z.strictObject({
     kind: z.literal("ecs"),
@@ -79,12 +85,8 @@ export const runtimeSchema = z.discriminatedUnion("kind", [
      */
     network: z
       .strictObject({
-        subnetIds: z
-          .array(z.string().regex(/^subnet-[0-9a-f]{8,17}$/, "must be a subnet id such as subnet-0abc1234"))
-          .min(1),
-        securityGroupIds: z
-          .array(z.string().regex(/^sg-[0-9a-f]{8,17}$/, "must be a security group id such as sg-0abc1234"))
-          .min(1),
+        subnetIds: z.array(subnetId).min(1),
+        securityGroupIds: z.array(securityGroupId).min(1),
       })
       .optional(),
   }),
@@ -101,6 +103,8 @@ export const databaseSchema = z.strictObject({
   instanceClass: z.string().min(1).optional(),
   /** The instance's `max_connections`, for alarms on connections as a share of it. */
   maxConnections: z.number().int().positive().optional(),
+  /** Overrides `backup.runOn` for this database (e.g. the one large database of a system). */
+  backupRunOn: backupRunOn.optional(),
   multiAz: z.boolean().default(false),
   credentials: credentialsSchema,
   /**
@@ -156,6 +160,21 @@ export const backupSchema = z.strictObject({
    * RPO when pg_dump is how the system meets it, else 26 h (a daily dump plus slack).
    */
   maxAgeMinutes: z.number().positive().optional(),
+  /** `auto`: in the function, handed to the Fargate task when the estimate exceeds its budget; `fargate`: always the task. */
+  runOn: backupRunOn.default("auto"),
+  /**
+   * The network of the Fargate backup task (RunTask's awsvpc configuration): subnets that reach the
+   * database and S3, and security groups the database admits. Absent: no hand-off, an over-budget dump is
+   * reported skipped.
+   */
+  fargate: z
+    .strictObject({
+      subnetIds: z.array(subnetId).min(1),
+      securityGroupIds: z.array(securityGroupId).min(1),
+      /** Only for subnets without a NAT gateway or VPC endpoints (a public IP to reach S3 and ECR). */
+      assignPublicIp: z.boolean().default(false),
+    })
+    .optional(),
 });
 
 export const drSchema = z.strictObject({
@@ -429,6 +448,7 @@ export const systemSchema = z
       ctx.addIssue({ code: "custom", path: ["backup"], message: "a system with databases needs a backup section" });
     }
     checkHealthTargets(system, ctx);
+    checkBackupRunOn(system, ctx);
     if (system.dr.drillSource !== "pg_dump" && !system.databases.some((d) => d.rdsInstanceId)) {
       ctx.addIssue({
         code: "custom",
@@ -437,6 +457,32 @@ export const systemSchema = z
       });
     }
   });
+
+/** `runOn: "fargate"` (the system's or a database's) needs the task's network: without it no task can start. */
+function checkBackupRunOn(
+  system: {
+    databases: { backupRunOn?: "auto" | "fargate" | undefined }[];
+    backup?: z.output<typeof backupSchema> | undefined;
+  },
+  ctx: z.RefinementCtx,
+): void {
+  if (!system.backup || system.backup.fargate) return;
+  const needs = [
+    ...(system.backup.runOn === "fargate" ? [{ path: ["backup", "runOn"], what: 'backup.runOn is "fargate"' }] : []),
+    ...system.databases.flatMap((d, i) =>
+      d.backupRunOn === "fargate"
+        ? [{ path: ["databases", i, "backupRunOn"], what: `databases[${i}].backupRunOn is "fargate"` }]
+        : [],
+    ),
+  ];
+  for (const need of needs) {
+    ctx.addIssue({
+      code: "custom",
+      path: need.path,
+      message: `${need.what} but backup.fargate is missing: give the task's network, e.g. {subnetIds: ["subnet-0abc1234"], securityGroupIds: ["sg-0abc1234"]}, or use "auto"`,
+    });
+  }
+}
 
 interface SystemDraft {
   runtime: z.output<typeof runtimeSchema>;

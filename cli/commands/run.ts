@@ -1,8 +1,11 @@
-import { clientsForSystem } from "../../lib/aws/clients.js";
+import { type AuditSink, createS3AuditSink } from "../../lib/audit.js";
+import { clientsForSystem, createAwsClients } from "../../lib/aws/clients.js";
 import { ValidationError } from "../../lib/errors.js";
 import type { Fleet } from "../../lib/fleet.js";
 import type { Logger } from "../../lib/logger.js";
-import { createConsoleNotifier, silentNotifier } from "../../lib/notify.js";
+import { createRoutingNotifier } from "../../lib/notify/router.js";
+import { channelsFromSettings, parseNotifySettings } from "../../lib/notify/settings.js";
+import { createConsoleNotifier, fanOut, type Notifier, silentNotifier } from "../../lib/notify.js";
 import { databaseOverride, OVERRIDE_TARGET, OVERRIDE_URL, urlHasPassword } from "../../lib/postgres/connection.js";
 import { executeRun, resolveRequest } from "../../lib/runner.js";
 import type { AnyRunbook, Report } from "../../runbooks/types.js";
@@ -69,6 +72,33 @@ export function exitCodeFor(report: Report): number {
   return report.status === "succeeded" || report.status === "skipped" ? EXIT.ok : EXIT.failed;
 }
 
+/**
+ * Inside the deployment (the Fargate backup task sets `OPS_REPORT_TO=deployment`): the report also goes
+ * where a function's goes — the notifier routed by the catalogue (Slack, SNS, PagerDuty) and the audit
+ * bucket — so a backup handed off by the function is reported like one it took itself.
+ */
+function deploymentSinks(
+  env: Readonly<Record<string, string | undefined>>,
+  deps: { fleet: Fleet; logger: Logger },
+): { notify?: Notifier; audit?: AuditSink } {
+  if (env.OPS_REPORT_TO !== "deployment") return {};
+  const channels = channelsFromSettings(parseNotifySettings(env), { logger: deps.logger });
+  return {
+    notify: createRoutingNotifier({ systems: deps.fleet.systems, channels }),
+    ...(env.OPS_AUDIT_BUCKET
+      ? {
+          audit: createS3AuditSink({
+            s3: createAwsClients({
+              region: env.OPS_AUDIT_REGION ?? env.AWS_REGION ?? "us-east-1",
+              s3ForcePathStyle: env.OPS_S3_FORCE_PATH_STYLE === "1",
+            }).s3,
+            bucket: env.OPS_AUDIT_BUCKET,
+          }),
+        }
+      : {}),
+  };
+}
+
 /** `ops run <runbook> --system S [--dry-run] [--json] [key=value ...]`: the same code the Lambda runs. */
 export async function runCommand(
   io: CliIo,
@@ -93,12 +123,15 @@ export async function runCommand(
     ...override,
   };
   const showProgress = Boolean(io.err.isTTY) && !options.json;
+  const deployed = deploymentSinks(env, deps);
+  const local = options.json ? silentNotifier : createConsoleNotifier({ stream: io.out, format: "text" });
   const report = await executeRun(
     {
       ...deps,
       now: io.now,
       env,
-      notify: options.json ? silentNotifier : createConsoleNotifier({ stream: io.out, format: "text" }),
+      notify: deployed.notify ? fanOut([local, deployed.notify]) : local,
+      ...(deployed.audit ? { audit: deployed.audit } : {}),
       clientsFor: (system) => clientsForSystem(system, { s3ForcePathStyle: env.OPS_S3_FORCE_PATH_STYLE === "1" }),
       ...(options.signal ? { signal: options.signal } : {}),
       ...(showProgress

@@ -24,6 +24,8 @@ export interface DumpToS3Options {
   queueSize?: number;
   /** Environment for pg_dump besides the libpq variables (PATH, locale). */
   baseEnv?: Readonly<Record<string, string | undefined>>;
+  /** An exported snapshot (`pg_export_snapshot()`) the dump must see: `pg_dump --snapshot`. */
+  snapshot?: string;
 }
 
 /** What a finished dump produced. */
@@ -72,6 +74,7 @@ export async function dumpToS3(options: DumpToS3Options): Promise<DumpResult> {
       ...(options.compression >= 0 ? [`--compress=${options.compression}`] : []),
       "--no-password",
       "--no-sync",
+      ...(options.snapshot ? [`--snapshot=${options.snapshot}`] : []),
     ],
     { env: { ...env, ...libpqEnv(options.conn) }, stdio: ["ignore", "pipe", "pipe"] },
   );

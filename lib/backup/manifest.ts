@@ -21,7 +21,16 @@ export const manifestSchema = z.object({
   startedAt: z.string(),
   finishedAt: z.string(),
   durationMs: z.number().min(0),
-  tables: z.array(z.object({ schema: z.string(), name: z.string(), rowsEstimate: z.number(), bytes: z.number() })),
+  tables: z.array(
+    z.object({
+      schema: z.string(),
+      name: z.string(),
+      rowsEstimate: z.number(),
+      bytes: z.number(),
+      /** Exact count in the dump's own snapshot (absent in older manifests, or when it could not be counted). */
+      rows: z.number().int().min(0).optional(),
+    }),
+  ),
   encryption: z.enum(["aws:kms", "AES256"]),
 });
 

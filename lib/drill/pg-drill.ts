@@ -130,8 +130,8 @@ const exactTablesSchema = z.object({
 });
 
 /**
- * Row-count expectations from the manifest: exact `rows` when the backup recorded them (proposed
- * manifest field), else the planner's `rowsEstimate` (compared with a tolerance).
+ * Row-count expectations from the manifest: exact `rows` when the backup counted them in the dump's
+ * snapshot, else the planner's `rowsEstimate` (compared with a tolerance).
  */
 export async function expectedTables(
   ctx: Pick<RunbookContext, "clients">,

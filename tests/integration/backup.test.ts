@@ -1,18 +1,24 @@
 import { execFile, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { ECSClient, RunTaskCommand } from "@aws-sdk/client-ecs";
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
+import { mockClient } from "aws-sdk-client-mock";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { inspectBackups } from "../../lib/backup/catalog.js";
 import { dumpToS3 } from "../../lib/backup/dump-to-s3.js";
 import { manifestSchema } from "../../lib/backup/manifest.js";
+import { builtinFleet } from "../../lib/catalogue.js";
+import { findSystem } from "../../lib/fleet.js";
 import { ensureDatabase, seedInventory } from "../../lib/local/seed.js";
 import { connect } from "../../lib/postgres/server.js";
 import { findTools, type PgTool } from "../../lib/postgres/tools.js";
 import { backupRunbook } from "../../runbooks/backup.js";
 import { pruneBackupsRunbook } from "../../runbooks/prune-backups.js";
+import { systemSchema } from "../../systems/schema.js";
 import { testContext } from "../helpers/context.js";
 import { startTestStack, type TestStack } from "../helpers/stack.js";
 
@@ -161,6 +167,61 @@ describe("backup on real PostgreSQL and a real S3-protocol server", () => {
     expect(await fingerprint("restored")).toEqual(original);
   });
 
+  it("exact row counts in the manifest come from the dump's own snapshot, not from the live tables", async () => {
+    // A pg_dump that records its arguments and starts 1.5 s late: rows inserted meanwhile are live, but
+    // neither the dump nor the counts may see them.
+    const argsFile = join(stack.dir, "pg_dump-args");
+    const { bin } = await fakePgDump("late-bin", `echo "$@" > "${argsFile}"; sleep 1.5; exec "$REAL" "$@"`);
+    const count = async (database: string) => (await fingerprint(database)).vehicles?.rows;
+    const before = await count(DB);
+    const ctx = testContext({
+      system: "demo",
+      clients: stack.clients,
+      env: { ...env(), OPS_PG_BIN_DIRS: bin },
+      now: () => new Date(),
+    });
+    const running = backupRunbook.run(ctx, { force: true, minIntervalMinutes: 60 });
+    await new Promise((r) => setTimeout(r, 700));
+    const writer = await connect(stack.postgres.connection(DB));
+    try {
+      await writer.query(
+        `insert into vehicles select g, 'SNAP' || g, 'Test', 'Late', 2026, now(), 'Z' from generate_series(90000001, 90000005) g`,
+      );
+      const report = await running;
+      expect(report.status, report.summary).toBe("succeeded");
+      expect(readFileSync(argsFile, "utf8")).toMatch(/--snapshot=\S+/);
+      const done = report.actions.find((a) => a.action === "backup" && a.status === "done");
+      const key = (done?.after as { key?: string } | undefined)?.key ?? "";
+      const manifest = manifestSchema.parse(JSON.parse((await download(`${key}.manifest.json`)).toString("utf8")));
+      const vehicles = manifest.tables.find((t) => t.name === "vehicles");
+      expect(await count(DB)).toBe((before ?? 0) + 5);
+      expect(vehicles?.rows).toBe(before);
+      for (const t of manifest.tables) expect(t.rows, t.name).toBeTypeOf("number");
+      // The dump holds exactly what was counted.
+      const file = join(stack.dir, "snapshot.dump");
+      await writeFile(file, await download(key));
+      await ensureDatabase(stack.postgres.connection(), "restored_snapshot");
+      const [restore] = await findTools({ name: "pg_restore", path: process.env.PATH ?? "" });
+      await run(restore?.path ?? "pg_restore", [
+        "--no-owner",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        String(stack.postgres.port),
+        "-U",
+        "postgres",
+        "-d",
+        "restored_snapshot",
+        file,
+      ]);
+      const restored = await fingerprint("restored_snapshot");
+      for (const t of manifest.tables) expect(restored[t.name]?.rows, t.name).toBe(t.rows);
+    } finally {
+      await writer.query("delete from vehicles where id between 90000001 and 90000005");
+      await writer.end();
+    }
+  }, 90_000);
+
   it("an event delivered twice does not take a second backup", async () => {
     const before = await objects();
     const ctx = testContext({ system: "demo", clients: stack.clients, env: env(), now: () => new Date() });
@@ -200,7 +261,7 @@ describe("backup on real PostgreSQL and a real S3-protocol server", () => {
     const report = await backupRunbook.run(ctx, { force: true, minIntervalMinutes: 60 });
     expect(report.status).toBe("skipped");
     expect(report.actions[0]?.reason).toMatch(
-      /estimated dump time \d+ s \(.* at .*\/s\) exceeds the 0 s budget; run it as a plain process/,
+      /estimated dump time \d+ s \(.* at .*\/s\) exceeds the 0 s budget and the catalogue gives no task network \(backup\.fargate\); run it as a plain process/,
     );
     expect(report.metrics["estimatedMs.inventory"]).toBeGreaterThan(5);
     expect(await objects()).toEqual(before);
@@ -355,6 +416,130 @@ describe("backup on real PostgreSQL and a real S3-protocol server", () => {
     expect(report.actions[0]?.reason).toMatch(/the run was cancelled \(stopped by SIGTERM\)/);
     expect(await objects()).toEqual(before);
   }, 60_000);
+
+  describe("the Fargate task's command line (`node bin/ops.js run backup --system demo database=inventory`)", () => {
+    const claim = "pg_dump/demo/inventory/in-progress.json";
+    const root = join(import.meta.dirname, "..", "..");
+    /** Runs the task's command as the task would (its env: the stack's endpoints, the handed claim). */
+    const runTask = async (extraEnv: Record<string, string>) => {
+      const result = await run(
+        process.execPath,
+        // force=true only because this suite took a backup of inventory within the hour already.
+        [
+          join(root, "bin", "ops.js"),
+          "run",
+          "backup",
+          "--system",
+          "demo",
+          "database=inventory",
+          "--json",
+          "force=true",
+        ],
+        { env: { ...process.env, ...stack.s3server.env, ...env(), ...extraEnv }, timeout: 60_000 },
+      ).catch((error: { code?: number; stdout?: string; stderr?: string }) => error);
+      const report = JSON.parse(String(result.stdout)) as {
+        status: string;
+        actions: { action: string; status: string; reason?: string; after?: { key?: string; sha256?: string } }[];
+      };
+      return { report, logs: `${result.stdout ?? ""}${result.stderr ?? ""}` };
+    };
+    /** The claim the function left for the task: live, naming the holder it put in the task's env. */
+    const handClaim = (holder: string) =>
+      stack.s3.send(
+        new PutObjectCommand({
+          Bucket: BUCKET,
+          Key: claim,
+          Body: JSON.stringify({
+            holder,
+            startedAt: new Date(Date.now() - 5_000).toISOString(),
+            expiresAt: new Date(Date.now() + 20 * 60_000).toISOString(),
+          }),
+          ContentType: "application/json",
+        }),
+      );
+
+    it("the function, over its budget, hands the database off and keeps the claim; the task's run takes it over", async () => {
+      const ecs = mockClient(ECSClient);
+      const taskArn = "arn:aws:ecs:us-east-1:123456789012:task/ops-autopilot-backup/5f1c7e0b2a4d4c1e9f0a";
+      ecs
+        .on(RunTaskCommand)
+        .resolves({ tasks: [{ taskArn, lastStatus: "PROVISIONING", launchType: "FARGATE" }], failures: [] });
+      try {
+        const demo = findSystem(builtinFleet(), "demo");
+        const system = systemSchema.parse({
+          ...demo,
+          backup: { ...demo.backup, fargate: { subnetIds: ["subnet-0abc1234"], securityGroupIds: ["sg-0abc1234"] } },
+        });
+        const now = new Date();
+        const ctx = testContext({
+          system,
+          clients: stack.clients,
+          env: {
+            ...env(),
+            OPS_BACKUP_TASK_CLUSTER: "ops-autopilot-backup",
+            OPS_BACKUP_TASK_DEFINITION: "ops-autopilot-backup",
+          },
+          now: () => now,
+          // The real estimate of the real database cannot fit in 5 ms.
+          deadline: new Date(now.getTime() + 5),
+        });
+        const report = await backupRunbook.run(ctx, { force: true, minIntervalMinutes: 60 });
+        expect(report.actions.map((a) => [a.action, a.status])).toEqual([["hand-off", "done"]]);
+        expect(report.actions[0]?.reason).toMatch(
+          new RegExp(`^handed off to Fargate task ${taskArn}: estimated dump time \\d+ s .* exceeds the 0 s budget$`),
+        );
+        const [request] = ecs.commandCalls(RunTaskCommand).map((c) => c.args[0].input);
+        const environment = request?.overrides?.containerOverrides?.[0]?.environment ?? [];
+        const holder = environment.find((e) => e.name === "OPS_CLAIM_HOLDER")?.value ?? "";
+        // The claim stays in the bucket, naming the holder the task was given.
+        const kept = JSON.parse((await download(claim)).toString("utf8")) as { holder: string };
+        expect(kept.holder).toBe(holder);
+        ecs.restore();
+        const before = (await objects()).filter((k) => k.endsWith(".manifest.json")).length;
+        const { report: taskReport } = await runTask({ OPS_CLAIM_HOLDER: holder, OPS_CLAIM_KEY: claim });
+        expect(taskReport.status).toBe("succeeded");
+        expect((await objects()).filter((k) => k.endsWith(".manifest.json")).length).toBe(before + 1);
+        expect(await objects()).not.toContain(claim);
+      } finally {
+        ecs.restore();
+      }
+    }, 90_000);
+
+    it("takes over the claim handed to it and produces a verified backup, then releases the claim", async () => {
+      await handClaim("handed-by-the-function");
+      const { report, logs } = await runTask({
+        OPS_CLAIM_HOLDER: "handed-by-the-function",
+        OPS_CLAIM_KEY: claim,
+        POWERTOOLS_LOG_LEVEL: "INFO",
+        // What the task definition sets: the report goes to the audit bucket (and routed notifier) too.
+        OPS_REPORT_TO: "deployment",
+        OPS_AUDIT_BUCKET: BUCKET,
+      });
+      expect(report.status).toBe("succeeded");
+      // s3rver ignores conditional writes, so exclusion itself is shown in tests/unit/backup-handoff.test.ts;
+      // here: the run took the claim as the handed holder.
+      expect(logs).toMatch(/took over the claim handed to this run.*handed-by-the-function/);
+      const done = report.actions.find((a) => a.action === "backup" && a.status === "done");
+      expect(done?.after?.key).toMatch(/^pg_dump\/demo\/inventory\//);
+      const { newest } = await inspectBackups(stack.s3, {
+        bucket: BUCKET,
+        prefix: "pg_dump",
+        system: "demo",
+        database: "inventory",
+        now: new Date(),
+      });
+      // The same backup as the Lambda path: the newest verified one, its bytes matching the manifest.
+      expect(newest?.backup.key).toBe(done?.after?.key);
+      const bytes = await download(newest?.backup.key ?? "");
+      expect(createHash("sha256").update(bytes).digest("hex")).toBe(newest?.manifest.sha256);
+      expect(newest?.manifest.bytes).toBe(bytes.length);
+      expect(await objects()).not.toContain(claim);
+      const audit = (await objects("audit/demo/")).filter((k) => k.endsWith("-backup.jsonl"));
+      expect(audit).toHaveLength(1);
+      const lines = (await download(audit[0] ?? "")).toString("utf8").trim().split("\n");
+      expect(lines.some((l) => l.includes(String(done?.after?.key)))).toBe(true);
+    }, 90_000);
+  });
 
   it("bad credentials: report failed with the reason, no manifest, no object, password not echoed", async () => {
     const before = await objects();
