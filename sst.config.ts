@@ -73,6 +73,8 @@ export default $config({
           timeout: `${fn.timeoutSeconds} seconds`,
           environment: fn.environment,
           ...(fn.layers.length ? { layers: fn.layers } : {}),
+          // Workers have fixed names: the slash command's policy names their exact ARNs.
+          ...(fn.name ? { transform: { function: { name: fn.name } } } : {}),
           permissions: fn.permissions.map((p) => ({
             actions: p.actions,
             resources: p.resources,
@@ -80,6 +82,20 @@ export default $config({
           })),
         }),
       );
+    }
+    if (plan.slack) {
+      // The /ops slash command: a Function URL without IAM auth (Slack cannot sign SigV4); the handler
+      // verifies Slack's signature before anything else. Paste the URL into the app manifest (README).
+      const slack = new sst.aws.Function(plan.slack.id, {
+        runtime: "nodejs22.x",
+        handler: plan.slack.handler,
+        memory: `${plan.slack.memoryMB} MB`,
+        timeout: `${plan.slack.timeoutSeconds} seconds`,
+        environment: plan.slack.environment,
+        url: { authorization: plan.slack.url.authorization },
+        permissions: plan.slack.permissions.map((p) => ({ actions: p.actions, resources: p.resources })),
+      });
+      functions.set(plan.slack.id, slack);
     }
     const functionOf = (id: string) => {
       const fn = functions.get(id);

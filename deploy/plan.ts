@@ -12,6 +12,7 @@ import {
 import type { KubernetesAccess } from "../lib/scaling/scope.js";
 import type { AnyRunbook, Permission } from "../runbooks/types.js";
 import type { System } from "../systems/schema.js";
+import { type PlannedSlackCommand, plannedSlackCommand, slackAccessTable, workerFunctionName } from "./slack.js";
 
 /**
  * The deployment as data: every function with its runbook, the systems it serves and its exact IAM
@@ -49,6 +50,8 @@ export interface PlannedFunction {
   /** SST component name (stable: renaming it would replace the function). */
   id: string;
   kind: "scheduled" | "worker" | "event";
+  /** The Lambda function name, where it must be known in advance (workers: the slash command invokes them). */
+  name?: string;
   handler: string;
   runbook: string;
   /** The only systems this function accepts events for (`OPS_SYSTEMS`). */
@@ -104,7 +107,7 @@ export interface ObjectLockRetention {
 /** One S3 bucket the deployment creates. */
 export interface PlannedBucket {
   id: string;
-  kind: "backup" | "audit";
+  kind: "backup" | "audit" | "slack";
   name: string;
   /** The system whose backups it holds (backup buckets). */
   system?: string;
@@ -134,6 +137,8 @@ export interface DeploymentPlan {
   alarms: PlannedAlarm[];
   buckets: PlannedBucket[];
   undeployed: UndeployedRunbook[];
+  /** The `/ops` slash command, when some system allows a runbook from Slack. */
+  slack?: PlannedSlackCommand;
 }
 
 /** How long audit records cannot be changed: a year in production, a week in other stages. */
@@ -242,6 +247,7 @@ function plannedFunctions(
   };
   return functionShapes(runbook).map((shape) => ({
     ...shape,
+    ...(shape.kind === "worker" ? { name: workerFunctionName(options.stage, runbook.name) } : {}),
     runbook: runbook.name,
     systems: systems.map((s) => s.id),
     memoryMB: runbook.memoryMB ?? 1024,
@@ -284,6 +290,26 @@ function plannedBuckets(systems: System[], stage: string, auditBucket: string): 
       objectLock: auditRetention(stage),
     },
   ];
+}
+
+/** Seen-signature objects matter for 5 minutes (the signature window): a day's expiry is generous. */
+function slackBucket(name: string): PlannedBucket {
+  return {
+    id: "SlackState",
+    kind: "slack",
+    name,
+    versioning: true,
+    enforceHttps: true,
+    lifecycleRules: [
+      { id: "expire-seen-signatures", status: "Enabled", filter: { prefix: "slack/seen/" }, expiration: { days: 1 } },
+      {
+        id: "expire-old-versions",
+        status: "Enabled",
+        filter: { prefix: "" },
+        noncurrentVersionExpiration: { noncurrentDays: 1 },
+      },
+    ],
+  };
 }
 
 function plannedAlarms(systems: System[], stage: string) {
@@ -349,6 +375,20 @@ export function deploymentPlan(
       };
     });
   const { alarms, topics } = plannedAlarms(deployed, options.stage);
+  const slack = plannedSlackCommand({
+    table: slackAccessTable(
+      deployed,
+      registry,
+      functions.flatMap((f) =>
+        f.kind === "worker" && f.name ? [{ runbook: f.runbook, name: f.name, systems: f.systems }] : [],
+      ),
+    ),
+    accountId: options.accountId,
+    region: options.region,
+    stage: options.stage,
+  });
+  const buckets = plannedBuckets(deployed, options.stage, auditBucket);
+  if (slack) buckets.push(slackBucket(slack.replayBucket));
   return {
     accountId: options.accountId,
     region: options.region,
@@ -359,8 +399,9 @@ export function deploymentPlan(
     eventRules,
     topics,
     alarms,
-    buckets: plannedBuckets(deployed, options.stage, auditBucket),
+    buckets,
     undeployed,
+    ...(slack ? { slack } : {}),
   };
 }
 

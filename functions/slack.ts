@@ -1,0 +1,247 @@
+import { InvokeCommand, LambdaClient } from "@aws-sdk/client-lambda";
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
+import {
+  authorize,
+  helpText,
+  listText,
+  parseAccessTable,
+  parseSlashCommand,
+  planText,
+  type SlackAccessTable,
+  type SlashCommand,
+} from "../lib/slack/access.js";
+import type { ReplayGuard } from "../lib/slack/replay.js";
+import { verifySlackSignature } from "../lib/slack/verify.js";
+
+/**
+ * The `/ops` slash command behind a Lambda Function URL. In order: the Slack signature and timestamp
+ * (before the body is parsed), the replay guard, the command, the catalogue's authorization; then the
+ * runbook's worker is invoked asynchronously (`InvocationType: Event`) and Slack gets its answer at once,
+ * well inside its 3 s. The worker posts the report to the command's `response_url`.
+ *
+ * Deliberately small imports (no zod, no catalogue, no middy, no Powertools): cold start is what misses
+ * Slack's 3 s (bolt-js #1643). The access table comes from the deployment plan as JSON.
+ */
+
+/** The few log methods used here: structured fields, never the body. */
+export interface CommandLogger {
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+/** What the handler needs; tests pass their own. */
+export interface SlackCommandDeps {
+  table: SlackAccessTable;
+  signingSecret: () => Promise<string>;
+  replay: ReplayGuard;
+  lambda: Pick<LambdaClient, "send">;
+  logger: CommandLogger;
+  now: () => Date;
+  /** The groups among `groups` that a user is in (Slack's usergroups API); absent: groups grant nothing. */
+  groupsOf?: (userId: string, groups: string[]) => Promise<string[]>;
+  /** Response URLs must start with this (`https://hooks.slack.com/`); a local server in tests. */
+  responseUrlPrefix?: string;
+}
+
+/** The message a worker event carries to the worker (its `workerEventSchema`). */
+export interface WorkerEvent {
+  runbook: string;
+  system: string;
+  input: Record<string, string>;
+  requestedBy: string;
+  dryRun: boolean;
+  responseUrl: string;
+}
+
+type Result = APIGatewayProxyStructuredResultV2;
+
+const json = (body: unknown): Result => ({
+  statusCode: 200,
+  headers: { "content-type": "application/json" },
+  body: JSON.stringify(body),
+});
+const ephemeral = (text: string) => json({ response_type: "ephemeral", text });
+/** Slack shows nothing for a non-200; the caller (not Slack, or a replay) learns only that it was refused. */
+const refused = (): Result => ({ statusCode: 401, headers: { "content-type": "text/plain" }, body: "refused" });
+
+function header(event: APIGatewayProxyEventV2, name: string): string | undefined {
+  const headers = event.headers ?? {};
+  return headers[name] ?? Object.entries(headers).find(([k]) => k.toLowerCase() === name)?.[1];
+}
+
+/** Builds the Function URL handler. */
+export function createSlackCommandHandler(deps: SlackCommandDeps) {
+  return async (event: APIGatewayProxyEventV2): Promise<Result> => {
+    const rawBody = event.isBase64Encoded
+      ? Buffer.from(event.body ?? "", "base64").toString("utf8")
+      : (event.body ?? "");
+    const where = { sourceIp: event.requestContext?.http?.sourceIp, bodyBytes: Buffer.byteLength(rawBody) };
+    const verified = verifySlackSignature({
+      signingSecret: await deps.signingSecret(),
+      signature: header(event, "x-slack-signature"),
+      timestamp: header(event, "x-slack-request-timestamp"),
+      rawBody,
+      now: deps.now(),
+    });
+    if (!verified.ok) {
+      deps.logger.warn("refused slack request", { reason: verified.reason, ...where });
+      return refused();
+    }
+    if (!(await deps.replay.firstSeen(verified.signature, verified.timestamp))) {
+      deps.logger.warn("refused slack request", { reason: "replayed", ...where });
+      return refused();
+    }
+    const form = new URLSearchParams(rawBody);
+    if (form.get("ssl_check") === "1") return { statusCode: 200, body: "" };
+    const who = { userId: form.get("user_id") ?? "", channelId: form.get("channel_id") ?? "" };
+    const command = parseSlashCommand(form.get("text") ?? "");
+    switch (command.kind) {
+      case "help":
+        return ephemeral(helpText());
+      case "list":
+        return ephemeral(listText(deps.table, who));
+      case "plan":
+        return ephemeral(planText(deps.table, command.system));
+      case "status":
+        return ephemeral("`/ops status` is not available yet: use `ops status` in the CLI");
+      case "invalid":
+        return ephemeral(command.message);
+      case "run":
+        return run(deps, command, {
+          ...who,
+          responseUrl: form.get("response_url") ?? "",
+          triggerId: form.get("trigger_id"),
+        });
+    }
+  };
+}
+
+async function run(
+  deps: SlackCommandDeps,
+  command: Extract<SlashCommand, { kind: "run" }>,
+  who: { userId: string; channelId: string; responseUrl: string; triggerId: string | null },
+): Promise<Result> {
+  const fields = {
+    user: who.userId,
+    channel: who.channelId,
+    runbook: command.runbook,
+    system: command.system,
+    apply: command.apply,
+  };
+  const prefix = deps.responseUrlPrefix ?? "https://hooks.slack.com/";
+  if (!who.userId || !who.channelId || !who.responseUrl.startsWith(prefix)) {
+    deps.logger.warn("refused slack command", { ...fields, reason: "missing user_id, channel_id or response_url" });
+    return ephemeral("This request lacks user_id, channel_id or a Slack response_url: nothing was run.");
+  }
+  const groupsOf = deps.groupsOf;
+  const decision = await authorize(deps.table, command, {
+    ...who,
+    ...(groupsOf ? { groupsOf: (groups: string[]) => groupsOf(who.userId, groups) } : {}),
+  });
+  if (!decision.allowed) {
+    deps.logger.warn("refused slack command", { ...fields, reason: decision.reason });
+    return ephemeral(`Refused: ${decision.reason}. Nothing was run.`);
+  }
+  const payload: WorkerEvent = {
+    runbook: command.runbook,
+    system: command.system,
+    input: command.input,
+    requestedBy: `slack:${who.userId}`,
+    dryRun: decision.dryRun,
+    responseUrl: who.responseUrl,
+  };
+  try {
+    await deps.lambda.send(
+      new InvokeCommand({
+        FunctionName: decision.worker,
+        InvocationType: "Event",
+        Payload: new TextEncoder().encode(JSON.stringify(payload)),
+      }),
+    );
+  } catch (error) {
+    deps.logger.error("slack command not started", { ...fields, error: (error as Error)?.name ?? String(error) });
+    return ephemeral(`Could not start ${command.runbook} on ${command.system}: the worker could not be invoked.`);
+  }
+  // Audit: who, what, where, when, and how it was decided (the run's own records follow in the worker).
+  deps.logger.info("slack command accepted", {
+    ...fields,
+    dryRun: decision.dryRun,
+    worker: decision.worker,
+    inputKeys: Object.keys(command.input),
+    triggerId: who.triggerId,
+    at: deps.now().toISOString(),
+  });
+  const mode = decision.dryRun ? " as a dry run" : "";
+  return ephemeral(`Accepted: ${command.runbook} on ${command.system}${mode}. The report will be posted here.`);
+}
+
+/** JSON lines on stdout (CloudWatch), like Powertools' records, without loading Powertools. */
+const stdoutLogger: CommandLogger = {
+  info: (message, fields) =>
+    console.log(JSON.stringify({ level: "INFO", message, service: "ops-autopilot", ...fields })),
+  warn: (message, fields) =>
+    console.log(JSON.stringify({ level: "WARN", message, service: "ops-autopilot", ...fields })),
+  error: (message, fields) =>
+    console.log(JSON.stringify({ level: "ERROR", message, service: "ops-autopilot", ...fields })),
+};
+
+/** Reads `{"signingSecret":"…","token":"…"}` once per container (Secrets Manager), lazily. */
+function secretReader(secretId: string, region: string) {
+  let value: Promise<Record<string, string>> | undefined;
+  return (field: "signingSecret" | "token") => {
+    value ??= (async () => {
+      const { GetSecretValueCommand, SecretsManagerClient } = await import("@aws-sdk/client-secrets-manager");
+      const out = await new SecretsManagerClient({ region }).send(new GetSecretValueCommand({ SecretId: secretId }));
+      return JSON.parse(out.SecretString ?? "{}") as Record<string, string>;
+    })();
+    return value.then((v) => {
+      const found = v[field];
+      if (!found) throw new Error(`secret ${secretId} holds no "${field}"`);
+      return found;
+    });
+  };
+}
+
+/** The handler from the function's environment (set by the deployment plan, deploy/slack.ts). */
+export async function slackHandlerFromEnv(env: Record<string, string | undefined>) {
+  const table = parseAccessTable(env.OPS_SLACK_ACCESS);
+  if (!env.OPS_SLACK_SECRET_ID) throw new Error("OPS_SLACK_SECRET_ID is required: the secret with the signing secret");
+  const region = env.AWS_REGION ?? "us-east-1";
+  const secret = secretReader(env.OPS_SLACK_SECRET_ID, region);
+  const now = () => new Date();
+  const { memoryReplayGuard, s3ReplayGuard } = await import("../lib/slack/replay.js");
+  const memory = memoryReplayGuard({ now });
+  let replay: ReplayGuard = memory;
+  if (env.OPS_SLACK_REPLAY_BUCKET) {
+    const { S3Client } = await import("@aws-sdk/client-s3");
+    replay = s3ReplayGuard({
+      s3: new S3Client({ region }),
+      bucket: env.OPS_SLACK_REPLAY_BUCKET,
+      prefix: "slack/seen",
+      memory,
+    });
+  }
+  const { slackGroupLookup } = await import("../lib/slack/groups.js");
+  return createSlackCommandHandler({
+    table,
+    signingSecret: () => secret("signingSecret"),
+    replay,
+    lambda: new LambdaClient({ region }),
+    logger: stdoutLogger,
+    now,
+    groupsOf: slackGroupLookup({
+      token: () => secret("token"),
+      now,
+      ...(env.OPS_SLACK_API_URL ? { apiUrl: env.OPS_SLACK_API_URL } : {}),
+    }),
+  });
+}
+
+let built: Promise<ReturnType<typeof createSlackCommandHandler>> | undefined;
+
+/** Lambda entry point (Function URL). */
+export const handler = async (event: APIGatewayProxyEventV2): Promise<Result> => {
+  built ??= slackHandlerFromEnv(process.env);
+  return (await built)(event);
+};
