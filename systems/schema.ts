@@ -409,13 +409,12 @@ export const slackAccessSchema = z
       .array(z.string().regex(/^S[A-Z0-9]{2,}$/, "must be a Slack user group id such as S0614TZR7 (not a handle)"))
       .default([]),
     channels: z
-      .array(
-        z.string().regex(/^[CGD][A-Z0-9]{2,}$/, "must be a Slack channel id such as C024BE91L (not #name)"),
-      )
+      .array(z.string().regex(/^[CGD][A-Z0-9]{2,}$/, "must be a Slack channel id such as C024BE91L (not #name)"))
       .min(1, "name at least one channel id: commands from any other channel are refused"),
   })
   .refine((entry) => entry.users.length + entry.userGroups.length > 0, {
-    message: "name at least one Slack user id (users) or user group id (userGroups): an entry allowing nobody is a mistake",
+    message:
+      "name at least one Slack user id (users) or user group id (userGroups): an entry allowing nobody is a mistake",
     path: ["users"],
   });
 
