@@ -83,6 +83,7 @@ export default $config({
         }),
       );
     }
+    let slackUrl: $util.Output<string> | undefined;
     if (plan.slack) {
       // The /ops slash command: a Function URL without IAM auth (Slack cannot sign SigV4); the handler
       // verifies Slack's signature before anything else. Paste the URL into the app manifest (README).
@@ -96,6 +97,7 @@ export default $config({
         permissions: plan.slack.permissions.map((p) => ({ actions: p.actions, resources: p.resources })),
       });
       functions.set(plan.slack.id, slack);
+      slackUrl = slack.url;
     }
     const functionOf = (id: string) => {
       const fn = functions.get(id);
@@ -156,6 +158,12 @@ export default $config({
       });
     }
 
-    return { functions: plan.functions.length, schedules: plan.schedules.length, alarms: plan.alarms.length };
+    return {
+      functions: plan.functions.length,
+      schedules: plan.schedules.length,
+      alarms: plan.alarms.length,
+      // The Request URL of the Slack app's /ops command (README, "Slack: /ops").
+      ...(slackUrl ? { slackUrl } : {}),
+    };
   },
 });
