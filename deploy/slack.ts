@@ -7,7 +7,7 @@ import type { System } from "../systems/schema.js";
  * The `/ops` slash command's part of the deployment: one function behind a Function URL (auth NONE:
  * Slack cannot sign IAM requests; every request is verified by its Slack signature instead), its access
  * table distilled from the catalogue, and a policy that lets it invoke exactly the workers the table
- * names, read its one secret and create seen-signature objects in its own bucket.
+ * names, read its one secret, create seen-signature objects and keep approvals in its own bucket.
  */
 
 /** The slash command function. */
@@ -118,6 +118,8 @@ export function plannedSlackCommand(options: {
       OPS_SLACK_ACCESS: access,
       OPS_SLACK_SECRET_ID: secretId,
       OPS_SLACK_REPLAY_BUCKET: replayBucket,
+      // How long an applied destructive runbook waits for a second person's approval.
+      OPS_SLACK_APPROVAL_MINUTES: "30",
     },
     permissions: [
       {
@@ -135,6 +137,11 @@ export function plannedSlackCommand(options: {
         sid: "RecordSeenSignatures",
         actions: ["s3:PutObject"],
         resources: [`arn:${partition}:s3:::${replayBucket}/slack/seen/*`],
+      },
+      {
+        sid: "KeepApprovals",
+        actions: ["s3:GetObject", "s3:PutObject"],
+        resources: [`arn:${partition}:s3:::${replayBucket}/slack/approvals/*`],
       },
     ],
     url: { authorization: "none" },

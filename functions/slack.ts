@@ -10,7 +10,15 @@ import {
   type SlackAccessTable,
   type SlashCommand,
 } from "../lib/slack/access.js";
+import {
+  APPROVE_ACTION,
+  type Approval,
+  type ApprovalStore,
+  approvalRequestMessage,
+  checkApproval,
+} from "../lib/slack/approvals.js";
 import type { ReplayGuard } from "../lib/slack/replay.js";
+import { postToResponseUrl } from "../lib/slack/respond.js";
 import { verifySlackSignature } from "../lib/slack/verify.js";
 
 /**
@@ -42,6 +50,8 @@ export interface SlackCommandDeps {
   groupsOf?: (userId: string, groups: string[]) => Promise<string[]>;
   /** Response URLs must start with this (`https://hooks.slack.com/`); a local server in tests. */
   responseUrlPrefix?: string;
+  /** Approvals of applied destructive runbooks; absent: `--apply` of a destructive runbook is refused. */
+  approvals?: { store: ApprovalStore; ttlMinutes: number; newId: () => string };
 }
 
 /** The message a worker event carries to the worker (its `workerEventSchema`). */
@@ -94,6 +104,8 @@ export function createSlackCommandHandler(deps: SlackCommandDeps) {
     }
     const form = new URLSearchParams(rawBody);
     if (form.get("ssl_check") === "1") return { statusCode: 200, body: "" };
+    const interactive = form.get("payload");
+    if (interactive !== null) return interaction(deps, interactive);
     const who = { userId: form.get("user_id") ?? "", channelId: form.get("channel_id") ?? "" };
     const command = parseSlashCommand(form.get("text") ?? "");
     switch (command.kind) {
@@ -135,13 +147,18 @@ async function run(
     return ephemeral("This request lacks user_id, channel_id or a Slack response_url: nothing was run.");
   }
   const groupsOf = deps.groupsOf;
-  const decision = await authorize(deps.table, command, {
-    ...who,
-    ...(groupsOf ? { groupsOf: (groups: string[]) => groupsOf(who.userId, groups) } : {}),
-  });
+  const decision = await authorize(
+    deps.table,
+    command,
+    { ...who, ...(groupsOf ? { groupsOf: (groups: string[]) => groupsOf(who.userId, groups) } : {}) },
+    { approvals: Boolean(deps.approvals) },
+  );
   if (!decision.allowed) {
     deps.logger.warn("refused slack command", { ...fields, reason: decision.reason });
     return ephemeral(`Refused: ${decision.reason}. Nothing was run.`);
+  }
+  if (decision.needsApproval && deps.approvals) {
+    return requestApproval(deps, deps.approvals, command, { ...who, worker: decision.worker });
   }
   const payload: WorkerEvent = {
     runbook: command.runbook,
@@ -151,16 +168,7 @@ async function run(
     dryRun: decision.dryRun,
     responseUrl: who.responseUrl,
   };
-  try {
-    await deps.lambda.send(
-      new InvokeCommand({
-        FunctionName: decision.worker,
-        InvocationType: "Event",
-        Payload: new TextEncoder().encode(JSON.stringify(payload)),
-      }),
-    );
-  } catch (error) {
-    deps.logger.error("slack command not started", { ...fields, error: (error as Error)?.name ?? String(error) });
+  if (!(await invokeWorker(deps, decision.worker, payload, fields))) {
     return ephemeral(`Could not start ${command.runbook} on ${command.system}: the worker could not be invoked.`);
   }
   // Audit: who, what, where, when, and how it was decided (the run's own records follow in the worker).
@@ -174,6 +182,166 @@ async function run(
   });
   const mode = decision.dryRun ? " as a dry run" : "";
   return ephemeral(`Accepted: ${command.runbook} on ${command.system}${mode}. The report will be posted here.`);
+}
+
+/** Starts the worker asynchronously; false (logged) when Lambda refused the invocation. */
+async function invokeWorker(
+  deps: SlackCommandDeps,
+  worker: string,
+  payload: WorkerEvent,
+  fields: Record<string, unknown>,
+): Promise<boolean> {
+  try {
+    await deps.lambda.send(
+      new InvokeCommand({
+        FunctionName: worker,
+        InvocationType: "Event",
+        Payload: new TextEncoder().encode(JSON.stringify(payload)),
+      }),
+    );
+    return true;
+  } catch (error) {
+    deps.logger.error("slack command not started", { ...fields, error: (error as Error)?.name ?? String(error) });
+    return false;
+  }
+}
+
+/**
+ * An applied destructive runbook: the approval is stored (pending, with its expiry), the dry run is
+ * started so that its plan is posted in the channel, and the channel is shown the request with an
+ * Approve button. Nothing is changed until a second authorized person approves.
+ */
+async function requestApproval(
+  deps: SlackCommandDeps,
+  approvals: NonNullable<SlackCommandDeps["approvals"]>,
+  command: Extract<SlashCommand, { kind: "run" }>,
+  who: { userId: string; channelId: string; responseUrl: string; worker: string },
+): Promise<Result> {
+  const now = deps.now();
+  const approval: Approval = {
+    id: approvals.newId(),
+    runbook: command.runbook,
+    system: command.system,
+    input: command.input,
+    requester: who.userId,
+    channel: who.channelId,
+    createdAt: now.toISOString(),
+    expiresAt: new Date(now.getTime() + approvals.ttlMinutes * 60_000).toISOString(),
+    state: "pending",
+  };
+  await approvals.store.create(approval);
+  const fields = { user: who.userId, channel: who.channelId, runbook: command.runbook, system: command.system };
+  const started = await invokeWorker(
+    deps,
+    who.worker,
+    {
+      runbook: command.runbook,
+      system: command.system,
+      input: command.input,
+      requestedBy: `slack:${who.userId}`,
+      dryRun: true,
+      responseUrl: who.responseUrl,
+    },
+    fields,
+  );
+  deps.logger.info("slack approval requested", { ...fields, approval: approval.id, expiresAt: approval.expiresAt });
+  const message = approvalRequestMessage(approval);
+  return json(started ? message : { ...message, text: `${message.text} (the dry run could not be started)` });
+}
+
+interface BlockActions {
+  type?: string;
+  user?: { id?: string };
+  channel?: { id?: string };
+  response_url?: string;
+  actions?: { action_id?: string; value?: string }[];
+}
+
+/**
+ * A click on Approve. The clicker must not be the requester, the request must be pending and not
+ * expired, the clicker must be allowed the runbook on the system in the channel it was asked in, and
+ * the approved state must be written conditionally on what was read: only then does the worker run it
+ * for real. Every refusal is told to the clicker alone and logged; nothing runs.
+ */
+async function interaction(deps: SlackCommandDeps, text: string): Promise<Result> {
+  let payload: BlockActions;
+  try {
+    payload = JSON.parse(text) as BlockActions;
+  } catch {
+    deps.logger.warn("refused slack interaction", { reason: "payload is not JSON" });
+    return { statusCode: 400, body: "" };
+  }
+  const action = payload.actions?.find((a) => a.action_id === APPROVE_ACTION);
+  const approver = payload.user?.id ?? "";
+  const channel = payload.channel?.id ?? "";
+  const responseUrl = payload.response_url ?? "";
+  const prefix = deps.responseUrlPrefix ?? "https://hooks.slack.com/";
+  if (payload.type !== "block_actions" || !action || !deps.approvals || !responseUrl.startsWith(prefix)) {
+    deps.logger.warn("refused slack interaction", { reason: "not an approval click of this app", user: approver });
+    return { statusCode: 200, body: "" };
+  }
+  const approvals = deps.approvals;
+  const tell = (message: string, replaceOriginal = false) =>
+    postToResponseUrl({
+      url: responseUrl,
+      allowedPrefix: prefix,
+      message: { text: message, blocks: [] },
+      inChannel: replaceOriginal,
+      replaceOriginal,
+    }).catch((error: unknown) => deps.logger.error("approval answer not posted", { error: (error as Error)?.name }));
+  const refuse = async (reason: string): Promise<Result> => {
+    deps.logger.warn("refused slack approval", { reason, approver, channel, approval: action.value });
+    await tell(`Refused: ${reason}. Nothing was run.`);
+    return { statusCode: 200, body: "" };
+  };
+  const read = await approvals.store.read(String(action.value ?? ""));
+  const check = checkApproval(read?.approval, { approver, now: deps.now() });
+  if (!check.ok) return refuse(check.reason);
+  if (!read) return refuse("unknown approval");
+  const { approval } = read;
+  if (channel !== approval.channel) return refuse("approve it in the channel where it was asked");
+  const groupsOf = deps.groupsOf;
+  const decision = await authorize(
+    deps.table,
+    {
+      kind: "run",
+      runbook: approval.runbook,
+      system: approval.system,
+      input: approval.input,
+      apply: true,
+      dryRun: false,
+    },
+    { userId: approver, channelId: channel, ...(groupsOf ? { groupsOf: (g: string[]) => groupsOf(approver, g) } : {}) },
+    { approvals: true },
+  );
+  if (!decision.allowed) return refuse(decision.reason);
+  const approvedAt = deps.now().toISOString();
+  const approved: Approval = { ...approval, state: "approved", approvedBy: approver, approvedAt };
+  if (!(await approvals.store.approve(approved, read.etag))) {
+    return refuse("somebody else decided it at the same moment");
+  }
+  const fields = { user: approval.requester, approver, channel, runbook: approval.runbook, system: approval.system };
+  const started = await invokeWorker(
+    deps,
+    decision.worker,
+    {
+      runbook: approval.runbook,
+      system: approval.system,
+      input: approval.input,
+      requestedBy: `slack:${approval.requester} approved by slack:${approver}`,
+      dryRun: false,
+      responseUrl,
+    },
+    fields,
+  );
+  deps.logger.info("slack approval granted", { ...fields, approval: approval.id, approvedAt, started });
+  await tell(
+    started
+      ? `<@${approver}> approved ${approval.runbook} on ${approval.system} (asked by <@${approval.requester}>): running; the report will be posted here.`
+      : `<@${approver}> approved ${approval.runbook} on ${approval.system}, but the worker could not be invoked.`,
+    true,
+  );
+  return { statusCode: 200, body: "" };
 }
 
 /** JSON lines on stdout (CloudWatch), like Powertools' records, without loading Powertools. */
@@ -223,6 +391,7 @@ export async function slackHandlerFromEnv(env: Record<string, string | undefined
     });
   }
   const { slackGroupLookup } = await import("../lib/slack/groups.js");
+  const approvals = await approvalsFromEnv(env, region);
   return createSlackCommandHandler({
     table,
     signingSecret: () => secret("signingSecret"),
@@ -235,7 +404,27 @@ export async function slackHandlerFromEnv(env: Record<string, string | undefined
       now,
       ...(env.OPS_SLACK_API_URL ? { apiUrl: env.OPS_SLACK_API_URL } : {}),
     }),
+    ...(approvals ? { approvals } : {}),
   });
+}
+
+/** Approvals in the Slack state bucket, `OPS_SLACK_APPROVAL_MINUTES` (1–1440, default 30) to decide. */
+async function approvalsFromEnv(env: Record<string, string | undefined>, region: string) {
+  if (!env.OPS_SLACK_REPLAY_BUCKET) return undefined;
+  const ttlMinutes = Number(env.OPS_SLACK_APPROVAL_MINUTES ?? "30");
+  if (!Number.isInteger(ttlMinutes) || ttlMinutes < 1 || ttlMinutes > 1440) {
+    throw new Error(
+      `OPS_SLACK_APPROVAL_MINUTES must be a whole number of minutes from 1 to 1440 (got "${env.OPS_SLACK_APPROVAL_MINUTES}")`,
+    );
+  }
+  const [{ S3Client }, { s3ApprovalStore }, { randomUUID }] = await Promise.all([
+    import("@aws-sdk/client-s3"),
+    import("../lib/slack/approvals.js"),
+    import("node:crypto"),
+  ]);
+  const s3 = new S3Client({ region });
+  const store = s3ApprovalStore({ s3, bucket: env.OPS_SLACK_REPLAY_BUCKET, prefix: "slack/approvals" });
+  return { store, ttlMinutes, newId: () => randomUUID() };
 }
 
 let built: Promise<ReturnType<typeof createSlackCommandHandler>> | undefined;

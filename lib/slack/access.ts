@@ -81,20 +81,21 @@ export interface Requester {
 
 /** Allowed (with the entry and whether it runs as a dry run), or refused with the reason to show. */
 export type Decision =
-  | { allowed: true; access: SlackRunbookAccess; dryRun: boolean; worker: string }
+  | { allowed: true; access: SlackRunbookAccess; dryRun: boolean; worker: string; needsApproval: boolean }
   | { allowed: false; reason: string };
 
 /**
  * May this person run this runbook on this system from this channel? Fail closed: an unknown system,
  * a runbook the system does not list, a person in neither its users nor its groups, a channel it does
  * not name, or a runbook without a worker is refused. A destructive runbook runs as a dry run unless
- * `--apply`; applying one needs a second person's approval, which this command does not collect yet,
- * so it is refused rather than run unapproved.
+ * `--apply`; applying one needs a second person's approval (`needsApproval`): without an approval store
+ * it is refused rather than run unapproved.
  */
 export async function authorize(
   table: SlackAccessTable,
   command: Extract<SlashCommand, { kind: "run" }>,
   who: Requester,
+  options: { approvals?: boolean } = {},
 ): Promise<Decision> {
   const system = table.systems[command.system];
   if (!system) {
@@ -120,13 +121,14 @@ export async function authorize(
   }
   const worker = table.workers[command.runbook];
   if (!worker) return refuse(`${command.runbook} has no worker function in this deployment`);
-  if (access.destructive && command.apply) {
+  const needsApproval = access.destructive && command.apply;
+  if (needsApproval && !options.approvals) {
     return refuse(
       `${command.runbook} is destructive: applying it needs a second person's approval, which /ops does not collect yet; run it without --apply for the dry run, or apply it with the CLI`,
     );
   }
   const dryRun = command.dryRun || (access.destructive && !command.apply);
-  return { allowed: true, access, dryRun, worker };
+  return { allowed: true, access, dryRun, worker, needsApproval };
 }
 
 const refuse = (reason: string): Decision => ({ allowed: false, reason });
@@ -138,7 +140,7 @@ export function helpText(): string {
     "• `/ops list`: the systems and the runbooks you may run on each",
     "• `/ops plan <system>`: what /ops may run on a system, and who may",
     "• `/ops <runbook> <system> [key=value …]`: run it; the report comes back here",
-    "• destructive runbooks run as a dry run; `--apply` to change things, `--dry-run` for any runbook",
+    "• destructive runbooks run as a dry run; `--apply` asks a second person to approve; `--dry-run` for any runbook",
   ].join("\n");
 }
 

@@ -11,6 +11,8 @@ export async function postToResponseUrl(options: {
   message: SlackMessage;
   allowedPrefix: string;
   inChannel?: boolean;
+  /** Replace the message the response URL belongs to (an approval request, once decided). */
+  replaceOriginal?: boolean;
   fetch?: typeof fetch;
 }): Promise<void> {
   if (!options.url.startsWith(options.allowedPrefix)) {
@@ -21,7 +23,7 @@ export async function postToResponseUrl(options: {
     headers: { "content-type": "application/json" },
     body: JSON.stringify({
       response_type: options.inChannel ? "in_channel" : "ephemeral",
-      replace_original: false,
+      replace_original: options.replaceOriginal ?? false,
       ...options.message,
     }),
     signal: AbortSignal.timeout(5000),

@@ -9,11 +9,13 @@ import { createRuntime } from "../../functions/runtime.js";
 import { type CommandLogger, createSlackCommandHandler, type WorkerEvent } from "../../functions/slack.js";
 import { createWorkerHandler } from "../../functions/worker.js";
 import type { SlackAccessTable } from "../../lib/slack/access.js";
+import { s3ApprovalStore } from "../../lib/slack/approvals.js";
 import { slackGroupLookup } from "../../lib/slack/groups.js";
 import { memoryReplayGuard } from "../../lib/slack/replay.js";
 import { slackSignature } from "../../lib/slack/verify.js";
 import { ReportBuilder } from "../../runbooks/report.js";
 import type { Runbook } from "../../runbooks/types.js";
+import { conditionalS3 } from "../helpers/conditional-s3.js";
 import { memoryLogger, recordingNotifier, testClients } from "../helpers/context.js";
 import { serveFunctionUrl } from "../helpers/function-url.js";
 import { type RecordingServer, startSlackServer } from "../helpers/notify-servers.js";
@@ -32,7 +34,7 @@ const table: SlackAccessTable = {
       runbooks: {
         probe: { users: [ALICE], userGroups: [GROUP], channels: [OPS_CHANNEL], destructive: false, description: "p" },
         "probe-destructive": {
-          users: [ALICE],
+          users: [ALICE, BOB],
           userGroups: [],
           channels: [OPS_CHANNEL],
           destructive: true,
@@ -399,3 +401,143 @@ async function sendAndTake(text: string): Promise<InvokeCommandInput | undefined
   await send(form({ text }));
   return invoked.at(-1);
 }
+
+describe("approval of an applied destructive runbook", () => {
+  let world: ReturnType<typeof conditionalS3>;
+  let skewMs = 0;
+  const clock = () => new Date(Date.now() + skewMs);
+  let approving: { url: string; close(): Promise<void> };
+  let ids = 0;
+
+  beforeAll(async () => {
+    world = conditionalS3();
+    approving = await serveFunctionUrl(
+      createSlackCommandHandler({
+        table,
+        signingSecret: async () => SECRET,
+        replay: memoryReplayGuard({ now: clock }),
+        lambda: new LambdaClient({ region: "us-east-1" }),
+        logger,
+        now: clock,
+        responseUrlPrefix: `${slack.url}/commands/`,
+        approvals: {
+          store: s3ApprovalStore({ s3: world.s3, bucket: "slack-state", prefix: "slack/approvals" }),
+          ttlMinutes: 30,
+          newId: () => `00000000-0000-4000-8000-${String(++ids).padStart(12, "0")}`,
+        },
+      }),
+    );
+  });
+  afterAll(async () => {
+    await approving.close();
+    world.mock.restore();
+  });
+  beforeEach(() => {
+    skewMs = 0;
+  });
+
+  async function post(body: string) {
+    const ts = String(Math.floor(clock().getTime() / 1000));
+    const res = await fetch(approving.url, {
+      method: "POST",
+      headers: { "x-slack-request-timestamp": ts, "x-slack-signature": slackSignature(SECRET, ts, body) },
+      body,
+    });
+    const text = await res.text();
+    return { status: res.status, json: text ? JSON.parse(text) : undefined };
+  }
+  const click = (user: string, approvalId: string, channel = OPS_CHANNEL) =>
+    post(
+      new URLSearchParams({
+        payload: JSON.stringify({
+          type: "block_actions",
+          user: { id: user },
+          channel: { id: channel },
+          response_url: `${slack.url}/commands/actions/${user}/${++sequence}`,
+          actions: [{ action_id: "ops-approve", value: approvalId, type: "button" }],
+        }),
+      }).toString(),
+    );
+
+  async function ask() {
+    const answer = await post(form({ text: "probe-destructive flash-sale --apply" }));
+    const id = answer.json.blocks[1].elements[0].value as string;
+    return { answer, id };
+  }
+  const lastPostText = () => String(slack.requests.at(-1)?.body.text);
+
+  it("asks in the channel with an Approve button, runs only the dry run, and stores the request in S3", async () => {
+    const { answer, id } = await ask();
+    expect(answer.json.response_type).toBe("in_channel");
+    expect(answer.json.text).toMatch(/^<@U0ALICE01> asks to apply \*probe-destructive\* on \*flash-sale\*/);
+    expect(invoked.map((i) => payloadOf(i).dryRun)).toEqual([true]);
+    const stored = JSON.parse(world.objects.get(`slack/approvals/${id}.json`)?.body ?? "{}");
+    expect(stored).toMatchObject({ state: "pending", requester: ALICE, runbook: "probe-destructive" });
+    expect(Date.parse(stored.expiresAt) - Date.parse(stored.createdAt)).toBe(30 * 60_000);
+  });
+
+  it("a second authorized person approves: the worker runs it for real, once", async () => {
+    const { id } = await ask();
+    expect((await click(BOB, id)).status).toBe(200);
+    const real = invoked.map(payloadOf).filter((e) => !e.dryRun);
+    expect(real).toEqual([
+      expect.objectContaining({ runbook: "probe-destructive", requestedBy: `slack:${ALICE} approved by slack:${BOB}` }),
+    ]);
+    expect(lastPostText()).toMatch(/^<@U0BOB0002> approved probe-destructive on flash-sale/);
+    expect(slack.requests.at(-1)?.body.replace_original).toBe(true);
+    // A second click (another person, or the same click delivered again) runs nothing more.
+    await click(BOB, id);
+    expect(invoked.map(payloadOf).filter((e) => !e.dryRun)).toHaveLength(1);
+    expect(lastPostText()).toMatch(/^Refused: already approved by <@U0BOB0002>/);
+  });
+
+  it.each([
+    [
+      "self-approval",
+      async (id: string) => click(ALICE, id),
+      /^Refused: you asked for it: a second person must approve/,
+    ],
+    ["an unauthorized person", async (id: string) => click(MALLORY, id), /^Refused: you are not allowed to run/],
+    ["another channel", async (id: string) => click(BOB, id, "C0RANDOM1"), /^Refused: approve it in the channel/],
+    [
+      "a missing approval",
+      async () => click(BOB, "00000000-0000-4000-8000-999999999999"),
+      /^Refused: this approval request does not exist/,
+    ],
+    [
+      "an expired approval (31 minutes later)",
+      async (id: string) => {
+        skewMs = 31 * 60_000;
+        return click(BOB, id);
+      },
+      /^Refused: this request expired at/,
+    ],
+  ])("refuses %s: nothing runs, the clicker is told, the request stays pending", async (_name, act, message) => {
+    const { id } = await ask();
+    const before = world.objects.get(`slack/approvals/${id}.json`)?.body;
+    invoked.length = 0;
+    logs.length = 0;
+    expect((await act(id)).status).toBe(200);
+    expect(invoked).toHaveLength(0);
+    expect(lastPostText()).toMatch(message);
+    expect(slack.requests.at(-1)?.body.response_type).toBe("ephemeral");
+    expect(world.objects.get(`slack/approvals/${id}.json`)?.body).toBe(before);
+    expect(logs.some((l) => l.message === "refused slack approval")).toBe(true);
+  });
+
+  it("refuses an unsigned click before reading anything", async () => {
+    const { id } = await ask();
+    invoked.length = 0;
+    const body = new URLSearchParams({
+      payload: JSON.stringify({ type: "block_actions", actions: [{ action_id: "ops-approve", value: id }] }),
+    }).toString();
+    const res = await fetch(approving.url, {
+      method: "POST",
+      headers: { "x-slack-request-timestamp": "1", "x-slack-signature": "v0=00" },
+      body,
+    });
+    expect(res.status).toBe(401);
+    expect(invoked).toHaveLength(0);
+    expect(JSON.parse(world.objects.get(`slack/approvals/${id}.json`)?.body ?? "{}").state).toBe("pending");
+  });
+});

@@ -47,10 +47,14 @@ describe("the /ops slash command in the deployment plan", () => {
       for (const a of p.actions) expect(a).not.toContain("*");
       for (const r of p.resources) expect(r.split(":")[4]).not.toBe("*");
     }
-    expect(slack?.permissions.flatMap((p) => p.actions).sort()).toEqual([
-      "lambda:InvokeFunction",
-      "s3:PutObject",
-      "secretsmanager:GetSecretValue",
+    expect(slack?.permissions.map((p) => [p.actions, p.resources])).toEqual([
+      [["lambda:InvokeFunction"], invoke?.resources],
+      [
+        ["secretsmanager:GetSecretValue"],
+        ["arn:aws:secretsmanager:us-east-1:111122223333:secret:ops-autopilot/production/slack-??????"],
+      ],
+      [["s3:PutObject"], [`arn:aws:s3:::${slack?.replayBucket}/slack/seen/*`]],
+      [["s3:GetObject", "s3:PutObject"], [`arn:aws:s3:::${slack?.replayBucket}/slack/approvals/*`]],
     ]);
     const table = JSON.parse(slack?.environment.OPS_SLACK_ACCESS ?? "{}");
     expect(table.systems["flash-sale"].runbooks["prune-backups"]).toMatchObject({
