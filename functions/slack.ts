@@ -19,6 +19,14 @@ import {
 } from "../lib/slack/approvals.js";
 import type { ReplayGuard } from "../lib/slack/replay.js";
 import { postToResponseUrl } from "../lib/slack/respond.js";
+
+/**
+ * The action id prefix of an alarm's run buttons, as lib/notify/blocks.ts writes them. Not imported from
+ * there: that module loads the redactor and report formatting, which the cold start does not need (a
+ * test checks that the two agree).
+ */
+export const RUN_ACTION_PREFIX = "ops-run:";
+
 import { verifySlackSignature } from "../lib/slack/verify.js";
 
 /**
@@ -271,11 +279,15 @@ async function interaction(deps: SlackCommandDeps, text: string): Promise<Result
     deps.logger.warn("refused slack interaction", { reason: "payload is not JSON" });
     return { statusCode: 400, body: "" };
   }
-  const action = payload.actions?.find((a) => a.action_id === APPROVE_ACTION);
   const approver = payload.user?.id ?? "";
   const channel = payload.channel?.id ?? "";
   const responseUrl = payload.response_url ?? "";
   const prefix = deps.responseUrlPrefix ?? "https://hooks.slack.com/";
+  const runClick = payload.actions?.find((a) => a.action_id?.startsWith(RUN_ACTION_PREFIX));
+  if (payload.type === "block_actions" && runClick) {
+    return runButton(deps, runClick.value ?? "", { userId: approver, channelId: channel, responseUrl });
+  }
+  const action = payload.actions?.find((a) => a.action_id === APPROVE_ACTION);
   if (payload.type !== "block_actions" || !action || !deps.approvals || !responseUrl.startsWith(prefix)) {
     deps.logger.warn("refused slack interaction", { reason: "not an approval click of this app", user: approver });
     return { statusCode: 200, body: "" };
@@ -341,6 +353,47 @@ async function interaction(deps: SlackCommandDeps, text: string): Promise<Result
       : `<@${approver}> approved ${approval.runbook} on ${approval.system}, but the worker could not be invoked.`,
     true,
   );
+  return { statusCode: 200, body: "" };
+}
+
+/**
+ * A run button under an alarm: exactly `/ops <runbook> <system>` typed by the clicker in that channel
+ * (authorization, dry run of destructive runbooks), answered to the clicker through the response URL.
+ */
+async function runButton(
+  deps: SlackCommandDeps,
+  value: string,
+  who: { userId: string; channelId: string; responseUrl: string },
+): Promise<Result> {
+  let target: { runbook?: unknown; system?: unknown };
+  try {
+    target = JSON.parse(value) as typeof target;
+  } catch {
+    target = {};
+  }
+  if (typeof target.runbook !== "string" || typeof target.system !== "string") {
+    deps.logger.warn("refused slack interaction", {
+      reason: "run button without runbook and system",
+      user: who.userId,
+    });
+    return { statusCode: 200, body: "" };
+  }
+  const command = {
+    kind: "run" as const,
+    runbook: target.runbook,
+    system: target.system,
+    input: {},
+    apply: false,
+    dryRun: false,
+  };
+  const answer = await run(deps, command, { ...who, triggerId: null });
+  const text = (JSON.parse(answer.body ?? "{}") as { text?: string }).text ?? "";
+  const prefix = deps.responseUrlPrefix ?? "https://hooks.slack.com/";
+  if (who.responseUrl.startsWith(prefix)) {
+    await postToResponseUrl({ url: who.responseUrl, allowedPrefix: prefix, message: { text, blocks: [] } }).catch(
+      (error: unknown) => deps.logger.error("run button answer not posted", { error: (error as Error)?.name }),
+    );
+  }
   return { statusCode: 200, body: "" };
 }
 

@@ -6,8 +6,14 @@ import { mockClient } from "aws-sdk-client-mock";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { createRuntime } from "../../functions/runtime.js";
-import { type CommandLogger, createSlackCommandHandler, type WorkerEvent } from "../../functions/slack.js";
+import {
+  type CommandLogger,
+  createSlackCommandHandler,
+  RUN_ACTION_PREFIX,
+  type WorkerEvent,
+} from "../../functions/slack.js";
 import { createWorkerHandler } from "../../functions/worker.js";
+import { alarmMessage, RUN_ACTION_PREFIX as BLOCKS_RUN_ACTION_PREFIX } from "../../lib/notify/blocks.js";
 import type { SlackAccessTable } from "../../lib/slack/access.js";
 import { s3ApprovalStore } from "../../lib/slack/approvals.js";
 import { slackGroupLookup } from "../../lib/slack/groups.js";
@@ -539,5 +545,72 @@ describe("approval of an applied destructive runbook", () => {
     expect(res.status).toBe(401);
     expect(invoked).toHaveLength(0);
     expect(JSON.parse(world.objects.get(`slack/approvals/${id}.json`)?.body ?? "{}").state).toBe("pending");
+  });
+});
+
+describe("run buttons under an alarm message", () => {
+  const facts = {
+    name: "ops-autopilot-production-flash-sale-api-latency",
+    id: "flash-sale-api-latency",
+    system: "flash-sale",
+    systemName: "Flash Sale",
+    description: "Latency > 500 ms",
+    severity: "warning" as const,
+    state: "ALARM" as const,
+    reason: "Threshold Crossed",
+    metric: "AWS/ApplicationELB TargetResponseTime",
+    since: "2026-12-01T12:00:00Z",
+    nextRunbooks: ["probe", "probe-destructive"],
+  };
+
+  function clickOf(user: string, actionIndex: number, channel = OPS_CHANNEL) {
+    const actions = alarmMessage(facts).blocks.find((b) => b.type === "actions") as {
+      elements: { action_id: string; value: string }[];
+    };
+    const button = actions.elements[actionIndex];
+    const body = new URLSearchParams({
+      payload: JSON.stringify({
+        type: "block_actions",
+        user: { id: user },
+        channel: { id: channel },
+        response_url: `${slack.url}/commands/actions/${++sequence}`,
+        actions: [{ action_id: button?.action_id, value: button?.value, type: "button" }],
+      }),
+    }).toString();
+    return send(body);
+  }
+
+  it("the alarm message carries one button per next runbook, with the prefix /ops looks for", () => {
+    const actions = alarmMessage(facts).blocks.find((b) => b.type === "actions") as {
+      elements: { action_id: string }[];
+    };
+    expect(actions.elements.map((e) => e.action_id)).toEqual([
+      `${RUN_ACTION_PREFIX}probe`,
+      `${RUN_ACTION_PREFIX}probe-destructive`,
+    ]);
+    expect(RUN_ACTION_PREFIX).toBe(BLOCKS_RUN_ACTION_PREFIX);
+    expect(alarmMessage(facts, { resolvedAt: "2026-12-01T12:10:00Z" }).blocks.some((b) => b.type === "actions")).toBe(
+      false,
+    );
+  });
+
+  it("a click is /ops typed by the clicker: authorized by the catalogue, a destructive runbook as a dry run", async () => {
+    expect((await clickOf(ALICE, 0)).status).toBe(200);
+    expect((await clickOf(ALICE, 1)).status).toBe(200);
+    expect(invoked.map((i) => [i.FunctionName, payloadOf(i).dryRun, payloadOf(i).requestedBy])).toEqual([
+      ["ops-autopilot-test-worker-probe", false, `slack:${ALICE}`],
+      ["ops-autopilot-test-worker-probe-destructive", true, `slack:${ALICE}`],
+    ]);
+    expect(String(slack.requests.at(-1)?.body.text)).toMatch(/^Accepted: probe-destructive on flash-sale as a dry run/);
+  });
+
+  it.each([
+    ["an unknown user", MALLORY, OPS_CHANNEL, /you are not allowed/],
+    ["the wrong channel", ALICE, "C0RANDOM1", /from this channel/],
+  ])("refuses a click by %s: nothing invoked, the clicker is told", async (_name, user, channel, reason) => {
+    await clickOf(user, 0, channel);
+    expect(invoked).toHaveLength(0);
+    expect(String(slack.requests.at(-1)?.body.text)).toMatch(reason);
+    expect(slack.requests.at(-1)?.body.response_type).toBe("ephemeral");
   });
 });
