@@ -124,7 +124,9 @@ export function createSlackCommandHandler(deps: SlackCommandDeps) {
       case "plan":
         return ephemeral(planText(deps.table, command.system));
       case "status":
-        return ephemeral("`/ops status` is not available yet: use `ops status` in the CLI");
+        return ephemeral(
+          "`/ops status` is not available yet; in the CLI, `ops plan --system <id>` and `ops drill-history` show part of it",
+        );
       case "invalid":
         return ephemeral(command.message);
       case "run":
