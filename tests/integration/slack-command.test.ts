@@ -90,6 +90,9 @@ const logger: CommandLogger = {
   error: (message, fields) => void logs.push({ level: "error", message, ...(fields ? { fields } : {}) }),
 };
 
+/** What the worker's audit sink was handed: the report's run and who asked. */
+const audited: { runbook: string; dryRun: boolean; requestedBy?: string }[] = [];
+
 /** The worker a real asynchronous invocation would start, over the same runbooks. */
 function worker() {
   const { logger: workerLogger, lines } = memoryLogger();
@@ -100,6 +103,14 @@ function worker() {
       notify: recordingNotifier(),
       now: () => new Date(),
       clientsFor: () => testClients(),
+      audit: {
+        record: async (report, who) =>
+          void audited.push({
+            runbook: report.runbook,
+            dryRun: report.dryRun,
+            ...(who?.requestedBy ? { requestedBy: who.requestedBy } : {}),
+          }),
+      },
     },
     { OPS_SLACK_RESPONSE_URL_PREFIX: `${slack.url}/commands/` },
   );
@@ -219,6 +230,8 @@ describe("/ops over a Function URL", () => {
     const report = await worker().run(event, lambdaContext);
     expect(report.status).toBe("succeeded");
     expect(probes.plain.calls).toEqual([{ input: { note: "hello" }, dryRun: false }]);
+    // The audit log says who asked.
+    expect(audited.at(-1)).toEqual({ runbook: "probe", dryRun: false, requestedBy: `slack:${ALICE}` });
     expect(slack.requests).toHaveLength(1);
     const posted = slack.requests[0];
     expect(posted?.path).toBe(new URL(event.responseUrl).pathname);
