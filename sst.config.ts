@@ -76,6 +76,8 @@ export default $config({
           timeout: `${fn.timeoutSeconds} seconds`,
           environment: fn.environment,
           ...(fn.layers.length ? { layers: fn.layers } : {}),
+          // Workers have fixed names: the slash command's policy names their exact ARNs.
+          ...(fn.name ? { transform: { function: { name: fn.name } } } : {}),
           permissions: fn.permissions.map((p) => ({
             actions: p.actions,
             resources: p.resources,
@@ -83,6 +85,22 @@ export default $config({
           })),
         }),
       );
+    }
+    let slackUrl: $util.Output<string> | undefined;
+    if (plan.slack) {
+      // The /ops slash command: a Function URL without IAM auth (Slack cannot sign SigV4); the handler
+      // verifies Slack's signature before anything else. Paste the URL into the app manifest (README).
+      const slack = new sst.aws.Function(plan.slack.id, {
+        runtime: "nodejs22.x",
+        handler: plan.slack.handler,
+        memory: `${plan.slack.memoryMB} MB`,
+        timeout: `${plan.slack.timeoutSeconds} seconds`,
+        environment: plan.slack.environment,
+        url: { authorization: plan.slack.url.authorization },
+        permissions: plan.slack.permissions.map((p) => ({ actions: p.actions, resources: p.resources })),
+      });
+      functions.set(plan.slack.id, slack);
+      slackUrl = slack.url;
     }
     const functionOf = (id: string) => {
       const fn = functions.get(id);
@@ -274,6 +292,8 @@ export default $config({
       schedules: plan.schedules.length,
       alarms: plan.alarms.length,
       backupTasks: plan.backupTasks.length,
+      // The Request URL of the Slack app's /ops command (README, "Slack: /ops").
+      ...(slackUrl ? { slackUrl } : {}),
     };
   },
 });

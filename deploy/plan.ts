@@ -21,6 +21,7 @@ import {
   type PlannedAlarmDelivery,
   plannedAlarmDelivery,
 } from "./alarms.js";
+import { type PlannedSlackCommand, plannedSlackCommand, slackAccessTable, workerFunctionName } from "./slack.js";
 
 /**
  * The deployment as data: every function with its runbook, the systems it serves and its exact IAM
@@ -63,6 +64,8 @@ export interface PlannedFunction {
   /** SST component name (stable: renaming it would replace the function). */
   id: string;
   kind: "scheduled" | "worker" | "event";
+  /** The Lambda function name, where it must be known in advance (workers: the slash command invokes them). */
+  name?: string;
   handler: string;
   runbook: string;
   /** The only systems this function accepts events for (`OPS_SYSTEMS`). */
@@ -118,7 +121,7 @@ export interface ObjectLockRetention {
 /** One S3 bucket the deployment creates. */
 export interface PlannedBucket {
   id: string;
-  kind: "backup" | "audit";
+  kind: "backup" | "audit" | "slack";
   name: string;
   /** The system whose backups it holds (backup buckets). */
   system?: string;
@@ -182,6 +185,8 @@ export interface DeploymentPlan {
   undeployed: UndeployedRunbook[];
   /** The alarm function (routing, reminders, remediation), its rule, tick, state bucket and topics. */
   alarmDelivery?: PlannedAlarmDelivery;
+  /** The `/ops` slash command, when some system allows a runbook from Slack. */
+  slack?: PlannedSlackCommand;
 }
 
 /** How long audit records cannot be changed: a year in production, a week in other stages. */
@@ -302,6 +307,7 @@ function plannedFunctions(
   };
   return functionShapes(runbook).map((shape) => ({
     ...shape,
+    ...(shape.kind === "worker" ? { name: workerFunctionName(options.stage, runbook.name) } : {}),
     runbook: runbook.name,
     systems: systems.map((s) => s.id),
     memoryMB: runbook.memoryMB ?? 1024,
@@ -424,6 +430,26 @@ function plannedBuckets(systems: System[], stage: string, auditBucket: string): 
   ];
 }
 
+/** Seen-signature objects matter for 5 minutes (the signature window): a day's expiry is generous. */
+function slackBucket(name: string): PlannedBucket {
+  return {
+    id: "SlackState",
+    kind: "slack",
+    name,
+    versioning: true,
+    enforceHttps: true,
+    lifecycleRules: [
+      { id: "expire-seen-signatures", status: "Enabled", filter: { prefix: "slack/seen/" }, expiration: { days: 1 } },
+      {
+        id: "expire-old-versions",
+        status: "Enabled",
+        filter: { prefix: "" },
+        noncurrentVersionExpiration: { noncurrentDays: 1 },
+      },
+    ],
+  };
+}
+
 function plannedAlarms(systems: System[], stage: string) {
   const alarms = fleetAlarms(systems).map((definition) => ({
     id: `Alarm${pascal(definition.id)}`,
@@ -514,6 +540,20 @@ export function deploymentPlan(
     });
   const { alarms, topics } = plannedAlarms(deployed, options.stage);
   const alarmDelivery = plannedAlarmDelivery({ systems: deployed, registry, notify, ...options });
+  const slack = plannedSlackCommand({
+    table: slackAccessTable(
+      deployed,
+      registry,
+      functions.flatMap((f) =>
+        f.kind === "worker" && f.name ? [{ runbook: f.runbook, name: f.name, systems: f.systems }] : [],
+      ),
+    ),
+    accountId: options.accountId,
+    region: options.region,
+    stage: options.stage,
+  });
+  const buckets = plannedBuckets(deployed, options.stage, auditBucket);
+  if (slack) buckets.push(slackBucket(slack.replayBucket));
   return {
     ...(alarmDelivery ? { alarmDelivery } : {}),
     accountId: options.accountId,
@@ -525,9 +565,10 @@ export function deploymentPlan(
     eventRules,
     topics,
     alarms,
-    buckets: plannedBuckets(deployed, options.stage, auditBucket),
+    buckets,
     backupTasks,
     undeployed,
+    ...(slack ? { slack } : {}),
   };
 }
 

@@ -2,6 +2,9 @@ import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import middy from "@middy/core";
 import type { Context } from "aws-lambda";
 import { z } from "zod";
+import { errorMessage } from "../lib/errors.js";
+import { reportMessage } from "../lib/notify/blocks.js";
+import { postToResponseUrl } from "../lib/slack/respond.js";
 import { booleanish } from "../runbooks/inputs.js";
 import type { Report } from "../runbooks/types.js";
 import { createRuntime, parseEvent, type Runtime, runInLambda } from "./runtime.js";
@@ -13,15 +16,46 @@ export const workerEventSchema = z.strictObject({
   input: z.record(z.string(), z.unknown()).default({}),
   requestedBy: z.string().min(1),
   dryRun: booleanish.default(false),
+  /** Slack slash command's `response_url`: the report (or why the run failed) is posted there. */
+  responseUrl: z.url().optional(),
 });
+
+/** Where a worker may post a report: Slack's response URLs (`OPS_SLACK_RESPONSE_URL_PREFIX` in tests). */
+const RESPONSE_URL_PREFIX = "https://hooks.slack.com/";
 
 /** Builds the worker handler over a runtime (tests pass their own). */
 export function createWorkerHandler(runtime: Runtime) {
   const handler = async (event: unknown, context: Context): Promise<Report> => {
-    const parsed = parseEvent(runtime, workerEventSchema, event, "worker");
-    return runInLambda(runtime, parsed, context);
+    const { responseUrl, ...parsed } = parseEvent(runtime, workerEventSchema, event, "worker");
+    if (!responseUrl) return runInLambda(runtime, parsed, context);
+    let report: Report;
+    try {
+      report = await runInLambda(runtime, parsed, context);
+    } catch (error) {
+      await respond(runtime, responseUrl, {
+        text: `🔴 ${parsed.runbook} on ${parsed.system} did not run: ${errorMessage(error)}`,
+        blocks: [],
+      });
+      throw error;
+    }
+    await respond(runtime, responseUrl, reportMessage(report));
+    return report;
   };
   return middy(handler).use(injectLambdaContext(runtime.logger, { resetKeys: true }));
+}
+
+/** Posts to the response URL; a failure to post is logged and does not fail the run that already happened. */
+async function respond(runtime: Runtime, url: string, message: Parameters<typeof postToResponseUrl>[0]["message"]) {
+  try {
+    await postToResponseUrl({
+      url,
+      message,
+      inChannel: true,
+      allowedPrefix: runtime.env.OPS_SLACK_RESPONSE_URL_PREFIX ?? RESPONSE_URL_PREFIX,
+    });
+  } catch (error) {
+    runtime.logger.error("report not posted to the Slack response URL", { error: errorMessage(error) });
+  }
 }
 
 /**

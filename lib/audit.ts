@@ -3,7 +3,8 @@ import type { Report } from "../runbooks/types.js";
 
 /** Keeps a durable record of every action of every run (besides the structured log). */
 export interface AuditSink {
-  record(report: Report): Promise<void>;
+  /** `run.requestedBy`: who asked (`slack:<user>`, `slack:<user> approved by slack:<approver>`, a schedule id). */
+  record(report: Report, run?: { requestedBy?: string }): Promise<void>;
 }
 
 /** Key of a run's audit record: one JSON-lines object per run, partitioned by system and UTC day. */
@@ -20,12 +21,13 @@ export function auditKey(report: Report): string {
  */
 export function createS3AuditSink(options: { s3: S3Client; bucket: string }): AuditSink {
   return {
-    async record(report) {
+    async record(report, who) {
       const run = {
         runbook: report.runbook,
         system: report.system,
         dryRun: report.dryRun,
         startedAt: report.startedAt,
+        ...(who?.requestedBy ? { requestedBy: who.requestedBy } : {}),
       };
       const lines = [
         ...report.actions.map((action) => JSON.stringify({ type: "action", ...run, ...action })),

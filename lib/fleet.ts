@@ -110,6 +110,16 @@ export function parseFleet(raw: unknown, options: ParseFleetOptions): Fleet {
       }
     }
   }
+  for (const system of systems) {
+    for (const [i, entry] of (system.slack?.runbooks ?? []).entries()) {
+      if (options.runbooks && !options.runbooks.includes(entry.runbook)) {
+        issues.push({
+          path: `system "${system.id}".slack.runbooks[${i}].runbook`,
+          message: `unknown runbook "${entry.runbook}"; known runbooks: ${options.runbooks.join(", ")}`,
+        });
+      }
+    }
+  }
   if (issues.length > 0) throw new ValidationError(`invalid fleet catalogue (${options.source})`, issues);
   return { systems, schedules, source: options.source };
 }

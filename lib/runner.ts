@@ -131,7 +131,7 @@ export async function executeRun(deps: RunnerDeps, request: RunRequest): Promise
   logger.info("run finished", { status: report.status, summary: report.summary, metrics: report.metrics });
   // The run's outcome stands whatever happens next: audit and notification failures are logged.
   try {
-    await deps.audit?.record(report);
+    await deps.audit?.record(report, request.requestedBy ? { requestedBy: request.requestedBy } : {});
   } catch (error) {
     logger.error("audit record failed", { error: errorMessage(error) });
   }

@@ -412,6 +412,36 @@ export function ecrRepositories(ecr: z.output<typeof ecrSchema>): EcrRepository[
   );
 }
 
+/**
+ * Who may run a runbook on this system from Slack (`/ops <runbook> <system>`), and where. Nobody may
+ * unless an entry names them: a runbook without an entry, or a person in no `users` or `userGroups`,
+ * is refused. Channels are required for the same reason: a command typed in a channel nobody named
+ * (a DM, a shared channel) is refused.
+ */
+export const slackAccessSchema = z
+  .strictObject({
+    runbook: z.string().min(1),
+    users: z
+      .array(z.string().regex(/^[UW][A-Z0-9]{2,}$/, "must be a Slack user id such as U024BE7LH (not a display name)"))
+      .default([]),
+    userGroups: z
+      .array(z.string().regex(/^S[A-Z0-9]{2,}$/, "must be a Slack user group id such as S0614TZR7 (not a handle)"))
+      .default([]),
+    channels: z
+      .array(z.string().regex(/^[CGD][A-Z0-9]{2,}$/, "must be a Slack channel id such as C024BE91L (not #name)"))
+      .min(1, "name at least one channel id: commands from any other channel are refused"),
+  })
+  .refine((entry) => entry.users.length + entry.userGroups.length > 0, {
+    message:
+      "name at least one Slack user id (users) or user group id (userGroups): an entry allowing nobody is a mistake",
+    path: ["users"],
+  });
+
+/** Slash-command access of a system; without it nobody may run anything on it from Slack. */
+export const slackSchema = z.strictObject({
+  runbooks: z.array(slackAccessSchema).min(1),
+});
+
 export const systemSchema = z
   .strictObject({
     id: slug,
@@ -434,6 +464,8 @@ export const systemSchema = z
     loadBalancers: z.array(loadBalancerSchema).default([]),
     notifications: z.array(notificationRouteSchema).default([]),
     offHours: offHoursSchema,
+    /** Who may run which runbook from Slack (`/ops`), and in which channels; absent: nobody. */
+    slack: slackSchema.optional(),
     /** Where the guide is silent: what default was chosen and why. */
     defaults: z.array(z.string()).default([]),
   })
@@ -449,6 +481,16 @@ export const systemSchema = z
     }
     checkHealthTargets(system, ctx);
     checkBackupRunOn(system, ctx);
+    const slackRunbooks = system.slack?.runbooks.map((r) => r.runbook) ?? [];
+    for (const [i, name] of slackRunbooks.entries()) {
+      if (slackRunbooks.indexOf(name) !== i) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["slack", "runbooks", i, "runbook"],
+          message: `runbook "${name}" has two entries; merge their users, groups and channels into one`,
+        });
+      }
+    }
     if (system.dr.drillSource !== "pg_dump" && !system.databases.some((d) => d.rdsInstanceId)) {
       ctx.addIssue({
         code: "custom",

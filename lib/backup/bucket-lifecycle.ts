@@ -8,7 +8,7 @@ export interface LifecycleRule {
   filter: { prefix: string };
   abortIncompleteMultipartUpload?: { daysAfterInitiation: number };
   noncurrentVersionExpiration?: { noncurrentDays: number };
-  expiration?: { expiredObjectDeleteMarker: boolean };
+  expiration?: { expiredObjectDeleteMarker?: boolean; days?: number };
 }
 
 /**

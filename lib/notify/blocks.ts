@@ -106,7 +106,29 @@ export function alarmMessage(facts: AlarmFacts, options: { resolvedAt?: string }
   const next = nextLine(facts.system, facts.nextRunbooks);
   const foot = [done, next].filter(Boolean).join("\n");
   if (foot) blocks.push(context(foot));
+  if (!options.resolvedAt && facts.state === "ALARM" && facts.nextRunbooks.length > 0) {
+    blocks.push(runButtons(facts.system, facts.nextRunbooks));
+  }
   return { text: clip(title, 300), blocks };
+}
+
+/** Action id prefix of an alarm's run buttons (`ops-run:<runbook>`; Slack wants ids unique per message). */
+export const RUN_ACTION_PREFIX = "ops-run:";
+
+/**
+ * One button per next runbook. A click is the clicker typing `/ops <runbook> <system>` in the channel:
+ * the /ops function authorizes the clicker by the catalogue, and a destructive runbook runs as a dry run.
+ */
+function runButtons(system: string, runbooks: string[]): KnownBlock {
+  return {
+    type: "actions",
+    elements: runbooks.slice(0, 5).map((runbook) => ({
+      type: "button" as const,
+      action_id: `${RUN_ACTION_PREFIX}${runbook}`,
+      text: { type: "plain_text" as const, text: clip(`/ops ${runbook} ${system}`, 75) },
+      value: JSON.stringify({ runbook, system }),
+    })),
+  };
 }
 
 /** A reply in the alarm's thread: a reminder, the OK, or no data. */

@@ -1,0 +1,629 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { InvokeCommand, type InvokeCommandInput, LambdaClient } from "@aws-sdk/client-lambda";
+import type { Context } from "aws-lambda";
+import { mockClient } from "aws-sdk-client-mock";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { z } from "zod";
+import { createRuntime } from "../../functions/runtime.js";
+import {
+  type CommandLogger,
+  createSlackCommandHandler,
+  RUN_ACTION_PREFIX,
+  type WorkerEvent,
+} from "../../functions/slack.js";
+import { createWorkerHandler } from "../../functions/worker.js";
+import { alarmMessage, RUN_ACTION_PREFIX as BLOCKS_RUN_ACTION_PREFIX } from "../../lib/notify/blocks.js";
+import type { SlackAccessTable } from "../../lib/slack/access.js";
+import { s3ApprovalStore } from "../../lib/slack/approvals.js";
+import { slackGroupLookup } from "../../lib/slack/groups.js";
+import { memoryReplayGuard } from "../../lib/slack/replay.js";
+import { slackSignature } from "../../lib/slack/verify.js";
+import { ReportBuilder } from "../../runbooks/report.js";
+import type { Runbook } from "../../runbooks/types.js";
+import { conditionalS3 } from "../helpers/conditional-s3.js";
+import { memoryLogger, recordingNotifier, testClients } from "../helpers/context.js";
+import { serveFunctionUrl } from "../helpers/function-url.js";
+import { type RecordingServer, startSlackServer } from "../helpers/notify-servers.js";
+
+const SECRET = "test-signing-secret-0123456789abcdef";
+const ALICE = "U0ALICE01";
+const BOB = "U0BOB0002";
+const MALLORY = "U0MALLORY";
+const OPS_CHANNEL = "C0OPS0001";
+const GROUP = "S0ONCALL1";
+
+const table: SlackAccessTable = {
+  systems: {
+    "flash-sale": {
+      name: "Flash Sale",
+      runbooks: {
+        probe: { users: [ALICE], userGroups: [GROUP], channels: [OPS_CHANNEL], destructive: false, description: "p" },
+        "probe-destructive": {
+          users: [ALICE, BOB],
+          userGroups: [],
+          channels: [OPS_CHANNEL],
+          destructive: true,
+          description: "d",
+        },
+      },
+    },
+  },
+  workers: {
+    probe: "ops-autopilot-test-worker-probe",
+    "probe-destructive": "ops-autopilot-test-worker-probe-destructive",
+  },
+};
+
+/** A runbook that records how it was called. */
+function probe(name: string, destructive: boolean) {
+  const calls: { input: unknown; dryRun: boolean }[] = [];
+  const runbook: Runbook = {
+    name,
+    description: "records how it was called",
+    destructive,
+    input: z.strictObject({ note: z.string().optional() }),
+    permissions: () => [],
+    async run(ctx, input) {
+      calls.push({ input, dryRun: ctx.dryRun });
+      const report = new ReportBuilder(ctx, name);
+      report.add({ resource: "flash-sale-service", action: "probe", status: ctx.dryRun ? "would-do" : "done" });
+      return report.finish({ summary: `probed ${name}` });
+    },
+  };
+  return { runbook, calls };
+}
+
+const lambdaContext = { getRemainingTimeInMillis: () => 60_000, awsRequestId: "req-1" } as unknown as Context;
+
+let slack: RecordingServer;
+let groups: { url: string; close(): Promise<void> };
+const lambda = mockClient(LambdaClient);
+let invoked: InvokeCommandInput[];
+let logs: { level: string; message: string; fields?: Record<string, unknown> }[];
+let served: { url: string; close(): Promise<void> };
+const probes = { plain: probe("probe", false), destructive: probe("probe-destructive", true) };
+
+const logger: CommandLogger = {
+  info: (message, fields) => void logs.push({ level: "info", message, ...(fields ? { fields } : {}) }),
+  warn: (message, fields) => void logs.push({ level: "warn", message, ...(fields ? { fields } : {}) }),
+  error: (message, fields) => void logs.push({ level: "error", message, ...(fields ? { fields } : {}) }),
+};
+
+/** What the worker's audit sink was handed: the report's run and who asked. */
+const audited: { runbook: string; dryRun: boolean; requestedBy?: string }[] = [];
+
+/** The worker a real asynchronous invocation would start, over the same runbooks. */
+function worker() {
+  const { logger: workerLogger, lines } = memoryLogger();
+  const runtime = createRuntime(
+    {
+      registry: [probes.plain.runbook, probes.destructive.runbook],
+      logger: workerLogger,
+      notify: recordingNotifier(),
+      now: () => new Date(),
+      clientsFor: () => testClients(),
+      audit: {
+        record: async (report, who) =>
+          void audited.push({
+            runbook: report.runbook,
+            dryRun: report.dryRun,
+            ...(who?.requestedBy ? { requestedBy: who.requestedBy } : {}),
+          }),
+      },
+    },
+    { OPS_SLACK_RESPONSE_URL_PREFIX: `${slack.url}/commands/` },
+  );
+  return { run: createWorkerHandler(runtime), lines };
+}
+
+beforeAll(async () => {
+  slack = await startSlackServer();
+  // Slack's usergroups.users.list: BOB is in the on-call group.
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? "/", "http://x");
+    const ok = url.pathname === "/api/usergroups.users.list" && req.headers.authorization === "Bearer xoxb-test";
+    const users = url.searchParams.get("usergroup") === GROUP ? [BOB] : [];
+    res
+      .writeHead(200, { "content-type": "application/json" })
+      .end(JSON.stringify(ok ? { ok, users } : { ok: false, error: "invalid_auth" }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  groups = {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/`,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+  const handler = createSlackCommandHandler({
+    table,
+    signingSecret: async () => SECRET,
+    replay: memoryReplayGuard({ now: () => new Date() }),
+    lambda: new LambdaClient({ region: "us-east-1" }),
+    logger,
+    now: () => new Date(),
+    groupsOf: slackGroupLookup({ token: async () => "xoxb-test", apiUrl: groups.url, now: () => new Date() }),
+    responseUrlPrefix: `${slack.url}/commands/`,
+  });
+  served = await serveFunctionUrl(handler);
+});
+
+afterAll(async () => {
+  await served.close();
+  await slack.close();
+  await groups.close();
+  lambda.restore();
+});
+
+beforeEach(() => {
+  invoked = [];
+  logs = [];
+  slack.requests.length = 0;
+  probes.plain.calls.length = 0;
+  probes.destructive.calls.length = 0;
+  lambda.reset();
+  lambda.on(InvokeCommand).callsFake((input: InvokeCommandInput) => {
+    invoked.push(input);
+    // Lambda answers an accepted asynchronous invocation with 202 and no payload.
+    return { StatusCode: 202 };
+  });
+});
+
+let sequence = 0;
+function form(fields: { text: string; user?: string; channel?: string; responseUrl?: string }): string {
+  sequence++;
+  return new URLSearchParams({
+    token: "deprecated-verification-token",
+    team_id: "T0TEAM001",
+    channel_id: fields.channel ?? OPS_CHANNEL,
+    user_id: fields.user ?? ALICE,
+    command: "/ops",
+    text: fields.text,
+    response_url: fields.responseUrl ?? `${slack.url}/commands/T0TEAM001/${sequence}/abc`,
+    trigger_id: `${sequence}.1.abc`,
+  }).toString();
+}
+
+async function send(body: string, options: { timestamp?: number; signature?: string; omit?: string[] } = {}) {
+  const timestamp = String(options.timestamp ?? Math.floor(Date.now() / 1000));
+  const headers: Record<string, string> = {
+    "content-type": "application/x-www-form-urlencoded",
+    "x-slack-request-timestamp": timestamp,
+    "x-slack-signature": options.signature ?? slackSignature(SECRET, timestamp, body),
+  };
+  for (const name of options.omit ?? []) delete headers[name];
+  const res = await fetch(served.url, { method: "POST", headers, body });
+  const text = await res.text();
+  return {
+    status: res.status,
+    text,
+    json: res.headers.get("content-type")?.includes("json") ? JSON.parse(text) : undefined,
+  };
+}
+
+function payloadOf(input: InvokeCommandInput | undefined): WorkerEvent {
+  return JSON.parse(new TextDecoder().decode(input?.Payload as Uint8Array)) as WorkerEvent;
+}
+
+describe("/ops over a Function URL", () => {
+  it("accepts an allowed command at once, invokes the worker asynchronously, and the report reaches response_url", async () => {
+    // Prepare
+    const body = form({ text: "probe flash-sale note=hello" });
+    // Act
+    const answer = await send(body);
+    // Assess
+    expect(answer.status).toBe(200);
+    expect(answer.json).toEqual({
+      response_type: "ephemeral",
+      text: "Accepted: probe on flash-sale. The report will be posted here.",
+    });
+    expect(invoked).toHaveLength(1);
+    expect(invoked[0]?.FunctionName).toBe("ops-autopilot-test-worker-probe");
+    expect(invoked[0]?.InvocationType).toBe("Event");
+    const event = payloadOf(invoked[0]);
+    expect(event).toMatchObject({
+      runbook: "probe",
+      system: "flash-sale",
+      input: { note: "hello" },
+      requestedBy: `slack:${ALICE}`,
+      dryRun: false,
+    });
+    // What Lambda would do with the event: run the worker, which posts the report to the response URL.
+    const report = await worker().run(event, lambdaContext);
+    expect(report.status).toBe("succeeded");
+    expect(probes.plain.calls).toEqual([{ input: { note: "hello" }, dryRun: false }]);
+    // The audit log says who asked.
+    expect(audited.at(-1)).toEqual({ runbook: "probe", dryRun: false, requestedBy: `slack:${ALICE}` });
+    expect(slack.requests).toHaveLength(1);
+    const posted = slack.requests[0];
+    expect(posted?.path).toBe(new URL(event.responseUrl).pathname);
+    expect(posted?.body).toMatchObject({ response_type: "in_channel", replace_original: false });
+    expect(JSON.stringify(posted?.body.blocks)).toContain("probed probe");
+    expect(logs.find((l) => l.message === "slack command accepted")?.fields).toMatchObject({
+      user: ALICE,
+      channel: OPS_CHANNEL,
+      runbook: "probe",
+      system: "flash-sale",
+      dryRun: false,
+    });
+  });
+
+  it("accepts a body that is not base64-encoded (the other shape Function URLs send)", async () => {
+    const plain = createSlackCommandHandler({
+      table,
+      signingSecret: async () => SECRET,
+      replay: memoryReplayGuard({ now: () => new Date() }),
+      lambda: new LambdaClient({ region: "us-east-1" }),
+      logger,
+      now: () => new Date(),
+    });
+    const server = await serveFunctionUrl(plain, { base64: false });
+    try {
+      const body = form({ text: "help" });
+      const ts = String(Math.floor(Date.now() / 1000));
+      const res = await fetch(server.url, {
+        method: "POST",
+        headers: { "x-slack-request-timestamp": ts, "x-slack-signature": slackSignature(SECRET, ts, body) },
+        body,
+      });
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as { text: string }).text).toContain("/ops list");
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("runs a destructive runbook as a dry run unless --apply", async () => {
+    const answer = await send(form({ text: "probe-destructive flash-sale" }));
+    expect(answer.json.text).toBe(
+      "Accepted: probe-destructive on flash-sale as a dry run. The report will be posted here.",
+    );
+    const event = payloadOf(invoked[0]);
+    expect(event.dryRun).toBe(true);
+    await worker().run(event, lambdaContext);
+    expect(probes.destructive.calls).toEqual([{ input: {}, dryRun: true }]);
+    expect(JSON.stringify(slack.requests[0]?.body)).toContain("dry run");
+  });
+
+  it("refuses an applied destructive runbook (no approval flow yet): nothing invoked", async () => {
+    const answer = await send(form({ text: "probe-destructive flash-sale --apply" }));
+    expect(answer.status).toBe(200);
+    expect(answer.json.text).toMatch(
+      /^Refused: probe-destructive is destructive: applying it needs a second person's approval/,
+    );
+    expect(invoked).toHaveLength(0);
+  });
+
+  it("allows a member of an allowed user group (Slack's usergroups API), refuses a non-member", async () => {
+    expect((await send(form({ text: "probe flash-sale", user: BOB }))).json.text).toMatch(/^Accepted/);
+    expect((await send(form({ text: "probe flash-sale", user: MALLORY }))).json.text).toBe(
+      "Refused: you are not allowed to run probe on flash-sale. Nothing was run.",
+    );
+    expect(invoked.map((i) => payloadOf(i).requestedBy)).toEqual([`slack:${BOB}`]);
+  });
+
+  describe("refused, nothing invoked, logged without the body", () => {
+    const refusedCases: [
+      string,
+      () => Promise<{ status: number; json?: { text: string } }>,
+      number,
+      string | RegExp,
+    ][] = [
+      [
+        "a bad signature",
+        () => send(form({ text: "probe flash-sale" }), { signature: slackSignature("wrong", 1, "x") }),
+        401,
+        "bad-signature",
+      ],
+      [
+        "a stale timestamp (signed correctly 6 minutes ago)",
+        () => send(form({ text: "probe flash-sale" }), { timestamp: Math.floor(Date.now() / 1000) - 360 }),
+        401,
+        "stale-timestamp",
+      ],
+      [
+        "no signature header",
+        () => send(form({ text: "probe flash-sale" }), { omit: ["x-slack-signature"] }),
+        401,
+        "missing-signature",
+      ],
+      [
+        "no timestamp header",
+        () => send(form({ text: "probe flash-sale" }), { omit: ["x-slack-request-timestamp"] }),
+        401,
+        "missing-timestamp",
+      ],
+      ["an unknown user", () => send(form({ text: "probe flash-sale", user: MALLORY })), 200, /you are not allowed/],
+      [
+        "the wrong channel",
+        () => send(form({ text: "probe flash-sale", channel: "C0RANDOM1" })),
+        200,
+        /from this channel/,
+      ],
+      ["an unknown system", () => send(form({ text: "probe ode" })), 200, /unknown system "ode"; known: flash-sale/],
+      [
+        "a runbook the system does not allow",
+        () => send(form({ text: "backup flash-sale" })),
+        200,
+        /allowed: probe, probe-destructive/,
+      ],
+      [
+        "a response URL that is not Slack's",
+        () => send(form({ text: "probe flash-sale", responseUrl: "https://evil.example/x" })),
+        200,
+        /missing user_id, channel_id or response_url/,
+      ],
+    ];
+    it.each(refusedCases)("%s", async (_name, act, status, reason) => {
+      const answer = await act();
+      expect(answer.status).toBe(status);
+      expect(invoked).toHaveLength(0);
+      expect(lambda.commandCalls(InvokeCommand)).toHaveLength(0);
+      const refusal = logs.find((l) => l.message.startsWith("refused slack"));
+      expect(refusal?.level).toBe("warn");
+      expect(String(refusal?.fields?.reason)).toMatch(reason);
+      // Logged without the body: no form field, no response URL, no text.
+      const logged = JSON.stringify(logs);
+      expect(logged).not.toContain("response_url=");
+      expect(logged).not.toContain("text=");
+      expect(logged).not.toContain("commands/T0TEAM001");
+      expect(logged).not.toContain("deprecated-verification-token");
+      if (status === 401) expect(answer.json).toBeUndefined();
+      else expect(answer.json?.text).toMatch(/^(Refused: .*Nothing was run\.|This request lacks)/);
+    });
+  });
+
+  it("refuses a replayed request: the second delivery of the same signed body is 401 and invokes nothing", async () => {
+    const body = form({ text: "probe flash-sale" });
+    const timestamp = Math.floor(Date.now() / 1000);
+    const signature = slackSignature(SECRET, timestamp, body);
+    expect((await send(body, { timestamp, signature })).status).toBe(200);
+    expect((await send(body, { timestamp, signature })).status).toBe(401);
+    expect(invoked).toHaveLength(1);
+    expect(logs.filter((l) => l.fields?.reason === "replayed")).toHaveLength(1);
+  });
+
+  it("answers help, list and plan without invoking anything", async () => {
+    expect((await send(form({ text: "" }))).json.text).toContain("/ops <runbook> <system>");
+    expect((await send(form({ text: "list" }))).json.text).toBe(
+      "• *flash-sale* (Flash Sale): probe, probe-destructive (destructive)",
+    );
+    expect((await send(form({ text: "list", user: MALLORY }))).json.text).toContain("probe");
+    const plan = (await send(form({ text: "plan flash-sale" }))).json.text;
+    expect(plan).toContain("`probe-destructive` (destructive: dry run unless --apply)");
+    expect(plan).toContain(`<@${ALICE}>`);
+    expect((await send(form({ text: "probe flash-sale note" }))).json.text).toBe(
+      '"note" is not key=value, --apply or --dry-run',
+    );
+    expect(invoked).toHaveLength(0);
+  });
+
+  it("the worker posts why a run did not happen (bad input), and still fails the invocation", async () => {
+    const event = {
+      ...payloadOf(await sendAndTake("probe flash-sale colour=red")),
+      responseUrl: `${slack.url}/commands/x/1/y`,
+    };
+    await expect(worker().run(event, lambdaContext)).rejects.toThrow();
+    expect(probes.plain.calls).toHaveLength(0);
+    expect(String(slack.requests[0]?.body.text)).toMatch(/^🔴 probe on flash-sale did not run: .*colour/s);
+  });
+
+  it("the worker posts nothing to a response URL outside Slack's", async () => {
+    const event = { ...payloadOf(await sendAndTake("probe flash-sale")), responseUrl: "http://127.0.0.1:9/elsewhere" };
+    const { run, lines } = worker();
+    await run(event, lambdaContext);
+    expect(probes.plain.calls).toHaveLength(1);
+    expect(slack.requests).toHaveLength(0);
+    expect(lines().some((l) => l.message === "report not posted to the Slack response URL")).toBe(true);
+  });
+});
+
+async function sendAndTake(text: string): Promise<InvokeCommandInput | undefined> {
+  await send(form({ text }));
+  return invoked.at(-1);
+}
+
+describe("approval of an applied destructive runbook", () => {
+  let world: ReturnType<typeof conditionalS3>;
+  let skewMs = 0;
+  const clock = () => new Date(Date.now() + skewMs);
+  let approving: { url: string; close(): Promise<void> };
+  let ids = 0;
+
+  beforeAll(async () => {
+    world = conditionalS3();
+    approving = await serveFunctionUrl(
+      createSlackCommandHandler({
+        table,
+        signingSecret: async () => SECRET,
+        replay: memoryReplayGuard({ now: clock }),
+        lambda: new LambdaClient({ region: "us-east-1" }),
+        logger,
+        now: clock,
+        responseUrlPrefix: `${slack.url}/commands/`,
+        approvals: {
+          store: s3ApprovalStore({ s3: world.s3, bucket: "slack-state", prefix: "slack/approvals" }),
+          ttlMinutes: 30,
+          newId: () => `00000000-0000-4000-8000-${String(++ids).padStart(12, "0")}`,
+        },
+      }),
+    );
+  });
+  afterAll(async () => {
+    await approving.close();
+    world.mock.restore();
+  });
+  beforeEach(() => {
+    skewMs = 0;
+  });
+
+  async function post(body: string) {
+    const ts = String(Math.floor(clock().getTime() / 1000));
+    const res = await fetch(approving.url, {
+      method: "POST",
+      headers: { "x-slack-request-timestamp": ts, "x-slack-signature": slackSignature(SECRET, ts, body) },
+      body,
+    });
+    const text = await res.text();
+    return { status: res.status, json: text ? JSON.parse(text) : undefined };
+  }
+  const click = (user: string, approvalId: string, channel = OPS_CHANNEL) =>
+    post(
+      new URLSearchParams({
+        payload: JSON.stringify({
+          type: "block_actions",
+          user: { id: user },
+          channel: { id: channel },
+          response_url: `${slack.url}/commands/actions/${user}/${++sequence}`,
+          actions: [{ action_id: "ops-approve", value: approvalId, type: "button" }],
+        }),
+      }).toString(),
+    );
+
+  async function ask() {
+    const answer = await post(form({ text: "probe-destructive flash-sale --apply" }));
+    const id = answer.json.blocks[1].elements[0].value as string;
+    return { answer, id };
+  }
+  const lastPostText = () => String(slack.requests.at(-1)?.body.text);
+
+  it("asks in the channel with an Approve button, runs only the dry run, and stores the request in S3", async () => {
+    const { answer, id } = await ask();
+    expect(answer.json.response_type).toBe("in_channel");
+    expect(answer.json.text).toMatch(/^<@U0ALICE01> asks to apply \*probe-destructive\* on \*flash-sale\*/);
+    expect(invoked.map((i) => payloadOf(i).dryRun)).toEqual([true]);
+    const stored = JSON.parse(world.objects.get(`slack/approvals/${id}.json`)?.body ?? "{}");
+    expect(stored).toMatchObject({ state: "pending", requester: ALICE, runbook: "probe-destructive" });
+    expect(Date.parse(stored.expiresAt) - Date.parse(stored.createdAt)).toBe(30 * 60_000);
+  });
+
+  it("a second authorized person approves: the worker runs it for real, once", async () => {
+    const { id } = await ask();
+    expect((await click(BOB, id)).status).toBe(200);
+    const real = invoked.map(payloadOf).filter((e) => !e.dryRun);
+    expect(real).toEqual([
+      expect.objectContaining({ runbook: "probe-destructive", requestedBy: `slack:${ALICE} approved by slack:${BOB}` }),
+    ]);
+    expect(lastPostText()).toMatch(/^<@U0BOB0002> approved probe-destructive on flash-sale/);
+    expect(slack.requests.at(-1)?.body.replace_original).toBe(true);
+    // A second click (another person, or the same click delivered again) runs nothing more.
+    await click(BOB, id);
+    expect(invoked.map(payloadOf).filter((e) => !e.dryRun)).toHaveLength(1);
+    expect(lastPostText()).toMatch(/^Refused: already approved by <@U0BOB0002>/);
+  });
+
+  it.each([
+    [
+      "self-approval",
+      async (id: string) => click(ALICE, id),
+      /^Refused: you asked for it: a second person must approve/,
+    ],
+    ["an unauthorized person", async (id: string) => click(MALLORY, id), /^Refused: you are not allowed to run/],
+    ["another channel", async (id: string) => click(BOB, id, "C0RANDOM1"), /^Refused: approve it in the channel/],
+    [
+      "a missing approval",
+      async () => click(BOB, "00000000-0000-4000-8000-999999999999"),
+      /^Refused: this approval request does not exist/,
+    ],
+    [
+      "an expired approval (31 minutes later)",
+      async (id: string) => {
+        skewMs = 31 * 60_000;
+        return click(BOB, id);
+      },
+      /^Refused: this request expired at/,
+    ],
+  ])("refuses %s: nothing runs, the clicker is told, the request stays pending", async (_name, act, message) => {
+    const { id } = await ask();
+    const before = world.objects.get(`slack/approvals/${id}.json`)?.body;
+    invoked.length = 0;
+    logs.length = 0;
+    expect((await act(id)).status).toBe(200);
+    expect(invoked).toHaveLength(0);
+    expect(lastPostText()).toMatch(message);
+    expect(slack.requests.at(-1)?.body.response_type).toBe("ephemeral");
+    expect(world.objects.get(`slack/approvals/${id}.json`)?.body).toBe(before);
+    expect(logs.some((l) => l.message === "refused slack approval")).toBe(true);
+  });
+
+  it("refuses an unsigned click before reading anything", async () => {
+    const { id } = await ask();
+    invoked.length = 0;
+    const body = new URLSearchParams({
+      payload: JSON.stringify({ type: "block_actions", actions: [{ action_id: "ops-approve", value: id }] }),
+    }).toString();
+    const res = await fetch(approving.url, {
+      method: "POST",
+      headers: { "x-slack-request-timestamp": "1", "x-slack-signature": "v0=00" },
+      body,
+    });
+    expect(res.status).toBe(401);
+    expect(invoked).toHaveLength(0);
+    expect(JSON.parse(world.objects.get(`slack/approvals/${id}.json`)?.body ?? "{}").state).toBe("pending");
+  });
+});
+
+describe("run buttons under an alarm message", () => {
+  const facts = {
+    name: "ops-autopilot-production-flash-sale-api-latency",
+    id: "flash-sale-api-latency",
+    system: "flash-sale",
+    systemName: "Flash Sale",
+    description: "Latency > 500 ms",
+    severity: "warning" as const,
+    state: "ALARM" as const,
+    reason: "Threshold Crossed",
+    metric: "AWS/ApplicationELB TargetResponseTime",
+    since: "2026-12-01T12:00:00Z",
+    nextRunbooks: ["probe", "probe-destructive"],
+  };
+
+  function clickOf(user: string, actionIndex: number, channel = OPS_CHANNEL) {
+    const actions = alarmMessage(facts).blocks.find((b) => b.type === "actions") as {
+      elements: { action_id: string; value: string }[];
+    };
+    const button = actions.elements[actionIndex];
+    const body = new URLSearchParams({
+      payload: JSON.stringify({
+        type: "block_actions",
+        user: { id: user },
+        channel: { id: channel },
+        response_url: `${slack.url}/commands/actions/${++sequence}`,
+        actions: [{ action_id: button?.action_id, value: button?.value, type: "button" }],
+      }),
+    }).toString();
+    return send(body);
+  }
+
+  it("the alarm message carries one button per next runbook, with the prefix /ops looks for", () => {
+    const actions = alarmMessage(facts).blocks.find((b) => b.type === "actions") as {
+      elements: { action_id: string }[];
+    };
+    expect(actions.elements.map((e) => e.action_id)).toEqual([
+      `${RUN_ACTION_PREFIX}probe`,
+      `${RUN_ACTION_PREFIX}probe-destructive`,
+    ]);
+    expect(RUN_ACTION_PREFIX).toBe(BLOCKS_RUN_ACTION_PREFIX);
+    expect(alarmMessage(facts, { resolvedAt: "2026-12-01T12:10:00Z" }).blocks.some((b) => b.type === "actions")).toBe(
+      false,
+    );
+  });
+
+  it("a click is /ops typed by the clicker: authorized by the catalogue, a destructive runbook as a dry run", async () => {
+    expect((await clickOf(ALICE, 0)).status).toBe(200);
+    expect((await clickOf(ALICE, 1)).status).toBe(200);
+    expect(invoked.map((i) => [i.FunctionName, payloadOf(i).dryRun, payloadOf(i).requestedBy])).toEqual([
+      ["ops-autopilot-test-worker-probe", false, `slack:${ALICE}`],
+      ["ops-autopilot-test-worker-probe-destructive", true, `slack:${ALICE}`],
+    ]);
+    expect(String(slack.requests.at(-1)?.body.text)).toMatch(/^Accepted: probe-destructive on flash-sale as a dry run/);
+  });
+
+  it.each([
+    ["an unknown user", MALLORY, OPS_CHANNEL, /you are not allowed/],
+    ["the wrong channel", ALICE, "C0RANDOM1", /from this channel/],
+  ])("refuses a click by %s: nothing invoked, the clicker is told", async (_name, user, channel, reason) => {
+    await clickOf(user, 0, channel);
+    expect(invoked).toHaveLength(0);
+    expect(String(slack.requests.at(-1)?.body.text)).toMatch(reason);
+    expect(slack.requests.at(-1)?.body.response_type).toBe("ephemeral");
+  });
+});

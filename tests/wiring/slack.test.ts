@@ -1,0 +1,129 @@
+import { describe, expect, it } from "vitest";
+import { deploymentPlan } from "../../deploy/plan.js";
+import { builtinFleet } from "../../lib/catalogue.js";
+import { type Fleet, parseFleet } from "../../lib/fleet.js";
+import { runbooks } from "../../runbooks/index.js";
+import { builtinSchedules } from "../../schedules/index.js";
+import { builtinSystems } from "../../systems/index.js";
+import type { SystemInput } from "../../systems/schema.js";
+
+const options = { accountId: "111122223333", region: "us-east-1", stage: "production" };
+const names = runbooks.map((r) => r.name);
+
+/** The built-in catalogue with a `slack` section on Flash Sale. */
+function fleetWith(slack: unknown, systemId = "flash-sale"): Fleet {
+  const systems = builtinSystems.map((s: SystemInput) => (s.id === systemId ? { ...s, slack } : s));
+  return parseFleet({ systems, schedules: builtinSchedules }, { source: "test", runbooks: names, remediations: names });
+}
+
+const allowed = {
+  runbooks: [
+    { runbook: "backup", users: ["U0ALICE01"], channels: ["C0OPS0001"] },
+    { runbook: "prune-backups", userGroups: ["S0ONCALL1"], channels: ["C0OPS0001"] },
+  ],
+};
+
+describe("the /ops slash command in the deployment plan", () => {
+  it("deploys no command function when no system allows anything from Slack (the default: nobody)", () => {
+    const plan = deploymentPlan(builtinFleet(), runbooks, options);
+    expect(plan.slack).toBeUndefined();
+    expect(plan.buckets.some((b) => b.kind === "slack")).toBe(false);
+  });
+
+  it("gives workers fixed names and the command exactly lambda:InvokeFunction on the workers its table names", () => {
+    const plan = deploymentPlan(fleetWith(allowed), runbooks, options);
+    const slack = plan.slack;
+    expect(slack?.url).toEqual({ authorization: "none" });
+    const workers = plan.functions.filter((f) => f.kind === "worker");
+    expect(workers.find((w) => w.runbook === "backup")?.name).toBe("ops-autopilot-production-worker-backup");
+    const invoke = slack?.permissions.find((p) => p.actions.includes("lambda:InvokeFunction"));
+    expect(invoke?.actions).toEqual(["lambda:InvokeFunction"]);
+    expect(invoke?.resources).toEqual([
+      "arn:aws:lambda:us-east-1:111122223333:function:ops-autopilot-production-worker-backup",
+      "arn:aws:lambda:us-east-1:111122223333:function:ops-autopilot-production-worker-prune-backups",
+    ]);
+    // Nothing else of Lambda, nothing with a wildcard account or action.
+    for (const p of slack?.permissions ?? []) {
+      for (const a of p.actions) expect(a).not.toContain("*");
+      for (const r of p.resources) expect(r.split(":")[4]).not.toBe("*");
+    }
+    expect(slack?.permissions.map((p) => [p.actions, p.resources])).toEqual([
+      [["lambda:InvokeFunction"], invoke?.resources],
+      [
+        ["secretsmanager:GetSecretValue"],
+        ["arn:aws:secretsmanager:us-east-1:111122223333:secret:ops-autopilot/production/slack-??????"],
+      ],
+      [["s3:PutObject"], [`arn:aws:s3:::${slack?.replayBucket}/slack/seen/*`]],
+      [["s3:GetObject", "s3:PutObject"], [`arn:aws:s3:::${slack?.replayBucket}/slack/approvals/*`]],
+    ]);
+    const table = JSON.parse(slack?.environment.OPS_SLACK_ACCESS ?? "{}");
+    expect(table.systems["flash-sale"].runbooks["prune-backups"]).toMatchObject({
+      userGroups: ["S0ONCALL1"],
+      users: [],
+      destructive: true,
+    });
+    expect(Object.keys(table.systems)).toEqual(["flash-sale"]);
+    expect(plan.buckets.find((b) => b.kind === "slack")?.name).toBe(slack?.replayBucket);
+  });
+
+  it("refuses a catalogue entry for a runbook that does not serve the system", () => {
+    // keep-awake serves only systems with off-hours scaling; Flash Sale has none.
+    expect(() =>
+      deploymentPlan(
+        fleetWith({ runbooks: [{ runbook: "keep-awake", users: ["U0ALICE01"], channels: ["C0OPS0001"] }] }),
+        runbooks,
+        options,
+      ),
+    ).toThrow(/system "flash-sale".slack.runbooks\[0\].runbook: runbook "keep-awake" does not serve flash-sale/);
+  });
+
+  it.each([
+    [
+      "an unknown runbook",
+      { runbooks: [{ runbook: "reboot-everything", users: ["U0ALICE01"], channels: ["C0OPS0001"] }] },
+      /slack.runbooks\[0\].runbook.*unknown runbook "reboot-everything"; known runbooks: .*backup/s,
+    ],
+    [
+      "an entry allowing nobody",
+      { runbooks: [{ runbook: "backup", channels: ["C0OPS0001"] }] },
+      /name at least one Slack user id \(users\) or user group id \(userGroups\)/,
+    ],
+    [
+      "no channel",
+      { runbooks: [{ runbook: "backup", users: ["U0ALICE01"], channels: [] }] },
+      /name at least one channel id/,
+    ],
+    [
+      "a channel name instead of an id",
+      { runbooks: [{ runbook: "backup", users: ["U0ALICE01"], channels: ["#ops"] }] },
+      /must be a Slack channel id such as C024BE91L \(not #name\)/,
+    ],
+    [
+      "a display name instead of a user id",
+      { runbooks: [{ runbook: "backup", users: ["@alice"], channels: ["C0OPS0001"] }] },
+      /must be a Slack user id such as U024BE7LH/,
+    ],
+    [
+      "two entries for one runbook",
+      {
+        runbooks: [
+          { runbook: "backup", users: ["U0ALICE01"], channels: ["C0OPS0001"] },
+          { runbook: "backup", users: ["U0BOB0002"], channels: ["C0OPS0001"] },
+        ],
+      },
+      /runbook "backup" has two entries; merge/,
+    ],
+  ])("the catalogue refuses %s, naming the system and field", (_name, slack, message) => {
+    let error: unknown;
+    try {
+      fleetWith(slack);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeDefined();
+    const issues = (error as { issues?: { path: string; message: string }[] }).issues ?? [];
+    const text = issues.map((x) => `${x.path}: ${x.message}`).join("\n");
+    expect(text).toMatch(/system "flash-sale"/);
+    expect(text).toMatch(message);
+  });
+});
