@@ -237,6 +237,121 @@ const COMMANDS: Record<string, Command> = {
       );
     },
   },
+  backups: {
+    usage: "ops backups --system S [--database D] [--json] [--fleet F]",
+    summary: "each backup: time, size, verified or why not, sha256, versions, the retention slot that keeps it",
+    options: {
+      system: systemOption,
+      database: { type: "string", value: "D", description: "only this database (its catalogue id)" },
+      json,
+      fleet: fleetOption,
+    },
+    maxPositionals: 0,
+    async run({ io, args }) {
+      const system = requireSystem("backups", args);
+      const catalogue = await fleet(args.values.fleet);
+      const local = await localEnv(io, catalogue, system);
+      const { backupsCommand } = await import("./commands/backups.js");
+      const database = str(args.values.database);
+      return backupsCommand({ ...io, env: { ...io.env, ...local } }, catalogue, {
+        system,
+        json: args.values.json === true,
+        ...(database ? { database } : {}),
+      });
+    },
+  },
+  restore: {
+    usage:
+      "ops restore --system S [--database D] [--backup KEY | --at TIME] --target URL [--dry-run] [--force] [--json] [--fleet F]",
+    summary: "restore a verified backup into a database you name (sha256 checked while streaming)",
+    options: {
+      system: systemOption,
+      database: { type: "string", value: "D", description: "the database whose backup to restore (its catalogue id)" },
+      backup: {
+        type: "string",
+        value: "KEY",
+        description: "this backup (its key, or its file name); default the newest verified",
+      },
+      at: {
+        type: "string",
+        value: "TIME",
+        description:
+          "the newest verified backup taken at or before TIME (ISO with zone, local 2026-12-01 11:30, or 24h)",
+      },
+      target: {
+        type: "string",
+        value: "URL",
+        description:
+          "postgres://user@host:port/db to restore into (created when missing; a bare name on the embedded stack); the password from PGPASSWORD or ~/.pgpass",
+      },
+      "dry-run": { type: "boolean", description: "say what would be restored where; change nothing" },
+      force: { type: "boolean", description: "restore into a database that is not empty (pg_restore --clean)" },
+      json,
+      fleet: fleetOption,
+    },
+    maxPositionals: 0,
+    async run({ io, args, signal, cancellable }) {
+      const system = requireSystem("restore", args);
+      const target = str(args.values.target);
+      if (!target) throw new UsageError("ops restore needs --target URL (postgres://user@host:port/database)");
+      cancellable();
+      const catalogue = await fleet(args.values.fleet);
+      const local = await localEnv(io, catalogue, system);
+      const { restoreCommand } = await import("./commands/restore.js");
+      const database = str(args.values.database);
+      const backup = str(args.values.backup);
+      const at = str(args.values.at);
+      return restoreCommand({ ...io, env: { ...io.env, ...local } }, catalogue, {
+        system,
+        target,
+        dryRun: args.values["dry-run"] === true,
+        force: args.values.force === true,
+        json: args.values.json === true,
+        signal,
+        ...(database ? { database } : {}),
+        ...(backup ? { backup } : {}),
+        ...(at ? { at } : {}),
+      });
+    },
+  },
+  audit: {
+    usage: "ops audit --system S [--since T] [--runbook R] [--bucket B] [--json] [--fleet F]",
+    summary: "the audit records of every run: what each action did, readable or JSON",
+    options: {
+      system: systemOption,
+      since: {
+        type: "string",
+        value: "T",
+        description: "runs started at or after T (ISO with zone, local 2026-12-01, or 24h, 7d)",
+      },
+      runbook: { type: "string", value: "R", description: "only this runbook's runs" },
+      bucket: {
+        type: "string",
+        value: "B",
+        description: "the audit bucket of a deployed system (default $OPS_AUDIT_BUCKET; the demo's is its own bucket)",
+      },
+      json,
+      fleet: fleetOption,
+    },
+    maxPositionals: 0,
+    async run({ io, args }) {
+      const system = requireSystem("audit", args);
+      const catalogue = await fleet(args.values.fleet);
+      const local = await localEnv(io, catalogue, system);
+      const { auditCommand } = await import("./commands/audit.js");
+      const since = str(args.values.since);
+      const runbook = str(args.values.runbook);
+      const bucket = str(args.values.bucket);
+      return auditCommand({ ...io, env: { ...io.env, ...local } }, catalogue, {
+        system,
+        json: args.values.json === true,
+        runbooks: (await registry()).map((r) => r.name),
+        ...(since ? { since } : {}),
+        ...(runbook ? { runbook } : {}),
+        ...(bucket ? { bucket } : {}),
+      });
+    },
+  },
   fleet: {
     usage: "ops fleet export [--system S] [--out F] [--fleet F]",
     summary: "the catalogue as a file `--fleet F` reads back (defaults written out)",

@@ -1,3 +1,4 @@
+import { type AuditSink, createS3AuditSink } from "../../lib/audit.js";
 import { clientsForSystem } from "../../lib/aws/clients.js";
 import { ValidationError } from "../../lib/errors.js";
 import type { Fleet } from "../../lib/fleet.js";
@@ -64,6 +65,20 @@ function overrideEnv(
   return { [OVERRIDE_URL]: url, [OVERRIDE_TARGET]: `${system.id}/${database}` };
 }
 
+/**
+ * Where the CLI keeps the audit records of a local system's runs (the demo on the embedded stack): its
+ * own bucket, under `audit/<system>/`, as the Lambda keeps a deployed system's in the audit bucket, so
+ * `ops audit --system demo` reads them. A deployed system run from a laptop writes none: its trail is
+ * the deployment's.
+ */
+export function localAuditSink(system: System, forcePathStyle: boolean): AuditSink | undefined {
+  if (system.deploy || !system.backup) return undefined;
+  return createS3AuditSink({
+    s3: clientsForSystem(system, { s3ForcePathStyle: forcePathStyle }).s3,
+    bucket: system.backup.bucket,
+  });
+}
+
 /** Exit code for a report: 0 succeeded or skipped, 1 failed or partial. */
 export function exitCodeFor(report: Report): number {
   return report.status === "succeeded" || report.status === "skipped" ? EXIT.ok : EXIT.failed;
@@ -93,6 +108,7 @@ export async function runCommand(
     ...override,
   };
   const showProgress = Boolean(io.err.isTTY) && !options.json;
+  const audit = localAuditSink(system, env.OPS_S3_FORCE_PATH_STYLE === "1");
   const report = await executeRun(
     {
       ...deps,
@@ -101,6 +117,7 @@ export async function runCommand(
       notify: options.json ? silentNotifier : createConsoleNotifier({ stream: io.out, format: "text" }),
       clientsFor: (system) => clientsForSystem(system, { s3ForcePathStyle: env.OPS_S3_FORCE_PATH_STYLE === "1" }),
       ...(options.signal ? { signal: options.signal } : {}),
+      ...(audit ? { audit } : {}),
       ...(showProgress
         ? {
             progress: (message: string, fraction?: number) => {
