@@ -35,8 +35,7 @@ export const TREND_MIN_DRILLS = 3;
 export const TREND_MIN_SPAN_MS = DAY_MS;
 
 type Passed = ChartPoint & { restoreMinutes: number };
-const passedOf = (points: readonly ChartPoint[]) =>
-  points.filter((p): p is Passed => p.restoreMinutes !== undefined);
+const passedOf = (points: readonly ChartPoint[]) => points.filter((p): p is Passed => p.restoreMinutes !== undefined);
 
 /**
  * Why no trend is drawn from these drills, or `undefined` when one is: it needs {@link TREND_MIN_DRILLS}
