@@ -5,7 +5,7 @@ import { errorMessage, OpsError, ValidationError } from "../lib/errors.js";
 import { redactingStream } from "../lib/redact.js";
 import type { AnyRunbook } from "../runbooks/types.js";
 import { didYouMean, integerOption, type OptionSpec, type ParsedArgs, parseCommandArgs, UsageError } from "./args.js";
-import { type CliIo, EXIT, packageRoot } from "./io.js";
+import { type CliIo, clearingStream, EXIT, ProgressLine, packageRoot } from "./io.js";
 
 /** What a command gets once its arguments parsed. */
 interface CommandCall {
@@ -43,7 +43,15 @@ const fleet = async (path: unknown) =>
 async function logger(io: CliIo, verbose: boolean) {
   const { createLogger } = await import("../lib/logger.js");
   const envLevel = io.env.POWERTOOLS_LOG_LEVEL ?? io.env.LOG_LEVEL;
-  return createLogger({ stream: io.err, logLevel: (verbose ? "INFO" : (envLevel ?? "WARN")) as LogLevel });
+  // A person at a terminal reads lines; a pipe, a file or a log tool gets the JSON records
+  // (OPS_LOG_FORMAT=json|text overrides either way).
+  const format =
+    io.env.OPS_LOG_FORMAT === "json" || io.env.OPS_LOG_FORMAT === "text" ? io.env.OPS_LOG_FORMAT : undefined;
+  return createLogger({
+    stream: io.err,
+    logLevel: (verbose ? "INFO" : (envLevel ?? "WARN")) as LogLevel,
+    format: format ?? (io.err.isTTY ? "text" : "json"),
+  });
 }
 
 /**
@@ -440,7 +448,8 @@ ${lines.join("\n")}
   ops --version
 
 Options of every command:
-  --verbose     structured logs (JSON, on stderr) at INFO instead of WARN
+  --verbose     logs on stderr at INFO instead of WARN (lines on a terminal, JSON when piped;
+                OPS_LOG_FORMAT=json|text to choose)
   -h, --help    the command's usage
 Exit codes: 0 succeeded or skipped, 1 failed or partial, 2 usage or validation error.
 `;
@@ -496,11 +505,15 @@ function topLevel(io: CliIo, argv: string[]): number | undefined {
 /** Runs the CLI; returns the exit code. `io` is injectable so tests run it in-process. */
 export async function main(argv: string[], partialIo: Partial<CliIo> = {}): Promise<number> {
   // Everything the CLI prints passes the redactor: reports, errors, warnings, progress, logs.
+  const err = redactingStream(partialIo.err ?? process.stderr);
+  // Whatever is written next, on stdout or stderr, first clears a progress line that is showing.
+  const progress = new ProgressLine(err);
   const io: CliIo = {
-    out: redactingStream(partialIo.out ?? process.stdout),
-    err: redactingStream(partialIo.err ?? process.stderr),
+    out: clearingStream(redactingStream(partialIo.out ?? process.stdout), progress),
+    err: clearingStream(err, progress),
     env: partialIo.env ?? process.env,
     now: partialIo.now ?? (() => new Date()),
+    progress,
   };
   const controller = new AbortController();
   // SIGTERM too: that is how ECS and Fargate stop a task (then SIGKILL 30 s later), and a run that

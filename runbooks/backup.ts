@@ -10,6 +10,7 @@ import { backupKmsPermissions, backupListPermissions, backupObjectArn, databaseS
 import { describeConnection, resolveConnection } from "../lib/postgres/connection.js";
 import { readServerInfo } from "../lib/postgres/server.js";
 import { chooseTool, findTools } from "../lib/postgres/tools.js";
+import { plural } from "../lib/text.js";
 import type { Database, System } from "../systems/schema.js";
 import { selectDatabases } from "./databases.js";
 import { runExclusive } from "./exclusive.js";
@@ -314,14 +315,14 @@ export const backupRunbook: Runbook<typeof input> = {
     const bytes = done.reduce((sum, a) => sum + ((a.after as { bytes?: number })?.bytes ?? 0), 0);
     const failed = report.actions.filter((a) => a.status === "failed");
     const summary = ctx.dryRun
-      ? `would back up ${report.actions.filter((a) => a.status === "would-do").length} database(s)`
+      ? `would back up ${plural(report.actions.filter((a) => a.status === "would-do").length, "database")}`
       : failed.length
-        ? `${failed.length} backup(s) failed: ${failed
+        ? `${plural(failed.length, "backup")} failed: ${failed
             .map((a) => `${a.resource}: ${a.reason}`)
             .join("; ")
             .slice(0, 300)}`
         : done.length
-          ? `backed up ${done.length} database(s), ${formatBytes(bytes)}`
+          ? `backed up ${plural(done.length, "database")}, ${formatBytes(bytes)}`
           : report.actions.map((a) => a.reason).join("; ");
     return report.finish({ summary });
   },

@@ -4,6 +4,7 @@ import { type CheckedBackup, checkAllBackups } from "../../lib/backup/catalog.js
 import { decideRetention, type RetentionDecision } from "../../lib/backup/retention.js";
 import { UnknownNameError, ValidationError } from "../../lib/errors.js";
 import { type Fleet, findSystem } from "../../lib/fleet.js";
+import { plural } from "../../lib/text.js";
 import { formatLocal } from "../../lib/timezone.js";
 import type { Database, System } from "../../systems/schema.js";
 import { type CliIo, EXIT, writeJson } from "../io.js";
@@ -21,10 +22,7 @@ export function formatBytes(bytes: number): string {
   return `${value.toFixed(1)} ${units[unit]}`;
 }
 
-/** `1 backup`, `3 backups`: a count with its noun, singular or plural. */
-export function plural(count: number, noun: string, pluralNoun = `${noun}s`): string {
-  return `${count} ${count === 1 ? noun : pluralNoun}`;
-}
+export { plural };
 
 /** `2026-12-01 11:50:00 UTC`. */
 export function formatUtc(at: Date): string {

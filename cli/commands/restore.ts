@@ -204,13 +204,14 @@ function describePlan(
 }
 
 function progressWriter(io: CliIo, total: number, show: boolean) {
-  if (!show) return { onBytes: undefined, clear: () => {} };
+  const line = io.progress;
+  if (!show || !line) return { onBytes: undefined, clear: () => {} };
   return {
     onBytes: (bytes: number) =>
-      io.err.write(
-        `\r\x1b[2Krestoring: ${formatBytes(bytes)} of ${formatBytes(total)} ${Math.round((bytes / Math.max(1, total)) * 100)}%`,
+      line.show(
+        `restoring: ${formatBytes(bytes)} of ${formatBytes(total)} ${Math.round((bytes / Math.max(1, total)) * 100)}%`,
       ),
-    clear: () => io.err.write("\r\x1b[2K"),
+    clear: () => line.clear(),
   };
 }
 

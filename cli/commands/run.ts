@@ -122,14 +122,14 @@ export async function runCommand(
         ? {
             progress: (message: string, fraction?: number) => {
               const pct = fraction === undefined ? "" : ` ${Math.round(fraction * 100)}%`;
-              io.err.write(`\r\x1b[2K${message}${pct}`);
+              io.progress?.show(`${message}${pct}`);
             },
           }
         : {}),
     },
     request,
   );
-  if (showProgress) io.err.write("\r\x1b[2K");
+  io.progress?.clear();
   if (options.json) writeJson(io, report);
   else {
     for (const action of report.actions) {
