@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { mkdtemp, open, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -231,5 +232,51 @@ describe("ops audit", () => {
     const badSince = await ops("audit", "--system", "demo", "--since", "last week");
     expect(badSince.code).toBe(2);
     expect(badSince.err).toContain('--since "last week" is not a time');
+  });
+});
+
+/** Runs `ops` on a pseudo-terminal (util-linux `script`), as a person at a terminal would see it. */
+function opsOnTty(...args: string[]): Promise<{ code: number | null; screen: string }> {
+  const command = [process.execPath, bin, ...args].map((a) => `'${a}'`).join(" ");
+  return new Promise((resolve) => {
+    const child = spawn("script", ["-qec", command, "/dev/null"], {
+      env: { ...process.env, OPS_STATE_DIR: stateDir, AWS_ENDPOINT_URL_S3: "", AWS_ENDPOINT_URL: "" },
+    });
+    let screen = "";
+    child.stdout.on("data", (d) => {
+      screen += d;
+    });
+    child.stderr.resume();
+    child.on("close", (code) => resolve({ code, screen }));
+  });
+}
+
+describe.skipIf(!existsSync("/usr/bin/script"))("output on a terminal and in a pipe", () => {
+  it("on a TTY the progress line is cleared before the report", async () => {
+    const { code, screen } = await opsOnTty("run", "backup", "--system", "demo", "force=true");
+    expect(code, screen).toBe(0);
+    expect(screen).toContain("dumping demo/inventory");
+    // The report starts on a cleared line, never glued to the progress text.
+    expect(screen).toContain("\r\u001b[2K[OK] demo backup: backed up 1 database, ");
+    expect(screen).not.toMatch(/MiB( \d+%)?\[OK\]/);
+  });
+
+  it("on a TTY log lines read as text, and clear the progress line too", async () => {
+    const { code, screen } = await opsOnTty("run", "backup", "--system", "demo", "force=true", "--verbose");
+    expect(code, screen).toBe(0);
+    expect(screen).toMatch(/INFO {2}run started {2}.*requestedBy=cli/);
+    expect(screen).toMatch(/INFO {2}run finished {2}.*status=succeeded {2}summary=backed up 1 database/);
+    expect(screen).not.toContain('{"level"');
+    const last = screen.slice(screen.lastIndexOf("dumping demo/inventory"));
+    const end = last.search(/[\r\n]/);
+    expect(last.slice(end, end + 5)).toBe("\r\u001b[2K");
+  });
+
+  it("piped, log lines stay JSON records", async () => {
+    const { code, err } = await ops("run", "backup", "--system", "demo", "--dry-run", "--verbose");
+    expect(code, err).toBe(0);
+    const lines = err.trim().split("\n").filter(Boolean);
+    expect(lines.length).toBeGreaterThan(0);
+    for (const line of lines) expect(JSON.parse(line)).toHaveProperty("level");
   });
 });
