@@ -5,6 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import { errorMessage, ValidationError } from "../lib/errors.js";
+import { plural } from "../lib/text.js";
 
 /** A usage mistake: exit code 2, and a pointer to `--help`. */
 export class UsageError extends ValidationError {}
@@ -124,7 +125,7 @@ export function parseCommandArgs(
     const takes =
       spec.maxPositionals === 0
         ? "takes no arguments"
-        : `takes ${spec.positionalsName ?? `${spec.maxPositionals} argument(s)`}`;
+        : `takes ${spec.positionalsName ?? plural(spec.maxPositionals, "argument")}`;
     throw new UsageError(`\`ops ${command}\` ${takes}; unexpected: ${extra.map((p) => `"${p}"`).join(" ")}`);
   }
   return { values: parsed.values as ParsedArgs["values"], positionals };

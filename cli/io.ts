@@ -8,6 +8,8 @@ export interface CliIo {
   err: NodeJS.WritableStream & { isTTY?: boolean };
   env: Readonly<Record<string, string | undefined>>;
   now: () => Date;
+  /** The progress line on a TTY (absent in tests that build their own io: progress then goes nowhere). */
+  progress?: ProgressLine;
 }
 
 /** Exit codes: 0 succeeded or skipped; 1 failed or partial; 2 usage or validation error. */
@@ -34,4 +36,44 @@ export function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(dir, "package.json")) && dir !== dirname(dir)) dir = dirname(dir);
   return dir;
+}
+
+/**
+ * The one progress line a run shows on a TTY (`\r`-rewritten on stderr). Anything else the CLI writes,
+ * on stdout or stderr (a report, a log line, a warning), first clears it, so a report never starts
+ * in the middle of `dumping demo/inventory: 8.1 MiB`.
+ */
+export class ProgressLine {
+  private active = false;
+
+  constructor(private readonly target: NodeJS.WritableStream) {}
+
+  /** Replaces the line with `text`. */
+  show(text: string): void {
+    this.target.write(`\r\x1b[2K${text}`);
+    this.active = true;
+  }
+
+  /** Clears the line if one is shown. */
+  clear(): void {
+    if (!this.active) return;
+    this.active = false;
+    this.target.write("\r\x1b[2K");
+  }
+}
+
+/** `target`, whose every write first clears `line`. */
+export function clearingStream<S extends NodeJS.WritableStream>(target: S, line: ProgressLine): S {
+  return new Proxy(target, {
+    get(object, property, receiver) {
+      if (property === "write") {
+        return (...args: unknown[]) => {
+          line.clear();
+          return (object.write as (...a: unknown[]) => boolean).apply(object, args);
+        };
+      }
+      const value = Reflect.get(object, property, receiver);
+      return typeof value === "function" ? value.bind(object) : value;
+    },
+  });
 }

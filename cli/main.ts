@@ -5,7 +5,7 @@ import { errorMessage, OpsError, ValidationError } from "../lib/errors.js";
 import { redactingStream } from "../lib/redact.js";
 import type { AnyRunbook } from "../runbooks/types.js";
 import { didYouMean, integerOption, type OptionSpec, type ParsedArgs, parseCommandArgs, UsageError } from "./args.js";
-import { type CliIo, EXIT, packageRoot } from "./io.js";
+import { type CliIo, clearingStream, EXIT, ProgressLine, packageRoot } from "./io.js";
 
 /** What a command gets once its arguments parsed. */
 interface CommandCall {
@@ -43,7 +43,15 @@ const fleet = async (path: unknown) =>
 async function logger(io: CliIo, verbose: boolean) {
   const { createLogger } = await import("../lib/logger.js");
   const envLevel = io.env.POWERTOOLS_LOG_LEVEL ?? io.env.LOG_LEVEL;
-  return createLogger({ stream: io.err, logLevel: (verbose ? "INFO" : (envLevel ?? "WARN")) as LogLevel });
+  // A person at a terminal reads lines; a pipe, a file or a log tool gets the JSON records
+  // (OPS_LOG_FORMAT=json|text overrides either way).
+  const format =
+    io.env.OPS_LOG_FORMAT === "json" || io.env.OPS_LOG_FORMAT === "text" ? io.env.OPS_LOG_FORMAT : undefined;
+  return createLogger({
+    stream: io.err,
+    logLevel: (verbose ? "INFO" : (envLevel ?? "WARN")) as LogLevel,
+    format: format ?? (io.err.isTTY ? "text" : "json"),
+  });
 }
 
 /**
@@ -237,6 +245,121 @@ const COMMANDS: Record<string, Command> = {
       );
     },
   },
+  backups: {
+    usage: "ops backups --system S [--database D] [--json] [--fleet F]",
+    summary: "each backup: time, size, verified or why not, sha256, versions, the retention slot that keeps it",
+    options: {
+      system: systemOption,
+      database: { type: "string", value: "D", description: "only this database (its catalogue id)" },
+      json,
+      fleet: fleetOption,
+    },
+    maxPositionals: 0,
+    async run({ io, args }) {
+      const system = requireSystem("backups", args);
+      const catalogue = await fleet(args.values.fleet);
+      const local = await localEnv(io, catalogue, system);
+      const { backupsCommand } = await import("./commands/backups.js");
+      const database = str(args.values.database);
+      return backupsCommand({ ...io, env: { ...io.env, ...local } }, catalogue, {
+        system,
+        json: args.values.json === true,
+        ...(database ? { database } : {}),
+      });
+    },
+  },
+  restore: {
+    usage:
+      "ops restore --system S [--database D] [--backup KEY | --at TIME] --target URL [--dry-run] [--force] [--json] [--fleet F]",
+    summary: "restore a verified backup into a database you name (sha256 checked while streaming)",
+    options: {
+      system: systemOption,
+      database: { type: "string", value: "D", description: "the database whose backup to restore (its catalogue id)" },
+      backup: {
+        type: "string",
+        value: "KEY",
+        description: "this backup (its key, or its file name); default the newest verified",
+      },
+      at: {
+        type: "string",
+        value: "TIME",
+        description:
+          "the newest verified backup taken at or before TIME (ISO with zone, local 2026-12-01 11:30, or 24h)",
+      },
+      target: {
+        type: "string",
+        value: "URL",
+        description:
+          "postgres://user@host:port/db to restore into (created when missing; a bare name on the embedded stack); the password from PGPASSWORD or ~/.pgpass",
+      },
+      "dry-run": { type: "boolean", description: "say what would be restored where; change nothing" },
+      force: { type: "boolean", description: "restore into a database that is not empty (pg_restore --clean)" },
+      json,
+      fleet: fleetOption,
+    },
+    maxPositionals: 0,
+    async run({ io, args, signal, cancellable }) {
+      const system = requireSystem("restore", args);
+      const target = str(args.values.target);
+      if (!target) throw new UsageError("ops restore needs --target URL (postgres://user@host:port/database)");
+      cancellable();
+      const catalogue = await fleet(args.values.fleet);
+      const local = await localEnv(io, catalogue, system);
+      const { restoreCommand } = await import("./commands/restore.js");
+      const database = str(args.values.database);
+      const backup = str(args.values.backup);
+      const at = str(args.values.at);
+      return restoreCommand({ ...io, env: { ...io.env, ...local } }, catalogue, {
+        system,
+        target,
+        dryRun: args.values["dry-run"] === true,
+        force: args.values.force === true,
+        json: args.values.json === true,
+        signal,
+        ...(database ? { database } : {}),
+        ...(backup ? { backup } : {}),
+        ...(at ? { at } : {}),
+      });
+    },
+  },
+  audit: {
+    usage: "ops audit --system S [--since T] [--runbook R] [--bucket B] [--json] [--fleet F]",
+    summary: "the audit records of every run: what each action did, readable or JSON",
+    options: {
+      system: systemOption,
+      since: {
+        type: "string",
+        value: "T",
+        description: "runs started at or after T (ISO with zone, local 2026-12-01, or 24h, 7d)",
+      },
+      runbook: { type: "string", value: "R", description: "only this runbook's runs" },
+      bucket: {
+        type: "string",
+        value: "B",
+        description: "the audit bucket of a deployed system (default $OPS_AUDIT_BUCKET; the demo's is its own bucket)",
+      },
+      json,
+      fleet: fleetOption,
+    },
+    maxPositionals: 0,
+    async run({ io, args }) {
+      const system = requireSystem("audit", args);
+      const catalogue = await fleet(args.values.fleet);
+      const local = await localEnv(io, catalogue, system);
+      const { auditCommand } = await import("./commands/audit.js");
+      const since = str(args.values.since);
+      const runbook = str(args.values.runbook);
+      const bucket = str(args.values.bucket);
+      return auditCommand({ ...io, env: { ...io.env, ...local } }, catalogue, {
+        system,
+        json: args.values.json === true,
+        runbooks: (await registry()).map((r) => r.name),
+        ...(since ? { since } : {}),
+        ...(runbook ? { runbook } : {}),
+        ...(bucket ? { bucket } : {}),
+      });
+    },
+  },
   fleet: {
     usage: "ops fleet export [--system S] [--out F] [--fleet F]",
     summary: "the catalogue as a file `--fleet F` reads back (defaults written out)",
@@ -325,7 +448,8 @@ ${lines.join("\n")}
   ops --version
 
 Options of every command:
-  --verbose     structured logs (JSON, on stderr) at INFO instead of WARN
+  --verbose     logs on stderr at INFO instead of WARN (lines on a terminal, JSON when piped;
+                OPS_LOG_FORMAT=json|text to choose)
   -h, --help    the command's usage
 Exit codes: 0 succeeded or skipped, 1 failed or partial, 2 usage or validation error.
 `;
@@ -381,11 +505,15 @@ function topLevel(io: CliIo, argv: string[]): number | undefined {
 /** Runs the CLI; returns the exit code. `io` is injectable so tests run it in-process. */
 export async function main(argv: string[], partialIo: Partial<CliIo> = {}): Promise<number> {
   // Everything the CLI prints passes the redactor: reports, errors, warnings, progress, logs.
+  const err = redactingStream(partialIo.err ?? process.stderr);
+  // Whatever is written next, on stdout or stderr, first clears a progress line that is showing.
+  const progress = new ProgressLine(err);
   const io: CliIo = {
-    out: redactingStream(partialIo.out ?? process.stdout),
-    err: redactingStream(partialIo.err ?? process.stderr),
+    out: clearingStream(redactingStream(partialIo.out ?? process.stdout), progress),
+    err: clearingStream(err, progress),
     env: partialIo.env ?? process.env,
     now: partialIo.now ?? (() => new Date()),
+    progress,
   };
   const controller = new AbortController();
   // SIGTERM too: that is how ECS and Fargate stop a task (then SIGKILL 30 s later), and a run that

@@ -12,3 +12,11 @@ export function foldText(text: string, max: number): string {
   const cut = boundary > 0 ? head.slice(0, boundary) : head;
   return `${cut.replace(/[\s,;:.–—-]+$/u, "")}…`;
 }
+
+/**
+ * `1 backup`, `3 backups`, `0 backups`: a count with its noun in the right number (`pluralNoun` when
+ * adding an s is wrong: `indexes`, `replicas pending`). Never `backup(s)`.
+ */
+export function plural(count: number, noun: string, pluralNoun = `${noun}s`): string {
+  return `${count} ${count === 1 ? noun : pluralNoun}`;
+}

@@ -12,6 +12,7 @@ import { describeConnection, resolveConnection } from "../lib/postgres/connectio
 import { readServerInfo } from "../lib/postgres/server.js";
 import { exportSnapshot, type HeldSnapshot } from "../lib/postgres/snapshot.js";
 import { chooseTool, findTools } from "../lib/postgres/tools.js";
+import { plural } from "../lib/text.js";
 import type { Database, System } from "../systems/schema.js";
 import { backupTaskSettings, decidePlacement, handOffBackup, type Placement } from "./backup-handoff.js";
 import { selectDatabases } from "./databases.js";
@@ -379,15 +380,15 @@ export const backupRunbook: Runbook<typeof input> = {
     const bytes = done.reduce((sum, a) => sum + ((a.after as { bytes?: number })?.bytes ?? 0), 0);
     const failed = report.actions.filter((a) => a.status === "failed");
     const summary = ctx.dryRun
-      ? `would back up ${report.actions.filter((a) => a.status === "would-do").length} database(s)`
+      ? `would back up ${plural(report.actions.filter((a) => a.status === "would-do").length, "database")}`
       : failed.length
-        ? `${failed.length} backup(s) failed: ${failed
+        ? `${plural(failed.length, "backup")} failed: ${failed
             .map((a) => `${a.resource}: ${a.reason}`)
             .join("; ")
             .slice(0, 300)}`
         : done.length || handedOff.length
           ? [
-              ...(done.length ? [`backed up ${done.length} database(s), ${formatBytes(bytes)}`] : []),
+              ...(done.length ? [`backed up ${plural(done.length, "database")}, ${formatBytes(bytes)}`] : []),
               ...handedOff.map((a) => `${a.resource}: ${a.reason}`),
             ].join("; ")
           : report.actions.map((a) => a.reason).join("; ");

@@ -12,7 +12,7 @@ import { dropScratchDatabase, listScratchDatabases } from "../lib/drill/scratch.
 import { defaultDeadlineMinutes, resolveDrillSettings } from "../lib/drill/settings.js";
 import { errorMessage } from "../lib/errors.js";
 import { describeConnection } from "../lib/postgres/connection.js";
-import { foldText } from "../lib/text.js";
+import { foldText, plural } from "../lib/text.js";
 import type { System } from "../systems/schema.js";
 import { booleanish } from "./inputs.js";
 import { ReportBuilder } from "./report.js";
@@ -313,9 +313,9 @@ export const drillJanitorRunbook: Runbook<typeof input> = {
     const summary = failed.length
       ? `janitor failures: ${foldText(failed.map((a) => `${a.resource}: ${a.reason}`).join("; "), 400)}`
       : removed.length
-        ? `${verb} ${removed.length} drill leftover(s): ${removed.map((a) => a.resource).join(", ")}${kept.length ? `; ${kept.length} in progress` : ""}`
+        ? `${verb} ${plural(removed.length, "drill leftover")}: ${removed.map((a) => a.resource).join(", ")}${kept.length ? `; ${kept.length} in progress` : ""}`
         : kept.length
-          ? `nothing past its deadline; ${kept.length} drill(s) in progress`
+          ? `nothing past its deadline; ${plural(kept.length, "drill")} in progress`
           : "no drill leftovers";
     return report.finish({ summary, ...(failed.length === 0 ? { status: "succeeded" as const } : {}) });
   },

@@ -4,6 +4,7 @@ import { checkAllBackups, describeSpan } from "../lib/backup/catalog.js";
 import { decideRetention, type RetentionDecision } from "../lib/backup/retention.js";
 import { errorMessage } from "../lib/errors.js";
 import { backupKmsReadPermissions, backupListPermissions, backupObjectArn } from "../lib/iam.js";
+import { plural } from "../lib/text.js";
 import { backupMaxAgeMinutes, type Database, type System } from "../systems/schema.js";
 import { selectDatabases } from "./databases.js";
 import { ReportBuilder } from "./report.js";
@@ -31,7 +32,7 @@ function reportForeign(report: ReportBuilder, resource: string, foreign: string[
     resource,
     action: "ignore",
     status: "skipped",
-    reason: `${foreign.length} object(s) not in the layout <prefix>/<system>/<database>/YYYY/MM/DD/<timestamp>.dump left alone (${shown}${foreign.length > EXAMPLES ? ", ..." : ""})`,
+    reason: `${plural(foreign.length, "object")} not in the layout <prefix>/<system>/<database>/YYYY/MM/DD/<timestamp>.dump left alone (${shown}${foreign.length > EXAMPLES ? ", ..." : ""})`,
   });
 }
 
@@ -92,7 +93,7 @@ function stopsPruning(ctx: RunbookContext, report: ReportBuilder, database: Data
       resource,
       action: "prune",
       status: "failed",
-      reason: `no verified backup among ${listing.backups.length} object(s): nothing deleted; check the backup job`,
+      reason: `no verified backup among ${plural(listing.backups.length, "dump")}: nothing deleted; check the backup job`,
     });
     return true;
   }
@@ -192,13 +193,16 @@ function summarize(ctx: RunbookContext, report: ReportBuilder): string {
       .join("; ")
       .slice(0, 300)}`;
   const verb = ctx.dryRun ? "would delete" : "deleted";
-  const line = `${verb} ${deletes.length} object(s), kept ${kept} backup(s)`;
+  // Counted as backups (a dump and its manifest are one), stray manifests apart.
+  const strays = deletes.filter((a) => a.resource.endsWith(".manifest.json")).length;
+  const straysText = strays ? ` and ${plural(strays, "manifest")} without a dump` : "";
+  const line = `${verb} ${plural(deletes.length - strays, "backup")}${straysText}, kept ${plural(kept, "backup")}`;
   if (unverified.length === 0) return line;
   const shown = unverified
     .slice(0, EXAMPLES)
     .map((a) => a.resource)
     .join(", ");
-  return `${line}; ${unverified.length} unverified dump(s) kept and not counted (${shown}${unverified.length > EXAMPLES ? ", ..." : ""}): check the backup job`;
+  return `${line}; ${plural(unverified.length, "unverified dump")} kept and not counted (${shown}${unverified.length > EXAMPLES ? ", ..." : ""}): check the backup job`;
 }
 
 /** Retention: keep-daily/weekly/monthly per system; never the newest verified; nothing when stale. */

@@ -37,6 +37,13 @@ fi
 if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
   useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres || fail "cannot create the postgres user that owns local clusters"
 fi
+# CI renders the drill chart in headless Chromium (tests/integration/chart-render.test.ts); elsewhere
+# that test is skipped when Chromium is missing, so `npm start` never pulls a browser in.
+if [ "${CI:-}" = true ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! command -v chromium >/dev/null; then
+  echo "ops-autopilot: installing Chromium for the chart test (apt-get install chromium) ..." >&2
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >&2 ||
+    echo "ops-autopilot: apt-get install chromium failed; the chart render test will be skipped" >&2
+fi
 # The compiled CLI (dist/), so `ops` starts without compiling TypeScript; rebuilt when a source is newer.
 if ! node --input-type=module -e '
   import { readFileSync } from "node:fs"; import { newestSourceMtime } from "./bin/sources.js";

@@ -6,7 +6,7 @@ import { createConsoleNotifier } from "../../lib/notify.js";
 import { executeRun } from "../../lib/runner.js";
 import type { AnyRunbook, Report } from "../../runbooks/types.js";
 import { type CliIo, EXIT } from "../io.js";
-import { exitCodeFor } from "./run.js";
+import { exitCodeFor, localAuditSink } from "./run.js";
 import { applyEnv, stackOptions } from "./stack.js";
 
 /** The runbooks `npm start` runs on the embedded stack, in order, with their input. */
@@ -63,6 +63,8 @@ async function runSteps(
   json: boolean,
 ): Promise<Report[]> {
   const reports: Report[] = [];
+  const system = findSystem(deps.fleet, "demo");
+  const audit = localAuditSink(system, true);
   for (const step of DEMO_STEPS) {
     if (deps.signal.aborted) break;
     if (!deps.registry.some((r) => r.name === step.runbook)) continue;
@@ -76,6 +78,7 @@ async function runSteps(
         signal: deps.signal,
         notify: createConsoleNotifier({ stream: json ? io.err : io.out, format: "text" }),
         clientsFor: (s) => clientsForSystem(s, { s3ForcePathStyle: true }),
+        ...(audit ? { audit } : {}),
       },
       { runbook: step.runbook, system: "demo", input: step.input, dryRun: false, requestedBy: "npm start" },
     );

@@ -2,7 +2,7 @@ import { writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { type AwsClients, clientsForSystem } from "../../lib/aws/clients.js";
-import { type ChartPoint, linearTrend, renderDrillChart } from "../../lib/drill/chart.js";
+import { type ChartPoint, linearTrend, renderDrillChart, trendAbsence } from "../../lib/drill/chart.js";
 import { listDrillRecords, type StoredDrillRecord } from "../../lib/drill/record.js";
 import { formatDuration, formatTarget } from "../../lib/drill/verdict.js";
 import { UnknownNameError, ValidationError } from "../../lib/errors.js";
@@ -114,7 +114,8 @@ export async function drillHistoryCommand(
           rtoMinutes,
           points,
           ...(trend ? { trend } : {}),
-          caption: trend?.note ?? "a trend needs two drills that passed",
+          caption: trend?.note ?? trendAbsence(points) ?? "",
+          timezone: system.timezone,
         }),
       );
     }
@@ -144,7 +145,7 @@ export async function drillHistoryCommand(
         rows(records, system),
       )}\n`,
     );
-    io.out.write(`${trend?.note ?? "trend: needs two drills that passed"}\n`);
+    io.out.write(`${trend?.note ?? trendAbsence(points)}\n`);
     io.out.write(`chart: ${out}\n`);
     return EXIT.ok;
   } finally {

@@ -1,6 +1,7 @@
 import type { Fleet } from "../../lib/fleet.js";
 import { findSystem } from "../../lib/fleet.js";
 import { planRuns } from "../../lib/plan.js";
+import { plural } from "../../lib/text.js";
 import type { AnyRunbook } from "../../runbooks/types.js";
 import { type CliIo, EXIT, table, writeJson } from "../io.js";
 
@@ -38,6 +39,8 @@ export function planCommand(
         .join("; "),
     ]);
   io.out.write(`${table(["system", "runbook", "local time", "utc", "note"], rows)}\n`);
-  io.out.write(`\n${runs.length} runs in the next ${options.days} day(s) from ${io.now().toISOString()}\n`);
+  io.out.write(
+    `\n${plural(runs.length, "run")} in the next ${plural(options.days, "day")} from ${io.now().toISOString()}\n`,
+  );
   return EXIT.ok;
 }

@@ -67,6 +67,20 @@ function overrideEnv(
   return { [OVERRIDE_URL]: url, [OVERRIDE_TARGET]: `${system.id}/${database}` };
 }
 
+/**
+ * Where the CLI keeps the audit records of a local system's runs (the demo on the embedded stack): its
+ * own bucket, under `audit/<system>/`, as the Lambda keeps a deployed system's in the audit bucket, so
+ * `ops audit --system demo` reads them. A deployed system run from a laptop writes none: its trail is
+ * the deployment's.
+ */
+export function localAuditSink(system: System, forcePathStyle: boolean): AuditSink | undefined {
+  if (system.deploy || !system.backup) return undefined;
+  return createS3AuditSink({
+    s3: clientsForSystem(system, { s3ForcePathStyle: forcePathStyle }).s3,
+    bucket: system.backup.bucket,
+  });
+}
+
 /** Exit code for a report: 0 succeeded or skipped, 1 failed or partial. */
 export function exitCodeFor(report: Report): number {
   return report.status === "succeeded" || report.status === "skipped" ? EXIT.ok : EXIT.failed;
@@ -125,27 +139,29 @@ export async function runCommand(
   const showProgress = Boolean(io.err.isTTY) && !options.json;
   const deployed = deploymentSinks(env, deps);
   const local = options.json ? silentNotifier : createConsoleNotifier({ stream: io.out, format: "text" });
+  // A local system (the demo) writes its audit records to its own bucket on the embedded stack.
+  const audit = deployed.audit ?? localAuditSink(system, env.OPS_S3_FORCE_PATH_STYLE === "1");
   const report = await executeRun(
     {
       ...deps,
       now: io.now,
       env,
       notify: deployed.notify ? fanOut([local, deployed.notify]) : local,
-      ...(deployed.audit ? { audit: deployed.audit } : {}),
       clientsFor: (system) => clientsForSystem(system, { s3ForcePathStyle: env.OPS_S3_FORCE_PATH_STYLE === "1" }),
       ...(options.signal ? { signal: options.signal } : {}),
+      ...(audit ? { audit } : {}),
       ...(showProgress
         ? {
             progress: (message: string, fraction?: number) => {
               const pct = fraction === undefined ? "" : ` ${Math.round(fraction * 100)}%`;
-              io.err.write(`\r\x1b[2K${message}${pct}`);
+              io.progress?.show(`${message}${pct}`);
             },
           }
         : {}),
     },
     request,
   );
-  if (showProgress) io.err.write("\r\x1b[2K");
+  io.progress?.clear();
   if (options.json) writeJson(io, report);
   else {
     for (const action of report.actions) {

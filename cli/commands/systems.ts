@@ -1,5 +1,6 @@
 import { bindGuideAlarms } from "../../alarms/index.js";
 import type { Fleet } from "../../lib/fleet.js";
+import { plural } from "../../lib/text.js";
 import type { System } from "../../systems/schema.js";
 import { type CliIo, EXIT, table, writeJson } from "../io.js";
 
@@ -75,6 +76,6 @@ export function systemsCommand(io: CliIo, fleet: Fleet, options: { json: boolean
     io.out.write("\nalarms not deployed (the catalogue cannot bind them to a resource):\n");
     for (const u of unbound) io.out.write(`  ${u.id}: ${u.reason}\n`);
   }
-  io.out.write(`\n${fleet.systems.length} systems from ${fleet.source}\n`);
+  io.out.write(`\n${plural(fleet.systems.length, "system")} from ${fleet.source}\n`);
   return EXIT.ok;
 }

@@ -3,6 +3,8 @@
  * cross the RTO, and an SVG chart of it (no dependencies; opens in any browser).
  */
 
+import { offsetMinutes, toLocal } from "../timezone.js";
+
 const DAY_MS = 86_400_000;
 
 /** One drill on the chart. */
@@ -27,13 +29,41 @@ export interface Trend {
   points: number;
 }
 
+/** Fewest passed drills a trend is drawn from: two points make a line, not a tendency. */
+export const TREND_MIN_DRILLS = 3;
+/** Shortest span of passed drills a trend is drawn from: drills minutes apart (`npm start` run after run) say nothing about weeks. */
+export const TREND_MIN_SPAN_MS = DAY_MS;
+
+type Passed = ChartPoint & { restoreMinutes: number };
+const passedOf = (points: readonly ChartPoint[]) => points.filter((p): p is Passed => p.restoreMinutes !== undefined);
+
 /**
- * Least-squares line through the passed drills (failed ones have no restore time). Needs two drills
- * at different times; undefined otherwise.
+ * Why no trend is drawn from these drills, or `undefined` when one is: it needs {@link TREND_MIN_DRILLS}
+ * passed drills spread over at least {@link TREND_MIN_SPAN_MS}.
+ */
+export function trendAbsence(points: readonly ChartPoint[]): string | undefined {
+  const usable = passedOf(points);
+  const times = usable.map((p) => p.at.getTime());
+  const spanMs = times.length ? Math.max(...times) - Math.min(...times) : 0;
+  if (usable.length >= TREND_MIN_DRILLS && spanMs >= TREND_MIN_SPAN_MS) return undefined;
+  const have = `${usable.length} passed drill${usable.length === 1 ? "" : "s"}${usable.length > 1 ? ` over ${describeSpanShort(spanMs)}` : ""}`;
+  return `no trend: it needs ${TREND_MIN_DRILLS} passed drills over at least a day (have ${have})`;
+}
+
+function describeSpanShort(ms: number): string {
+  if (ms >= 2 * DAY_MS) return `${Math.round(ms / DAY_MS)} days`;
+  if (ms >= 3_600_000) return `${(ms / 3_600_000).toFixed(1)} hours`;
+  const minutes = Math.round(ms / 60_000);
+  return `${minutes} minute${minutes === 1 ? "" : "s"}`;
+}
+
+/**
+ * Least-squares line through the passed drills (failed ones have no restore time). Undefined unless
+ * there are {@link TREND_MIN_DRILLS} over at least a day ({@link trendAbsence} says why).
  */
 export function linearTrend(points: readonly ChartPoint[], rtoMinutes: number): Trend | undefined {
-  const usable = points.filter((p): p is ChartPoint & { restoreMinutes: number } => p.restoreMinutes !== undefined);
-  if (usable.length < 2) return undefined;
+  if (trendAbsence(points)) return undefined;
+  const usable = passedOf(points);
   const t0 = Math.min(...usable.map((p) => p.at.getTime()));
   const xs = usable.map((p) => (p.at.getTime() - t0) / DAY_MS);
   const ys = usable.map((p) => p.restoreMinutes);
@@ -60,8 +90,8 @@ export function linearTrend(points: readonly ChartPoint[], rtoMinutes: number): 
       : spanDays * 24 >= 1
         ? `${(spanDays * 24).toFixed(1)} hours`
         : `${Math.round(spanDays * 1440)} minutes`;
-  // Two drills, or drills minutes apart (`npm start` run after run), make a line but not a forecast.
-  const weak = n < 3 || spanDays < 7 ? " (few drills over a short span: a weak forecast)" : "";
+  // Three drills over a few days make a trend, but a thin one to forecast from.
+  const weak = n < 5 || spanDays < 7 ? " (few drills over a short span: a weak forecast)" : "";
   const rate = `${perWeek >= 0 ? "+" : ""}${perWeek.toFixed(2)} min/week over ${n} drills in ${span}`;
   if (slope <= 0) {
     return {
@@ -101,8 +131,54 @@ export interface DrillChartOptions {
   rtoMinutes: number;
   points: readonly ChartPoint[];
   trend?: Trend;
-  /** Shown at the bottom (e.g. the trend's note). */
+  /** Shown at the bottom (e.g. the trend's note); folded onto two lines when long. */
   caption?: string;
+  /** The zone whose dates and times of day the x axis shows (the system's); default UTC. */
+  timezone?: string;
+}
+
+const MINUTE_MS = 60_000;
+/** Tick spacings the x axis chooses from: the smallest that gives at most 7 ticks. */
+const TICK_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720]
+  .map((m) => m * MINUTE_MS)
+  .concat([1, 2, 7, 14, 30, 61, 91, 182, 365].map((d) => d * DAY_MS));
+
+const pad2 = (n: number) => String(n).padStart(2, "0");
+
+/** One x tick: where, and its label. */
+export interface TimeTick {
+  at: number;
+  label: string;
+}
+
+/**
+ * X ticks between two instants at round local times in `timezone`: times of day (`14:30`, with the
+ * date where the day changes: `12-01 00:00`) when the span is under a few days, dates otherwise. Every
+ * label differs from its neighbours, and there are at most 7 of them, so they never overlap.
+ */
+export function timeTicks(from: number, to: number, timezone = "UTC"): TimeTick[] {
+  const range = Math.max(to - from, MINUTE_MS);
+  const step = TICK_STEPS.find((s) => range / s <= 7) ?? 365 * DAY_MS;
+  const offset = offsetMinutes(new Date(from), timezone) * MINUTE_MS;
+  const ticks: TimeTick[] = [];
+  let previousDay = "";
+  for (let t = Math.ceil((from + offset) / step) * step - offset; t <= to; t += step) {
+    const l = toLocal(new Date(t), timezone);
+    const day = `${l.year}-${pad2(l.month)}-${pad2(l.day)}`;
+    const time = `${pad2(l.hour)}:${pad2(l.minute)}`;
+    const label = step >= DAY_MS ? day : day !== previousDay ? `${day.slice(5)} ${time}` : time;
+    previousDay = day;
+    ticks.push({ at: t, label });
+  }
+  return ticks;
+}
+
+/** Splits a caption at a space so each line fits about `max` characters (two lines at most). */
+function foldCaption(text: string, max: number): string[] {
+  if (text.length <= max) return [text];
+  const cut = text.lastIndexOf(" ", max);
+  const at = cut > 0 ? cut : max;
+  return [text.slice(0, at), text.slice(at).trim()];
 }
 
 function niceStep(range: number, ticks: number): number {
@@ -119,8 +195,9 @@ function niceStep(range: number, ticks: number): number {
  */
 export function renderDrillChart(options: DrillChartOptions): string {
   const width = 900;
-  const height = 460;
-  const m = { left: 70, right: 50, top: 50, bottom: 90 };
+  const height = 480;
+  const m = { left: 70, right: 50, top: 50, bottom: 110 };
+  const timezone = options.timezone ?? "UTC";
   const plotW = width - m.left - m.right;
   const plotH = height - m.top - m.bottom;
   const { points, trend, rtoMinutes } = options;
@@ -131,7 +208,8 @@ export function renderDrillChart(options: DrillChartOptions): string {
   if (trend?.crossing && trend.crossing.getTime() > last && trend.crossing.getTime() - last <= 365 * DAY_MS) {
     end = trend.crossing.getTime();
   }
-  const span = Math.max(end - first, DAY_MS);
+  // At least half an hour wide: drills minutes apart spread out and read by their time of day.
+  const span = Math.max(end - first, 30 * MINUTE_MS);
   const x0 = first - span * 0.04;
   const x1 = end + span * 0.04;
   const measured = points.flatMap((p) => (p.restoreMinutes === undefined ? [] : [p.restoreMinutes]));
@@ -157,25 +235,32 @@ export function renderDrillChart(options: DrillChartOptions): string {
   parts.push(
     `<text transform="translate(18 ${m.top + plotH / 2}) rotate(-90)" text-anchor="middle">restore time (minutes)</text>`,
   );
-  // X ticks: dates.
-  const ticks = 6;
-  for (let i = 0; i <= ticks; i++) {
-    const t = x0 + ((x1 - x0) * i) / ticks;
-    const x = sx(t).toFixed(1);
+  // X ticks: round local times or dates, never two alike.
+  const ticks = timeTicks(x0, x1, timezone);
+  for (const tick of ticks) {
+    const x = sx(tick.at).toFixed(1);
     parts.push(
       `<line x1="${x}" y1="${m.top + plotH}" x2="${x}" y2="${m.top + plotH + 5}" stroke="#333"/>`,
-      `<text x="${x}" y="${m.top + plotH + 20}" text-anchor="middle">${new Date(t).toISOString().slice(0, 10)}</text>`,
+      `<text class="tick" x="${x}" y="${m.top + plotH + 20}" text-anchor="middle">${escapeXml(tick.label)}</text>`,
     );
   }
+  const daily = ticks.length > 1 && (ticks[1]?.at ?? 0) - (ticks[0]?.at ?? 0) >= DAY_MS;
+  parts.push(
+    `<text x="${m.left + plotW / 2}" y="${m.top + plotH + 38}" text-anchor="middle" fill="#555">${daily ? "date" : "time of day"} (${escapeXml(timezone)})</text>`,
+  );
   parts.push(
     `<line x1="${m.left}" y1="${m.top + plotH}" x2="${width - m.right}" y2="${m.top + plotH}" stroke="#333"/>`,
     `<line x1="${m.left}" y1="${m.top}" x2="${m.left}" y2="${m.top + plotH}" stroke="#333"/>`,
   );
   // RTO.
   const yRto = sy(rtoMinutes).toFixed(1);
+  // The label sits at the right end of the line unless the crossing marker is there (the trend is
+  // drawn up to its crossing, so it usually is): then at the left end.
+  const crossingX = trend?.crossing ? sx(trend.crossing.getTime()) : undefined;
+  const rtoAtLeft = crossingX !== undefined && crossingX > width - m.right - 110;
   parts.push(
     `<line class="rto" x1="${m.left}" y1="${yRto}" x2="${width - m.right}" y2="${yRto}" stroke="#d62728" stroke-width="2" stroke-dasharray="8 4"/>`,
-    `<text x="${width - m.right - 4}" y="${Number(yRto) - 6}" text-anchor="end" fill="#d62728">RTO ${rtoMinutes} min</text>`,
+    `<text class="rto-label" x="${rtoAtLeft ? m.left + 6 : width - m.right - 4}" y="${Number(yRto) - 6}" text-anchor="${rtoAtLeft ? "start" : "end"}" fill="#d62728">RTO ${rtoMinutes} min</text>`,
   );
   // Trend.
   if (trend) {
@@ -215,16 +300,17 @@ export function renderDrillChart(options: DrillChartOptions): string {
     }
   }
   // Legend and caption.
-  const ly = height - 40;
+  const ly = height - 48;
   parts.push(
     `<circle cx="${m.left}" cy="${ly}" r="5" fill="#2ca02c"/><text x="${m.left + 10}" y="${ly + 4}">within RTO</text>`,
     `<circle cx="${m.left + 100}" cy="${ly}" r="5" fill="#ff7f0e"/><text x="${m.left + 110}" y="${ly + 4}">over RTO</text>`,
     `<text x="${m.left + 190}" y="${ly + 4}" fill="#d62728">× failed drill</text>`,
     `<line x1="${m.left + 290}" y1="${ly}" x2="${m.left + 320}" y2="${ly}" stroke="#1f77b4" stroke-width="2" stroke-dasharray="4 4"/><text x="${m.left + 326}" y="${ly + 4}">linear trend</text>`,
   );
-  if (options.caption) {
-    parts.push(`<text x="${m.left}" y="${height - 14}">${escapeXml(options.caption)}</text>`);
-  }
+  const caption = options.caption ? foldCaption(options.caption, 120) : [];
+  caption.forEach((line, i) => {
+    parts.push(`<text class="caption" x="${m.left}" y="${height - 26 + i * 16}">${escapeXml(line)}</text>`);
+  });
   parts.push("</svg>");
   return `${parts.join("\n")}\n`;
 }

@@ -4,6 +4,7 @@ import type { customCheckSchema } from "../../systems/drill-schema.js";
 import { errorMessage } from "../errors.js";
 import type { PgConnection } from "../postgres/connection.js";
 import { connect, largestTables } from "../postgres/server.js";
+import { plural } from "../text.js";
 import { type CheckRole, type CheckRoleLabel, createCheckRole } from "./check-role.js";
 
 export { checkExpectationSchema, customCheckSchema } from "../../systems/drill-schema.js";
@@ -86,8 +87,8 @@ export function compareRows(
 
 function describeExpectation(expect: CustomCheck["expect"]): string {
   if ("equals" in expect) return `= ${JSON.stringify(expect.equals)}`;
-  if ("rows" in expect) return `${expect.rows} row(s)`;
-  if ("minRows" in expect) return `≥ ${expect.minRows} row(s)`;
+  if ("rows" in expect) return plural(expect.rows, "row");
+  if ("minRows" in expect) return `≥ ${plural(expect.minRows, "row")}`;
   const parts = [expect.min !== undefined ? `≥ ${expect.min}` : "", expect.max !== undefined ? `≤ ${expect.max}` : ""];
   return parts.filter(Boolean).join(" and ");
 }
@@ -103,7 +104,7 @@ export function evaluateExpectation(
   const rows = result.rows.length;
   if ("rows" in expect || "minRows" in expect) {
     const ok = "rows" in expect ? rows === expect.rows : rows >= expect.minRows;
-    return { status: ok ? "passed" : "failed", actual: `${rows} row(s)`, rows };
+    return { status: ok ? "passed" : "failed", actual: plural(rows, "row"), rows };
   }
   const first = result.rows[0];
   const column = result.fields[0]?.name;
@@ -166,7 +167,7 @@ export function validationOutcome(checks: readonly CheckResult[]): { status: "fa
         status: "failed",
         reason: failed.map((c) => `${c.name}: ${c.reason ?? `expected ${c.expected}, got ${c.actual}`}`).join("; "),
       }
-    : { status: "done", reason: `${checks.filter((c) => c.status === "passed").length} check(s) passed` };
+    : { status: "done", reason: `${plural(checks.filter((c) => c.status === "passed").length, "check")} passed` };
 }
 
 /** Counts the user tables of the connected database (ordinary and partitioned). */

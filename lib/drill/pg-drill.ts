@@ -10,6 +10,7 @@ import type { Manifest } from "../backup/manifest.js";
 import { errorMessage, RunbookError } from "../errors.js";
 import { describeConnection, type PgConnection, resolveConnection } from "../postgres/connection.js";
 import { chooseTool, findTools, parseToolVersion } from "../postgres/tools.js";
+import { plural } from "../text.js";
 import { dropCheckRolesOfDrill } from "./check-role.js";
 import { type CheckResult, type ExpectedTable, validateRestored, validationOutcome } from "./checks.js";
 import { drillId, formatDrillComment, scratchDatabaseName } from "./names.js";
@@ -281,7 +282,7 @@ export async function pgDumpDrill(
   };
 
   if (!newest) {
-    const reason = `no backup with a valid manifest among ${listing.backups.length} object(s): nothing to restore`;
+    const reason = `no backup with a valid manifest among ${plural(listing.backups.length, "dump")}: nothing to restore`;
     report.add({ resource, action: "restore", status: "failed", reason });
     if (ctx.dryRun) return undefined;
     return finish(buildDrillRecord(facts({ failure: reason, checks: [], cleanup: { status: "absent" } })));
@@ -381,7 +382,7 @@ export async function pgDumpDrill(
       resource: name,
       action: "validate",
       status: "would-do",
-      reason: `table count, row counts of ${Math.min(settings.tableLimit, manifest.tables.length)} table(s), ${settings.checks.length} custom check(s)`,
+      reason: `table count, row counts of ${plural(Math.min(settings.tableLimit, manifest.tables.length), "table")}, ${plural(settings.checks.length, "custom check")}`,
     });
     report.add({ resource: name, action: "drop-scratch-database", status: "would-do" });
     return undefined;
@@ -495,7 +496,12 @@ export async function pgDumpDrill(
     if (settings.checks.length > 0) {
       try {
         const roles = await dropCheckRolesOfDrill(target.conn, id);
-        report.add({ resource: name, action: "drop-check-role", status: "done", reason: `${roles} role(s) dropped` });
+        report.add({
+          resource: name,
+          action: "drop-check-role",
+          status: "done",
+          reason: `${plural(roles, "role")} dropped`,
+        });
       } catch (error) {
         report.add({
           resource: name,

@@ -44,6 +44,11 @@ export interface RestoreFromS3Options {
   /** Environment for pg_restore besides the libpq variables (PATH, HOME). */
   baseEnv?: Readonly<Record<string, string | undefined>>;
   onBytes?: (bytes: number) => void;
+  /**
+   * Drop each object before recreating it (`pg_restore --clean --if-exists`): for an on-demand restore
+   * told to overwrite a database that is not empty. Drills restore into a new scratch database and never set it.
+   */
+  clean?: boolean;
 }
 
 /** What a restore did. */
@@ -121,6 +126,7 @@ function restoreArgs(options: RestoreFromS3Options, file?: string): string[] {
     "--no-subscriptions",
     "--no-password",
     "--verbose",
+    ...(options.clean ? ["--clean", "--if-exists"] : []),
     ...(file ? [`--jobs=${Math.max(1, options.jobs ?? 1)}`, file] : []),
   ];
 }

@@ -1,5 +1,6 @@
 import type { System } from "../../systems/schema.js";
 import { ValidationError } from "../errors.js";
+import { plural } from "../text.js";
 import { toLocal, weekday } from "../timezone.js";
 
 /** The off-hours section of a system when the policy is on. */
@@ -59,7 +60,7 @@ export function offHoursState(policy: OffHoursPolicy, timezone: string, at: Date
 export function describePolicy(policy: OffHoursPolicy, timezone: string): string {
   const parts = [`${policy.start}–${policy.end} ${timezone}`];
   if (policy.weekendsOff) parts.push("weekends off");
-  if (policy.holidays.length > 0) parts.push(`${policy.holidays.length} holiday(s)`);
+  if (policy.holidays.length > 0) parts.push(plural(policy.holidays.length, "holiday"));
   return parts.join(", ");
 }
 

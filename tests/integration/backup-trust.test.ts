@@ -95,7 +95,7 @@ describe("backups that cannot be trusted, on a real S3-protocol server", () => {
       /newest verified backup is 5\.0 d old, older than the 24\.0 h limit: nothing deleted/,
     );
     expect(await keys("pg_dump/demo/inventory/nested/")).toEqual(bKeys);
-    expect(report.actions.find((a) => a.action === "ignore")?.reason).toMatch(/^22 object\(s\) not in the layout/);
+    expect(report.actions.find((a) => a.action === "ignore")?.reason).toMatch(/^22 objects not in the layout/);
     // B's own retention still works on its own folder.
     const own = await pruneBackupsRunbook.run(context(b), {});
     expect(own.status, own.summary).toBe("succeeded");

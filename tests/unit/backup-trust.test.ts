@@ -103,9 +103,7 @@ describe("issue 10: backup retention must not lose verified backups", () => {
       ]),
     );
     expect(report.status).toBe("partial");
-    expect(report.summary).toMatch(
-      /deleted 6 object\(s\), kept 7 backup\(s\); 7 unverified dump\(s\) kept and not counted/,
-    );
+    expect(report.summary).toMatch(/deleted 6 backups, kept 7 backups; 7 unverified dumps kept and not counted/);
     expect(report.metrics).toMatchObject({ "verified.main": 10, "unverified.main": 10, "deleted.main": 6 });
   });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { type ChartPoint, linearTrend, renderDrillChart } from "../../lib/drill/chart.js";
+import { type ChartPoint, linearTrend, renderDrillChart, timeTicks, trendAbsence } from "../../lib/drill/chart.js";
 
 const day = (n: number) => new Date(Date.UTC(2026, 0, 1) + n * 86_400_000);
 
@@ -30,7 +30,7 @@ describe("restore-time trend", () => {
 
   it("does not crash when the rise is so slow that the crossing is beyond any date", () => {
     // 1 ms slower after a year: a crossing hundreds of millions of days out.
-    const slow: ChartPoint[] = [0, 365].map((d, i) => ({
+    const slow: ChartPoint[] = [0, 182, 365].map((d, i) => ({
       at: day(d),
       restoreMinutes: (252_000 + i) / 60_000,
       outcome: "passed",
@@ -53,16 +53,51 @@ describe("restore-time trend", () => {
     expect(linearTrend(points, 30)?.note).toMatch(/already above the RTO/);
   });
 
-  it("ignores failed drills and needs two passed ones", () => {
-    expect(
-      linearTrend(
-        [
-          { at: day(0), restoreMinutes: 10, outcome: "passed" },
-          { at: day(7), outcome: "failed" },
-        ],
-        30,
-      ),
-    ).toBeUndefined();
+  it("draws no trend from fewer than 3 passed drills or from less than a day, and says why", () => {
+    const at = (minutes: number) => new Date(Date.UTC(2026, 11, 1, 9) + minutes * 60_000);
+    const two: ChartPoint[] = [
+      { at: day(0), restoreMinutes: 10, outcome: "passed" },
+      { at: day(7), outcome: "failed" },
+      { at: day(14), restoreMinutes: 12, outcome: "passed" },
+    ];
+    expect(linearTrend(two, 30)).toBeUndefined();
+    expect(trendAbsence(two)).toBe(
+      "no trend: it needs 3 passed drills over at least a day (have 2 passed drills over 14 days)",
+    );
+    // `npm start` three times in a row: the old code extrapolated minutes into min/week.
+    const minutesApart: ChartPoint[] = [0, 2, 4].map((m, i) => ({
+      at: at(m),
+      restoreMinutes: 0.2 + i * 0.05,
+      outcome: "passed",
+    }));
+    expect(linearTrend(minutesApart, 30)).toBeUndefined();
+    expect(trendAbsence(minutesApart)).toBe(
+      "no trend: it needs 3 passed drills over at least a day (have 3 passed drills over 4 minutes)",
+    );
+    expect(trendAbsence([{ at: day(0), restoreMinutes: 1, outcome: "passed" }])).toContain("(have 1 passed drill)");
+    const spread: ChartPoint[] = [0, 0.5, 1].map((d, i) => ({
+      at: new Date(day(0).getTime() + d * 86_400_000),
+      restoreMinutes: 10 + i,
+      outcome: "passed",
+    }));
+    expect(trendAbsence(spread)).toBeUndefined();
+    expect(linearTrend(spread, 30)?.points).toBe(3);
+  });
+});
+
+describe("x axis", () => {
+  it("shows times of day in the system's zone when the drills fall within a day, each label different", () => {
+    const ticks = timeTicks(Date.UTC(2026, 11, 1, 9, 58), Date.UTC(2026, 11, 1, 10, 31), "Africa/Johannesburg");
+    expect(ticks.map((t) => t.label)).toEqual(["12-01 12:00", "12:05", "12:10", "12:15", "12:20", "12:25", "12:30"]);
+    expect(ticks.map((t) => new Date(t.at).toISOString().slice(11, 16))).toContain("10:00");
+  });
+
+  it("puts the date on the tick where the day changes, and dates alone over weeks", () => {
+    const overnight = timeTicks(Date.UTC(2026, 11, 1, 20), Date.UTC(2026, 11, 2, 8), "UTC").map((t) => t.label);
+    expect(overnight).toEqual(["12-01 20:00", "22:00", "12-02 00:00", "02:00", "04:00", "06:00", "08:00"]);
+    const weeks = timeTicks(day(0).getTime(), day(40).getTime(), "UTC").map((t) => t.label);
+    expect(weeks).toEqual(["2026-01-01", "2026-01-08", "2026-01-15", "2026-01-22", "2026-01-29", "2026-02-05"]);
+    for (const labels of [overnight, weeks]) expect(new Set(labels).size).toBe(labels.length);
   });
 });
 

@@ -29,7 +29,7 @@ describe("custom check expectations", () => {
 
   it("rows and minRows count the rows; no rows fails a value expectation", () => {
     expect(evaluateExpectation({ rows: 2 }, result([{}, {}])).status).toBe("passed");
-    expect(evaluateExpectation({ minRows: 1 }, result([]))).toMatchObject({ status: "failed", actual: "0 row(s)" });
+    expect(evaluateExpectation({ minRows: 1 }, result([]))).toMatchObject({ status: "failed", actual: "0 rows" });
     expect(evaluateExpectation({ equals: 1 }, result([]))).toMatchObject({
       status: "failed",
       reason: "the query returned no rows",

@@ -507,8 +507,8 @@ describe("drill-continue", () => {
         name: "orders today",
         kind: "custom",
         status: "failed",
-        expected: "≥ 1 row(s)",
-        actual: "0 row(s)",
+        expected: "≥ 1 row",
+        actual: "0 rows",
       } satisfies CheckResult,
     ];
     const { record } = await continueWith("2026-11-21T10:20:00Z", failing);

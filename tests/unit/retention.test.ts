@@ -244,7 +244,7 @@ describe("prune-backups runbook (S3 faked with API-shaped responses)", () => {
     expect(report.actions.filter((a) => a.action === "keep").map((a) => a.reason)).toContain(
       "newest verified backup, daily 2026-11-21, weekly 2026-W47, monthly 2026-11",
     );
-    expect(report.summary).toBe("would delete 388 object(s), kept 12 backup(s)");
+    expect(report.summary).toBe("would delete 388 backups, kept 12 backups");
   });
 
   it("a newest backup older than the RPO blocks pruning and fails the run", async () => {
@@ -277,6 +277,6 @@ describe("prune-backups runbook (S3 faked with API-shaped responses)", () => {
     setup(backups.filter((b) => kept.some((k) => k.key === b.key)));
     const again = await pruneBackupsRunbook.run(testContext({ system: "partpal-ims", now: NOW }), {});
     expect(s3.commandCalls(DeleteObjectsCommand)).toHaveLength(0);
-    expect(again.summary).toBe("deleted 0 object(s), kept 12 backup(s)");
+    expect(again.summary).toBe("deleted 0 backups, kept 12 backups");
   });
 });
