@@ -45,6 +45,31 @@ function toIssues(error: z.ZodError, raw: unknown): ValidationIssue[] {
   });
 }
 
+/**
+ * The schedules' system and runbook names checked against a catalogue that did not pass the schema, so
+ * that a person fixes everything in one round instead of meeting the references after the schema.
+ */
+function rawReferenceIssues(raw: unknown, options: ParseFleetOptions): ValidationIssue[] {
+  const file = (raw ?? {}) as { systems?: unknown; schedules?: unknown };
+  const systems = Array.isArray(file.systems) ? (file.systems as { id?: unknown }[]) : [];
+  const ids = systems.flatMap((s) => (typeof s?.id === "string" ? [s.id] : []));
+  const schedules = Array.isArray(file.schedules) ? (file.schedules as { system?: unknown; runbook?: unknown }[]) : [];
+  return schedules.flatMap((entry, i) => {
+    const where = `schedule #${i} (${String(entry?.system)}/${String(entry?.runbook)})`;
+    const issues: ValidationIssue[] = [];
+    if (typeof entry?.system === "string" && !ids.includes(entry.system)) {
+      issues.push({ path: `${where}.system`, message: `unknown system; known systems: ${ids.join(", ")}` });
+    }
+    if (typeof entry?.runbook === "string" && options.runbooks && !options.runbooks.includes(entry.runbook)) {
+      issues.push({
+        path: `${where}.runbook`,
+        message: `unknown runbook; known runbooks: ${options.runbooks.join(", ")}`,
+      });
+    }
+    return issues;
+  });
+}
+
 /** Options of {@link parseFleet}. */
 export interface ParseFleetOptions {
   source: string;
@@ -62,7 +87,9 @@ export interface ParseFleetOptions {
 export function parseFleet(raw: unknown, options: ParseFleetOptions): Fleet {
   const result = fleetFileSchema.safeParse(raw, { reportInput: true });
   if (!result.success) {
-    throw new ValidationError(`invalid fleet catalogue (${options.source})`, toIssues(result.error, raw));
+    // One round: the schedules' references are checked too, as far as the raw file lets them be.
+    const issues = [...toIssues(result.error, raw), ...rawReferenceIssues(raw, options)];
+    throw new ValidationError(`invalid fleet catalogue (${options.source})`, issues);
   }
   const { systems } = result.data;
   const issues: ValidationIssue[] = [];

@@ -95,3 +95,26 @@ describe("fleet catalogue", () => {
     expect(partpal?.id).toBe("partpal-ims-backup");
   });
 });
+
+describe("catalogue errors in one round", () => {
+  it("a bad time zone and a schedule naming an unknown system and runbook are all reported together", () => {
+    const systems = JSON.parse(JSON.stringify(builtinSystems)) as { id: string; timezone: string }[];
+    const flash = systems.find((s) => s.id === "flash-sale");
+    if (flash) flash.timezone = "Mars/Base";
+    const schedules = [
+      { system: "nosuch", runbook: "backup", expression: "cron(0 3 * * ? *)", description: "x" },
+      { system: "ims-2", runbook: "frobnicate", expression: "cron(0 3 * * ? *)", description: "y" },
+    ];
+    let error: unknown;
+    try {
+      parseFleet({ systems, schedules }, { source: "test", runbooks: ["backup", "prune-backups"] });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ValidationError);
+    const paths = (error as ValidationError).issues.map((i) => i.path);
+    expect(paths).toContain('system "flash-sale".timezone');
+    expect(paths).toContain("schedule #0 (nosuch/backup).system");
+    expect(paths).toContain("schedule #1 (ims-2/frobnicate).runbook");
+  });
+});
