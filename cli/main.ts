@@ -11,7 +11,10 @@ import { type CliIo, clearingStream, EXIT, ProgressLine, packageRoot } from "./i
 interface CommandCall {
   io: CliIo;
   args: ParsedArgs;
+  /** Aborted by the first Ctrl-C: stop after the current step. */
   signal: AbortSignal;
+  /** Aborted by a second Ctrl-C or by SIGTERM: stop the step in flight too. */
+  cancel: AbortSignal;
   /** Marks the run as one that stops cleanly on Ctrl-C/SIGTERM (it watches `signal`). */
   cancellable: () => void;
 }
@@ -143,7 +146,7 @@ const COMMANDS: Record<string, Command> = {
       },
     },
     maxPositionals: Number.POSITIVE_INFINITY,
-    async run({ io, args, signal, cancellable }) {
+    async run({ io, args, signal, cancel, cancellable }) {
       const [name, ...pairs] = args.positionals;
       const runbooks = await registry();
       if (!name) {
@@ -174,6 +177,7 @@ const COMMANDS: Record<string, Command> = {
           json: args.values.json === true,
           pairs,
           signal,
+          cancel,
           environmentFor: (resolved) => localEnv(io, catalogue, resolved.id),
           ...(databaseUrl ? { databaseUrl } : {}),
         },
@@ -415,7 +419,7 @@ const COMMANDS: Record<string, Command> = {
     summary: "the main job on the embedded stack (npm start): local PostgreSQL + S3, backup, retention, drill",
     options: { json },
     maxPositionals: 0,
-    async run({ io, args, signal, cancellable }) {
+    async run({ io, args, signal, cancel, cancellable }) {
       cancellable();
       const { demoCommand } = await import("./commands/demo.js");
       return demoCommand(
@@ -425,6 +429,7 @@ const COMMANDS: Record<string, Command> = {
           registry: await registry(),
           logger: await logger(io, args.values.verbose === true),
           signal,
+          cancel,
         },
         { json: args.values.json === true },
       );
@@ -515,16 +520,26 @@ export async function main(argv: string[], partialIo: Partial<CliIo> = {}): Prom
     now: partialIo.now ?? (() => new Date()),
     progress,
   };
+  // Two levels, as a person expects from Ctrl-C: the first stops the run after the step in progress
+  // (`signal`: runbooks stop between resources); the second cancels that step too (`cancel`: the dump or
+  // restore in flight is stopped, its upload aborted); a third exits at once. SIGTERM is how ECS and
+  // Fargate stop a task (SIGKILL follows 30 s later): it cancels at once, so the report still goes out,
+  // the upload is aborted and the claims are released. Commands that watch neither just exit.
   const controller = new AbortController();
-  // SIGTERM too: that is how ECS and Fargate stop a task (then SIGKILL 30 s later), and a run that
-  // stops cleanly reports, aborts its upload and releases its claims. Commands that do not watch the
-  // signal (listing, planning) just exit, as they would without a handler.
+  const cancelController = new AbortController();
   let cancellable = false;
   const onSignal = (signal: NodeJS.Signals) => {
     const code = signal === "SIGTERM" ? 143 : 130;
-    if (!cancellable || controller.signal.aborted) process.exit(code);
-    io.err.write(`\ninterrupted (${signal}): stopping after the current step (${signal} again to force)\n`);
-    controller.abort(new Error(signal === "SIGTERM" ? "stopped by SIGTERM" : "interrupted by the user"));
+    if (!cancellable || cancelController.signal.aborted) process.exit(code);
+    if (signal === "SIGTERM" || controller.signal.aborted) {
+      const reason = new Error(signal === "SIGTERM" ? "stopped by SIGTERM" : "cancelled by the user");
+      io.err.write(`\ninterrupted (${signal}): cancelling the current step (${signal} again to exit at once)\n`);
+      controller.abort(reason);
+      cancelController.abort(reason);
+      return;
+    }
+    io.err.write(`\ninterrupted (${signal}): stopping after the current step (${signal} again to cancel it)\n`);
+    controller.abort(new Error("interrupted by the user"));
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
@@ -549,6 +564,7 @@ export async function main(argv: string[], partialIo: Partial<CliIo> = {}): Prom
       io,
       args,
       signal: controller.signal,
+      cancel: cancelController.signal,
       cancellable: () => {
         cancellable = true;
       },

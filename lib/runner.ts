@@ -33,6 +33,8 @@ export interface RunnerDeps {
   clientsFor: (system: System) => AwsClients;
   env?: Readonly<Record<string, string | undefined>>;
   signal?: AbortSignal;
+  /** Aborted when the step in flight must stop too; absent: `signal` stops both. */
+  cancel?: AbortSignal;
   deadline?: Date;
   progress?: RunbookContext["progress"];
   /** Durable record of every action (S3 JSON lines); the structured log always has them too. */
@@ -112,6 +114,7 @@ export async function executeRun(deps: RunnerDeps, request: RunRequest): Promise
     notify: deps.notify,
     env: deps.env ?? {},
     ...(deps.signal ? { signal: deps.signal } : {}),
+    ...(deps.cancel ? { cancel: deps.cancel } : {}),
     ...(deps.deadline ? { deadline: deps.deadline } : {}),
     ...(deps.progress ? { progress: deps.progress } : {}),
     ...(request.runId ? { runId: request.runId } : {}),

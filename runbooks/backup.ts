@@ -19,7 +19,9 @@ import { selectDatabases } from "./databases.js";
 import { type HeldClaim, runExclusive } from "./exclusive.js";
 import { booleanish, wholeNumber } from "./inputs.js";
 import { ReportBuilder } from "./report.js";
-import type { Runbook, RunbookContext } from "./types.js";
+import { type Runbook, type RunbookContext, stepSignal } from "./types.js";
+
+const signalOption = (signal: AbortSignal | undefined) => (signal ? { signal } : {});
 
 const input = z.strictObject({
   /** Only this database (its catalogue id). */
@@ -234,7 +236,8 @@ async function takeBackup(ctx: RunbookContext, report: ReportBuilder, job: Backu
       bucket: backup.bucket,
       key,
       ...(backup.kmsKeyId ? { kmsKeyId: backup.kmsKeyId } : {}),
-      ...(ctx.signal ? { signal: ctx.signal } : {}),
+      // The dump in flight stops on a cancel (second Ctrl-C, SIGTERM, the deadline), not on a first Ctrl-C.
+      ...signalOption(stepSignal(ctx)),
       baseEnv: ctx.env,
       // pg_dump writes in ~10 KB blocks: report every 4 MiB, not 400 times a second.
       onBytes: (bytes) => {

@@ -20,8 +20,13 @@ export interface RunbookContext {
    */
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   notify: Notifier;
-  /** Aborted shortly before the Lambda deadline: stop between resources and report `partial`. */
+  /** Aborted shortly before the Lambda deadline (or by a first Ctrl-C): stop between resources, report `partial`. */
   signal?: AbortSignal;
+  /**
+   * Aborted when the step in flight must stop too (a second Ctrl-C, SIGTERM). Absent — in Lambda, where the
+   * deadline leaves no step time to finish — `signal` stops both: use {@link stepSignal}.
+   */
+  cancel?: AbortSignal;
   /** When the run must be finished (Lambda deadline less a margin); absent for a plain process. */
   deadline?: Date;
   /** Progress for long runbooks (a TTY bar in the CLI; a no-op elsewhere). */
@@ -33,6 +38,11 @@ export interface RunbookContext {
    * the same id, so a retry recognises the claims its crashed first attempt left (`runbooks/exclusive.ts`).
    */
   runId?: string;
+}
+
+/** The signal that stops the work in flight (a dump, a restore): `cancel` when the edge gives one, else `signal`. */
+export function stepSignal(ctx: Pick<RunbookContext, "signal" | "cancel">): AbortSignal | undefined {
+  return ctx.cancel ?? ctx.signal;
 }
 
 /** Outcome of one action on one resource. */

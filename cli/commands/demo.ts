@@ -25,7 +25,7 @@ export const DEMO_STEPS: { runbook: string; input: Record<string, unknown> }[] =
  */
 export async function demoCommand(
   io: CliIo,
-  deps: { fleet: Fleet; registry: readonly AnyRunbook[]; logger: Logger; signal: AbortSignal },
+  deps: { fleet: Fleet; registry: readonly AnyRunbook[]; logger: Logger; signal: AbortSignal; cancel?: AbortSignal },
   options: { json: boolean },
 ): Promise<number> {
   const system = findSystem(deps.fleet, "demo");
@@ -58,7 +58,7 @@ export async function demoCommand(
 
 async function runSteps(
   io: CliIo,
-  deps: { fleet: Fleet; registry: readonly AnyRunbook[]; logger: Logger; signal: AbortSignal },
+  deps: { fleet: Fleet; registry: readonly AnyRunbook[]; logger: Logger; signal: AbortSignal; cancel?: AbortSignal },
   env: Record<string, string | undefined>,
   json: boolean,
 ): Promise<Report[]> {
@@ -76,6 +76,7 @@ async function runSteps(
         now: io.now,
         env,
         signal: deps.signal,
+        ...(deps.cancel ? { cancel: deps.cancel } : {}),
         notify: createConsoleNotifier({ stream: json ? io.err : io.out, format: "text" }),
         clientsFor: (s) => clientsForSystem(s, { s3ForcePathStyle: true }),
         ...(audit ? { audit } : {}),

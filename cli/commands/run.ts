@@ -22,6 +22,8 @@ export interface RunCommandOptions {
   pairs: string[];
   databaseUrl?: string;
   signal?: AbortSignal;
+  /** Aborted when the step in flight must stop too (a second Ctrl-C, SIGTERM). */
+  cancel?: AbortSignal;
   /** Environment the system needs once the request is valid (the embedded stack's, for the demo). */
   environmentFor?: (system: System) => Promise<Record<string, string>>;
 }
@@ -149,6 +151,7 @@ export async function runCommand(
       notify: deployed.notify ? fanOut([local, deployed.notify]) : local,
       clientsFor: (system) => clientsForSystem(system, { s3ForcePathStyle: env.OPS_S3_FORCE_PATH_STYLE === "1" }),
       ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.cancel ? { cancel: options.cancel } : {}),
       ...(audit ? { audit } : {}),
       ...(showProgress
         ? {

@@ -411,9 +411,11 @@ export async function pgDumpDrill(
 
   // Stop at the drill's deadline or when the edge says so; cleanup runs after either.
   const controller = new AbortController();
-  const onOuterAbort = () => controller.abort(ctx.signal?.reason ?? new Error("stopped by the caller"));
-  ctx.signal?.addEventListener("abort", onOuterAbort, { once: true });
-  if (ctx.signal?.aborted) onOuterAbort();
+  // The restore in flight stops on a cancel (second Ctrl-C, SIGTERM, the deadline), not on a first Ctrl-C.
+  const outer = ctx.cancel ?? ctx.signal;
+  const onOuterAbort = () => controller.abort(outer?.reason ?? new Error("stopped by the caller"));
+  outer?.addEventListener("abort", onOuterAbort, { once: true });
+  if (outer?.aborted) onOuterAbort();
   const timer = setTimeout(
     () => controller.abort(new Error(`the drill's deadline ${drillDeadline.toISOString()} passed`)),
     Math.max(0, drillDeadline.getTime() - ctx.now().getTime()),
@@ -483,7 +485,7 @@ export async function pgDumpDrill(
     report.add({ resource: name, action: "restore", status: "failed", reason: failure });
   } finally {
     clearTimeout(timer);
-    ctx.signal?.removeEventListener("abort", onOuterAbort);
+    outer?.removeEventListener("abort", onOuterAbort);
   }
 
   // Always: success, failure, timeout. (A crash is the janitor's: the COMMENT carries the deadline.)

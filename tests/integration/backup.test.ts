@@ -380,8 +380,8 @@ describe("backup on real PostgreSQL and a real S3-protocol server", () => {
     }, 60_000);
   });
 
-  it("`ops run backup` stopped with SIGTERM (how ECS stops a task): reports the cancellation, leaves no dump and no claim", async () => {
-    // A pg_dump that writes slowly, so the run is mid-dump when the signal comes.
+  /** `ops run backup` as a child process, mid-dump on a slow pg_dump (the claim is there, the upload begun). */
+  async function backupMidDump() {
     const { bin } = await fakePgDump("slow-bin", "while :; do head -c 1000000 /dev/zero; sleep 0.1; done");
     const before = await objects();
     const root = join(import.meta.dirname, "..", "..");
@@ -393,27 +393,46 @@ describe("backup on real PostgreSQL and a real S3-protocol server", () => {
         stdio: ["ignore", "pipe", "pipe"],
       },
     );
-    let out = "";
-    let err = "";
+    const output = { out: "", err: "" };
     proc.stdout.on("data", (d) => {
-      out += String(d);
+      output.out += String(d);
     });
     proc.stderr.on("data", (d) => {
-      err += String(d);
+      output.err += String(d);
     });
     const exited = new Promise<number | null>((resolve) => proc.on("close", (code) => resolve(code)));
-    // Mid-dump: the claim is there and the multipart upload has begun.
     const claim = "pg_dump/demo/inventory/in-progress.json";
     for (let i = 0; i < 300 && !(await objects()).includes(claim); i++) await new Promise((r) => setTimeout(r, 100));
     expect(await objects()).toContain(claim);
     await new Promise((r) => setTimeout(r, 1500));
+    return { proc, output, exited, before };
+  }
+
+  it("`ops run backup` stopped with SIGTERM (how ECS stops a task): reports the cancellation, leaves no dump and no claim", async () => {
+    const { proc, output, exited, before } = await backupMidDump();
     proc.kill("SIGTERM");
     const code = await exited;
-    expect(err).toMatch(/interrupted \(SIGTERM\)/);
-    expect(code, err).toBe(1);
-    const report = JSON.parse(out) as { status: string; actions: { status: string; reason?: string }[] };
+    expect(output.err).toMatch(/interrupted \(SIGTERM\)/);
+    expect(code, output.err).toBe(1);
+    const report = JSON.parse(output.out) as { status: string; actions: { status: string; reason?: string }[] };
     expect(report.status).toBe("failed");
     expect(report.actions[0]?.reason).toMatch(/the run was cancelled \(stopped by SIGTERM\)/);
+    expect(await objects()).toEqual(before);
+  }, 60_000);
+
+  it("Ctrl-C twice: the first lets the dump in flight go on, the second cancels it and leaves nothing", async () => {
+    const { proc, output, exited, before } = await backupMidDump();
+    proc.kill("SIGINT");
+    await new Promise((r) => setTimeout(r, 1500));
+    // Still dumping after the first: it stops after the current step, as it says.
+    expect(proc.exitCode).toBeNull();
+    expect(output.err).toMatch(/stopping after the current step \(SIGINT again to cancel it\)/);
+    proc.kill("SIGINT");
+    const code = await exited;
+    expect(output.err).toMatch(/cancelling the current step/);
+    expect(code, output.err).toBe(1);
+    const report = JSON.parse(output.out) as { status: string; actions: { status: string; reason?: string }[] };
+    expect(report.actions[0]?.reason).toMatch(/the run was cancelled \(cancelled by the user\)/);
     expect(await objects()).toEqual(before);
   }, 60_000);
 
