@@ -12,6 +12,7 @@ import {
 import { isoSeconds, readKeepAwake, readOptOut, readRecord } from "../lib/scaling/tags.js";
 import { resolveUntil, untilSyntaxProblem } from "../lib/scaling/until.js";
 import { offHoursEnd } from "../lib/scaling/window.js";
+import { plural } from "../lib/text.js";
 import { booleanish, wholeNumber } from "./inputs.js";
 import type { Runbook } from "./types.js";
 
@@ -188,8 +189,8 @@ export const keepAwakeRunbook: Runbook<typeof input> = {
     report.metric("servicesFailed", failed.length);
     const verb = ctx.dryRun ? "would " : "";
     const head = until
-      ? `${verb}keep ${covered} ${backend.noun}(s) awake until ${localTime(ctx, until)}`
-      : `${verb}clear keep-awake on ${changed.length} ${backend.noun}(s)`;
+      ? `${verb}keep ${plural(covered, backend.noun)} awake until ${localTime(ctx, until)}`
+      : `${verb}clear keep-awake on ${plural(changed.length, backend.noun)}`;
     const wakeText = woken > 0 ? `; ${ctx.dryRun ? "would wake" : "woke"} ${woken} already scaled down` : "";
     const failText =
       failed.length > 0

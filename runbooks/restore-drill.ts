@@ -7,7 +7,7 @@ import type { DrillRecord } from "../lib/drill/record.js";
 import { drillInputFields, resolveDrillSettings, unknownDrillKeyMessage } from "../lib/drill/settings.js";
 import { formatTarget, rpoSourceWarning } from "../lib/drill/verdict.js";
 import { errorMessage } from "../lib/errors.js";
-import { foldText } from "../lib/text.js";
+import { foldText, plural } from "../lib/text.js";
 import type { System } from "../systems/schema.js";
 import { selectDatabases } from "./databases.js";
 import { runExclusive } from "./exclusive.js";
@@ -144,7 +144,7 @@ export const restoreDrillRunbook: Runbook<typeof input> = {
     } else {
       const started = report.actions.filter((a) => a.action === "restore-rds-instance" && a.status === "done");
       summary = started.length
-        ? `${started.length} RDS restore(s) started (${started.map((a) => a.resource).join(", ")}); recovery point age ${started
+        ? `${plural(started.length, "RDS restore")} started (${started.map((a) => a.resource).join(", ")}); recovery point age ${started
             .map(
               (a) =>
                 `${Math.round(((a.after as { recoveryPointAgeSeconds?: number })?.recoveryPointAgeSeconds ?? 0) / 60)} min`,

@@ -15,6 +15,7 @@ import {
 } from "../lib/scaling/scope.js";
 import { readKeepAwake, readOptOut, readRecord } from "../lib/scaling/tags.js";
 import { describePolicy, offHoursEndedBy, stateForRun } from "../lib/scaling/window.js";
+import { plural } from "../lib/text.js";
 import { booleanish, wholeNumber } from "./inputs.js";
 import type { Action, Runbook } from "./types.js";
 
@@ -220,7 +221,7 @@ export const scaleDownRunbook: Runbook<typeof input> = {
 
     const parts = [
       lowered.length > 0
-        ? `${ctx.dryRun ? "would lower" : "lowered"} ${lowered.length} ${backend.noun}(s) to the floor ${policy.floor} (${listChanges(lowered)})`
+        ? `${ctx.dryRun ? "would lower" : "lowered"} ${plural(lowered.length, backend.noun)} to the floor ${policy.floor} (${listChanges(lowered)})`
         : `no ${backend.noun} lowered`,
     ];
     if (skipped.length > 0) parts.push(`skipped ${skipped.length} (${listReasons(skipped)})`);

@@ -13,6 +13,7 @@ import {
 } from "../lib/scaling/scope.js";
 import { readRecord } from "../lib/scaling/tags.js";
 import { describePolicy, type RunWindowState, stateForRun } from "../lib/scaling/window.js";
+import { plural } from "../lib/text.js";
 import { booleanish, wholeNumber } from "./inputs.js";
 import type { Runbook } from "./types.js";
 
@@ -148,7 +149,7 @@ export const scaleUpRunbook: Runbook<typeof input> = {
     report.metric("servicesFailed", failed.length);
     const parts = [
       restored.length > 0
-        ? `${ctx.dryRun ? "would restore" : "restored"} ${restored.length} ${backend.noun}(s): ${restored
+        ? `${ctx.dryRun ? "would restore" : "restored"} ${plural(restored.length, backend.noun)}: ${restored
             .map((a) => `${a.resource.split("/").pop()} → ${(a.after as { desired?: number }).desired}`)
             .join(", ")}`
         : "nothing to restore",

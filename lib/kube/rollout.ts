@@ -45,7 +45,8 @@ function rolloutProblem(deployment: V1Deployment): string | undefined {
   const total = status.replicas ?? 0;
   const available = status.availableReplicas ?? 0;
   if (updated < wanted) return `${updated} of ${wanted} new replicas updated`;
-  if (total > updated) return `${total - updated} old replica(s) pending termination`;
+  if (total > updated)
+    return `${total - updated} old ${total - updated === 1 ? "replica" : "replicas"} pending termination`;
   if (available < updated) return `${available} of ${updated} updated replicas available`;
   return undefined;
 }

@@ -1,6 +1,7 @@
 import type { ReportBuilder } from "../../runbooks/report.js";
 import type { RunbookContext } from "../../runbooks/types.js";
 import { errorMessage } from "../errors.js";
+import { plural } from "../text.js";
 import { formatLocal } from "../timezone.js";
 import type { Workload, WorkloadBackend } from "./backend.js";
 import { ecsBackend } from "./ecs-backend.js";
@@ -60,9 +61,10 @@ export const CONFLICT_ATTEMPTS = 5;
  */
 export async function forEachWorkload(options: ForEachWorkloadOptions): Promise<void> {
   const { ctx, report, runbook, backend, names } = options;
-  const noun = `${backend.noun}(s)`;
   if (ctx.signal?.aborted) {
-    report.markAborted(`stopped before starting; ${names.length} ${noun} left as they were: ${names.join(", ")}`);
+    report.markAborted(
+      `stopped before starting; ${plural(names.length, backend.noun)} left as they were: ${names.join(", ")}`,
+    );
     return;
   }
   const { lookups } = await backend.load(names);
@@ -100,7 +102,7 @@ export async function forEachWorkload(options: ForEachWorkloadOptions): Promise<
   });
   if (untouched.length > 0) {
     report.markAborted(
-      `stopped before the deadline; ${untouched.length} ${noun} left as they were: ${untouched.join(", ")}`,
+      `stopped before the deadline; ${plural(untouched.length, backend.noun)} left as they were: ${untouched.join(", ")}`,
     );
   }
 }

@@ -56,7 +56,7 @@ export function offHoursState(policy: OffHoursPolicy, timezone: string, at: Date
   return { off, why: off ? "window" : "business-hours", localDate, localTime };
 }
 
-/** `18:00–07:00 Africa/Johannesburg, weekends off, 2 holiday(s)`: the policy in one phrase. */
+/** `18:00–07:00 Africa/Johannesburg, weekends off, 2 holidays`: the policy in one phrase. */
 export function describePolicy(policy: OffHoursPolicy, timezone: string): string {
   const parts = [`${policy.start}–${policy.end} ${timezone}`];
   if (policy.weekendsOff) parts.push("weekends off");

@@ -4,6 +4,7 @@ import { arn } from "../../lib/iam.js";
 import { clusterName } from "../../lib/scaling/ecs.js";
 import { createLimiter, type Limiter } from "../../lib/scaling/pool.js";
 import { eksClusterArn, type KubernetesAccess } from "../../lib/scaling/scope.js";
+import { plural } from "../../lib/text.js";
 import { type EcrRepository, type EcrSettings, ecrRepositories, type System } from "../../systems/schema.js";
 import { wholeNumber } from "../inputs.js";
 import { ReportBuilder } from "../report.js";
@@ -355,10 +356,10 @@ function summarize(ctx: RunbookContext, totals: Totals, regionBlock: string | un
   const parts = regionBlock
     ? [
         `nothing deleted: ${regionBlock}`,
-        `the plan: ${totals.held} image(s) to delete, ${gigabytes(totals.heldBytes)} (${usd(totals.heldUsd)}/month); kept ${totals.kept}`,
+        `the plan: ${plural(totals.held, "image")} to delete, ${gigabytes(totals.heldBytes)} (${usd(totals.heldUsd)}/month); kept ${totals.kept}`,
       ]
     : [
-        `${verb} ${totals.deleted} image(s), ${gigabytes(totals.bytes)} (${usd(totals.usd)}/month saved); kept ${totals.kept}`,
+        `${verb} ${plural(totals.deleted, "image")}, ${gigabytes(totals.bytes)} (${usd(totals.usd)}/month saved); kept ${totals.kept}`,
       ];
   if (!regionBlock && totals.held > 0) parts.push(`${totals.held} held back (see the repositories)`);
   if (totals.failed > 0) parts.push(`${totals.failed} failed`);

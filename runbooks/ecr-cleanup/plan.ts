@@ -1,3 +1,4 @@
+import { plural } from "../../lib/text.js";
 /**
  * What ECR cleanup keeps and deletes in one repository: a pure function of what was read (images,
  * references in use) and the catalogue's rules. No AWS, no clock: `now` comes in with the policy.
@@ -159,7 +160,7 @@ function ownReasons(
     if (days <= policy.pulledWithinDays) {
       reasons.push({
         rule: "pulled",
-        text: `pulled ${Math.floor(days)} day(s) ago (within ${policy.pulledWithinDays})`,
+        text: `pulled ${plural(Math.floor(days), "day")} ago (within ${policy.pulledWithinDays})`,
       });
     }
   }
@@ -167,7 +168,10 @@ function ownReasons(
     reasons.push({ rule: "in-use", text: `in use: ${source}` });
   const age = (policy.now.getTime() - image.pushedAt.getTime()) / DAY_MS;
   if (age <= policy.maxAgeDays) {
-    reasons.push({ rule: "young", text: `pushed ${Math.floor(age)} day(s) ago (age limit ${policy.maxAgeDays})` });
+    reasons.push({
+      rule: "young",
+      text: `pushed ${plural(Math.floor(age), "day")} ago (age limit ${policy.maxAgeDays})`,
+    });
   }
   return reasons;
 }

@@ -12,6 +12,7 @@ import { probeEndpoint } from "../../lib/health/probe.js";
 import { arn } from "../../lib/iam.js";
 import { redactText } from "../../lib/redact.js";
 import { clusterName } from "../../lib/scaling/ecs.js";
+import { plural } from "../../lib/text.js";
 import type { System } from "../../systems/schema.js";
 import { ReportBuilder } from "../report.js";
 import { describeServices, type ServiceState } from "../rollback/ecs.js";
@@ -167,7 +168,7 @@ async function probeAll(
         resource: state.facts.name,
         action: "probe",
         status: changed && ctx.dryRun ? "would-do" : "done",
-        reason: `${after.verdict} (${after.failures} failure(s) in a row, threshold ${endpoint.thresholds.unhealthyThreshold}): ${samples.map((s) => s.detail).join("; ")}`,
+        reason: `${after.verdict} (${plural(after.failures, "failure")} in a row, threshold ${endpoint.thresholds.unhealthyThreshold}): ${samples.map((s) => s.detail).join("; ")}`,
         after: text,
       });
     }),
@@ -273,7 +274,7 @@ async function bakeAll(
 
 function summaryOf(actions: readonly { resource: string; action: string; status: string; reason?: string }[]): string {
   const notable = actions.filter((a) => a.action !== "probe" || !a.reason?.startsWith("healthy"));
-  if (notable.length === 0) return `${actions.length} endpoint(s) healthy`;
+  if (notable.length === 0) return `${plural(actions.length, "endpoint")} healthy`;
   return notable.map((a) => `${a.resource} ${a.action} ${a.status}${a.reason ? `: ${a.reason}` : ""}`).join("; ");
 }
 

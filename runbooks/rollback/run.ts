@@ -3,6 +3,7 @@ import { endpointsOf } from "../../lib/health/endpoints.js";
 import { probeEndpoint } from "../../lib/health/probe.js";
 import { redactText } from "../../lib/redact.js";
 import { clusterName } from "../../lib/scaling/ecs.js";
+import { plural } from "../../lib/text.js";
 import type { ReportBuilder } from "../report.js";
 import type { RunbookContext } from "../types.js";
 import { issueRollback } from "./apply.js";
@@ -170,7 +171,7 @@ async function follow(
     action: "follow",
     status: result.healthy ? "done" : "failed",
     reason: result.healthy
-      ? `steady on ${step.decision.to}${endpoint ? ` and ${endpoint.url} passes` : " (no probe-able health endpoint)"} after ${result.polls} poll(s)`
+      ? `steady on ${step.decision.to}${endpoint ? ` and ${endpoint.url} passes` : " (no probe-able health endpoint)"} after ${plural(result.polls, "poll")}`
       : (result.reason ?? "not healthy"),
   });
   return { decision: step.decision, timeline, healthy: result.healthy, events: result.events };

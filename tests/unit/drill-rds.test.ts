@@ -271,7 +271,7 @@ describe("restore-drill, rds-pitr (Flash Sale)", () => {
     });
     expect(rdsMock).not.toHaveReceivedCommand(DeleteDBInstanceCommand);
     expect(report.metrics["recoveryPointAgeMs.main"]).toBe(288_000);
-    expect(report.summary).toMatch(/RDS restore\(s\) started .*against RPO 5 min/);
+    expect(report.summary).toMatch(/1 RDS restore started .*against RPO 5 min/);
     const plan = s3.json(`drills/flash-sale/pending/${SCRATCH}.json`) as { warnings: string[] };
     expect(plan.warnings.join(" ")).toMatch(/source statistics unavailable/);
     // No SQL travels through S3: the continuation reads the checks from the catalogue.

@@ -172,7 +172,7 @@ describe("ecr-cleanup keeps what is in use or may be rolled back to", () => {
     const latest = world.addImage("flash-sale", { name: "latest", tags: ["latest"], pushedAt: daysAgo(400) });
     const prerelease = world.addImage("flash-sale", { name: "rc", tags: ["v1.5.0-rc1"], pushedAt: daysAgo(400) });
     const report = await run();
-    expect(actionFor(report, young)?.reason).toMatch(/pushed 29 day\(s\) ago \(age limit 30\)/);
+    expect(actionFor(report, young)?.reason).toMatch(/pushed 29 days ago \(age limit 30\)/);
     expect(actionFor(report, release)?.reason).toMatch(/protected tag v1.4.2/);
     expect(actionFor(report, latest)?.reason).toMatch(/protected tag latest/);
     expect(actionFor(report, old)).toMatchObject({
@@ -188,7 +188,7 @@ describe("ecr-cleanup keeps what is in use or may be rolled back to", () => {
     const off = await run({ dryRun: true });
     expect(actionFor(off, pulled)?.status).toBe("would-do");
     const on = await run({ dryRun: true, system: flashSale({ pulledWithinDays: 7 }) });
-    expect(actionFor(on, pulled)?.reason).toMatch(/pulled 3 day\(s\) ago \(within 7\)/);
+    expect(actionFor(on, pulled)?.reason).toMatch(/pulled 3 days ago \(within 7\)/);
   });
 
   it("keeps the image of a container Lambda function version and of a blue/green task set", async () => {
@@ -298,7 +298,7 @@ describe("ecr-cleanup reports and stays safe", () => {
         status: "skipped",
         reason: expect.stringMatching(/would delete .*not deleted/),
       });
-      expect(report.summary).toMatch(/^nothing deleted: .*; the plan: 1 image\(s\) to delete, 0.047 GB/);
+      expect(report.summary).toMatch(/^nothing deleted: .*; the plan: 1 image to delete, 0.047 GB/);
     });
   }
 
@@ -360,7 +360,7 @@ describe("ecr-cleanup reports and stays safe", () => {
         keptBecause: { newest: 1, young: 1 },
       }),
     ]);
-    expect(report.summary).toBe("would delete 4 image(s), 4.0 GB ($0.40/month saved); kept 1");
+    expect(report.summary).toBe("would delete 4 images, 4.0 GB ($0.40/month saved); kept 1");
   });
 
   it("a second run right after the first deletes nothing, and a concurrent duplicate counts gone images as done", async () => {

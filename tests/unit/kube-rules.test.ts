@@ -48,7 +48,7 @@ describe("rollout state, as kubectl rollout status reads it", () => {
     ["settled", {}, 3, undefined],
     ["generation not observed", {}, 4, "the controller has not observed generation 4 yet (observed 3)"],
     ["new replicas still being created", { updatedReplicas: 1 }, 3, "1 of 2 new replicas updated"],
-    ["old replicas terminating", { replicas: 3 }, 3, "1 old replica(s) pending termination"],
+    ["old replicas terminating", { replicas: 3 }, 3, "1 old replica pending termination"],
     ["updated replicas not available", { availableReplicas: 1 }, 3, "1 of 2 updated replicas available"],
     [
       "progress deadline exceeded",

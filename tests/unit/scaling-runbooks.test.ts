@@ -492,7 +492,7 @@ describe("scale-down and scale-up of ECS services", () => {
     expect(keep.status).toBe("succeeded");
     expect(account.get("api").tags.get(KEEP_AWAKE_TAG)).toBe("2026-11-23T20:00:00Z");
     expect(account.get("web").tags.get(KEEP_AWAKE_TAG)).toBe("2026-11-23T20:00:00Z");
-    expect(keep.summary).toMatch(/keep 2 service\(s\) awake until 2026-11-23 22:00 \+02:00/);
+    expect(keep.summary).toMatch(/keep 2 services awake until 2026-11-23 22:00 \+02:00/);
 
     const evening = await run(scaleDownRunbook, account, system, { at: MON_EVENING });
     expect(action(evening, "api")?.reason).toMatch(/kept awake until 2026-11-23 22:00 \+02:00/);
@@ -599,7 +599,7 @@ describe("scale-down and scale-up of ECS services", () => {
       before: { desired: 4, min: 2, max: 10 },
       after: { desired: 1, min: 1, max: 1 },
     });
-    expect(down.summary).toMatch(/^would lower 2 service\(s\) to the floor 1 \(api 4→1, web 2→1\)/);
+    expect(down.summary).toMatch(/^would lower 2 services to the floor 1 \(api 4→1, web 2→1\)/);
     const keep = await run(keepAwakeRunbook, account, system, {
       at: MON_EVENING,
       dryRun: true,
@@ -690,7 +690,7 @@ describe("scale-down and scale-up of ECS services", () => {
     });
     expect(down.status).toBe("partial");
     expect(down.actions.filter((a) => a.status === "done").map((a) => a.resource)).toEqual(["shop/s1", "shop/s2"]);
-    expect(down.actions.at(-1)?.reason).toMatch(/3 service\(s\) left as they were: s3, s4, s5/);
+    expect(down.actions.at(-1)?.reason).toMatch(/3 services left as they were: s3, s4, s5/);
     expect(account.get("s5").desired).toBe(2);
   });
 
