@@ -16,14 +16,77 @@ export interface CliIo {
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
 /** Renders rows as an aligned text table. */
-export function table(headers: string[], rows: string[][]): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => c.padEnd(widths[i] ?? 0))
-      .join("  ")
-      .trimEnd();
-  return [line(headers), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
+export function table(headers: string[], rows: string[][], maxWidth = TABLE_WIDTH): string {
+  const widths = fitWidths(
+    headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length))),
+    headers.map((h) => h.length),
+    maxWidth,
+  );
+  // A row whose cells do not fit their column folds onto continuation lines, each cell wrapped in place.
+  const lines = (cells: string[]) => {
+    const wrapped = widths.map((w, i) => wrapCell(cells[i] ?? "", w));
+    const height = Math.max(...wrapped.map((c) => c.length));
+    return Array.from({ length: height }, (_, row) =>
+      wrapped
+        .map((c, i) => (c[row] ?? "").padEnd(widths[i] ?? 0))
+        .join("  ")
+        .trimEnd(),
+    );
+  };
+  return [...lines(headers), widths.map((w) => "-".repeat(w)).join("  "), ...rows.flatMap(lines)].join("\n");
+}
+
+/**
+ * `head` then `body` folded to {@link TABLE_WIDTH} columns, the continuation lines indented by `indent`
+ * (default: under the body's first character), so help text and notes stay readable in 100 columns.
+ */
+export function foldLine(head: string, body = "", indent = " ".repeat(head.length)): string {
+  if (head.length + body.length <= TABLE_WIDTH) return `${head}${body}`;
+  // At least 20 columns for the body, however long the head: a fold must always make progress.
+  const [first = "", ...rest] = wrapCell(body, Math.max(20, TABLE_WIDTH - Math.max(head.length, indent.length)));
+  return [`${head}${first}`, ...rest.map((line) => `${indent}${line}`)].join("\n");
+}
+
+/** Tables fit a 100-column terminal: wider cells fold within their column. */
+export const TABLE_WIDTH = 100;
+
+/** Column widths that fit `maxWidth` (with two spaces between), taking room from the widest first. */
+function fitWidths(natural: number[], minimum: number[], maxWidth: number): number[] {
+  const widths = [...natural];
+  const floor = (i: number) => Math.min(natural[i] ?? 0, Math.max(minimum[i] ?? 0, 8));
+  const total = () => widths.reduce((a, b) => a + b, 0) + 2 * (widths.length - 1);
+  while (total() > maxWidth) {
+    const widest = widths.reduce((best, w, i) => (w - floor(i) > (widths[best] ?? 0) - floor(best) ? i : best), 0);
+    if ((widths[widest] ?? 0) <= floor(widest)) break;
+    widths[widest] = (widths[widest] ?? 0) - 1;
+  }
+  return widths;
+}
+
+/** A cell's text in lines of at most `width`, broken at spaces (a longer word is cut). */
+export function wrapCell(text: string, width: number): string[] {
+  if (text.length <= width || width < 1) return [text];
+  const out: string[] = [];
+  let line = "";
+  for (const word of text.split(" ")) {
+    let rest = word;
+    while (rest.length > width) {
+      if (line) {
+        out.push(line);
+        line = "";
+      }
+      out.push(rest.slice(0, width));
+      rest = rest.slice(width);
+    }
+    if (!line) line = rest;
+    else if (line.length + 1 + rest.length <= width) line = `${line} ${rest}`;
+    else {
+      out.push(line);
+      line = rest;
+    }
+  }
+  if (line) out.push(line);
+  return out;
 }
 
 /** Writes a value as pretty JSON followed by a newline. */

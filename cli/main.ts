@@ -5,7 +5,7 @@ import { errorMessage, OpsError, ValidationError } from "../lib/errors.js";
 import { redactingStream } from "../lib/redact.js";
 import type { AnyRunbook } from "../runbooks/types.js";
 import { didYouMean, integerOption, type OptionSpec, type ParsedArgs, parseCommandArgs, UsageError } from "./args.js";
-import { type CliIo, clearingStream, EXIT, ProgressLine, packageRoot } from "./io.js";
+import { type CliIo, clearingStream, EXIT, foldLine, ProgressLine, packageRoot } from "./io.js";
 
 /** What a command gets once its arguments parsed. */
 interface CommandCall {
@@ -444,7 +444,10 @@ function version(): string {
 
 /** `ops --help`: every command with its usage and summary. */
 export function usage(): string {
-  const lines = Object.values(COMMANDS).flatMap((c) => [`  ${c.usage}`, `      ${c.summary}`]);
+  const lines = Object.values(COMMANDS).flatMap((c) => [
+    foldLine("  ", c.usage, "      "),
+    foldLine("      ", c.summary),
+  ]);
   return `ops — operations autopilot for containers and PostgreSQL on AWS
 
 Usage:
@@ -467,9 +470,9 @@ export const USAGE = usage();
 export function commandHelp(name: string, command: Command): string {
   const rows = Object.entries(command.options).map(([option, spec]) => {
     const flag = `--${option}${spec.value ? ` ${spec.value}` : ""}`;
-    return `  ${flag.padEnd(22)} ${spec.description}`;
+    return foldLine(`  ${flag.padEnd(22)} `, spec.description);
   });
-  return `${command.usage}\n  ${command.summary}\n\nOptions of \`ops ${name}\`:\n${rows.join("\n") || "  (none)"}\n`;
+  return `${foldLine("", command.usage, "    ")}\n${foldLine("  ", command.summary)}\n\nOptions of \`ops ${name}\`:\n${rows.join("\n") || "  (none)"}\n`;
 }
 
 function unknownCommand(name: string): UsageError {

@@ -10,7 +10,7 @@ import { type Fleet, findSystem } from "../../lib/fleet.js";
 import { startLocalS3 } from "../../lib/local/s3.js";
 import { formatLocal } from "../../lib/timezone.js";
 import type { System } from "../../systems/schema.js";
-import { type CliIo, EXIT, table, writeJson } from "../io.js";
+import { type CliIo, EXIT, foldLine, table, writeJson } from "../io.js";
 
 /** Options of {@link drillHistoryCommand} (`ops drill-history --system S [--database D] [--out F] [--json]`). */
 export interface DrillHistoryOptions {
@@ -145,7 +145,7 @@ export async function drillHistoryCommand(
         rows(records, system),
       )}\n`,
     );
-    io.out.write(`${trend?.note ?? trendAbsence(points)}\n`);
+    io.out.write(`${foldLine("", trend?.note ?? trendAbsence(points), "  ")}\n`);
     io.out.write(`chart: ${out}\n`);
     return EXIT.ok;
   } finally {

@@ -4,7 +4,7 @@ import { UnknownNameError, ValidationError } from "../../lib/errors.js";
 import type { Fleet } from "../../lib/fleet.js";
 import { toPolicyDocument } from "../../lib/iam.js";
 import type { AnyRunbook } from "../../runbooks/types.js";
-import { type CliIo, EXIT, writeJson } from "../io.js";
+import { type CliIo, EXIT, foldLine, writeJson } from "../io.js";
 
 /** Options of `ops iam`. */
 export interface IamOptions {
@@ -85,7 +85,9 @@ export async function iamCommand(
   }
   io.out.write(`deploying account ${accountId}, region ${options.region}, stage ${options.stage}\n`);
   for (const entry of entries) {
-    io.out.write(`\n${entry.function} (${entry.runbook}; serves ${entry.systems.join(", ")}; ${entry.handler})\n`);
+    io.out.write(
+      `\n${foldLine(`${entry.function} `, `(${entry.runbook}; serves ${entry.systems.join(", ")}; ${entry.handler})`, "  ")}\n`,
+    );
     io.out.write(`${JSON.stringify(entry.policy, null, 2)}\n`);
     for (const role of entry.assumedRoles) {
       io.out.write(`\n  role ${role.roleArn} (${role.system}) must allow:\n`);

@@ -2,7 +2,7 @@ import { bindGuideAlarms } from "../../alarms/index.js";
 import type { Fleet } from "../../lib/fleet.js";
 import { plural } from "../../lib/text.js";
 import type { System } from "../../systems/schema.js";
-import { type CliIo, EXIT, table, writeJson } from "../io.js";
+import { type CliIo, EXIT, foldLine, table, writeJson } from "../io.js";
 
 function hours(minutes: number): string {
   return minutes % 60 === 0 && minutes >= 60 ? `${minutes / 60} h` : `${minutes} min`;
@@ -74,7 +74,7 @@ export function systemsCommand(io: CliIo, fleet: Fleet, options: { json: boolean
   const unbound = fleet.systems.filter((s) => s.deploy).flatMap((s) => bindGuideAlarms(s).unbound);
   if (unbound.length > 0) {
     io.out.write("\nalarms not deployed (the catalogue cannot bind them to a resource):\n");
-    for (const u of unbound) io.out.write(`  ${u.id}: ${u.reason}\n`);
+    for (const u of unbound) io.out.write(`${foldLine(`  ${u.id}: `, u.reason, "      ")}\n`);
   }
   io.out.write(`\n${plural(fleet.systems.length, "system")} from ${fleet.source}\n`);
   return EXIT.ok;

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { runCommand } from "../../cli/commands/run.js";
+import { table } from "../../cli/io.js";
 import { main } from "../../cli/main.js";
 import { builtinFleet } from "../../lib/catalogue.js";
 import { ReportBuilder } from "../../runbooks/report.js";
@@ -434,4 +435,37 @@ describe("ops in a pipe", () => {
     expect(piped.stdout).toMatch(/^system\s+runbook/);
     expect(piped.stderr).not.toMatch(/EPIPE/);
   }, 60_000);
+});
+
+describe("output fits 100 columns", () => {
+  it("tables fold their cells within the column and keep every word", () => {
+    const text = table(
+      ["name", "note"],
+      [["short", "a very long note that cannot fit in the room the other column leaves it ".repeat(3).trim()]],
+      40,
+    );
+    const lines = text.split("\n");
+    expect(lines.every((l) => l.length <= 40)).toBe(true);
+    expect(lines.length).toBeGreaterThan(3);
+    // Continuation lines keep the column: nothing under "name".
+    expect(lines.slice(3).every((l) => l.startsWith(" ".repeat(7)))).toBe(true);
+    const words = lines
+      .slice(2)
+      .join(" ")
+      .split(/\s+/)
+      .filter((w) => w && w !== "short");
+    expect(words.join(" ")).toBe(
+      "a very long note that cannot fit in the room the other column leaves it ".repeat(3).trim(),
+    );
+  });
+
+  it.each([["systems"], ["plan", "--days", "3"], ["runbooks"], ["--help"], ["help", "run"], ["help", "restore"]])(
+    "ops %s stays within 100 columns",
+    async (...argv) => {
+      const { code, out } = await ops(argv);
+      expect(code).toBe(0);
+      const wide = out.split("\n").filter((l) => l.length > 100);
+      expect(wide).toEqual([]);
+    },
+  );
 });
