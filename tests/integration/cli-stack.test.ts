@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -63,6 +63,25 @@ describe("ops stack", () => {
     expect(JSON.parse(backup.out)).toMatchObject({ runbook: "backup", status: "succeeded" });
     const janitor = await ops("run", "drill-janitor", "--system", "demo", "--dry-run", "--json");
     expect(janitor.code, janitor.err).toBe(0);
+
+    // The drill history as a person gets it: a drill, then the table and the chart from the real CLI.
+    const drill = await ops("run", "restore-drill", "--system", "demo", "--json");
+    expect(drill.code, drill.err).toBe(0);
+    const chart = join(root, "drills.svg");
+    const history = await ops("drill-history", "--system", "demo", "--out", chart);
+    expect(history.code, history.err).toBe(0);
+    expect(history.out.replace(/\n  /g, " ")).toMatch(/no trend: it needs 3 passed drills over at least a day \(have \d+ passed drills?/);
+    expect(history.out.split("\n").filter((l) => l.length > 100)).toEqual([]);
+    const svg = await readFile(chart, "utf8");
+    expect(svg).toMatch(/^<svg[\s\S]*RTO 30 min[\s\S]*<\/svg>\s*$/);
+
+    // The catalogue round trip through the real CLI: exported, then read back as --fleet.
+    const exported = join(root, "fleet.json");
+    expect((await ops("fleet", "export", "--out", exported)).code).toBe(0);
+    const plan = await ops("plan", "--json", "--days", "1");
+    const replanned = await ops("plan", "--json", "--days", "1", "--fleet", exported);
+    expect(replanned.code, replanned.err).toBe(0);
+    expect(JSON.parse(replanned.out).length).toBe(JSON.parse(plan.out).length);
 
     const status = await ops("stack", "status");
     expect(status.code).toBe(0);
