@@ -70,7 +70,9 @@ describe("ops stack", () => {
     const chart = join(root, "drills.svg");
     const history = await ops("drill-history", "--system", "demo", "--out", chart);
     expect(history.code, history.err).toBe(0);
-    expect(history.out.replace(/\n  /g, " ")).toMatch(/no trend: it needs 3 passed drills over at least a day \(have \d+ passed drills?/);
+    expect(history.out.replace(/\n {2}/g, " ")).toMatch(
+      /no trend: it needs 3 passed drills over at least a day \(have \d+ passed drills?/,
+    );
     expect(history.out.split("\n").filter((l) => l.length > 100)).toEqual([]);
     const svg = await readFile(chart, "utf8");
     expect(svg).toMatch(/^<svg[\s\S]*RTO 30 min[\s\S]*<\/svg>\s*$/);
