@@ -2,7 +2,7 @@ import { createHash, createHmac, pbkdf2Sync, randomBytes } from "node:crypto";
 import { z } from "zod";
 import { errorMessage, RunbookError } from "../errors.js";
 import type { PgConnection } from "../postgres/connection.js";
-import { connect } from "../postgres/server.js";
+import { connect, listByPrefix } from "../postgres/server.js";
 
 /**
  * The role a drill's catalogue SQL checks run as: created per drill on the server that holds the scratch
@@ -129,22 +129,13 @@ function parseComment(text: string | null): CheckRoleComment | undefined {
 
 /** Every `drill_check_…` role on the server, with its parsed COMMENT. */
 export async function listCheckRoles(server: PgConnection): Promise<FoundCheckRole[]> {
-  const client = await connect(server);
-  try {
-    const result = await client.query<{ name: string; comment: string | null }>(
-      `select rolname as name, shobj_description(oid, 'pg_authid') as comment
-         from pg_roles where starts_with(rolname, $1) order by rolname`,
-      [CHECK_ROLE_PREFIX],
-    );
-    return result.rows
-      .filter((row) => ROLE_NAME.test(row.name))
-      .map((row) => {
-        const comment = parseComment(row.comment);
-        return { name: row.name, ...(comment ? { comment } : {}) };
-      });
-  } finally {
-    await client.end().catch(() => {});
-  }
+  const rows = await listByPrefix(server, "role", CHECK_ROLE_PREFIX);
+  return rows
+    .filter((row) => ROLE_NAME.test(row.name))
+    .map((row) => {
+      const comment = parseComment(row.comment);
+      return { name: row.name, ...(comment ? { comment } : {}) };
+    });
 }
 
 /**

@@ -1,6 +1,6 @@
 import { errorMessage, RunbookError } from "../errors.js";
 import type { PgConnection } from "../postgres/connection.js";
-import { connect } from "../postgres/server.js";
+import { connect, listByPrefix } from "../postgres/server.js";
 import { type DrillComment, parseDrillComment, SCRATCH_DATABASE_PREFIX } from "./names.js";
 
 /**
@@ -104,20 +104,11 @@ export interface ScratchDatabase {
 
 /** Every `drill_…` database on the server, with its parsed COMMENT. */
 export async function listScratchDatabases(server: PgConnection): Promise<ScratchDatabase[]> {
-  const client = await connect(server);
-  try {
-    const result = await client.query<{ name: string; comment: string | null }>(
-      `select datname as name, shobj_description(oid, 'pg_database') as comment
-         from pg_database where starts_with(datname, $1) order by datname`,
-      [SCRATCH_DATABASE_PREFIX],
-    );
-    return result.rows
-      .filter((row) => SCRATCH_NAME.test(row.name))
-      .map((row) => {
-        const comment = parseDrillComment(row.comment);
-        return { name: row.name, ...(comment ? { comment } : {}) };
-      });
-  } finally {
-    await client.end().catch(() => {});
-  }
+  const rows = await listByPrefix(server, "database", SCRATCH_DATABASE_PREFIX);
+  return rows
+    .filter((row) => SCRATCH_NAME.test(row.name))
+    .map((row) => {
+      const comment = parseDrillComment(row.comment);
+      return { name: row.name, ...(comment ? { comment } : {}) };
+    });
 }

@@ -98,3 +98,32 @@ export async function largestTables(client: pg.Client, limit: number): Promise<T
     bytes: Number(t.bytes),
   }));
 }
+
+/** The two kinds of cluster-wide object a drill leaves behind and names by prefix. */
+const SHARED_OBJECTS = {
+  database: { table: "pg_database", column: "datname", catalog: "pg_database" },
+  role: { table: "pg_roles", column: "rolname", catalog: "pg_authid" },
+} as const;
+
+/**
+ * Every database or role whose name starts with `prefix`, with its COMMENT as stored (the caller parses
+ * it): how the drill and its janitor find what a drill created.
+ */
+export async function listByPrefix(
+  server: PgConnection,
+  kind: keyof typeof SHARED_OBJECTS,
+  prefix: string,
+): Promise<{ name: string; comment: string | null }[]> {
+  const { table, column, catalog } = SHARED_OBJECTS[kind];
+  const client = await connect(server);
+  try {
+    const result = await client.query<{ name: string; comment: string | null }>(
+      `select ${column} as name, shobj_description(oid, '${catalog}') as comment
+         from ${table} where starts_with(${column}, $1) order by ${column}`,
+      [prefix],
+    );
+    return result.rows;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
