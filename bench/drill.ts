@@ -28,6 +28,7 @@ import { startLocalPostgres } from "../lib/local/postgres.js";
 import { startLocalS3 } from "../lib/local/s3.js";
 import { ensureDatabase, seedInventory } from "../lib/local/seed.js";
 import { createLogger } from "../lib/logger.js";
+import { createPorts } from "../lib/ports.js";
 import { libpqEnv } from "../lib/postgres/connection.js";
 import { connect } from "../lib/postgres/server.js";
 import { findTools } from "../lib/postgres/tools.js";
@@ -87,6 +88,7 @@ try {
     dryRun: false,
     notify: { notify: async () => {} },
     env,
+    ...createPorts({ env, secrets: clients.secrets }),
   });
 
   const scope = { bucket, prefix: system.backup?.prefix ?? "pg_dump", system: system.id, database: "inventory" };

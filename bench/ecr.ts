@@ -24,6 +24,7 @@ import { builtinFleet } from "../lib/catalogue.js";
 import { findSystem } from "../lib/fleet.js";
 import { createLogger } from "../lib/logger.js";
 import { silentNotifier } from "../lib/notify.js";
+import { createPorts } from "../lib/ports.js";
 import { mapPool } from "../lib/scaling/pool.js";
 import { ecrCleanupRunbook } from "../runbooks/ecr-cleanup/index.js";
 import { LAST_KNOWN_GOOD_TAG } from "../runbooks/ecr-cleanup/read.js";
@@ -140,6 +141,7 @@ const ctx: RunbookContext = {
   dryRun: false,
   notify: silentNotifier,
   env: {},
+  ...createPorts({ env: {}, secrets: createAwsClients({ region: "us-east-1" }).secrets }),
 };
 
 const indexesPerRepo = [...world.repositories.values()].map(

@@ -19,6 +19,7 @@ import { builtinFleet } from "../lib/catalogue.js";
 import { findSystem } from "../lib/fleet.js";
 import { createLogger } from "../lib/logger.js";
 import { silentNotifier } from "../lib/notify.js";
+import { createPorts } from "../lib/ports.js";
 import { parseRunbookInput } from "../lib/runner.js";
 import { healthProbeRunbook } from "../runbooks/health-probe/index.js";
 import { rollbackRunbook } from "../runbooks/rollback/index.js";
@@ -60,6 +61,7 @@ function context(system: System, clock: SimClock, clients = createAwsClients({ r
     dryRun: false,
     notify: silentNotifier,
     env: {},
+    ...createPorts({ env: {}, secrets: clients.secrets }),
     sleep: clock.sleep,
   };
 }

@@ -39,6 +39,7 @@ import { mockClient } from "aws-sdk-client-mock";
 import { createAwsClients } from "../lib/aws/clients.js";
 import { createLogger } from "../lib/logger.js";
 import { silentNotifier } from "../lib/notify.js";
+import { createPorts } from "../lib/ports.js";
 import { DESCRIBE_SERVICES_MAX, SCALABLE_TARGETS_MAX } from "../lib/scaling/ecs.js";
 import { DEFAULT_CONCURRENCY } from "../lib/scaling/run.js";
 import { scaleDownRunbook } from "../runbooks/scale-down.js";
@@ -251,6 +252,7 @@ async function measure(label: string, runbook: AnyRunbook, at: string, throttleR
     dryRun: false,
     notify: silentNotifier,
     env: {},
+    ...createPorts({ env: {}, secrets: clients.secrets }),
   });
   const input = { concurrency: String(CONCURRENCY) };
   if (runbook === scaleUpRunbook) {
@@ -374,6 +376,7 @@ async function measureEks(label: string, runbook: AnyRunbook, at: string, confli
       dryRun: false,
       notify: silentNotifier,
       env: {},
+      ...createPorts({ env: {}, secrets: clients.secrets }),
     });
     const input = { concurrency: String(CONCURRENCY) };
     if (runbook === scaleUpRunbook) {

@@ -8,6 +8,7 @@ import { errorMessage, UnknownNameError, ValidationError } from "./errors.js";
 import { type Fleet, findSystem } from "./fleet.js";
 import type { Logger } from "./logger.js";
 import type { Notifier } from "./notify.js";
+import { createPorts, type Ports } from "./ports.js";
 import { databaseOverride } from "./postgres/connection.js";
 import { redactValue } from "./redact.js";
 
@@ -39,6 +40,8 @@ export interface RunnerDeps {
   progress?: RunbookContext["progress"];
   /** Durable record of every action (S3 JSON lines); the structured log always has them too. */
   audit?: AuditSink;
+  /** Replacements for the ports built from `env` (a test's fake PostgreSQL). */
+  ports?: Partial<Ports>;
 }
 
 /** The runbook with this name, or an error that lists the registry. */
@@ -105,9 +108,11 @@ export async function executeRun(deps: RunnerDeps, request: RunRequest): Promise
   databaseOverride(deps.env ?? {}, system);
   const logger = deps.logger;
   logger.appendKeys({ runbook: runbook.name, system: system.id, dryRun: request.dryRun });
+  const clients = deps.clientsFor(system);
   const ctx: RunbookContext = {
     system,
-    clients: deps.clientsFor(system),
+    clients,
+    ...createPorts({ env: deps.env ?? {}, secrets: clients.secrets, ...(deps.ports ? { overrides: deps.ports } : {}) }),
     logger,
     now: deps.now,
     dryRun: request.dryRun,

@@ -2,10 +2,18 @@ import type { z } from "zod";
 import type { AwsClients } from "../lib/aws/clients.js";
 import type { Logger } from "../lib/logger.js";
 import type { Notifier } from "../lib/notify.js";
+import type { PostgresPort } from "../lib/postgres/port.js";
+import type { PgToolsPort } from "../lib/postgres/tools.js";
 import type { KubernetesAccess } from "../lib/scaling/scope.js";
+import type { Settings } from "../lib/settings.js";
+import type { TempDirPort } from "../lib/tempdir.js";
 import type { System } from "../systems/schema.js";
 
-/** Everything a runbook may touch; built by `lib/context.ts`, replaced piece by piece in tests. */
+/**
+ * Everything a runbook may touch: built by the runner from what the edge (a Lambda handler, the CLI)
+ * passes in, replaced piece by piece in tests. The world — AWS, PostgreSQL and its client programs, the
+ * disk, the clock, the settings — is reached only through these ports.
+ */
 export interface RunbookContext {
   system: System;
   clients: AwsClients;
@@ -31,8 +39,19 @@ export interface RunbookContext {
   deadline?: Date;
   /** Progress for long runbooks (a TTY bar in the CLI; a no-op elsewhere). */
   progress?: (message: string, fraction?: number) => void;
-  /** Environment the edge chose to pass on (e.g. pg_dump paths); runbooks never read `process.env`. */
+  /**
+   * Environment the edge chose to pass on. Deprecated: being replaced by {@link settings} and the ports;
+   * runbooks never read `process.env`, and new code reads nothing from here.
+   */
   env: Readonly<Record<string, string | undefined>>;
+  /** The process settings, parsed once at the edge by one schema (`lib/settings.ts`). */
+  settings: Settings;
+  /** PostgreSQL: connections, server facts, snapshots, scratch databases. */
+  postgres: PostgresPort;
+  /** pg_dump / pg_restore / psql: found, chosen for a server, started with libpq's environment. */
+  pgTools: PgToolsPort;
+  /** Scratch directories (a download-mode restore, a directory-format dump). */
+  tempDir: TempDirPort;
   /**
    * The invocation's id when the edge has one (Lambda's request id). Lambda retries a failed event with
    * the same id, so a retry recognises the claims its crashed first attempt left (`runbooks/exclusive.ts`).

@@ -4,6 +4,7 @@ import { builtinFleet } from "../../lib/catalogue.js";
 import { findSystem } from "../../lib/fleet.js";
 import { createLogger, type Logger } from "../../lib/logger.js";
 import type { Notifier } from "../../lib/notify.js";
+import { createPorts, type Ports } from "../../lib/ports.js";
 import type { Report, RunbookContext } from "../../runbooks/types.js";
 import type { System } from "../../systems/schema.js";
 
@@ -48,6 +49,8 @@ export interface TestContextOptions {
   env?: Record<string, string | undefined>;
   signal?: AbortSignal;
   deadline?: Date;
+  /** Replacements for the ports built from `env` (a fake PostgreSQL, a fixed temp root). */
+  ports?: Partial<Ports>;
 }
 
 /** A full runbook context with a fixed clock and in-memory logger and notifier. */
@@ -61,16 +64,19 @@ export function testContext(options: TestContextOptions = {}): RunbookContext & 
   const now = typeof fixed === "function" ? fixed : () => fixed;
   const { logger, lines } = memoryLogger();
   const notifier = recordingNotifier();
+  const clients = options.clients ?? testClients();
+  const env = options.env ?? {};
   return {
     system,
-    clients: options.clients ?? testClients(),
+    clients,
+    ...createPorts({ env, secrets: clients.secrets, ...(options.ports ? { overrides: options.ports } : {}) }),
     logger,
     now,
     dryRun: options.dryRun ?? false,
     notify: notifier,
     notifier,
     logLines: lines,
-    env: options.env ?? {},
+    env,
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.deadline ? { deadline: options.deadline } : {}),
   };
