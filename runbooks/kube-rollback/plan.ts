@@ -35,6 +35,8 @@ export interface RollbackInput {
   failure?: string | undefined;
   /** Default `deadline`: no window (a failed rollout is the rollout's); a `probe` failure is judged against it. */
   trigger?: KubeTrigger | undefined;
+  /** For a probe trigger: the template hash the failures were counted on. */
+  failedHash?: string | undefined;
   /** The rollout is complete and every updated replica is available. */
   healthy: boolean;
   current?: Revision | undefined;
@@ -68,7 +70,8 @@ export type RollbackDecision =
 /**
  * Rules, in order: healthy → remember the revision as known-good (so a later failure knows where "good"
  * was; with a probe-able endpoint only after it passed for the bake time); not failed → nothing; failed
- * with no readable revision or no earlier one → escalate; then the guards shared with the ECS rollback
+ * with no readable revision → escalate; the probe's failures were counted on another revision than runs
+ * now (someone rolled out or back meanwhile) → nothing; no earlier revision → escalate; then the guards shared with the ECS rollback
  * (`rollback/guards.ts`), the earlier revision as the target: the failing revision is the known-good one,
  * the earlier revision was rolled back from, (probe only) outside the window, within the cooldown → escalate;
  * else roll back to the earlier revision's pod template (sent unless a dry run).
@@ -79,6 +82,12 @@ export function decideRollback(input: RollbackInput): RollbackDecision {
   if (!input.failure) return { kind: "none", reason: "rollout in progress, not failed: nothing to do" };
   if (!current) {
     return { kind: "escalate", guard: "no-revision", reason: `${input.failure}; its current replicaset was not found` };
+  }
+  if (input.failedHash !== undefined && current.hash !== input.failedHash) {
+    return {
+      kind: "none",
+      reason: `the failures were counted on template ${input.failedHash}, and it now runs revision ${current.revision}: counted afresh`,
+    };
   }
   if (!previous) {
     return {
