@@ -12,11 +12,12 @@ import { checkDeployment, connectCluster } from "./run.js";
 const input = z.strictObject({
   /** Only this deployment (one of the catalogue's). */
   deployment: z.string().min(1).optional(),
-  /** No second automatic rollback of a deployment within this many minutes. */
-  cooldownMinutes: wholeNumber(1, 1440).default(30),
+  /** No second automatic rollback of a deployment within this many minutes (default: the catalogue's `rollback.cooldownMinutes`). */
+  cooldownMinutes: wholeNumber(1, 1440).optional(),
 });
 
-function access(system: System): KubernetesAccess[] {
+/** The access entry's data: the namespace's deployments (read, fresh read after a 409, patch) and replicasets (list). */
+export function kubeRollbackAccess(system: System): KubernetesAccess[] {
   if (system.runtime.kind !== "eks") return [];
   const cluster = clusterName(system.runtime.cluster);
   const { namespace } = system.runtime;
@@ -53,7 +54,7 @@ export const kubeRollbackRunbook: Runbook<typeof input> = {
     system.runtime.kind === "eks"
       ? [{ actions: ["eks:DescribeCluster"], resources: [eksClusterArn(system, clusterName(system.runtime.cluster))] }]
       : [],
-  kubernetesAccess: access,
+  kubernetesAccess: kubeRollbackAccess,
   async run(ctx, options) {
     const report = new ReportBuilder(ctx, "kube-rollback");
     const { system } = ctx;
@@ -106,7 +107,7 @@ export const kubeRollbackRunbook: Runbook<typeof input> = {
         namespace,
         resource: resource(name),
         read: { deployment, replicaSets },
-        cooldownMinutes: options.cooldownMinutes,
+        cooldownMinutes: options.cooldownMinutes ?? system.rollback.cooldownMinutes,
       });
     }
     const rolled = report.actions.filter((a) => a.action === "rollback" && a.status !== "failed");
