@@ -100,6 +100,17 @@ function lastRollbackOf(value: string | undefined): Pick<RollbackInput, "lastRol
   };
 }
 
+/**
+ * When the current revision last rolled out: its replicaset's creation, or our own rollback to it if later
+ * (a rollback reuses an old replicaset, whose creation time is the first rollout's).
+ */
+function rolledOutAt(created: Date | undefined, current: Revision | undefined, lastRollback: string | undefined) {
+  const last = lastRollbackOf(lastRollback);
+  const ours = last.lastRollback?.to === current?.hash ? last.lastRollbackAt : undefined;
+  if (!ours) return created;
+  return created && created.getTime() > ours.getTime() ? created : ours;
+}
+
 /** Reads what the guards need from a deployment and its replicasets. */
 export function rollbackInput(options: ReadOptions): { input: RollbackInput; previousSet?: V1ReplicaSet } {
   const { deployment, probe } = options;
@@ -123,7 +134,7 @@ export function rollbackInput(options: ReadOptions): { input: RollbackInput; pre
     ...lastRollbackOf(annotations[ROLLBACK_MARKS.lastRollback]),
     cooldownMinutes: options.cooldownMinutes,
     windowMinutes: options.windowMinutes,
-    deployedAt: options.lastDeployedAt,
+    deployedAt: rolledOutAt(options.lastDeployedAt, current, annotations[ROLLBACK_MARKS.lastRollback]),
     ...(options.bakeMinutes !== undefined
       ? { bake: bakeOf(annotations[ROLLBACK_MARKS.probe], current, options.bakeMinutes) }
       : {}),

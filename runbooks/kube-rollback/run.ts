@@ -154,6 +154,8 @@ async function carryOut(options: CheckOptions, decided: Decided, attempt: number
     report.add({ resource, action: "kube-rollback", status: "skipped", reason: `${decision.reason}${retried}` });
   } else if (decision.kind === "escalate") {
     report.add({ resource, action: "escalate", status: "failed", reason: `not rolled back: ${decision.reason}` });
+    // The router pages on one escalation per report (as for the ECS rollback): the first deployment's.
+    report.details.escalation ??= { severity: "critical", reason: `${resource}: ${decision.reason}` };
   } else if (decision.kind === "mark-good") {
     if (!ctx.dryRun) await markKnownGood({ api, namespace, deployment, hash: decision.hash });
     const verb = ctx.dryRun ? "would " : "";
