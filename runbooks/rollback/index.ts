@@ -68,7 +68,10 @@ export const rollbackRunbook: Runbook<typeof rollbackInputSchema> = {
   serves: (system) => rollbackPermissions(system).length > 0,
   permissions: rollbackPermissions,
   planNote(system) {
-    return system.runtime.kind === "ecs" ? undefined : "skipped: EKS rollback not supported yet (ECS only)";
+    if (system.runtime.kind === "ecs") return undefined;
+    return system.runtime.kind === "eks"
+      ? "skipped: EKS deployments roll back through kube-rollback (and the health probe)"
+      : "skipped: no container runtime";
   },
   async run(ctx, input) {
     const report = new ReportBuilder(ctx, "rollback");
@@ -77,7 +80,10 @@ export const rollbackRunbook: Runbook<typeof rollbackInputSchema> = {
         resource: ctx.system.id,
         action: "rollback",
         status: "skipped",
-        reason: `${ctx.system.runtime.kind === "eks" ? "EKS" : "no container runtime"}: rollback acts on ECS services only so far`,
+        reason:
+          ctx.system.runtime.kind === "eks"
+            ? "EKS: deployments roll back through kube-rollback (and the health probe), not this runbook"
+            : "no container runtime: nothing to roll back",
       });
       return report.finish({ summary: "skipped: not an ECS system" });
     }

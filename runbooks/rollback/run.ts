@@ -63,6 +63,7 @@ export async function rollbackService(
     rules: ctx.system.rollback,
     trigger: { kind: trigger.kind, at: triggerAt },
     now: received,
+    dryRun: ctx.dryRun,
     ...(to ? { to } : {}),
   });
   const resource = state.facts.name;
@@ -78,7 +79,7 @@ export async function rollbackService(
   }
   const taskDefinition =
     state.knownGoodArn && revisionOf(state.knownGoodArn) === decision.to ? state.knownGoodArn : decision.to;
-  if (ctx.dryRun) {
+  if (!decision.send) {
     report.add({
       resource,
       action: "rollback",

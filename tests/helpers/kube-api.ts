@@ -137,6 +137,16 @@ function templateOf(s: DeploymentSpec, revision: string, labels: Record<string, 
   };
 }
 
+/** JSON text with object keys sorted: equal for equal values, whatever order their keys were written in. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
+  if (value && typeof value === "object") {
+    const entries = Object.entries(value as Json).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+
 /** RFC 7386 JSON merge patch. */
 export function mergePatch(target: unknown, patch: unknown): unknown {
   if (patch === null || typeof patch !== "object" || Array.isArray(patch)) return patch;
@@ -321,10 +331,12 @@ export async function startKubeApi(options: KubeApiOptions): Promise<KubeApiServ
    */
   const newRevision = (namespace: string, name: string, d: Json) => {
     const sets = replicaSets.get(id(namespace, name)) ?? [];
+    // The controller compares templates as values (a hash of the Go struct), not as JSON text: key order
+    // (which differs between what a client sends and what the server stored) must not matter.
     const strip = (t: unknown) => {
       const copy = structuredClone(t) as Json;
       delete ((copy.metadata as Json).labels as Json)["pod-template-hash"];
-      return JSON.stringify(copy);
+      return canonical(copy);
     };
     const wanted = strip(spec(d).template);
     const next = Math.max(0, ...sets.map((rs) => Number((meta(rs).annotations as Json)[REVISION]))) + 1;
@@ -450,10 +462,10 @@ export async function startKubeApi(options: KubeApiOptions): Promise<KubeApiServ
       }
       if (request.method === "GET") return [200, structuredClone(d)];
       return patchTarget(request, d, (patched) => {
-        const specChanged = JSON.stringify(patched.spec) !== JSON.stringify(d.spec);
+        const specChanged = canonical(patched.spec) !== canonical(d.spec);
         if (specChanged) meta(patched).generation = (meta(d).generation as number) + 1;
         meta(patched).resourceVersion = nextVersion();
-        if (JSON.stringify(spec(patched).template) !== JSON.stringify(spec(d).template)) {
+        if (canonical(spec(patched).template) !== canonical(spec(d).template)) {
           newRevision(namespace, name, patched);
         }
         deployments.set(id(namespace, name), patched);
