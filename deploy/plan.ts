@@ -6,11 +6,11 @@ import {
   assumeRolePermissions,
   auditObjectArn,
   auditWritePermissions,
+  type KubernetesAccess,
   partitionOf,
   toPolicyDocument,
   withAccount,
 } from "../lib/iam.js";
-import type { KubernetesAccess } from "../lib/scaling/scope.js";
 import type { AnyRunbook, Permission } from "../runbooks/types.js";
 import type { System } from "../systems/schema.js";
 import {

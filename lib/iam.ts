@@ -1,5 +1,24 @@
-import type { Permission, PermissionCondition } from "../runbooks/types.js";
 import type { System } from "../systems/schema.js";
+
+/**
+ * One IAM condition of a statement, as SST's function permissions take it (`{test, variable, values}`)
+ * and as a policy document writes it (`"Condition": {test: {variable: values}}`).
+ */
+export interface PermissionCondition {
+  /** The operator: `StringEquals`, `StringLike`, `Bool`, `Null`, ... */
+  test: string;
+  /** The condition key: `kms:ViaService`, `s3:prefix`, `sts:ExternalId`, ... */
+  variable: string;
+  values: string[];
+}
+
+/** An IAM statement a runbook needs; the deployment plan grants exactly the union of these. */
+export interface Permission {
+  actions: string[];
+  resources: string[];
+  /** All must hold for the statement to allow anything (IAM ANDs the conditions of a statement). */
+  conditions?: PermissionCondition[];
+}
 
 /**
  * The ARN partition a region belongs to. China and GovCloud regions have their own, and a policy that
@@ -211,3 +230,41 @@ export function backupObjectArn(system: System): string {
 export function backupBucketArn(system: System): string {
   return system.backup ? s3Arn(system, system.backup.bucket) : "";
 }
+
+/** The cluster's short name, whether the catalogue gives a name or an ARN. */
+export function clusterName(cluster: string): string {
+  return cluster.startsWith("arn:") ? (cluster.split("/").pop() ?? cluster) : cluster;
+}
+
+/** The ARN IAM knows an ECS service by (long ARN format, which tagging requires anyway). */
+export function serviceArn(system: System, cluster: string, service: string): string {
+  return arn(system, "ecs", `service/${clusterName(cluster)}/${service}`);
+}
+
+/** The ARN of an EKS cluster. */
+export function eksClusterArn(system: System, cluster: string): string {
+  return cluster.startsWith("arn:") ? cluster : arn(system, "eks", `cluster/${cluster}`);
+}
+
+/**
+ * The EKS access entry a scaling function needs on a system's cluster, as data: its IAM role is the
+ * principal, associated with AmazonEKSEditPolicy scoped to the system's namespace only — the narrowest
+ * managed access policy that may patch deployments, their scale subresource and HPAs. `sst.config.ts` (or
+ * whatever deploys the functions) creates one `aws.eks.AccessEntry` + `aws.eks.AccessPolicyAssociation`
+ * per function from it; a cluster that still authenticates through the `aws-auth` ConfigMap needs the
+ * role mapped there instead (README, "EKS access").
+ */
+export interface KubernetesAccess {
+  clusterArn: string;
+  cluster: string;
+  namespace: string;
+  policyArn: string;
+  accessScope: { type: "namespace"; namespaces: string[] };
+  /** Kubernetes verbs the runbook uses, for a hand-written Role on an `aws-auth` cluster. */
+  rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[];
+  /** Where the function must run to reach a private endpoint (from the catalogue), if anywhere. */
+  network?: { subnetIds: string[]; securityGroupIds: string[] };
+}
+
+/** The managed access policy scaling is associated with (namespace-scoped). */
+export const EKS_EDIT_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy";

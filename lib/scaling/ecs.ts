@@ -5,6 +5,7 @@ import {
 } from "@aws-sdk/client-application-auto-scaling";
 import { DescribeServicesCommand, type ECSClient, type Service } from "@aws-sdk/client-ecs";
 import { errorMessage } from "../errors.js";
+import { clusterName } from "../iam.js";
 import { chunk, mapPool } from "./pool.js";
 import { type RetryOptions, retryThrottled } from "./retry.js";
 import type { Bounds, Capacity } from "./tags.js";
@@ -16,11 +17,6 @@ export const DESCRIBE_SERVICES_MAX = 10;
 export const SCALABLE_TARGETS_MAX = 50;
 /** The scalable dimension of an ECS service's desired count. */
 export const ECS_DESIRED_COUNT = "ecs:service:DesiredCount";
-
-/** The cluster's short name, whether the catalogue gives a name or an ARN. */
-export function clusterName(cluster: string): string {
-  return cluster.startsWith("arn:") ? (cluster.split("/").pop() ?? cluster) : cluster;
-}
 
 /** Application Auto Scaling's resource id of an ECS service: `service/<cluster>/<service>`. */
 export function scalableResourceId(cluster: string, service: string): string {

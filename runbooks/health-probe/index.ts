@@ -9,9 +9,8 @@ import {
   parseProbeState,
 } from "../../lib/health/evaluate.js";
 import { probeEndpoint } from "../../lib/health/probe.js";
-import { arn } from "../../lib/iam.js";
+import { arn, clusterName } from "../../lib/iam.js";
 import { redactText } from "../../lib/redact.js";
-import { clusterName } from "../../lib/scaling/ecs.js";
 import { plural } from "../../lib/text.js";
 import type { System } from "../../systems/schema.js";
 import { ReportBuilder } from "../report.js";

@@ -1,9 +1,8 @@
 import { z } from "zod";
 import { errorMessage } from "../../lib/errors.js";
+import { clusterName, EKS_EDIT_POLICY, eksClusterArn, type KubernetesAccess } from "../../lib/iam.js";
 import type { KubeApi } from "../../lib/kube/client.js";
 import { rolloutActivity } from "../../lib/kube/rollout.js";
-import { clusterName } from "../../lib/scaling/ecs.js";
-import { EKS_EDIT_POLICY, eksClusterArn, type KubernetesAccess } from "../../lib/scaling/scope.js";
 import type { System } from "../../systems/schema.js";
 import { wholeNumber } from "../inputs.js";
 import { ReportBuilder } from "../report.js";

@@ -1,7 +1,6 @@
 import { errorMessage, UnknownNameError, ValidationError } from "../../lib/errors.js";
-import { arn } from "../../lib/iam.js";
+import { arn, clusterName } from "../../lib/iam.js";
 import { redactText } from "../../lib/redact.js";
-import { clusterName } from "../../lib/scaling/ecs.js";
 import type { System } from "../../systems/schema.js";
 import { ReportBuilder } from "../report.js";
 import type { Permission, Report, Runbook, RunbookContext } from "../types.js";
