@@ -153,7 +153,7 @@ const COMMANDS: Record<string, Command> = {
         throw new UsageError(`ops run needs a runbook name; known runbooks: ${runbooks.map((r) => r.name).join(", ")}`);
       }
       if (args.values.help) {
-        const { findRunbook } = await import("../lib/runner.js");
+        const { findRunbook } = await import("../runbooks/runner.js");
         const { runbookHelp } = await import("./help.js");
         io.out.write(runbookHelp(findRunbook(runbooks, name)));
         return EXIT.ok;

@@ -11,9 +11,9 @@ import { METRICS_NAMESPACE, publishReportMetrics } from "../lib/metrics.js";
 import { notifierFromEnv } from "../lib/notify/settings.js";
 import type { Notifier } from "../lib/notify.js";
 import { caBundlePath } from "../lib/postgres/tls.js";
-import { executeRun, type RunnerDeps, type RunRequest } from "../lib/runner.js";
 import { runbooks } from "../runbooks/index.js";
 import { booleanish } from "../runbooks/inputs.js";
+import { executeRun, type RunnerDeps, type RunRequest } from "../runbooks/runner.js";
 import type { AnyRunbook, Report } from "../runbooks/types.js";
 
 /** Environment of the Lambda functions, validated at cold start. */

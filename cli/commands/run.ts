@@ -7,7 +7,7 @@ import { createRoutingNotifier } from "../../lib/notify/router.js";
 import { channelsFromSettings, parseNotifySettings } from "../../lib/notify/settings.js";
 import { createConsoleNotifier, fanOut, type Notifier, silentNotifier } from "../../lib/notify.js";
 import { databaseOverride, OVERRIDE_TARGET, OVERRIDE_URL, urlHasPassword } from "../../lib/postgres/connection.js";
-import { executeRun, resolveRequest } from "../../lib/runner.js";
+import { executeRun, resolveRequest } from "../../runbooks/runner.js";
 import type { AnyRunbook, Report } from "../../runbooks/types.js";
 import type { System } from "../../systems/schema.js";
 import { type CliIo, EXIT, writeJson } from "../io.js";

@@ -18,9 +18,9 @@ import { type Channels, createRoutingNotifier, deliver } from "../../lib/notify/
 import { channelsFromSettings, parseNotifySettings } from "../../lib/notify/settings.js";
 import { createSlackPoster } from "../../lib/notify/slack.js";
 import { createSnsPublisher } from "../../lib/notify/sns.js";
-import { executeRun } from "../../lib/runner.js";
 import { runbooks } from "../../runbooks/index.js";
 import { ReportBuilder } from "../../runbooks/report.js";
+import { executeRun } from "../../runbooks/runner.js";
 import type { Runbook } from "../../runbooks/types.js";
 import { builtinSystems } from "../../systems/index.js";
 import { conditionalS3 } from "../helpers/conditional-s3.js";

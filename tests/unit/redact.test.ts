@@ -4,8 +4,8 @@ import { z } from "zod";
 import { builtinFleet } from "../../lib/catalogue.js";
 import { createLogger } from "../../lib/logger.js";
 import { redactText, redactValue } from "../../lib/redact.js";
-import { executeRun } from "../../lib/runner.js";
 import { ReportBuilder } from "../../runbooks/report.js";
+import { executeRun } from "../../runbooks/runner.js";
 import type { AnyRunbook, Report } from "../../runbooks/types.js";
 import { memoryLogger, testClients } from "../helpers/context.js";
 

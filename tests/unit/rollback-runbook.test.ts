@@ -6,7 +6,6 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { builtinFleet } from "../../lib/catalogue.js";
 import { UnknownNameError, ValidationError } from "../../lib/errors.js";
 import { findSystem } from "../../lib/fleet.js";
-import { parseRunbookInput } from "../../lib/runner.js";
 import { healthProbeRunbook } from "../../runbooks/health-probe/index.js";
 import { rollbackRunbook } from "../../runbooks/rollback/index.js";
 import {
@@ -16,6 +15,7 @@ import {
   LAST_ROLLBACK_TAG,
   ROLLED_BACK_FROM_TAG,
 } from "../../runbooks/rollback/tags.js";
+import { parseRunbookInput } from "../../runbooks/runner.js";
 import type { System } from "../../systems/schema.js";
 import { testContext } from "../helpers/context.js";
 import { SimClock, SimulatedEcs, taskDefinitionArn } from "../helpers/simulated-ecs.js";

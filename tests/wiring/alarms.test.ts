@@ -12,8 +12,8 @@ import {
 } from "../../alarms/index.js";
 import { builtinFleet } from "../../lib/catalogue.js";
 import { parseFleet } from "../../lib/fleet.js";
-import { parseRunbookInput } from "../../lib/runner.js";
 import { runbooks } from "../../runbooks/index.js";
+import { parseRunbookInput } from "../../runbooks/runner.js";
 import { builtinSystems } from "../../systems/index.js";
 
 type Published = Record<string, Record<string, string[][]>>;
