@@ -1,7 +1,6 @@
 import { type AlarmDefinition, alarmName, fleetAlarms } from "../alarms/index.js";
 import { backupBucketLifecycleRules, type LifecycleRule } from "../lib/backup/bucket-lifecycle.js";
 import { BACKUP_TASK, backupTaskPermissions, backupTaskRoleNames } from "../lib/backup/task.js";
-import type { Fleet } from "../lib/fleet.js";
 import {
   assumeRolePermissions,
   auditObjectArn,
@@ -12,6 +11,7 @@ import {
   withAccount,
 } from "../lib/iam.js";
 import type { AnyRunbook, Permission } from "../runbooks/types.js";
+import type { Fleet } from "../systems/index.js";
 import type { System } from "../systems/schema.js";
 import {
   type NotifyResources,

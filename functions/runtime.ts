@@ -3,9 +3,7 @@ import type { Context } from "aws-lambda";
 import { z } from "zod";
 import { type AuditSink, createS3AuditSink } from "../lib/audit.js";
 import { clientsForSystem, createAwsClients } from "../lib/aws/clients.js";
-import { builtinFleet } from "../lib/catalogue.js";
 import { ValidationError } from "../lib/errors.js";
-import type { Fleet } from "../lib/fleet.js";
 import { createLogger, type Logger } from "../lib/logger.js";
 import { METRICS_NAMESPACE, publishReportMetrics } from "../lib/metrics.js";
 import { notifierFromEnv } from "../lib/notify/settings.js";
@@ -15,6 +13,8 @@ import { runbooks } from "../runbooks/index.js";
 import { booleanish } from "../runbooks/inputs.js";
 import { executeRun, type RunnerDeps, type RunRequest } from "../runbooks/runner.js";
 import type { AnyRunbook, Report } from "../runbooks/types.js";
+import type { Fleet } from "../systems/index.js";
+import { builtinFleet } from "../systems/index.js";
 
 /** Environment of the Lambda functions, validated at cold start. */
 const envSchema = z.object({

@@ -1,7 +1,7 @@
 import { nextRuns, parseScheduleExpression } from "../lib/cron.js";
-import type { Fleet } from "../lib/fleet.js";
 import { formatLocal } from "../lib/timezone.js";
 import type { AnyRunbook } from "../runbooks/types.js";
+import type { Fleet } from "../systems/fleet.js";
 
 /** One upcoming run of a schedule. */
 export interface PlannedRun {

@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
 import { nextRuns, parseScheduleExpression } from "../../lib/cron.js";
-import { parseFleet } from "../../lib/fleet.js";
 import { scalingPermissions, scalingPlanNote } from "../../lib/scaling/scope.js";
 import { offHoursCrons } from "../../lib/scaling/window.js";
 import { keepAwakeRunbook } from "../../runbooks/keep-awake.js";
@@ -8,7 +7,7 @@ import { scaleDownRunbook } from "../../runbooks/scale-down.js";
 import { scaleUpRunbook } from "../../runbooks/scale-up.js";
 import { offHoursSchedules, scalingSchedules } from "../../schedules/scaling.js";
 import { planRuns } from "../../schedules/upcoming.js";
-import { builtinSystems } from "../../systems/index.js";
+import { builtinSystems, parseFleet } from "../../systems/index.js";
 import { type SystemInput, systemSchema } from "../../systems/schema.js";
 
 const registry = [scaleDownRunbook, scaleUpRunbook, keepAwakeRunbook];
