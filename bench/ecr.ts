@@ -22,7 +22,7 @@
 import { createAwsClients } from "../lib/aws/clients.js";
 import { createLogger } from "../lib/logger.js";
 import { silentNotifier } from "../lib/notify.js";
-import { mapPool } from "../lib/scaling/pool.js";
+import { mapPool } from "../lib/pool.js";
 import { ecrCleanupRunbook } from "../runbooks/ecr-cleanup/index.js";
 import { LAST_KNOWN_GOOD_TAG } from "../runbooks/ecr-cleanup/read.js";
 import type { RunbookContext } from "../runbooks/types.js";

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { errorMessage } from "../../lib/errors.js";
 import { arn, clusterName, eksClusterArn, type KubernetesAccess } from "../../lib/iam.js";
-import { createLimiter, type Limiter } from "../../lib/scaling/pool.js";
+import { createLimiter, type Limiter } from "../../lib/pool.js";
 import { plural } from "../../lib/text.js";
 import { type EcrRepository, type EcrSettings, ecrRepositories, type System } from "../../systems/schema.js";
 import { wholeNumber } from "../inputs.js";

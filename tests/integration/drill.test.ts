@@ -399,8 +399,7 @@ describe("restore-drill with real PostgreSQL and S3", () => {
       child,
       `
 import { createAwsClients } from ${JSON.stringify(url("lib/aws/clients.ts"))};
-import { builtinFleet } from ${JSON.stringify(url("lib/catalogue.ts"))};
-import { findSystem } from ${JSON.stringify(url("lib/fleet.ts"))};
+import { builtinFleet, findSystem } from ${JSON.stringify(url("systems/index.ts"))};
 import { createLogger } from ${JSON.stringify(url("lib/logger.ts"))};
 import { restoreDrillRunbook } from ${JSON.stringify(url("runbooks/restore-drill.ts"))};
 const config = JSON.parse(process.argv[2]);

@@ -3,10 +3,10 @@ import { describe, expect, it } from "vitest";
 import { EKS_EDIT_POLICY } from "../../lib/iam.js";
 import { parseQuantity, podRequests } from "../../lib/kube/quantity.js";
 import { rolloutActivity } from "../../lib/kube/rollout.js";
-import { resolveNodePrice } from "../../lib/scaling/prices.js";
-import { scalingKubernetesAccess, scalingScope } from "../../lib/scaling/scope.js";
 import { runbooks } from "../../runbooks/index.js";
-import { scaleDownRunbook } from "../../runbooks/scale-down.js";
+import { scaleDownRunbook } from "../../runbooks/scale-down/index.js";
+import { resolveNodePrice } from "../../runbooks/scaling/prices.js";
+import { scalingKubernetesAccess, scalingScope } from "../../runbooks/scaling/scope.js";
 import { builtinFleet, findSystem } from "../../systems/index.js";
 import { systemSchema } from "../../systems/schema.js";
 

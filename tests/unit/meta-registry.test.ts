@@ -5,7 +5,7 @@ import { mockClient } from "aws-sdk-client-mock";
 import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { runbooks } from "../../runbooks/index.js";
-import { scaleUpRunbook } from "../../runbooks/scale-up.js";
+import { scaleUpRunbook } from "../../runbooks/scale-up/index.js";
 import type { AnyRunbook, Report } from "../../runbooks/types.js";
 import { builtinFleet } from "../../systems/index.js";
 import { testClients, testContext } from "../helpers/context.js";

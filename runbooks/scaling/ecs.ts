@@ -4,10 +4,10 @@ import {
   type ScalableTarget,
 } from "@aws-sdk/client-application-auto-scaling";
 import { DescribeServicesCommand, type ECSClient, type Service } from "@aws-sdk/client-ecs";
-import { errorMessage } from "../errors.js";
-import { clusterName } from "../iam.js";
-import { chunk, mapPool } from "./pool.js";
-import { type RetryOptions, retryThrottled } from "./retry.js";
+import { errorMessage } from "../../lib/errors.js";
+import { clusterName } from "../../lib/iam.js";
+import { chunk, mapPool } from "../../lib/pool.js";
+import { type RetryOptions, retryThrottled } from "../../lib/retry.js";
 import type { Bounds, Capacity } from "./tags.js";
 import { tagMap } from "./tags.js";
 

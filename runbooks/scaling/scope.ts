@@ -1,7 +1,7 @@
-import { ReportBuilder } from "../../runbooks/report.js";
-import type { Action, Permission, Report, RunbookContext } from "../../runbooks/types.js";
+import { arn, clusterName, EKS_EDIT_POLICY, eksClusterArn, type KubernetesAccess, serviceArn } from "../../lib/iam.js";
 import type { System } from "../../systems/schema.js";
-import { arn, clusterName, EKS_EDIT_POLICY, eksClusterArn, type KubernetesAccess, serviceArn } from "../iam.js";
+import { ReportBuilder } from "../report.js";
+import type { Action, Permission, Report, RunbookContext } from "../types.js";
 import type { OffHoursPolicy } from "./window.js";
 
 /** The three off-hours runbooks; they share scope, permissions and plan notes. */
