@@ -62,13 +62,35 @@ export function withAccount(system: System, deployingAccount: string): System {
 }
 
 /**
- * `arn:<partition>:<service>:<region>:<account>:<resource>` for a system. The account is `*` only for a
- * system whose account nobody named (a listing outside a deployment); the deployment plan always fills
- * it in first and refuses any policy that still has a `*` account.
+ * Where an ARN points when no system is at hand (the deployment's own resources: topics, buckets, the
+ * Slack function's secret): the region, which also sets the partition, and the account.
+ */
+export interface ArnScope {
+  region: string;
+  accountId: string;
+}
+
+/**
+ * `arn:<partition>:<service>:<region>:<account>:<resource>`, the one place an ARN is spelled out; `global`
+ * leaves the region empty (IAM). Every other helper here builds on it, so a partition is never forgotten.
+ */
+export function arnIn(scope: ArnScope, service: string, resource: string, options: { global?: boolean } = {}): string {
+  const region = options.global ? "" : scope.region;
+  return `arn:${partitionOf(scope.region)}:${service}:${region}:${scope.accountId}:${resource}`;
+}
+
+/**
+ * {@link arnIn} for a system: its region and account. The account is `*` only for a system whose account
+ * nobody named (a listing outside a deployment); the deployment plan always fills it in first and refuses
+ * any policy that still has a `*` account.
  */
 export function arn(system: System, service: string, resource: string, options: { global?: boolean } = {}): string {
-  const region = options.global ? "" : system.account.region;
-  return `arn:${partitionOf(system.account.region)}:${service}:${region}:${accountOf(system) ?? "*"}:${resource}`;
+  return arnIn({ region: system.account.region, accountId: accountOf(system) ?? "*" }, service, resource, options);
+}
+
+/** An AWS managed IAM policy (`arn:<partition>:iam::aws:policy/<path>`), in the region's partition. */
+export function managedPolicyArn(region: string, path: string): string {
+  return arnIn({ region, accountId: "aws" }, "iam", `policy/${path}`, { global: true });
 }
 
 /**
@@ -84,12 +106,22 @@ export function viaService(system: System, service: "s3" | "rds"): PermissionCon
   };
 }
 
-/** `arn:<partition>:s3:::<bucket>[/<key pattern>]`: S3 ARNs name neither region nor account. */
+/** `arn:<partition>:s3:::<bucket>[/<key pattern>]` in a region's partition: S3 ARNs name neither region nor account. */
+export function s3ArnIn(region: string, path: string): string {
+  return `arn:${partitionOf(region)}:s3:::${path}`;
+}
+
+/** {@link s3ArnIn} for a system's region. */
 export function s3Arn(system: System, path: string): string {
-  return `arn:${partitionOf(system.account.region)}:s3:::${path}`;
+  return s3ArnIn(system.account.region, path);
 }
 
 /** Secrets Manager ARNs carry a random 6-character suffix after the name. */
+export function secretArnIn(scope: ArnScope, secretId: string): string {
+  return secretId.startsWith("arn:") ? secretId : arnIn(scope, "secretsmanager", `secret:${secretId}-??????`);
+}
+
+/** {@link secretArnIn} for a system. */
 export function secretArn(system: System, secretId: string): string {
   return secretId.startsWith("arn:") ? secretId : arn(system, "secretsmanager", `secret:${secretId}-??????`);
 }
@@ -268,3 +300,39 @@ export interface KubernetesAccess {
 
 /** The managed access policy scaling is associated with (namespace-scoped). */
 export const EKS_EDIT_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy";
+
+/** The EKS managed access policies the runbooks are associated with, always scoped to one namespace. */
+export type EksAccessPolicy = "AmazonEKSEditPolicy" | "AmazonEKSViewPolicy";
+
+/** An EKS managed access policy's ARN, in the partition of the cluster it is associated on. */
+export function eksAccessPolicyArn(clusterArn: string, policy: EksAccessPolicy): string {
+  const partition = clusterArn.split(":")[1] || "aws";
+  return `arn:${partition}:eks::aws:cluster-access-policy/${policy}`;
+}
+
+/** Options of {@link kubernetesAccessEntry}. */
+export interface KubernetesAccessOptions {
+  /** The catalogue's cluster: a name or an ARN. */
+  cluster: string;
+  namespace: string;
+  policy: EksAccessPolicy;
+  rules: KubernetesAccess["rules"];
+}
+
+/**
+ * One {@link KubernetesAccess} for a system's cluster, namespace-scoped, with the catalogue's network
+ * placement when it has one: the shape every runbook that talks to Kubernetes declares.
+ */
+export function kubernetesAccessEntry(system: System, options: KubernetesAccessOptions): KubernetesAccess {
+  const clusterArn = eksClusterArn(system, options.cluster);
+  const network = system.runtime.kind === "eks" ? system.runtime.network : undefined;
+  return {
+    clusterArn,
+    cluster: clusterName(options.cluster),
+    namespace: options.namespace,
+    policyArn: eksAccessPolicyArn(clusterArn, options.policy),
+    accessScope: { type: "namespace", namespaces: [options.namespace] },
+    rules: options.rules,
+    ...(network ? { network } : {}),
+  };
+}

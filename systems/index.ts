@@ -11,6 +11,7 @@ import { type Fleet, loadFleetFile, parseFleet } from "./fleet.js";
  */
 export { builtinSystems } from "./builtin.js";
 export { type Fleet, findSystem, loadFleetFile, type ParseFleetOptions, parseFleet } from "./fleet.js";
+export type { System, SystemInput } from "./schema.js";
 
 let builtin: Fleet | undefined;
 

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { errorMessage } from "../../lib/errors.js";
-import { clusterName, EKS_EDIT_POLICY, eksClusterArn, type KubernetesAccess } from "../../lib/iam.js";
+import { clusterName, eksClusterArn, type KubernetesAccess, kubernetesAccessEntry } from "../../lib/iam.js";
 import type { KubeApi } from "../../lib/kube/client.js";
 import { rolloutActivity } from "../../lib/kube/rollout.js";
 import type { System } from "../../systems/schema.js";
@@ -19,21 +19,16 @@ const input = z.strictObject({
 
 function access(system: System): KubernetesAccess[] {
   if (system.runtime.kind !== "eks") return [];
-  const cluster = clusterName(system.runtime.cluster);
-  const { namespace } = system.runtime;
   return [
-    {
-      clusterArn: eksClusterArn(system, cluster),
-      cluster,
-      namespace,
-      policyArn: EKS_EDIT_POLICY,
-      accessScope: { type: "namespace", namespaces: [namespace] },
+    kubernetesAccessEntry(system, {
+      cluster: clusterName(system.runtime.cluster),
+      namespace: system.runtime.namespace,
+      policy: "AmazonEKSEditPolicy",
       rules: [
         { apiGroups: ["apps"], resources: ["deployments"], verbs: ["list", "patch"] },
         { apiGroups: ["apps"], resources: ["replicasets"], verbs: ["list"] },
       ],
-      ...(system.runtime.network ? { network: system.runtime.network } : {}),
-    },
+    }),
   ];
 }
 

@@ -1,4 +1,11 @@
-import { arn, clusterName, EKS_EDIT_POLICY, eksClusterArn, type KubernetesAccess, serviceArn } from "../../lib/iam.js";
+import {
+  arn,
+  clusterName,
+  eksClusterArn,
+  type KubernetesAccess,
+  kubernetesAccessEntry,
+  serviceArn,
+} from "../../lib/iam.js";
 import type { System } from "../../systems/schema.js";
 import { ReportBuilder } from "../report.js";
 import type { Action, Permission, Report, RunbookContext } from "../types.js";
@@ -163,23 +170,18 @@ export function scalingKubernetesAccess(system: System, runbook: ScalingRunbook)
   if (system.runtime.kind !== "eks" || !system.offHours.enabled) return [];
   const scope = scalingScope(system, runbook);
   if (scope.kind !== "eks" || scope.deployments.length === 0) return [];
-  const partition = eksClusterArn(system, scope.cluster).split(":")[1] ?? "aws";
-  const network = system.runtime.network;
   return [
-    {
-      clusterArn: eksClusterArn(system, scope.cluster),
+    kubernetesAccessEntry(system, {
       cluster: scope.cluster,
       namespace: scope.namespace,
-      policyArn: EKS_EDIT_POLICY.replace("arn:aws:", `arn:${partition}:`),
-      accessScope: { type: "namespace", namespaces: [scope.namespace] },
+      policy: "AmazonEKSEditPolicy",
       rules: [
         { apiGroups: ["apps"], resources: ["deployments"], verbs: ["get", "list", "patch"] },
         { apiGroups: ["apps"], resources: ["deployments/scale"], verbs: ["patch"] },
         { apiGroups: ["apps"], resources: ["replicasets"], verbs: ["list"] },
         { apiGroups: ["autoscaling"], resources: ["horizontalpodautoscalers"], verbs: ["list", "patch"] },
       ],
-      ...(network ? { network } : {}),
-    },
+    }),
   ];
 }
 
