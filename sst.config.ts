@@ -17,7 +17,7 @@ export default $config({
     };
   },
   async run() {
-    const { builtinFleet } = await import("./lib/catalogue.js");
+    const { builtinFleet } = await import("./systems/index.js");
     const { runbooks } = await import("./runbooks/index.js");
     const { deploymentPlan } = await import("./deploy/plan.js");
     const { metricAlarmArgs } = await import("./alarms/index.js");

@@ -20,10 +20,8 @@ import { parseArgs } from "node:util";
 import { GetObjectCommand } from "@aws-sdk/client-s3";
 import { createAwsClients } from "../lib/aws/clients.js";
 import { inspectBackups } from "../lib/backup/catalog.js";
-import { builtinFleet } from "../lib/catalogue.js";
 import { chooseRestoreMode } from "../lib/drill/pg-drill.js";
 import type { DrillRecord } from "../lib/drill/record.js";
-import { findSystem } from "../lib/fleet.js";
 import { startLocalPostgres } from "../lib/local/postgres.js";
 import { startLocalS3 } from "../lib/local/s3.js";
 import { ensureDatabase, seedInventory } from "../lib/local/seed.js";
@@ -35,6 +33,7 @@ import { findTools } from "../lib/postgres/tools.js";
 import { backupRunbook } from "../runbooks/backup.js";
 import { restoreDrillRunbook } from "../runbooks/restore-drill.js";
 import type { RunbookContext } from "../runbooks/types.js";
+import { builtinFleet, findSystem } from "../systems/index.js";
 
 const { values } = parseArgs({
   options: {

@@ -41,7 +41,7 @@ const systemOption: OptionSpec = { type: "string", value: "S", description: "the
 // loads none of it, which is most of the CLI's start time.
 const registry = async (): Promise<readonly AnyRunbook[]> => (await import("../runbooks/index.js")).runbooks;
 const fleet = async (path: unknown) =>
-  (await import("../lib/catalogue.js")).loadFleet(typeof path === "string" ? path : undefined);
+  (await import("../systems/index.js")).loadFleet(typeof path === "string" ? path : undefined);
 
 async function logger(io: CliIo, verbose: boolean) {
   const { createLogger } = await import("../lib/logger.js");
@@ -153,7 +153,7 @@ const COMMANDS: Record<string, Command> = {
         throw new UsageError(`ops run needs a runbook name; known runbooks: ${runbooks.map((r) => r.name).join(", ")}`);
       }
       if (args.values.help) {
-        const { findRunbook } = await import("../lib/runner.js");
+        const { findRunbook } = await import("../runbooks/runner.js");
         const { runbookHelp } = await import("./help.js");
         io.out.write(runbookHelp(findRunbook(runbooks, name)));
         return EXIT.ok;

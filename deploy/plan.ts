@@ -1,17 +1,18 @@
 import { type AlarmDefinition, alarmName, fleetAlarms } from "../alarms/index.js";
 import { backupBucketLifecycleRules, type LifecycleRule } from "../lib/backup/bucket-lifecycle.js";
 import { BACKUP_TASK, backupTaskPermissions, backupTaskRoleNames } from "../lib/backup/task.js";
-import type { Fleet } from "../lib/fleet.js";
 import {
+  arnIn,
   assumeRolePermissions,
   auditObjectArn,
   auditWritePermissions,
-  partitionOf,
+  type KubernetesAccess,
+  managedPolicyArn,
   toPolicyDocument,
   withAccount,
 } from "../lib/iam.js";
-import type { KubernetesAccess } from "../lib/scaling/scope.js";
 import type { AnyRunbook, Permission } from "../runbooks/types.js";
+import type { Fleet } from "../systems/index.js";
 import type { System } from "../systems/schema.js";
 import {
   type NotifyResources,
@@ -379,7 +380,7 @@ function plannedBackupTasks(
       taskRole: { name: roles.task, permissions },
       executionRole: {
         name: roles.execution,
-        managedPolicyArns: [`arn:${partitionOf(region)}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy`],
+        managedPolicyArns: [managedPolicyArn(region, "service-role/AmazonECSTaskExecutionRolePolicy")],
       },
       logGroup: `/ops-autopilot/${options.stage}/backup-task`,
       logRetentionDays: 30,
@@ -643,16 +644,18 @@ export function functionPolicyDocument(fn: PlannedFunction) {
  * role `<app>-<stage>-<Function>Role-<suffix>`, hence the pattern on `aws:PrincipalArn`.
  */
 export function trustPolicy(plan: Pick<DeploymentPlan, "accountId" | "region" | "stage">, role: AssumedRole) {
-  const partition = partitionOf(plan.region);
+  const deploying = { region: plan.region, accountId: plan.accountId };
   return {
     Version: "2012-10-17" as const,
     Statement: [
       {
         Effect: "Allow" as const,
-        Principal: { AWS: `arn:${partition}:iam::${plan.accountId}:root` },
+        Principal: { AWS: arnIn(deploying, "iam", "root", { global: true }) },
         Action: "sts:AssumeRole",
         Condition: {
-          ArnLike: { "aws:PrincipalArn": `arn:${partition}:iam::${plan.accountId}:role/ops-autopilot-${plan.stage}-*` },
+          ArnLike: {
+            "aws:PrincipalArn": arnIn(deploying, "iam", `role/ops-autopilot-${plan.stage}-*`, { global: true }),
+          },
           ...(role.externalId ? { StringEquals: { "sts:ExternalId": role.externalId } } : {}),
         },
       },

@@ -1,4 +1,4 @@
-import { partitionOf } from "../lib/iam.js";
+import { arnIn, s3ArnIn, secretArnIn } from "../lib/iam.js";
 import type { SlackAccessTable } from "../lib/slack/access.js";
 import type { AnyRunbook, Permission } from "../runbooks/types.js";
 import type { System } from "../systems/schema.js";
@@ -98,7 +98,7 @@ export function plannedSlackCommand(options: {
   const { table, accountId, region, stage } = options;
   const workerNames = [...new Set(Object.values(table.workers))].sort();
   if (workerNames.length === 0) return undefined;
-  const partition = partitionOf(region);
+  const scope = { region, accountId };
   const secretId = `ops-autopilot/${stage}/slack`;
   const replayBucket = slackBucketName(stage, accountId, region);
   const access = JSON.stringify(table);
@@ -125,23 +125,22 @@ export function plannedSlackCommand(options: {
       {
         sid: "InvokeWorkers",
         actions: ["lambda:InvokeFunction"],
-        resources: workerNames.map((n) => `arn:${partition}:lambda:${region}:${accountId}:function:${n}`),
+        resources: workerNames.map((n) => arnIn(scope, "lambda", `function:${n}`)),
       },
       {
         sid: "ReadSlackSecret",
         actions: ["secretsmanager:GetSecretValue"],
-        // Secrets Manager appends six random characters to a secret's ARN.
-        resources: [`arn:${partition}:secretsmanager:${region}:${accountId}:secret:${secretId}-??????`],
+        resources: [secretArnIn(scope, secretId)],
       },
       {
         sid: "RecordSeenSignatures",
         actions: ["s3:PutObject"],
-        resources: [`arn:${partition}:s3:::${replayBucket}/slack/seen/*`],
+        resources: [s3ArnIn(region, `${replayBucket}/slack/seen/*`)],
       },
       {
         sid: "KeepApprovals",
         actions: ["s3:GetObject", "s3:PutObject"],
-        resources: [`arn:${partition}:s3:::${replayBucket}/slack/approvals/*`],
+        resources: [s3ArnIn(region, `${replayBucket}/slack/approvals/*`)],
       },
     ],
     url: { authorization: "none" },

@@ -3,18 +3,18 @@ import type { Context } from "aws-lambda";
 import type { z } from "zod";
 import { type AuditSink, createS3AuditSink } from "../lib/audit.js";
 import { clientsForSystem, createAwsClients } from "../lib/aws/clients.js";
-import { builtinFleet } from "../lib/catalogue.js";
 import { ValidationError } from "../lib/errors.js";
-import type { Fleet } from "../lib/fleet.js";
 import { createLogger, type Logger } from "../lib/logger.js";
 import { METRICS_NAMESPACE, publishReportMetrics } from "../lib/metrics.js";
 import { notifierFromEnv } from "../lib/notify/settings.js";
 import type { Notifier } from "../lib/notify.js";
 import { caBundlePath } from "../lib/postgres/tls.js";
-import { executeRun, type RunnerDeps, type RunRequest } from "../lib/runner.js";
 import { parseSettings, type Settings } from "../lib/settings.js";
 import { runbooks } from "../runbooks/index.js";
+import { executeRun, type RunnerDeps, type RunRequest } from "../runbooks/runner.js";
 import type { AnyRunbook, Report } from "../runbooks/types.js";
+import type { Fleet } from "../systems/index.js";
+import { builtinFleet } from "../systems/index.js";
 
 /**
  * What a deployed function may run: its own runbook for its own systems. Its IAM role is granted for

@@ -1,13 +1,17 @@
 import type { z } from "zod";
 import type { AwsClients } from "../lib/aws/clients.js";
+import type { KubernetesAccess, Permission } from "../lib/iam.js";
 import type { Logger } from "../lib/logger.js";
 import type { Notifier } from "../lib/notify.js";
 import type { PostgresPort } from "../lib/postgres/port.js";
 import type { PgToolsPort } from "../lib/postgres/tools.js";
-import type { KubernetesAccess } from "../lib/scaling/scope.js";
+import type { Report } from "../lib/report.js";
 import type { Settings } from "../lib/settings.js";
 import type { TempDirPort } from "../lib/tempdir.js";
 import type { System } from "../systems/schema.js";
+
+export type { Permission, PermissionCondition } from "../lib/iam.js";
+export type { Action, ActionStatus, MetricPoint, Report, ReportStatus } from "../lib/report.js";
 
 /**
  * Everything a runbook may touch: built by the runner from what the edge (a Lambda handler, the CLI)
@@ -62,67 +66,6 @@ export interface RunbookContext {
 /** The signal that stops the work in flight (a dump, a restore): `cancel` when the edge gives one, else `signal`. */
 export function stepSignal(ctx: Pick<RunbookContext, "signal" | "cancel">): AbortSignal | undefined {
   return ctx.cancel ?? ctx.signal;
-}
-
-/** Outcome of one action on one resource. */
-export type ActionStatus = "done" | "would-do" | "skipped" | "failed";
-
-/** One thing a runbook did, would do, or declined to do. */
-export interface Action {
-  resource: string;
-  action: string;
-  status: ActionStatus;
-  reason?: string;
-  before?: unknown;
-  after?: unknown;
-}
-
-/** Overall outcome of a run. */
-export type ReportStatus = "succeeded" | "partial" | "failed" | "skipped";
-
-/** What a run did, for people (summary), machines (metrics) and the audit log (actions). */
-export interface Report {
-  runbook: string;
-  system: string;
-  dryRun: boolean;
-  status: ReportStatus;
-  startedAt: string;
-  finishedAt: string;
-  actions: Action[];
-  metrics: Record<string, number>;
-  summary: string;
-  /** Extra structured output a runbook wants to keep (e.g. a drill's verdicts). */
-  details?: Record<string, unknown>;
-  /** Metrics with dimensions (e.g. backup age per database), published as CloudWatch EMF by the handlers. */
-  series?: MetricPoint[];
-}
-
-/** One dimensioned metric value. */
-export interface MetricPoint {
-  name: string;
-  unit: "Seconds" | "Milliseconds" | "Bytes" | "Count" | "Percent" | "None";
-  value: number;
-  dimensions: Record<string, string>;
-}
-
-/**
- * One IAM condition of a statement, as SST's function permissions take it (`{test, variable, values}`)
- * and as a policy document writes it (`"Condition": {test: {variable: values}}`).
- */
-export interface PermissionCondition {
-  /** The operator: `StringEquals`, `StringLike`, `Bool`, `Null`, ... */
-  test: string;
-  /** The condition key: `kms:ViaService`, `s3:prefix`, `sts:ExternalId`, ... */
-  variable: string;
-  values: string[];
-}
-
-/** An IAM statement a runbook needs; the deployment plan grants exactly the union of these. */
-export interface Permission {
-  actions: string[];
-  resources: string[];
-  /** All must hold for the statement to allow anything (IAM ANDs the conditions of a statement). */
-  conditions?: PermissionCondition[];
 }
 
 /** One operation. Pure over its context: no env, no clients of its own, no wall clock. */

@@ -1,9 +1,9 @@
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
 import { clientsForSystem, createAwsClients } from "../../lib/aws/clients.js";
 import { errorMessage, RunbookError, UnknownNameError, ValidationError } from "../../lib/errors.js";
-import { type Fleet, findSystem } from "../../lib/fleet.js";
-import { mapPool } from "../../lib/scaling/pool.js";
+import { mapPool } from "../../lib/pool.js";
 import { formatLocal } from "../../lib/timezone.js";
+import { type Fleet, findSystem } from "../../systems/index.js";
 import type { System } from "../../systems/schema.js";
 import { type CliIo, EXIT, writeJson } from "../io.js";
 import { parseTimeOption } from "../time.js";

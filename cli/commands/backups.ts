@@ -3,9 +3,9 @@ import { clientsForSystem } from "../../lib/aws/clients.js";
 import { type CheckedBackup, checkAllBackups } from "../../lib/backup/catalog.js";
 import { decideRetention, type RetentionDecision } from "../../lib/backup/retention.js";
 import { UnknownNameError, ValidationError } from "../../lib/errors.js";
-import { type Fleet, findSystem } from "../../lib/fleet.js";
 import { plural } from "../../lib/text.js";
 import { formatLocal } from "../../lib/timezone.js";
+import { type Fleet, findSystem } from "../../systems/index.js";
 import type { Database, System } from "../../systems/schema.js";
 import { type CliIo, EXIT, writeJson } from "../io.js";
 

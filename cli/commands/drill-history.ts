@@ -6,9 +6,9 @@ import { type ChartPoint, linearTrend, renderDrillChart, trendAbsence } from "..
 import { listDrillRecords, type StoredDrillRecord } from "../../lib/drill/record.js";
 import { formatDuration, formatTarget } from "../../lib/drill/verdict.js";
 import { UnknownNameError, ValidationError } from "../../lib/errors.js";
-import { type Fleet, findSystem } from "../../lib/fleet.js";
 import { startLocalS3 } from "../../lib/local/s3.js";
 import { formatLocal } from "../../lib/timezone.js";
+import { type Fleet, findSystem } from "../../systems/index.js";
 import type { System } from "../../systems/schema.js";
 import { type CliIo, EXIT, foldLine, table, writeJson } from "../io.js";
 

@@ -2,7 +2,6 @@ import { checkAllBackups } from "../../lib/backup/catalog.js";
 import type { Manifest } from "../../lib/backup/manifest.js";
 import { type RestoreResult, restoreFromS3 } from "../../lib/drill/restore.js";
 import { errorMessage, PrerequisiteError, RunbookError, ValidationError } from "../../lib/errors.js";
-import { type Fleet, findSystem } from "../../lib/fleet.js";
 import {
   describeConnection,
   type PgConnection,
@@ -13,6 +12,7 @@ import {
 import { connect } from "../../lib/postgres/server.js";
 import { chooseTool, findTools, parseToolVersion } from "../../lib/postgres/tools.js";
 import { formatLocal } from "../../lib/timezone.js";
+import { type Fleet, findSystem } from "../../systems/index.js";
 import type { Database, System } from "../../systems/schema.js";
 import { type CliIo, EXIT, writeJson } from "../io.js";
 import { parseTimeOption } from "../time.js";

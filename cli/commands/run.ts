@@ -1,14 +1,14 @@
 import { type AuditSink, createS3AuditSink } from "../../lib/audit.js";
 import { clientsForSystem, createAwsClients } from "../../lib/aws/clients.js";
 import { ValidationError } from "../../lib/errors.js";
-import type { Fleet } from "../../lib/fleet.js";
 import type { Logger } from "../../lib/logger.js";
 import { createRoutingNotifier } from "../../lib/notify/router.js";
 import { channelsFromSettings, parseNotifySettings } from "../../lib/notify/settings.js";
 import { createConsoleNotifier, fanOut, type Notifier, silentNotifier } from "../../lib/notify.js";
 import { databaseOverride, OVERRIDE_TARGET, OVERRIDE_URL, urlHasPassword } from "../../lib/postgres/connection.js";
-import { executeRun, resolveRequest } from "../../lib/runner.js";
+import { executeRun, resolveRequest } from "../../runbooks/runner.js";
 import type { AnyRunbook, Report } from "../../runbooks/types.js";
+import type { Fleet } from "../../systems/index.js";
 import type { System } from "../../systems/schema.js";
 import { type CliIo, EXIT, writeJson } from "../io.js";
 

@@ -1,6 +1,5 @@
 import { join, resolve } from "node:path";
 import { ValidationError } from "../../lib/errors.js";
-import type { Fleet } from "../../lib/fleet.js";
 import { startLocalS3 } from "../../lib/local/s3.js";
 import {
   readStack,
@@ -11,6 +10,7 @@ import {
   stackHealth,
   stackUp,
 } from "../../lib/local/stack.js";
+import type { Fleet } from "../../systems/index.js";
 import type { System } from "../../systems/schema.js";
 import { type CliIo, EXIT, packageRoot, writeJson } from "../io.js";
 

@@ -1,8 +1,8 @@
 import type { KnownBlock } from "@slack/web-api";
-import type { Report } from "../../runbooks/types.js";
 import type { Severity } from "../../systems/schema.js";
 import { formatReportLine } from "../notify.js";
 import { redactText, redactValue } from "../redact.js";
+import type { Report } from "../report.js";
 import type { SlackMessage } from "./slack.js";
 
 /** What a person needs to know about an alarm's state change, as read from the event and the catalogue. */

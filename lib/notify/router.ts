@@ -1,9 +1,9 @@
-import type { Report } from "../../runbooks/types.js";
 import type { Severity, System } from "../../systems/schema.js";
 import { errorMessage } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { Notifier } from "../notify.js";
 import { redactValue } from "../redact.js";
+import type { Report } from "../report.js";
 import { reportMessage } from "./blocks.js";
 import type { PagerDuty, PageTrigger } from "./pagerduty.js";
 import type { SlackMessage, SlackPoster, SlackThread } from "./slack.js";

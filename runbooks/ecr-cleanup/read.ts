@@ -12,8 +12,8 @@ import {
 } from "@aws-sdk/client-ecs";
 import { GetFunctionCommand, type LambdaClient, ListFunctionsCommand } from "@aws-sdk/client-lambda";
 import { errorMessage, errorName, RunbookError } from "../../lib/errors.js";
-import { chunk, type Limiter } from "../../lib/scaling/pool.js";
-import { retryThrottled } from "../../lib/scaling/retry.js";
+import { chunk, type Limiter } from "../../lib/pool.js";
+import { retryThrottled } from "../../lib/retry.js";
 import type { EcrRepository } from "../../systems/schema.js";
 import { type EcrImage, type ImageReference, INDEX_MEDIA_TYPES, type RepositoryState } from "./plan.js";
 

@@ -2,7 +2,7 @@ import type { V1Deployment, V1ReplicaSet } from "@kubernetes/client-node";
 import { formatProbeState, type ProbeState, parseProbeState } from "../../lib/health/evaluate.js";
 import type { KubeApi } from "../../lib/kube/client.js";
 import { currentReplicaSet, REVISION_ANNOTATION } from "../../lib/kube/rollout.js";
-import { isoSeconds, parseInstant } from "../../lib/scaling/tags.js";
+import { isoSeconds, parseInstant } from "../scaling/tags.js";
 import { type BakeFacts, mergePatchBetween, type Revision, type RollbackInput } from "./plan.js";
 
 /** The annotations the rollback keeps on each deployment (state lives on the resource). */

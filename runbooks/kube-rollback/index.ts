@@ -1,8 +1,7 @@
 import { z } from "zod";
 import { errorMessage } from "../../lib/errors.js";
+import { clusterName, eksClusterArn, type KubernetesAccess, kubernetesAccessEntry } from "../../lib/iam.js";
 import type { KubeApi } from "../../lib/kube/client.js";
-import { clusterName } from "../../lib/scaling/ecs.js";
-import { EKS_EDIT_POLICY, eksClusterArn, type KubernetesAccess } from "../../lib/scaling/scope.js";
 import type { System } from "../../systems/schema.js";
 import { wholeNumber } from "../inputs.js";
 import { ReportBuilder } from "../report.js";
@@ -19,22 +18,17 @@ const input = z.strictObject({
 /** The access entry's data: the namespace's deployments (read, fresh read after a 409, patch) and replicasets (list). */
 export function kubeRollbackAccess(system: System): KubernetesAccess[] {
   if (system.runtime.kind !== "eks") return [];
-  const cluster = clusterName(system.runtime.cluster);
-  const { namespace } = system.runtime;
   return [
-    {
-      clusterArn: eksClusterArn(system, cluster),
-      cluster,
-      namespace,
-      policyArn: EKS_EDIT_POLICY,
-      accessScope: { type: "namespace", namespaces: [namespace] },
+    kubernetesAccessEntry(system, {
+      cluster: clusterName(system.runtime.cluster),
+      namespace: system.runtime.namespace,
+      policy: "AmazonEKSEditPolicy",
       rules: [
         // get: the fresh read after a 409.
         { apiGroups: ["apps"], resources: ["deployments"], verbs: ["get", "list", "patch"] },
         { apiGroups: ["apps"], resources: ["replicasets"], verbs: ["list"] },
       ],
-      ...(system.runtime.network ? { network: system.runtime.network } : {}),
-    },
+    }),
   ];
 }
 

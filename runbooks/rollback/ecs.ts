@@ -1,5 +1,5 @@
 import { DescribeServicesCommand, type ECSClient, type Service } from "@aws-sdk/client-ecs";
-import { tagMap } from "../../lib/scaling/tags.js";
+import { tagMap } from "../scaling/tags.js";
 import type { Controller, WorkloadFacts } from "./plan.js";
 import {
   KNOWN_GOOD_AT_TAG,

@@ -1,7 +1,6 @@
 import { errorMessage, UnknownNameError, ValidationError } from "../../lib/errors.js";
-import { arn } from "../../lib/iam.js";
+import { clusterName, serviceArn } from "../../lib/iam.js";
 import { redactText } from "../../lib/redact.js";
-import { clusterName } from "../../lib/scaling/ecs.js";
 import type { System } from "../../systems/schema.js";
 import { ReportBuilder } from "../report.js";
 import type { Permission, Report, Runbook, RunbookContext } from "../types.js";
@@ -20,8 +19,8 @@ export const ecsDeploymentEventPattern = {
 /** ARNs of the system's ECS services (new ARN format, which tagging requires). */
 export function serviceArns(system: System): string[] {
   if (system.runtime.kind !== "ecs") return [];
-  const cluster = clusterName(system.runtime.cluster);
-  return system.runtime.services.map((s) => arn(system, "ecs", `service/${cluster}/${s.name}`));
+  const { cluster } = system.runtime;
+  return system.runtime.services.map((s) => serviceArn(system, cluster, s.name));
 }
 
 /**

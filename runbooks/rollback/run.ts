@@ -1,8 +1,8 @@
 import { errorMessage } from "../../lib/errors.js";
 import { endpointsOf } from "../../lib/health/endpoints.js";
 import { probeEndpoint } from "../../lib/health/probe.js";
+import { clusterName } from "../../lib/iam.js";
 import { redactText } from "../../lib/redact.js";
-import { clusterName } from "../../lib/scaling/ecs.js";
 import { plural } from "../../lib/text.js";
 import type { ReportBuilder } from "../report.js";
 import type { RunbookContext } from "../types.js";

@@ -1,11 +1,10 @@
 import { Writable } from "node:stream";
 import { type AwsClients, createAwsClients } from "../../lib/aws/clients.js";
-import { builtinFleet } from "../../lib/catalogue.js";
-import { findSystem } from "../../lib/fleet.js";
 import { createLogger, type Logger } from "../../lib/logger.js";
 import type { Notifier } from "../../lib/notify.js";
 import { createPorts, type Ports } from "../../lib/ports.js";
 import type { Report, RunbookContext } from "../../runbooks/types.js";
+import { builtinFleet, findSystem } from "../../systems/index.js";
 import type { System } from "../../systems/schema.js";
 
 /** A logger whose records are kept in memory (and can be asserted on). */

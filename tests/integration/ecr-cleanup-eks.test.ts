@@ -1,9 +1,8 @@
 import { DescribeClusterCommand, EKSClient } from "@aws-sdk/client-eks";
 import { mockClient } from "aws-sdk-client-mock";
 import { afterEach, describe, expect, it } from "vitest";
-import { builtinFleet } from "../../lib/catalogue.js";
-import { findSystem } from "../../lib/fleet.js";
 import { ecrCleanupRunbook } from "../../runbooks/ecr-cleanup/index.js";
+import { builtinFleet, findSystem } from "../../systems/index.js";
 import { ecrSchema } from "../../systems/schema.js";
 import { testClients, testContext } from "../helpers/context.js";
 import { digestOf, EcrWorld, imageUri } from "../helpers/ecr-world.js";

@@ -1,15 +1,14 @@
 import { DescribeClusterCommand, EKSClient } from "@aws-sdk/client-eks";
 import { mockClient } from "aws-sdk-client-mock";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { builtinFleet } from "../../lib/catalogue.js";
 import { UnknownNameError, ValidationError } from "../../lib/errors.js";
-import { findSystem } from "../../lib/fleet.js";
-import { parseRunbookInput } from "../../lib/runner.js";
 import { healthProbeRunbook } from "../../runbooks/health-probe/index.js";
 import { ROLLBACK_MARKS } from "../../runbooks/kube-rollback/apply.js";
 import { kubeRollbackRunbook } from "../../runbooks/kube-rollback/index.js";
+import { parseRunbookInput } from "../../runbooks/runner.js";
 import type { Report } from "../../runbooks/types.js";
 import { healthProbeSchedules } from "../../schedules/health-probe.js";
+import { builtinFleet, findSystem } from "../../systems/index.js";
 import { ode } from "../../systems/ode.js";
 import { type System, type SystemInput, systemSchema } from "../../systems/schema.js";
 import { testClients, testContext } from "../helpers/context.js";

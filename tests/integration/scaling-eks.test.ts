@@ -1,10 +1,10 @@
 import { DescribeClusterCommand, EKSClient } from "@aws-sdk/client-eks";
 import { mockClient } from "aws-sdk-client-mock";
 import { afterEach, describe, expect, it } from "vitest";
-import { KUBE_MARKS } from "../../lib/scaling/tags.js";
-import { keepAwakeRunbook } from "../../runbooks/keep-awake.js";
-import { scaleDownRunbook } from "../../runbooks/scale-down.js";
-import { scaleUpRunbook } from "../../runbooks/scale-up.js";
+import { keepAwakeRunbook } from "../../runbooks/keep-awake/index.js";
+import { scaleDownRunbook } from "../../runbooks/scale-down/index.js";
+import { scaleUpRunbook } from "../../runbooks/scale-up/index.js";
+import { KUBE_MARKS } from "../../runbooks/scaling/tags.js";
 import type { AnyRunbook, Report } from "../../runbooks/types.js";
 import { type System, type SystemInput, systemSchema } from "../../systems/schema.js";
 import { testClients, testContext } from "../helpers/context.js";

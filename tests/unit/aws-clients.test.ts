@@ -4,8 +4,7 @@ import { DescribeServicesCommand } from "@aws-sdk/client-ecs";
 import { ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { clientsForSystem } from "../../lib/aws/clients.js";
-import { builtinFleet } from "../../lib/catalogue.js";
-import { findSystem } from "../../lib/fleet.js";
+import { builtinFleet, findSystem } from "../../systems/index.js";
 import type { System } from "../../systems/schema.js";
 
 /**

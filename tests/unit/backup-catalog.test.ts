@@ -9,10 +9,9 @@ import {
   MANIFEST_READ_CONCURRENCY,
 } from "../../lib/backup/catalog.js";
 import { dumpKey, manifestKey, parseDumpKey } from "../../lib/backup/layout.js";
-import { builtinFleet } from "../../lib/catalogue.js";
 import { UnknownNameError } from "../../lib/errors.js";
-import { findSystem } from "../../lib/fleet.js";
 import { selectDatabases, UnknownDatabaseError } from "../../runbooks/databases.js";
+import { builtinFleet, findSystem } from "../../systems/index.js";
 import { testClients } from "../helpers/context.js";
 import { manifestFor, memoryBucket } from "../helpers/s3-memory.js";
 

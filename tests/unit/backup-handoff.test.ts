@@ -10,14 +10,13 @@ import {
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
-import { builtinFleet } from "../../lib/catalogue.js";
-import { findSystem } from "../../lib/fleet.js";
-import { executeRun } from "../../lib/runner.js";
 import type { Claim } from "../../lib/s3-claim.js";
 import { backupRunbook } from "../../runbooks/backup.js";
 import { decidePlacement, HANDOFF_LEASE_MS, type PlacementInput } from "../../runbooks/backup-handoff.js";
 import { runExclusive } from "../../runbooks/exclusive.js";
 import { ReportBuilder } from "../../runbooks/report.js";
+import { executeRun } from "../../runbooks/runner.js";
+import { builtinFleet, findSystem } from "../../systems/index.js";
 import { type System, systemSchema } from "../../systems/schema.js";
 import { recordingNotifier, testClients, testContext } from "../helpers/context.js";
 

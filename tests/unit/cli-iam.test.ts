@@ -3,11 +3,10 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { main } from "../../cli/main.js";
 import { deploymentPlan } from "../../deploy/plan.js";
-import { builtinFleet } from "../../lib/catalogue.js";
 import type { PolicyDocument } from "../../lib/iam.js";
 import { runbooks } from "../../runbooks/index.js";
 import { builtinSchedules } from "../../schedules/index.js";
-import { builtinSystems } from "../../systems/index.js";
+import { builtinFleet, builtinSystems } from "../../systems/index.js";
 import { capture, tempDirs } from "../helpers/files.js";
 
 const tempDir = tempDirs("ops-iam-");

@@ -30,7 +30,6 @@ import {
 import { mockClient } from "aws-sdk-client-mock";
 import "aws-sdk-client-mock-vitest/extend";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { builtinFleet } from "../../lib/catalogue.js";
 import type { CheckResult } from "../../lib/drill/checks.js";
 import { drillEventPattern, rdsInstanceEventDetailSchema, rdsInstanceEventSchema } from "../../lib/drill/events.js";
 import { findDrillOwner } from "../../lib/drill/names.js";
@@ -41,6 +40,7 @@ import { drillContinueRunbook } from "../../runbooks/drill-continue.js";
 import { drillJanitorRunbook } from "../../runbooks/drill-janitor.js";
 import { ReportBuilder } from "../../runbooks/report.js";
 import { restoreDrillRunbook } from "../../runbooks/restore-drill.js";
+import { builtinFleet } from "../../systems/index.js";
 import { testContext } from "../helpers/context.js";
 
 const FIXTURES = join(import.meta.dirname, "../fixtures");

@@ -2,13 +2,12 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { scratchInstanceSystemPrefix } from "../../lib/drill/names.js";
-import { parseFleet } from "../../lib/fleet.js";
 import { drillContinueRunbook } from "../../runbooks/drill-continue.js";
 import { drillJanitorRunbook } from "../../runbooks/drill-janitor.js";
 import { restoreDrillRunbook } from "../../runbooks/restore-drill.js";
 import type { AnyRunbook } from "../../runbooks/types.js";
 import { drillSchedules } from "../../schedules/drills.js";
-import { builtinSystems } from "../../systems/index.js";
+import { builtinSystems, parseFleet } from "../../systems/index.js";
 
 /** The rules tests/wiring applies to registered runbooks, applied to the drill runbooks before they are. */
 const drillRunbooks: AnyRunbook[] = [restoreDrillRunbook, drillContinueRunbook, drillJanitorRunbook];

@@ -1,9 +1,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { builtinFleet } from "../../lib/catalogue.js";
-import { findSystem } from "../../lib/fleet.js";
 import { ecrCleanupRunbook } from "../../runbooks/ecr-cleanup/index.js";
 import { LAST_KNOWN_GOOD_TAG } from "../../runbooks/ecr-cleanup/read.js";
+import { builtinFleet, findSystem } from "../../systems/index.js";
 import { ecrSchema } from "../../systems/schema.js";
 import { testClients, testContext } from "../helpers/context.js";
 import { EcrWorld, imageUri } from "../helpers/ecr-world.js";

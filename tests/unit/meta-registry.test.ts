@@ -4,10 +4,10 @@ import { ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/clien
 import { mockClient } from "aws-sdk-client-mock";
 import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { builtinFleet } from "../../lib/catalogue.js";
 import { runbooks } from "../../runbooks/index.js";
-import { scaleUpRunbook } from "../../runbooks/scale-up.js";
+import { scaleUpRunbook } from "../../runbooks/scale-up/index.js";
 import type { AnyRunbook, Report } from "../../runbooks/types.js";
+import { builtinFleet } from "../../systems/index.js";
 import { testClients, testContext } from "../helpers/context.js";
 import {
   accessLevelOf,

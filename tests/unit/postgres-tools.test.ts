@@ -2,13 +2,12 @@ import { readFileSync } from "node:fs";
 import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { mockClient } from "aws-sdk-client-mock";
 import { afterEach, describe, expect, it } from "vitest";
-import { builtinFleet } from "../../lib/catalogue.js";
 import { PrerequisiteError, ValidationError } from "../../lib/errors.js";
-import { findSystem } from "../../lib/fleet.js";
 import { libpqEnv, parseDatabaseUrl, resolveConnection } from "../../lib/postgres/connection.js";
 import { sslOptions } from "../../lib/postgres/server.js";
 import { rdsCaBundleFile } from "../../lib/postgres/tls.js";
 import { chooseTool, type PgTool, parseToolVersion } from "../../lib/postgres/tools.js";
+import { builtinFleet, findSystem } from "../../systems/index.js";
 
 const tools: PgTool[] = [
   { path: "/usr/lib/postgresql/15/bin/pg_dump", version: "15.18", major: 15 },

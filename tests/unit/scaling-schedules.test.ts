@@ -1,14 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { nextRuns, parseScheduleExpression } from "../../lib/cron.js";
-import { parseFleet } from "../../lib/fleet.js";
-import { planRuns } from "../../lib/plan.js";
-import { scalingPermissions, scalingPlanNote } from "../../lib/scaling/scope.js";
-import { offHoursCrons } from "../../lib/scaling/window.js";
-import { keepAwakeRunbook } from "../../runbooks/keep-awake.js";
-import { scaleDownRunbook } from "../../runbooks/scale-down.js";
-import { scaleUpRunbook } from "../../runbooks/scale-up.js";
+import { keepAwakeRunbook } from "../../runbooks/keep-awake/index.js";
+import { scaleDownRunbook } from "../../runbooks/scale-down/index.js";
+import { scaleUpRunbook } from "../../runbooks/scale-up/index.js";
+import { scalingPermissions, scalingPlanNote } from "../../runbooks/scaling/scope.js";
+import { offHoursCrons } from "../../runbooks/scaling/window.js";
 import { offHoursSchedules, scalingSchedules } from "../../schedules/scaling.js";
-import { builtinSystems } from "../../systems/index.js";
+import { planRuns } from "../../schedules/upcoming.js";
+import { builtinSystems, parseFleet } from "../../systems/index.js";
 import { type SystemInput, systemSchema } from "../../systems/schema.js";
 
 const registry = [scaleDownRunbook, scaleUpRunbook, keepAwakeRunbook];

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { notifyResources } from "../../deploy/alarms.js";
 import { deploymentPlan } from "../../deploy/plan.js";
-import { builtinFleet } from "../../lib/catalogue.js";
 import { runbooks } from "../../runbooks/index.js";
+import { builtinFleet } from "../../systems/index.js";
 
 const options = { accountId: "111122223333", region: "us-east-1", stage: "production" };
 const SLACK = "arn:aws:secretsmanager:us-east-1:111122223333:secret:ops/slack-AbCdEf";

@@ -10,11 +10,9 @@ import {
   fleetUnboundAlarms,
   metricAlarmArgs,
 } from "../../alarms/index.js";
-import { builtinFleet } from "../../lib/catalogue.js";
-import { parseFleet } from "../../lib/fleet.js";
-import { parseRunbookInput } from "../../lib/runner.js";
 import { runbooks } from "../../runbooks/index.js";
-import { builtinSystems } from "../../systems/index.js";
+import { parseRunbookInput } from "../../runbooks/runner.js";
+import { builtinFleet, builtinSystems, parseFleet } from "../../systems/index.js";
 
 type Published = Record<string, Record<string, string[][]>>;
 const published = JSON.parse(

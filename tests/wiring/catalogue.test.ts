@@ -4,11 +4,11 @@ import { describe, expect, it } from "vitest";
 import { fleetAlarms } from "../../alarms/index.js";
 import { deploymentPlan, NO_RESOURCE_LEVEL } from "../../deploy/plan.js";
 import { backupBucketLifecycleRules, PRUNED_VERSION_DAYS } from "../../lib/backup/bucket-lifecycle.js";
-import { builtinFleet } from "../../lib/catalogue.js";
 import { parseScheduleExpression } from "../../lib/cron.js";
 import { isValidTimeZone } from "../../lib/timezone.js";
 import { runbooks } from "../../runbooks/index.js";
 import { builtinSchedules } from "../../schedules/index.js";
+import { builtinFleet } from "../../systems/index.js";
 
 const root = join(import.meta.dirname, "..", "..");
 const fleet = builtinFleet();

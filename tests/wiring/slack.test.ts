@@ -1,10 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { deploymentPlan } from "../../deploy/plan.js";
-import { builtinFleet } from "../../lib/catalogue.js";
-import { type Fleet, parseFleet } from "../../lib/fleet.js";
 import { runbooks } from "../../runbooks/index.js";
 import { builtinSchedules } from "../../schedules/index.js";
-import { builtinSystems } from "../../systems/index.js";
+import { builtinFleet, builtinSystems, type Fleet, parseFleet } from "../../systems/index.js";
 import type { SystemInput } from "../../systems/schema.js";
 
 const options = { accountId: "111122223333", region: "us-east-1", stage: "production" };

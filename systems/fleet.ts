@@ -1,8 +1,8 @@
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
+import { errorMessage, UnknownNameError, ValidationError, type ValidationIssue } from "../lib/errors.js";
 import { type Schedule, scheduleSchema } from "../schedules/schema.js";
-import { backupPathOverlaps, type System, systemSchema } from "../systems/schema.js";
-import { errorMessage, UnknownNameError, ValidationError, type ValidationIssue } from "./errors.js";
+import { backupPathOverlaps, type System, systemSchema } from "./schema.js";
 
 /** The validated fleet: its systems and their schedules. */
 export interface Fleet {

@@ -1,4 +1,4 @@
-import { RunbookError } from "../errors.js";
+import { RunbookError } from "../../lib/errors.js";
 
 /**
  * One AWS call of a scaling step failed. It names the step (`TagResource`, `UpdateService`, ...) and the

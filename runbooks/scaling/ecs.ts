@@ -4,9 +4,10 @@ import {
   type ScalableTarget,
 } from "@aws-sdk/client-application-auto-scaling";
 import { DescribeServicesCommand, type ECSClient, type Service } from "@aws-sdk/client-ecs";
-import { errorMessage } from "../errors.js";
-import { chunk, mapPool } from "./pool.js";
-import { type RetryOptions, retryThrottled } from "./retry.js";
+import { errorMessage } from "../../lib/errors.js";
+import { clusterName } from "../../lib/iam.js";
+import { chunk, mapPool } from "../../lib/pool.js";
+import { type RetryOptions, retryThrottled } from "../../lib/retry.js";
 import type { Bounds, Capacity } from "./tags.js";
 import { tagMap } from "./tags.js";
 
@@ -16,11 +17,6 @@ export const DESCRIBE_SERVICES_MAX = 10;
 export const SCALABLE_TARGETS_MAX = 50;
 /** The scalable dimension of an ECS service's desired count. */
 export const ECS_DESIRED_COUNT = "ecs:service:DesiredCount";
-
-/** The cluster's short name, whether the catalogue gives a name or an ARN. */
-export function clusterName(cluster: string): string {
-  return cluster.startsWith("arn:") ? (cluster.split("/").pop() ?? cluster) : cluster;
-}
 
 /** Application Auto Scaling's resource id of an ECS service: `service/<cluster>/<service>`. */
 export function scalableResourceId(cluster: string, service: string): string {

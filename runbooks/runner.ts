@@ -1,16 +1,16 @@
 import type { z } from "zod";
-import { ReportBuilder } from "../runbooks/report.js";
-import type { AnyRunbook, Report, RunbookContext } from "../runbooks/types.js";
+import type { AuditSink } from "../lib/audit.js";
+import type { AwsClients } from "../lib/aws/clients.js";
+import { errorMessage, UnknownNameError, ValidationError } from "../lib/errors.js";
+import type { Logger } from "../lib/logger.js";
+import type { Notifier } from "../lib/notify.js";
+import { createPorts, type Ports } from "../lib/ports.js";
+import { databaseOverride } from "../lib/postgres/connection.js";
+import { redactValue } from "../lib/redact.js";
+import { type Fleet, findSystem } from "../systems/index.js";
 import type { System } from "../systems/schema.js";
-import type { AuditSink } from "./audit.js";
-import type { AwsClients } from "./aws/clients.js";
-import { errorMessage, UnknownNameError, ValidationError } from "./errors.js";
-import { type Fleet, findSystem } from "./fleet.js";
-import type { Logger } from "./logger.js";
-import type { Notifier } from "./notify.js";
-import { createPorts, type Ports } from "./ports.js";
-import { databaseOverride } from "./postgres/connection.js";
-import { redactValue } from "./redact.js";
+import { ReportBuilder } from "./report.js";
+import type { AnyRunbook, Report, RunbookContext } from "./types.js";
 
 /** What the edges (CLI, Lambda handlers) ask the runner to do. */
 export interface RunRequest {

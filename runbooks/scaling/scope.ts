@@ -1,8 +1,14 @@
-import { ReportBuilder } from "../../runbooks/report.js";
-import type { Action, Permission, Report, RunbookContext } from "../../runbooks/types.js";
+import {
+  arn,
+  clusterName,
+  eksClusterArn,
+  type KubernetesAccess,
+  kubernetesAccessEntry,
+  serviceArn,
+} from "../../lib/iam.js";
 import type { System } from "../../systems/schema.js";
-import { arn } from "../iam.js";
-import { clusterName } from "./ecs.js";
+import { ReportBuilder } from "../report.js";
+import type { Action, Permission, Report, RunbookContext } from "../types.js";
 import type { OffHoursPolicy } from "./window.js";
 
 /** The three off-hours runbooks; they share scope, permissions and plan notes. */
@@ -159,62 +165,24 @@ export function scalingScope(
   return { kind: "ecs", runtime, cluster, services: items, ...(policy ? { policy } : {}), problems };
 }
 
-/** The ARN of an EKS cluster. */
-export function eksClusterArn(system: System, cluster: string): string {
-  return cluster.startsWith("arn:") ? cluster : arn(system, "eks", `cluster/${cluster}`);
-}
-
-/**
- * The EKS access entry a scaling function needs on a system's cluster, as data: its IAM role is the
- * principal, associated with AmazonEKSEditPolicy scoped to the system's namespace only — the narrowest
- * managed access policy that may patch deployments, their scale subresource and HPAs. `sst.config.ts` (or
- * whatever deploys the functions) creates one `aws.eks.AccessEntry` + `aws.eks.AccessPolicyAssociation`
- * per function from it; a cluster that still authenticates through the `aws-auth` ConfigMap needs the
- * role mapped there instead (README, "EKS access").
- */
-export interface KubernetesAccess {
-  clusterArn: string;
-  cluster: string;
-  namespace: string;
-  policyArn: string;
-  accessScope: { type: "namespace"; namespaces: string[] };
-  /** Kubernetes verbs the runbook uses, for a hand-written Role on an `aws-auth` cluster. */
-  rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[];
-  /** Where the function must run to reach a private endpoint (from the catalogue), if anywhere. */
-  network?: { subnetIds: string[]; securityGroupIds: string[] };
-}
-
-/** The managed access policy scaling is associated with (namespace-scoped). */
-export const EKS_EDIT_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy";
-
 /** {@link KubernetesAccess} of a scaling runbook for a system; empty unless it acts on EKS deployments. */
 export function scalingKubernetesAccess(system: System, runbook: ScalingRunbook): KubernetesAccess[] {
   if (system.runtime.kind !== "eks" || !system.offHours.enabled) return [];
   const scope = scalingScope(system, runbook);
   if (scope.kind !== "eks" || scope.deployments.length === 0) return [];
-  const partition = eksClusterArn(system, scope.cluster).split(":")[1] ?? "aws";
-  const network = system.runtime.network;
   return [
-    {
-      clusterArn: eksClusterArn(system, scope.cluster),
+    kubernetesAccessEntry(system, {
       cluster: scope.cluster,
       namespace: scope.namespace,
-      policyArn: EKS_EDIT_POLICY.replace("arn:aws:", `arn:${partition}:`),
-      accessScope: { type: "namespace", namespaces: [scope.namespace] },
+      policy: "AmazonEKSEditPolicy",
       rules: [
         { apiGroups: ["apps"], resources: ["deployments"], verbs: ["get", "list", "patch"] },
         { apiGroups: ["apps"], resources: ["deployments/scale"], verbs: ["patch"] },
         { apiGroups: ["apps"], resources: ["replicasets"], verbs: ["list"] },
         { apiGroups: ["autoscaling"], resources: ["horizontalpodautoscalers"], verbs: ["list", "patch"] },
       ],
-      ...(network ? { network } : {}),
-    },
+    }),
   ];
-}
-
-/** The ARN IAM knows an ECS service by (long ARN format, which tagging requires anyway). */
-export function serviceArn(system: System, cluster: string, service: string): string {
-  return arn(system, "ecs", `service/${clusterName(cluster)}/${service}`);
 }
 
 /**

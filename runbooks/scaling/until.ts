@@ -1,5 +1,5 @@
-import { ValidationError } from "../errors.js";
-import { formatLocal, fromLocal, type LocalDateTime, toLocal } from "../timezone.js";
+import { ValidationError } from "../../lib/errors.js";
+import { formatLocal, fromLocal, type LocalDateTime, toLocal } from "../../lib/timezone.js";
 import { parseInstant } from "./tags.js";
 
 /** The forms `until=` accepts, for error messages. */

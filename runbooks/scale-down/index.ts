@@ -1,23 +1,23 @@
 import { z } from "zod";
-import { errorMessage } from "../lib/errors.js";
-import type { StepLog } from "../lib/scaling/backend.js";
-import { capacityJson, decideScaleDown, describeCapacity } from "../lib/scaling/decide.js";
-import { isWriteConflict } from "../lib/scaling/errors.js";
-import { resolveNodePrice, resolvePrice } from "../lib/scaling/prices.js";
-import { DEFAULT_CONCURRENCY, forEachWorkload, localTime, openBackend } from "../lib/scaling/run.js";
-import { describeSavings, estimateSavings, type SavingsItem } from "../lib/scaling/savings.js";
+import { errorMessage } from "../../lib/errors.js";
+import { plural } from "../../lib/text.js";
+import { booleanish, wholeNumber } from "../inputs.js";
+import type { StepLog } from "../scaling/backend.js";
+import { capacityJson, decideScaleDown, describeCapacity } from "../scaling/decide.js";
+import { isWriteConflict } from "../scaling/errors.js";
+import { resolveNodePrice, resolvePrice } from "../scaling/prices.js";
+import { DEFAULT_CONCURRENCY, forEachWorkload, localTime, openBackend } from "../scaling/run.js";
+import { describeSavings, estimateSavings, type SavingsItem } from "../scaling/savings.js";
 import {
   openScalingRun,
   scalingKubernetesAccess,
   scalingPermissions,
   scalingPlanNote,
   scopeNames,
-} from "../lib/scaling/scope.js";
-import { readKeepAwake, readOptOut, readRecord } from "../lib/scaling/tags.js";
-import { describePolicy, offHoursEndedBy, stateForRun } from "../lib/scaling/window.js";
-import { plural } from "../lib/text.js";
-import { booleanish, wholeNumber } from "./inputs.js";
-import type { Action, Runbook } from "./types.js";
+} from "../scaling/scope.js";
+import { readKeepAwake, readOptOut, readRecord } from "../scaling/tags.js";
+import { describePolicy, offHoursEndedBy, stateForRun } from "../scaling/window.js";
+import type { Action, Runbook } from "../types.js";
 
 const price = (max: number) => z.coerce.number({ message: "must be a price in USD" }).positive().max(max).optional();
 

@@ -1,8 +1,8 @@
-import type { AwsClients } from "../aws/clients.js";
+import type { AwsClients } from "../../lib/aws/clients.js";
+import type { RetryOptions } from "../../lib/retry.js";
 import { clearKeepAwake, lowerService, restoreService, setKeepAwake } from "./apply.js";
 import type { Workload, WorkloadBackend, WorkloadLookup } from "./backend.js";
 import { loadServices, type ServiceSnapshot } from "./ecs.js";
-import type { RetryOptions } from "./retry.js";
 import { ECS_MARKS } from "./tags.js";
 
 /** Options of {@link ecsBackend}. */

@@ -3,11 +3,11 @@ import {
   RegisterScalableTargetCommand,
 } from "@aws-sdk/client-application-auto-scaling";
 import { type ECSClient, TagResourceCommand, UntagResourceCommand, UpdateServiceCommand } from "@aws-sdk/client-ecs";
+import { type RetryOptions, retryThrottled } from "../../lib/retry.js";
 import type { StepLog } from "./backend.js";
 import { type ScaleDownDecision, type ScaleUpDecision, sameBounds } from "./decide.js";
 import { ECS_DESIRED_COUNT, type ServiceSnapshot, scalableResourceId } from "./ecs.js";
 import { ScalingStepError } from "./errors.js";
-import { type RetryOptions, retryThrottled } from "./retry.js";
 import { type Bounds, type Capacity, formatRecord, isoSeconds, KEEP_AWAKE_TAG, RECORD_TAG } from "./tags.js";
 
 /** The clients and settings the changes go through. */

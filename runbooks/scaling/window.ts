@@ -1,7 +1,7 @@
+import { ValidationError } from "../../lib/errors.js";
+import { plural } from "../../lib/text.js";
+import { toLocal, weekday } from "../../lib/timezone.js";
 import type { System } from "../../systems/schema.js";
-import { ValidationError } from "../errors.js";
-import { plural } from "../text.js";
-import { toLocal, weekday } from "../timezone.js";
 
 /** The off-hours section of a system when the policy is on. */
 export type OffHoursPolicy = Extract<System["offHours"], { enabled: true }>;

@@ -1,21 +1,21 @@
 import { z } from "zod";
-import { errorMessage } from "../lib/errors.js";
-import type { StepLog } from "../lib/scaling/backend.js";
-import { capacityJson, decideScaleUp, describeCapacity } from "../lib/scaling/decide.js";
-import { isWriteConflict } from "../lib/scaling/errors.js";
-import { DEFAULT_CONCURRENCY, forEachWorkload, openBackend } from "../lib/scaling/run.js";
+import { errorMessage } from "../../lib/errors.js";
+import { plural } from "../../lib/text.js";
+import { booleanish, wholeNumber } from "../inputs.js";
+import type { StepLog } from "../scaling/backend.js";
+import { capacityJson, decideScaleUp, describeCapacity } from "../scaling/decide.js";
+import { isWriteConflict } from "../scaling/errors.js";
+import { DEFAULT_CONCURRENCY, forEachWorkload, openBackend } from "../scaling/run.js";
 import {
   openScalingRun,
   scalingKubernetesAccess,
   scalingPermissions,
   scalingPlanNote,
   scopeNames,
-} from "../lib/scaling/scope.js";
-import { readRecord } from "../lib/scaling/tags.js";
-import { describePolicy, type RunWindowState, stateForRun } from "../lib/scaling/window.js";
-import { plural } from "../lib/text.js";
-import { booleanish, wholeNumber } from "./inputs.js";
-import type { Runbook } from "./types.js";
+} from "../scaling/scope.js";
+import { readRecord } from "../scaling/tags.js";
+import { describePolicy, type RunWindowState, stateForRun } from "../scaling/window.js";
+import type { Runbook } from "../types.js";
 
 const input = z.strictObject({
   /** Only this service. */

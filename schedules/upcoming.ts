@@ -1,7 +1,7 @@
+import { nextRuns, parseScheduleExpression } from "../lib/cron.js";
+import { formatLocal } from "../lib/timezone.js";
 import type { AnyRunbook } from "../runbooks/types.js";
-import { nextRuns, parseScheduleExpression } from "./cron.js";
-import type { Fleet } from "./fleet.js";
-import { formatLocal } from "./timezone.js";
+import type { Fleet } from "../systems/fleet.js";
 
 /** One upcoming run of a schedule. */
 export interface PlannedRun {

@@ -1,12 +1,12 @@
 import type { V1Deployment, V1ReplicaSet, V2HorizontalPodAutoscaler } from "@kubernetes/client-node";
-import { errorMessage } from "../errors.js";
-import { isKubeConflict, type KubeApi } from "../kube/client.js";
-import { podRequests } from "../kube/quantity.js";
-import { rolloutActivity } from "../kube/rollout.js";
+import { errorMessage } from "../../lib/errors.js";
+import { isKubeConflict, type KubeApi } from "../../lib/kube/client.js";
+import { podRequests } from "../../lib/kube/quantity.js";
+import { rolloutActivity } from "../../lib/kube/rollout.js";
+import { type RetryOptions, retryThrottled } from "../../lib/retry.js";
 import type { StepLog, Workload, WorkloadBackend, WorkloadLookup } from "./backend.js";
 import { sameBounds } from "./decide.js";
 import { ScalingStepError } from "./errors.js";
-import { type RetryOptions, retryThrottled } from "./retry.js";
 import { type Capacity, formatRecord, isoSeconds, KUBE_MARKS } from "./tags.js";
 
 /** An HPA's `minReplicas` defaults to 1 when unset (autoscaling/v2 reference). */

@@ -1,20 +1,20 @@
 import { z } from "zod";
-import { errorMessage, ValidationError } from "../lib/errors.js";
-import { capacityJson, decideScaleUp, describeCapacity } from "../lib/scaling/decide.js";
-import { DEFAULT_CONCURRENCY, forEachWorkload, localTime, openBackend } from "../lib/scaling/run.js";
+import { errorMessage, ValidationError } from "../../lib/errors.js";
+import { plural } from "../../lib/text.js";
+import { booleanish, wholeNumber } from "../inputs.js";
+import { capacityJson, decideScaleUp, describeCapacity } from "../scaling/decide.js";
+import { DEFAULT_CONCURRENCY, forEachWorkload, localTime, openBackend } from "../scaling/run.js";
 import {
   openScalingRun,
   scalingKubernetesAccess,
   scalingPermissions,
   scalingPlanNote,
   scopeNames,
-} from "../lib/scaling/scope.js";
-import { isoSeconds, readKeepAwake, readOptOut, readRecord } from "../lib/scaling/tags.js";
-import { resolveUntil, untilSyntaxProblem } from "../lib/scaling/until.js";
-import { offHoursEnd } from "../lib/scaling/window.js";
-import { plural } from "../lib/text.js";
-import { booleanish, wholeNumber } from "./inputs.js";
-import type { Runbook } from "./types.js";
+} from "../scaling/scope.js";
+import { isoSeconds, readKeepAwake, readOptOut, readRecord } from "../scaling/tags.js";
+import { resolveUntil, untilSyntaxProblem } from "../scaling/until.js";
+import { offHoursEnd } from "../scaling/window.js";
+import type { Runbook } from "../types.js";
 
 const input = z
   .strictObject({

@@ -1,13 +1,13 @@
-import type { ReportBuilder } from "../../runbooks/report.js";
-import type { RunbookContext } from "../../runbooks/types.js";
-import { errorMessage } from "../errors.js";
-import { plural } from "../text.js";
-import { formatLocal } from "../timezone.js";
+import { errorMessage } from "../../lib/errors.js";
+import { createLimiter, type Limiter, mapPool } from "../../lib/pool.js";
+import type { RetryOptions } from "../../lib/retry.js";
+import { plural } from "../../lib/text.js";
+import { formatLocal } from "../../lib/timezone.js";
+import type { ReportBuilder } from "../report.js";
+import type { RunbookContext } from "../types.js";
 import type { Workload, WorkloadBackend } from "./backend.js";
 import { ecsBackend } from "./ecs-backend.js";
 import { isWriteConflict } from "./errors.js";
-import { createLimiter, type Limiter, mapPool } from "./pool.js";
-import type { RetryOptions } from "./retry.js";
 import type { ScalingScope } from "./scope.js";
 
 /** Default number of API calls in flight at once (AWS or Kubernetes). */
@@ -132,7 +132,7 @@ export async function openBackend(
   const { cluster, namespace } = scope;
   // Loaded only for EKS: @kubernetes/client-node takes ~1 s to import, which no ECS or backup run should pay.
   const { eksBackend, unreachableBackend } = await import("./eks.js");
-  const { connectEks } = await import("../kube/eks.js");
+  const { connectEks } = await import("../../lib/kube/eks.js");
   try {
     const connection = await connectEks({
       eks: ctx.clients.eks,
