@@ -78,7 +78,11 @@ export function awsFetchClientFromEnv(env: Record<string, string | undefined>): 
       if (!accessKeyId || !secretAccessKey) {
         throw new Error("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are required (Lambda sets them)");
       }
-      return { accessKeyId, secretAccessKey, ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}) };
+      return {
+        accessKeyId,
+        secretAccessKey,
+        ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
+      };
     },
   });
 }
@@ -141,12 +145,7 @@ export function awsFetchClient(options: AwsFetchOptions): AwsFetchClient {
       return out.SecretString;
     },
     async putObject(input) {
-      const headers: Record<string, string> = { "content-type": input.contentType ?? "application/octet-stream" };
-      if (input.ifNoneMatch) headers["if-none-match"] = input.ifNoneMatch;
-      if (input.ifMatch) headers["if-match"] = input.ifMatch;
-      if (input.md5) headers["content-md5"] = createHash("md5").update(input.body).digest("base64");
-      if (input.serverSideEncryption) headers["x-amz-server-side-encryption"] = input.serverSideEncryption;
-      const res = await send("s3", "PUT", objectUrl(input.bucket, input.key), headers, input.body);
+      const res = await send("s3", "PUT", objectUrl(input.bucket, input.key), putHeaders(input), input.body);
       // 412: the condition failed; 409: a conditional write of the same key was in flight; 404 on If-Match: gone.
       if (res.status === 412 || res.status === 409 || (res.status === 404 && input.ifMatch)) {
         await res.body?.cancel();
@@ -168,6 +167,16 @@ export function awsFetchClient(options: AwsFetchOptions): AwsFetchClient {
       return { body: await res.text(), ...(etag ? { etag } : {}) };
     },
   };
+}
+
+/** PutObject's headers: content type, conditions, integrity, encryption. */
+function putHeaders(input: PutObjectInput): Record<string, string> {
+  const headers: Record<string, string> = { "content-type": input.contentType ?? "application/octet-stream" };
+  if (input.ifNoneMatch) headers["if-none-match"] = input.ifNoneMatch;
+  if (input.ifMatch) headers["if-match"] = input.ifMatch;
+  if (input.md5) headers["content-md5"] = createHash("md5").update(input.body).digest("base64");
+  if (input.serverSideEncryption) headers["x-amz-server-side-encryption"] = input.serverSideEncryption;
+  return headers;
 }
 
 /** AWS's error code from an XML (S3) or JSON (Lambda, Secrets Manager) error body. */

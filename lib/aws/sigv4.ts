@@ -43,7 +43,10 @@ export function uriEncode(value: string): string {
 
 /** `20150830T123600Z`: the ISO basic format SigV4 uses. */
 export function amzDate(now: Date): string {
-  return now.toISOString().replace(/[-:]/g, "").replace(/\.\d{3}/, "");
+  return now
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d{3}/, "");
 }
 
 function canonicalPath(url: URL, s3: boolean): string {

@@ -58,7 +58,9 @@ export interface ApprovalRef {
 }
 
 /** The request line: who asks to apply what, and until when a second person may approve. */
-export function approvalRequestText(approval: Pick<Approval, "requester" | "runbook" | "system" | "input" | "expiresAt">) {
+export function approvalRequestText(
+  approval: Pick<Approval, "requester" | "runbook" | "system" | "input" | "expiresAt">,
+) {
   const args = Object.entries(approval.input)
     .map(([k, v]) => ` ${k}=${v}`)
     .join("");

@@ -84,6 +84,12 @@ export const ephemeral = (text: string) => json({ response_type: "ephemeral", te
 /** Slack shows nothing for a non-200; the caller (not Slack, or a replay) learns only that it was refused. */
 const refused = (): Result => ({ statusCode: 401, headers: { "content-type": "text/plain" }, body: "refused" });
 
+/** The body exactly as Slack sent it (Function URLs base64-encode it, or not). */
+function bodyOf(event: APIGatewayProxyEventV2): string {
+  const body = event.body ?? "";
+  return event.isBase64Encoded ? Buffer.from(body, "base64").toString("utf8") : body;
+}
+
 function header(event: APIGatewayProxyEventV2, name: string): string | undefined {
   const headers = event.headers ?? {};
   return headers[name] ?? Object.entries(headers).find(([k]) => k.toLowerCase() === name)?.[1];
@@ -100,9 +106,7 @@ export function createCommandHandler(
   interaction: (deps: SlackCommandDeps, payload: string) => Promise<Result>,
 ) {
   return async (event: APIGatewayProxyEventV2): Promise<Result> => {
-    const rawBody = event.isBase64Encoded
-      ? Buffer.from(event.body ?? "", "base64").toString("utf8")
-      : (event.body ?? "");
+    const rawBody = bodyOf(event);
     const where = { sourceIp: event.requestContext?.http?.sourceIp, bodyBytes: Buffer.byteLength(rawBody) };
     const verified = verifySlackSignature({
       signingSecret: await deps.signingSecret(),
@@ -183,7 +187,9 @@ export async function refuse(
 
 /** Response URLs outside Slack's are never handed to a worker (it would post a report there). */
 export function answerable(deps: SlackCommandDeps, who: Asker): boolean {
-  return Boolean(who.userId && who.channelId && who.responseUrl.startsWith(deps.responseUrlPrefix ?? "https://hooks.slack.com/"));
+  return Boolean(
+    who.userId && who.channelId && who.responseUrl.startsWith(deps.responseUrlPrefix ?? "https://hooks.slack.com/"),
+  );
 }
 
 /** `/ops <runbook> <system> …` (and a run button, which is the same command typed by the clicker). */
@@ -198,10 +204,7 @@ export async function runCommand(
     inputKeys: Object.keys(parsed.input),
     apply: parsed.apply,
   };
-  if (!answerable(deps, who)) {
-    deps.logger.warn("refused slack command", { ...what, user: who.userId, reason: "missing user_id, channel_id or response_url" });
-    return "This request lacks user_id, channel_id or a Slack response_url: nothing was run.";
-  }
+  if (!answerable(deps, who)) return refuse(deps, who, what, "missing user_id, channel_id or response_url (Slack's)");
   const groupsOf = deps.groupsOf;
   const decision = await authorize(
     deps.table,
@@ -318,18 +321,19 @@ async function requestApproval(
 async function status(deps: SlackCommandDeps, system: string | undefined, who: Asker): Promise<string> {
   const what = { command: "status", ...(system ? { system } : {}) };
   const worker = deps.table.workers[STATUS_RUNBOOK];
-  if (!answerable(deps, who)) return "This request lacks user_id, channel_id or a Slack response_url: nothing was read.";
+  if (!answerable(deps, who)) return refuse(deps, who, what, "missing user_id, channel_id or response_url (Slack's)");
   if (!worker) return refuse(deps, who, what, "`/ops status` has no status worker in this deployment");
-  const here = Object.entries(deps.table.systems)
-    .filter(([, s]) => Object.values(s.runbooks).some((r) => r.channels.includes(who.channelId)))
-    .map(([id]) => id);
-  if (system && !deps.table.systems[system]) {
-    return refuse(deps, who, what, `unknown system "${system}"; known: ${Object.keys(deps.table.systems).join(", ")}`);
-  }
-  if (system && !here.includes(system)) return refuse(deps, who, what, `the status of ${system} is not shown in this channel`);
+  const here = systemsShownIn(deps.table, who.channelId);
+  const refusal = statusRefusal(deps.table, system, here);
+  if (refusal) return refuse(deps, who, what, refusal);
   const targets = system ? [system] : here.slice(0, RESPONSE_URL_POSTS);
-  if (targets.length === 0) return refuse(deps, who, what, "no system shows its status in this channel");
-  await audit(deps, { event: "status", who: who.userId, what, where: who.channelId, result: `reading ${targets.join(", ")}` });
+  await audit(deps, {
+    event: "status",
+    who: who.userId,
+    what,
+    where: who.channelId,
+    result: `reading ${targets.join(", ")}`,
+  });
   const started: string[] = [];
   for (const id of targets) {
     const event: WorkerEvent = {
@@ -343,8 +347,25 @@ async function status(deps: SlackCommandDeps, system: string | undefined, who: A
     };
     if (await invokeWorker(deps, worker, event)) started.push(id);
   }
+  if (started.length === 0) return "Could not read the status: the status worker could not be invoked.";
   const skipped = here.length - targets.length;
   const more = !system && skipped > 0 ? ` (${skipped} more: \`/ops status <system>\`)` : "";
-  if (started.length === 0) return "Could not read the status: the status worker could not be invoked.";
   return `Reading the status of ${started.join(", ")}${more}; it will be posted here.`;
+}
+
+/** The systems some of whose Slack entries name this channel. */
+function systemsShownIn(table: SlackAccessTable, channel: string): string[] {
+  return Object.entries(table.systems)
+    .filter(([, s]) => Object.values(s.runbooks).some((r) => r.channels.includes(channel)))
+    .map(([id]) => id);
+}
+
+/** Why this status is not shown here, if it is not. */
+function statusRefusal(table: SlackAccessTable, system: string | undefined, here: string[]): string | undefined {
+  if (system && !table.systems[system]) {
+    return `unknown system "${system}"; known: ${Object.keys(table.systems).join(", ")}`;
+  }
+  if (system && !here.includes(system)) return `the status of ${system} is not shown in this channel`;
+  if (here.length === 0) return "no system shows its status in this channel";
+  return undefined;
 }

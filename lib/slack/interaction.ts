@@ -77,7 +77,11 @@ async function tell(deps: SlackCommandDeps, url: string, text: string, replaceOr
  * (authorization, audit, dry run of destructive runbooks); `dryRun: true` in the button ("Dry-run scale
  * out") runs it as a dry run whatever the runbook.
  */
-async function runButton(deps: SlackCommandDeps, value: string, who: Asker): Promise<{ text: string; replace?: boolean }> {
+async function runButton(
+  deps: SlackCommandDeps,
+  value: string,
+  who: Asker,
+): Promise<{ text: string; replace?: boolean }> {
   let target: { runbook?: unknown; system?: unknown; dryRun?: unknown };
   try {
     target = JSON.parse(value) as typeof target;
@@ -85,7 +89,10 @@ async function runButton(deps: SlackCommandDeps, value: string, who: Asker): Pro
     target = {};
   }
   if (typeof target.runbook !== "string" || typeof target.system !== "string") {
-    deps.logger.warn("refused slack interaction", { reason: "run button without runbook and system", user: who.userId });
+    deps.logger.warn("refused slack interaction", {
+      reason: "run button without runbook and system",
+      user: who.userId,
+    });
     return { text: "This button names no runbook and system: nothing was run." };
   }
   const parsed = {
@@ -122,19 +129,32 @@ async function approve(deps: SlackCommandDeps, id: string, who: Asker): Promise<
   const no = (reason: string, event: "approval-refused" | "expired" = "approval-refused") =>
     refuse(deps, who, what, reason, event).then((text) => ({ text }));
   const check = checkApproval(read?.approval, { approver: who.userId, now: deps.now() });
-  if (!check.ok) return no(check.reason, check.reason.startsWith("this request expired") ? "expired" : "approval-refused");
+  if (!check.ok)
+    return no(check.reason, check.reason.startsWith("this request expired") ? "expired" : "approval-refused");
   if (!approvals || !read) return no("unknown approval");
   const { approval } = read;
   if (who.channelId !== approval.channel) return no("approve it in the channel where it was asked");
   const groupsOf = deps.groupsOf;
   const decision = await authorize(
     deps.table,
-    { kind: "run", runbook: approval.runbook, system: approval.system, input: approval.input, apply: true, dryRun: false },
+    {
+      kind: "run",
+      runbook: approval.runbook,
+      system: approval.system,
+      input: approval.input,
+      apply: true,
+      dryRun: false,
+    },
     { ...who, ...(groupsOf ? { groupsOf: (g: string[]) => groupsOf(who.userId, g) } : {}) },
     { approvals: true },
   );
   if (!decision.allowed) return no(decision.reason);
-  const approved: Approval = { ...approval, state: "approved", approvedBy: who.userId, approvedAt: deps.now().toISOString() };
+  const approved: Approval = {
+    ...approval,
+    state: "approved",
+    approvedBy: who.userId,
+    approvedAt: deps.now().toISOString(),
+  };
   if (!(await approvals.store.approve(approved, read.etag))) return no("somebody else decided it at the same moment");
   const recorded = await audit(deps, {
     event: "approved",
@@ -156,7 +176,9 @@ async function approve(deps: SlackCommandDeps, id: string, who: Asker): Promise<
   deps.logger.info("slack approval granted", { ...what, approver: who.userId, channel: who.channelId, started });
   const head = `<@${who.userId}> approved ${approval.runbook} on ${approval.system} (asked by <@${approval.requester}>)`;
   return {
-    text: started ? `${head}: running; the report will be posted here.` : `${head}, but the worker could not be invoked.`,
+    text: started
+      ? `${head}: running; the report will be posted here.`
+      : `${head}, but the worker could not be invoked.`,
     replace: true,
   };
 }

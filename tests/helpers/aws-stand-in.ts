@@ -27,31 +27,26 @@ export async function startAwsStandIn(options: { secrets?: Record<string, string
   let version = 0;
   const region = options.region ?? "us-east-1";
 
-  const server = createServer(async (req, res) => {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
-    const body = Buffer.concat(chunks).toString("utf8");
-    const service = serviceOf(req);
-    if (!signatureMatches(req, body, service, region)) return xmlError(res, 403, "SignatureDoesNotMatch");
-    if (service === "lambda") {
-      const name = decodeURIComponent(/\/functions\/([^/]+)\/invocations$/.exec(req.url ?? "")?.[1] ?? "");
-      if (failInvoke.next) {
-        failInvoke.next = false;
-        return res.writeHead(429, { "x-amzn-errortype": "TooManyRequestsException" }).end("{}");
-      }
-      invokes.push({ functionName: name, invocationType: header(req, "x-amz-invocation-type"), payload: body });
-      return res.writeHead(202).end();
+  const lambda = (req: IncomingMessage, res: ServerResponse, body: string) => {
+    const name = decodeURIComponent(/\/functions\/([^/]+)\/invocations$/.exec(req.url ?? "")?.[1] ?? "");
+    if (failInvoke.next) {
+      failInvoke.next = false;
+      return res.writeHead(429, { "x-amzn-errortype": "TooManyRequestsException" }).end("{}");
     }
-    if (service === "secretsmanager") {
-      const id = (JSON.parse(body) as { SecretId?: string }).SecretId ?? "";
-      const value = options.secrets?.[id];
-      if (value === undefined) {
-        return res
-          .writeHead(400, { "content-type": "application/x-amz-json-1.1" })
-          .end(JSON.stringify({ __type: "ResourceNotFoundException", message: "not found" }));
-      }
-      return res.writeHead(200, { "content-type": "application/x-amz-json-1.1" }).end(JSON.stringify({ SecretString: value }));
+    invokes.push({ functionName: name, invocationType: header(req, "x-amz-invocation-type"), payload: body });
+    return res.writeHead(202).end();
+  };
+  const secretsManager = (res: ServerResponse, body: string) => {
+    const value = options.secrets?.[(JSON.parse(body) as { SecretId?: string }).SecretId ?? ""];
+    const type = { "content-type": "application/x-amz-json-1.1" };
+    if (value === undefined) {
+      return res
+        .writeHead(400, type)
+        .end(JSON.stringify({ __type: "ResourceNotFoundException", message: "not found" }));
     }
+    return res.writeHead(200, type).end(JSON.stringify({ SecretString: value }));
+  };
+  const s3 = (req: IncomingMessage, res: ServerResponse, body: string) => {
     const key = decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname.slice(1));
     const current = objects.get(key);
     if (req.method === "GET") {
@@ -59,15 +54,23 @@ export async function startAwsStandIn(options: { secrets?: Record<string, string
       return res.writeHead(200, { etag: current.etag, "content-type": current.contentType ?? "" }).end(current.body);
     }
     if (req.method !== "PUT") return xmlError(res, 405, "MethodNotAllowed");
-    const ifNoneMatch = header(req, "if-none-match");
-    const ifMatch = header(req, "if-match");
-    if (ifNoneMatch === "*" && current) return xmlError(res, 412, "PreconditionFailed");
-    if (ifMatch && !current) return xmlError(res, 404, "NoSuchKey");
-    if (ifMatch && current?.etag !== ifMatch) return xmlError(res, 412, "PreconditionFailed");
+    const refused = conditionFails(current?.etag, header(req, "if-none-match"), header(req, "if-match"));
+    if (refused) return xmlError(res, refused.status, refused.code);
     const etag = `"v${++version}"`;
     const contentType = header(req, "content-type");
     objects.set(key, { body, etag, ...(contentType ? { contentType } : {}) });
     return res.writeHead(200, { etag }).end();
+  };
+
+  const server = createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const body = Buffer.concat(chunks).toString("utf8");
+    const service = serviceOf(req);
+    if (!signatureMatches(req, body, service, region)) return xmlError(res, 403, "SignatureDoesNotMatch");
+    if (service === "lambda") return lambda(req, res, body);
+    if (service === "secretsmanager") return secretsManager(res, body);
+    return s3(req, res, body);
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -92,6 +95,14 @@ export async function startAwsStandIn(options: { secrets?: Record<string, string
   };
 }
 
+/** S3's conditional writes: `If-None-Match: *` on an existing key, `If-Match` on a missing or changed one. */
+function conditionFails(etag: string | undefined, ifNoneMatch: string | undefined, ifMatch: string | undefined) {
+  if (ifNoneMatch === "*" && etag) return { status: 412, code: "PreconditionFailed" };
+  if (ifMatch && !etag) return { status: 404, code: "NoSuchKey" };
+  if (ifMatch && etag !== ifMatch) return { status: 412, code: "PreconditionFailed" };
+  return undefined;
+}
+
 const header = (req: IncomingMessage, name: string) => {
   const v = req.headers[name];
   return Array.isArray(v) ? v.join(",") : v;
@@ -108,7 +119,10 @@ function serviceOf(req: IncomingMessage): "s3" | "lambda" | "secretsmanager" {
 /** Re-signs what was received with the headers the client says it signed; the signatures must agree. */
 function signatureMatches(req: IncomingMessage, body: string, service: string, region: string): boolean {
   const auth = header(req, "authorization") ?? "";
-  const m = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, SignedHeaders=([^,]+), Signature=([0-9a-f]{64})$/.exec(auth);
+  const m =
+    /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, SignedHeaders=([^,]+), Signature=([0-9a-f]{64})$/.exec(
+      auth,
+    );
   if (!m || m[1] !== STAND_IN_CREDENTIALS.accessKeyId || m[3] !== region || m[4] !== service) return false;
   const date = header(req, "x-amz-date") ?? "";
   const signed = (m[5] ?? "").split(";").filter((n) => !["host", "x-amz-date", "x-amz-content-sha256"].includes(n));
@@ -120,7 +134,9 @@ function signatureMatches(req: IncomingMessage, body: string, service: string, r
       service,
       region,
       credentials: STAND_IN_CREDENTIALS,
-      now: new Date(`${date.slice(0, 4)}-${date.slice(4, 6)}-${date.slice(6, 8)}T${date.slice(9, 11)}:${date.slice(11, 13)}:${date.slice(13, 15)}Z`),
+      now: new Date(
+        `${date.slice(0, 4)}-${date.slice(4, 6)}-${date.slice(6, 8)}T${date.slice(9, 11)}:${date.slice(11, 13)}:${date.slice(13, 15)}Z`,
+      ),
       s3: service === "s3",
     },
   );
@@ -128,5 +144,7 @@ function signatureMatches(req: IncomingMessage, body: string, service: string, r
 }
 
 function xmlError(res: ServerResponse, status: number, code: string) {
-  res.writeHead(status, { "content-type": "application/xml" }).end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${code}</Message></Error>`);
+  res
+    .writeHead(status, { "content-type": "application/xml" })
+    .end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${code}</Message></Error>`);
 }

@@ -44,7 +44,10 @@ describe("SigV4 signer against AWS's test vectors", () => {
         body: "",
       },
       {
-        credentials: { accessKeyId: "AKIAIOSFODNN7EXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY" },
+        credentials: {
+          accessKeyId: "AKIAIOSFODNN7EXAMPLE",
+          secretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        },
         region: "us-east-1",
         service: "s3",
         now: new Date("2013-05-24T00:00:00Z"),
