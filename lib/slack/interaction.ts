@@ -82,7 +82,7 @@ async function runButton(
   value: string,
   who: Asker,
 ): Promise<{ text: string; replace?: boolean }> {
-  let target: { runbook?: unknown; system?: unknown; dryRun?: unknown };
+  let target: { runbook?: unknown; system?: unknown; dryRun?: unknown; input?: unknown };
   try {
     target = JSON.parse(value) as typeof target;
   } catch {
@@ -99,11 +99,17 @@ async function runButton(
     kind: "run" as const,
     runbook: target.runbook,
     system: target.system,
-    input: {},
+    input: stringRecord(target.input),
     apply: false,
     dryRun: target.dryRun === true,
   };
   return { text: await runCommand(deps, parsed, who) };
+}
+
+/** A button's input: only string values are kept (the worker's runbook schema checks them). */
+function stringRecord(value: unknown): Record<string, string> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return {};
+  return Object.fromEntries(Object.entries(value).filter((e): e is [string, string] => typeof e[1] === "string"));
 }
 
 /**

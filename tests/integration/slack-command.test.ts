@@ -12,7 +12,11 @@ import {
 } from "../../functions/slack.js";
 import { createWorkerHandler } from "../../functions/worker.js";
 import { type AwsFetchClient, awsFetchClient } from "../../lib/aws/fetch-client.js";
-import { alarmMessage, RUN_ACTION_PREFIX as BLOCKS_RUN_ACTION_PREFIX } from "../../lib/notify/blocks.js";
+import {
+  type AlarmFacts,
+  alarmMessage,
+  RUN_ACTION_PREFIX as BLOCKS_RUN_ACTION_PREFIX,
+} from "../../lib/notify/blocks.js";
 import type { SlackAccessTable } from "../../lib/slack/access.js";
 import { s3ApprovalStore } from "../../lib/slack/approvals.js";
 import { type SlackAuditRecord, s3SlackAudit } from "../../lib/slack/audit.js";
@@ -52,6 +56,7 @@ const table: SlackAccessTable = {
   workers: {
     probe: "ops-autopilot-test-worker-probe",
     "probe-destructive": "ops-autopilot-test-worker-probe-destructive",
+    status: "ops-autopilot-test-worker-status",
   },
 };
 
@@ -456,6 +461,77 @@ describe("/ops over a Function URL", () => {
   });
 });
 
+describe("/ops status", () => {
+  const statusProbe = probe("status", false);
+  /** The status worker: the worker over a runbook named status (its reads are tested in status-runbook.test.ts). */
+  const statusWorker = () =>
+    createWorkerHandler(
+      createRuntime(
+        {
+          registry: [statusProbe.runbook],
+          logger: memoryLogger().logger,
+          notify: recordingNotifier(),
+          now: () => new Date(),
+          clientsFor: () => testClients(),
+        },
+        { OPS_SLACK_RESPONSE_URL_PREFIX: `${slack.url}/commands/` },
+      ),
+    );
+
+  it("of a system: acknowledged at once, read by the status worker, the report posted to the response URL", async () => {
+    const answer = await send(form({ text: "status flash-sale" }));
+    expect(answer.json).toEqual({
+      response_type: "ephemeral",
+      text: "Reading the status of flash-sale; it will be posted here.",
+    });
+    expect(invoked.map((i) => [i.functionName, i.invocationType])).toEqual([
+      ["ops-autopilot-test-worker-status", "Event"],
+    ]);
+    const event = payloadOf(invoked[0]);
+    expect(event).toMatchObject({ runbook: "status", system: "flash-sale", dryRun: false, input: {} });
+    expect(event.reply).toBeUndefined();
+    await statusWorker()(event, lambdaContext);
+    expect(JSON.stringify(slack.requests.at(-1)?.body.blocks)).toContain("probed status");
+    expect(auditRecords().at(-1)).toMatchObject({
+      event: "status",
+      who: ALICE,
+      where: OPS_CHANNEL,
+      what: { system: "flash-sale" },
+    });
+  });
+
+  it("of the fleet: one status read per system shown in the channel, each posting one line", async () => {
+    const answer = await send(form({ text: "status" }));
+    expect(answer.json.text).toBe("Reading the status of flash-sale; it will be posted here.");
+    const events = invoked.map(payloadOf);
+    expect(events.map((e) => [e.system, e.reply])).toEqual([["flash-sale", "line"]]);
+    await statusWorker()(events[0], lambdaContext);
+    const posted = slack.requests.at(-1)?.body;
+    expect(posted?.blocks).toEqual([]);
+    expect(posted?.text).toBe("[OK] flash-sale status: probed status");
+    expect(String(posted?.text)).not.toContain("\n");
+  });
+
+  it.each([
+    ["an unknown system", "status ode", OPS_CHANNEL, /^Refused: unknown system "ode"; known: flash-sale/],
+    ["a channel the system does not name", "status flash-sale", "C0RANDOM1", /not shown in this channel/],
+    ["the fleet from a channel no system names", "status", "C0RANDOM1", /no system shows its status in this channel/],
+  ])("refuses %s: nothing read, the refusal audited", async (_name, text, channel, message) => {
+    const before = auditRecords().length;
+    const answer = await send(form({ text, channel }));
+    expect(answer.json.text).toMatch(message);
+    expect(invoked).toHaveLength(0);
+    const added = auditRecords().slice(before);
+    expect(added.map((r) => [r.event, r.where])).toEqual([["refused", channel]]);
+  });
+
+  it("an unknown system's refusal is filed under audit/_slack/, never under a name someone typed", async () => {
+    await send(form({ text: "status ../../etc" }));
+    const key = [...aws.objects.keys()].at(-1) ?? "";
+    expect(key).toMatch(/^audit\/audit\/_slack\/\d{4}\/\d{2}\/\d{2}\/.*-slack-refused-[0-9a-f]{12}\.json$/);
+  });
+});
+
 async function sendAndTake(text: string): Promise<RecordedInvoke | undefined> {
   await send(form({ text }));
   return invoked.at(-1);
@@ -710,8 +786,13 @@ describe("run buttons under an alarm message", () => {
     nextRunbooks: ["probe", "probe-destructive"],
   };
 
-  function clickOf(user: string, actionIndex: number, channel = OPS_CHANNEL) {
-    const actions = alarmMessage(facts).blocks.find((b) => b.type === "actions") as {
+  function clickOf(
+    user: string,
+    actionIndex: number,
+    channel = OPS_CHANNEL,
+    shown: typeof facts & Partial<AlarmFacts> = facts,
+  ) {
+    const actions = alarmMessage(shown).blocks.find((b) => b.type === "actions") as {
       elements: { action_id: string; value: string }[];
     };
     const button = actions.elements[actionIndex];
@@ -749,6 +830,44 @@ describe("run buttons under an alarm message", () => {
       ["ops-autopilot-test-worker-probe-destructive", true, `slack:${ALICE}`],
     ]);
     expect(String(slack.requests.at(-1)?.body.text)).toMatch(/^Accepted: probe-destructive on flash-sale as a dry run/);
+  });
+
+  /** The alarm as alarms/events.ts shows it with its labelled buttons ("Roll back", "Dry-run scale out"). */
+  const labelled = {
+    ...facts,
+    nextRunbooks: [],
+    buttons: [
+      { label: "Roll back", runbook: "probe-destructive", input: { note: "from-alarm" } },
+      { label: "Dry-run scale out", runbook: "probe", dryRun: true },
+    ],
+  };
+
+  it("Roll back and Dry-run scale out go through the same authorization; the scale-out click is a dry run", async () => {
+    expect((await clickOf(ALICE, 0, OPS_CHANNEL, labelled)).status).toBe(200);
+    expect((await clickOf(ALICE, 1, OPS_CHANNEL, labelled)).status).toBe(200);
+    expect(invoked.map((i) => [i.functionName, payloadOf(i).dryRun, payloadOf(i).input])).toEqual([
+      // Destructive: a click never applies it (applying it needs /ops … --apply and an approval).
+      ["ops-autopilot-test-worker-probe-destructive", true, { note: "from-alarm" }],
+      // Not destructive, but the button says dry run: a dry run.
+      ["ops-autopilot-test-worker-probe", true, {}],
+    ]);
+    expect(
+      auditRecords()
+        .slice(-2)
+        .map((r) => [r.event, r.who, r.what.runbook, r.what.dryRun]),
+    ).toEqual([
+      ["authorized", ALICE, "probe-destructive", true],
+      ["authorized", ALICE, "probe", true],
+    ]);
+    // Mallory's click on Roll back: refused, audited, nothing invoked.
+    invoked.length = 0;
+    await clickOf(MALLORY, 0, OPS_CHANNEL, labelled);
+    expect(invoked).toHaveLength(0);
+    expect(auditRecords().at(-1)).toMatchObject({
+      event: "refused",
+      who: MALLORY,
+      what: { runbook: "probe-destructive" },
+    });
   });
 
   it.each([
