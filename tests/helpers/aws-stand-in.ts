@@ -125,7 +125,9 @@ function signatureMatches(req: IncomingMessage, body: string, service: string, r
     );
   if (!m || m[1] !== STAND_IN_CREDENTIALS.accessKeyId || m[3] !== region || m[4] !== service) return false;
   const date = header(req, "x-amz-date") ?? "";
-  const signed = (m[5] ?? "").split(";").filter((n) => !["host", "x-amz-date", "x-amz-content-sha256"].includes(n));
+  // What signRequest adds itself; other services' clients may sign x-amz-content-sha256 as a plain header.
+  const added = ["host", "x-amz-date", ...(service === "s3" ? ["x-amz-content-sha256"] : [])];
+  const signed = (m[5] ?? "").split(";").filter((n) => !added.includes(n));
   const headers = Object.fromEntries(signed.map((n) => [n, header(req, n) ?? ""]));
   const path = service === "s3" ? `/s3${req.url}` : (req.url ?? "/");
   const again = signRequest(
