@@ -37,20 +37,25 @@ export function parseSlashCommand(text: string): SlashCommand {
   const words = text.trim().split(/\s+/).filter(Boolean);
   const [first, ...rest] = words;
   if (!first || first === "help") return { kind: "help" };
-  if (first === "list") return rest.length ? invalid("`/ops list` takes no arguments") : { kind: "list" };
-  if (first === "plan") {
-    return rest.length === 1 && rest[0] ? { kind: "plan", system: rest[0] } : invalid("usage: `/ops plan <system>`");
-  }
-  if (first === "status") {
-    if (rest.length > 1) return invalid("usage: `/ops status [<system>]`");
-    return rest[0] ? { kind: "status", system: rest[0] } : { kind: "status" };
-  }
+  const fixed = parseFixedCommand(first, rest);
+  if (fixed) return fixed;
   const [system, ...args] = rest;
   if (!system || system.includes("=") || system.startsWith("--")) {
     return invalid("usage: `/ops <runbook> <system> [key=value …] [--apply]`; `/ops help` for more");
   }
   const parsed = parseRunArguments(args);
   return "message" in parsed ? invalid(parsed.message) : { kind: "run", runbook: first, system, ...parsed };
+}
+
+/** `list`, `plan <system>`, `status [<system>]`; undefined for a runbook's name. */
+function parseFixedCommand(first: string, rest: string[]): SlashCommand | undefined {
+  if (first === "list") return rest.length ? invalid("`/ops list` takes no arguments") : { kind: "list" };
+  if (first === "plan") {
+    return rest.length === 1 && rest[0] ? { kind: "plan", system: rest[0] } : invalid("usage: `/ops plan <system>`");
+  }
+  if (first !== "status") return undefined;
+  if (rest.length > 1) return invalid("usage: `/ops status [<system>]`");
+  return rest[0] ? { kind: "status", system: rest[0] } : { kind: "status" };
 }
 
 /** `key=value …`, `--apply`, `--dry-run` after `<runbook> <system>`. */
