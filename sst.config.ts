@@ -97,7 +97,11 @@ export default $config({
         timeout: `${plan.slack.timeoutSeconds} seconds`,
         environment: plan.slack.environment,
         url: { authorization: plan.slack.url.authorization },
-        permissions: plan.slack.permissions.map((p) => ({ actions: p.actions, resources: p.resources })),
+        permissions: plan.slack.permissions.map((p) => ({
+          actions: p.actions,
+          resources: p.resources,
+          ...(p.conditions?.length ? { conditions: p.conditions } : {}),
+        })),
       });
       functions.set(plan.slack.id, slack);
       slackUrl = slack.url;

@@ -552,6 +552,7 @@ export function deploymentPlan(
     accountId: options.accountId,
     region: options.region,
     stage: options.stage,
+    auditBucket,
   });
   const buckets = plannedBuckets(deployed, options.stage, auditBucket);
   if (slack) buckets.push(slackBucket(slack.replayBucket));

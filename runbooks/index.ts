@@ -10,6 +10,7 @@ import { restoreDrillRunbook } from "./restore-drill.js";
 import { rollbackRunbook } from "./rollback/index.js";
 import { scaleDownRunbook } from "./scale-down/index.js";
 import { scaleUpRunbook } from "./scale-up/index.js";
+import { statusRunbook } from "./status/index.js";
 import type { AnyRunbook } from "./types.js";
 
 /**
@@ -29,4 +30,5 @@ export const runbooks: readonly AnyRunbook[] = [
   rollbackRunbook,
   healthProbeRunbook,
   kubeRollbackRunbook,
+  statusRunbook,
 ];

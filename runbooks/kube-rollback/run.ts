@@ -11,7 +11,7 @@ import { decideRollback, type RollbackDecision } from "./plan.js";
 /**
  * Writes that lost a race (HTTP 409 on a stale `resourceVersion`) before the deployment is reported
  * failed: each is followed by a fresh read and a new decision, as off-hours scaling does
- * (`lib/scaling/run.ts`, `CONFLICT_ATTEMPTS`).
+ * (`runbooks/scaling/run.ts`, `CONFLICT_ATTEMPTS`).
  */
 export const CONFLICT_ATTEMPTS = 5;
 

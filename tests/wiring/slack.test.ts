@@ -39,6 +39,7 @@ describe("the /ops slash command in the deployment plan", () => {
     expect(invoke?.resources).toEqual([
       "arn:aws:lambda:us-east-1:111122223333:function:ops-autopilot-production-worker-backup",
       "arn:aws:lambda:us-east-1:111122223333:function:ops-autopilot-production-worker-prune-backups",
+      "arn:aws:lambda:us-east-1:111122223333:function:ops-autopilot-production-worker-status",
     ]);
     // Nothing else of Lambda, nothing with a wildcard account or action.
     for (const p of slack?.permissions ?? []) {
@@ -53,6 +54,15 @@ describe("the /ops slash command in the deployment plan", () => {
       ],
       [["s3:PutObject"], [`arn:aws:s3:::${slack?.replayBucket}/slack/seen/*`]],
       [["s3:GetObject", "s3:PutObject"], [`arn:aws:s3:::${slack?.replayBucket}/slack/approvals/*`]],
+      [
+        ["s3:PutObject"],
+        [`arn:aws:s3:::${plan.auditBucket}/audit/flash-sale/*`, `arn:aws:s3:::${plan.auditBucket}/audit/_slack/*`],
+      ],
+    ]);
+    // Decisions are audited create-only, in the audit bucket the runs write to.
+    expect(slack?.environment.OPS_AUDIT_BUCKET).toBe(plan.auditBucket);
+    expect(slack?.permissions.find((p) => p.sid === "RecordDecisions")?.conditions).toEqual([
+      { test: "Null", variable: "s3:if-none-match", values: ["false"] },
     ]);
     const table = JSON.parse(slack?.environment.OPS_SLACK_ACCESS ?? "{}");
     expect(table.systems["flash-sale"].runbooks["prune-backups"]).toMatchObject({
@@ -61,6 +71,14 @@ describe("the /ops slash command in the deployment plan", () => {
       destructive: true,
     });
     expect(Object.keys(table.systems)).toEqual(["flash-sale"]);
+    // `/ops status` goes to the status runbook's worker, whose IAM is read-only.
+    expect(table.workers.status).toBe("ops-autopilot-production-worker-status");
+    const statusWorker = plan.functions.find((f) => f.kind === "worker" && f.runbook === "status");
+    const writes = (statusWorker?.permissions ?? [])
+      .flatMap((p) => p.actions)
+      .filter((a) => !/:(Describe|List|Get)/.test(a) && !a.startsWith("kms:Decrypt"));
+    // Besides its reads, only what every worker has: its audit records and its notifications.
+    expect([...new Set(writes)].sort()).toEqual(["s3:PutObject", "sns:Publish"]);
     expect(plan.buckets.find((b) => b.kind === "slack")?.name).toBe(slack?.replayBucket);
   });
 
