@@ -12,11 +12,13 @@ import type { System } from "../../systems/schema.js";
 import { ReportBuilder } from "../report.js";
 import { serviceArns } from "../rollback/index.js";
 import type { Permission, Runbook } from "../types.js";
+import { kubeStatusAccess, kubeStatusPermissions } from "./kube.js";
 import { statusLines, statusSummary } from "./plan.js";
 import { readStatus } from "./read.js";
 
 /**
- * Read-only IAM: ECS DescribeServices on the system's services (desired/running and their tags: the
+ * Read-only IAM: ECS DescribeServices on the system's services (on EKS: DescribeCluster and a view-only
+ * access entry listing the namespace's deployments) (desired/running and their tags: the
  * off-hours record, the last rollback); ListBucket and GetObject under its backups and drill records
  * (manifests are read to verify); DescribeAlarms on our alarms. Nothing that writes.
  */
@@ -25,6 +27,7 @@ export function statusPermissions(system: System): Permission[] {
   const backup = system.backup;
   return [
     ...(services.length ? [{ actions: ["ecs:DescribeServices"], resources: services }] : []),
+    ...kubeStatusPermissions(system),
     ...listBucketPermission(system, [backupKeyPrefix(system), drillPrefix(system.id)].filter(Boolean)),
     ...(backup
       ? [
@@ -53,6 +56,7 @@ export const statusRunbook: Runbook<typeof statusInput> = {
   destructive: false,
   input: statusInput,
   permissions: statusPermissions,
+  kubernetesAccess: kubeStatusAccess,
   // Asked for by people (`/ops status`), never scheduled: it serves every deployed system.
   serves: (system) => system.deploy,
   timeoutSeconds: 60,

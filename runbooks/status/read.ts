@@ -9,6 +9,7 @@ import { describeServices } from "../rollback/ecs.js";
 import { LAST_ROLLBACK_TAG, parseLastRollback } from "../rollback/tags.js";
 import { readRecord } from "../scaling/tags.js";
 import type { RunbookContext } from "../types.js";
+import { kubeCapacity } from "./kube.js";
 import type { BackupNow, DrillNow, Part, ServiceNow, StatusFacts } from "./plan.js";
 
 /** The prefix of every deployed alarm name (`ops-autopilot-<stage>-<id>`, alarms/index.ts). */
@@ -25,7 +26,8 @@ async function part<T>(what: string, read: () => Promise<T>): Promise<Part<T>> {
 
 async function capacity(ctx: RunbookContext): Promise<ServiceNow[]> {
   const { runtime } = ctx.system;
-  if (runtime.kind !== "ecs") throw new Error(`${runtime.kind.toUpperCase()} workloads are not read by status yet`);
+  if (runtime.kind === "eks") return kubeCapacity(ctx);
+  if (runtime.kind !== "ecs") throw new Error(`the system runs no workloads here (${runtime.reason})`);
   const names = runtime.services.map((s) => s.name);
   const { found, missing } = await describeServices(ctx.clients.ecs, clusterName(runtime.cluster), names, ctx.signal);
   if (missing.size > 0) throw new Error(`ECS does not know ${[...missing.keys()].join(", ")}`);
