@@ -123,43 +123,58 @@ export class MultipartUploadStream extends Writable {
     this.hash.update(chunk);
     this.bytes += chunk.length;
     this.options.onBytes?.(this.bytes);
-    let offset = 0;
-    const copy = (): void => {
-      for (;;) {
-        if (this.failure) {
-          callback(asError(this.failure));
-          return;
-        }
-        if (this.current && this.filled === this.partSize) {
-          // A full part waits for a slot: at most queueSize parts are ever on the wire.
-          if (this.inFlight.size >= this.queueSize) {
-            this.resume = copy;
-            return;
-          }
-          this.sendCurrent();
-        }
-        if (offset >= chunk.length) {
-          callback();
-          return;
-        }
-        if (!this.current) {
-          const buffer = this.takeBuffer();
-          if (!buffer) {
-            this.resume = copy;
-            return;
-          }
-          this.current = buffer;
-          this.filled = 0;
-          this.crc = 0;
-        }
-        const copied = chunk.copy(this.current, this.filled, offset);
-        if (crc32)
-          this.crc = crc32(copied === chunk.length ? chunk : chunk.subarray(offset, offset + copied), this.crc);
-        offset += copied;
-        this.filled += copied;
+    this.copyFrom(chunk, 0, callback);
+  }
+
+  /**
+   * Copies `chunk` from `start` into part buffers, sending each part as it fills; when a full part has no
+   * slot or no buffer is free, it parks itself in `resume`, which a finished part calls.
+   */
+  private copyFrom(chunk: Buffer, start: number, callback: (error?: Error | null) => void): void {
+    let offset = start;
+    for (;;) {
+      if (this.failure) {
+        callback(asError(this.failure));
+        return;
       }
-    };
-    copy();
+      if (!this.sendIfFull() || (offset < chunk.length && !this.ensureBuffer())) {
+        this.resume = () => this.copyFrom(chunk, offset, callback);
+        return;
+      }
+      if (offset >= chunk.length) {
+        callback();
+        return;
+      }
+      offset += this.fill(chunk, offset);
+    }
+  }
+
+  /** Sends the current part if it is full; false when it must wait for a slot (at most queueSize on the wire). */
+  private sendIfFull(): boolean {
+    if (!this.current || this.filled < this.partSize) return true;
+    if (this.inFlight.size >= this.queueSize) return false;
+    this.sendCurrent();
+    return true;
+  }
+
+  /** A part buffer to fill: the current one, or a free one; false when every buffer is on the wire. */
+  private ensureBuffer(): boolean {
+    if (this.current) return true;
+    const buffer = this.takeBuffer();
+    if (!buffer) return false;
+    this.current = buffer;
+    this.filled = 0;
+    this.crc = 0;
+    return true;
+  }
+
+  /** Copies what fits of `chunk` from `offset` into the current part, CRC32 from the source bytes; returns how much. */
+  private fill(chunk: Buffer, offset: number): number {
+    if (!this.current) return 0;
+    const copied = chunk.copy(this.current, this.filled, offset);
+    if (crc32) this.crc = crc32(copied === chunk.length ? chunk : chunk.subarray(offset, offset + copied), this.crc);
+    this.filled += copied;
+    return copied;
   }
 
   override _final(callback: (error?: Error | null) => void): void {
