@@ -11,6 +11,7 @@ import {
   toPolicyDocument,
   withAccount,
 } from "../lib/iam.js";
+import { reportMetricsPermissions } from "../lib/metric-data.js";
 import type { AnyRunbook, Permission } from "../runbooks/types.js";
 import type { Fleet } from "../systems/index.js";
 import type { System } from "../systems/schema.js";
@@ -154,7 +155,7 @@ export interface PlannedBackupTask {
   architecture: "X86_64" | "ARM64";
   image: { context: string; dockerfile: string };
   environment: Record<string, string>;
-  /** The task role: the backup runbook's statements for its systems (less starting tasks) and the audit write. */
+  /** The task role: the backup runbook's statements for its systems (less starting tasks), the audit write and PutMetricData in our namespace. */
   taskRole: { name: string; permissions: (Permission & { sid: string })[] };
   /** Pulls the image and writes the logs: AWS's managed execution policy, nothing else. */
   executionRole: { name: string; managedPolicyArns: string[] };
@@ -355,6 +356,8 @@ function plannedBackupTasks(
         })),
       ];
     });
+    // The task publishes its report's metrics itself (the functions' EMF records have no stand-in there).
+    permissions.push(...reportMetricsPermissions().map((p) => ({ ...p, sid: "ReportMetrics" })));
     return {
       id: `BackupTask${pascal(region)}`,
       region,
@@ -372,6 +375,8 @@ function plannedBackupTasks(
         OPS_DRY_RUN: options.dryRun ? "true" : "false",
         OPS_AUDIT_BUCKET: auditBucket,
         OPS_AUDIT_REGION: options.region,
+        // Where the alarms are: the task's report metrics go there, not to the task's own region.
+        OPS_METRICS_REGION: options.region,
         OPS_RUNBOOK: "backup",
         OPS_SYSTEMS: here.map((s) => s.id).join(","),
         // `ops run` reports to the routed notifier and the audit bucket, as the functions do.
@@ -580,6 +585,8 @@ export function deploymentPlan(
  */
 export const NO_RESOURCE_LEVEL = new Set([
   "application-autoscaling:DescribeScalableTargets",
+  // Held to one namespace by a cloudwatch:namespace condition instead (checked below).
+  "cloudwatch:PutMetricData",
   "ecs:ListClusters",
   "ecs:ListServices",
   "ecs:ListTasks",
@@ -591,47 +598,58 @@ export const NO_RESOURCE_LEVEL = new Set([
 /**
  * The rules every deployed policy keeps, checked when the plan is made: no `*` in an action, no `*`
  * account in an ARN, no `*` resource except for actions that support none, ListBucket only with an
- * `s3:prefix` condition, KMS only through a service, and nothing on the audit bucket but creating the
- * function's own systems' records.
+ * `s3:prefix` condition, PutMetricData only with a `cloudwatch:namespace` one, KMS only through a
+ * service, and nothing on the audit bucket but creating the function's own systems' records.
  */
 export function checkFunctionPolicy(
   fn: Pick<PlannedFunction, "id" | "runbook" | "systems" | "permissions" | "assumedRoles">,
   audit: { bucket: string; region: string },
 ): void {
-  const problems: string[] = [];
   const statements = [
     ...fn.permissions.map((p) => ({ where: p.sid, p })),
     ...fn.assumedRoles.flatMap((r) => r.permissions.map((p, i) => ({ where: `${r.roleArn}#${i + 1}`, p }))),
   ];
-  for (const { where, p } of statements) {
-    for (const action of p.actions) {
-      if (action.includes("*")) problems.push(`${where}: action "${action}" has a wildcard`);
-      if (action.startsWith("kms:") && !p.conditions?.some((c) => c.variable === "kms:ViaService")) {
-        problems.push(`${where}: ${action} without a kms:ViaService condition`);
-      }
-    }
-    if (p.actions.includes("s3:ListBucket") && !p.conditions?.some((c) => c.variable === "s3:prefix")) {
-      problems.push(`${where}: s3:ListBucket without an s3:prefix condition`);
-    }
-    for (const resource of p.resources) {
-      if (resource === "*") {
-        if (!p.actions.every((a) => NO_RESOURCE_LEVEL.has(a))) problems.push(`${where}: resource "*" for ${p.actions}`);
-        continue;
-      }
-      if (resource.split(":")[4] === "*") problems.push(`${where}: "${resource}" has a "*" account`);
-      if (resource.includes(`:::${audit.bucket}`)) {
-        const allowed = fn.systems.map((id) => auditObjectArn(id, audit));
-        if (!allowed.includes(resource) || p.actions.some((a) => a !== "s3:PutObject")) {
-          problems.push(`${where}: ${p.actions} on "${resource}" (only s3:PutObject on its systems' audit prefix)`);
-        }
-      }
-    }
-  }
+  const auditObjects = fn.systems.map((id) => auditObjectArn(id, audit));
+  const problems = statements.flatMap(({ where, p }) => [
+    ...actionProblems(p).map((problem) => `${where}: ${problem}`),
+    ...resourceProblems(p, { bucket: audit.bucket, objects: auditObjects }).map((problem) => `${where}: ${problem}`),
+  ]);
   if (problems.length > 0) {
     throw new Error(
       `IAM policy of function ${fn.id} (${fn.runbook}) breaks the deployment's rules:\n  - ${problems.join("\n  - ")}`,
     );
   }
+}
+
+/** The conditions an action may not go without: the only bound on what it reaches. */
+const REQUIRED_CONDITION: { matches: (action: string) => boolean; variable: string; article: string }[] = [
+  { matches: (a) => a.startsWith("kms:"), variable: "kms:ViaService", article: "a" },
+  { matches: (a) => a === "s3:ListBucket", variable: "s3:prefix", article: "an" },
+  { matches: (a) => a === "cloudwatch:PutMetricData", variable: "cloudwatch:namespace", article: "a" },
+];
+
+function actionProblems(p: Permission): string[] {
+  const has = (variable: string) => p.conditions?.some((c) => c.variable === variable) ?? false;
+  return p.actions.flatMap((action) => [
+    ...(action.includes("*") ? [`action "${action}" has a wildcard`] : []),
+    ...REQUIRED_CONDITION.filter((rule) => rule.matches(action) && !has(rule.variable)).map(
+      (rule) => `${action} without ${rule.article} ${rule.variable} condition`,
+    ),
+  ]);
+}
+
+function resourceProblems(p: Permission, audit: { bucket: string; objects: string[] }): string[] {
+  return p.resources.flatMap((resource) => {
+    if (resource === "*") {
+      return p.actions.every((a) => NO_RESOURCE_LEVEL.has(a)) ? [] : [`resource "*" for ${p.actions}`];
+    }
+    const problems = resource.split(":")[4] === "*" ? [`"${resource}" has a "*" account`] : [];
+    const onAudit = resource.includes(`:::${audit.bucket}`);
+    if (onAudit && (!audit.objects.includes(resource) || p.actions.some((a) => a !== "s3:PutObject"))) {
+      problems.push(`${p.actions} on "${resource}" (only s3:PutObject on its systems' audit prefix)`);
+    }
+    return problems;
+  });
 }
 
 /** A function's own policy as an IAM policy document. */

@@ -1,7 +1,8 @@
 import { type AuditSink, createS3AuditSink } from "../../lib/audit.js";
 import { clientsForSystem, createAwsClients } from "../../lib/aws/clients.js";
-import { ValidationError } from "../../lib/errors.js";
+import { errorMessage, ValidationError } from "../../lib/errors.js";
 import type { Logger } from "../../lib/logger.js";
+import { putReportMetrics } from "../../lib/metric-data.js";
 import { createRoutingNotifier } from "../../lib/notify/router.js";
 import { channelsFromSettings, parseNotifySettings } from "../../lib/notify/settings.js";
 import { createConsoleNotifier, fanOut, type Notifier, silentNotifier } from "../../lib/notify.js";
@@ -91,16 +92,25 @@ export function exitCodeFor(report: Report): number {
 /**
  * Inside the deployment (the Fargate backup task sets `OPS_REPORT_TO=deployment`): the report also goes
  * where a function's goes — the notifier routed by the catalogue (Slack, SNS, PagerDuty) and the audit
- * bucket — so a backup handed off by the function is reported like one it took itself.
+ * bucket — and its metrics to CloudWatch in the deployment's region (`OPS_METRICS_REGION`), so a backup
+ * handed off by the function is reported like one it took itself.
  */
 function deploymentSinks(
   env: Readonly<Record<string, string | undefined>>,
   deps: { fleet: Fleet; logger: Logger },
-): { notify?: Notifier; audit?: AuditSink } {
+): { notify?: Notifier; audit?: AuditSink; metrics?: (report: Report, at: Date) => Promise<void> } {
   if (env.OPS_REPORT_TO !== "deployment") return {};
   const channels = channelsFromSettings(parseNotifySettings(env), { logger: deps.logger });
+  const metricsRegion = env.OPS_METRICS_REGION ?? env.AWS_REGION ?? "us-east-1";
   return {
     notify: createRoutingNotifier({ systems: deps.fleet.systems, channels }),
+    metrics: async (report, at) => {
+      // A lost metric must not turn a taken backup into a failed run: the freshness alarm notices it.
+      const cloudwatch = createAwsClients({ region: metricsRegion }).cloudwatch;
+      await putReportMetrics({ cloudwatch, report, at }).catch((error: unknown) =>
+        deps.logger.error("report metrics not published", { region: metricsRegion, error: errorMessage(error) }),
+      );
+    },
     ...(env.OPS_AUDIT_BUCKET
       ? {
           audit: createS3AuditSink({
@@ -164,13 +174,20 @@ export async function runCommand(
     },
     request,
   );
+  await deployed.metrics?.(report, io.now());
   io.progress?.clear();
-  if (options.json) writeJson(io, report);
-  else {
-    for (const action of report.actions) {
-      const reason = action.reason ? ` — ${action.reason}` : "";
-      io.out.write(`  ${action.status.padEnd(8)} ${action.action} ${action.resource}${reason}\n`);
-    }
-  }
+  printReport(io, report, options.json);
   return exitCodeFor(report);
+}
+
+/** The report as JSON, or one line per action. */
+function printReport(io: CliIo, report: Report, json: boolean): void {
+  if (json) {
+    writeJson(io, report);
+    return;
+  }
+  for (const action of report.actions) {
+    const reason = action.reason ? ` — ${action.reason}` : "";
+    io.out.write(`  ${action.status.padEnd(8)} ${action.action} ${action.resource}${reason}\n`);
+  }
 }

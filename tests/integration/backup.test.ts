@@ -18,6 +18,7 @@ import { backupRunbook } from "../../runbooks/backup.js";
 import { pruneBackupsRunbook } from "../../runbooks/prune-backups.js";
 import { builtinFleet, findSystem } from "../../systems/index.js";
 import { systemSchema } from "../../systems/schema.js";
+import { startCloudWatchRecorder } from "../helpers/cloudwatch-recorder.js";
 import { testContext } from "../helpers/context.js";
 import { startTestStack, type TestStack } from "../helpers/stack.js";
 
@@ -527,6 +528,8 @@ describe("backup on real PostgreSQL and a real S3-protocol server", () => {
       await handClaim("handed-by-the-function");
       // Other runs of this file (the demo is a local system) write audit records to this bucket too.
       const auditBefore = new Set(await objects("audit/demo/"));
+      // CloudWatch of the deployment's region, where the task's report metrics go.
+      const cloudwatch = await startCloudWatchRecorder();
       const { report, logs } = await runTask({
         OPS_CLAIM_HOLDER: "handed-by-the-function",
         OPS_CLAIM_KEY: claim,
@@ -534,8 +537,21 @@ describe("backup on real PostgreSQL and a real S3-protocol server", () => {
         // What the task definition sets: the report goes to the audit bucket (and routed notifier) too.
         OPS_REPORT_TO: "deployment",
         OPS_AUDIT_BUCKET: BUCKET,
-      });
+        OPS_METRICS_REGION: "us-east-1",
+        AWS_ENDPOINT_URL_CLOUDWATCH: cloudwatch.endpoint,
+      }).finally(() => cloudwatch.stop());
       expect(report.status).toBe("succeeded");
+      // The metrics the Lambda path would publish as EMF (tests/unit/task-metrics.test.ts compares the two).
+      expect(cloudwatch.requests.map((r) => r.Namespace)).toEqual(["OpsAutopilot"]);
+      expect(
+        cloudwatch.requests[0]?.MetricData.map((d) => [
+          d.MetricName,
+          Object.fromEntries((d.Dimensions ?? []).map((x) => [x.Name, x.Value])),
+        ]),
+      ).toEqual([
+        ["RunCompleted", { service: "ops-autopilot", System: "demo", Runbook: "backup", Status: "succeeded" }],
+        ["BackupAgeSeconds", { service: "ops-autopilot", System: "demo", Database: "inventory" }],
+      ]);
       // s3rver ignores conditional writes, so exclusion itself is shown in tests/unit/backup-handoff.test.ts;
       // here: the run took the claim as the handed holder.
       expect(logs).toMatch(/took over the claim handed to this run.*handed-by-the-function/);

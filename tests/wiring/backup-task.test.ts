@@ -51,6 +51,30 @@ describe("the deployment's Fargate backup task", () => {
     ]);
   });
 
+  it("the task may publish its report metrics, in ops-autopilot's namespace only, to the alarms' region", () => {
+    // PartPal runs in af-south-1: its task (and its awslogs group) is there, the alarms are in us-east-1.
+    const fleet = builtinFleet();
+    const partpal = {
+      ...fleet,
+      systems: fleet.systems.map((s) =>
+        s.id === "partpal-ims" && s.backup
+          ? systemSchema.parse({ ...s, backup: { ...s.backup, fargate: network } })
+          : s,
+      ),
+    };
+    const [far] = deploymentPlan(partpal, runbooks, options).backupTasks;
+    expect(far?.region).toBe("af-south-1");
+    expect(far?.environment.OPS_METRICS_REGION).toBe("us-east-1");
+    expect(far?.taskRole.permissions.filter((p) => p.actions.includes("cloudwatch:PutMetricData"))).toEqual([
+      {
+        sid: "ReportMetrics",
+        actions: ["cloudwatch:PutMetricData"],
+        resources: ["*"],
+        conditions: [{ test: "StringEquals", variable: "cloudwatch:namespace", values: ["OpsAutopilot"] }],
+      },
+    ]);
+  });
+
   it("the backup functions are told the task and may start exactly it, passing exactly its two roles", () => {
     for (const fn of plan.functions.filter((f) => f.runbook === "backup")) {
       expect(fn.environment).toMatchObject({

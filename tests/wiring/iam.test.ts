@@ -446,6 +446,7 @@ describe("the plan refuses a policy that breaks the rules", () => {
     [{ actions: ["s3:ListBucket"], resources: ["arn:aws:s3:::partpal-ims-backups"] }, /without an s3:prefix/],
     [{ actions: ["kms:Decrypt"], resources: ["arn:aws:kms:us-east-1:111122223333:key/k"] }, /kms:ViaService/],
     [{ actions: ["ecs:UpdateService"], resources: ["*"] }, /resource "\*"/],
+    [{ actions: ["cloudwatch:PutMetricData"], resources: ["*"] }, /PutMetricData without a cloudwatch:namespace/],
     [
       { actions: ["s3:DeleteObject"], resources: [`arn:aws:s3:::${plan.auditBucket}/audit/partpal-ims/*`] },
       /only s3:PutObject on its systems' audit prefix/,
