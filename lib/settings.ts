@@ -137,7 +137,9 @@ function defined<T extends Record<string, unknown>>(object: T): { [K in keyof T]
 
 /** Parses the environment once; throws a {@link ValidationError} naming each bad variable. */
 export function parseSettings(env: Readonly<Record<string, string | undefined>>): Settings {
-  const parsed = environmentSchema.safeParse(env);
+  // An empty variable is an unset one (`OPS_REPORT_TO= ops run …`), as a shell user means it.
+  const set = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ""));
+  const parsed = environmentSchema.safeParse(set);
   if (!parsed.success) throw settingsError(parsed.error.issues);
   const e = parsed.data;
   const auditBucket = e[V.auditBucket];

@@ -18,6 +18,13 @@ describe("settings: one schema for Lambda and CLI", () => {
     expect(settings.s3ForcePathStyle).toBe(value);
   });
 
+  it("an empty variable is an unset one", () => {
+    const settings = parseSettings({ OPS_REPORT_TO: "", OPS_DRY_RUN: "", OPS_DEADLINE_MARGIN_MS: "" });
+    expect(settings.reportTo).toBeUndefined();
+    expect(settings.dryRun).toBe(false);
+    expect(settings.deadlineMarginMs).toBe(30_000);
+  });
+
   it("a bad value names the variable and what it allows", () => {
     let thrown: unknown;
     try {
