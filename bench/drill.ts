@@ -19,7 +19,6 @@ import { pipeline } from "node:stream/promises";
 import { parseArgs } from "node:util";
 import { GetObjectCommand } from "@aws-sdk/client-s3";
 import { createAwsClients } from "../lib/aws/clients.js";
-import { inspectBackups } from "../lib/backup/catalog.js";
 import { builtinFleet } from "../lib/catalogue.js";
 import { chooseRestoreMode } from "../lib/drill/pg-drill.js";
 import type { DrillRecord } from "../lib/drill/record.js";
@@ -32,7 +31,8 @@ import { createPorts } from "../lib/ports.js";
 import { libpqEnv } from "../lib/postgres/connection.js";
 import { connect } from "../lib/postgres/server.js";
 import { findTools } from "../lib/postgres/tools.js";
-import { backupRunbook } from "../runbooks/backup.js";
+import { inspectBackups } from "../runbooks/backup/catalog.js";
+import { backupRunbook } from "../runbooks/backup/index.js";
 import { restoreDrillRunbook } from "../runbooks/restore-drill.js";
 import type { RunbookContext } from "../runbooks/types.js";
 

@@ -1,5 +1,3 @@
-import { checkAllBackups } from "../../lib/backup/catalog.js";
-import type { Manifest } from "../../lib/backup/manifest.js";
 import { type RestoreResult, restoreFromS3 } from "../../lib/drill/restore.js";
 import { errorMessage, PrerequisiteError, RunbookError, ValidationError } from "../../lib/errors.js";
 import { type Fleet, findSystem } from "../../lib/fleet.js";
@@ -13,6 +11,8 @@ import {
 import { connect } from "../../lib/postgres/server.js";
 import { chooseTool, findTools, parseToolVersion } from "../../lib/postgres/tools.js";
 import { formatLocal } from "../../lib/timezone.js";
+import { checkAllBackups } from "../../runbooks/backup/catalog.js";
+import type { Manifest } from "../../runbooks/backup/manifest.js";
 import type { Database, System } from "../../systems/schema.js";
 import { type CliIo, EXIT, writeJson } from "../io.js";
 import { parseTimeOption } from "../time.js";

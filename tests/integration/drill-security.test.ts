@@ -10,7 +10,7 @@ import { createScratchDatabase, dropScratchDatabase } from "../../lib/drill/scra
 import { findSystem } from "../../lib/fleet.js";
 import { ensureDatabase, seedInventory } from "../../lib/local/seed.js";
 import { connect } from "../../lib/postgres/server.js";
-import { backupRunbook } from "../../runbooks/backup.js";
+import { backupRunbook } from "../../runbooks/backup/index.js";
 import { drillJanitorRunbook } from "../../runbooks/drill-janitor.js";
 import { restoreDrillRunbook } from "../../runbooks/restore-drill.js";
 import type { Report } from "../../runbooks/types.js";

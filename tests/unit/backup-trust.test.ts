@@ -1,11 +1,11 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { dumpKey, manifestKey } from "../../lib/backup/layout.js";
 import { builtinFleet } from "../../lib/catalogue.js";
 import { ValidationError } from "../../lib/errors.js";
 import { findSystem, parseFleet } from "../../lib/fleet.js";
 import { executeRun } from "../../lib/runner.js";
+import { dumpKey, manifestKey } from "../../runbooks/backup/layout.js";
 import { runbooks } from "../../runbooks/index.js";
-import { pruneBackupsRunbook } from "../../runbooks/prune-backups.js";
+import { pruneBackupsRunbook } from "../../runbooks/prune-backups/index.js";
 import type { Report } from "../../runbooks/types.js";
 import { builtinSystems } from "../../systems/index.js";
 import { systemSchema } from "../../systems/schema.js";

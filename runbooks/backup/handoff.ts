@@ -1,10 +1,10 @@
 import { RunTaskCommand, type RunTaskCommandInput } from "@aws-sdk/client-ecs";
-import { BACKUP_TASK } from "../lib/backup/task.js";
-import { errorMessage } from "../lib/errors.js";
-import type { Database, System } from "../systems/schema.js";
-import { HANDED_CLAIM_ENV, type HeldClaim } from "./exclusive.js";
-import type { ReportBuilder } from "./report.js";
-import type { RunbookContext } from "./types.js";
+import { errorMessage } from "../../lib/errors.js";
+import type { Database, System } from "../../systems/schema.js";
+import { HANDED_CLAIM_ENV, type HeldClaim } from "../exclusive.js";
+import type { ReportBuilder } from "../report.js";
+import type { RunbookContext } from "../types.js";
+import { BACKUP_TASK } from "./task.js";
 
 /**
  * Where one database's backup runs: here (this process), in the Fargate backup task, or nowhere this
@@ -39,7 +39,7 @@ function formatBytes(bytes: number): string {
 }
 
 /**
- * The hand-off rules, in order (runbooks/backup.md):
+ * The hand-off rules, in order (runbooks/backup/backup.md):
  * 1. a plain process has no deadline: it runs the dump itself (it is the task, or an operator's run);
  * 2. `runOn: fargate` goes to the task without estimating (the function need not reach the database);
  * 3. without an estimate yet, estimate first;

@@ -1,25 +1,30 @@
 import { DeleteObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { z } from "zod";
-import { type CheckedBackup, inspectBackups } from "../lib/backup/catalog.js";
-import { DumpError, dumpToS3 } from "../lib/backup/dump-to-s3.js";
-import { serverSideEncryption } from "../lib/backup/encryption.js";
-import { claimKey, dumpKey, manifestKey } from "../lib/backup/layout.js";
-import type { Manifest } from "../lib/backup/manifest.js";
-import { backupTaskPermissions } from "../lib/backup/task.js";
-import { errorMessage } from "../lib/errors.js";
-import { backupKmsPermissions, backupListPermissions, backupObjectArn, databaseSecretPermissions } from "../lib/iam.js";
-import { describeConnection, resolveConnection } from "../lib/postgres/connection.js";
-import { readServerInfo } from "../lib/postgres/server.js";
-import { exportSnapshot, type HeldSnapshot } from "../lib/postgres/snapshot.js";
-import { chooseTool, findTools } from "../lib/postgres/tools.js";
-import { plural } from "../lib/text.js";
-import type { Database, System } from "../systems/schema.js";
-import { backupTaskSettings, decidePlacement, handOffBackup, type Placement } from "./backup-handoff.js";
-import { selectDatabases } from "./databases.js";
-import { type HeldClaim, runExclusive } from "./exclusive.js";
-import { booleanish, wholeNumber } from "./inputs.js";
-import { ReportBuilder } from "./report.js";
-import { type Runbook, type RunbookContext, stepSignal } from "./types.js";
+import { DumpError, dumpToS3 } from "../../lib/backup/dump-to-s3.js";
+import { serverSideEncryption } from "../../lib/backup/encryption.js";
+import { errorMessage } from "../../lib/errors.js";
+import {
+  backupKmsPermissions,
+  backupListPermissions,
+  backupObjectArn,
+  databaseSecretPermissions,
+} from "../../lib/iam.js";
+import { describeConnection, resolveConnection } from "../../lib/postgres/connection.js";
+import { readServerInfo } from "../../lib/postgres/server.js";
+import { exportSnapshot, type HeldSnapshot } from "../../lib/postgres/snapshot.js";
+import { chooseTool, findTools } from "../../lib/postgres/tools.js";
+import { plural } from "../../lib/text.js";
+import type { Database, System } from "../../systems/schema.js";
+import { selectDatabases } from "../databases.js";
+import { type HeldClaim, runExclusive } from "../exclusive.js";
+import { booleanish, wholeNumber } from "../inputs.js";
+import { ReportBuilder } from "../report.js";
+import { type Runbook, type RunbookContext, stepSignal } from "../types.js";
+import { type CheckedBackup, inspectBackups } from "./catalog.js";
+import { backupTaskSettings, decidePlacement, handOffBackup, type Placement } from "./handoff.js";
+import { claimKey, dumpKey, manifestKey } from "./layout.js";
+import type { Manifest } from "./manifest.js";
+import { backupTaskPermissions } from "./task.js";
 
 const signalOption = (signal: AbortSignal | undefined) => (signal ? { signal } : {});
 

@@ -1,14 +1,14 @@
 import { DeleteObjectsCommand } from "@aws-sdk/client-s3";
 import { z } from "zod";
-import { checkAllBackups, describeSpan } from "../lib/backup/catalog.js";
-import { decideRetention, type RetentionDecision } from "../lib/backup/retention.js";
-import { errorMessage } from "../lib/errors.js";
-import { backupKmsReadPermissions, backupListPermissions, backupObjectArn } from "../lib/iam.js";
-import { plural } from "../lib/text.js";
-import { backupMaxAgeMinutes, type Database, type System } from "../systems/schema.js";
-import { selectDatabases } from "./databases.js";
-import { ReportBuilder } from "./report.js";
-import type { Runbook, RunbookContext } from "./types.js";
+import { errorMessage } from "../../lib/errors.js";
+import { backupKmsReadPermissions, backupListPermissions, backupObjectArn } from "../../lib/iam.js";
+import { plural } from "../../lib/text.js";
+import { backupMaxAgeMinutes, type Database, type System } from "../../systems/schema.js";
+import { checkAllBackups, describeSpan } from "../backup/catalog.js";
+import { decideRetention, type RetentionDecision } from "../backup/retention.js";
+import { selectDatabases } from "../databases.js";
+import { ReportBuilder } from "../report.js";
+import type { Runbook, RunbookContext } from "../types.js";
 
 const input = z.strictObject({
   /** Only this database (its catalogue id). */

@@ -1,6 +1,6 @@
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
-import { errorMessage, errorName, RunbookError } from "../errors.js";
-import { mapPool } from "../scaling/pool.js";
+import { errorMessage, errorName, RunbookError } from "../../lib/errors.js";
+import { mapPool } from "../../lib/scaling/pool.js";
 import { claimKey, databasePrefix, MANIFEST_SUFFIX, manifestKey, parseDumpKey } from "./layout.js";
 import { type Manifest, manifestSchema } from "./manifest.js";
 
