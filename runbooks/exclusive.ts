@@ -21,13 +21,6 @@ const PROCESS_LEASE = { leaseMs: 15 * 60_000, renewEveryMs: 5 * 60_000 };
 /** Past the Lambda deadline: the function is gone by then, whatever happened to it. */
 const LEASE_MARGIN_MS = 60_000;
 
-/**
- * Environment of a run that was handed a claim (the backup function's Fargate task): the claim at
- * `OPS_CLAIM_KEY` is taken as `OPS_CLAIM_HOLDER`, the holder that handed it over, so it passes without a
- * gap in which a duplicate could take it.
- */
-export const HANDED_CLAIM_ENV = { holder: "OPS_CLAIM_HOLDER", key: "OPS_CLAIM_KEY" } as const;
-
 /** What `work` gets: the claim it runs under, which it may hand to another run instead of releasing it. */
 export interface HeldClaim {
   /** The holder id written in the claim (the placeholder `dry-run` in a dry run, which claims nothing). */
@@ -42,6 +35,9 @@ export interface HeldClaim {
   /** Do not release the claim at the end: another run, started with {@link HeldClaim.holder}, holds it now. */
   keep(): void;
 }
+
+/** Whether `work` ran, or why not (another run holds the claim; the `skipped` action is already reported). */
+export type ExclusiveOutcome = { ran: true } | { ran: false; reason: string };
 
 /** Options of {@link runExclusive}. */
 export interface ExclusiveOptions {
@@ -67,26 +63,28 @@ export async function runExclusive(
   report: ReportBuilder,
   options: ExclusiveOptions,
   work: (claim: HeldClaim) => Promise<void>,
-): Promise<void> {
+): Promise<ExclusiveOutcome> {
   const s3 = ctx.clients.s3;
   const where = { s3, bucket: options.bucket, key: options.key };
   const now = ctx.now();
-  const skip = (heldBy: Claim) =>
-    report.add({
-      resource: options.resource,
-      action: options.action,
-      status: "skipped",
-      reason:
-        `another run has been taking ${options.what} since ${heldBy.startedAt} (its claim s3://${options.bucket}/${options.key} ` +
-        `holds until ${heldBy.expiresAt}; if that run is gone, delete the claim to go ahead now)`,
-    });
+  const skip = (heldBy: Claim): ExclusiveOutcome => {
+    const reason =
+      `another run has been taking ${options.what} since ${heldBy.startedAt} (its claim s3://${options.bucket}/${options.key} ` +
+      `holds until ${heldBy.expiresAt}; if that run is gone, delete the claim to go ahead now)`;
+    report.add({ resource: options.resource, action: options.action, status: "skipped", reason });
+    return { ran: false, reason };
+  };
+  // A dry run only reads the claim: it plans as this run would, and claims nothing.
   if (ctx.dryRun) {
     const current = await readClaim(s3, options.bucket, options.key);
-    if (current?.claim && isLive(current.claim, now)) skip(current.claim);
-    else await work({ holder: "dry-run", key: options.key, extend: async () => {}, keep: () => {} });
-    return;
+    if (current?.claim && isLive(current.claim, now)) return skip(current.claim);
+    await work({ holder: "dry-run", key: options.key, extend: async () => {}, keep: () => {} });
+    return { ran: true };
   }
-  const handed = ctx.env[HANDED_CLAIM_ENV.key] === options.key ? ctx.env[HANDED_CLAIM_ENV.holder] : undefined;
+  // A run handed a claim (the backup function's Fargate task, `settings.handedClaim`) takes it as the
+  // holder that handed it over, so it passes without a gap in which a duplicate could take it.
+  const handedClaim = ctx.settings.handedClaim;
+  const handed = handedClaim?.key === options.key ? handedClaim.holder : undefined;
   const holder = handed || randomUUID();
   const lease = options.processLease ?? PROCESS_LEASE;
   const leaseMs = ctx.deadline ? ctx.deadline.getTime() - now.getTime() + LEASE_MARGIN_MS : lease.leaseMs;
@@ -99,10 +97,7 @@ export async function runExclusive(
     leaseMs,
     ...(options.kmsKeyId ? { kmsKeyId: options.kmsKeyId } : {}),
   });
-  if (!claimed.claimed) {
-    skip(claimed.heldBy);
-    return;
-  }
+  if (!claimed.claimed) return skip(claimed.heldBy);
   if (handed) ctx.logger.info("took over the claim handed to this run", { resource: options.resource, holder });
   if (claimed.takenOver) {
     ctx.logger.warn("took over a stale claim: its run ended without releasing it", {
@@ -188,4 +183,5 @@ export async function runExclusive(
       );
     }
   }
+  return { ran: true };
 }
