@@ -1,208 +1,50 @@
-import { DeleteObjectsCommand } from "@aws-sdk/client-s3";
 import { z } from "zod";
-import { errorMessage } from "../../lib/errors.js";
 import { backupKmsReadPermissions, backupListPermissions, backupObjectArn } from "../../lib/iam.js";
-import { plural } from "../../lib/text.js";
-import { backupMaxAgeMinutes, type Database, type System } from "../../systems/schema.js";
-import { checkAllBackups, describeSpan } from "../backup/catalog.js";
-import { decideRetention, type RetentionDecision } from "../backup/retention.js";
-import { selectDatabases } from "../databases.js";
+import type { Database, System } from "../../systems/schema.js";
+import { checkAllBackups } from "../backup/catalog.js";
+import { forEachDatabase, selectDatabases } from "../databases.js";
 import { ReportBuilder } from "../report.js";
 import type { Runbook, RunbookContext } from "../types.js";
+import { applyDeletion, type DeleteResult } from "./apply.js";
+import { type PrunePlan, type PruneSnapshot, planPrune } from "./plan.js";
+import { type PruneOutcome, plannedDeletes, reportPrune, summarize } from "./report.js";
 
 const input = z.strictObject({
   /** Only this database (its catalogue id). */
   database: z.string().optional(),
 });
 
-/** DeleteObjects takes at most 1000 keys a call. */
-const DELETE_BATCH = 1000;
-
-/** Keys listed by name in a report before the rest are only counted. */
-const EXAMPLES = 3;
-
-/** What was found, and the moment it was judged at (one clock reading for the whole database). */
-type Checked = Awaited<ReturnType<typeof checkAllBackups>> & { now: Date };
-
-/** Objects under the database's folder that are not in the layout: someone else's, never touched. */
-function reportForeign(report: ReportBuilder, resource: string, foreign: string[]): void {
-  if (foreign.length === 0) return;
-  const shown = foreign.slice(0, EXAMPLES).join(", ");
-  report.add({
-    resource,
-    action: "ignore",
-    status: "skipped",
-    reason: `${plural(foreign.length, "object")} not in the layout <prefix>/<system>/<database>/YYYY/MM/DD/<timestamp>.dump left alone (${shown}${foreign.length > EXAMPLES ? ", ..." : ""})`,
-  });
-}
-
-/** The newest verified backup's age, for the freshness alarm; never negative (a few seconds of skew). */
-function publishAge(ctx: RunbookContext, report: ReportBuilder, database: Database, listing: Checked): void {
-  if (!listing.newest) return;
-  const ageMs = Math.max(0, listing.now.getTime() - listing.newest.backup.takenAt.getTime());
-  report.metric(`backupAgeSeconds.${database.id}`, Math.round(ageMs / 1000));
-  report.series.push({
-    name: "BackupAgeSeconds",
-    unit: "Seconds",
-    value: Math.round(ageMs / 1000),
-    dimensions: { System: ctx.system.id, Database: database.id },
-  });
-}
-
-function countStates(report: ReportBuilder, database: Database, listing: Checked): void {
-  const count = (state: string) => listing.checked.filter((b) => b.check.state === state).length;
-  report.metric(`backups.${database.id}`, listing.backups.length);
-  report.metric(`verified.${database.id}`, count("verified"));
-  report.metric(`unverified.${database.id}`, count("no-manifest") + count("bad-manifest"));
-  report.metric(`future.${database.id}`, count("future"));
-}
-
-/** Unverified dumps, each with why, when no retention decision is made (no verified backup at all). */
-function listUnverified(report: ReportBuilder, listing: Checked): void {
-  for (const b of listing.checked) {
-    if (b.check.state === "no-manifest" || b.check.state === "bad-manifest")
-      report.add({
-        resource: b.key,
-        action: "keep-unverified",
-        status: "skipped",
-        reason: `unverified (${b.check.reason})`,
-      });
-  }
-}
-
-/**
- * The checks that stop pruning of one database before retention decides: a dump dated in the future,
- * no verified backup, a newest verified backup past the limit. Each fails the database; true when one did.
- */
-function stopsPruning(ctx: RunbookContext, report: ReportBuilder, database: Database, listing: Checked): boolean {
-  const resource = `${ctx.system.id}/${database.id}`;
-  const future = listing.checked.flatMap((b) => (b.check.state === "future" ? [{ ...b, why: b.check.reason }] : []));
-  for (const b of future) {
-    report.add({
-      resource: b.key,
-      action: "prune",
-      status: "failed",
-      reason: `${b.why}: a clock is wrong (here or where it was written); not counted as the newest, nothing deleted until it is explained`,
-    });
-  }
-  if (future.length > 0) return true;
-  const { newest } = listing;
-  if (!newest) {
-    listUnverified(report, listing);
-    report.add({
-      resource,
-      action: "prune",
-      status: "failed",
-      reason: `no verified backup among ${plural(listing.backups.length, "dump")}: nothing deleted; check the backup job`,
-    });
-    return true;
-  }
-  const ageMs = Math.max(0, listing.now.getTime() - newest.backup.takenAt.getTime());
-  const maxAgeMs = backupMaxAgeMinutes(ctx.system) * 60_000;
-  if (ageMs <= maxAgeMs) return false;
-  report.add({
-    resource,
-    action: "prune",
-    status: "failed",
-    reason: `newest verified backup is ${describeSpan(ageMs)} old, older than the ${describeSpan(maxAgeMs)} limit: nothing deleted; check the backup job`,
-    before: { newest: newest.backup.key },
-  });
-  return true;
-}
-
-async function pruneDatabase(ctx: RunbookContext, report: ReportBuilder, database: Database): Promise<void> {
-  const { system } = ctx;
-  const backup = system.backup;
-  if (!backup) return;
-  const resource = `${system.id}/${database.id}`;
-  const s3 = ctx.clients.s3;
-  const now = ctx.now();
-  const found = await checkAllBackups(s3, {
+/** The read step, the same in a dry run: every dump of the database, each manifest read and checked. */
+async function readBackups(ctx: RunbookContext, database: Database, now: Date): Promise<PruneSnapshot> {
+  const backup = ctx.system.backup;
+  if (!backup) throw new Error(`internal: system "${ctx.system.id}" has no backup section`);
+  const found = await checkAllBackups(ctx.clients.s3, {
     bucket: backup.bucket,
     prefix: backup.prefix,
-    system: system.id,
+    system: ctx.system.id,
     database: database.id,
     now,
   });
-  const listing = { ...found, now };
-  countStates(report, database, listing);
-  reportForeign(report, resource, listing.foreign);
-  publishAge(ctx, report, database, listing);
-  if (stopsPruning(ctx, report, database, listing)) return;
-  const decisions = decideRetention(listing.checked, { policy: backup.retention, timezone: system.timezone, now });
-  const doomed = decisions.filter((d) => !d.keep);
-  for (const d of decisions.filter((x) => x.keep)) {
-    const action = d.state === "verified" ? "keep" : "keep-unverified";
-    report.add({ resource: d.key, action, status: "skipped", reason: d.reasons.join(", ") });
-  }
-  report.metric(`kept.${database.id}`, decisions.length - doomed.length);
-  await deleteDoomed(ctx, report, { database, doomed, danglingManifests: listing.danglingManifests });
+  return { ...found, database: database.id };
 }
 
-async function deleteDoomed(
-  ctx: RunbookContext,
-  report: ReportBuilder,
-  options: { database: Database; doomed: RetentionDecision[]; danglingManifests: string[] },
-): Promise<void> {
-  const { doomed, danglingManifests } = options;
-  const bucket = ctx.system.backup?.bucket ?? "";
-  if (ctx.dryRun) {
-    for (const d of doomed)
-      report.add({ resource: d.key, action: "delete", status: "would-do", reason: d.reasons.join(", ") });
-    for (const m of danglingManifests)
-      report.add({ resource: m, action: "delete", status: "would-do", reason: "manifest without its dump" });
-    return;
-  }
-  const objects = [...doomed.flatMap((d) => [d.key, ...(d.manifestKey ? [d.manifestKey] : [])]), ...danglingManifests];
-  const reasons = new Map(doomed.map((d) => [d.key, d.reasons.join(", ")]));
-  let deleted = 0;
-  for (let i = 0; i < objects.length; i += DELETE_BATCH) {
-    const batch = objects.slice(i, i + DELETE_BATCH);
-    const result = await ctx.clients.s3.send(
-      new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }),
-    );
-    const failed = new Map((result.Errors ?? []).map((e) => [e.Key ?? "", `${e.Code}: ${e.Message}`]));
-    for (const key of batch) {
-      const error = failed.get(key);
-      if (error) report.add({ resource: key, action: "delete", status: "failed", reason: error });
-      else if (!key.endsWith(".manifest.json") || danglingManifests.includes(key)) {
-        deleted++;
-        report.add({
-          resource: key,
-          action: "delete",
-          status: "done",
-          reason: reasons.get(key) ?? "manifest without its dump",
-        });
-      }
-    }
-  }
-  report.metric(`deleted.${options.database.id}`, deleted);
+/** Carries out the plan's deletes; a dry run stops at the plan (this is the one place that says so). */
+async function carryOut(ctx: RunbookContext, plan: PrunePlan): Promise<DeleteResult[]> {
+  if (plan.kind === "stop") return [];
+  if (ctx.dryRun) return plannedDeletes(plan);
+  return applyDeletion(ctx.clients.s3, {
+    bucket: ctx.system.backup?.bucket ?? "",
+    remove: plan.remove,
+    danglingManifests: plan.danglingManifests,
+  });
 }
 
-/** One line for Slack: what went, what stayed, and what is wrong. */
-function summarize(ctx: RunbookContext, report: ReportBuilder): string {
-  const deletes = report.actions.filter(
-    (a) => a.action === "delete" && (a.status === "done" || a.status === "would-do"),
-  );
-  const kept = report.actions.filter((a) => a.action === "keep").length;
-  const unverified = report.actions.filter((a) => a.action === "keep-unverified");
-  const failed = report.actions.filter((a) => a.status === "failed");
-  if (failed.length)
-    return `pruning stopped or failed: ${failed
-      .map((a) => a.reason)
-      .join("; ")
-      .slice(0, 300)}`;
-  const verb = ctx.dryRun ? "would delete" : "deleted";
-  // Counted as backups (a dump and its manifest are one), stray manifests apart.
-  const strays = deletes.filter((a) => a.resource.endsWith(".manifest.json")).length;
-  const straysText = strays ? ` and ${plural(strays, "manifest")} without a dump` : "";
-  const line = `${verb} ${plural(deletes.length - strays, "backup")}${straysText}, kept ${plural(kept, "backup")}`;
-  if (unverified.length === 0) return line;
-  const shown = unverified
-    .slice(0, EXAMPLES)
-    .map((a) => a.resource)
-    .join(", ");
-  return `${line}; ${plural(unverified.length, "unverified dump")} kept and not counted (${shown}${unverified.length > EXAMPLES ? ", ..." : ""}): check the backup job`;
+/** One database: read (one clock reading for the whole database), plan, carry out, report. */
+async function pruneDatabase(ctx: RunbookContext, report: ReportBuilder, database: Database): Promise<PruneOutcome> {
+  const now = ctx.now();
+  const plan = planPrune(await readBackups(ctx, database, now), ctx.system, now);
+  const deletes = await carryOut(ctx, plan);
+  return reportPrune(report, { system: ctx.system.id, plan, deletes, dryRun: ctx.dryRun });
 }
 
 /** Retention: keep-daily/weekly/monthly per system; never the newest verified; nothing when stale. */
@@ -235,24 +77,30 @@ export const pruneBackupsRunbook: Runbook<typeof input> = {
       });
       return report.finish({ summary: "nothing to prune" });
     }
-    const databases = selectDatabases(system, options.database);
-    for (const database of databases) {
-      try {
-        await pruneDatabase(ctx, report, database);
-      } catch (error) {
-        report.add({
-          resource: `${system.id}/${database.id}`,
-          action: "prune",
-          status: "failed",
-          reason: errorMessage(error),
-        });
-      }
-    }
-    const failed = report.actions.some((a) => a.status === "failed");
+    const { results, aborted } = await forEachDatabase(ctx, selectDatabases(system, options.database), {
+      report,
+      action: "prune",
+      stopped: "remaining databases not pruned",
+      work: (database) => pruneDatabase(ctx, report, database),
+    });
+    const outcomes = results.map(
+      (r): PruneOutcome =>
+        "value" in r
+          ? r.value
+          : {
+              resource: `${system.id}/${r.database.id}`,
+              failures: [r.error],
+              deleted: 0,
+              strays: 0,
+              kept: 0,
+              unverified: [],
+            },
+    );
+    const failed = outcomes.some((o) => o.failures.length > 0);
     // Unverified dumps are a problem someone must look at while they persist: partial, not succeeded.
-    const unverified = report.actions.some((a) => a.action === "keep-unverified");
-    // Keeping everything because nothing is due is a success, not a skip.
-    const status = failed ? report.deriveStatus() : unverified ? "partial" : "succeeded";
-    return report.finish({ summary: summarize(ctx, report), status });
+    const unverified = outcomes.some((o) => o.unverified.length > 0);
+    // Keeping everything because nothing is due is a success, not a skip (an abort still makes it partial).
+    const status = failed || aborted ? report.deriveStatus() : unverified ? "partial" : "succeeded";
+    return report.finish({ summary: summarize(outcomes, ctx.dryRun), status });
   },
 };
