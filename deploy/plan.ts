@@ -1,6 +1,5 @@
 import { type AlarmDefinition, alarmName, fleetAlarms } from "../alarms/index.js";
 import { backupBucketLifecycleRules, type LifecycleRule } from "../lib/backup/bucket-lifecycle.js";
-import { BACKUP_TASK, backupTaskPermissions, backupTaskRoleNames } from "../lib/backup/task.js";
 import {
   arnIn,
   assumeRolePermissions,
@@ -12,6 +11,7 @@ import {
   withAccount,
 } from "../lib/iam.js";
 import { reportMetricsPermissions } from "../lib/metric-data.js";
+import { BACKUP_TASK, backupTaskPermissions, backupTaskRoleNames } from "../runbooks/backup/task.js";
 import type { AnyRunbook, Permission } from "../runbooks/types.js";
 import type { Fleet } from "../systems/index.js";
 import type { System } from "../systems/schema.js";
@@ -137,7 +137,7 @@ export interface PlannedBucket {
 /**
  * The Fargate task a backup function hands a long dump to, one per region with systems that give a task
  * network (`backup.fargate`) in the deploying account: the same code and catalogue in an image built at
- * deploy time from the repository's `Dockerfile`, running `ops run backup` (runbooks/backup.md).
+ * deploy time from the repository's `Dockerfile`, running `ops run backup` (runbooks/backup/backup.md).
  */
 export interface PlannedBackupTask {
   id: string;

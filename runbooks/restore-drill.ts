@@ -1,5 +1,4 @@
 import { z } from "zod";
-import { drillClaimKey } from "../lib/backup/layout.js";
 import { pgDumpDrillPermissions, rdsStartPermissions, usesRds } from "../lib/drill/iam.js";
 import { pgDumpDrill } from "../lib/drill/pg-drill.js";
 import { startRdsDrill } from "../lib/drill/rds-start.js";
@@ -9,6 +8,7 @@ import { formatTarget, rpoSourceWarning } from "../lib/drill/verdict.js";
 import { errorMessage } from "../lib/errors.js";
 import { foldText, plural } from "../lib/text.js";
 import type { System } from "../systems/schema.js";
+import { drillClaimKey } from "./backup/layout.js";
 import { selectDatabases } from "./databases.js";
 import { runExclusive } from "./exclusive.js";
 import { ReportBuilder } from "./report.js";

@@ -1,10 +1,10 @@
 import type { S3Client } from "@aws-sdk/client-s3";
 import { clientsForSystem } from "../../lib/aws/clients.js";
-import { type CheckedBackup, checkAllBackups } from "../../lib/backup/catalog.js";
-import { decideRetention, type RetentionDecision } from "../../lib/backup/retention.js";
 import { UnknownNameError, ValidationError } from "../../lib/errors.js";
 import { plural } from "../../lib/text.js";
 import { formatLocal } from "../../lib/timezone.js";
+import { type CheckedBackup, checkAllBackups } from "../../runbooks/backup/catalog.js";
+import { decideRetention, type RetentionDecision } from "../../runbooks/backup/retention.js";
 import { type Fleet, findSystem } from "../../systems/index.js";
 import type { Database, System } from "../../systems/schema.js";
 import { type CliIo, EXIT, writeJson } from "../io.js";
@@ -100,7 +100,7 @@ export function backupRow(backup: CheckedBackup, decision: RetentionDecision | u
   };
 }
 
-/** Every backup of the selected databases, checked (lib/backup/catalog.ts) and judged by retention. */
+/** Every backup of the selected databases, checked (runbooks/backup/catalog.ts) and judged by retention. */
 export async function listDatabaseBackups(
   io: CliIo,
   system: System,

@@ -1,5 +1,3 @@
-import { checkAllBackups } from "../../lib/backup/catalog.js";
-import type { Manifest } from "../../lib/backup/manifest.js";
 import { type RestoreResult, restoreFromS3 } from "../../lib/drill/restore.js";
 import { errorMessage, PrerequisiteError, RunbookError, ValidationError } from "../../lib/errors.js";
 import {
@@ -12,6 +10,8 @@ import {
 import { connect } from "../../lib/postgres/server.js";
 import { chooseTool, findTools, parseToolVersion } from "../../lib/postgres/tools.js";
 import { formatLocal } from "../../lib/timezone.js";
+import { checkAllBackups } from "../../runbooks/backup/catalog.js";
+import type { Manifest } from "../../runbooks/backup/manifest.js";
 import { type Fleet, findSystem } from "../../systems/index.js";
 import type { Database, System } from "../../systems/schema.js";
 import { type CliIo, EXIT, writeJson } from "../io.js";

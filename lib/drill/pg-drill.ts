@@ -1,12 +1,12 @@
 import { statfs } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { z } from "zod";
+import { inspectBackups } from "../../runbooks/backup/catalog.js";
+import { manifestKey } from "../../runbooks/backup/layout.js";
+import type { Manifest } from "../../runbooks/backup/manifest.js";
 import type { ReportBuilder } from "../../runbooks/report.js";
 import type { RunbookContext } from "../../runbooks/types.js";
 import type { Database } from "../../systems/schema.js";
-import { inspectBackups } from "../backup/catalog.js";
-import { manifestKey } from "../backup/layout.js";
-import type { Manifest } from "../backup/manifest.js";
 import { errorMessage, RunbookError } from "../errors.js";
 import { describeConnection, type PgConnection, resolveConnection } from "../postgres/connection.js";
 import { chooseTool, findTools, parseToolVersion } from "../postgres/tools.js";

@@ -1,5 +1,4 @@
 import { z } from "zod";
-import { drillPrefix } from "../../lib/backup/layout.js";
 import {
   arn,
   backupKeyPrefix,
@@ -8,6 +7,7 @@ import {
   listBucketPermission,
   s3Arn,
 } from "../../lib/iam.js";
+import { drillPrefix } from "../../runbooks/backup/layout.js";
 import type { System } from "../../systems/schema.js";
 import { ReportBuilder } from "../report.js";
 import { serviceArns } from "../rollback/index.js";

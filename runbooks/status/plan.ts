@@ -1,4 +1,4 @@
-import { describeSpan } from "../../lib/backup/catalog.js";
+import { describeSpan } from "../../runbooks/backup/catalog.js";
 import type { LastRollback } from "../rollback/tags.js";
 import type { CapacityRecord } from "../scaling/tags.js";
 

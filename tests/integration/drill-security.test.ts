@@ -8,7 +8,7 @@ import { listDrillRecords } from "../../lib/drill/record.js";
 import { createScratchDatabase, dropScratchDatabase } from "../../lib/drill/scratch.js";
 import { ensureDatabase, seedInventory } from "../../lib/local/seed.js";
 import { connect } from "../../lib/postgres/server.js";
-import { backupRunbook } from "../../runbooks/backup.js";
+import { backupRunbook } from "../../runbooks/backup/index.js";
 import { drillJanitorRunbook } from "../../runbooks/drill-janitor.js";
 import { restoreDrillRunbook } from "../../runbooks/restore-drill.js";
 import type { Report } from "../../runbooks/types.js";

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { dumpKey, manifestKey } from "../../lib/backup/layout.js";
 import { ValidationError } from "../../lib/errors.js";
+import { dumpKey, manifestKey } from "../../runbooks/backup/layout.js";
 import { runbooks } from "../../runbooks/index.js";
-import { pruneBackupsRunbook } from "../../runbooks/prune-backups.js";
+import { pruneBackupsRunbook } from "../../runbooks/prune-backups/index.js";
 import { executeRun } from "../../runbooks/runner.js";
 import type { Report } from "../../runbooks/types.js";
 import { builtinFleet, builtinSystems, findSystem, parseFleet } from "../../systems/index.js";

@@ -3,7 +3,7 @@ import { DescribeServicesCommand, ECSClient } from "@aws-sdk/client-ecs";
 import { ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { mockClient } from "aws-sdk-client-mock";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { dumpKey, manifestKey } from "../../lib/backup/layout.js";
+import { dumpKey, manifestKey } from "../../runbooks/backup/layout.js";
 import { LAST_ROLLBACK_TAG } from "../../runbooks/rollback/tags.js";
 import { formatRecord, RECORD_TAG } from "../../runbooks/scaling/tags.js";
 import { statusRunbook } from "../../runbooks/status/index.js";

@@ -14,7 +14,7 @@ import { capture } from "../helpers/files.js";
 const cloudwatch = mockClient(CloudWatchClient);
 const NOW = new Date("2026-12-01T03:00:00Z");
 
-/** A backup-shaped run: one database dumped, its BackupAgeSeconds point, as runbooks/backup.ts reports it. */
+/** A backup-shaped run: one database dumped, its BackupAgeSeconds point, as runbooks/backup/index.ts reports it. */
 const fakeBackup: AnyRunbook = {
   name: "backup",
   description: "reports what a backup of one database reports",

@@ -1,4 +1,4 @@
-import { toLocal } from "../timezone.js";
+import { toLocal } from "../../lib/timezone.js";
 import type { BackupCheck, CheckedBackup } from "./catalog.js";
 
 /** How many periods of each kind to keep. */

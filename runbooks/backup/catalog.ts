@@ -1,6 +1,6 @@
-import { GetObjectCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
-import { errorMessage, errorName, RunbookError } from "../errors.js";
-import { mapPool } from "../scaling/pool.js";
+import { type _Object, GetObjectCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
+import { errorMessage, errorName, RunbookError } from "../../lib/errors.js";
+import { mapPool } from "../../lib/pool.js";
 import { claimKey, databasePrefix, MANIFEST_SUFFIX, manifestKey, parseDumpKey } from "./layout.js";
 import { type Manifest, manifestSchema } from "./manifest.js";
 
@@ -67,16 +67,32 @@ export function describeSpan(ms: number): string {
   return minutes >= 120 ? `${(minutes / 60).toFixed(1)} h` : `${minutes} min`;
 }
 
+/** What a listing has sorted so far: dumps by key, manifests, and keys that are not ours. */
+interface Sorted {
+  dumps: Map<string, { bytes: number; takenAt: Date }>;
+  manifests: Set<string>;
+  foreign: string[];
+}
+
+/** Sorts one listed object: a dump or a manifest in the exact layout, the claim, or someone else's key. */
+function sortObject(sorted: Sorted, object: _Object, scope: BackupScope): void {
+  const key = object.Key ?? "";
+  const manifestOf = key.endsWith(MANIFEST_SUFFIX) ? key.slice(0, -MANIFEST_SUFFIX.length) : undefined;
+  const takenAt = parseDumpKey(manifestOf ?? key, scope);
+  if (!takenAt) {
+    if (key !== claimKey(scope.prefix, scope.system, scope.database)) sorted.foreign.push(key);
+  } else if (manifestOf) sorted.manifests.add(key);
+  else sorted.dumps.set(key, { bytes: object.Size ?? 0, takenAt });
+}
+
 /**
  * Lists every dump of one database, following continuation tokens so any number of objects works
  * (a tool that reads only the first page of 1000 picks the wrong "latest"). Only keys in the exact
  * layout are dumps (see {@link parseDumpKey}); only their manifests count.
  */
 export async function listBackups(s3: S3Client, scope: BackupScope): Promise<Listing> {
-  const dumps = new Map<string, { bytes: number; takenAt: Date }>();
-  const manifests = new Set<string>();
-  const foreign: string[] = [];
-  const claim = claimKey(scope.prefix, scope.system, scope.database);
+  const sorted: Sorted = { dumps: new Map(), manifests: new Set(), foreign: [] };
+  const { dumps, manifests, foreign } = sorted;
   let token: string | undefined;
   do {
     const page = await s3.send(
@@ -86,15 +102,7 @@ export async function listBackups(s3: S3Client, scope: BackupScope): Promise<Lis
         ...(token ? { ContinuationToken: token } : {}),
       }),
     );
-    for (const object of page.Contents ?? []) {
-      const key = object.Key ?? "";
-      const manifestOf = key.endsWith(MANIFEST_SUFFIX) ? key.slice(0, -MANIFEST_SUFFIX.length) : undefined;
-      const takenAt = parseDumpKey(manifestOf ?? key, scope);
-      if (!takenAt) {
-        if (key !== claim) foreign.push(key);
-      } else if (manifestOf) manifests.add(key);
-      else dumps.set(key, { bytes: object.Size ?? 0, takenAt });
-    }
+    for (const object of page.Contents ?? []) sortObject(sorted, object, scope);
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);
   const backups = [...dumps.entries()]

@@ -1,10 +1,8 @@
-import { RunTaskCommand, type RunTaskCommandInput } from "@aws-sdk/client-ecs";
-import { BACKUP_TASK } from "../lib/backup/task.js";
-import { errorMessage } from "../lib/errors.js";
-import type { Database, System } from "../systems/schema.js";
-import { HANDED_CLAIM_ENV, type HeldClaim } from "./exclusive.js";
-import type { ReportBuilder } from "./report.js";
-import type { RunbookContext } from "./types.js";
+import type { RunTaskCommandInput } from "@aws-sdk/client-ecs";
+import { SETTING_VARIABLES, type Settings } from "../../lib/settings.js";
+import type { Database, System } from "../../systems/schema.js";
+import type { HeldClaim } from "../exclusive.js";
+import { BACKUP_TASK } from "./task.js";
 
 /**
  * Where one database's backup runs: here (this process), in the Fargate backup task, or nowhere this
@@ -39,7 +37,7 @@ function formatBytes(bytes: number): string {
 }
 
 /**
- * The hand-off rules, in order (runbooks/backup.md):
+ * The hand-off rules, in order (runbooks/backup/backup.md):
  * 1. a plain process has no deadline: it runs the dump itself (it is the task, or an operator's run);
  * 2. `runOn: fargate` goes to the task without estimating (the function need not reach the database);
  * 3. without an estimate yet, estimate first;
@@ -69,34 +67,26 @@ export function decidePlacement(input: PlacementInput): Placement {
     : { where: "task", reason: `${estimate} exceeds ${budget}` };
 }
 
-/** The deployed backup task, from the function's environment (the deployment plan sets it). */
+/** The deployed backup task, from the process settings (the deployment plan sets them). */
 export interface BackupTaskSettings {
   cluster: string;
   taskDefinition: string;
   container: string;
 }
 
-/** Environment variables the deployment plan sets on the backup functions. */
-export const BACKUP_TASK_ENV = {
-  cluster: "OPS_BACKUP_TASK_CLUSTER",
-  taskDefinition: "OPS_BACKUP_TASK_DEFINITION",
-  container: "OPS_BACKUP_TASK_CONTAINER",
-} as const;
-
 /** The task settings, or why there is no task to hand to. */
 export function backupTaskSettings(
   system: System,
-  env: Readonly<Record<string, string | undefined>>,
+  task: Settings["task"],
 ): { settings: BackupTaskSettings } | { noTask: string } {
   if (!system.backup?.fargate) return { noTask: "the catalogue gives no task network (backup.fargate)" };
-  const cluster = env[BACKUP_TASK_ENV.cluster];
-  const taskDefinition = env[BACKUP_TASK_ENV.taskDefinition];
+  const { cluster, taskDefinition } = task;
   if (!cluster || !taskDefinition) {
     return {
-      noTask: `no backup task is deployed (${BACKUP_TASK_ENV.cluster} / ${BACKUP_TASK_ENV.taskDefinition} unset)`,
+      noTask: `no backup task is deployed (${SETTING_VARIABLES.backupTaskCluster} / ${SETTING_VARIABLES.backupTaskDefinition} unset)`,
     };
   }
-  return { settings: { cluster, taskDefinition, container: env[BACKUP_TASK_ENV.container] || BACKUP_TASK.container } };
+  return { settings: { cluster, taskDefinition, container: task.container || BACKUP_TASK.container } };
 }
 
 /** Options of {@link backupTaskRequest}. */
@@ -152,8 +142,8 @@ export function backupTaskRequest(options: BackupTaskRequestOptions): RunTaskCom
           name: settings.container,
           command,
           environment: [
-            { name: HANDED_CLAIM_ENV.holder, value: claim.holder },
-            { name: HANDED_CLAIM_ENV.key, value: claim.key },
+            { name: SETTING_VARIABLES.claimHolder, value: claim.holder },
+            { name: SETTING_VARIABLES.claimKey, value: claim.key },
             ...(options.runId ? [{ name: "OPS_HANDED_OFF_BY", value: options.runId }] : []),
           ],
         },
@@ -172,65 +162,3 @@ export function backupTaskRequest(options: BackupTaskRequestOptions): RunTaskCom
  * renews it; a task that never starts leaves a claim that runs out within this, and the next run retries.
  */
 export const HANDOFF_LEASE_MS = 20 * 60_000;
-
-/** Options of {@link handOffBackup}. */
-export interface HandOffOptions extends Omit<BackupTaskRequestOptions, "claim" | "runId"> {
-  claim: HeldClaim;
-  reason: string;
-}
-
-/**
- * Starts the backup task and keeps the claim for it (the report says `handed off` with the task's ARN);
- * a dry run reports the request it would send. A refused or failed RunTask is `failed`, and the claim is
- * released as after any failed run, so the next event tries again.
- */
-export async function handOffBackup(
-  ctx: RunbookContext,
-  report: ReportBuilder,
-  options: HandOffOptions,
-): Promise<void> {
-  const resource = `${options.system.id}/${options.database.id}`;
-  const request = backupTaskRequest({ ...options, ...(ctx.runId ? { runId: ctx.runId } : {}) });
-  const summary = {
-    cluster: request.cluster,
-    taskDefinition: request.taskDefinition,
-    command: request.overrides?.containerOverrides?.[0]?.command,
-  };
-  if (ctx.dryRun) {
-    report.add({
-      resource,
-      action: "hand-off",
-      status: "would-do",
-      reason: `would hand off to Fargate: ${options.reason}`,
-      after: summary,
-    });
-    return;
-  }
-  try {
-    await options.claim.extend(HANDOFF_LEASE_MS);
-    const response = await ctx.clients.ecs.send(new RunTaskCommand(request));
-    const taskArn = response.tasks?.[0]?.taskArn;
-    if (!taskArn) {
-      const failures = (response.failures ?? []).map(
-        (f) => `${f.reason ?? "unknown"}${f.detail ? ` (${f.detail})` : ""}${f.arn ? ` on ${f.arn}` : ""}`,
-      );
-      throw new Error(`RunTask started no task: ${failures.join("; ") || "no task and no failure in the response"}`);
-    }
-    options.claim.keep();
-    report.add({
-      resource,
-      action: "hand-off",
-      status: "done",
-      reason: `handed off to Fargate task ${taskArn}: ${options.reason}`,
-      after: { ...summary, taskArn },
-    });
-  } catch (error) {
-    report.add({
-      resource,
-      action: "hand-off",
-      status: "failed",
-      reason: `hand-off to Fargate failed: ${errorMessage(error)}`,
-      after: summary,
-    });
-  }
-}

@@ -1,6 +1,6 @@
-import type { Permission } from "../../runbooks/types.js";
+import { arn } from "../../lib/iam.js";
 import type { System } from "../../systems/schema.js";
-import { arn } from "../iam.js";
+import type { Permission } from "../types.js";
 
 /**
  * The Fargate task a backup too long for a Lambda runs in. Its names are fixed per account and region
