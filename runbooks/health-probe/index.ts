@@ -11,11 +11,11 @@ import { describeServices, type ServiceState } from "../rollback/ecs.js";
 import { steadyOn } from "../rollback/follow.js";
 import { rollbackDetails, rollbackPermissions } from "../rollback/index.js";
 import { rollbackService } from "../rollback/run.js";
-import { BAKE_TAG, formatBake, PROBE_TAG, parseBake, revisionOf } from "../rollback/tags.js";
+import { BAKE_TAG, type BakeRecord, formatBake, PROBE_TAG, parseBake, revisionOf } from "../rollback/tags.js";
 import type { Permission, Report, Runbook, RunbookContext } from "../types.js";
 import { alarmsInAlarm, knownGoodTags, tagService } from "./apply.js";
 import { kubeProbeAccess, kubeProbePermissions, probeKube } from "./kube.js";
-import { decideBake } from "./plan.js";
+import { type BakeDecision, decideBake } from "./plan.js";
 import { sampleEndpoint } from "./sample.js";
 
 const instant = z.iso.datetime({ offset: true, message: "must be an ISO instant such as 2026-11-21T10:00:00Z" });
@@ -254,33 +254,66 @@ async function bakeAll(
       now: ctx.now(),
       bakeMinutes: ctx.system.rollback.bakeMinutes,
     });
-    const resource = state.facts.name;
     if (decision.kind === "wait" || decision.kind === "none") {
-      report.add({ resource, action: "bake-check", status: "skipped", reason: decision.reason });
+      report.add({ resource: state.facts.name, action: "bake-check", status: "skipped", reason: decision.reason });
       continue;
     }
-    const primaryArn = state.service.deployments?.find((d) => d.status === "PRIMARY")?.taskDefinition ?? "";
-    const tags =
-      decision.kind === "promote"
-        ? {
-            ...knownGoodTags(primaryArn, ctx.now(), decision.why),
-            [BAKE_TAG]: formatBake({ ...bake, state: "promoted" }),
-          }
-        : { [BAKE_TAG]: formatBake({ ...bake, state: "failed", reason: decision.reason }) };
-    try {
-      if (!ctx.dryRun) await tagService(ctx, state.arn, tags);
-      report.add({
-        resource,
-        action: decision.kind === "promote" ? "promote-known-good" : "bake-failed",
-        status: report.changeStatus,
-        reason:
-          decision.kind === "promote" ? decision.why : `${decision.reason}: ${revisionOf(primaryArn)} not promoted`,
-        ...(decision.kind === "promote" ? { before: state.knownGoodArn ?? null, after: primaryArn } : {}),
-      });
-    } catch (error) {
-      report.add({ resource, action: "bake-check", status: "failed", reason: redactText(errorMessage(error)) });
-    }
+    await applyBakeDecision(ctx, report, { state, bake, decision });
   }
+}
+
+/** Records a finished bake on the service: promoted (the known-good tags move to it) or failed. */
+async function applyBakeDecision(
+  ctx: RunbookContext,
+  report: ReportBuilder,
+  options: { state: ServiceState; bake: BakeRecord; decision: Extract<BakeDecision, { kind: "promote" | "fail" }> },
+): Promise<void> {
+  const { state } = options;
+  const resource = state.facts.name;
+  const primaryArn = state.service.deployments?.find((d) => d.status === "PRIMARY")?.taskDefinition ?? "";
+  const change = bakeChange(ctx, { ...options, primaryArn });
+  try {
+    if (!ctx.dryRun) await tagService(ctx, state.arn, change.tags);
+    report.add({
+      resource,
+      action: change.action,
+      status: report.changeStatus,
+      reason: change.reason,
+      ...change.extra,
+    });
+  } catch (error) {
+    report.add({ resource, action: "bake-check", status: "failed", reason: redactText(errorMessage(error)) });
+  }
+}
+
+/** The tags a bake's end writes, and how the report shows it. */
+function bakeChange(
+  ctx: RunbookContext,
+  options: {
+    state: ServiceState;
+    bake: BakeRecord;
+    decision: Extract<BakeDecision, { kind: "promote" | "fail" }>;
+    primaryArn: string;
+  },
+): { tags: Record<string, string>; action: string; reason: string; extra: { before?: string | null; after?: string } } {
+  const { state, bake, decision, primaryArn } = options;
+  if (decision.kind === "promote") {
+    return {
+      tags: {
+        ...knownGoodTags(primaryArn, ctx.now(), decision.why),
+        [BAKE_TAG]: formatBake({ ...bake, state: "promoted" }),
+      },
+      action: "promote-known-good",
+      reason: decision.why,
+      extra: { before: state.knownGoodArn ?? null, after: primaryArn },
+    };
+  }
+  return {
+    tags: { [BAKE_TAG]: formatBake({ ...bake, state: "failed", reason: decision.reason }) },
+    action: "bake-failed",
+    reason: `${decision.reason}: ${revisionOf(primaryArn)} not promoted`,
+    extra: {},
+  };
 }
 
 function summaryOf(actions: readonly { resource: string; action: string; status: string; reason?: string }[]): string {

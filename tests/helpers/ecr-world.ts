@@ -275,6 +275,25 @@ export class EcrWorld {
     }
   }
 
+  /** BatchDeleteImage: each id is deleted, or reported with the configured or "not found" failure. */
+  private batchDeleteImage(input: BatchDeleteImageCommandInput) {
+    const images = this.repositories.get(input.repositoryName ?? "") ?? [];
+    const deleted = [];
+    const failures = [];
+    for (const id of input.imageIds ?? []) {
+      const failure = this.options.deleteFailures?.[id.imageDigest ?? ""];
+      const at = images.findIndex((i) => i.detail.imageDigest === id.imageDigest);
+      if (failure) failures.push({ imageId: id, ...failure });
+      else if (at < 0) {
+        failures.push({ imageId: id, failureCode: "ImageNotFound", failureReason: "Requested image not found" });
+      } else {
+        const [gone] = images.splice(at, 1);
+        deleted.push({ imageDigest: id.imageDigest, imageTag: gone?.detail.imageTags?.[0] });
+      }
+    }
+    return { imageIds: deleted, failures };
+  }
+
   private install(): void {
     const page = <T>(items: T[], token: string | undefined, max: number | undefined, cap: number) => {
       const start = token ? Number(token) : 0;
@@ -317,25 +336,11 @@ export class EcrWorld {
         return { images: found, failures };
       }),
     );
-    this.ecr.on(BatchDeleteImageCommand).callsFake((input: BatchDeleteImageCommandInput) =>
-      this.answer("BatchDeleteImage", input, () => {
-        const images = this.repositories.get(input.repositoryName ?? "") ?? [];
-        const deleted = [];
-        const failures = [];
-        for (const id of input.imageIds ?? []) {
-          const failure = this.options.deleteFailures?.[id.imageDigest ?? ""];
-          const at = images.findIndex((i) => i.detail.imageDigest === id.imageDigest);
-          if (failure) failures.push({ imageId: id, ...failure });
-          else if (at < 0) {
-            failures.push({ imageId: id, failureCode: "ImageNotFound", failureReason: "Requested image not found" });
-          } else {
-            const [gone] = images.splice(at, 1);
-            deleted.push({ imageDigest: id.imageDigest, imageTag: gone?.detail.imageTags?.[0] });
-          }
-        }
-        return { imageIds: deleted, failures };
-      }),
-    );
+    this.ecr
+      .on(BatchDeleteImageCommand)
+      .callsFake((input: BatchDeleteImageCommandInput) =>
+        this.answer("BatchDeleteImage", input, () => this.batchDeleteImage(input)),
+      );
     this.ecs.on(ListClustersCommand).callsFake((input: ListClustersCommandInput) =>
       this.answer("ListClusters", input, () => {
         const { slice, next } = page([...this.clusters.keys()], input.nextToken, input.maxResults, 100);

@@ -17,6 +17,21 @@ const fleet = parseFleet(
   { source: "test", runbooks: drillRunbooks.map((r) => r.name) },
 );
 
+type Statement = ReturnType<AnyRunbook["permissions"]>[number];
+type FleetSystem = (typeof fleet.systems)[number];
+
+/** Real action names, named resources (no '*'), and RDS deletion only of the system's drill instances. */
+function expectScoped(statement: Statement, system: FleetSystem, label: string): void {
+  for (const action of statement.actions) expect(action, label).toMatch(/^[a-z0-9-]+:[A-Z][A-Za-z]+$/);
+  expect(statement.resources.length, label).toBeGreaterThan(0);
+  expect(statement.resources, label).not.toContain("*");
+  if (statement.actions.includes("rds:DeleteDBInstance")) {
+    expect(statement.resources, label).toEqual([
+      `arn:aws:rds:${system.account.region}:*:db:${scratchInstanceSystemPrefix(system.id)}*`,
+    ]);
+  }
+}
+
 describe("drill runbooks, as the registry will hold them", () => {
   it("have a description, run with default input, and a page for people", () => {
     for (const runbook of drillRunbooks) {
@@ -35,16 +50,7 @@ describe("drill runbooks, as the registry will hold them", () => {
       if (!runbook || !system) throw new Error(schedule.id);
       const permissions = runbook.permissions(system);
       expect(permissions.length, schedule.id).toBeGreaterThan(0);
-      for (const statement of permissions) {
-        for (const action of statement.actions) expect(action, schedule.id).toMatch(/^[a-z0-9-]+:[A-Z][A-Za-z]+$/);
-        expect(statement.resources.length, schedule.id).toBeGreaterThan(0);
-        expect(statement.resources, schedule.id).not.toContain("*");
-        if (statement.actions.includes("rds:DeleteDBInstance")) {
-          expect(statement.resources, schedule.id).toEqual([
-            `arn:aws:rds:${system.account.region}:*:db:${scratchInstanceSystemPrefix(system.id)}*`,
-          ]);
-        }
-      }
+      for (const statement of permissions) expectScoped(statement, system, schedule.id);
     }
   });
 
