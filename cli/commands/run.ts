@@ -153,24 +153,28 @@ export async function runCommand(
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.cancel ? { cancel: options.cancel } : {}),
       ...(audit ? { audit } : {}),
-      ...(showProgress
-        ? {
-            progress: (message: string, fraction?: number) => {
-              const pct = fraction === undefined ? "" : ` ${Math.round(fraction * 100)}%`;
-              io.progress?.show(`${message}${pct}`);
-            },
-          }
-        : {}),
+      ...(showProgress ? { progress: progressLine(io) } : {}),
     },
     request,
   );
   io.progress?.clear();
   if (options.json) writeJson(io, report);
-  else {
-    for (const action of report.actions) {
-      const reason = action.reason ? ` — ${action.reason}` : "";
-      io.out.write(`  ${action.status.padEnd(8)} ${action.action} ${action.resource}${reason}\n`);
-    }
-  }
+  else writeActions(io, report);
   return exitCodeFor(report);
+}
+
+/** The runbook's progress on the terminal's progress line, with a percentage when it knows one. */
+function progressLine(io: CliIo): (message: string, fraction?: number) => void {
+  return (message, fraction) => {
+    const pct = fraction === undefined ? "" : ` ${Math.round(fraction * 100)}%`;
+    io.progress?.show(`${message}${pct}`);
+  };
+}
+
+/** The report for a person at the terminal: one line per action, with its reason. */
+function writeActions(io: CliIo, report: Report): void {
+  for (const action of report.actions) {
+    const reason = action.reason ? ` — ${action.reason}` : "";
+    io.out.write(`  ${action.status.padEnd(8)} ${action.action} ${action.resource}${reason}\n`);
+  }
 }
