@@ -461,6 +461,56 @@ function plannedAlarms(systems: System[], stage: string) {
   return { alarms, topics: severities.map((severity) => ({ id: `Alerts${pascal(severity)}`, severity })) };
 }
 
+/** Each runbook's functions and event rules for the systems it serves; a runbook that serves none is said so. */
+function plannedRunbooks(
+  registry: readonly AnyRunbook[],
+  accounted: Fleet,
+  options: DeploymentOptions,
+  shared: { auditBucket: string; notify: NotifyResources },
+): { functions: PlannedFunction[]; eventRules: PlannedEventRule[]; undeployed: UndeployedRunbook[] } {
+  const functions: PlannedFunction[] = [];
+  const eventRules: PlannedEventRule[] = [];
+  const undeployed: UndeployedRunbook[] = [];
+  for (const runbook of registry) {
+    const systems = servedSystems(runbook, accounted);
+    if (systems.length === 0) {
+      undeployed.push({
+        runbook: runbook.name,
+        reason: "no deployed system has a schedule for it or is declared served",
+      });
+      continue;
+    }
+    functions.push(...plannedFunctions(runbook, systems, options, shared));
+    for (const rule of runbook.eventRules ?? []) {
+      eventRules.push({ id: rule.name, function: `${rule.name}Handler`, runbook: runbook.name, pattern: rule.pattern });
+    }
+  }
+  return { functions, eventRules, undeployed };
+}
+
+/** The deployed systems' schedules, each aimed at its runbook's scheduled function. */
+function plannedSchedules(fleet: Fleet, deployed: System[], functions: PlannedFunction[]): PlannedSchedule[] {
+  return fleet.schedules
+    .filter((s) => deployed.some((d) => d.id === s.system))
+    .map((schedule) => {
+      const fn = functions.find((f) => f.kind === "scheduled" && f.runbook === schedule.runbook);
+      if (!fn) throw new Error(`schedule ${schedule.id} names runbook "${schedule.runbook}", which has no function`);
+      return {
+        id: `Schedule${pascal(schedule.id)}`,
+        scheduleId: schedule.id,
+        expression: schedule.expression,
+        timezone: schedule.timezone,
+        function: fn.id,
+        event: {
+          runbook: schedule.runbook,
+          system: schedule.system,
+          input: JSON.stringify(schedule.input),
+          scheduleId: schedule.id,
+        },
+      };
+    });
+}
+
 /**
  * The whole deployment of a fleet and a registry. Systems get their account filled in first (catalogue,
  * else the role's, else the deploying account) so that no ARN says `*` for the account; then every
@@ -483,23 +533,7 @@ export function deploymentPlan(
     ...(options.pagerDutySecretArn ? { pagerDutySecretArn: options.pagerDutySecretArn } : {}),
     ...(options.slackChannel ? { slackChannel: options.slackChannel } : {}),
   });
-  const functions: PlannedFunction[] = [];
-  const eventRules: PlannedEventRule[] = [];
-  const undeployed: UndeployedRunbook[] = [];
-  for (const runbook of registry) {
-    const systems = servedSystems(runbook, accounted);
-    if (systems.length === 0) {
-      undeployed.push({
-        runbook: runbook.name,
-        reason: "no deployed system has a schedule for it or is declared served",
-      });
-      continue;
-    }
-    functions.push(...plannedFunctions(runbook, systems, options, { auditBucket, notify }));
-    for (const rule of runbook.eventRules ?? []) {
-      eventRules.push({ id: rule.name, function: `${rule.name}Handler`, runbook: runbook.name, pattern: rule.pattern });
-    }
-  }
+  const { functions, eventRules, undeployed } = plannedRunbooks(registry, accounted, options, { auditBucket, notify });
   for (const fn of functions) checkFunctionPolicy(fn, { bucket: auditBucket, region: options.region });
   const backupTasks = plannedBackupTasks(
     registry.find((r) => r.name === "backup"),
@@ -519,25 +553,7 @@ export function deploymentPlan(
       { bucket: auditBucket, region: options.region },
     );
   }
-  const schedules = fleet.schedules
-    .filter((s) => deployed.some((d) => d.id === s.system))
-    .map((schedule) => {
-      const fn = functions.find((f) => f.kind === "scheduled" && f.runbook === schedule.runbook);
-      if (!fn) throw new Error(`schedule ${schedule.id} names runbook "${schedule.runbook}", which has no function`);
-      return {
-        id: `Schedule${pascal(schedule.id)}`,
-        scheduleId: schedule.id,
-        expression: schedule.expression,
-        timezone: schedule.timezone,
-        function: fn.id,
-        event: {
-          runbook: schedule.runbook,
-          system: schedule.system,
-          input: JSON.stringify(schedule.input),
-          scheduleId: schedule.id,
-        },
-      };
-    });
+  const schedules = plannedSchedules(fleet, deployed, functions);
   const { alarms, topics } = plannedAlarms(deployed, options.stage);
   const alarmDelivery = plannedAlarmDelivery({ systems: deployed, registry, notify, ...options });
   const slack = plannedSlackCommand({
@@ -596,40 +612,55 @@ export function checkFunctionPolicy(
   fn: Pick<PlannedFunction, "id" | "runbook" | "systems" | "permissions" | "assumedRoles">,
   audit: { bucket: string; region: string },
 ): void {
-  const problems: string[] = [];
   const statements = [
     ...fn.permissions.map((p) => ({ where: p.sid, p })),
     ...fn.assumedRoles.flatMap((r) => r.permissions.map((p, i) => ({ where: `${r.roleArn}#${i + 1}`, p }))),
   ];
-  for (const { where, p } of statements) {
-    for (const action of p.actions) {
-      if (action.includes("*")) problems.push(`${where}: action "${action}" has a wildcard`);
-      if (action.startsWith("kms:") && !p.conditions?.some((c) => c.variable === "kms:ViaService")) {
-        problems.push(`${where}: ${action} without a kms:ViaService condition`);
-      }
-    }
-    if (p.actions.includes("s3:ListBucket") && !p.conditions?.some((c) => c.variable === "s3:prefix")) {
-      problems.push(`${where}: s3:ListBucket without an s3:prefix condition`);
-    }
-    for (const resource of p.resources) {
-      if (resource === "*") {
-        if (!p.actions.every((a) => NO_RESOURCE_LEVEL.has(a))) problems.push(`${where}: resource "*" for ${p.actions}`);
-        continue;
-      }
-      if (resource.split(":")[4] === "*") problems.push(`${where}: "${resource}" has a "*" account`);
-      if (resource.includes(`:::${audit.bucket}`)) {
-        const allowed = fn.systems.map((id) => auditObjectArn(id, audit));
-        if (!allowed.includes(resource) || p.actions.some((a) => a !== "s3:PutObject")) {
-          problems.push(`${where}: ${p.actions} on "${resource}" (only s3:PutObject on its systems' audit prefix)`);
-        }
-      }
-    }
-  }
+  const problems = statements.flatMap(({ where, p }) => [
+    ...actionProblems(where, p),
+    ...p.resources.flatMap((resource) => resourceProblems(where, p, { resource, systems: fn.systems, audit })),
+  ]);
   if (problems.length > 0) {
     throw new Error(
       `IAM policy of function ${fn.id} (${fn.runbook}) breaks the deployment's rules:\n  - ${problems.join("\n  - ")}`,
     );
   }
+}
+
+/** Wildcard actions, KMS outside a service, and ListBucket without a prefix. */
+function actionProblems(where: string, p: Permission): string[] {
+  const problems: string[] = [];
+  for (const action of p.actions) {
+    if (action.includes("*")) problems.push(`${where}: action "${action}" has a wildcard`);
+    if (action.startsWith("kms:") && !p.conditions?.some((c) => c.variable === "kms:ViaService")) {
+      problems.push(`${where}: ${action} without a kms:ViaService condition`);
+    }
+  }
+  if (p.actions.includes("s3:ListBucket") && !p.conditions?.some((c) => c.variable === "s3:prefix")) {
+    problems.push(`${where}: s3:ListBucket without an s3:prefix condition`);
+  }
+  return problems;
+}
+
+/** `*` where the actions support resources, a `*` account, and anything on the audit bucket but create. */
+function resourceProblems(
+  where: string,
+  p: Permission,
+  args: { resource: string; systems: readonly string[]; audit: { bucket: string; region: string } },
+): string[] {
+  const { resource, systems, audit } = args;
+  if (resource === "*") {
+    return p.actions.every((a) => NO_RESOURCE_LEVEL.has(a)) ? [] : [`${where}: resource "*" for ${p.actions}`];
+  }
+  const problems: string[] = [];
+  if (resource.split(":")[4] === "*") problems.push(`${where}: "${resource}" has a "*" account`);
+  if (resource.includes(`:::${audit.bucket}`)) {
+    const allowed = systems.map((id) => auditObjectArn(id, audit));
+    if (!allowed.includes(resource) || p.actions.some((a) => a !== "s3:PutObject")) {
+      problems.push(`${where}: ${p.actions} on "${resource}" (only s3:PutObject on its systems' audit prefix)`);
+    }
+  }
+  return problems;
 }
 
 /** A function's own policy as an IAM policy document. */

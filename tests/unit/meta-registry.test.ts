@@ -67,16 +67,14 @@ async function violationsOf(runbook: AnyRunbook, dryRun: boolean): Promise<strin
 
 describe("the registry's permissions meta-checks", () => {
   it("every IAM action a runbook declares for a system of the fleet exists in the Service Authorization Reference", () => {
-    const unknown: string[] = [];
-    for (const system of builtinFleet().systems) {
-      for (const runbook of runbooks) {
-        for (const permission of runbook.permissions(system)) {
-          for (const action of permission.actions) {
-            if (!accessLevelOf(action)) unknown.push(`${runbook.name}/${system.id}: ${action}`);
-          }
-        }
-      }
-    }
+    const declared = builtinFleet().systems.flatMap((system) =>
+      runbooks.flatMap((runbook) =>
+        runbook.permissions(system).flatMap((p) => p.actions.map((action) => ({ runbook, system, action }))),
+      ),
+    );
+    const unknown = declared
+      .filter(({ action }) => !accessLevelOf(action))
+      .map(({ runbook, system, action }) => `${runbook.name}/${system.id}: ${action}`);
     expect(unknown).toEqual([]);
     expect(iamFixture.source).toMatch(/Service Authorization Reference/);
   });
