@@ -5,7 +5,7 @@ import type { Notifier } from "../lib/notify.js";
 import type { KubernetesAccess } from "../lib/scaling/scope.js";
 import type { System } from "../systems/schema.js";
 
-/** Everything a runbook may touch; built by `lib/context.ts`, replaced piece by piece in tests. */
+/** Everything a runbook may touch; built by `executeRun` (lib/runner.ts), replaced piece by piece in tests. */
 export interface RunbookContext {
   system: System;
   clients: AwsClients;
