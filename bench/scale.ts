@@ -45,6 +45,7 @@ import { scaleDownRunbook } from "../runbooks/scale-down.js";
 import { scaleUpRunbook } from "../runbooks/scale-up.js";
 import type { AnyRunbook, Report, RunbookContext } from "../runbooks/types.js";
 import { type SystemInput, systemSchema } from "../systems/schema.js";
+import { ACCOUNT_ID, CREDENTIALS } from "../tests/helpers/aws-account.js";
 import { startKubeApi } from "../tests/helpers/kube-api.js";
 
 // The pinned AWS SDK supports Node 20 (Lambda runs 22); its reminder about future versions is noise here.
@@ -141,7 +142,7 @@ function simulate(clients: ReturnType<typeof createAwsClients>, throttleRate: nu
     stats.maxDescribeServices = Math.max(stats.maxDescribeServices, names.length);
     return call("DescribeServices", names.join(","), () => ({
       services: names.map((name) => ({
-        serviceArn: `arn:aws:ecs:us-east-1:123456789012:service/${CLUSTER}/${name}`,
+        serviceArn: `arn:aws:ecs:us-east-1:${ACCOUNT_ID}:service/${CLUSTER}/${name}`,
         serviceName: name,
         status: "ACTIVE",
         desiredCount: desired.get(name),
@@ -352,7 +353,7 @@ async function measureEks(label: string, runbook: AnyRunbook, at: string, confli
     }
     const eks = new EKSClient({
       region: "us-east-1",
-      credentials: { accessKeyId: "AKIAIOSFODNN7EXAMPLE", secretAccessKey: "bench-secret-not-real" },
+      credentials: CREDENTIALS,
     });
     mockClient(eks)
       .on(DescribeClusterCommand)

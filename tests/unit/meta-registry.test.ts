@@ -8,6 +8,7 @@ import { builtinFleet } from "../../lib/catalogue.js";
 import { runbooks } from "../../runbooks/index.js";
 import { scaleUpRunbook } from "../../runbooks/scale-up.js";
 import type { AnyRunbook, Report } from "../../runbooks/types.js";
+import { ACCOUNT_ID } from "../helpers/aws-account.js";
 import { testClients, testContext } from "../helpers/context.js";
 import {
   accessLevelOf,
@@ -128,7 +129,7 @@ describe("the registry's permissions meta-checks", () => {
       services: [
         {
           serviceName: "flash-sale-service",
-          serviceArn: "arn:aws:ecs:ap-south-1:123456789012:service/flash-sale-cluster/flash-sale-service",
+          serviceArn: `arn:aws:ecs:ap-south-1:${ACCOUNT_ID}:service/flash-sale-cluster/flash-sale-service`,
           status: "ACTIVE",
           desiredCount: 10,
           runningCount: 10,
@@ -150,8 +151,7 @@ describe("the registry's permissions meta-checks", () => {
             ScalableDimension: "ecs:service:DesiredCount",
             MinCapacity: 10,
             MaxCapacity: 50,
-            RoleARN:
-              "arn:aws:iam::123456789012:role/aws-service-role/ecs.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_ECSService",
+            RoleARN: `arn:aws:iam::${ACCOUNT_ID}:role/aws-service-role/ecs.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_ECSService`,
             CreationTime: new Date("2026-01-01T00:00:00Z"),
           },
         ],

@@ -10,11 +10,12 @@ import { isValidTimeZone } from "../../lib/timezone.js";
 import { runbooks } from "../../runbooks/index.js";
 import type { Permission } from "../../runbooks/types.js";
 import { builtinSchedules } from "../../schedules/index.js";
+import { DEPLOYMENT } from "../helpers/aws-account.js";
 
 const root = join(import.meta.dirname, "..", "..");
 const fleet = builtinFleet();
 const systemIds = fleet.systems.map((s) => s.id);
-const plan = deploymentPlan(fleet, runbooks, { accountId: "111122223333", region: "us-east-1", stage: "production" });
+const plan = deploymentPlan(fleet, runbooks, DEPLOYMENT);
 
 describe("schedules", () => {
   it("exist, and every one names a registered runbook and a known system", () => {

@@ -16,12 +16,13 @@ import { withAccount } from "../../lib/iam.js";
 import { runbooks } from "../../runbooks/index.js";
 import type { AnyRunbook, Permission } from "../../runbooks/types.js";
 import type { System } from "../../systems/schema.js";
+import { DEPLOY_ACCOUNT_ID, DEPLOYMENT, OTHER_ACCOUNT_ID } from "../helpers/aws-account.js";
 import { memoryLogger } from "../helpers/context.js";
 
-const ACCOUNT = "111122223333";
-const OTHER_ACCOUNT = "444455556666";
+const ACCOUNT = DEPLOY_ACCOUNT_ID;
+const OTHER_ACCOUNT = OTHER_ACCOUNT_ID;
 const fleet = builtinFleet();
-const options = { accountId: ACCOUNT, region: "us-east-1", stage: "production" };
+const options = DEPLOYMENT;
 
 /** The built-in fleet with ODE in another account, reached through a role with an external id. */
 function crossAccountFleet(externalId?: string): Fleet {
@@ -361,7 +362,7 @@ describe("functions serve explicit systems and run one runbook", () => {
       destructive: false,
       input: z.object({}),
       permissions: () => [
-        { actions: ["ecs:UpdateService"], resources: ["arn:aws:ecs:us-east-1:111122223333:service/x/y"] },
+        { actions: ["ecs:UpdateService"], resources: [`arn:aws:ecs:us-east-1:${DEPLOY_ACCOUNT_ID}:service/x/y`] },
       ],
       run: async () => {
         throw new Error("never");
@@ -462,7 +463,7 @@ describe("the plan refuses a policy that breaks the rules", () => {
     [{ actions: ["s3:*"], resources: ["arn:aws:s3:::partpal-ims-backups/x"] }, /action "s3:\*" has a wildcard/],
     [{ actions: ["rds:DescribeDBInstances"], resources: ["arn:aws:rds:us-east-1:*:db:x"] }, /"\*" account/],
     [{ actions: ["s3:ListBucket"], resources: ["arn:aws:s3:::partpal-ims-backups"] }, /without an s3:prefix/],
-    [{ actions: ["kms:Decrypt"], resources: ["arn:aws:kms:us-east-1:111122223333:key/k"] }, /kms:ViaService/],
+    [{ actions: ["kms:Decrypt"], resources: [`arn:aws:kms:us-east-1:${DEPLOY_ACCOUNT_ID}:key/k`] }, /kms:ViaService/],
     [{ actions: ["ecs:UpdateService"], resources: ["*"] }, /resource "\*"/],
     [
       { actions: ["s3:DeleteObject"], resources: [`arn:aws:s3:::${plan.auditBucket}/audit/partpal-ims/*`] },

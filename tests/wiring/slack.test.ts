@@ -6,8 +6,9 @@ import { runbooks } from "../../runbooks/index.js";
 import { builtinSchedules } from "../../schedules/index.js";
 import { builtinSystems } from "../../systems/index.js";
 import type { SystemInput } from "../../systems/schema.js";
+import { DEPLOY_ACCOUNT_ID, DEPLOYMENT } from "../helpers/aws-account.js";
 
-const options = { accountId: "111122223333", region: "us-east-1", stage: "production" };
+const options = DEPLOYMENT;
 const names = runbooks.map((r) => r.name);
 
 /** The built-in catalogue with a `slack` section on Flash Sale. */
@@ -39,8 +40,8 @@ describe("the /ops slash command in the deployment plan", () => {
     const invoke = slack?.permissions.find((p) => p.actions.includes("lambda:InvokeFunction"));
     expect(invoke?.actions).toEqual(["lambda:InvokeFunction"]);
     expect(invoke?.resources).toEqual([
-      "arn:aws:lambda:us-east-1:111122223333:function:ops-autopilot-production-worker-backup",
-      "arn:aws:lambda:us-east-1:111122223333:function:ops-autopilot-production-worker-prune-backups",
+      `arn:aws:lambda:us-east-1:${DEPLOY_ACCOUNT_ID}:function:ops-autopilot-production-worker-backup`,
+      `arn:aws:lambda:us-east-1:${DEPLOY_ACCOUNT_ID}:function:ops-autopilot-production-worker-prune-backups`,
     ]);
     // Nothing else of Lambda, nothing with a wildcard account or action.
     for (const p of slack?.permissions ?? []) {
@@ -51,7 +52,7 @@ describe("the /ops slash command in the deployment plan", () => {
       [["lambda:InvokeFunction"], invoke?.resources],
       [
         ["secretsmanager:GetSecretValue"],
-        ["arn:aws:secretsmanager:us-east-1:111122223333:secret:ops-autopilot/production/slack-??????"],
+        [`arn:aws:secretsmanager:us-east-1:${DEPLOY_ACCOUNT_ID}:secret:ops-autopilot/production/slack-??????`],
       ],
       [["s3:PutObject"], [`arn:aws:s3:::${slack?.replayBucket}/slack/seen/*`]],
       [["s3:GetObject", "s3:PutObject"], [`arn:aws:s3:::${slack?.replayBucket}/slack/approvals/*`]],
