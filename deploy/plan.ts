@@ -467,6 +467,56 @@ function plannedAlarms(systems: System[], stage: string) {
   return { alarms, topics: severities.map((severity) => ({ id: `Alerts${pascal(severity)}`, severity })) };
 }
 
+/** Each runbook's functions and event rules for the systems it serves; a runbook that serves none is said so. */
+function plannedRunbooks(
+  registry: readonly AnyRunbook[],
+  accounted: Fleet,
+  options: DeploymentOptions,
+  shared: { auditBucket: string; notify: NotifyResources },
+): { functions: PlannedFunction[]; eventRules: PlannedEventRule[]; undeployed: UndeployedRunbook[] } {
+  const functions: PlannedFunction[] = [];
+  const eventRules: PlannedEventRule[] = [];
+  const undeployed: UndeployedRunbook[] = [];
+  for (const runbook of registry) {
+    const systems = servedSystems(runbook, accounted);
+    if (systems.length === 0) {
+      undeployed.push({
+        runbook: runbook.name,
+        reason: "no deployed system has a schedule for it or is declared served",
+      });
+      continue;
+    }
+    functions.push(...plannedFunctions(runbook, systems, options, shared));
+    for (const rule of runbook.eventRules ?? []) {
+      eventRules.push({ id: rule.name, function: `${rule.name}Handler`, runbook: runbook.name, pattern: rule.pattern });
+    }
+  }
+  return { functions, eventRules, undeployed };
+}
+
+/** The deployed systems' schedules, each aimed at its runbook's scheduled function. */
+function plannedSchedules(fleet: Fleet, deployed: System[], functions: PlannedFunction[]): PlannedSchedule[] {
+  return fleet.schedules
+    .filter((s) => deployed.some((d) => d.id === s.system))
+    .map((schedule) => {
+      const fn = functions.find((f) => f.kind === "scheduled" && f.runbook === schedule.runbook);
+      if (!fn) throw new Error(`schedule ${schedule.id} names runbook "${schedule.runbook}", which has no function`);
+      return {
+        id: `Schedule${pascal(schedule.id)}`,
+        scheduleId: schedule.id,
+        expression: schedule.expression,
+        timezone: schedule.timezone,
+        function: fn.id,
+        event: {
+          runbook: schedule.runbook,
+          system: schedule.system,
+          input: JSON.stringify(schedule.input),
+          scheduleId: schedule.id,
+        },
+      };
+    });
+}
+
 /**
  * The whole deployment of a fleet and a registry. Systems get their account filled in first (catalogue,
  * else the role's, else the deploying account) so that no ARN says `*` for the account; then every
@@ -489,23 +539,7 @@ export function deploymentPlan(
     ...(options.pagerDutySecretArn ? { pagerDutySecretArn: options.pagerDutySecretArn } : {}),
     ...(options.slackChannel ? { slackChannel: options.slackChannel } : {}),
   });
-  const functions: PlannedFunction[] = [];
-  const eventRules: PlannedEventRule[] = [];
-  const undeployed: UndeployedRunbook[] = [];
-  for (const runbook of registry) {
-    const systems = servedSystems(runbook, accounted);
-    if (systems.length === 0) {
-      undeployed.push({
-        runbook: runbook.name,
-        reason: "no deployed system has a schedule for it or is declared served",
-      });
-      continue;
-    }
-    functions.push(...plannedFunctions(runbook, systems, options, { auditBucket, notify }));
-    for (const rule of runbook.eventRules ?? []) {
-      eventRules.push({ id: rule.name, function: `${rule.name}Handler`, runbook: runbook.name, pattern: rule.pattern });
-    }
-  }
+  const { functions, eventRules, undeployed } = plannedRunbooks(registry, accounted, options, { auditBucket, notify });
   for (const fn of functions) checkFunctionPolicy(fn, { bucket: auditBucket, region: options.region });
   const backupTasks = plannedBackupTasks(
     registry.find((r) => r.name === "backup"),
@@ -525,25 +559,7 @@ export function deploymentPlan(
       { bucket: auditBucket, region: options.region },
     );
   }
-  const schedules = fleet.schedules
-    .filter((s) => deployed.some((d) => d.id === s.system))
-    .map((schedule) => {
-      const fn = functions.find((f) => f.kind === "scheduled" && f.runbook === schedule.runbook);
-      if (!fn) throw new Error(`schedule ${schedule.id} names runbook "${schedule.runbook}", which has no function`);
-      return {
-        id: `Schedule${pascal(schedule.id)}`,
-        scheduleId: schedule.id,
-        expression: schedule.expression,
-        timezone: schedule.timezone,
-        function: fn.id,
-        event: {
-          runbook: schedule.runbook,
-          system: schedule.system,
-          input: JSON.stringify(schedule.input),
-          scheduleId: schedule.id,
-        },
-      };
-    });
+  const schedules = plannedSchedules(fleet, deployed, functions);
   const { alarms, topics } = plannedAlarms(deployed, options.stage);
   const alarmDelivery = plannedAlarmDelivery({ systems: deployed, registry, notify, ...options });
   const slack = plannedSlackCommand({

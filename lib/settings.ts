@@ -56,6 +56,7 @@ export const SETTING_VARIABLES = {
   backupTaskDefinition: "OPS_BACKUP_TASK_DEFINITION",
   backupTaskContainer: "OPS_BACKUP_TASK_CONTAINER",
   reportTo: "OPS_REPORT_TO",
+  metricsRegion: "OPS_METRICS_REGION",
 } as const;
 
 const V = SETTING_VARIABLES;
@@ -97,6 +98,8 @@ const environmentSchema = z.object({
   [V.backupTaskContainer]: optionalText,
   /** `deployment`: a run inside the deployment (the Fargate task) reports like a function does. */
   [V.reportTo]: z.enum(["deployment"], { message: 'must be "deployment" or unset' }).optional(),
+  /** Where a run inside the deployment publishes its report metrics (the deployment's region). */
+  [V.metricsRegion]: optionalText,
 });
 
 /** The process settings every entry point and runbook shares. */
@@ -118,6 +121,7 @@ export interface Settings {
   /** The deployed Fargate task backups and drills hand off to; fields unset when none is deployed. */
   task: { cluster?: string; taskDefinition?: string; container?: string };
   reportTo?: "deployment";
+  metricsRegion?: string;
 }
 
 /** A variable that fails the schema: names it and says what it allows. */
@@ -151,7 +155,12 @@ export function parseSettings(env: Readonly<Record<string, string | undefined>>)
     deadlineMarginMs: e[V.deadlineMarginMs],
     s3ForcePathStyle: e[V.s3ForcePathStyle],
     ...(auditBucket ? { audit: { bucket: auditBucket, ...(auditRegion ? { region: auditRegion } : {}) } } : {}),
-    ...defined({ caBundle: e[V.caBundle], region: e.AWS_REGION, reportTo: e[V.reportTo] }),
+    ...defined({
+      caBundle: e[V.caBundle],
+      region: e.AWS_REGION,
+      reportTo: e[V.reportTo],
+      metricsRegion: e[V.metricsRegion],
+    }),
     pin: defined({ runbook: e[V.runbook], systems: e[V.systems] }),
     pgBinDirs: e[V.pgBinDirs],
     path: e.PATH,

@@ -7,6 +7,7 @@ import { createRoutingNotifier } from "../../lib/notify/router.js";
 import { channelsFromSettings, parseNotifySettings } from "../../lib/notify/settings.js";
 import { createConsoleNotifier, fanOut, type Notifier, silentNotifier } from "../../lib/notify.js";
 import { databaseOverride, OVERRIDE_TARGET, OVERRIDE_URL, urlHasPassword } from "../../lib/postgres/connection.js";
+import { parseSettings } from "../../lib/settings.js";
 import { executeRun, resolveRequest } from "../../runbooks/runner.js";
 import type { AnyRunbook, Report } from "../../runbooks/types.js";
 import type { Fleet } from "../../systems/index.js";
@@ -99,9 +100,10 @@ function deploymentSinks(
   env: Readonly<Record<string, string | undefined>>,
   deps: { fleet: Fleet; logger: Logger },
 ): { notify?: Notifier; audit?: AuditSink; metrics?: (report: Report, at: Date) => Promise<void> } {
-  if (env.OPS_REPORT_TO !== "deployment") return {};
+  const settings = parseSettings(env);
+  if (settings.reportTo !== "deployment") return {};
   const channels = channelsFromSettings(parseNotifySettings(env), { logger: deps.logger });
-  const metricsRegion = env.OPS_METRICS_REGION ?? env.AWS_REGION ?? "us-east-1";
+  const metricsRegion = settings.metricsRegion ?? settings.region ?? "us-east-1";
   return {
     notify: createRoutingNotifier({ systems: deps.fleet.systems, channels }),
     metrics: async (report, at) => {
@@ -111,14 +113,14 @@ function deploymentSinks(
         deps.logger.error("report metrics not published", { region: metricsRegion, error: errorMessage(error) }),
       );
     },
-    ...(env.OPS_AUDIT_BUCKET
+    ...(settings.audit
       ? {
           audit: createS3AuditSink({
             s3: createAwsClients({
-              region: env.OPS_AUDIT_REGION ?? env.AWS_REGION ?? "us-east-1",
-              s3ForcePathStyle: env.OPS_S3_FORCE_PATH_STYLE === "1",
+              region: settings.audit.region ?? settings.region ?? "us-east-1",
+              s3ForcePathStyle: settings.s3ForcePathStyle,
             }).s3,
-            bucket: env.OPS_AUDIT_BUCKET,
+            bucket: settings.audit.bucket,
           }),
         }
       : {}),
@@ -152,25 +154,19 @@ export async function runCommand(
   const deployed = deploymentSinks(env, deps);
   const local = options.json ? silentNotifier : createConsoleNotifier({ stream: io.out, format: "text" });
   // A local system (the demo) writes its audit records to its own bucket on the embedded stack.
-  const audit = deployed.audit ?? localAuditSink(system, env.OPS_S3_FORCE_PATH_STYLE === "1");
+  const { s3ForcePathStyle } = parseSettings(env);
+  const audit = deployed.audit ?? localAuditSink(system, s3ForcePathStyle);
   const report = await executeRun(
     {
       ...deps,
       now: io.now,
       env,
       notify: deployed.notify ? fanOut([local, deployed.notify]) : local,
-      clientsFor: (system) => clientsForSystem(system, { s3ForcePathStyle: env.OPS_S3_FORCE_PATH_STYLE === "1" }),
+      clientsFor: (system) => clientsForSystem(system, { s3ForcePathStyle }),
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.cancel ? { cancel: options.cancel } : {}),
       ...(audit ? { audit } : {}),
-      ...(showProgress
-        ? {
-            progress: (message: string, fraction?: number) => {
-              const pct = fraction === undefined ? "" : ` ${Math.round(fraction * 100)}%`;
-              io.progress?.show(`${message}${pct}`);
-            },
-          }
-        : {}),
+      ...(showProgress ? { progress: progressLine(io) } : {}),
     },
     request,
   );
@@ -178,6 +174,14 @@ export async function runCommand(
   io.progress?.clear();
   printReport(io, report, options.json);
   return exitCodeFor(report);
+}
+
+/** The runbook's progress on the terminal's progress line, with a percentage when it knows one. */
+function progressLine(io: CliIo): (message: string, fraction?: number) => void {
+  return (message, fraction) => {
+    const pct = fraction === undefined ? "" : ` ${Math.round(fraction * 100)}%`;
+    io.progress?.show(`${message}${pct}`);
+  };
 }
 
 /** The report as JSON, or one line per action. */

@@ -1,7 +1,7 @@
 import { TagFormatError } from "./errors.js";
 
 /**
- * The state off-hours scaling keeps on each ECS service, as tags (DESIGN.md: state lives on the resource).
+ * The state off-hours scaling keeps on each ECS service, as tags (state lives on the resource: no database of our own).
  * Values use only letters, digits, spaces and `= : . -`, the characters every AWS service accepts in tags.
  */
 

@@ -6,6 +6,7 @@ import { createPorts, type Ports } from "../../lib/ports.js";
 import type { Report, RunbookContext } from "../../runbooks/types.js";
 import { builtinFleet, findSystem } from "../../systems/index.js";
 import type { System } from "../../systems/schema.js";
+import { REGION } from "./aws-account.js";
 
 /** A logger whose records are kept in memory (and can be asserted on). */
 export function memoryLogger(): { logger: Logger; lines: () => Record<string, unknown>[] } {
@@ -36,7 +37,7 @@ export function recordingNotifier(): Notifier & { reports: Report[] } {
 
 /** Clients for unit tests: standard clients (mocked with aws-sdk-client-mock in each test), fixed region. */
 export function testClients(): AwsClients {
-  return createAwsClients({ region: "us-east-1", maxAttempts: 3 });
+  return createAwsClients({ region: REGION, maxAttempts: 3 });
 }
 
 /** Options of {@link testContext}. */

@@ -18,6 +18,7 @@ import { manifestSchema } from "../../runbooks/backup/manifest.js";
 import { pruneBackupsRunbook } from "../../runbooks/prune-backups/index.js";
 import { builtinFleet, findSystem } from "../../systems/index.js";
 import { systemSchema } from "../../systems/schema.js";
+import { ACCOUNT_ID } from "../helpers/aws-account.js";
 import { startCloudWatchRecorder } from "../helpers/cloudwatch-recorder.js";
 import { testContext } from "../helpers/context.js";
 import { startTestStack, type TestStack } from "../helpers/stack.js";
@@ -479,7 +480,7 @@ describe("backup on real PostgreSQL and a real S3-protocol server", () => {
 
     it("the function, over its budget, hands the database off and keeps the claim; the task's run takes it over", async () => {
       const ecs = mockClient(ECSClient);
-      const taskArn = "arn:aws:ecs:us-east-1:123456789012:task/ops-autopilot-backup/5f1c7e0b2a4d4c1e9f0a";
+      const taskArn = `arn:aws:ecs:us-east-1:${ACCOUNT_ID}:task/ops-autopilot-backup/5f1c7e0b2a4d4c1e9f0a`;
       ecs
         .on(RunTaskCommand)
         .resolves({ tasks: [{ taskArn, lastStatus: "PROVISIONING", launchType: "FARGATE" }], failures: [] });

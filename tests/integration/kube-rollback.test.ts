@@ -6,6 +6,7 @@ import { kubeRollbackRunbook } from "../../runbooks/kube-rollback/index.js";
 import { decideRollback, mergePatchBetween } from "../../runbooks/kube-rollback/plan.js";
 import type { Report } from "../../runbooks/types.js";
 import { type System, type SystemInput, systemSchema } from "../../systems/schema.js";
+import { CREDENTIALS } from "../helpers/aws-account.js";
 import { testClients, testContext } from "../helpers/context.js";
 import { type DeploymentSpec, type KubeApiServer, startKubeApi } from "../helpers/kube-api.js";
 
@@ -49,7 +50,7 @@ async function setup(specs: DeploymentSpec[]) {
   for (const spec of specs) api.addDeployment(spec);
   const eks = new EKSClient({
     region: "us-east-1",
-    credentials: { accessKeyId: "AKIAIOSFODNN7EXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY" },
+    credentials: CREDENTIALS,
   });
   mockClient(eks)
     .on(DescribeClusterCommand)

@@ -5,9 +5,10 @@ import { scratchInstanceSystemPrefix } from "../../lib/drill/names.js";
 import { drillContinueRunbook } from "../../runbooks/drill-continue.js";
 import { drillJanitorRunbook } from "../../runbooks/drill-janitor.js";
 import { restoreDrillRunbook } from "../../runbooks/restore-drill.js";
-import type { AnyRunbook } from "../../runbooks/types.js";
+import type { AnyRunbook, Permission } from "../../runbooks/types.js";
 import { drillSchedules } from "../../schedules/drills.js";
 import { builtinSystems, parseFleet } from "../../systems/index.js";
+import type { System } from "../../systems/schema.js";
 
 /** The rules tests/wiring applies to registered runbooks, applied to the drill runbooks before they are. */
 const drillRunbooks: AnyRunbook[] = [restoreDrillRunbook, drillContinueRunbook, drillJanitorRunbook];

@@ -4,8 +4,9 @@ import { runbooks } from "../../runbooks/index.js";
 import type { Fleet } from "../../systems/index.js";
 import { builtinFleet } from "../../systems/index.js";
 import { systemSchema } from "../../systems/schema.js";
+import { DEPLOY_ACCOUNT_ID, DEPLOYMENT } from "../helpers/aws-account.js";
 
-const options = { accountId: "111122223333", region: "us-east-1", stage: "production" };
+const options = DEPLOYMENT;
 const network = { subnetIds: ["subnet-0abc1234", "subnet-0abc5678"], securityGroupIds: ["sg-0def5678"] };
 
 /** The built-in fleet with ODE's (us-east-1) backups able to go to the task. */
@@ -84,12 +85,12 @@ describe("the deployment's Fargate backup task", () => {
       });
       const runTask = fn.permissions.filter((p) => p.actions.includes("ecs:RunTask"));
       expect(runTask.flatMap((p) => p.resources)).toEqual([
-        "arn:aws:ecs:us-east-1:111122223333:task-definition/ops-autopilot-backup:*",
+        `arn:aws:ecs:us-east-1:${DEPLOY_ACCOUNT_ID}:task-definition/ops-autopilot-backup:*`,
       ]);
       const passRole = fn.permissions.filter((p) => p.actions.includes("iam:PassRole"));
       expect(passRole.flatMap((p) => p.resources)).toEqual([
-        `arn:aws:iam::111122223333:role/${task?.taskRole.name}`,
-        `arn:aws:iam::111122223333:role/${task?.executionRole.name}`,
+        `arn:aws:iam::${DEPLOY_ACCOUNT_ID}:role/${task?.taskRole.name}`,
+        `arn:aws:iam::${DEPLOY_ACCOUNT_ID}:role/${task?.executionRole.name}`,
       ]);
     }
     // No other function gets either.

@@ -4,8 +4,9 @@ import { runbooks } from "../../runbooks/index.js";
 import { builtinSchedules } from "../../schedules/index.js";
 import { builtinFleet, builtinSystems, type Fleet, parseFleet } from "../../systems/index.js";
 import type { SystemInput } from "../../systems/schema.js";
+import { DEPLOY_ACCOUNT_ID, DEPLOYMENT } from "../helpers/aws-account.js";
 
-const options = { accountId: "111122223333", region: "us-east-1", stage: "production" };
+const options = DEPLOYMENT;
 const names = runbooks.map((r) => r.name);
 
 /** The built-in catalogue with a `slack` section on Flash Sale. */
@@ -50,7 +51,7 @@ describe("the /ops slash command in the deployment plan", () => {
       [["lambda:InvokeFunction"], invoke?.resources],
       [
         ["secretsmanager:GetSecretValue"],
-        ["arn:aws:secretsmanager:us-east-1:111122223333:secret:ops-autopilot/production/slack-??????"],
+        [`arn:aws:secretsmanager:us-east-1:${DEPLOY_ACCOUNT_ID}:secret:ops-autopilot/production/slack-??????`],
       ],
       [["s3:PutObject"], [`arn:aws:s3:::${slack?.replayBucket}/slack/seen/*`]],
       [["s3:GetObject", "s3:PutObject"], [`arn:aws:s3:::${slack?.replayBucket}/slack/approvals/*`]],
