@@ -21,8 +21,6 @@ import { GetObjectCommand } from "@aws-sdk/client-s3";
 import { createAwsClients } from "../lib/aws/clients.js";
 import { inspectBackups } from "../lib/backup/catalog.js";
 import { builtinFleet } from "../lib/catalogue.js";
-import { chooseRestoreMode } from "../lib/drill/pg-drill.js";
-import type { DrillRecord } from "../lib/drill/record.js";
 import { findSystem } from "../lib/fleet.js";
 import { startLocalPostgres } from "../lib/local/postgres.js";
 import { startLocalS3 } from "../lib/local/s3.js";
@@ -33,7 +31,9 @@ import { libpqEnv } from "../lib/postgres/connection.js";
 import { connect } from "../lib/postgres/server.js";
 import { findTools } from "../lib/postgres/tools.js";
 import { backupRunbook } from "../runbooks/backup.js";
-import { restoreDrillRunbook } from "../runbooks/restore-drill.js";
+import { restoreDrillRunbook } from "../runbooks/restore-drill/index.js";
+import { chooseRestoreMode } from "../runbooks/restore-drill/pg-drill.js";
+import type { DrillRecord } from "../runbooks/restore-drill/record.js";
 import type { RunbookContext } from "../runbooks/types.js";
 
 const { values } = parseArgs({

@@ -1,12 +1,12 @@
 import { backupRunbook } from "./backup.js";
-import { drillContinueRunbook } from "./drill-continue.js";
-import { drillJanitorRunbook } from "./drill-janitor.js";
+import { drillContinueRunbook } from "./drill-continue/index.js";
+import { drillJanitorRunbook } from "./drill-janitor/index.js";
 import { ecrCleanupRunbook } from "./ecr-cleanup/index.js";
 import { healthProbeRunbook } from "./health-probe/index.js";
 import { keepAwakeRunbook } from "./keep-awake.js";
 import { kubeRollbackRunbook } from "./kube-rollback/index.js";
 import { pruneBackupsRunbook } from "./prune-backups.js";
-import { restoreDrillRunbook } from "./restore-drill.js";
+import { restoreDrillRunbook } from "./restore-drill/index.js";
 import { rollbackRunbook } from "./rollback/index.js";
 import { scaleDownRunbook } from "./scale-down.js";
 import { scaleUpRunbook } from "./scale-up.js";

@@ -2,13 +2,13 @@ import { writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { type AwsClients, clientsForSystem } from "../../lib/aws/clients.js";
-import { type ChartPoint, linearTrend, renderDrillChart, trendAbsence } from "../../lib/drill/chart.js";
-import { listDrillRecords, type StoredDrillRecord } from "../../lib/drill/record.js";
-import { formatDuration, formatTarget } from "../../lib/drill/verdict.js";
 import { UnknownNameError, ValidationError } from "../../lib/errors.js";
 import { type Fleet, findSystem } from "../../lib/fleet.js";
 import { startLocalS3 } from "../../lib/local/s3.js";
 import { formatLocal } from "../../lib/timezone.js";
+import { type ChartPoint, linearTrend, renderDrillChart, trendAbsence } from "../../runbooks/restore-drill/chart.js";
+import { listDrillRecords, type StoredDrillRecord } from "../../runbooks/restore-drill/record.js";
+import { formatDuration, formatTarget } from "../../runbooks/restore-drill/verdict.js";
 import type { System } from "../../systems/schema.js";
 import { type CliIo, EXIT, foldLine, table, writeJson } from "../io.js";
 

@@ -1,6 +1,5 @@
 import { checkAllBackups } from "../../lib/backup/catalog.js";
 import type { Manifest } from "../../lib/backup/manifest.js";
-import { type RestoreResult, restoreFromS3 } from "../../lib/drill/restore.js";
 import { errorMessage, PrerequisiteError, RunbookError, ValidationError } from "../../lib/errors.js";
 import { type Fleet, findSystem } from "../../lib/fleet.js";
 import {
@@ -10,6 +9,7 @@ import {
   pgpassLookup,
   urlHasPassword,
 } from "../../lib/postgres/connection.js";
+import { type RestoreResult, restoreFromS3 } from "../../lib/postgres/restore.js";
 import { connect } from "../../lib/postgres/server.js";
 import { chooseTool, findTools, parseToolVersion } from "../../lib/postgres/tools.js";
 import { formatLocal } from "../../lib/timezone.js";

@@ -1,14 +1,14 @@
 import type { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import type pg from "pg";
 import type { Database, System } from "../../systems/schema.js";
+import { type PgConnection, resolveConnection } from "./connection.js";
 import {
   createScratchDatabase,
   dropScratchDatabase,
   listScratchDatabases,
   type ScratchDatabase,
   serverMajor,
-} from "../drill/scratch.js";
-import { type PgConnection, resolveConnection } from "./connection.js";
+} from "./scratch.js";
 import { connect, listByPrefix, readServerInfo, type ServerInfo } from "./server.js";
 import { exportSnapshot, type HeldSnapshot } from "./snapshot.js";
 

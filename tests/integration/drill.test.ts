@@ -6,18 +6,18 @@ import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-s
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inspectBackups } from "../../lib/backup/catalog.js";
 import { builtinFleet } from "../../lib/catalogue.js";
-import { formatDrillComment, scratchDatabaseName } from "../../lib/drill/names.js";
-import { listDrillRecords } from "../../lib/drill/record.js";
-import { restoreFromS3 } from "../../lib/drill/restore.js";
-import { createScratchDatabase, dropScratchDatabase } from "../../lib/drill/scratch.js";
-import { drillCatalogueSchema } from "../../lib/drill/settings.js";
 import { findSystem } from "../../lib/fleet.js";
 import { ensureDatabase, seedInventory } from "../../lib/local/seed.js";
+import { restoreFromS3 } from "../../lib/postgres/restore.js";
+import { createScratchDatabase, dropScratchDatabase } from "../../lib/postgres/scratch.js";
 import { connect } from "../../lib/postgres/server.js";
 import { findTools } from "../../lib/postgres/tools.js";
 import { backupRunbook } from "../../runbooks/backup.js";
-import { drillJanitorRunbook } from "../../runbooks/drill-janitor.js";
-import { restoreDrillRunbook } from "../../runbooks/restore-drill.js";
+import { drillJanitorRunbook } from "../../runbooks/drill-janitor/index.js";
+import { restoreDrillRunbook } from "../../runbooks/restore-drill/index.js";
+import { formatDrillComment, scratchDatabaseName } from "../../runbooks/restore-drill/names.js";
+import { listDrillRecords } from "../../runbooks/restore-drill/record.js";
+import { drillCatalogueSchema } from "../../runbooks/restore-drill/settings.js";
 import type { Report } from "../../runbooks/types.js";
 import type { System } from "../../systems/schema.js";
 import { testContext } from "../helpers/context.js";
@@ -403,7 +403,7 @@ import { createAwsClients } from ${JSON.stringify(url("lib/aws/clients.ts"))};
 import { builtinFleet } from ${JSON.stringify(url("lib/catalogue.ts"))};
 import { findSystem } from ${JSON.stringify(url("lib/fleet.ts"))};
 import { createLogger } from ${JSON.stringify(url("lib/logger.ts"))};
-import { restoreDrillRunbook } from ${JSON.stringify(url("runbooks/restore-drill.ts"))};
+import { restoreDrillRunbook } from ${JSON.stringify(url("runbooks/restore-drill/index.ts"))};
 const config = JSON.parse(process.argv[2]);
 // The standard clients, pointed at the local S3 server by AWS_ENDPOINT_URL_S3 (set by the parent).
 const ctx = {

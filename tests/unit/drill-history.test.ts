@@ -8,8 +8,8 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { drillHistoryCommand } from "../../cli/commands/drill-history.js";
 import type { CliIo } from "../../cli/io.js";
 import { builtinFleet } from "../../lib/catalogue.js";
-import { buildDrillRecord } from "../../lib/drill/outcome.js";
-import { drillRecordKey } from "../../lib/drill/record.js";
+import { buildDrillRecord } from "../../runbooks/restore-drill/outcome.js";
+import { drillRecordKey } from "../../runbooks/restore-drill/record.js";
 import { testClients } from "../helpers/context.js";
 
 const s3Mock = mockClient(S3Client);

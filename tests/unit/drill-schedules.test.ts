@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { nextRuns, parseScheduleExpression } from "../../lib/cron.js";
 import { parseFleet } from "../../lib/fleet.js";
-import { drillJanitorRunbook } from "../../runbooks/drill-janitor.js";
-import { restoreDrillRunbook } from "../../runbooks/restore-drill.js";
+import { drillJanitorRunbook } from "../../runbooks/drill-janitor/index.js";
+import { restoreDrillRunbook } from "../../runbooks/restore-drill/index.js";
 import { drillSchedules } from "../../schedules/drills.js";
 import { builtinSystems } from "../../systems/index.js";
 

@@ -10,10 +10,10 @@ import {
 } from "../../deploy/plan.js";
 import { assertPinned, createRuntime } from "../../functions/runtime.js";
 import { builtinFleet } from "../../lib/catalogue.js";
-import { scratchInstanceSystemPrefix } from "../../lib/drill/names.js";
 import type { Fleet } from "../../lib/fleet.js";
 import { withAccount } from "../../lib/iam.js";
 import { runbooks } from "../../runbooks/index.js";
+import { scratchInstanceSystemPrefix } from "../../runbooks/restore-drill/names.js";
 import type { AnyRunbook, Permission } from "../../runbooks/types.js";
 import type { System } from "../../systems/schema.js";
 import { memoryLogger } from "../helpers/context.js";

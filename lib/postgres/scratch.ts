@@ -1,7 +1,7 @@
+import { type DrillComment, parseDrillComment, SCRATCH_DATABASE_PREFIX } from "../../runbooks/restore-drill/names.js";
 import { errorMessage, RunbookError } from "../errors.js";
-import type { PgConnection } from "../postgres/connection.js";
-import { connect, listByPrefix } from "../postgres/server.js";
-import { type DrillComment, parseDrillComment, SCRATCH_DATABASE_PREFIX } from "./names.js";
+import type { PgConnection } from "./connection.js";
+import { connect, listByPrefix } from "./server.js";
 
 /**
  * Scratch databases on a drill target server: created with their drill's id, owner and deadline in a

@@ -3,12 +3,12 @@ import {
   RestoreDBInstanceToPointInTimeCommand,
   type Tag,
 } from "@aws-sdk/client-rds";
-import type { ReportBuilder } from "../../runbooks/report.js";
-import type { RunbookContext } from "../../runbooks/types.js";
+import { errorMessage, errorName } from "../../lib/errors.js";
+import { type Expectations, readTableStats } from "../../lib/postgres/checks.js";
+import { resolveConnection } from "../../lib/postgres/connection.js";
 import type { Database } from "../../systems/schema.js";
-import { errorMessage, errorName } from "../errors.js";
-import { resolveConnection } from "../postgres/connection.js";
-import { type Expectations, readTableStats } from "./checks.js";
+import type { ReportBuilder } from "../report.js";
+import type { RunbookContext } from "../types.js";
 import { DRILL_TAGS, drillId, scratchInstanceId } from "./names.js";
 import { describeInstance, listDrillInstances, newestSnapshot } from "./rds-instances.js";
 import type { RdsDrillPlan } from "./rds-plan.js";

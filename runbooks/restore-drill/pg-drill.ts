@@ -1,29 +1,34 @@
 import { statfs } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { z } from "zod";
-import type { ReportBuilder } from "../../runbooks/report.js";
-import type { RunbookContext } from "../../runbooks/types.js";
-import type { Database } from "../../systems/schema.js";
-import { inspectBackups } from "../backup/catalog.js";
-import { manifestKey } from "../backup/layout.js";
-import type { Manifest } from "../backup/manifest.js";
-import { errorMessage, RunbookError } from "../errors.js";
-import { describeConnection, type PgConnection, resolveConnection } from "../postgres/connection.js";
-import { chooseTool, findTools, parseToolVersion } from "../postgres/tools.js";
-import { plural } from "../text.js";
-import { dropCheckRolesOfDrill } from "./check-role.js";
-import { type CheckResult, type ExpectedTable, validateRestored, validationOutcome } from "./checks.js";
-import { drillId, formatDrillComment, scratchDatabaseName } from "./names.js";
-import { addDrillToReport, buildDrillRecord, type DrillFacts } from "./outcome.js";
-import { type DrillRecord, listDrillRecords, readJsonObject, saveDrillRecord } from "./record.js";
-import { type RestoreMode, type RestoreResult, restoreFromS3 } from "./restore.js";
+import { inspectBackups } from "../../lib/backup/catalog.js";
+import { manifestKey } from "../../lib/backup/layout.js";
+import type { Manifest } from "../../lib/backup/manifest.js";
+import { errorMessage, RunbookError } from "../../lib/errors.js";
+import { dropCheckRolesOfDrill } from "../../lib/postgres/check-role.js";
+import {
+  type CheckResult,
+  type ExpectedTable,
+  validateRestored,
+  validationOutcome,
+} from "../../lib/postgres/checks.js";
+import { describeConnection, type PgConnection, resolveConnection } from "../../lib/postgres/connection.js";
+import { type RestoreMode, type RestoreResult, restoreFromS3 } from "../../lib/postgres/restore.js";
 import {
   createScratchDatabase,
   dropScratchDatabase,
   listScratchDatabases,
   ScratchExistsError,
   serverMajor,
-} from "./scratch.js";
+} from "../../lib/postgres/scratch.js";
+import { chooseTool, findTools, parseToolVersion } from "../../lib/postgres/tools.js";
+import { plural } from "../../lib/text.js";
+import type { Database } from "../../systems/schema.js";
+import type { ReportBuilder } from "../report.js";
+import type { RunbookContext } from "../types.js";
+import { drillId, formatDrillComment, scratchDatabaseName } from "./names.js";
+import { addDrillToReport, buildDrillRecord, type DrillFacts } from "./outcome.js";
+import { type DrillRecord, listDrillRecords, readJsonObject, saveDrillRecord } from "./record.js";
 import type { DrillSettings } from "./settings.js";
 import { rpoSourceWarning } from "./verdict.js";
 

@@ -1,22 +1,27 @@
 import { ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { z } from "zod";
-import { dropCheckRole, listCheckRoles } from "../lib/drill/check-role.js";
-import { drillRecordPermissions, pgDumpDrillPermissions, rdsCleanupPermissions, usesRds } from "../lib/drill/iam.js";
-import { parseDrillTimestamp, scratchDatabasePrefix, startedAtFromName } from "../lib/drill/names.js";
-import { type DrillTarget, DrillTargetError, JANITOR_GRACE_MS, resolveDrillTarget } from "../lib/drill/pg-drill.js";
-import { continueRdsDrill, recordTimedOutDrill } from "../lib/drill/rds-continue.js";
-import { type DrillInstance, deleteScratchInstance, listDrillInstances } from "../lib/drill/rds-instances.js";
-import { rdsDrillPlanSchema } from "../lib/drill/rds-plan.js";
-import { deleteObject, pendingClaimsPrefix, pendingPrefix, readJsonObject } from "../lib/drill/record.js";
-import { dropScratchDatabase, listScratchDatabases } from "../lib/drill/scratch.js";
-import { defaultDeadlineMinutes, resolveDrillSettings } from "../lib/drill/settings.js";
-import { errorMessage } from "../lib/errors.js";
-import { describeConnection } from "../lib/postgres/connection.js";
-import { foldText, plural } from "../lib/text.js";
-import type { System } from "../systems/schema.js";
-import { booleanish } from "./inputs.js";
-import { ReportBuilder } from "./report.js";
-import type { Runbook, RunbookContext } from "./types.js";
+import { errorMessage } from "../../lib/errors.js";
+import { dropCheckRole, listCheckRoles } from "../../lib/postgres/check-role.js";
+import { describeConnection } from "../../lib/postgres/connection.js";
+import { dropScratchDatabase, listScratchDatabases } from "../../lib/postgres/scratch.js";
+import { foldText, plural } from "../../lib/text.js";
+import type { System } from "../../systems/schema.js";
+import { continueRdsDrill, recordTimedOutDrill } from "../drill-continue/rds-continue.js";
+import { booleanish } from "../inputs.js";
+import { ReportBuilder } from "../report.js";
+import {
+  drillRecordPermissions,
+  pgDumpDrillPermissions,
+  rdsCleanupPermissions,
+  usesRds,
+} from "../restore-drill/iam.js";
+import { parseDrillTimestamp, scratchDatabasePrefix, startedAtFromName } from "../restore-drill/names.js";
+import { type DrillTarget, DrillTargetError, JANITOR_GRACE_MS, resolveDrillTarget } from "../restore-drill/pg-drill.js";
+import { type DrillInstance, deleteScratchInstance, listDrillInstances } from "../restore-drill/rds-instances.js";
+import { rdsDrillPlanSchema } from "../restore-drill/rds-plan.js";
+import { deleteObject, pendingClaimsPrefix, pendingPrefix, readJsonObject } from "../restore-drill/record.js";
+import { defaultDeadlineMinutes, resolveDrillSettings } from "../restore-drill/settings.js";
+import type { Runbook, RunbookContext } from "../types.js";
 
 const input = z.strictObject({
   /** Look for scratch databases on the drill target (default: when the system drills pg_dump). */

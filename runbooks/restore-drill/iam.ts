@@ -1,6 +1,4 @@
-import type { Permission } from "../../runbooks/types.js";
-import type { System } from "../../systems/schema.js";
-import { drillPrefix } from "../backup/layout.js";
+import { drillPrefix } from "../../lib/backup/layout.js";
 import {
   arn,
   backupKeyPrefix,
@@ -10,7 +8,9 @@ import {
   listBucketPermission,
   s3Arn,
   viaService,
-} from "../iam.js";
+} from "../../lib/iam.js";
+import type { System } from "../../systems/schema.js";
+import type { Permission } from "../types.js";
 import { scratchInstanceSystemPrefix } from "./names.js";
 
 /** Drill records and pending plans: `arn:<partition>:s3:::<bucket>/drills/<system>/*`. */

@@ -6,11 +6,11 @@ import {
   type S3Client,
 } from "@aws-sdk/client-s3";
 import { z } from "zod";
-import { serverSideEncryption } from "../backup/encryption.js";
-import { compactTimestamp, drillClaimPrefix, drillPrefix } from "../backup/layout.js";
-import { errorMessage, errorName } from "../errors.js";
-import { redactValue } from "../redact.js";
-import type { CheckResult } from "./checks.js";
+import { serverSideEncryption } from "../../lib/backup/encryption.js";
+import { compactTimestamp, drillClaimPrefix, drillPrefix } from "../../lib/backup/layout.js";
+import { errorMessage, errorName } from "../../lib/errors.js";
+import type { CheckResult } from "../../lib/postgres/checks.js";
+import { redactValue } from "../../lib/redact.js";
 import type { Verdict } from "./verdict.js";
 
 /**

@@ -1,18 +1,18 @@
 import { z } from "zod";
-import { drillClaimKey } from "../lib/backup/layout.js";
-import { pgDumpDrillPermissions, rdsStartPermissions, usesRds } from "../lib/drill/iam.js";
-import { pgDumpDrill } from "../lib/drill/pg-drill.js";
-import { startRdsDrill } from "../lib/drill/rds-start.js";
-import type { DrillRecord } from "../lib/drill/record.js";
-import { drillInputFields, resolveDrillSettings, unknownDrillKeyMessage } from "../lib/drill/settings.js";
-import { formatTarget, rpoSourceWarning } from "../lib/drill/verdict.js";
-import { errorMessage } from "../lib/errors.js";
-import { foldText, plural } from "../lib/text.js";
-import type { System } from "../systems/schema.js";
-import { selectDatabases } from "./databases.js";
-import { runExclusive } from "./exclusive.js";
-import { ReportBuilder } from "./report.js";
-import type { Report, Runbook } from "./types.js";
+import { drillClaimKey } from "../../lib/backup/layout.js";
+import { errorMessage } from "../../lib/errors.js";
+import { foldText, plural } from "../../lib/text.js";
+import type { System } from "../../systems/schema.js";
+import { selectDatabases } from "../databases.js";
+import { runExclusive } from "../exclusive.js";
+import { ReportBuilder } from "../report.js";
+import type { Report, Runbook } from "../types.js";
+import { pgDumpDrillPermissions, rdsStartPermissions, usesRds } from "./iam.js";
+import { pgDumpDrill } from "./pg-drill.js";
+import { startRdsDrill } from "./rds-start.js";
+import type { DrillRecord } from "./record.js";
+import { drillInputFields, resolveDrillSettings, unknownDrillKeyMessage } from "./settings.js";
+import { formatTarget, rpoSourceWarning } from "./verdict.js";
 
 const fields = {
   /** Only this database (its catalogue id); default: every database the drill source applies to. */

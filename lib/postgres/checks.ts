@@ -2,10 +2,10 @@ import type pg from "pg";
 import type { z } from "zod";
 import type { customCheckSchema } from "../../systems/drill-schema.js";
 import { errorMessage } from "../errors.js";
-import type { PgConnection } from "../postgres/connection.js";
-import { connect, largestTables } from "../postgres/server.js";
 import { plural } from "../text.js";
 import { type CheckRole, type CheckRoleLabel, createCheckRole } from "./check-role.js";
+import type { PgConnection } from "./connection.js";
+import { connect, largestTables } from "./server.js";
 
 export { checkExpectationSchema, customCheckSchema } from "../../systems/drill-schema.js";
 

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
-import { compactTimestamp } from "../backup/layout.js";
+import { compactTimestamp } from "../../lib/backup/layout.js";
 
 /**
  * Names of what a drill creates. State lives on the resource (DESIGN.md): a drill database carries its

@@ -1,11 +1,10 @@
 import { randomUUID } from "node:crypto";
-import type { ReportBuilder } from "../../runbooks/report.js";
-import type { RunbookContext } from "../../runbooks/types.js";
-import { errorMessage } from "../errors.js";
-import { type PgConnection, resolveConnection } from "../postgres/connection.js";
-import { isWriteConflict } from "../s3-claim.js";
-import { type CheckResult, type Expectations, validateRestored, validationOutcome } from "./checks.js";
-import { addDrillToReport, buildDrillRecord, type DrillFacts } from "./outcome.js";
+import { errorMessage } from "../../lib/errors.js";
+import { type CheckResult, type Expectations, validateRestored, validationOutcome } from "../../lib/postgres/checks.js";
+import { type PgConnection, resolveConnection } from "../../lib/postgres/connection.js";
+import { isWriteConflict } from "../../lib/s3-claim.js";
+import type { ReportBuilder } from "../report.js";
+import { addDrillToReport, buildDrillRecord, type DrillFacts } from "../restore-drill/outcome.js";
 import {
   BROKEN,
   CONNECTABLE,
@@ -15,8 +14,8 @@ import {
   instanceTags,
   setState,
   toDrillInstance,
-} from "./rds-instances.js";
-import { type RdsDrillPlan, rdsDrillPlanSchema } from "./rds-plan.js";
+} from "../restore-drill/rds-instances.js";
+import { type RdsDrillPlan, rdsDrillPlanSchema } from "../restore-drill/rds-plan.js";
 import {
   claimKey,
   type DrillRecord,
@@ -25,8 +24,9 @@ import {
   readJsonObject,
   saveDrillRecord,
   writeJsonObject,
-} from "./record.js";
-import { resolveDrillSettings } from "./settings.js";
+} from "../restore-drill/record.js";
+import { resolveDrillSettings } from "../restore-drill/settings.js";
+import type { RunbookContext } from "../types.js";
 
 /** Continuing an RDS drill once RDS has restored its scratch instance: claim, validate, delete, record. */
 
