@@ -32,7 +32,7 @@ import { connect } from "../lib/postgres/server.js";
 import { findTools } from "../lib/postgres/tools.js";
 import { backupRunbook } from "../runbooks/backup.js";
 import { restoreDrillRunbook } from "../runbooks/restore-drill/index.js";
-import { chooseRestoreMode } from "../runbooks/restore-drill/pg-drill.js";
+import { chooseRestoreMode } from "../runbooks/restore-drill/plan.js";
 import type { DrillRecord } from "../runbooks/restore-drill/record.js";
 import type { RunbookContext } from "../runbooks/types.js";
 

@@ -1,127 +1,61 @@
-import { statfs } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { z } from "zod";
 import { inspectBackups } from "../../lib/backup/catalog.js";
 import { manifestKey } from "../../lib/backup/layout.js";
 import type { Manifest } from "../../lib/backup/manifest.js";
-import { errorMessage, RunbookError } from "../../lib/errors.js";
-import { dropCheckRolesOfDrill } from "../../lib/postgres/check-role.js";
-import {
-  type CheckResult,
-  type ExpectedTable,
-  validateRestored,
-  validationOutcome,
-} from "../../lib/postgres/checks.js";
-import { describeConnection, type PgConnection, resolveConnection } from "../../lib/postgres/connection.js";
-import { type RestoreMode, type RestoreResult, restoreFromS3 } from "../../lib/postgres/restore.js";
-import {
-  createScratchDatabase,
-  dropScratchDatabase,
-  listScratchDatabases,
-  ScratchExistsError,
-  serverMajor,
-} from "../../lib/postgres/scratch.js";
-import { chooseTool, findTools, parseToolVersion } from "../../lib/postgres/tools.js";
-import { plural } from "../../lib/text.js";
+import { errorMessage } from "../../lib/errors.js";
+import type { ExpectedTable } from "../../lib/postgres/checks.js";
 import type { Database } from "../../systems/schema.js";
 import type { ReportBuilder } from "../report.js";
 import type { RunbookContext } from "../types.js";
-import { drillId, formatDrillComment, scratchDatabaseName } from "./names.js";
+import { applyPgDumpDrill } from "./apply.js";
+import { drillId } from "./names.js";
 import { addDrillToReport, buildDrillRecord, type DrillFacts } from "./outcome.js";
+import {
+  chooseDrillTarget,
+  type DrillTarget,
+  type PgDrillPlan,
+  type PgDrillSnapshot,
+  type PgDrillSteps,
+  planPgDumpDrill,
+  restoreToolMajor,
+} from "./plan.js";
 import { type DrillRecord, listDrillRecords, readJsonObject, saveDrillRecord } from "./record.js";
 import type { DrillSettings } from "./settings.js";
 import { rpoSourceWarning } from "./verdict.js";
 
-/** Grace after a drill's own deadline before the janitor may drop its database (it cleans up itself first). */
-export const JANITOR_GRACE_MS = 5 * 60_000;
-
 /**
- * From this size on, a dump restores faster downloaded (parallel ranged GETs, hashed as the parts land)
- * then `pg_restore -j` than streamed into one pg_restore: `bench/drill.ts` measured it at 10 MB and at
- * 280 MB of dump on two cores. Below it the difference is noise and streaming needs no disk.
+ * One pg_dump drill of one database: read what the plan needs (`plan.ts`), plan, then report the plan
+ * (dry run) or carry it out (`apply.ts`) and save the drill's record.
  */
-export const DOWNLOAD_MODE_MIN_BYTES = 4 * 1024 * 1024;
 
-/** Options of {@link chooseRestoreMode}. */
-export interface RestoreModeChoice {
-  setting: DrillSettings["restoreMode"];
-  bytes: number;
-  jobs: number;
-  /** Free bytes where the temp file would go; undefined when unknown. */
-  freeBytes?: number | undefined;
-}
+export {
+  chooseRestoreMode,
+  DOWNLOAD_MODE_MIN_BYTES,
+  type DrillTarget,
+  DrillTargetError,
+  JANITOR_GRACE_MS,
+} from "./plan.js";
 
 /**
- * `auto` → download for large dumps when there is more than one core and room for the file (Lambda's
- * /tmp is 512 MB unless configured), else stream.
- */
-export function chooseRestoreMode(choice: RestoreModeChoice): RestoreMode {
-  if (choice.setting !== "auto") return choice.setting;
-  const room = choice.freeBytes === undefined || choice.freeBytes > choice.bytes * 1.1 + DOWNLOAD_MODE_MIN_BYTES;
-  return choice.bytes >= DOWNLOAD_MODE_MIN_BYTES && choice.jobs > 1 && room ? "download" : "stream";
-}
-
-/** Free bytes in a directory; undefined when it cannot be told. */
-export async function freeBytes(dir: string): Promise<number | undefined> {
-  try {
-    const info = await statfs(dir);
-    return info.bavail * info.bsize;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Where a pg_dump drill creates its scratch database, and how that was decided (for the report). */
-export interface DrillTarget {
-  conn: PgConnection;
-  from: "dr.drill.target" | "dr.drill.allowSourceServer";
-}
-
-/** A pg_dump drill has no drill target of its own: it refuses to fall back to the production server. */
-export class DrillTargetError extends RunbookError {}
-
-const serverOf = (conn: PgConnection) => `${conn.host.toLowerCase()}:${conn.port}`;
-
-/**
- * The drill target server: the catalogue's `dr.drill.target`, or — only with the explicit opt-in
- * `dr.drill.allowSourceServer` (the embedded demo) — the database's own server. Never a silent fallback
- * to production: without either, or with a target that is the database's own server without the opt-in,
- * throws {@link DrillTargetError} naming the field to set.
+ * The drill target server ({@link chooseDrillTarget}), its connections resolved through `ctx.postgres`.
+ * The production server is resolved only to refuse it (a failure there is not the drill's), except
+ * when the drill runs on it by opt-in.
  */
 export async function resolveDrillTarget(
-  ctx: Pick<RunbookContext, "env" | "clients" | "system">,
+  ctx: Pick<RunbookContext, "postgres" | "system">,
   database: Database,
   settings: Pick<DrillSettings, "target" | "allowSourceServer">,
 ): Promise<DrillTarget> {
   const where = `system "${ctx.system.id}" database "${database.id}"`;
-  const source = () => resolveConnection({ database, secrets: ctx.clients.secrets, env: ctx.env });
   if (!settings.target) {
-    if (settings.allowSourceServer) return { conn: await source(), from: "dr.drill.allowSourceServer" };
-    throw new DrillTargetError(
-      `${where}: a pg_dump drill needs a drill target server distinct from production; set dr.drill.target ` +
-        `in the catalogue ({source: "secrets-manager", secretId} or {source: "env", variable}, an admin of a ` +
-        "scratch server that may create databases and roles), or dr.drill.allowSourceServer: true to drill on the " +
-        "database's own server (local stacks only)",
-    );
+    const production = settings.allowSourceServer ? await ctx.postgres.resolve(database) : undefined;
+    return chooseDrillTarget({ where, settings, production });
   }
-  const conn = await resolveConnection({
-    database: { ...database, credentials: settings.target },
-    secrets: ctx.clients.secrets,
-    env: ctx.env,
-    system: ctx.system,
-  });
-  if (!settings.allowSourceServer) {
-    // A target that is the production server under another name is the same hole: refuse it too. When the
-    // source cannot be resolved here, it cannot be where the drill goes either.
-    const production = await source().catch(() => undefined);
-    if (production && serverOf(production) === serverOf(conn)) {
-      throw new DrillTargetError(
-        `${where}: dr.drill.target points at the database's own server (${serverOf(conn)}); give it a separate ` +
-          "scratch server, or set dr.drill.allowSourceServer: true to allow this on purpose",
-      );
-    }
-  }
-  return { conn, from: "dr.drill.target" };
+  const target = await ctx.postgres.resolve({ ...database, credentials: settings.target }, ctx.system);
+  const production = settings.allowSourceServer
+    ? undefined
+    : await ctx.postgres.resolve(database).catch(() => undefined);
+  return chooseDrillTarget({ where, settings, target, production });
 }
 
 const exactTablesSchema = z.object({
@@ -187,43 +121,99 @@ export async function estimateRestoreMs(
   return Math.round(manifest.durationMs * 2);
 }
 
-function restoreChecks(restore: RestoreResult, expected: { bytes: number; sha256: string }): CheckResult[] {
-  const checks: CheckResult[] = [
-    {
-      name: "checksum",
-      kind: "checksum",
-      status: restore.checksumOk ? "passed" : "failed",
-      expected: `sha256 ${expected.sha256.slice(0, 16)}…, ${expected.bytes} bytes`,
-      actual: `sha256 ${restore.sha256.slice(0, 16)}…, ${restore.bytes} bytes`,
-      ...(restore.checksumOk ? {} : { reason: "the backup's bytes do not match its manifest" }),
-    },
-  ];
-  if (!restore.ran) {
-    checks.push({
-      name: "pg_restore exit status",
-      kind: "restore",
-      status: "skipped",
-      reason: "not restored: the checksum was verified first and did not match",
-    });
-    return checks;
-  }
-  const ok = restore.exitCode === 0;
-  checks.push({
-    name: "pg_restore exit status",
-    kind: "restore",
-    status: ok ? "passed" : "failed",
-    expected: "0",
-    actual: restore.exitSignal ? `killed by ${restore.exitSignal}` : String(restore.exitCode),
-    ...(ok ? {} : { reason: restore.errors.slice(0, 3).join(" | ") || "pg_restore failed" }),
+/** What {@link readPgDrill} reads for. */
+interface DrillScope {
+  ctx: RunbookContext;
+  database: Database;
+  settings: DrillSettings;
+  bucket: string;
+  prefix: string;
+  startedAt: Date;
+}
+
+/** Reads what {@link planPgDumpDrill} decides from: the backups, and (when there is one) the target. */
+export async function readPgDrill(scope: DrillScope): Promise<PgDrillSnapshot> {
+  const { ctx, database, settings, bucket } = scope;
+  const listing = await inspectBackups(ctx.clients.s3, {
+    bucket,
+    prefix: scope.prefix,
+    system: ctx.system.id,
+    database: database.id,
+    now: scope.startedAt,
   });
-  return checks;
+  const base: PgDrillSnapshot = {
+    system: ctx.system.id,
+    database: database.id,
+    bucket,
+    dumps: listing.backups.length,
+    warnings: [rpoSourceWarning(ctx.system.dr)].filter((w): w is string => Boolean(w)),
+    runDeadline: ctx.deadline,
+  };
+  const manifest = listing.newest?.manifest;
+  if (!manifest) return base;
+  const target = await resolveDrillTarget(ctx, database, settings);
+  const targetServer = await ctx.postgres.serverVersion(target.conn);
+  const needed = restoreToolMajor(targetServer.major, manifest.pgDumpVersion);
+  const tool = await ctx.pgTools.choose("pg_restore", { major: needed, version: String(needed) });
+  return {
+    ...base,
+    newest: manifest,
+    target,
+    targetServer,
+    tool,
+    scratch: await ctx.postgres.scratch.list(target.conn),
+    estimateMs: ctx.deadline ? await estimateRestoreMs(ctx, bucket, database.id, manifest) : undefined,
+    freeBytes: settings.restoreMode === "auto" ? await ctx.tempDir.freeBytes() : undefined,
+  };
+}
+
+/** A dry run: the plan, reported as what the drill would do. */
+export function reportPgDrillPlan(report: ReportBuilder, resource: string, plan: PgDrillPlan): void {
+  if (plan.kind === "skip") {
+    report.add({ resource, action: plan.action, status: plan.status, reason: plan.reason });
+    return;
+  }
+  const name = plan.scratchName;
+  report.add({ resource: name, action: "create-scratch-database", status: "would-do", after: plan.description });
+  report.add({
+    resource: name,
+    action: "restore",
+    status: "would-do",
+    reason: `from ${plan.description.backup} (${plan.description.mode})`,
+  });
+  report.add({ resource: name, action: "validate", status: "would-do", reason: plan.validation });
+  report.add({ resource: name, action: "drop-scratch-database", status: "would-do" });
+}
+
+/** Saves a drill's record (its failure to save is reported, not thrown) and adds it to the report. */
+async function finish(ctx: RunbookContext, report: ReportBuilder, record: DrillRecord): Promise<DrillRecord> {
+  const backup = ctx.system.backup;
+  if (backup) {
+    try {
+      const key = await saveDrillRecord(ctx.clients.s3, {
+        bucket: backup.bucket,
+        record,
+        ...(backup.kmsKeyId ? { kmsKeyId: backup.kmsKeyId } : {}),
+      });
+      report.add({ resource: `s3://${backup.bucket}/${key}`, action: "save-drill-record", status: "done" });
+    } catch (error) {
+      report.add({
+        resource: `${ctx.system.id}/${record.database}`,
+        action: "save-drill-record",
+        status: "failed",
+        reason: errorMessage(error),
+      });
+    }
+  }
+  addDrillToReport(report, record);
+  return record;
 }
 
 /**
  * One pg_dump drill of one database: newest backup with a manifest → scratch database (named with the
  * drill id, deadline in its COMMENT) → pg_restore with the sha256 checked on the way → validation →
  * DROP, whatever happened. Saves and returns the drill's record; undefined when it did not run (dry
- * run, a drill already in flight).
+ * run, a drill already in flight, no time left).
  */
 export async function pgDumpDrill(
   ctx: RunbookContext,
@@ -232,333 +222,61 @@ export async function pgDumpDrill(
   settings: DrillSettings,
 ): Promise<DrillRecord | undefined> {
   const { system } = ctx;
-  const backup = system.backup;
   const resource = `${system.id}/${database.id}`;
-  if (!backup) {
+  if (!system.backup) {
     report.add({ resource, action: "restore-drill", status: "skipped", reason: "no backup section in the catalogue" });
     return undefined;
   }
   const startedAt = ctx.now();
-  const id = drillId(system.id, database.id, startedAt);
-  const warnings = [rpoSourceWarning(system.dr)].filter((w): w is string => Boolean(w));
-  const s3 = ctx.clients.s3;
-
-  const listing = await inspectBackups(s3, {
-    bucket: backup.bucket,
-    prefix: backup.prefix,
-    system: system.id,
-    database: database.id,
-    now: startedAt,
-  });
-  const { newest } = listing;
-  const facts = (extra: Partial<DrillFacts> & Pick<DrillFacts, "checks" | "cleanup">): DrillFacts => ({
-    drillId: id,
+  const scope = { ctx, database, settings, bucket: system.backup.bucket, prefix: system.backup.prefix, startedAt };
+  const snapshot = await readPgDrill(scope);
+  const plan = planPgDumpDrill(snapshot, settings, startedAt);
+  if (ctx.dryRun) {
+    reportPgDrillPlan(report, resource, plan);
+    return undefined;
+  }
+  const base = {
+    drillId: drillId(system.id, database.id, startedAt),
     system,
     database: database.id,
-    source: "pg_dump",
+    source: "pg_dump" as const,
     startedAt,
+  };
+  if (plan.kind === "skip") return recordSkip({ ctx, report, resource, plan, base, snapshot });
+  const facts = await applyPgDumpDrill({
+    ctx,
+    report,
+    steps: plan,
+    settings,
+    bucket: scope.bucket,
+    resource,
+    expectedTables: () => expectedTables(ctx, scope.bucket, plan.manifest, settings.tableLimit),
+  });
+  return facts ? finish(ctx, report, buildDrillRecord({ ...base, ...facts })) : undefined;
+}
+
+/** A plan not carried out: reported; a failed drill (no backup) is also recorded. */
+async function recordSkip(input: {
+  ctx: RunbookContext;
+  report: ReportBuilder;
+  resource: string;
+  plan: Exclude<PgDrillPlan, PgDrillSteps>;
+  base: Pick<DrillFacts, "drillId" | "system" | "database" | "source" | "startedAt">;
+  snapshot: PgDrillSnapshot;
+}): Promise<DrillRecord | undefined> {
+  const { ctx, report, resource, plan } = input;
+  report.add({ resource, action: plan.action, status: plan.status, reason: plan.reason });
+  if (!plan.record) return undefined;
+  const facts: DrillFacts = {
+    ...input.base,
     finishedAt: ctx.now(),
     recoveryPointUsable: false,
     restoredFrom: {},
     scratch: "",
-    warnings,
-    ...extra,
-  });
-  const finish = async (record: DrillRecord): Promise<DrillRecord> => {
-    if (!ctx.dryRun) {
-      try {
-        const key = await saveDrillRecord(s3, {
-          bucket: backup.bucket,
-          record,
-          ...(backup.kmsKeyId ? { kmsKeyId: backup.kmsKeyId } : {}),
-        });
-        report.add({ resource: `s3://${backup.bucket}/${key}`, action: "save-drill-record", status: "done" });
-      } catch (error) {
-        report.add({
-          resource,
-          action: "save-drill-record",
-          status: "failed",
-          reason: errorMessage(error),
-        });
-      }
-    }
-    addDrillToReport(report, record);
-    return record;
+    warnings: [...input.snapshot.warnings],
+    failure: plan.reason,
+    checks: [],
+    cleanup: { status: "absent" },
   };
-
-  if (!newest) {
-    const reason = `no backup with a valid manifest among ${plural(listing.backups.length, "dump")}: nothing to restore`;
-    report.add({ resource, action: "restore", status: "failed", reason });
-    if (ctx.dryRun) return undefined;
-    return finish(buildDrillRecord(facts({ failure: reason, checks: [], cleanup: { status: "absent" } })));
-  }
-  const manifest = newest.manifest;
-  const takenAt = new Date(manifest.startedAt);
-  const restoredFrom = {
-    key: manifest.key,
-    bytes: manifest.bytes,
-    sha256: manifest.sha256,
-    takenAt: manifest.startedAt,
-    serverVersion: manifest.serverVersion,
-  };
-
-  const target = await resolveDrillTarget(ctx, database, settings);
-  const targetServer = await serverMajor(target.conn);
-  const dumpMajor = parseToolVersion(`(PostgreSQL) ${manifest.pgDumpVersion}`)?.major ?? 0;
-  const tools = await findTools({
-    name: "pg_restore",
-    extraDirs: (ctx.env.OPS_PG_BIN_DIRS ?? "").split(":").filter(Boolean),
-    path: ctx.env.PATH ?? "",
-  });
-  // pg_restore must read the archive (≥ the pg_dump that wrote it) and suit the target server.
-  const needed = Math.max(targetServer.major, dumpMajor);
-  const tool = chooseTool(tools, { major: needed, version: String(needed) }, "pg_restore");
-  const sourceMajor = Number.parseInt(manifest.serverVersion, 10);
-  if (Number.isFinite(sourceMajor) && targetServer.major < sourceMajor) {
-    warnings.push(
-      `drill target runs PostgreSQL ${targetServer.version}, older than the source's ${manifest.serverVersion}: the restore may fail for that reason alone`,
-    );
-  }
-
-  // At-least-once delivery: a drill of this database still within its deadline means this run is a duplicate.
-  const now = ctx.now();
-  const inFlight = (await listScratchDatabases(target.conn)).find(
-    (d) =>
-      d.comment?.system === system.id &&
-      d.comment.database === database.id &&
-      new Date(d.comment.deadline).getTime() > now.getTime(),
-  );
-  if (inFlight) {
-    report.add({
-      resource,
-      action: "restore-drill",
-      status: "skipped",
-      reason: `drill ${inFlight.comment?.drillId} is in progress (scratch database ${inFlight.name}, deadline ${inFlight.comment?.deadline})`,
-    });
-    return undefined;
-  }
-
-  // A restore that cannot finish before the Lambda deadline is not started: it would only time out.
-  const estimateMs = ctx.deadline ? await estimateRestoreMs(ctx, backup.bucket, database.id, manifest) : undefined;
-  if (ctx.deadline && estimateMs !== undefined && now.getTime() + estimateMs > ctx.deadline.getTime()) {
-    report.add({
-      resource,
-      action: "restore-drill",
-      status: "skipped",
-      reason:
-        `estimated restore time ${Math.round(estimateMs / 1000)} s exceeds the ${Math.round((ctx.deadline.getTime() - now.getTime()) / 1000)} s ` +
-        "left before the deadline; run it as a plain process (`ops run restore-drill`, e.g. a Fargate task)",
-    });
-    return undefined;
-  }
-
-  const name = scratchDatabaseName(system.id, database.id, startedAt);
-  const drillDeadline = new Date(
-    Math.min(
-      startedAt.getTime() + settings.deadlineMinutes * 60_000,
-      ctx.deadline?.getTime() ?? Number.POSITIVE_INFINITY,
-    ),
-  );
-  const tempDir = ctx.env.TMPDIR ?? tmpdir();
-  const mode = chooseRestoreMode({
-    setting: settings.restoreMode,
-    bytes: manifest.bytes,
-    jobs: settings.jobs,
-    ...(settings.restoreMode === "auto" ? { freeBytes: await freeBytes(tempDir) } : {}),
-  });
-  const scratchConn: PgConnection = { ...target.conn, database: name };
-  const plan = {
-    drillId: id,
-    backup: `s3://${backup.bucket}/${manifest.key}`,
-    bytes: manifest.bytes,
-    takenAt: manifest.startedAt,
-    target: `${describeConnection(target.conn)} (${target.from})`,
-    scratchDatabase: name,
-    deadline: drillDeadline.toISOString(),
-    pgRestore: `${tool.version} (${tool.path})`,
-    mode: mode === "download" ? `download, then pg_restore -j ${settings.jobs}` : "stream into pg_restore",
-    checks: settings.checks.length,
-    ...(estimateMs !== undefined ? { estimatedSeconds: Math.round(estimateMs / 1000) } : {}),
-  };
-  if (ctx.dryRun) {
-    report.add({ resource: name, action: "create-scratch-database", status: "would-do", after: plan });
-    report.add({ resource: name, action: "restore", status: "would-do", reason: `from ${plan.backup} (${plan.mode})` });
-    report.add({
-      resource: name,
-      action: "validate",
-      status: "would-do",
-      reason: `table count, row counts of ${plural(Math.min(settings.tableLimit, manifest.tables.length), "table")}, ${plural(settings.checks.length, "custom check")}`,
-    });
-    report.add({ resource: name, action: "drop-scratch-database", status: "would-do" });
-    return undefined;
-  }
-
-  try {
-    await createScratchDatabase(
-      target.conn,
-      name,
-      formatDrillComment({
-        drillId: id,
-        system: system.id,
-        database: database.id,
-        startedAt: startedAt.toISOString(),
-        deadline: new Date(drillDeadline.getTime() + JANITOR_GRACE_MS).toISOString(),
-      }),
-    );
-  } catch (error) {
-    if (error instanceof ScratchExistsError) {
-      report.add({ resource: name, action: "restore-drill", status: "skipped", reason: error.message });
-      return undefined;
-    }
-    throw error;
-  }
-  report.add({ resource: name, action: "create-scratch-database", status: "done", after: plan });
-
-  // Stop at the drill's deadline or when the edge says so; cleanup runs after either.
-  const controller = new AbortController();
-  // The restore in flight stops on a cancel (second Ctrl-C, SIGTERM, the deadline), not on a first Ctrl-C.
-  const outer = ctx.cancel ?? ctx.signal;
-  const onOuterAbort = () => controller.abort(outer?.reason ?? new Error("stopped by the caller"));
-  outer?.addEventListener("abort", onOuterAbort, { once: true });
-  if (outer?.aborted) onOuterAbort();
-  const timer = setTimeout(
-    () => controller.abort(new Error(`the drill's deadline ${drillDeadline.toISOString()} passed`)),
-    Math.max(0, drillDeadline.getTime() - ctx.now().getTime()),
-  );
-  let restore: RestoreResult | undefined;
-  let checks: CheckResult[] = [];
-  let validatedAt: Date | undefined;
-  let validationMs: number | undefined;
-  let failure: string | undefined;
-  try {
-    ctx.progress?.(`restoring ${resource} into ${name}`, 0);
-    restore = await restoreFromS3({
-      s3,
-      bucket: backup.bucket,
-      key: manifest.key,
-      expected: { bytes: manifest.bytes, sha256: manifest.sha256 },
-      tool,
-      conn: scratchConn,
-      mode,
-      jobs: settings.jobs,
-      signal: controller.signal,
-      baseEnv: ctx.env,
-      tempDir,
-      onBytes: (bytes) =>
-        ctx.progress?.(
-          `restoring ${resource}: ${(bytes / 1048576).toFixed(1)} MiB`,
-          bytes / Math.max(1, manifest.bytes),
-        ),
-    });
-    checks = restoreChecks(restore, manifest);
-    report.add({
-      resource: name,
-      action: "restore",
-      status: checks.some((c) => c.status === "failed") ? "failed" : "done",
-      after: { mode: restore.mode, bytes: restore.bytes, durationMs: restore.durationMs, exitCode: restore.exitCode },
-      ...(restore.checksumOk
-        ? restore.exitCode === 0
-          ? {}
-          : { reason: `pg_restore exited ${restore.exitCode}: ${restore.errors.slice(0, 3).join(" | ")}` }
-        : { reason: `sha256/size do not match the manifest (got ${restore.sha256}, ${restore.bytes} bytes)` }),
-    });
-    if (restore.ran && restore.checksumOk) {
-      ctx.progress?.(`validating ${name}`);
-      const validationStarted = performance.now();
-      const validation = await validateRestored(scratchConn, {
-        ...(restore.tablesCreated > 0 ? { tableCount: restore.tablesCreated } : {}),
-        tables: await expectedTables(ctx, backup.bucket, manifest, settings.tableLimit),
-        rowTolerancePercent: settings.rowTolerancePercent,
-        checks: settings.checks,
-        checkRole: {
-          drillId: id,
-          system: system.id,
-          database: database.id,
-          deadline: new Date(drillDeadline.getTime() + JANITOR_GRACE_MS).toISOString(),
-        },
-        warn: (message) => warnings.push(message),
-        signal: controller.signal,
-      });
-      checks.push(...validation);
-      validationMs = Math.round(performance.now() - validationStarted);
-      if (controller.signal.aborted) failure = `stopped: ${errorMessage(controller.signal.reason)}`;
-      validatedAt = ctx.now();
-      report.add({ resource: name, action: "validate", ...validationOutcome(validation) });
-    }
-  } catch (error) {
-    failure = errorMessage(error);
-    report.add({ resource: name, action: "restore", status: "failed", reason: failure });
-  } finally {
-    clearTimeout(timer);
-    outer?.removeEventListener("abort", onOuterAbort);
-  }
-
-  // Always: success, failure, timeout. (A crash is the janitor's: the COMMENT carries the deadline.)
-  let cleanup: DrillRecord["cleanup"];
-  try {
-    const dropped = await dropScratchDatabase(target.conn, name);
-    cleanup = { status: dropped === "dropped" ? "removed" : "absent" };
-    report.add({ resource: name, action: "drop-scratch-database", status: "done" });
-    // Its grants went with the database: now the check role can go too.
-    if (settings.checks.length > 0) {
-      try {
-        const roles = await dropCheckRolesOfDrill(target.conn, id);
-        report.add({
-          resource: name,
-          action: "drop-check-role",
-          status: "done",
-          reason: `${plural(roles, "role")} dropped`,
-        });
-      } catch (error) {
-        report.add({
-          resource: name,
-          action: "drop-check-role",
-          status: "failed",
-          reason: `${errorMessage(error)}; drill-janitor drops it after ${drillDeadline.toISOString()}`,
-        });
-      }
-    }
-  } catch (error) {
-    const reason = errorMessage(error);
-    cleanup = { status: "failed", reason };
-    report.add({
-      resource: name,
-      action: "drop-scratch-database",
-      status: "failed",
-      reason: `${reason}; drill-janitor drops it after ${drillDeadline.toISOString()}`,
-    });
-  }
-
-  const usable = Boolean(restore?.ran && restore.checksumOk && restore.exitCode === 0);
-  return finish(
-    buildDrillRecord(
-      facts({
-        finishedAt: ctx.now(),
-        ...(validatedAt ? { validatedAt } : {}),
-        recoveryPoint: takenAt,
-        recoveryPointUsable: usable,
-        restoredFrom,
-        scratch: `${describeConnection(scratchConn)} (${target.from})`,
-        checks,
-        cleanup,
-        ...(failure ? { failure } : {}),
-        ...(restore
-          ? {
-              restore: {
-                mode: restore.mode,
-                bytes: restore.bytes,
-                durationMs: restore.durationMs,
-                ...(restore.downloadMs !== undefined ? { downloadMs: restore.downloadMs } : {}),
-                ...(validationMs !== undefined ? { validationMs } : {}),
-                exitCode: restore.exitCode,
-                tablesCreated: restore.tablesCreated,
-                tablesLoaded: restore.tablesLoaded,
-                errors: restore.errors,
-                pgRestore: tool.version,
-              },
-            }
-          : {}),
-      }),
-    ),
-  );
+  return finish(ctx, report, buildDrillRecord(facts));
 }

@@ -403,12 +403,16 @@ import { createAwsClients } from ${JSON.stringify(url("lib/aws/clients.ts"))};
 import { builtinFleet } from ${JSON.stringify(url("lib/catalogue.ts"))};
 import { findSystem } from ${JSON.stringify(url("lib/fleet.ts"))};
 import { createLogger } from ${JSON.stringify(url("lib/logger.ts"))};
+import { createPorts } from ${JSON.stringify(url("lib/ports.ts"))};
 import { restoreDrillRunbook } from ${JSON.stringify(url("runbooks/restore-drill/index.ts"))};
 const config = JSON.parse(process.argv[2]);
 // The standard clients, pointed at the local S3 server by AWS_ENDPOINT_URL_S3 (set by the parent).
+const clients = createAwsClients({ region: "us-east-1", s3ForcePathStyle: true });
 const ctx = {
   system: findSystem(builtinFleet(), "demo"),
-  clients: createAwsClients({ region: "us-east-1", s3ForcePathStyle: true }),
+  clients,
+  // The ports a runner builds (lib/runner.ts): PostgreSQL, pg_restore, the temp directory, from the same env.
+  ...createPorts({ env: config.env, secrets: clients.secrets }),
   logger: createLogger({ logLevel: "ERROR" }),
   now: () => new Date(Date.now() + config.offset),
   dryRun: false,

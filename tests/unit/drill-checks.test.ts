@@ -3,7 +3,7 @@ import { builtinFleet } from "../../lib/catalogue.js";
 import { compareRows, evaluateExpectation } from "../../lib/postgres/checks.js";
 import { drillContinueRunbook } from "../../runbooks/drill-continue/index.js";
 import { restoreDrillRunbook } from "../../runbooks/restore-drill/index.js";
-import { chooseRestoreMode, DOWNLOAD_MODE_MIN_BYTES } from "../../runbooks/restore-drill/pg-drill.js";
+import { chooseRestoreMode, DOWNLOAD_MODE_MIN_BYTES } from "../../runbooks/restore-drill/plan.js";
 import { drillCatalogueSchema, resolveDrillSettings } from "../../runbooks/restore-drill/settings.js";
 
 const result = (rows: Record<string, unknown>[], column = "n") => ({ rows, fields: [{ name: column }] });
