@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { errorMessage } from "../../lib/errors.js";
-import { type CheckResult, type Expectations, validateRestored, validationOutcome } from "../../lib/postgres/checks.js";
-import { type PgConnection, resolveConnection } from "../../lib/postgres/connection.js";
+import { type CheckResult, type Expectations, validationOutcome } from "../../lib/postgres/checks.js";
+import type { PgConnection } from "../../lib/postgres/connection.js";
 import { isWriteConflict } from "../../lib/s3-claim.js";
 import type { ReportBuilder } from "../report.js";
 import { addDrillToReport, buildDrillRecord, type DrillFacts } from "../restore-drill/outcome.js";
@@ -227,14 +227,14 @@ export async function continueRdsDrill(
       throw new Error(`the drill's deadline ${drill.deadline?.toISOString()} passed before the instance was validated`);
     if (!database) throw new Error(`database "${drill.database}" is no longer in the catalogue of ${system.id}`);
     if (!drill.endpoint) throw new Error("the instance has no endpoint yet");
-    const sourceConn = await resolveConnection({ database, secrets: ctx.clients.secrets, env: ctx.env });
+    const sourceConn = await ctx.postgres.resolve(database);
     // A restored instance keeps the source's master user and password; only the address is its own.
     const conn: PgConnection = {
       ...sourceConn,
       host: drill.endpoint.address,
       port: drill.endpoint.port,
     };
-    const validate = options.validate ?? validateRestored;
+    const validate = options.validate ?? ctx.postgres.validate;
     checks.push(
       ...(await validate(conn, {
         ...(plan?.tableCount !== undefined ? { tableCount: plan.tableCount } : {}),

@@ -2,16 +2,16 @@ import { z } from "zod";
 import { drillClaimKey } from "../../lib/backup/layout.js";
 import { errorMessage } from "../../lib/errors.js";
 import { foldText, plural } from "../../lib/text.js";
-import type { System } from "../../systems/schema.js";
+import type { Database, System } from "../../systems/schema.js";
 import { selectDatabases } from "../databases.js";
 import { runExclusive } from "../exclusive.js";
 import { ReportBuilder } from "../report.js";
-import type { Report, Runbook } from "../types.js";
+import type { Action, Report, Runbook, RunbookContext } from "../types.js";
 import { pgDumpDrillPermissions, rdsStartPermissions, usesRds } from "./iam.js";
 import { pgDumpDrill } from "./pg-drill.js";
-import { startRdsDrill } from "./rds-start.js";
+import { type StartedRdsDrill, startRdsDrill } from "./rds-start.js";
 import type { DrillRecord } from "./record.js";
-import { drillInputFields, resolveDrillSettings, unknownDrillKeyMessage } from "./settings.js";
+import { type DrillSettings, drillInputFields, resolveDrillSettings, unknownDrillKeyMessage } from "./settings.js";
 import { formatTarget, rpoSourceWarning } from "./verdict.js";
 
 const fields = {
@@ -84,39 +84,14 @@ export const restoreDrillRunbook: Runbook<typeof input> = {
       return report.finish({ summary: "nothing to drill" });
     }
     const settings = resolveDrillSettings(system, options);
-    const records: DrillRecord[] = [];
+    const results: DrillResults = { records: [], started: [] };
     for (const database of databases) {
       if (ctx.signal?.aborted) {
         report.markAborted("stopped before the deadline; remaining databases not drilled");
         break;
       }
       try {
-        // Claimed while it starts (RDS: until the restore is requested; the instance then shows the drill
-        // in flight) or runs (pg_dump): a duplicate event seconds later reports skipped.
-        const drill = async () => {
-          if (source === "pg_dump") {
-            const record = await pgDumpDrill(ctx, report, database, settings);
-            if (record) records.push(record);
-          } else {
-            await startRdsDrill(ctx, report, database, { source, settings });
-          }
-        };
-        if (!system.backup) await drill();
-        else {
-          await runExclusive(
-            ctx,
-            report,
-            {
-              bucket: system.backup.bucket,
-              key: drillClaimKey(system.id, database.id),
-              ...(system.backup.kmsKeyId ? { kmsKeyId: system.backup.kmsKeyId } : {}),
-              resource: `${system.id}/${database.id}`,
-              action: "restore-drill",
-              what: "this drill",
-            },
-            drill,
-          );
-        }
+        await drillOne({ ctx, report, database, settings, results });
       } catch (error) {
         report.add({
           resource: `${system.id}/${database.id}`,
@@ -126,34 +101,83 @@ export const restoreDrillRunbook: Runbook<typeof input> = {
         });
       }
     }
-
-    const failed = report.actions.filter((a) => a.status === "failed");
-    let summary: string;
-    if (records.length > 0) {
-      summary = records.map((r) => r.summary).join(" | ");
-      // Failures outside a drill's record: a database whose drill could not start at all.
-      const others = failed.filter((a) => a.action === "restore-drill");
-      if (others.length) summary += ` | ${others.map((a) => `${a.resource}: ${a.reason}`).join("; ")}`;
-    } else if (ctx.dryRun) {
-      summary = `would drill ${databases.map((d) => d.id).join(", ")} from ${source}: ${report.actions
-        .filter((a) => a.status === "would-do")
-        .map((a) => `${a.action} ${a.resource}`)
-        .join(", ")}`;
-    } else if (failed.length) {
-      summary = `drill failed: ${failed.map((a) => `${a.resource}: ${a.reason}`).join("; ")}`;
-    } else {
-      const started = report.actions.filter((a) => a.action === "restore-rds-instance" && a.status === "done");
-      summary = started.length
-        ? `${plural(started.length, "RDS restore")} started (${started.map((a) => a.resource).join(", ")}); recovery point age ${started
-            .map(
-              (a) =>
-                `${Math.round(((a.after as { recoveryPointAgeSeconds?: number })?.recoveryPointAgeSeconds ?? 0) / 60)} min`,
-            )
-            .join(
-              ", ",
-            )} against RPO ${formatTarget(system.dr.rpoMinutes * 60_000)}; validation follows when RDS reports the instance available`
-        : report.actions.map((a) => a.reason ?? a.action).join("; ");
-    }
-    return report.finish({ summary: foldText(summary, 1500), status: statusOf(records, report.deriveStatus()) });
+    const summary = drillSummary({ ctx, report, databases, results });
+    return report.finish({
+      summary: foldText(summary, 1500),
+      status: statusOf(results.records, report.deriveStatus()),
+    });
   },
 };
+
+/** What the drills of a run produced, typed: the pg_dump drills' records, the RDS restores started. */
+interface DrillResults {
+  records: DrillRecord[];
+  started: StartedRdsDrill[];
+}
+
+/**
+ * One database's drill, claimed while it starts (RDS: until the restore is requested; the instance then
+ * shows the drill in flight) or runs (pg_dump): a duplicate event seconds later reports skipped.
+ */
+async function drillOne(input: {
+  ctx: RunbookContext;
+  report: ReportBuilder;
+  database: Database;
+  settings: DrillSettings;
+  results: DrillResults;
+}): Promise<void> {
+  const { ctx, report, database, settings, results } = input;
+  const { system } = ctx;
+  const source = system.dr.drillSource;
+  const drill = async () => {
+    if (source === "pg_dump") {
+      const record = await pgDumpDrill(ctx, report, database, settings);
+      if (record) results.records.push(record);
+      return;
+    }
+    const started = await startRdsDrill(ctx, report, database, { source, settings });
+    if (started) results.started.push(started);
+  };
+  if (!system.backup) return drill();
+  await runExclusive(
+    ctx,
+    report,
+    {
+      bucket: system.backup.bucket,
+      key: drillClaimKey(system.id, database.id),
+      ...(system.backup.kmsKeyId ? { kmsKeyId: system.backup.kmsKeyId } : {}),
+      resource: `${system.id}/${database.id}`,
+      action: "restore-drill",
+      what: "this drill",
+    },
+    drill,
+  );
+}
+
+const failures = (actions: readonly Action[]) => actions.map((a) => `${a.resource}: ${a.reason}`).join("; ");
+
+/** The one line: the drills' own summaries, else the plan (dry run), the failures, or the restores started. */
+function drillSummary(input: {
+  ctx: RunbookContext;
+  report: ReportBuilder;
+  databases: readonly Database[];
+  results: DrillResults;
+}): string {
+  const { ctx, report, databases, results } = input;
+  const failed = report.actions.filter((a) => a.status === "failed");
+  if (results.records.length > 0) {
+    // Failures outside a drill's record: a database whose drill could not start at all.
+    const others = failed.filter((a) => a.action === "restore-drill");
+    const summary = results.records.map((r) => r.summary).join(" | ");
+    return others.length ? `${summary} | ${failures(others)}` : summary;
+  }
+  if (ctx.dryRun) {
+    const steps = report.actions.filter((a) => a.status === "would-do").map((a) => `${a.action} ${a.resource}`);
+    return `would drill ${databases.map((d) => d.id).join(", ")} from ${ctx.system.dr.drillSource}: ${steps.join(", ")}`;
+  }
+  if (failed.length) return `drill failed: ${failures(failed)}`;
+  const { started } = results;
+  if (started.length === 0) return report.actions.map((a) => a.reason ?? a.action).join("; ");
+  const ages = started.map((s) => `${Math.round(s.recoveryPointAgeSeconds / 60)} min`).join(", ");
+  return `${plural(started.length, "RDS restore")} started (${started.map((s) => s.instanceId).join(", ")}); recovery point age ${ages} against RPO ${formatTarget(ctx.system.dr.rpoMinutes * 60_000)}; validation follows when RDS reports the instance available`;
+}

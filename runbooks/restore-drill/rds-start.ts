@@ -1,17 +1,16 @@
-import {
-  RestoreDBInstanceFromDBSnapshotCommand,
-  RestoreDBInstanceToPointInTimeCommand,
-  type Tag,
-} from "@aws-sdk/client-rds";
+import { RestoreDBInstanceFromDBSnapshotCommand, RestoreDBInstanceToPointInTimeCommand } from "@aws-sdk/client-rds";
 import { errorMessage, errorName } from "../../lib/errors.js";
-import { type Expectations, readTableStats } from "../../lib/postgres/checks.js";
-import { resolveConnection } from "../../lib/postgres/connection.js";
 import type { Database } from "../../systems/schema.js";
 import type { ReportBuilder } from "../report.js";
 import type { RunbookContext } from "../types.js";
-import { DRILL_TAGS, drillId, scratchInstanceId } from "./names.js";
 import { describeInstance, listDrillInstances, newestSnapshot } from "./rds-instances.js";
-import type { RdsDrillPlan } from "./rds-plan.js";
+import {
+  planRdsStart,
+  type RdsStartPlan,
+  type RdsStartSnapshot,
+  type RdsStartSteps,
+  rdsDrillInFlight,
+} from "./rds-plan.js";
 import { deleteObject, pendingPlanKey, writeJsonObject } from "./record.js";
 import type { DrillSettings } from "./settings.js";
 import { rpoSourceWarning } from "./verdict.js";
@@ -19,13 +18,145 @@ import { rpoSourceWarning } from "./verdict.js";
 /**
  * RDS drills (snapshot and point-in-time): start a restore into a tagged scratch instance and return;
  * continue when RDS says the instance is there (`drill-continue`), validate through SQL, delete the
- * instance without a final snapshot, whatever happened. No Lambda waits while RDS works.
+ * instance without a final snapshot, whatever happened. No Lambda waits while RDS works. The decisions
+ * are `rds-plan.ts`'s; this file reads for them and carries them out.
  */
 
 /** Options of {@link startRdsDrill}. */
 export interface StartRdsDrillOptions {
   source: "rds-pitr" | "rds-snapshot";
   settings: DrillSettings;
+}
+
+/** A restore RDS accepted: what the summary says of it (typed, not read back from the report). */
+export interface StartedRdsDrill {
+  instanceId: string;
+  recoveryPointAgeSeconds: number;
+}
+
+/** Reads what {@link planRdsStart} decides from, stopping where a rule already decides. */
+export async function readRdsStart(
+  ctx: RunbookContext,
+  database: Database,
+  options: StartRdsDrillOptions & { now: Date },
+): Promise<RdsStartSnapshot> {
+  const { system } = ctx;
+  const base: RdsStartSnapshot = {
+    system: system.id,
+    database: database.id,
+    source: options.source,
+    sourceId: database.rdsInstanceId,
+    hasBucket: Boolean(system.backup),
+    warnings: [rpoSourceWarning(system.dr)].filter((w): w is string => Boolean(w)),
+  };
+  if (!database.rdsInstanceId || !system.backup) return base;
+  const rds = ctx.clients.rds;
+  const drills = await listDrillInstances(rds, system.id);
+  if (rdsDrillInFlight(drills, database.id, options.now)) return { ...base, drills };
+  const sourceInstance = (await describeInstance(rds, database.rdsInstanceId)) ?? null;
+  if (!sourceInstance) return { ...base, drills, sourceInstance };
+  const snapshot =
+    options.source === "rds-snapshot" ? ((await newestSnapshot(rds, database.rdsInstanceId)) ?? null) : undefined;
+  return {
+    ...base,
+    drills,
+    sourceInstance,
+    ...(snapshot !== undefined ? { snapshot } : {}),
+    stats: await readSourceStats(ctx, database, options.settings.tableLimit),
+  };
+}
+
+/** The source's table statistics (the restored copy is compared with them), or why they are missing. */
+async function readSourceStats(
+  ctx: RunbookContext,
+  database: Database,
+  limit: number,
+): Promise<NonNullable<RdsStartSnapshot["stats"]>> {
+  try {
+    return await ctx.postgres.tableStats(await ctx.postgres.resolve(database), limit);
+  } catch (error) {
+    return { error: errorMessage(error) };
+  }
+}
+
+/** A dry run, or the report lines of a plan that does not start. */
+export function reportRdsStartPlan(report: ReportBuilder, plan: RdsStartPlan): void {
+  if (plan.kind === "skip") {
+    report.add({ resource: plan.resource, action: "restore-drill", status: plan.status, reason: plan.reason });
+    return;
+  }
+  report.add({ resource: plan.instanceId, action: "restore-rds-instance", status: "would-do", after: plan.described });
+  report.add({
+    resource: plan.instanceId,
+    action: "validate-and-delete",
+    status: "would-do",
+    reason: "on the RDS event that the instance is available",
+  });
+}
+
+/** The restore request: point in time from the source, or from the snapshot. */
+async function sendRestore(ctx: RunbookContext, steps: RdsStartSteps): Promise<void> {
+  if (steps.source === "rds-pitr") {
+    await ctx.clients.rds.send(
+      new RestoreDBInstanceToPointInTimeCommand({
+        SourceDBInstanceIdentifier: steps.sourceId,
+        TargetDBInstanceIdentifier: steps.instanceId,
+        RestoreTime: steps.recoveryPoint,
+        ...steps.request,
+      }),
+    );
+    return;
+  }
+  await ctx.clients.rds.send(
+    new RestoreDBInstanceFromDBSnapshotCommand({
+      DBInstanceIdentifier: steps.instanceId,
+      DBSnapshotIdentifier: steps.snapshotId,
+      ...steps.request,
+    }),
+  );
+}
+
+/**
+ * Writes the pending plan, then asks RDS to restore. A duplicate request (the instance exists) is
+ * skipped; any other refusal removes the plan again and fails. Returns the drill when RDS accepted it.
+ */
+export async function applyRdsStart(
+  ctx: RunbookContext,
+  report: ReportBuilder,
+  steps: RdsStartSteps,
+): Promise<StartedRdsDrill | undefined> {
+  const backup = ctx.system.backup;
+  if (!backup) return undefined;
+  const planKey = pendingPlanKey(ctx.system.id, steps.instanceId);
+  await writeJsonObject(ctx.clients.s3, {
+    bucket: backup.bucket,
+    key: planKey,
+    value: steps.pending,
+    ...(backup.kmsKeyId ? { kmsKeyId: backup.kmsKeyId } : {}),
+  });
+  const resource = steps.instanceId;
+  try {
+    await sendRestore(ctx, steps);
+  } catch (error) {
+    if (errorName(error) === "DBInstanceAlreadyExistsFault") {
+      report.add({
+        resource,
+        action: "restore-rds-instance",
+        status: "skipped",
+        reason: "already started (duplicate event)",
+      });
+      return undefined;
+    }
+    await deleteObject(ctx.clients.s3, backup.bucket, planKey).catch(() => {});
+    report.add({ resource, action: "restore-rds-instance", status: "failed", reason: errorMessage(error) });
+    return undefined;
+  }
+  report.add({ resource, action: "restore-rds-instance", status: "done", after: steps.described });
+  report.details.pending = [
+    ...((report.details.pending as unknown[]) ?? []),
+    { drillId: steps.drillId, ...steps.described },
+  ];
+  return { instanceId: steps.instanceId, recoveryPointAgeSeconds: steps.described.recoveryPointAgeSeconds };
 }
 
 /**
@@ -38,210 +169,13 @@ export async function startRdsDrill(
   report: ReportBuilder,
   database: Database,
   options: StartRdsDrillOptions,
-): Promise<void> {
-  const { system } = ctx;
-  const { settings, source } = options;
-  const resource = `${system.id}/${database.id}`;
-  const backup = system.backup;
-  const sourceId = database.rdsInstanceId;
-  if (!sourceId) {
-    report.add({ resource, action: "restore-drill", status: "skipped", reason: "no rdsInstanceId in the catalogue" });
-    return;
+): Promise<StartedRdsDrill | undefined> {
+  const now = ctx.now();
+  const plan = planRdsStart(await readRdsStart(ctx, database, { ...options, now }), options.settings, now);
+  if (plan.kind === "start") report.metric(`recoveryPointAgeMs.${database.id}`, plan.recoveryPointAgeMs);
+  if (ctx.dryRun || plan.kind === "skip") {
+    reportRdsStartPlan(report, plan);
+    return undefined;
   }
-  if (!backup) {
-    report.add({
-      resource,
-      action: "restore-drill",
-      status: "failed",
-      reason: "drill records are kept in the backup bucket: the catalogue has no backup section",
-    });
-    return;
-  }
-  const rds = ctx.clients.rds;
-  const startedAt = ctx.now();
-  const id = drillId(system.id, database.id, startedAt);
-  const instanceId = scratchInstanceId(system.id, database.id, startedAt);
-
-  const inFlight = (await listDrillInstances(rds, system.id)).find(
-    (d) =>
-      d.database === database.id &&
-      d.status !== "deleting" &&
-      (d.state === "restoring" || d.state.startsWith("validating")) &&
-      (d.deadline?.getTime() ?? 0) > startedAt.getTime(),
-  );
-  if (inFlight) {
-    report.add({
-      resource,
-      action: "restore-drill",
-      status: "skipped",
-      reason: `drill ${inFlight.drillId} is in progress (instance ${inFlight.instanceId}, ${inFlight.status}, deadline ${inFlight.deadline?.toISOString()})`,
-    });
-    return;
-  }
-
-  const src = await describeInstance(rds, sourceId);
-  if (!src) {
-    report.add({
-      resource: sourceId,
-      action: "restore-drill",
-      status: "failed",
-      reason: "source DB instance not found",
-    });
-    return;
-  }
-  let recoveryPoint: Date | undefined;
-  let snapshotId: string | undefined;
-  if (source === "rds-pitr") {
-    recoveryPoint = src.LatestRestorableTime;
-    if (!recoveryPoint) {
-      report.add({
-        resource: sourceId,
-        action: "restore-drill",
-        status: "failed",
-        reason:
-          "the source has no LatestRestorableTime: automated backups are off (BackupRetentionPeriod 0), so point-in-time restore is impossible",
-      });
-      return;
-    }
-  } else {
-    const snapshot = await newestSnapshot(rds, sourceId);
-    if (!snapshot?.DBSnapshotIdentifier || !snapshot.SnapshotCreateTime) {
-      report.add({
-        resource: sourceId,
-        action: "restore-drill",
-        status: "failed",
-        reason: "no available snapshot of the source",
-      });
-      return;
-    }
-    snapshotId = snapshot.DBSnapshotIdentifier;
-    recoveryPoint = snapshot.SnapshotCreateTime;
-  }
-
-  const warnings = [rpoSourceWarning(system.dr)].filter((w): w is string => Boolean(w));
-  let stats: { tableCount: number; tables: Expectations["tables"] } | undefined;
-  try {
-    const conn = await resolveConnection({ database, secrets: ctx.clients.secrets, env: ctx.env });
-    stats = await readTableStats(conn, settings.tableLimit);
-  } catch (error) {
-    warnings.push(`source statistics unavailable (${errorMessage(error)}): table and row counts will not be compared`);
-  }
-
-  const deadline = new Date(startedAt.getTime() + settings.deadlineMinutes * 60_000);
-  const subnetGroup = settings.subnetGroup ?? src.DBSubnetGroup?.DBSubnetGroupName;
-  const securityGroups = settings.securityGroupIds.length
-    ? settings.securityGroupIds
-    : (src.VpcSecurityGroups ?? []).flatMap((g) => (g.VpcSecurityGroupId ? [g.VpcSecurityGroupId] : []));
-  const tags: Tag[] = [
-    { Key: DRILL_TAGS.drillId, Value: id },
-    { Key: DRILL_TAGS.system, Value: system.id },
-    { Key: DRILL_TAGS.database, Value: database.id },
-    { Key: DRILL_TAGS.source, Value: source },
-    { Key: DRILL_TAGS.startedAt, Value: startedAt.toISOString() },
-    { Key: DRILL_TAGS.deadline, Value: deadline.toISOString() },
-    { Key: DRILL_TAGS.state, Value: "restoring" },
-    { Key: DRILL_TAGS.recoveryPoint, Value: recoveryPoint.toISOString() },
-    { Key: DRILL_TAGS.sourceInstance, Value: sourceId },
-    ...(snapshotId ? [{ Key: DRILL_TAGS.snapshot, Value: snapshotId.replace(/[^\w.:/=+\-@ ]/g, "_") }] : []),
-  ];
-  const common = {
-    DBInstanceClass: settings.instanceClass,
-    MultiAZ: false,
-    PubliclyAccessible: false,
-    AutoMinorVersionUpgrade: false,
-    DeletionProtection: false,
-    CopyTagsToSnapshot: false,
-    // No automated backups of a copy that lives an hour: available sooner, nothing left behind.
-    BackupRetentionPeriod: 0,
-    ...(subnetGroup ? { DBSubnetGroupName: subnetGroup } : {}),
-    ...(securityGroups.length ? { VpcSecurityGroupIds: securityGroups } : {}),
-    Tags: tags,
-  };
-  const plan: RdsDrillPlan = {
-    version: 1,
-    drillId: id,
-    system: system.id,
-    database: database.id,
-    instanceId,
-    source,
-    sourceInstance: sourceId,
-    ...(snapshotId ? { snapshot: snapshotId } : {}),
-    startedAt: startedAt.toISOString(),
-    deadline: deadline.toISOString(),
-    recoveryPoint: recoveryPoint.toISOString(),
-    ...(stats ? { tableCount: stats.tableCount } : {}),
-    tables: stats?.tables ?? [],
-    rowTolerancePercent: settings.rowTolerancePercent,
-    warnings,
-  };
-  const described = {
-    instance: instanceId,
-    from: snapshotId
-      ? `snapshot ${snapshotId}`
-      : `${sourceId} at ${recoveryPoint.toISOString()} (latest restorable time)`,
-    class: settings.instanceClass,
-    subnetGroup: subnetGroup ?? "(default VPC)",
-    securityGroups,
-    deadline: deadline.toISOString(),
-    recoveryPointAgeSeconds: Math.round((startedAt.getTime() - recoveryPoint.getTime()) / 1000),
-  };
-  report.metric(`recoveryPointAgeMs.${database.id}`, startedAt.getTime() - recoveryPoint.getTime());
-  if (ctx.dryRun) {
-    report.add({ resource: instanceId, action: "restore-rds-instance", status: "would-do", after: described });
-    report.add({
-      resource: instanceId,
-      action: "validate-and-delete",
-      status: "would-do",
-      reason: "on the RDS event that the instance is available",
-    });
-    return;
-  }
-
-  const planKey = pendingPlanKey(system.id, instanceId);
-  await writeJsonObject(ctx.clients.s3, {
-    bucket: backup.bucket,
-    key: planKey,
-    value: plan,
-    ...(backup.kmsKeyId ? { kmsKeyId: backup.kmsKeyId } : {}),
-  });
-  try {
-    if (source === "rds-pitr") {
-      await rds.send(
-        new RestoreDBInstanceToPointInTimeCommand({
-          SourceDBInstanceIdentifier: sourceId,
-          TargetDBInstanceIdentifier: instanceId,
-          RestoreTime: recoveryPoint,
-          ...common,
-        }),
-      );
-    } else {
-      await rds.send(
-        new RestoreDBInstanceFromDBSnapshotCommand({
-          DBInstanceIdentifier: instanceId,
-          DBSnapshotIdentifier: snapshotId,
-          ...common,
-        }),
-      );
-    }
-  } catch (error) {
-    if (errorName(error) === "DBInstanceAlreadyExistsFault") {
-      report.add({
-        resource: instanceId,
-        action: "restore-rds-instance",
-        status: "skipped",
-        reason: "already started (duplicate event)",
-      });
-      return;
-    }
-    await deleteObject(ctx.clients.s3, backup.bucket, planKey).catch(() => {});
-    report.add({
-      resource: instanceId,
-      action: "restore-rds-instance",
-      status: "failed",
-      reason: errorMessage(error),
-    });
-    return;
-  }
-  report.add({ resource: instanceId, action: "restore-rds-instance", status: "done", after: described });
-  report.details.pending = [...((report.details.pending as unknown[]) ?? []), { drillId: id, ...described }];
+  return applyRdsStart(ctx, report, plan);
 }
