@@ -4,10 +4,8 @@ import { type CheckResult, type Expectations, validationOutcome } from "../../li
 import type { PgConnection } from "../../lib/postgres/connection.js";
 import { isWriteConflict } from "../../lib/s3-claim.js";
 import type { ReportBuilder } from "../report.js";
-import { addDrillToReport, buildDrillRecord, type DrillFacts } from "../restore-drill/outcome.js";
+import { addDrillToReport, buildDrillRecord } from "../restore-drill/outcome.js";
 import {
-  BROKEN,
-  CONNECTABLE,
   type DrillInstance,
   deleteScratchInstance,
   describeInstance,
@@ -27,6 +25,7 @@ import {
 } from "../restore-drill/record.js";
 import { resolveDrillSettings } from "../restore-drill/settings.js";
 import type { RunbookContext } from "../types.js";
+import { type ContinueFacts, type ContinueStep, planContinue } from "./plan.js";
 
 /** Continuing an RDS drill once RDS has restored its scratch instance: claim, validate, delete, record. */
 
@@ -109,196 +108,194 @@ async function finishRecord(ctx: RunbookContext, report: ReportBuilder, record: 
   addDrillToReport(report, record);
 }
 
-/**
- * Continues an RDS drill once its instance can be reached: claims it through its `drill-state` tag
- * (a duplicate event finds it claimed and does nothing), validates through SQL with the source's
- * credentials, then tags the outcome and deletes the instance (SkipFinalSnapshot) — also when
- * validation throws. Returns the drill's record, or undefined when there was nothing to do.
- */
-export async function continueRdsDrill(
-  ctx: RunbookContext,
-  report: ReportBuilder,
-  options: ContinueRdsDrillOptions,
-): Promise<DrillRecord | undefined> {
-  const { system } = ctx;
+/** Reads the instance and its drill tags. */
+async function readInstance(ctx: RunbookContext, instanceId: string): Promise<ContinueFacts> {
   const rds = ctx.clients.rds;
-  const { instanceId } = options;
   const instance = await describeInstance(rds, instanceId);
-  if (!instance) {
-    report.add({
-      resource: instanceId,
-      action: "continue-drill",
-      status: "skipped",
-      reason: "instance not found (already removed)",
-    });
-    return undefined;
+  if (!instance) return { found: false };
+  return { found: true, drill: toDrillInstance(instance, await instanceTags(rds, instance)) };
+}
+
+/** A dry run: the step, reported as what would happen. */
+function reportContinuePlan(report: ReportBuilder, instanceId: string, step: ContinueStep): void {
+  if (step.kind === "skip") {
+    report.add({ resource: instanceId, action: "continue-drill", status: "skipped", reason: step.reason });
+    return;
   }
-  const drill = toDrillInstance(instance, await instanceTags(rds, instance));
-  if (!drill || drill.system !== system.id) {
-    report.add({
-      resource: instanceId,
-      action: "continue-drill",
-      status: "skipped",
-      reason: drill
-        ? `a drill of system ${drill.system}, not ${system.id}`
-        : "not a drill instance (no drill tags): left alone",
-    });
-    return undefined;
-  }
-  if (drill.status === "deleting") {
-    report.add({ resource: instanceId, action: "continue-drill", status: "skipped", reason: "already being deleted" });
-    return undefined;
-  }
-  if (drill.state === "passed" || drill.state === "failed") {
-    // Validated before: only the deletion may be left to do (it failed, or this is a duplicate event).
-    if (ctx.dryRun) {
-      report.add({
-        resource: instanceId,
-        action: "delete-rds-instance",
-        status: "would-do",
-        reason: `drill already ${drill.state}`,
-      });
-      return undefined;
-    }
-    const cleanup = await deleteScratchInstance(rds, instanceId);
-    report.add({
-      resource: instanceId,
-      action: "delete-rds-instance",
-      status: cleanup.status === "failed" ? "failed" : "done",
-      reason: `drill already ${drill.state}: not validated again${cleanup.reason ? `; ${cleanup.reason}` : ""}`,
-    });
-    return undefined;
-  }
-  if (drill.state.startsWith("validating")) {
-    report.add({
-      resource: instanceId,
-      action: "continue-drill",
-      status: "skipped",
-      reason: "another invocation is validating this drill (duplicate event)",
-    });
-    return undefined;
-  }
-  const now = ctx.now();
-  const database = system.databases.find((d) => d.id === drill.database);
-  const plan = await readPlan(ctx, instanceId);
-  const startedAt = drill.startedAt ?? (plan ? new Date(plan.startedAt) : now);
-  const pastDeadline = drill.deadline !== undefined && drill.deadline.getTime() <= now.getTime();
-  const broken = BROKEN.has(drill.status);
-  if (!CONNECTABLE.has(drill.status) && !broken && !pastDeadline) {
-    report.add({
-      resource: instanceId,
-      action: "continue-drill",
-      status: "skipped",
-      reason: `instance is ${drill.status}, not yet available: waiting for the next event (or the janitor)`,
-    });
-    return undefined;
-  }
-  if (ctx.dryRun) {
-    report.add({ resource: instanceId, action: "validate", status: "would-do", reason: `instance is ${drill.status}` });
+  if (step.kind === "delete") {
     report.add({
       resource: instanceId,
       action: "delete-rds-instance",
       status: "would-do",
-      reason: "SkipFinalSnapshot",
+      reason: `drill already ${step.state}`,
     });
-    return undefined;
+    return;
   }
+  report.add({
+    resource: instanceId,
+    action: "validate",
+    status: "would-do",
+    reason: `instance is ${step.drill.status}`,
+  });
+  report.add({ resource: instanceId, action: "delete-rds-instance", status: "would-do", reason: "SkipFinalSnapshot" });
+}
 
-  // Claim: a tag has no compare-and-set (two invocations that both read "restoring" would both win a
-  // write-then-read-back), so the claim is an S3 object created only if absent; the tag then shows it.
-  const token = `validating:${randomUUID().slice(0, 8)}`;
-  if (!(await claimDrill(ctx, drill, token, options.by))) {
-    report.add({
-      resource: instanceId,
-      action: "continue-drill",
-      status: "skipped",
-      reason: "another invocation claimed this drill first (duplicate event)",
-    });
-    return undefined;
-  }
-  await setState(rds, drill.arn, token);
+/** What validating found. */
+interface Validation {
+  checks: CheckResult[];
+  validatedAt?: Date;
+  failure?: string;
+}
 
-  const checks: CheckResult[] = [];
-  let validatedAt: Date | undefined;
-  let failure: string | undefined;
+/** Connects to the copy with the source's credentials and runs the checks; a throw is the drill's failure. */
+async function validateCopy(input: {
+  ctx: RunbookContext;
+  report: ReportBuilder;
+  step: Extract<ContinueStep, { kind: "validate" }>;
+  plan: RdsDrillPlan | undefined;
+  validate: ValidateFn;
+}): Promise<Validation> {
+  const { ctx, report, step, plan } = input;
+  const { drill } = step;
+  const { system } = ctx;
   try {
-    if (broken) throw new Error(`the restore ended in status ${drill.status}`);
-    if (pastDeadline)
-      throw new Error(`the drill's deadline ${drill.deadline?.toISOString()} passed before the instance was validated`);
+    if (step.failure) throw new Error(step.failure);
+    const database = system.databases.find((d) => d.id === drill.database);
     if (!database) throw new Error(`database "${drill.database}" is no longer in the catalogue of ${system.id}`);
     if (!drill.endpoint) throw new Error("the instance has no endpoint yet");
     const sourceConn = await ctx.postgres.resolve(database);
     // A restored instance keeps the source's master user and password; only the address is its own.
-    const conn: PgConnection = {
-      ...sourceConn,
-      host: drill.endpoint.address,
-      port: drill.endpoint.port,
-    };
-    const validate = options.validate ?? ctx.postgres.validate;
-    checks.push(
-      ...(await validate(conn, {
-        ...(plan?.tableCount !== undefined ? { tableCount: plan.tableCount } : {}),
-        tables: plan?.tables ?? [],
-        rowTolerancePercent: plan?.rowTolerancePercent ?? 10,
-        // From the catalogue, as it is now: never from the plan in S3 or the event.
-        checks: resolveDrillSettings(system, {}).checks,
-        // The role lives on the scratch instance and goes with it.
-        checkRole: {
-          drillId: drill.drillId,
-          system: system.id,
-          database: drill.database,
-          deadline: (drill.deadline ?? new Date(now.getTime() + 3_600_000)).toISOString(),
-        },
-        ...(ctx.signal ? { signal: ctx.signal } : {}),
-      })),
-    );
-    validatedAt = ctx.now();
-    report.add({ resource: instanceId, action: "validate", ...validationOutcome(checks) });
+    const conn: PgConnection = { ...sourceConn, host: drill.endpoint.address, port: drill.endpoint.port };
+    const checks = await input.validate(conn, {
+      ...(plan?.tableCount !== undefined ? { tableCount: plan.tableCount } : {}),
+      tables: plan?.tables ?? [],
+      rowTolerancePercent: plan?.rowTolerancePercent ?? 10,
+      // From the catalogue, as it is now: never from the plan in S3 or the event.
+      checks: resolveDrillSettings(system, {}).checks,
+      // The role lives on the scratch instance and goes with it.
+      checkRole: {
+        drillId: drill.drillId,
+        system: system.id,
+        database: drill.database,
+        deadline: (drill.deadline ?? new Date(ctx.now().getTime() + 3_600_000)).toISOString(),
+      },
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
+    });
+    report.add({ resource: drill.instanceId, action: "validate", ...validationOutcome(checks) });
+    return { checks, validatedAt: ctx.now() };
   } catch (error) {
-    failure = errorMessage(error);
-    report.add({ resource: instanceId, action: "validate", status: "failed", reason: failure });
+    const failure = errorMessage(error);
+    report.add({ resource: drill.instanceId, action: "validate", status: "failed", reason: failure });
+    return { checks: [], failure };
   }
+}
 
-  const passed = !failure && checks.every((c) => c.status !== "failed");
-  await setState(rds, drill.arn, passed ? "passed" : "failed").catch(() => {});
-  const cleanup = await deleteScratchInstance(rds, instanceId);
+/** Tags the outcome and deletes the instance (SkipFinalSnapshot), whatever validation found. */
+async function judgeAndDelete(
+  ctx: RunbookContext,
+  report: ReportBuilder,
+  drill: DrillInstance,
+  validation: Validation,
+): Promise<DrillRecord["cleanup"]> {
+  const passed = !validation.failure && validation.checks.every((c) => c.status !== "failed");
+  await setState(ctx.clients.rds, drill.arn, passed ? "passed" : "failed").catch(() => {});
+  const cleanup = await deleteScratchInstance(ctx.clients.rds, drill.instanceId);
   report.add({
-    resource: instanceId,
+    resource: drill.instanceId,
     action: "delete-rds-instance",
     status: cleanup.status === "failed" ? "failed" : "done",
     ...(cleanup.reason
       ? { reason: `${cleanup.reason}; drill-janitor retries (drill state ${passed ? "passed" : "failed"})` }
       : {}),
   });
+  return cleanup.status === "failed" ? { status: "failed", reason: cleanup.reason ?? "" } : { status: cleanup.status };
+}
 
-  const facts: DrillFacts = {
+/** The warnings of a continued drill: the plan's, a missing plan, a continuation without its event. */
+function continueWarnings(plan: RdsDrillPlan | undefined, by: ContinueRdsDrillOptions["by"]): string[] {
+  return [
+    ...(plan?.warnings ?? []),
+    ...(plan ? [] : ["the drill's plan was not found: no table or row-count expectations were applied"]),
+    ...(by === "janitor"
+      ? ["continued by drill-janitor: no RDS event arrived, so the restore time includes the wait"]
+      : []),
+  ];
+}
+
+/** Deletes a drill judged before, without validating it again. */
+async function deleteJudged(
+  ctx: RunbookContext,
+  report: ReportBuilder,
+  instanceId: string,
+  state: "passed" | "failed",
+): Promise<void> {
+  const cleanup = await deleteScratchInstance(ctx.clients.rds, instanceId);
+  report.add({
+    resource: instanceId,
+    action: "delete-rds-instance",
+    status: cleanup.status === "failed" ? "failed" : "done",
+    reason: `drill already ${state}: not validated again${cleanup.reason ? `; ${cleanup.reason}` : ""}`,
+  });
+}
+
+/**
+ * Continues an RDS drill once its instance can be reached ({@link planContinue}): claims it (a duplicate
+ * event finds it claimed and does nothing), validates through SQL with the source's credentials, then
+ * tags the outcome and deletes the instance (SkipFinalSnapshot) — also when validation throws. Returns
+ * the drill's record, or undefined when there was nothing to do.
+ */
+export async function continueRdsDrill(
+  ctx: RunbookContext,
+  report: ReportBuilder,
+  options: ContinueRdsDrillOptions,
+): Promise<DrillRecord | undefined> {
+  const { instanceId } = options;
+  const step = planContinue(await readInstance(ctx, instanceId), ctx.system.id, ctx.now());
+  if (ctx.dryRun || step.kind === "skip") {
+    reportContinuePlan(report, instanceId, step);
+    return undefined;
+  }
+  if (step.kind === "delete") {
+    await deleteJudged(ctx, report, instanceId, step.state);
+    return undefined;
+  }
+  const { drill } = step;
+  const plan = await readPlan(ctx, instanceId);
+  const startedAt = drill.startedAt ?? (plan ? new Date(plan.startedAt) : ctx.now());
+  // Claim: a tag has no compare-and-set (two invocations that both read "restoring" would both win a
+  // write-then-read-back), so the claim is an S3 object created only if absent; the tag then shows it.
+  const token = `validating:${randomUUID().slice(0, 8)}`;
+  if (!(await claimDrill(ctx, drill, token, options.by))) {
+    reportContinuePlan(report, instanceId, {
+      kind: "skip",
+      reason: "another invocation claimed this drill first (duplicate event)",
+    });
+    return undefined;
+  }
+  await setState(ctx.clients.rds, drill.arn, token);
+  const validate = options.validate ?? ctx.postgres.validate;
+  const validation = await validateCopy({ ctx, report, step, plan, validate });
+  const cleanup = await judgeAndDelete(ctx, report, drill, validation);
+  const record = buildDrillRecord({
     drillId: drill.drillId,
-    system,
+    system: ctx.system,
     database: drill.database,
     source: drill.source === "rds-snapshot" ? "rds-snapshot" : "rds-pitr",
     startedAt,
     finishedAt: ctx.now(),
-    ...(validatedAt ? { validatedAt } : {}),
+    ...(validation.validatedAt ? { validatedAt: validation.validatedAt } : {}),
     ...(drill.recoveryPoint ? { recoveryPoint: drill.recoveryPoint } : {}),
-    recoveryPointUsable: !broken && drill.recoveryPoint !== undefined,
+    recoveryPointUsable: !step.broken && drill.recoveryPoint !== undefined,
     restoredFrom: plan?.snapshot
       ? { snapshot: plan.snapshot, sourceInstance: plan.sourceInstance }
       : { sourceInstance: plan?.sourceInstance ?? "", restoreTime: drill.recoveryPoint?.toISOString() },
     scratch: instanceId,
-    checks,
-    cleanup:
-      cleanup.status === "failed" ? { status: "failed", reason: cleanup.reason ?? "" } : { status: cleanup.status },
-    warnings: [
-      ...(plan?.warnings ?? []),
-      ...(plan ? [] : ["the drill's plan was not found: no table or row-count expectations were applied"]),
-      ...(options.by === "janitor"
-        ? ["continued by drill-janitor: no RDS event arrived, so the restore time includes the wait"]
-        : []),
-    ],
-    ...(failure ? { failure } : {}),
+    checks: validation.checks,
+    cleanup,
+    warnings: continueWarnings(plan, options.by),
+    ...(validation.failure ? { failure: validation.failure } : {}),
     restore: { status: drill.status, continuedBy: options.by },
-  };
-  const record = buildDrillRecord(facts);
+  });
   await finishRecord(ctx, report, record, instanceId);
   return record;
 }
