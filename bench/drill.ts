@@ -86,7 +86,6 @@ try {
     now: () => new Date(),
     dryRun: false,
     notify: { notify: async () => {} },
-    env,
     ...createPorts({ env, secrets: clients.secrets }),
   });
 
