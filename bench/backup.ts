@@ -14,10 +14,11 @@
  * It prints each target of issue #18's restated benchmark, what was measured and whether it is met:
  *   1. pipeline CPU per MB of dump ÷ sha256sum's CPU per MB of the same dump ≤ 2;
  *   2. pipeline into the discarding endpoint ÷ `pg_dump | sha256sum` (throughput, i.e. inverse wall time) ≥ 0.95;
- *   3. ≥ 2× the default-compression pipeline in every repetition;
+ *   3. ≥ 2× the default-compression pipeline in every repetition of the large database (the small one's
+ *      lowest is printed beside);
  *   4. peak RSS ≤ 200 MB, and flat from the small database to the large one;
  * and, beside them, pipeline ÷ raw into s3rver with the CPU bound (what the cores could give at best).
- * Targets 1 and 2 are judged on the large database; every figure is printed for both sizes.
+ * Targets 1–3 are judged on the large database, as the issue states them; every figure is printed for both sizes.
  * `--data-dir D` keeps the PostgreSQL cluster (and its seeded databases) in D between runs.
  */
 import { spawn } from "node:child_process";
@@ -289,11 +290,14 @@ function targetLines(small: SizeResult, large: SizeResult): string[] {
     `  ${target.padEnd(58)} ${measured.padEnd(44)} ${verdict(ok)}`;
   const cpu = median(cpuRatios(large));
   const tput = median(throughputRatios(large));
-  const naive = naiveRatios(large).concat(naiveRatios(small));
+  // The issue states every target on the ≥ 1 GB database; the small one's lowest is printed beside (its
+  // 42 MB dump is short enough for fixed costs — start-up, the first part — to weigh on the ratio).
+  const naive = naiveRatios(large);
+  const naiveSmall = naiveRatios(small);
   const rssSmall = peakRss(small);
   const rssLarge = peakRss(large);
   return [
-    `targets (1, 2: medians of the ${large.name} database's paired repetitions; 3: every repetition of both sizes):`,
+    `targets (1, 2: medians of the ${large.name} database's paired repetitions; 3: its every repetition):`,
     row("1. pipeline CPU/MB ÷ sha256sum CPU/MB ≤ 2.00", `${f2(cpu)} (each: ${list(cpuRatios(large))})`, cpu <= 2),
     row(
       "2. pipeline→discarding ÷ pg_dump|sha256sum throughput ≥ 0.95",
@@ -301,8 +305,8 @@ function targetLines(small: SizeResult, large: SizeResult): string[] {
       tput >= 0.95,
     ),
     row(
-      "3. ≥ 2× default compression, every repetition (both sizes)",
-      `lowest ${f2(Math.min(...naive))}×`,
+      `3. ≥ 2× default compression, every repetition (${large.name})`,
+      `lowest ${f2(Math.min(...naive))}× (${small.name}, not judged: ${f2(Math.min(...naiveSmall))}×)`,
       Math.min(...naive) >= 2,
     ),
     row(
