@@ -4,7 +4,8 @@ import { plural } from "../../lib/text.js";
 import { booleanish, wholeNumber } from "../inputs.js";
 import type { ReportBuilder } from "../report.js";
 import type { Workload, WorkloadBackend } from "../scaling/backend.js";
-import { capacityJson, decideScaleUp, describeCapacity } from "../scaling/decide.js";
+import { capacityJson, describeCapacity } from "../scaling/decide.js";
+import { restoreOrReport } from "../scaling/restore.js";
 import { DEFAULT_CONCURRENCY, forEachWorkload, localTime, openBackend } from "../scaling/run.js";
 import {
   openScalingRun,
@@ -229,22 +230,8 @@ async function wakeWorkload(run: KeepAwakeRun, service: Workload, resource: stri
   const { ctx, report, backend } = run;
   const record = readRecord(service.marks, backend.marks);
   if (!run.wake || record.kind === "none") return;
-  const decision = decideScaleUp({
-    current: service.capacity,
-    record,
-    autoscaler: backend.autoscaler,
-    noun: backend.noun,
-  });
-  if (decision.kind !== "restore") {
-    report.add({
-      resource,
-      action: "wake",
-      status: decision.kind === "fail" ? "failed" : "skipped",
-      reason: decision.reason,
-      before: capacityJson(service.capacity),
-    });
-    return;
-  }
+  const decision = restoreOrReport({ report, backend, service, resource, action: "wake", record });
+  if (!decision) return;
   if (!ctx.dryRun) await backend.restore(service, decision, { done: [] });
   report.add({
     resource,

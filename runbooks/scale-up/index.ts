@@ -4,8 +4,9 @@ import { plural } from "../../lib/text.js";
 import { booleanish, wholeNumber } from "../inputs.js";
 import type { ReportBuilder } from "../report.js";
 import type { RestoreDecision, StepLog, Workload, WorkloadBackend } from "../scaling/backend.js";
-import { capacityJson, decideScaleUp, describeCapacity } from "../scaling/decide.js";
+import { capacityJson, describeCapacity } from "../scaling/decide.js";
 import { isWriteConflict } from "../scaling/errors.js";
+import { restoreOrReport } from "../scaling/restore.js";
 import { DEFAULT_CONCURRENCY, forEachWorkload, openBackend } from "../scaling/run.js";
 import {
   openScalingRun,
@@ -14,7 +15,6 @@ import {
   scalingPlanNote,
   scopeNames,
 } from "../scaling/scope.js";
-import { readRecord } from "../scaling/tags.js";
 import { describePolicy, type RunWindowState, stateForRun } from "../scaling/window.js";
 import type { Runbook, RunbookContext } from "../types.js";
 
@@ -122,23 +122,8 @@ interface ScaleUpRun {
 /** Decides one workload and reports it: skipped (nothing recorded, or lowered by a team), failed, or restored. */
 async function scaleUpWorkload(run: ScaleUpRun, service: Workload, resource: string): Promise<void> {
   const { report, backend } = run;
-  const decision = decideScaleUp({
-    current: service.capacity,
-    record: readRecord(service.marks, backend.marks),
-    autoscaler: backend.autoscaler,
-    noun: backend.noun,
-  });
-  if (decision.kind !== "restore") {
-    report.add({
-      resource,
-      action: "scale-up",
-      status: decision.kind === "fail" ? "failed" : "skipped",
-      reason: decision.reason,
-      before: capacityJson(service.capacity),
-    });
-    return;
-  }
-  await restoreWorkload(run, service, resource, decision);
+  const decision = restoreOrReport({ report, backend, service, resource, action: "scale-up" });
+  if (decision) await restoreWorkload(run, service, resource, decision);
 }
 
 /** Restores one workload and clears its record (or says it would, in a dry run), reporting how far it got. */
