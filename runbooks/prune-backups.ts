@@ -1,6 +1,6 @@
-import { DeleteObjectsCommand } from "@aws-sdk/client-s3";
 import { z } from "zod";
 import { checkAllBackups, describeSpan } from "../lib/backup/catalog.js";
+import { deleteBackups } from "../lib/backup/delete-backups.js";
 import { decideRetention, type RetentionDecision } from "../lib/backup/retention.js";
 import { errorMessage } from "../lib/errors.js";
 import { backupKmsReadPermissions, backupListPermissions, backupObjectArn } from "../lib/iam.js";
@@ -14,9 +14,6 @@ const input = z.strictObject({
   /** Only this database (its catalogue id). */
   database: z.string().optional(),
 });
-
-/** DeleteObjects takes at most 1000 keys a call. */
-const DELETE_BATCH = 1000;
 
 /** Keys listed by name in a report before the rest are only counted. */
 const EXAMPLES = 3;
@@ -153,29 +150,8 @@ async function deleteDoomed(
       report.add({ resource: m, action: "delete", status: "would-do", reason: "manifest without its dump" });
     return;
   }
-  const objects = [...doomed.flatMap((d) => [d.key, ...(d.manifestKey ? [d.manifestKey] : [])]), ...danglingManifests];
-  const reasons = new Map(doomed.map((d) => [d.key, d.reasons.join(", ")]));
-  let deleted = 0;
-  for (let i = 0; i < objects.length; i += DELETE_BATCH) {
-    const batch = objects.slice(i, i + DELETE_BATCH);
-    const result = await ctx.clients.s3.send(
-      new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }),
-    );
-    const failed = new Map((result.Errors ?? []).map((e) => [e.Key ?? "", `${e.Code}: ${e.Message}`]));
-    for (const key of batch) {
-      const error = failed.get(key);
-      if (error) report.add({ resource: key, action: "delete", status: "failed", reason: error });
-      else if (!key.endsWith(".manifest.json") || danglingManifests.includes(key)) {
-        deleted++;
-        report.add({
-          resource: key,
-          action: "delete",
-          status: "done",
-          reason: reasons.get(key) ?? "manifest without its dump",
-        });
-      }
-    }
-  }
+  const { outcomes, deleted } = await deleteBackups(ctx.clients.s3, { bucket, doomed, danglingManifests });
+  for (const o of outcomes) report.add({ action: "delete", ...o });
   report.metric(`deleted.${options.database.id}`, deleted);
 }
 

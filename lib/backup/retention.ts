@@ -12,6 +12,8 @@ export interface RetentionPolicy {
 export interface RetentionDecision {
   key: string;
   manifestKey?: string;
+  /** A directory backup's file keys: deleted with it, never one without the others. */
+  files?: string[];
   takenAt: Date;
   /** What the dump's check found (`verified`, `no-manifest`, `bad-manifest`, `future`). */
   state: BackupCheck["state"];
@@ -114,6 +116,7 @@ export function decideRetention(backups: CheckedBackup[], options: DecideRetenti
     decisions.set(b.key, {
       key: b.key,
       ...(b.manifestKey ? { manifestKey: b.manifestKey } : {}),
+      ...(b.files ? { files: b.files.map((f) => f.key) } : {}),
       takenAt: b.takenAt,
       state: b.check.state,
       keep: false,
