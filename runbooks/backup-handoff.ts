@@ -1,8 +1,14 @@
-import { RunTaskCommand, type RunTaskCommandInput } from "@aws-sdk/client-ecs";
-import { BACKUP_TASK } from "../lib/backup/task.js";
-import { errorMessage } from "../lib/errors.js";
+import type { RunTaskCommandInput } from "@aws-sdk/client-ecs";
 import type { Database, System } from "../systems/schema.js";
-import { HANDED_CLAIM_ENV, type HeldClaim } from "./exclusive.js";
+import type { HeldClaim } from "./exclusive.js";
+import {
+  HANDOFF_LEASE_MS,
+  handOffToTask,
+  TASK_ENV,
+  type TaskSettings,
+  taskRequest,
+  taskSettings,
+} from "./fargate-handoff.js";
 import type { ReportBuilder } from "./report.js";
 import type { RunbookContext } from "./types.js";
 
@@ -69,35 +75,14 @@ export function decidePlacement(input: PlacementInput): Placement {
     : { where: "task", reason: `${estimate} exceeds ${budget}` };
 }
 
-/** The deployed backup task, from the function's environment (the deployment plan sets it). */
-export interface BackupTaskSettings {
-  cluster: string;
-  taskDefinition: string;
-  container: string;
-}
+/** The deployed backup task (see `fargate-handoff.ts`, shared with the restore drill). */
+export type BackupTaskSettings = TaskSettings;
 
 /** Environment variables the deployment plan sets on the backup functions. */
-export const BACKUP_TASK_ENV = {
-  cluster: "OPS_BACKUP_TASK_CLUSTER",
-  taskDefinition: "OPS_BACKUP_TASK_DEFINITION",
-  container: "OPS_BACKUP_TASK_CONTAINER",
-} as const;
+export const BACKUP_TASK_ENV = TASK_ENV;
 
 /** The task settings, or why there is no task to hand to. */
-export function backupTaskSettings(
-  system: System,
-  env: Readonly<Record<string, string | undefined>>,
-): { settings: BackupTaskSettings } | { noTask: string } {
-  if (!system.backup?.fargate) return { noTask: "the catalogue gives no task network (backup.fargate)" };
-  const cluster = env[BACKUP_TASK_ENV.cluster];
-  const taskDefinition = env[BACKUP_TASK_ENV.taskDefinition];
-  if (!cluster || !taskDefinition) {
-    return {
-      noTask: `no backup task is deployed (${BACKUP_TASK_ENV.cluster} / ${BACKUP_TASK_ENV.taskDefinition} unset)`,
-    };
-  }
-  return { settings: { cluster, taskDefinition, container: env[BACKUP_TASK_ENV.container] || BACKUP_TASK.container } };
-}
+export const backupTaskSettings = taskSettings;
 
 /** Options of {@link backupTaskRequest}. */
 export interface BackupTaskRequestOptions {
@@ -113,65 +98,28 @@ export interface BackupTaskRequestOptions {
   compression?: number;
 }
 
-/**
- * The RunTask request: the same image and catalogue, `ops run backup --system S database=D` as the
- * container's command (the entry point is `node bin/ops.js`), the claim's holder in its environment, the
- * catalogue's network, and tags naming what it backs up. `clientToken` is the claim's holder: an SDK
- * retry of a request whose answer was lost starts no second task.
- */
-export function backupTaskRequest(options: BackupTaskRequestOptions): RunTaskCommandInput {
-  const { system, database, settings, claim } = options;
-  const network = system.backup?.fargate;
-  if (!network) throw new Error(`system "${system.id}" has no backup.fargate network`);
-  const command = [
-    "run",
-    "backup",
-    "--system",
-    system.id,
-    `database=${database.id}`,
+/** Inputs of a backup run the task repeats. */
+function backupInput(options: Pick<BackupTaskRequestOptions, "force" | "compression">): string[] {
+  return [
     ...(options.force ? ["force=true"] : []),
     ...(options.compression !== undefined ? [`compression=${options.compression}`] : []),
   ];
-  return {
-    cluster: settings.cluster,
-    taskDefinition: settings.taskDefinition,
-    launchType: "FARGATE",
-    count: 1,
-    clientToken: claim.holder,
-    startedBy: "ops-autopilot-backup",
-    networkConfiguration: {
-      awsvpcConfiguration: {
-        subnets: network.subnetIds,
-        securityGroups: network.securityGroupIds,
-        assignPublicIp: network.assignPublicIp ? "ENABLED" : "DISABLED",
-      },
-    },
-    overrides: {
-      containerOverrides: [
-        {
-          name: settings.container,
-          command,
-          environment: [
-            { name: HANDED_CLAIM_ENV.holder, value: claim.holder },
-            { name: HANDED_CLAIM_ENV.key, value: claim.key },
-            ...(options.runId ? [{ name: "OPS_HANDED_OFF_BY", value: options.runId }] : []),
-          ],
-        },
-      ],
-    },
-    tags: [
-      { key: "ops-autopilot:runbook", value: "backup" },
-      { key: "ops-autopilot:system", value: system.id },
-      { key: "ops-autopilot:database", value: database.id },
-    ],
-  };
 }
 
-/**
- * Long enough for Fargate to pull the image and start the container, which then takes the claim over and
- * renews it; a task that never starts leaves a claim that runs out within this, and the next run retries.
- */
-export const HANDOFF_LEASE_MS = 20 * 60_000;
+/** The RunTask request of a backup: `ops run backup --system S database=D` ({@link taskRequest}). */
+export function backupTaskRequest(options: BackupTaskRequestOptions): RunTaskCommandInput {
+  return taskRequest({
+    runbook: "backup",
+    system: options.system,
+    database: options.database.id,
+    input: backupInput(options),
+    settings: options.settings,
+    claim: options.claim,
+    ...(options.runId ? { runId: options.runId } : {}),
+  });
+}
+
+export { HANDOFF_LEASE_MS };
 
 /** Options of {@link handOffBackup}. */
 export interface HandOffOptions extends Omit<BackupTaskRequestOptions, "claim" | "runId"> {
@@ -179,58 +127,16 @@ export interface HandOffOptions extends Omit<BackupTaskRequestOptions, "claim" |
   reason: string;
 }
 
-/**
- * Starts the backup task and keeps the claim for it (the report says `handed off` with the task's ARN);
- * a dry run reports the request it would send. A refused or failed RunTask is `failed`, and the claim is
- * released as after any failed run, so the next event tries again.
- */
-export async function handOffBackup(
-  ctx: RunbookContext,
-  report: ReportBuilder,
-  options: HandOffOptions,
-): Promise<void> {
-  const resource = `${options.system.id}/${options.database.id}`;
-  const request = backupTaskRequest({ ...options, ...(ctx.runId ? { runId: ctx.runId } : {}) });
-  const summary = {
-    cluster: request.cluster,
-    taskDefinition: request.taskDefinition,
-    command: request.overrides?.containerOverrides?.[0]?.command,
-  };
-  if (ctx.dryRun) {
-    report.add({
-      resource,
-      action: "hand-off",
-      status: "would-do",
-      reason: `would hand off to Fargate: ${options.reason}`,
-      after: summary,
-    });
-    return;
-  }
-  try {
-    await options.claim.extend(HANDOFF_LEASE_MS);
-    const response = await ctx.clients.ecs.send(new RunTaskCommand(request));
-    const taskArn = response.tasks?.[0]?.taskArn;
-    if (!taskArn) {
-      const failures = (response.failures ?? []).map(
-        (f) => `${f.reason ?? "unknown"}${f.detail ? ` (${f.detail})` : ""}${f.arn ? ` on ${f.arn}` : ""}`,
-      );
-      throw new Error(`RunTask started no task: ${failures.join("; ") || "no task and no failure in the response"}`);
-    }
-    options.claim.keep();
-    report.add({
-      resource,
-      action: "hand-off",
-      status: "done",
-      reason: `handed off to Fargate task ${taskArn}: ${options.reason}`,
-      after: { ...summary, taskArn },
-    });
-  } catch (error) {
-    report.add({
-      resource,
-      action: "hand-off",
-      status: "failed",
-      reason: `hand-off to Fargate failed: ${errorMessage(error)}`,
-      after: summary,
-    });
-  }
+/** Starts the backup task and keeps the claim for it ({@link handOffToTask}). */
+export function handOffBackup(ctx: RunbookContext, report: ReportBuilder, options: HandOffOptions): Promise<void> {
+  return handOffToTask(ctx, report, {
+    runbook: "backup",
+    system: options.system,
+    database: options.database.id,
+    input: backupInput(options),
+    settings: options.settings,
+    claim: options.claim,
+    reason: options.reason,
+    resource: `${options.system.id}/${options.database.id}`,
+  });
 }
