@@ -1,3 +1,4 @@
+import { tmpdir } from "node:os";
 import { Metrics } from "@aws-lambda-powertools/metrics";
 import type { Context } from "aws-lambda";
 import { z } from "zod";
@@ -182,6 +183,8 @@ export async function runInLambda(
         notify: runtime.notify,
         clientsFor: runtime.clientsFor,
         env: runtime.env,
+        // Lambda's /tmp (512 MB unless configured): what a directory restore may use.
+        tempDir: tmpdir(),
         signal: controller.signal,
         deadline: new Date(runtime.now().getTime() + budget),
         ...(runtime.audit ? { audit: runtime.audit } : {}),

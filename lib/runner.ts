@@ -37,6 +37,8 @@ export interface RunnerDeps {
   cancel?: AbortSignal;
   deadline?: Date;
   progress?: RunbookContext["progress"];
+  /** Local disk for the run (`RunbookContext.tempDir`). */
+  tempDir?: string;
   /** Durable record of every action (S3 JSON lines); the structured log always has them too. */
   audit?: AuditSink;
 }
@@ -117,6 +119,7 @@ export async function executeRun(deps: RunnerDeps, request: RunRequest): Promise
     ...(deps.cancel ? { cancel: deps.cancel } : {}),
     ...(deps.deadline ? { deadline: deps.deadline } : {}),
     ...(deps.progress ? { progress: deps.progress } : {}),
+    ...(deps.tempDir ? { tempDir: deps.tempDir } : {}),
     ...(request.runId ? { runId: request.runId } : {}),
   };
   logger.info("run started", { requestedBy: request.requestedBy ?? "unknown" });

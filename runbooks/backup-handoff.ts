@@ -36,6 +36,8 @@ export interface PlacementInput {
   rateBytesPerMs?: number;
   /** Why no task can take it (no task network in the catalogue, no task deployed); undefined: one can. */
   noTask?: string;
+  /** The dump needs local disk (a directory-format dump, `systems/dump-format.ts`): what it is, for the reason. */
+  needsDisk?: string;
 }
 
 function formatBytes(bytes: number): string {
@@ -48,9 +50,10 @@ function formatBytes(bytes: number): string {
  * The hand-off rules, in order (runbooks/backup.md):
  * 1. a plain process has no deadline: it runs the dump itself (it is the task, or an operator's run);
  * 2. `runOn: fargate` goes to the task without estimating (the function need not reach the database);
- * 3. without an estimate yet, estimate first;
- * 4. an estimate within the budget runs here;
- * 5. over the budget: the task, or `skip` with the numbers when no task can take it.
+ * 3. a dump that needs local disk (directory format) does not run in a function: the task, or `skip`;
+ * 4. without an estimate yet, estimate first;
+ * 5. an estimate within the budget runs here;
+ * 6. over the budget: the task, or `skip` with the numbers when no task can take it.
  */
 export function decidePlacement(input: PlacementInput): Placement {
   if (input.budgetMs === undefined) return { where: "here" };
@@ -59,6 +62,12 @@ export function decidePlacement(input: PlacementInput): Placement {
     return input.noTask
       ? { where: "skip", reason: `the catalogue runs this backup on Fargate, but ${input.noTask}` }
       : { where: "task", reason: "the catalogue runs this backup on Fargate (runOn: fargate)" };
+  }
+  if (input.needsDisk) {
+    const why = `${input.needsDisk} needs local disk, which a function does not have`;
+    return input.noTask
+      ? { where: "skip", reason: `${why}, and ${input.noTask}; run it as a plain process (\`ops run backup\`)` }
+      : { where: "task", reason: why };
   }
   if (input.estimateMs === undefined) return { where: "estimate" };
   if (input.estimateMs <= input.budgetMs) return { where: "here" };

@@ -1,9 +1,10 @@
-import { DeleteObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { z } from "zod";
 import { type CheckedBackup, inspectBackups } from "../lib/backup/catalog.js";
-import { DumpError, dumpToS3 } from "../lib/backup/dump-to-s3.js";
+import { backupKeyFor, discardDump, dumpInFormat, manifestFormatFields } from "../lib/backup/dump-directory.js";
+import { DumpError } from "../lib/backup/dump-to-s3.js";
 import { serverSideEncryption } from "../lib/backup/encryption.js";
-import { claimKey, dumpKey, manifestKey } from "../lib/backup/layout.js";
+import { claimKey, manifestKey } from "../lib/backup/layout.js";
 import type { Manifest } from "../lib/backup/manifest.js";
 import { backupTaskPermissions } from "../lib/backup/task.js";
 import { errorMessage } from "../lib/errors.js";
@@ -13,6 +14,7 @@ import { readServerInfo } from "../lib/postgres/server.js";
 import { exportSnapshot, type HeldSnapshot } from "../lib/postgres/snapshot.js";
 import { chooseTool, findTools } from "../lib/postgres/tools.js";
 import { plural } from "../lib/text.js";
+import { dumpFormatOf } from "../systems/dump-format.js";
 import type { Database, System } from "../systems/schema.js";
 import { backupTaskSettings, decidePlacement, handOffBackup, type Placement } from "./backup-handoff.js";
 import { selectDatabases } from "./databases.js";
@@ -152,11 +154,13 @@ async function takeBackup(ctx: RunbookContext, report: ReportBuilder, job: Backu
     }
   }
 
+  const format = { ...dumpFormatOf(database), tempDir: ctx.tempDir };
   const task = backupTaskSettings(system, ctx.env);
   const placementInput = {
     runOn: database.backupRunOn ?? backup.runOn,
     ...(ctx.deadline ? { budgetMs: ctx.deadline.getTime() - now.getTime() } : {}),
     ...("noTask" in task ? { noTask: task.noTask } : {}),
+    ...(format.format === "directory" ? { needsDisk: `directory format (pg_dump -Fd -j ${format.jobs})` } : {}),
   };
   if (await placeElsewhere(ctx, report, job, decidePlacement(placementInput))) return;
 
@@ -191,13 +195,14 @@ async function takeBackup(ctx: RunbookContext, report: ReportBuilder, job: Backu
   });
   if (await placeElsewhere(ctx, report, job, placement)) return;
 
-  const key = dumpKey(backup.prefix, system.id, database.id, now);
+  const key = backupKeyFor(format, { prefix: backup.prefix, system: system.id, database: database.id, at: now });
   const plan = {
     key: `s3://${backup.bucket}/${key}`,
     source: describeConnection(conn),
     serverVersion: server.version,
     pgDump: `${tool.version} (${tool.path})`,
     compression,
+    format: format.format === "directory" ? `directory, pg_dump -j ${format.jobs}` : "custom",
     databaseBytes: server.databaseBytes,
     estimatedSeconds: Math.round(estimateMs / 1000),
   };
@@ -224,10 +229,10 @@ async function takeBackup(ctx: RunbookContext, report: ReportBuilder, job: Backu
     }),
   );
   let reported = 0;
-  let result: Awaited<ReturnType<typeof dumpToS3>>;
+  let result: Awaited<ReturnType<typeof dumpInFormat>>;
   let counts: Map<string, number> | undefined;
   try {
-    result = await dumpToS3({
+    result = await dumpInFormat(format, {
       ...(snapshot ? { snapshot: snapshot.id } : {}),
       tool,
       conn,
@@ -272,7 +277,7 @@ async function takeBackup(ctx: RunbookContext, report: ReportBuilder, job: Backu
     key,
     bytes: result.bytes,
     sha256: result.sha256,
-    format: "custom",
+    ...manifestFormatFields(format, result),
     compression,
     serverVersion: server.version,
     pgDumpVersion: tool.version,
@@ -298,7 +303,7 @@ async function takeBackup(ctx: RunbookContext, report: ReportBuilder, job: Backu
     );
   } catch (error) {
     // Without its manifest the dump is not a backup: remove it rather than leave something that looks like one.
-    await s3.send(new DeleteObjectCommand({ Bucket: backup.bucket, Key: key })).catch(() => {});
+    await discardDump(s3, { bucket: backup.bucket, key, ...(result.files ? { files: result.files } : {}) });
     report.add({
       resource,
       action: "backup",

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { drillClaimKey } from "../lib/backup/layout.js";
+import { backupTaskPermissions } from "../lib/backup/task.js";
 import { pgDumpDrillPermissions, rdsStartPermissions, usesRds } from "../lib/drill/iam.js";
 import { pgDumpDrill } from "../lib/drill/pg-drill.js";
 import { startRdsDrill } from "../lib/drill/rds-start.js";
@@ -10,7 +11,8 @@ import { errorMessage } from "../lib/errors.js";
 import { foldText, plural } from "../lib/text.js";
 import type { System } from "../systems/schema.js";
 import { selectDatabases } from "./databases.js";
-import { runExclusive } from "./exclusive.js";
+import { drillHandOff } from "./drill-handoff.js";
+import { type HeldClaim, runExclusive } from "./exclusive.js";
 import { ReportBuilder } from "./report.js";
 import type { Report, Runbook } from "./types.js";
 
@@ -58,7 +60,9 @@ export const restoreDrillRunbook: Runbook<typeof input> = {
     drillDatabases(system, options.database);
   },
   permissions(system: System) {
-    return usesRds(system) ? rdsStartPermissions(system) : pgDumpDrillPermissions(system);
+    return usesRds(system)
+      ? rdsStartPermissions(system)
+      : [...pgDumpDrillPermissions(system), ...backupTaskPermissions(system)];
   },
   planNote(system: System) {
     const warning = rpoSourceWarning(system.dr);
@@ -93,9 +97,11 @@ export const restoreDrillRunbook: Runbook<typeof input> = {
       try {
         // Claimed while it starts (RDS: until the restore is requested; the instance then shows the drill
         // in flight) or runs (pg_dump): a duplicate event seconds later reports skipped.
-        const drill = async () => {
+        const drill = async (claim?: HeldClaim) => {
           if (source === "pg_dump") {
-            const record = await pgDumpDrill(ctx, report, database, settings);
+            // Too long (or too large) for this function: the Fargate task takes the drill and its claim.
+            const handOff = claim && drillHandOff(ctx, report, { database, claim, input: options });
+            const record = await pgDumpDrill(ctx, report, database, settings, handOff);
             if (record) records.push(record);
           } else {
             await startRdsDrill(ctx, report, database, { source, settings });

@@ -31,6 +31,11 @@ export interface RunbookContext {
   deadline?: Date;
   /** Progress for long runbooks (a TTY bar in the CLI; a no-op elsewhere). */
   progress?: (message: string, fraction?: number) => void;
+  /**
+   * A directory with local disk the run may use (a directory-format dump or restore); the edge passes its
+   * temp dir. Absent: the run has no local disk to count on, and a directory dump or restore is refused.
+   */
+  tempDir?: string;
   /** Environment the edge chose to pass on (e.g. pg_dump paths); runbooks never read `process.env`. */
   env: Readonly<Record<string, string | undefined>>;
   /**

@@ -1,6 +1,8 @@
+import { tmpdir } from "node:os";
 import { checkAllBackups } from "../../lib/backup/catalog.js";
 import type { Manifest } from "../../lib/backup/manifest.js";
-import { type RestoreResult, restoreFromS3 } from "../../lib/drill/restore.js";
+import { restoreBackup } from "../../lib/backup/restore-directory.js";
+import type { RestoreResult } from "../../lib/drill/restore.js";
 import { errorMessage, PrerequisiteError, RunbookError, ValidationError } from "../../lib/errors.js";
 import { type Fleet, findSystem } from "../../lib/fleet.js";
 import {
@@ -296,14 +298,15 @@ export async function restoreCommand(io: CliIo, fleet: Fleet, options: RestoreOp
   const progress = progressWriter(io, chosen.manifest.bytes, Boolean(io.err.isTTY) && !options.json);
   let result: RestoreResult;
   try {
-    result = await restoreFromS3({
+    // A directory backup is downloaded and checked file by file, then restored with pg_restore -j.
+    result = await restoreBackup(chosen.manifest, {
       s3: store.s3,
       bucket: store.bucket,
-      key: chosen.key,
-      expected: { bytes: chosen.manifest.bytes, sha256: chosen.manifest.sha256 },
       tool,
       conn,
       mode: "stream",
+      jobs: chosen.manifest.jobs ?? 1,
+      tempDir: io.env.TMPDIR || tmpdir(),
       clean: options.force && state.objects > 0,
       baseEnv: io.env,
       ...(options.signal ? { signal: options.signal } : {}),

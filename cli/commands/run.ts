@@ -1,3 +1,4 @@
+import { tmpdir } from "node:os";
 import { type AuditSink, createS3AuditSink } from "../../lib/audit.js";
 import { clientsForSystem, createAwsClients } from "../../lib/aws/clients.js";
 import { ValidationError } from "../../lib/errors.js";
@@ -148,6 +149,7 @@ export async function runCommand(
       ...deps,
       now: io.now,
       env,
+      tempDir: tmpdir(),
       notify: deployed.notify ? fanOut([local, deployed.notify]) : local,
       clientsFor: (system) => clientsForSystem(system, { s3ForcePathStyle: env.OPS_S3_FORCE_PATH_STYLE === "1" }),
       ...(options.signal ? { signal: options.signal } : {}),

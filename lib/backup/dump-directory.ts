@@ -4,13 +4,15 @@ import { createReadStream } from "node:fs";
 import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
-import { DeleteObjectsCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import { DeleteObjectsCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { errorMessage } from "../errors.js";
 import { libpqEnv } from "../postgres/connection.js";
 import { createLimiter } from "../scaling/pool.js";
-import { directoryFileKey, filesDigest, type ManifestFile } from "./directory.js";
-import { DumpError, type DumpResult, type DumpToS3Options } from "./dump-to-s3.js";
+import { directoryFileKey, directoryKey, filesDigest, type ManifestFile } from "./directory.js";
+import { DumpError, type DumpResult, type DumpToS3Options, dumpToS3 } from "./dump-to-s3.js";
 import { serverSideEncryption } from "./encryption.js";
+import { dumpKey } from "./layout.js";
+import type { Manifest } from "./manifest.js";
 import { MultipartUploadStream } from "./multipart-upload.js";
 
 /** Options of {@link dumpDirectoryToS3}: those of a custom dump, the workers and where the files go first. */
@@ -197,6 +199,40 @@ function watchStderr(child: ReturnType<typeof spawn>, onFinished: (id: string) =
   return { text: () => `${kept}${partial}`.trim() };
 }
 
+type Exit = { code: number | null; signal: NodeJS.Signals | null; error?: Error };
+
+function exitOf(child: ReturnType<typeof spawn>): Promise<Exit> {
+  return new Promise((resolve) => {
+    child.once("error", (error) => resolve({ code: null, signal: null, error }));
+    child.once("close", (code, signal) => resolve({ code, signal }));
+  });
+}
+
+/** Why pg_dump did not succeed; undefined when it exited 0. */
+function failureOf(options: DumpDirectoryOptions, exit: Exit): string | undefined {
+  if (exit.error) return `could not start ${options.tool.path}: ${exit.error.message}`;
+  if (exit.signal) return `pg_dump was killed by ${exit.signal}`;
+  return exit.code === 0 ? undefined : `pg_dump exited with code ${exit.code}`;
+}
+
+/** After a failure: wait for the uploads in flight, delete every file uploaded, and say what is left. */
+async function cleanUpFailed(
+  options: DumpDirectoryOptions,
+  uploads: FileUploads,
+  error: unknown,
+  stderr: string,
+): Promise<DumpError> {
+  await uploads.settle();
+  const left = await deleteUploaded(options, uploads.keys());
+  const base = error instanceof DumpError ? error : new DumpError(errorMessage(error), stderr, { cause: error });
+  if (!left) return base;
+  return new DumpError(
+    `${base.message}; its uploaded files could not all be deleted (${left}): without a manifest they are not a backup, and prune-backups removes them`,
+    base.stderr,
+    { cause: base },
+  );
+}
+
 /**
  * `pg_dump --format=directory --jobs=N` into a folder under `tempDir`, each table's data file uploaded to
  * `<key>/<name>` as soon as pg_dump reports it finished (see {@link FINISHED_ITEM}), the rest (`toc.dat`,
@@ -229,22 +265,13 @@ export async function dumpDirectoryToS3(options: DumpDirectoryOptions): Promise<
   const onAbort = () => stop(`the run was cancelled (${errorMessage(options.signal?.reason ?? "aborted")})`);
   options.signal?.addEventListener("abort", onAbort, { once: true });
   try {
-    const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((resolve) => {
-      child.once("error", (error) => resolve({ code: null, signal: null, error }));
-      child.once("close", (code, signal) => resolve({ code, signal }));
-    });
-    if (!stoppedBecause && exit.code !== 0) {
-      stoppedBecause = exit.error
-        ? `could not start ${options.tool.path}: ${exit.error.message}`
-        : exit.signal
-          ? `pg_dump was killed by ${exit.signal}`
-          : `pg_dump exited with code ${exit.code}`;
-    }
+    const failed = failureOf(options, await exitOf(child));
+    if (failed) stoppedBecause ??= failed;
     const uploadedEarly = uploads.queuedCount;
     if (!stoppedBecause) for (const name of await readdir(out)) uploads.queue(name);
     await uploads.settle();
     if (stoppedBecause) throw new DumpError(stoppedBecause, stderr.text(), { cause: uploads.failure });
-    const files = [...uploads.files].sort((a, b) => (a.name < b.name ? -1 : 1));
+    const files = [...uploads.files].sort((x, y) => (x.name < y.name ? -1 : 1));
     return {
       files,
       uploadedEarly,
@@ -255,18 +282,66 @@ export async function dumpDirectoryToS3(options: DumpDirectoryOptions): Promise<
     };
   } catch (error) {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-    await uploads.settle();
-    const left = await deleteUploaded(options, uploads.keys());
-    const base =
-      error instanceof DumpError ? error : new DumpError(errorMessage(error), stderr.text(), { cause: error });
-    if (!left) throw base;
-    throw new DumpError(
-      `${base.message}; its uploaded files could not all be deleted (${left}): without a manifest they are not a backup, and prune-backups removes them`,
-      base.stderr,
-      { cause: base },
-    );
+    throw await cleanUpFailed(options, uploads, error, stderr.text());
   } finally {
     options.signal?.removeEventListener("abort", onAbort);
     await rm(dir, { recursive: true, force: true }).catch(() => {});
   }
+}
+
+/** How one database is dumped: its format and workers (`systems/dump-format.ts`), and the run's local disk. */
+export interface DumpChoice {
+  format: "custom" | "directory";
+  jobs: number;
+  /** The run's local disk (`ctx.tempDir`); a directory dump is refused without it. */
+  tempDir?: string | undefined;
+}
+
+/** The key a backup in this format is stored at: `<ts>.dump`, or the folder `<ts>.dir`. */
+export function backupKeyFor(
+  choice: Pick<DumpChoice, "format">,
+  where: { prefix: string; system: string; database: string; at: Date },
+): string {
+  return choice.format === "directory"
+    ? directoryKey(where.prefix, where.system, where.database, where.at)
+    : dumpKey(where.prefix, where.system, where.database, where.at);
+}
+
+/** Dumps in the database's format: a custom dump streamed to one object, or a directory dump's files. */
+export async function dumpInFormat(
+  choice: DumpChoice,
+  options: DumpToS3Options,
+): Promise<DumpResult & { files?: ManifestFile[] }> {
+  if (choice.format === "custom") return dumpToS3(options);
+  if (!choice.tempDir) {
+    throw new DumpError("a directory-format dump needs local disk, and this run was given none (ctx.tempDir)", "");
+  }
+  const { partSizeBytes: _part, queueSize: _queue, ...rest } = options;
+  return dumpDirectoryToS3({ ...rest, jobs: choice.jobs, tempDir: choice.tempDir });
+}
+
+/** The manifest's format fields: `custom`, or `directory` with its files and workers. */
+export function manifestFormatFields(
+  choice: DumpChoice,
+  result: { files?: ManifestFile[] },
+): Pick<Manifest, "format" | "files" | "jobs"> {
+  return choice.format === "directory" && result.files
+    ? { format: "directory", files: result.files, jobs: choice.jobs }
+    : { format: "custom" };
+}
+
+/** Removes a dump whose manifest could not be written: without it, it is not a backup. Never throws. */
+export async function discardDump(
+  s3: S3Client,
+  options: { bucket: string; key: string; files?: ManifestFile[] },
+): Promise<void> {
+  const keys = options.files ? options.files.map((f) => directoryFileKey(options.key, f.name)) : [options.key];
+  await s3
+    .send(
+      new DeleteObjectsCommand({
+        Bucket: options.bucket,
+        Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true },
+      }),
+    )
+    .catch(() => {});
 }

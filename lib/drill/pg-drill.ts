@@ -7,6 +7,7 @@ import type { Database } from "../../systems/schema.js";
 import { inspectBackups } from "../backup/catalog.js";
 import { manifestKey } from "../backup/layout.js";
 import type { Manifest } from "../backup/manifest.js";
+import { restoreBackup } from "../backup/restore-directory.js";
 import { errorMessage, RunbookError } from "../errors.js";
 import { describeConnection, type PgConnection, resolveConnection } from "../postgres/connection.js";
 import { chooseTool, findTools, parseToolVersion } from "../postgres/tools.js";
@@ -15,8 +16,9 @@ import { dropCheckRolesOfDrill } from "./check-role.js";
 import { type CheckResult, type ExpectedTable, validateRestored, validationOutcome } from "./checks.js";
 import { drillId, formatDrillComment, scratchDatabaseName } from "./names.js";
 import { addDrillToReport, buildDrillRecord, type DrillFacts } from "./outcome.js";
+import { type DrillHandOff, placeDrill } from "./placement.js";
 import { type DrillRecord, listDrillRecords, readJsonObject, saveDrillRecord } from "./record.js";
-import { type RestoreMode, type RestoreResult, restoreFromS3 } from "./restore.js";
+import type { RestoreMode, RestoreResult } from "./restore.js";
 import {
   createScratchDatabase,
   dropScratchDatabase,
@@ -225,6 +227,8 @@ export async function pgDumpDrill(
   report: ReportBuilder,
   database: Database,
   settings: DrillSettings,
+  /** How the drill goes to the Fargate task when it would not fit here (lib/drill/placement.ts). */
+  handOff?: DrillHandOff,
 ): Promise<DrillRecord | undefined> {
   const { system } = ctx;
   const backup = system.backup;
@@ -297,6 +301,22 @@ export async function pgDumpDrill(
     serverVersion: manifest.serverVersion,
   };
 
+  // Before anything connects: a drill that does not fit this function goes to the task (or is skipped).
+  const placement = await placeDrill({
+    now: ctx.now(),
+    deadline: ctx.deadline,
+    drill: system.dr.drill,
+    manifest,
+    restoreEstimateMs: () => estimateRestoreMs(ctx, backup.bucket, database.id, manifest),
+    freeBytes: async () => (ctx.tempDir ? freeBytes(ctx.tempDir) : undefined),
+    handOff,
+  });
+  if (placement.where === "task" && handOff) await handOff.handOff(placement.reason);
+  else if (placement.where !== "here")
+    report.add({ resource, action: "restore-drill", status: "skipped", reason: placement.reason });
+  if (placement.where !== "here") return undefined;
+  const estimateMs = placement.restoreEstimateMs;
+
   const target = await resolveDrillTarget(ctx, database, settings);
   const targetServer = await serverMajor(target.conn);
   const dumpMajor = parseToolVersion(`(PostgreSQL) ${manifest.pgDumpVersion}`)?.major ?? 0;
@@ -329,20 +349,6 @@ export async function pgDumpDrill(
       action: "restore-drill",
       status: "skipped",
       reason: `drill ${inFlight.comment?.drillId} is in progress (scratch database ${inFlight.name}, deadline ${inFlight.comment?.deadline})`,
-    });
-    return undefined;
-  }
-
-  // A restore that cannot finish before the Lambda deadline is not started: it would only time out.
-  const estimateMs = ctx.deadline ? await estimateRestoreMs(ctx, backup.bucket, database.id, manifest) : undefined;
-  if (ctx.deadline && estimateMs !== undefined && now.getTime() + estimateMs > ctx.deadline.getTime()) {
-    report.add({
-      resource,
-      action: "restore-drill",
-      status: "skipped",
-      reason:
-        `estimated restore time ${Math.round(estimateMs / 1000)} s exceeds the ${Math.round((ctx.deadline.getTime() - now.getTime()) / 1000)} s ` +
-        "left before the deadline; run it as a plain process (`ops run restore-drill`, e.g. a Fargate task)",
     });
     return undefined;
   }
@@ -427,11 +433,10 @@ export async function pgDumpDrill(
   let failure: string | undefined;
   try {
     ctx.progress?.(`restoring ${resource} into ${name}`, 0);
-    restore = await restoreFromS3({
+    // A directory backup: every file downloaded and checked, then pg_restore -j (lib/backup/restore-directory.ts).
+    restore = await restoreBackup(manifest, {
       s3,
       bucket: backup.bucket,
-      key: manifest.key,
-      expected: { bytes: manifest.bytes, sha256: manifest.sha256 },
       tool,
       conn: scratchConn,
       mode,
