@@ -46,6 +46,11 @@ export interface ChosenBackup {
 
 type Candidate = { key: string; takenAt: Date; check: { state: string; reason?: string; manifest?: Manifest } };
 
+/** `--backup` names this key: whole, by its last part, or by its timestamp (a custom dump or a directory). */
+function namesBackup(key: string, wanted: string): boolean {
+  return [wanted, `/${wanted}`, `/${wanted}.dump`, `/${wanted}.dir`].some((end) => key === wanted || key.endsWith(end));
+}
+
 /**
  * Which backup a restore takes (pure): the one `--backup` names, else the newest verified one taken at
  * or before `--at`, else the newest verified one. Only verified backups restore: a dump without a good
@@ -63,9 +68,7 @@ export function chooseBackup(backups: Candidate[], options: { backup?: string; a
   });
   if (options.backup !== undefined) {
     const wanted = options.backup;
-    const found = backups.find(
-      (b) => b.key === wanted || b.key.endsWith(`/${wanted}`) || b.key.endsWith(`/${wanted}.dump`),
-    );
+    const found = backups.find((b) => namesBackup(b.key, wanted));
     if (!found) {
       const newest = backups.slice(-3).map((b) => b.key);
       throw new ValidationError(

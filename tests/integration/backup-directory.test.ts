@@ -75,7 +75,7 @@ async function takeBackup(at?: Date): Promise<string> {
   const report = await backupRunbook.run(context(at ? { now: at } : {}), { force: true, minIntervalMinutes: 60 });
   expect(report.status, report.summary).toBe("succeeded");
   const done = report.actions.find((a) => a.action === "backup" && a.status === "done");
-  return (done?.after as { key: string }).key;
+  return (done?.after as { key?: string } | undefined)?.key ?? "";
 }
 
 const drillsOf = (report: Report) =>
