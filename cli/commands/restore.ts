@@ -48,7 +48,7 @@ type Candidate = { key: string; takenAt: Date; check: { state: string; reason?: 
 
 /** `--backup` names this key: whole, by its last part, or by its timestamp (a custom dump or a directory). */
 function namesBackup(key: string, wanted: string): boolean {
-  return [wanted, `/${wanted}`, `/${wanted}.dump`, `/${wanted}.dir`].some((end) => key === wanted || key.endsWith(end));
+  return key === wanted || [`/${wanted}`, `/${wanted}.dump`, `/${wanted}.dir`].some((end) => key.endsWith(end));
 }
 
 /**
