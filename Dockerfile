@@ -1,4 +1,4 @@
-# The Fargate backup task (runbooks/backup.md, "Hand-off"): the same code and catalogue as the Lambda
+# The Fargate backup task (runbooks/backup/backup.md, "Hand-off"): the same code and catalogue as the Lambda
 # functions, run as `node bin/ops.js run backup --system S database=D` (RunTask overrides the command).
 # Built at deploy time by sst.config.ts; nothing builds it in tests (tests/unit/dockerfile.test.ts reads it).
 #

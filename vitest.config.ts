@@ -1,7 +1,7 @@
 import { defineConfig } from "vitest/config";
 
-// Three tiers (DESIGN.md): unit (no network, fakes with real response shapes), wiring (catalogues and
-// sst.config.ts), integration (real PostgreSQL, real pg_dump/pg_restore, a real S3-protocol server).
+// Three tiers (README, Development): unit (no network, fakes with real response shapes), wiring (catalogues and
+// the deployment plan), integration (real PostgreSQL, real pg_dump/pg_restore, a real S3-protocol server).
 export default defineConfig({
   test: {
     env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true", TZ: "UTC" },

@@ -86,6 +86,40 @@ export function describeMetric(alarm: AlarmDefinition): string {
   return `${alarm.namespace} ${alarm.metric}${expression ? ` = ${expression}` : ""}${dims ? ` (${dims})` : ""}`;
 }
 
+const ROLLBACKS = new Set(["rollback", "kube-rollback"]);
+
+/**
+ * The labelled buttons of an alarm in ALARM (issue 15): "Roll back" when the system's rollback applies —
+ * the alarm's own rollback remediation (with its input, e.g. the service), else rollback of the system's
+ * only ECS service, or kube-rollback on EKS — and "Dry-run scale out" when the system has off-hours
+ * scaling. No runbook raises capacity beyond what a service had: "scale out" is scale-up's dry run, the
+ * plan to give back the capacity off-hours recorded (nothing when no service is in its off-hours state).
+ * A system with several services and an alarm that names none gets no Roll back: which one is unknown.
+ */
+export function alarmButtons(alarm: AlarmDefinition, system: System | undefined): NonNullable<AlarmFacts["buttons"]> {
+  const buttons: NonNullable<AlarmFacts["buttons"]> = [];
+  const rollback = rollbackButton(alarm, system);
+  if (rollback) buttons.push(rollback);
+  if (system?.offHours.enabled) buttons.push({ label: "Dry-run scale out", runbook: "scale-up", dryRun: true });
+  return buttons;
+}
+
+function rollbackButton(
+  alarm: AlarmDefinition,
+  system: System | undefined,
+): NonNullable<AlarmFacts["buttons"]>[number] | undefined {
+  const remediation = alarm.remediation;
+  if (remediation && ROLLBACKS.has(remediation.runbook)) {
+    const input = Object.fromEntries(Object.entries(remediation.input).map(([k, v]) => [k, String(v)]));
+    return { label: "Roll back", runbook: remediation.runbook, input };
+  }
+  if (!system?.rollback.enabled) return undefined;
+  if (system.runtime.kind === "ecs" && system.runtime.services.length === 1)
+    return { label: "Roll back", runbook: "rollback" };
+  if (system.runtime.kind === "eks") return { label: "Roll back", runbook: "kube-rollback" };
+  return undefined;
+}
+
 /** The runbooks an operator may run about an alarm: its remediation, or those its metric points to. */
 function nextRunbooks(alarm: AlarmDefinition): string[] {
   if (alarm.remediation) return [alarm.remediation.runbook];
@@ -119,6 +153,7 @@ export function alarmFacts(options: {
     since: state.timestamp,
     ...(alarm.remediation ? { remediation: alarm.remediation.runbook } : {}),
     nextRunbooks: nextRunbooks(alarm),
+    buttons: alarmButtons(alarm, options.system),
   };
 }
 

@@ -214,35 +214,47 @@ export function bindGuideAlarms(system: System): { alarms: AlarmDefinition[]; un
       continue;
     }
     for (const binding of bindings) {
-      const id = bindings.length > 1 ? `${base.id}-${binding.target}` : base.id;
-      const metrics = mathQueries(a, binding);
-      if (typeof metrics === "string") {
-        unbound.push({ ...base, id, reason: metrics });
-        continue;
-      }
-      alarms.push({
-        ...base,
-        id,
-        description: bindings.length > 1 ? `${a.description} (${binding.target})` : a.description,
-        namespace: a.namespace,
-        metric: a.metric,
-        dimensions: binding.dimensions,
-        statistic: a.statistic,
-        ...(metrics.length > 0 ? { metrics } : {}),
-        comparison: COMPARISON[a.comparison],
-        threshold: a.threshold,
-        unit: a.unit,
-        periodSeconds: a.periodSeconds,
-        evaluationPeriods: a.evaluationPeriods,
-        treatMissingData: "notBreaching",
-        severity: a.severity,
-        ...(a.remediation && "runbook" in a.remediation
-          ? { remediation: { runbook: a.remediation.runbook, input: a.remediation.input } }
-          : {}),
-      });
+      const bound = bindOne(a, binding, { base, several: bindings.length > 1 });
+      if ("reason" in bound) unbound.push(bound);
+      else alarms.push(bound);
     }
   }
   return { alarms, unbound };
+}
+
+/**
+ * One guide threshold bound to one resource; with several resources the id and description name the
+ * target so each deployed alarm says which one fired.
+ */
+function bindOne(
+  a: AlarmThreshold,
+  binding: Binding,
+  options: { base: { id: string; system: string; description: string }; several: boolean },
+): AlarmDefinition | UnboundAlarm {
+  const { base, several } = options;
+  const id = several ? `${base.id}-${binding.target}` : base.id;
+  const metrics = mathQueries(a, binding);
+  if (typeof metrics === "string") return { ...base, id, reason: metrics };
+  return {
+    ...base,
+    id,
+    description: several ? `${a.description} (${binding.target})` : a.description,
+    namespace: a.namespace,
+    metric: a.metric,
+    dimensions: binding.dimensions,
+    statistic: a.statistic,
+    ...(metrics.length > 0 ? { metrics } : {}),
+    comparison: COMPARISON[a.comparison],
+    threshold: a.threshold,
+    unit: a.unit,
+    periodSeconds: a.periodSeconds,
+    evaluationPeriods: a.evaluationPeriods,
+    treatMissingData: "notBreaching",
+    severity: a.severity,
+    ...(a.remediation && "runbook" in a.remediation
+      ? { remediation: { runbook: a.remediation.runbook, input: a.remediation.input } }
+      : {}),
+  };
 }
 
 /** The guide's thresholds that can be bound, as alarms. */

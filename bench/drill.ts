@@ -19,21 +19,21 @@ import { pipeline } from "node:stream/promises";
 import { parseArgs } from "node:util";
 import { GetObjectCommand } from "@aws-sdk/client-s3";
 import { createAwsClients } from "../lib/aws/clients.js";
-import { inspectBackups } from "../lib/backup/catalog.js";
-import { builtinFleet } from "../lib/catalogue.js";
 import { chooseRestoreMode } from "../lib/drill/pg-drill.js";
 import type { DrillRecord } from "../lib/drill/record.js";
-import { findSystem } from "../lib/fleet.js";
 import { startLocalPostgres } from "../lib/local/postgres.js";
 import { startLocalS3 } from "../lib/local/s3.js";
 import { ensureDatabase, seedInventory } from "../lib/local/seed.js";
 import { createLogger } from "../lib/logger.js";
+import { createPorts } from "../lib/ports.js";
 import { libpqEnv } from "../lib/postgres/connection.js";
 import { connect } from "../lib/postgres/server.js";
 import { findTools } from "../lib/postgres/tools.js";
-import { backupRunbook } from "../runbooks/backup.js";
+import { inspectBackups } from "../runbooks/backup/catalog.js";
+import { backupRunbook } from "../runbooks/backup/index.js";
 import { restoreDrillRunbook } from "../runbooks/restore-drill.js";
 import type { RunbookContext } from "../runbooks/types.js";
+import { builtinFleet, findSystem } from "../systems/index.js";
 
 const { values } = parseArgs({
   options: {
@@ -87,6 +87,7 @@ try {
     dryRun: false,
     notify: { notify: async () => {} },
     env,
+    ...createPorts({ env, secrets: clients.secrets }),
   });
 
   const scope = { bucket, prefix: system.backup?.prefix ?? "pg_dump", system: system.id, database: "inventory" };

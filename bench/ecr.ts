@@ -20,14 +20,14 @@
  */
 
 import { createAwsClients } from "../lib/aws/clients.js";
-import { builtinFleet } from "../lib/catalogue.js";
-import { findSystem } from "../lib/fleet.js";
 import { createLogger } from "../lib/logger.js";
 import { silentNotifier } from "../lib/notify.js";
-import { mapPool } from "../lib/scaling/pool.js";
+import { mapPool } from "../lib/pool.js";
+import { createPorts } from "../lib/ports.js";
 import { ecrCleanupRunbook } from "../runbooks/ecr-cleanup/index.js";
 import { LAST_KNOWN_GOOD_TAG } from "../runbooks/ecr-cleanup/read.js";
 import type { RunbookContext } from "../runbooks/types.js";
+import { builtinFleet, findSystem } from "../systems/index.js";
 import { ecrSchema } from "../systems/schema.js";
 import { digestOf, EcrWorld, imageUri } from "../tests/helpers/ecr-world.js";
 
@@ -140,6 +140,7 @@ const ctx: RunbookContext = {
   dryRun: false,
   notify: silentNotifier,
   env: {},
+  ...createPorts({ env: {}, secrets: createAwsClients({ region: "us-east-1" }).secrets }),
 };
 
 const indexesPerRepo = [...world.repositories.values()].map(

@@ -15,15 +15,15 @@ import { CloudWatchClient, DescribeAlarmsCommand } from "@aws-sdk/client-cloudwa
 import { DescribeServicesCommand, UpdateServiceCommand } from "@aws-sdk/client-ecs";
 import { mockClient } from "aws-sdk-client-mock";
 import { createAwsClients } from "../lib/aws/clients.js";
-import { builtinFleet } from "../lib/catalogue.js";
-import { findSystem } from "../lib/fleet.js";
 import { createLogger } from "../lib/logger.js";
 import { silentNotifier } from "../lib/notify.js";
-import { parseRunbookInput } from "../lib/runner.js";
+import { createPorts } from "../lib/ports.js";
 import { healthProbeRunbook } from "../runbooks/health-probe/index.js";
 import { rollbackRunbook } from "../runbooks/rollback/index.js";
 import { KNOWN_GOOD_TAG } from "../runbooks/rollback/tags.js";
+import { parseRunbookInput } from "../runbooks/runner.js";
 import type { RunbookContext } from "../runbooks/types.js";
+import { builtinFleet, findSystem } from "../systems/index.js";
 import { type System, systemSchema } from "../systems/schema.js";
 import { HealthServer } from "../tests/helpers/health-server.js";
 import { SimClock, SimulatedEcs, taskDefinitionArn } from "../tests/helpers/simulated-ecs.js";
@@ -60,6 +60,7 @@ function context(system: System, clock: SimClock, clients = createAwsClients({ r
     dryRun: false,
     notify: silentNotifier,
     env: {},
+    ...createPorts({ env: {}, secrets: clients.secrets }),
     sleep: clock.sleep,
   };
 }

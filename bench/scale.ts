@@ -39,12 +39,14 @@ import { mockClient } from "aws-sdk-client-mock";
 import { createAwsClients } from "../lib/aws/clients.js";
 import { createLogger } from "../lib/logger.js";
 import { silentNotifier } from "../lib/notify.js";
-import { DESCRIBE_SERVICES_MAX, SCALABLE_TARGETS_MAX } from "../lib/scaling/ecs.js";
-import { DEFAULT_CONCURRENCY } from "../lib/scaling/run.js";
-import { scaleDownRunbook } from "../runbooks/scale-down.js";
-import { scaleUpRunbook } from "../runbooks/scale-up.js";
+import { createPorts } from "../lib/ports.js";
+import { scaleDownRunbook } from "../runbooks/scale-down/index.js";
+import { scaleUpRunbook } from "../runbooks/scale-up/index.js";
+import { DESCRIBE_SERVICES_MAX, SCALABLE_TARGETS_MAX } from "../runbooks/scaling/ecs.js";
+import { DEFAULT_CONCURRENCY } from "../runbooks/scaling/run.js";
 import type { AnyRunbook, Report, RunbookContext } from "../runbooks/types.js";
 import { type SystemInput, systemSchema } from "../systems/schema.js";
+import { ACCOUNT_ID, CREDENTIALS } from "../tests/helpers/aws-account.js";
 import { startKubeApi } from "../tests/helpers/kube-api.js";
 
 // The pinned AWS SDK supports Node 20 (Lambda runs 22); its reminder about future versions is noise here.
@@ -141,7 +143,7 @@ function simulate(clients: ReturnType<typeof createAwsClients>, throttleRate: nu
     stats.maxDescribeServices = Math.max(stats.maxDescribeServices, names.length);
     return call("DescribeServices", names.join(","), () => ({
       services: names.map((name) => ({
-        serviceArn: `arn:aws:ecs:us-east-1:123456789012:service/${CLUSTER}/${name}`,
+        serviceArn: `arn:aws:ecs:us-east-1:${ACCOUNT_ID}:service/${CLUSTER}/${name}`,
         serviceName: name,
         status: "ACTIVE",
         desiredCount: desired.get(name),
@@ -251,6 +253,7 @@ async function measure(label: string, runbook: AnyRunbook, at: string, throttleR
     dryRun: false,
     notify: silentNotifier,
     env: {},
+    ...createPorts({ env: {}, secrets: clients.secrets }),
   });
   const input = { concurrency: String(CONCURRENCY) };
   if (runbook === scaleUpRunbook) {
@@ -352,7 +355,7 @@ async function measureEks(label: string, runbook: AnyRunbook, at: string, confli
     }
     const eks = new EKSClient({
       region: "us-east-1",
-      credentials: { accessKeyId: "AKIAIOSFODNN7EXAMPLE", secretAccessKey: "bench-secret-not-real" },
+      credentials: CREDENTIALS,
     });
     mockClient(eks)
       .on(DescribeClusterCommand)
@@ -374,6 +377,7 @@ async function measureEks(label: string, runbook: AnyRunbook, at: string, confli
       dryRun: false,
       notify: silentNotifier,
       env: {},
+      ...createPorts({ env: {}, secrets: clients.secrets }),
     });
     const input = { concurrency: String(CONCURRENCY) };
     if (runbook === scaleUpRunbook) {

@@ -101,6 +101,27 @@ export function parseCommandArgs(
     Object.entries(options).map(([name, o]) => [name, { type: o.type, ...(o.short ? { short: o.short } : {}) }]),
   );
   const args = joinNegativeValues(argv, options);
+  checkOptionTokens(command, args, { options, config });
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args, options: config, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError(errorMessage(error).replace(/\s*To specify .*$/s, ""), [], { cause: error });
+  }
+  checkPositionals(command, parsed.positionals, spec);
+  return { values: parsed.values as ParsedArgs["values"], positionals: parsed.positionals };
+}
+
+/**
+ * A lenient pass over the tokens first, so an unknown option, a value given to a flag or a missing value
+ * gets our message (with a did-you-mean) rather than node's.
+ */
+function checkOptionTokens(
+  command: string,
+  args: string[],
+  spec: { options: Record<string, OptionSpec>; config: NonNullable<Parameters<typeof parseArgs>[0]>["options"] },
+): void {
+  const { options, config } = spec;
   const probe = parseArgs({ args, options: config, allowPositionals: true, strict: false, tokens: true });
   for (const token of probe.tokens ?? []) {
     if (token.kind !== "option") continue;
@@ -113,22 +134,21 @@ export function parseCommandArgs(
       throw new UsageError(`option --${token.name} needs a value: --${token.name} ${option.value ?? "VALUE"}`);
     }
   }
-  let parsed: ReturnType<typeof parseArgs>;
-  try {
-    parsed = parseArgs({ args, options: config, allowPositionals: true, strict: true });
-  } catch (error) {
-    throw new UsageError(errorMessage(error).replace(/\s*To specify .*$/s, ""), [], { cause: error });
-  }
-  const positionals = parsed.positionals;
-  if (positionals.length > spec.maxPositionals) {
-    const extra = positionals.slice(spec.maxPositionals);
-    const takes =
-      spec.maxPositionals === 0
-        ? "takes no arguments"
-        : `takes ${spec.positionalsName ?? plural(spec.maxPositionals, "argument")}`;
-    throw new UsageError(`\`ops ${command}\` ${takes}; unexpected: ${extra.map((p) => `"${p}"`).join(" ")}`);
-  }
-  return { values: parsed.values as ParsedArgs["values"], positionals };
+}
+
+/** More positionals than the command takes is a usage error that quotes the extra ones. */
+function checkPositionals(
+  command: string,
+  positionals: string[],
+  spec: { maxPositionals: number; positionalsName?: string },
+): void {
+  if (positionals.length <= spec.maxPositionals) return;
+  const extra = positionals.slice(spec.maxPositionals);
+  const takes =
+    spec.maxPositionals === 0
+      ? "takes no arguments"
+      : `takes ${spec.positionalsName ?? plural(spec.maxPositionals, "argument")}`;
+  throw new UsageError(`\`ops ${command}\` ${takes}; unexpected: ${extra.map((p) => `"${p}"`).join(" ")}`);
 }
 
 /** A whole number option within a range, or a usage error that states the range. */

@@ -41,7 +41,7 @@ const systemOption: OptionSpec = { type: "string", value: "S", description: "the
 // loads none of it, which is most of the CLI's start time.
 const registry = async (): Promise<readonly AnyRunbook[]> => (await import("../runbooks/index.js")).runbooks;
 const fleet = async (path: unknown) =>
-  (await import("../lib/catalogue.js")).loadFleet(typeof path === "string" ? path : undefined);
+  (await import("../systems/index.js")).loadFleet(typeof path === "string" ? path : undefined);
 
 async function logger(io: CliIo, verbose: boolean) {
   const { createLogger } = await import("../lib/logger.js");
@@ -153,7 +153,7 @@ const COMMANDS: Record<string, Command> = {
         throw new UsageError(`ops run needs a runbook name; known runbooks: ${runbooks.map((r) => r.name).join(", ")}`);
       }
       if (args.values.help) {
-        const { findRunbook } = await import("../lib/runner.js");
+        const { findRunbook } = await import("../runbooks/runner.js");
         const { runbookHelp } = await import("./help.js");
         io.out.write(runbookHelp(findRunbook(runbooks, name)));
         return EXIT.ok;
@@ -512,22 +512,51 @@ function topLevel(io: CliIo, argv: string[]): number | undefined {
 
 /** Runs the CLI; returns the exit code. `io` is injectable so tests run it in-process. */
 export async function main(argv: string[], partialIo: Partial<CliIo> = {}): Promise<number> {
+  const io = cliIo(partialIo);
+  const interrupts = interruptHandler(io);
+  process.on("SIGINT", interrupts.onSignal);
+  process.on("SIGTERM", interrupts.onSignal);
+  try {
+    return await dispatch(io, argv, interrupts);
+  } catch (error) {
+    return reportError(io, error);
+  } finally {
+    process.off("SIGINT", interrupts.onSignal);
+    process.off("SIGTERM", interrupts.onSignal);
+  }
+}
+
+function cliIo(partialIo: Partial<CliIo>): CliIo {
   // Everything the CLI prints passes the redactor: reports, errors, warnings, progress, logs.
   const err = redactingStream(partialIo.err ?? process.stderr);
   // Whatever is written next, on stdout or stderr, first clears a progress line that is showing.
   const progress = new ProgressLine(err);
-  const io: CliIo = {
+  return {
     out: clearingStream(redactingStream(partialIo.out ?? process.stdout), progress),
     err: clearingStream(err, progress),
     env: partialIo.env ?? process.env,
     now: partialIo.now ?? (() => new Date()),
     progress,
   };
-  // Two levels, as a person expects from Ctrl-C: the first stops the run after the step in progress
-  // (`signal`: runbooks stop between resources); the second cancels that step too (`cancel`: the dump or
-  // restore in flight is stopped, its upload aborted); a third exits at once. SIGTERM is how ECS and
-  // Fargate stop a task (SIGKILL follows 30 s later): it cancels at once, so the report still goes out,
-  // the upload is aborted and the claims are released. Commands that watch neither just exit.
+}
+
+/** What a command receives to watch for Ctrl-C and SIGTERM, and the handler that drives them. */
+interface Interrupts {
+  signal: AbortSignal;
+  cancel: AbortSignal;
+  /** A command calls this once it watches `signal` and `cancel`; until then a signal exits at once. */
+  cancellable: () => void;
+  onSignal: (signal: NodeJS.Signals) => void;
+}
+
+/**
+ * Two levels, as a person expects from Ctrl-C: the first stops the run after the step in progress
+ * (`signal`: runbooks stop between resources); the second cancels that step too (`cancel`: the dump or
+ * restore in flight is stopped, its upload aborted); a third exits at once. SIGTERM is how ECS and
+ * Fargate stop a task (SIGKILL follows 30 s later): it cancels at once, so the report still goes out,
+ * the upload is aborted and the claims are released. Commands that watch neither just exit.
+ */
+function interruptHandler(io: CliIo): Interrupts {
   const controller = new AbortController();
   const cancelController = new AbortController();
   let cancellable = false;
@@ -544,45 +573,46 @@ export async function main(argv: string[], partialIo: Partial<CliIo> = {}): Prom
     io.err.write(`\ninterrupted (${signal}): stopping after the current step (${signal} again to cancel it)\n`);
     controller.abort(new Error("interrupted by the user"));
   };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
-  try {
-    const answered = topLevel(io, argv);
-    if (answered !== undefined) return answered;
-    const [name = "", ...rest] = argv;
-    if (name.startsWith("-"))
-      throw new UsageError(`an option came before the command: "${name}"; usage: ops <command> [options]`);
-    const command = COMMANDS[name];
-    if (!command) throw unknownCommand(name);
-    const args = parseCommandArgs(name, rest, command);
-    if (args.values.help && name !== "run") {
-      io.out.write(commandHelp(name, command));
-      return EXIT.ok;
-    }
-    if (args.values.help && args.positionals.length === 0) {
-      io.out.write(commandHelp(name, command));
-      return EXIT.ok;
-    }
-    return await command.run({
-      io,
-      args,
-      signal: controller.signal,
-      cancel: cancelController.signal,
-      cancellable: () => {
-        cancellable = true;
-      },
-    });
-  } catch (error) {
-    if (error instanceof ValidationError) {
-      io.err.write(`error: ${error.message}\n`);
-      if (error instanceof UsageError) io.err.write("run `ops --help` for usage\n");
-      return EXIT.usage;
-    }
-    const code = error instanceof OpsError ? ` [${error.code}]` : "";
-    io.err.write(`error${code}: ${errorMessage(error)}\n`);
-    return EXIT.failed;
-  } finally {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
+  return {
+    signal: controller.signal,
+    cancel: cancelController.signal,
+    cancellable: () => {
+      cancellable = true;
+    },
+    onSignal,
+  };
+}
+
+/** The top-level answers (help, version), else the command's help or the command itself. */
+async function dispatch(io: CliIo, argv: string[], interrupts: Interrupts): Promise<number> {
+  const answered = topLevel(io, argv);
+  if (answered !== undefined) return answered;
+  const [name = "", ...rest] = argv;
+  if (name.startsWith("-"))
+    throw new UsageError(`an option came before the command: "${name}"; usage: ops <command> [options]`);
+  const command = COMMANDS[name];
+  if (!command) throw unknownCommand(name);
+  const args = parseCommandArgs(name, rest, command);
+  if (args.values.help && name !== "run") {
+    io.out.write(commandHelp(name, command));
+    return EXIT.ok;
   }
+  if (args.values.help && args.positionals.length === 0) {
+    io.out.write(commandHelp(name, command));
+    return EXIT.ok;
+  }
+  const { signal, cancel, cancellable } = interrupts;
+  return await command.run({ io, args, signal, cancel, cancellable });
+}
+
+/** Bad input exits 2 (with a pointer to the usage on a usage error); anything else exits 1 with its code. */
+function reportError(io: CliIo, error: unknown): number {
+  if (error instanceof ValidationError) {
+    io.err.write(`error: ${error.message}\n`);
+    if (error instanceof UsageError) io.err.write("run `ops --help` for usage\n");
+    return EXIT.usage;
+  }
+  const code = error instanceof OpsError ? ` [${error.code}]` : "";
+  io.err.write(`error${code}: ${errorMessage(error)}\n`);
+  return EXIT.failed;
 }

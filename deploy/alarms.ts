@@ -8,7 +8,7 @@ import {
   REMINDER_SCHEDULE,
 } from "../alarms/deploy.js";
 import { fleetAlarms } from "../alarms/index.js";
-import { partitionOf } from "../lib/iam.js";
+import { arnIn, s3ArnIn } from "../lib/iam.js";
 import type { AnyRunbook, Permission } from "../runbooks/types.js";
 import type { System } from "../systems/schema.js";
 
@@ -57,7 +57,7 @@ export interface NotifyOptions {
 export function notifyResources(options: NotifyOptions): NotifyResources {
   const topic = (id: string, suffix: string) => {
     const name = `ops-autopilot-${options.stage}-${suffix}`;
-    return { id, name, arn: `arn:${partitionOf(options.region)}:sns:${options.region}:${options.accountId}:${name}` };
+    return { id, name, arn: arnIn(options, "sns", name) };
   };
   return {
     smsTopic: topic("NotifySms", "oncall-sms"),
@@ -104,7 +104,7 @@ export function plannedAlarmDelivery(options: {
   const withAlarms = options.systems.filter((s) => fleetAlarms([s]).length > 0);
   if (withAlarms.length === 0) return undefined;
   const name = `ops-autopilot-${options.stage}-state-${options.accountId}-${options.region}`;
-  const stateBucket = { id: "AlarmState", name, arn: `arn:${partitionOf(options.region)}:s3:::${name}` };
+  const stateBucket = { id: "AlarmState", name, arn: s3ArnIn(options.region, name) };
   const permissions = alarmFunctionPermissions({
     systems: withAlarms,
     registry: options.registry,

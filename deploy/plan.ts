@@ -1,17 +1,19 @@
 import { type AlarmDefinition, alarmName, fleetAlarms } from "../alarms/index.js";
 import { backupBucketLifecycleRules, type LifecycleRule } from "../lib/backup/bucket-lifecycle.js";
-import { BACKUP_TASK, backupTaskPermissions, backupTaskRoleNames } from "../lib/backup/task.js";
-import type { Fleet } from "../lib/fleet.js";
 import {
+  arnIn,
   assumeRolePermissions,
   auditObjectArn,
   auditWritePermissions,
-  partitionOf,
+  type KubernetesAccess,
+  managedPolicyArn,
   toPolicyDocument,
   withAccount,
 } from "../lib/iam.js";
-import type { KubernetesAccess } from "../lib/scaling/scope.js";
+import { reportMetricsPermissions } from "../lib/metric-data.js";
+import { BACKUP_TASK, backupTaskPermissions, backupTaskRoleNames } from "../runbooks/backup/task.js";
 import type { AnyRunbook, Permission } from "../runbooks/types.js";
+import type { Fleet } from "../systems/index.js";
 import type { System } from "../systems/schema.js";
 import {
   type NotifyResources,
@@ -135,7 +137,7 @@ export interface PlannedBucket {
 /**
  * The Fargate task a backup function hands a long dump to, one per region with systems that give a task
  * network (`backup.fargate`) in the deploying account: the same code and catalogue in an image built at
- * deploy time from the repository's `Dockerfile`, running `ops run backup` (runbooks/backup.md).
+ * deploy time from the repository's `Dockerfile`, running `ops run backup` (runbooks/backup/backup.md).
  */
 export interface PlannedBackupTask {
   id: string;
@@ -153,7 +155,7 @@ export interface PlannedBackupTask {
   architecture: "X86_64" | "ARM64";
   image: { context: string; dockerfile: string };
   environment: Record<string, string>;
-  /** The task role: the backup runbook's statements for its systems (less starting tasks) and the audit write. */
+  /** The task role: the backup runbook's statements for its systems (less starting tasks), the audit write and PutMetricData in our namespace. */
   taskRole: { name: string; permissions: (Permission & { sid: string })[] };
   /** Pulls the image and writes the logs: AWS's managed execution policy, nothing else. */
   executionRole: { name: string; managedPolicyArns: string[] };
@@ -368,6 +370,8 @@ function plannedBackupTasks(
         })),
       ];
     });
+    // The task publishes its report's metrics itself (the functions' EMF records have no stand-in there).
+    permissions.push(...reportMetricsPermissions().map((p) => ({ ...p, sid: "ReportMetrics" })));
     return {
       id: `BackupTask${pascal(region)}`,
       region,
@@ -385,6 +389,8 @@ function plannedBackupTasks(
         OPS_DRY_RUN: options.dryRun ? "true" : "false",
         OPS_AUDIT_BUCKET: auditBucket,
         OPS_AUDIT_REGION: options.region,
+        // Where the alarms are: the task's report metrics go there, not to the task's own region.
+        OPS_METRICS_REGION: options.region,
         OPS_RUNBOOK: "backup",
         OPS_SYSTEMS: here.map((s) => s.id).join(","),
         // `ops run` reports to the routed notifier and the audit bucket, as the functions do.
@@ -393,7 +399,7 @@ function plannedBackupTasks(
       taskRole: { name: roles.task, permissions },
       executionRole: {
         name: roles.execution,
-        managedPolicyArns: [`arn:${partitionOf(region)}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy`],
+        managedPolicyArns: [managedPolicyArn(region, "service-role/AmazonECSTaskExecutionRolePolicy")],
       },
       logGroup: `/ops-autopilot/${options.stage}/backup-task`,
       logRetentionDays: 30,
@@ -475,6 +481,56 @@ function plannedAlarms(systems: System[], stage: string) {
   return { alarms, topics: severities.map((severity) => ({ id: `Alerts${pascal(severity)}`, severity })) };
 }
 
+/** Each runbook's functions and event rules for the systems it serves; a runbook that serves none is said so. */
+function plannedRunbooks(
+  registry: readonly AnyRunbook[],
+  accounted: Fleet,
+  options: DeploymentOptions,
+  shared: { auditBucket: string; notify: NotifyResources },
+): { functions: PlannedFunction[]; eventRules: PlannedEventRule[]; undeployed: UndeployedRunbook[] } {
+  const functions: PlannedFunction[] = [];
+  const eventRules: PlannedEventRule[] = [];
+  const undeployed: UndeployedRunbook[] = [];
+  for (const runbook of registry) {
+    const systems = servedSystems(runbook, accounted);
+    if (systems.length === 0) {
+      undeployed.push({
+        runbook: runbook.name,
+        reason: "no deployed system has a schedule for it or is declared served",
+      });
+      continue;
+    }
+    functions.push(...plannedFunctions(runbook, systems, options, shared));
+    for (const rule of runbook.eventRules ?? []) {
+      eventRules.push({ id: rule.name, function: `${rule.name}Handler`, runbook: runbook.name, pattern: rule.pattern });
+    }
+  }
+  return { functions, eventRules, undeployed };
+}
+
+/** The deployed systems' schedules, each aimed at its runbook's scheduled function. */
+function plannedSchedules(fleet: Fleet, deployed: System[], functions: PlannedFunction[]): PlannedSchedule[] {
+  return fleet.schedules
+    .filter((s) => deployed.some((d) => d.id === s.system))
+    .map((schedule) => {
+      const fn = functions.find((f) => f.kind === "scheduled" && f.runbook === schedule.runbook);
+      if (!fn) throw new Error(`schedule ${schedule.id} names runbook "${schedule.runbook}", which has no function`);
+      return {
+        id: `Schedule${pascal(schedule.id)}`,
+        scheduleId: schedule.id,
+        expression: schedule.expression,
+        timezone: schedule.timezone,
+        function: fn.id,
+        event: {
+          runbook: schedule.runbook,
+          system: schedule.system,
+          input: JSON.stringify(schedule.input),
+          scheduleId: schedule.id,
+        },
+      };
+    });
+}
+
 /**
  * The whole deployment of a fleet and a registry. Systems get their account filled in first (catalogue,
  * else the role's, else the deploying account) so that no ARN says `*` for the account; then every
@@ -497,23 +553,7 @@ export function deploymentPlan(
     ...(options.pagerDutySecretArn ? { pagerDutySecretArn: options.pagerDutySecretArn } : {}),
     ...(options.slackChannel ? { slackChannel: options.slackChannel } : {}),
   });
-  const functions: PlannedFunction[] = [];
-  const eventRules: PlannedEventRule[] = [];
-  const undeployed: UndeployedRunbook[] = [];
-  for (const runbook of registry) {
-    const systems = servedSystems(runbook, accounted);
-    if (systems.length === 0) {
-      undeployed.push({
-        runbook: runbook.name,
-        reason: "no deployed system has a schedule for it or is declared served",
-      });
-      continue;
-    }
-    functions.push(...plannedFunctions(runbook, systems, options, { auditBucket, notify }));
-    for (const rule of runbook.eventRules ?? []) {
-      eventRules.push({ id: rule.name, function: `${rule.name}Handler`, runbook: runbook.name, pattern: rule.pattern });
-    }
-  }
+  const { functions, eventRules, undeployed } = plannedRunbooks(registry, accounted, options, { auditBucket, notify });
   for (const fn of functions) checkFunctionPolicy(fn, { bucket: auditBucket, region: options.region });
   const backupTasks = plannedBackupTasks(
     registry.find((r) => r.name === "backup"),
@@ -534,25 +574,7 @@ export function deploymentPlan(
       { bucket: auditBucket, region: options.region },
     );
   }
-  const schedules = fleet.schedules
-    .filter((s) => deployed.some((d) => d.id === s.system))
-    .map((schedule) => {
-      const fn = functions.find((f) => f.kind === "scheduled" && f.runbook === schedule.runbook);
-      if (!fn) throw new Error(`schedule ${schedule.id} names runbook "${schedule.runbook}", which has no function`);
-      return {
-        id: `Schedule${pascal(schedule.id)}`,
-        scheduleId: schedule.id,
-        expression: schedule.expression,
-        timezone: schedule.timezone,
-        function: fn.id,
-        event: {
-          runbook: schedule.runbook,
-          system: schedule.system,
-          input: JSON.stringify(schedule.input),
-          scheduleId: schedule.id,
-        },
-      };
-    });
+  const schedules = plannedSchedules(fleet, deployed, functions);
   const { alarms, topics } = plannedAlarms(deployed, options.stage);
   const alarmDelivery = plannedAlarmDelivery({ systems: deployed, registry, notify, ...options });
   const slack = plannedSlackCommand({
@@ -566,6 +588,7 @@ export function deploymentPlan(
     accountId: options.accountId,
     region: options.region,
     stage: options.stage,
+    auditBucket,
   });
   const buckets = plannedBuckets(deployed, options.stage, auditBucket);
   if (slack) buckets.push(slackBucket(slack.replayBucket));
@@ -593,6 +616,8 @@ export function deploymentPlan(
  */
 export const NO_RESOURCE_LEVEL = new Set([
   "application-autoscaling:DescribeScalableTargets",
+  // Held to one namespace by a cloudwatch:namespace condition instead (checked below).
+  "cloudwatch:PutMetricData",
   "ecs:ListClusters",
   "ecs:ListServices",
   "ecs:ListTasks",
@@ -604,47 +629,58 @@ export const NO_RESOURCE_LEVEL = new Set([
 /**
  * The rules every deployed policy keeps, checked when the plan is made: no `*` in an action, no `*`
  * account in an ARN, no `*` resource except for actions that support none, ListBucket only with an
- * `s3:prefix` condition, KMS only through a service, and nothing on the audit bucket but creating the
- * function's own systems' records.
+ * `s3:prefix` condition, PutMetricData only with a `cloudwatch:namespace` one, KMS only through a
+ * service, and nothing on the audit bucket but creating the function's own systems' records.
  */
 export function checkFunctionPolicy(
   fn: Pick<PlannedFunction, "id" | "runbook" | "systems" | "permissions" | "assumedRoles">,
   audit: { bucket: string; region: string },
 ): void {
-  const problems: string[] = [];
   const statements = [
     ...fn.permissions.map((p) => ({ where: p.sid, p })),
     ...fn.assumedRoles.flatMap((r) => r.permissions.map((p, i) => ({ where: `${r.roleArn}#${i + 1}`, p }))),
   ];
-  for (const { where, p } of statements) {
-    for (const action of p.actions) {
-      if (action.includes("*")) problems.push(`${where}: action "${action}" has a wildcard`);
-      if (action.startsWith("kms:") && !p.conditions?.some((c) => c.variable === "kms:ViaService")) {
-        problems.push(`${where}: ${action} without a kms:ViaService condition`);
-      }
-    }
-    if (p.actions.includes("s3:ListBucket") && !p.conditions?.some((c) => c.variable === "s3:prefix")) {
-      problems.push(`${where}: s3:ListBucket without an s3:prefix condition`);
-    }
-    for (const resource of p.resources) {
-      if (resource === "*") {
-        if (!p.actions.every((a) => NO_RESOURCE_LEVEL.has(a))) problems.push(`${where}: resource "*" for ${p.actions}`);
-        continue;
-      }
-      if (resource.split(":")[4] === "*") problems.push(`${where}: "${resource}" has a "*" account`);
-      if (resource.includes(`:::${audit.bucket}`)) {
-        const allowed = fn.systems.map((id) => auditObjectArn(id, audit));
-        if (!allowed.includes(resource) || p.actions.some((a) => a !== "s3:PutObject")) {
-          problems.push(`${where}: ${p.actions} on "${resource}" (only s3:PutObject on its systems' audit prefix)`);
-        }
-      }
-    }
-  }
+  const auditObjects = fn.systems.map((id) => auditObjectArn(id, audit));
+  const problems = statements.flatMap(({ where, p }) => [
+    ...actionProblems(p).map((problem) => `${where}: ${problem}`),
+    ...resourceProblems(p, { bucket: audit.bucket, objects: auditObjects }).map((problem) => `${where}: ${problem}`),
+  ]);
   if (problems.length > 0) {
     throw new Error(
       `IAM policy of function ${fn.id} (${fn.runbook}) breaks the deployment's rules:\n  - ${problems.join("\n  - ")}`,
     );
   }
+}
+
+/** The conditions an action may not go without: the only bound on what it reaches. */
+const REQUIRED_CONDITION: { matches: (action: string) => boolean; variable: string; article: string }[] = [
+  { matches: (a) => a.startsWith("kms:"), variable: "kms:ViaService", article: "a" },
+  { matches: (a) => a === "s3:ListBucket", variable: "s3:prefix", article: "an" },
+  { matches: (a) => a === "cloudwatch:PutMetricData", variable: "cloudwatch:namespace", article: "a" },
+];
+
+function actionProblems(p: Permission): string[] {
+  const has = (variable: string) => p.conditions?.some((c) => c.variable === variable) ?? false;
+  return p.actions.flatMap((action) => [
+    ...(action.includes("*") ? [`action "${action}" has a wildcard`] : []),
+    ...REQUIRED_CONDITION.filter((rule) => rule.matches(action) && !has(rule.variable)).map(
+      (rule) => `${action} without ${rule.article} ${rule.variable} condition`,
+    ),
+  ]);
+}
+
+function resourceProblems(p: Permission, audit: { bucket: string; objects: string[] }): string[] {
+  return p.resources.flatMap((resource) => {
+    if (resource === "*") {
+      return p.actions.every((a) => NO_RESOURCE_LEVEL.has(a)) ? [] : [`resource "*" for ${p.actions}`];
+    }
+    const problems = resource.split(":")[4] === "*" ? [`"${resource}" has a "*" account`] : [];
+    const onAudit = resource.includes(`:::${audit.bucket}`);
+    if (onAudit && (!audit.objects.includes(resource) || p.actions.some((a) => a !== "s3:PutObject"))) {
+      problems.push(`${p.actions} on "${resource}" (only s3:PutObject on its systems' audit prefix)`);
+    }
+    return problems;
+  });
 }
 
 /** A function's own policy as an IAM policy document. */
@@ -658,16 +694,18 @@ export function functionPolicyDocument(fn: PlannedFunction) {
  * role `<app>-<stage>-<Function>Role-<suffix>`, hence the pattern on `aws:PrincipalArn`.
  */
 export function trustPolicy(plan: Pick<DeploymentPlan, "accountId" | "region" | "stage">, role: AssumedRole) {
-  const partition = partitionOf(plan.region);
+  const deploying = { region: plan.region, accountId: plan.accountId };
   return {
     Version: "2012-10-17" as const,
     Statement: [
       {
         Effect: "Allow" as const,
-        Principal: { AWS: `arn:${partition}:iam::${plan.accountId}:root` },
+        Principal: { AWS: arnIn(deploying, "iam", "root", { global: true }) },
         Action: "sts:AssumeRole",
         Condition: {
-          ArnLike: { "aws:PrincipalArn": `arn:${partition}:iam::${plan.accountId}:role/ops-autopilot-${plan.stage}-*` },
+          ArnLike: {
+            "aws:PrincipalArn": arnIn(deploying, "iam", `role/ops-autopilot-${plan.stage}-*`, { global: true }),
+          },
           ...(role.externalId ? { StringEquals: { "sts:ExternalId": role.externalId } } : {}),
         },
       },

@@ -1,5 +1,6 @@
-import { partitionOf } from "../lib/iam.js";
+import { arnIn, auditObjectArn, s3ArnIn, secretArnIn } from "../lib/iam.js";
 import type { SlackAccessTable } from "../lib/slack/access.js";
+import { SLACK_AUDIT_FALLBACK } from "../lib/slack/audit.js";
 import type { AnyRunbook, Permission } from "../runbooks/types.js";
 import type { System } from "../systems/schema.js";
 
@@ -85,6 +86,13 @@ export function slackAccessTable(
     }
     table.systems[system.id] = { name: system.name, runbooks };
   }
+  // `/ops status` reads through the status runbook's worker (read-only IAM, the AWS SDK): named when it
+  // serves every system the table shows.
+  const status = workers.find((w) => w.runbook === "status");
+  const shown = Object.keys(table.systems);
+  if (status && shown.length > 0 && shown.every((id) => status.systems.includes(id))) {
+    table.workers.status = status.name;
+  }
   return table;
 }
 
@@ -94,11 +102,13 @@ export function plannedSlackCommand(options: {
   accountId: string;
   region: string;
   stage: string;
+  /** The audit bucket: the command function records its decisions there (lib/slack/audit.ts). */
+  auditBucket: string;
 }): PlannedSlackCommand | undefined {
-  const { table, accountId, region, stage } = options;
+  const { table, accountId, region, stage, auditBucket } = options;
   const workerNames = [...new Set(Object.values(table.workers))].sort();
   if (workerNames.length === 0) return undefined;
-  const partition = partitionOf(region);
+  const scope = { region, accountId };
   const secretId = `ops-autopilot/${stage}/slack`;
   const replayBucket = slackBucketName(stage, accountId, region);
   const access = JSON.stringify(table);
@@ -120,28 +130,37 @@ export function plannedSlackCommand(options: {
       OPS_SLACK_REPLAY_BUCKET: replayBucket,
       // How long an applied destructive runbook waits for a second person's approval.
       OPS_SLACK_APPROVAL_MINUTES: "30",
+      OPS_AUDIT_BUCKET: auditBucket,
     },
     permissions: [
       {
         sid: "InvokeWorkers",
         actions: ["lambda:InvokeFunction"],
-        resources: workerNames.map((n) => `arn:${partition}:lambda:${region}:${accountId}:function:${n}`),
+        resources: workerNames.map((n) => arnIn(scope, "lambda", `function:${n}`)),
       },
       {
         sid: "ReadSlackSecret",
         actions: ["secretsmanager:GetSecretValue"],
-        // Secrets Manager appends six random characters to a secret's ARN.
-        resources: [`arn:${partition}:secretsmanager:${region}:${accountId}:secret:${secretId}-??????`],
+        resources: [secretArnIn(scope, secretId)],
       },
       {
         sid: "RecordSeenSignatures",
         actions: ["s3:PutObject"],
-        resources: [`arn:${partition}:s3:::${replayBucket}/slack/seen/*`],
+        resources: [s3ArnIn(region, `${replayBucket}/slack/seen/*`)],
       },
       {
         sid: "KeepApprovals",
         actions: ["s3:GetObject", "s3:PutObject"],
-        resources: [`arn:${partition}:s3:::${replayBucket}/slack/approvals/*`],
+        resources: [s3ArnIn(region, `${replayBucket}/slack/approvals/*`)],
+      },
+      {
+        // Create-only (`If-None-Match: *` must be sent), under the table's systems and `_slack/`.
+        sid: "RecordDecisions",
+        actions: ["s3:PutObject"],
+        resources: [...Object.keys(table.systems), SLACK_AUDIT_FALLBACK].map((id) =>
+          auditObjectArn(id, { bucket: auditBucket, region }),
+        ),
+        conditions: [{ test: "Null", variable: "s3:if-none-match", values: ["false"] }],
       },
     ],
     url: { authorization: "none" },

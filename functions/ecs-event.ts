@@ -3,7 +3,7 @@ import middy from "@middy/core";
 import type { Context } from "aws-lambda";
 import { z } from "zod";
 import { ValidationError } from "../lib/errors.js";
-import { clusterName } from "../lib/scaling/ecs.js";
+import { clusterName } from "../lib/iam.js";
 import type { Report } from "../runbooks/types.js";
 import type { System } from "../systems/schema.js";
 import { createRuntime, parseEvent, type Runtime, runInLambda } from "./runtime.js";

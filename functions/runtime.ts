@@ -1,47 +1,20 @@
-import { tmpdir } from "node:os";
 import { Metrics } from "@aws-lambda-powertools/metrics";
 import type { Context } from "aws-lambda";
-import { z } from "zod";
+import type { z } from "zod";
 import { type AuditSink, createS3AuditSink } from "../lib/audit.js";
 import { clientsForSystem, createAwsClients } from "../lib/aws/clients.js";
-import { builtinFleet } from "../lib/catalogue.js";
 import { ValidationError } from "../lib/errors.js";
-import type { Fleet } from "../lib/fleet.js";
 import { createLogger, type Logger } from "../lib/logger.js";
 import { METRICS_NAMESPACE, publishReportMetrics } from "../lib/metrics.js";
 import { notifierFromEnv } from "../lib/notify/settings.js";
 import type { Notifier } from "../lib/notify.js";
 import { caBundlePath } from "../lib/postgres/tls.js";
-import { executeRun, type RunnerDeps, type RunRequest } from "../lib/runner.js";
+import { parseSettings, type Settings } from "../lib/settings.js";
 import { runbooks } from "../runbooks/index.js";
-import { booleanish } from "../runbooks/inputs.js";
+import { executeRun, type RunnerDeps, type RunRequest } from "../runbooks/runner.js";
 import type { AnyRunbook, Report } from "../runbooks/types.js";
-
-/** Environment of the Lambda functions, validated at cold start. */
-const envSchema = z.object({
-  /** Global kill switch: every run becomes a dry run. */
-  OPS_DRY_RUN: booleanish.default(false),
-  /** Stop this long before the Lambda deadline so the report still goes out. */
-  OPS_DEADLINE_MARGIN_MS: z.coerce.number().int().min(1000).default(30_000),
-  OPS_S3_FORCE_PATH_STYLE: booleanish.default(false),
-  /** Bucket for the audit log (JSON lines per run); none: the structured log only. */
-  OPS_AUDIT_BUCKET: z.string().min(3).optional(),
-  OPS_AUDIT_REGION: z.string().optional(),
-  /** PEM file replacing the bundled Amazon RDS CAs for verify-full (checked at cold start). */
-  OPS_PG_CA_BUNDLE: z.string().min(1).optional(),
-  /** The one runbook this function runs (set by the deployment plan). */
-  OPS_RUNBOOK: z.string().min(1).optional(),
-  /** The systems this function serves, comma-separated (set by the deployment plan). */
-  OPS_SYSTEMS: z
-    .string()
-    .transform((v) =>
-      v
-        .split(",")
-        .map((s) => s.trim())
-        .filter(Boolean),
-    )
-    .optional(),
-});
+import type { Fleet } from "../systems/index.js";
+import { builtinFleet } from "../systems/index.js";
 
 /**
  * What a deployed function may run: its own runbook for its own systems. Its IAM role is granted for
@@ -71,7 +44,8 @@ export interface Runtime {
   now: () => Date;
   clientsFor: RunnerDeps["clientsFor"];
   env: Readonly<Record<string, string | undefined>>;
-  config: z.output<typeof envSchema>;
+  /** The environment, parsed once by the one settings schema (`lib/settings.ts`). */
+  config: Settings;
   audit?: AuditSink;
   /** The runbook and systems this function is deployed for; absent only outside a deployment (tests). */
   pin?: FunctionPin;
@@ -83,12 +57,12 @@ function invalidEnvironment(path: string, message: string): ValidationError {
 
 /** The pin from the environment, checked against the registry and the fleet at cold start. */
 function pinFrom(
-  config: z.output<typeof envSchema>,
+  config: Settings,
   registry: readonly AnyRunbook[],
   fleet: Fleet,
   options: RuntimeOptions,
 ): FunctionPin | undefined {
-  const { OPS_RUNBOOK: runbook, OPS_SYSTEMS: systems } = config;
+  const { runbook, systems } = config.pin;
   if (runbook === undefined && systems === undefined) {
     if (options.requirePin) throw invalidEnvironment("OPS_RUNBOOK", "required: the runbook this function runs");
     return undefined;
@@ -111,20 +85,25 @@ function pinFrom(
   return { runbook, systems };
 }
 
+/** The settings, or the error a function's cold start reports ("invalid function environment"). */
+function functionSettings(env: Readonly<Record<string, string | undefined>>): Settings {
+  try {
+    return parseSettings(env);
+  } catch (error) {
+    if (error instanceof ValidationError) {
+      throw new ValidationError("invalid function environment", error.issues, { cause: error });
+    }
+    throw error;
+  }
+}
+
 /** Builds the runtime; an invalid catalogue or environment throws here, at cold start. */
 export function createRuntime(
   overrides: Partial<Runtime> = {},
   env: Record<string, string | undefined> = {},
   options: RuntimeOptions = {},
 ): Runtime {
-  const parsed = envSchema.safeParse(env);
-  if (!parsed.success) {
-    throw new ValidationError(
-      "invalid function environment",
-      parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })),
-    );
-  }
-  const config = parsed.data;
+  const config = functionSettings(env);
   // A CA bundle path that cannot be read fails here, not at the first backup in the night.
   caBundlePath(env);
   const logger = overrides.logger ?? createLogger();
@@ -142,17 +121,16 @@ export function createRuntime(
     notify: overrides.notify ?? notifierFromEnv(env, { logger, systems: fleet.systems }),
     now: overrides.now ?? (() => new Date()),
     clientsFor:
-      overrides.clientsFor ??
-      ((system) => clientsForSystem(system, { s3ForcePathStyle: config.OPS_S3_FORCE_PATH_STYLE })),
+      overrides.clientsFor ?? ((system) => clientsForSystem(system, { s3ForcePathStyle: config.s3ForcePathStyle })),
     env: overrides.env ?? env,
     config,
     ...(overrides.audit
       ? { audit: overrides.audit }
-      : config.OPS_AUDIT_BUCKET
+      : config.audit
         ? {
             audit: createS3AuditSink({
-              s3: createAwsClients({ region: config.OPS_AUDIT_REGION ?? env.AWS_REGION ?? "us-east-1" }).s3,
-              bucket: config.OPS_AUDIT_BUCKET,
+              s3: createAwsClients({ region: config.audit.region ?? config.region ?? "us-east-1" }).s3,
+              bucket: config.audit.bucket,
             }),
           }
         : {}),
@@ -170,7 +148,7 @@ export async function runInLambda(
   context: Pick<Context, "getRemainingTimeInMillis"> & Partial<Pick<Context, "awsRequestId">>,
 ): Promise<Report> {
   assertPinned(runtime, request);
-  const budget = Math.max(0, context.getRemainingTimeInMillis() - runtime.config.OPS_DEADLINE_MARGIN_MS);
+  const budget = Math.max(0, context.getRemainingTimeInMillis() - runtime.config.deadlineMarginMs);
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(new Error("Lambda deadline approaching")), budget);
   try {
@@ -183,15 +161,13 @@ export async function runInLambda(
         notify: runtime.notify,
         clientsFor: runtime.clientsFor,
         env: runtime.env,
-        // Lambda's /tmp (512 MB unless configured): what a directory restore may use.
-        tempDir: tmpdir(),
         signal: controller.signal,
         deadline: new Date(runtime.now().getTime() + budget),
         ...(runtime.audit ? { audit: runtime.audit } : {}),
       },
       {
         ...request,
-        dryRun: request.dryRun || runtime.config.OPS_DRY_RUN,
+        dryRun: request.dryRun || runtime.config.dryRun,
         ...(context.awsRequestId ? { runId: context.awsRequestId } : {}),
       },
     );

@@ -85,14 +85,29 @@ export function decideAlarmStep(options: {
   allDelivered: (state: AlarmState) => boolean;
 }): AlarmStep {
   const { state, change } = options;
-  if (state && Date.parse(change.timestamp) < Date.parse(state.since)) {
+  if (!state) return stepForChange(undefined, change);
+  return outOfOrderOrDuplicate({ ...options, state }) ?? stepForChange(state, change);
+}
+
+/** Rules 1 and 2: an event older than the recorded state, or the event that set it. */
+function outOfOrderOrDuplicate(options: {
+  state: AlarmState;
+  change: AlarmChange;
+  now: Date;
+  allDelivered: (state: AlarmState) => boolean;
+}): AlarmStep | undefined {
+  const { state, change } = options;
+  if (Date.parse(change.timestamp) < Date.parse(state.since)) {
     return { kind: "skip", reason: `older than the recorded ${state.state} since ${state.since}` };
   }
-  if (state && change.eventId === state.eventId) {
-    const stale = options.now.getTime() - Date.parse(state.claimedAt) >= REDO_AFTER_MS;
-    if (stale && !options.allDelivered(state)) return { kind: "redo", step: state.step as AlarmStep["kind"] };
-    return { kind: "skip", reason: "duplicate delivery of an event already handled" };
-  }
+  if (change.eventId !== state.eventId) return undefined;
+  const stale = options.now.getTime() - Date.parse(state.claimedAt) >= REDO_AFTER_MS;
+  if (stale && !options.allDelivered(state)) return { kind: "redo", step: state.step as AlarmStep["kind"] };
+  return { kind: "skip", reason: "duplicate delivery of an event already handled" };
+}
+
+/** Rules 3 to 5: what a new state means given the open episode, if any. */
+function stepForChange(state: AlarmState | undefined, change: AlarmChange): AlarmStep {
   const open = state?.episode !== undefined;
   switch (change.state) {
     case "ALARM":

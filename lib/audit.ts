@@ -1,5 +1,5 @@
 import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
-import type { Report } from "../runbooks/types.js";
+import type { Report } from "./report.js";
 
 /** Keeps a durable record of every action of every run (besides the structured log). */
 export interface AuditSink {

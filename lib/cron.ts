@@ -51,23 +51,27 @@ function parseSet(field: string, spec: FieldSpec, source: string): Set<number> {
     const [range = "", stepText] = part.split("/");
     const step = stepText === undefined ? 1 : Number(stepText);
     if (!Number.isInteger(step) || step < 1) fail(source, `${spec.name} step "${stepText}" must be a positive integer`);
-    let from: number;
-    let to: number;
-    if (range === "*") {
-      from = spec.min;
-      to = spec.max;
-    } else if (range.includes("-")) {
-      const [a = "", b = ""] = range.split("-");
-      from = parseValue(a, spec, source);
-      to = parseValue(b, spec, source);
-      if (to < from) fail(source, `${spec.name} range "${range}" runs backwards`);
-    } else {
-      from = parseValue(range, spec, source);
-      to = stepText === undefined ? from : spec.max;
-    }
+    const [from, to] = parseRange(range, stepText !== undefined, spec, source);
     for (let v = from; v <= to; v += step) values.add(v);
   }
   return values;
+}
+
+/**
+ * The first and last value of one range of a field: `*` is the whole field, `a-b` is checked for
+ * direction, and a single value with a step (`5/10`) runs to the end of the field.
+ */
+function parseRange(range: string, stepped: boolean, spec: FieldSpec, source: string): [number, number] {
+  if (range === "*") return [spec.min, spec.max];
+  if (range.includes("-")) {
+    const [a = "", b = ""] = range.split("-");
+    const from = parseValue(a, spec, source);
+    const to = parseValue(b, spec, source);
+    if (to < from) fail(source, `${spec.name} range "${range}" runs backwards`);
+    return [from, to];
+  }
+  const from = parseValue(range, spec, source);
+  return [from, stepped ? spec.max : from];
 }
 
 type DayMatcher = (year: number, month: number, day: number) => boolean;
@@ -176,35 +180,62 @@ export interface NextRunsOptions {
 export function nextRuns(expression: ScheduleExpression, options: NextRunsOptions): Date[] {
   const { timezone, after, until } = options;
   const limit = options.limit ?? Number.POSITIVE_INFINITY;
-  const runs: Date[] = [];
-  if (expression.kind === "rate") {
-    // A rate schedule without a start date starts when it is created; count from `after`.
-    for (
-      let t = after.getTime() + expression.everyMs;
-      t <= until.getTime() && runs.length < limit;
-      t += expression.everyMs
-    ) {
-      runs.push(new Date(t));
-    }
-    return runs;
-  }
+  if (expression.kind === "rate") return rateRuns(expression.everyMs, { after, until, limit });
   if (expression.kind === "at") {
     const at = fromLocal(expression.local, timezone);
     return at && at > after && at <= until ? [at] : [];
   }
+  return cronRuns(expression, { timezone, after, until, limit });
+}
+
+interface RunWindow {
+  after: Date;
+  until: Date;
+  limit: number;
+}
+
+function rateRuns(everyMs: number, { after, until, limit }: RunWindow): Date[] {
+  const runs: Date[] = [];
+  // A rate schedule without a start date starts when it is created; count from `after`.
+  for (let t = after.getTime() + everyMs; t <= until.getTime() && runs.length < limit; t += everyMs) {
+    runs.push(new Date(t));
+  }
+  return runs;
+}
+
+type CronExpression = Extract<ScheduleExpression, { kind: "cron" }>;
+
+function cronRuns(
+  expression: CronExpression,
+  { timezone, after, until, limit }: RunWindow & { timezone: string },
+): Date[] {
+  const runs: Date[] = [];
   // Walk local calendar days from the day before `after` (zones ahead of UTC) to the day after `until`.
   const day = new Date(after.getTime() - 86_400_000);
   const end = until.getTime() + 86_400_000;
   for (; day.getTime() <= end && runs.length < limit; day.setUTCDate(day.getUTCDate() + 1)) {
     const date = { year: day.getUTCFullYear(), month: day.getUTCMonth() + 1, day: day.getUTCDate() };
-    for (const hour of expression.hours) {
-      for (const minute of expression.minutes) {
-        const local = { ...date, hour, minute };
-        if (!expression.matches(local)) continue;
-        const instant = fromLocal(local, timezone);
-        if (instant && instant > after && instant <= until && runs.length < limit) runs.push(instant);
-      }
+    for (const instant of cronInstantsOnDay(expression, date, timezone)) {
+      if (instant > after && instant <= until && runs.length < limit) runs.push(instant);
     }
   }
   return runs.sort((a, b) => a.getTime() - b.getTime());
+}
+
+/** The instants of one local calendar day the expression matches, in hour then minute order. */
+function cronInstantsOnDay(
+  expression: CronExpression,
+  date: Pick<LocalDateTime, "year" | "month" | "day">,
+  timezone: string,
+): Date[] {
+  const instants: Date[] = [];
+  for (const hour of expression.hours) {
+    for (const minute of expression.minutes) {
+      const local = { ...date, hour, minute };
+      if (!expression.matches(local)) continue;
+      const instant = fromLocal(local, timezone);
+      if (instant) instants.push(instant);
+    }
+  }
+  return instants;
 }

@@ -1,5 +1,24 @@
-import type { Permission, PermissionCondition } from "../runbooks/types.js";
 import type { System } from "../systems/schema.js";
+
+/**
+ * One IAM condition of a statement, as SST's function permissions take it (`{test, variable, values}`)
+ * and as a policy document writes it (`"Condition": {test: {variable: values}}`).
+ */
+export interface PermissionCondition {
+  /** The operator: `StringEquals`, `StringLike`, `Bool`, `Null`, ... */
+  test: string;
+  /** The condition key: `kms:ViaService`, `s3:prefix`, `sts:ExternalId`, ... */
+  variable: string;
+  values: string[];
+}
+
+/** An IAM statement a runbook needs; the deployment plan grants exactly the union of these. */
+export interface Permission {
+  actions: string[];
+  resources: string[];
+  /** All must hold for the statement to allow anything (IAM ANDs the conditions of a statement). */
+  conditions?: PermissionCondition[];
+}
 
 /**
  * The ARN partition a region belongs to. China and GovCloud regions have their own, and a policy that
@@ -43,13 +62,35 @@ export function withAccount(system: System, deployingAccount: string): System {
 }
 
 /**
- * `arn:<partition>:<service>:<region>:<account>:<resource>` for a system. The account is `*` only for a
- * system whose account nobody named (a listing outside a deployment); the deployment plan always fills
- * it in first and refuses any policy that still has a `*` account.
+ * Where an ARN points when no system is at hand (the deployment's own resources: topics, buckets, the
+ * Slack function's secret): the region, which also sets the partition, and the account.
+ */
+export interface ArnScope {
+  region: string;
+  accountId: string;
+}
+
+/**
+ * `arn:<partition>:<service>:<region>:<account>:<resource>`, the one place an ARN is spelled out; `global`
+ * leaves the region empty (IAM). Every other helper here builds on it, so a partition is never forgotten.
+ */
+export function arnIn(scope: ArnScope, service: string, resource: string, options: { global?: boolean } = {}): string {
+  const region = options.global ? "" : scope.region;
+  return `arn:${partitionOf(scope.region)}:${service}:${region}:${scope.accountId}:${resource}`;
+}
+
+/**
+ * {@link arnIn} for a system: its region and account. The account is `*` only for a system whose account
+ * nobody named (a listing outside a deployment); the deployment plan always fills it in first and refuses
+ * any policy that still has a `*` account.
  */
 export function arn(system: System, service: string, resource: string, options: { global?: boolean } = {}): string {
-  const region = options.global ? "" : system.account.region;
-  return `arn:${partitionOf(system.account.region)}:${service}:${region}:${accountOf(system) ?? "*"}:${resource}`;
+  return arnIn({ region: system.account.region, accountId: accountOf(system) ?? "*" }, service, resource, options);
+}
+
+/** An AWS managed IAM policy (`arn:<partition>:iam::aws:policy/<path>`), in the region's partition. */
+export function managedPolicyArn(region: string, path: string): string {
+  return arnIn({ region, accountId: "aws" }, "iam", `policy/${path}`, { global: true });
 }
 
 /**
@@ -65,12 +106,22 @@ export function viaService(system: System, service: "s3" | "rds"): PermissionCon
   };
 }
 
-/** `arn:<partition>:s3:::<bucket>[/<key pattern>]`: S3 ARNs name neither region nor account. */
+/** `arn:<partition>:s3:::<bucket>[/<key pattern>]` in a region's partition: S3 ARNs name neither region nor account. */
+export function s3ArnIn(region: string, path: string): string {
+  return `arn:${partitionOf(region)}:s3:::${path}`;
+}
+
+/** {@link s3ArnIn} for a system's region. */
 export function s3Arn(system: System, path: string): string {
-  return `arn:${partitionOf(system.account.region)}:s3:::${path}`;
+  return s3ArnIn(system.account.region, path);
 }
 
 /** Secrets Manager ARNs carry a random 6-character suffix after the name. */
+export function secretArnIn(scope: ArnScope, secretId: string): string {
+  return secretId.startsWith("arn:") ? secretId : arnIn(scope, "secretsmanager", `secret:${secretId}-??????`);
+}
+
+/** {@link secretArnIn} for a system. */
 export function secretArn(system: System, secretId: string): string {
   return secretId.startsWith("arn:") ? secretId : arn(system, "secretsmanager", `secret:${secretId}-??????`);
 }
@@ -210,4 +261,78 @@ export function backupObjectArn(system: System): string {
 /** The backup bucket itself (for ListBucket). */
 export function backupBucketArn(system: System): string {
   return system.backup ? s3Arn(system, system.backup.bucket) : "";
+}
+
+/** The cluster's short name, whether the catalogue gives a name or an ARN. */
+export function clusterName(cluster: string): string {
+  return cluster.startsWith("arn:") ? (cluster.split("/").pop() ?? cluster) : cluster;
+}
+
+/** The ARN IAM knows an ECS service by (long ARN format, which tagging requires anyway). */
+export function serviceArn(system: System, cluster: string, service: string): string {
+  return arn(system, "ecs", `service/${clusterName(cluster)}/${service}`);
+}
+
+/** The ARN of an EKS cluster. */
+export function eksClusterArn(system: System, cluster: string): string {
+  return cluster.startsWith("arn:") ? cluster : arn(system, "eks", `cluster/${cluster}`);
+}
+
+/**
+ * The EKS access entry a scaling function needs on a system's cluster, as data: its IAM role is the
+ * principal, associated with AmazonEKSEditPolicy scoped to the system's namespace only — the narrowest
+ * managed access policy that may patch deployments, their scale subresource and HPAs. `sst.config.ts` (or
+ * whatever deploys the functions) creates one `aws.eks.AccessEntry` + `aws.eks.AccessPolicyAssociation`
+ * per function from it; a cluster that still authenticates through the `aws-auth` ConfigMap needs the
+ * role mapped there instead (README, "EKS access").
+ */
+export interface KubernetesAccess {
+  clusterArn: string;
+  cluster: string;
+  namespace: string;
+  policyArn: string;
+  accessScope: { type: "namespace"; namespaces: string[] };
+  /** Kubernetes verbs the runbook uses, for a hand-written Role on an `aws-auth` cluster. */
+  rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[];
+  /** Where the function must run to reach a private endpoint (from the catalogue), if anywhere. */
+  network?: { subnetIds: string[]; securityGroupIds: string[] };
+}
+
+/** The managed access policy scaling is associated with (namespace-scoped). */
+export const EKS_EDIT_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy";
+
+/** The EKS managed access policies the runbooks are associated with, always scoped to one namespace. */
+export type EksAccessPolicy = "AmazonEKSEditPolicy" | "AmazonEKSViewPolicy";
+
+/** An EKS managed access policy's ARN, in the partition of the cluster it is associated on. */
+export function eksAccessPolicyArn(clusterArn: string, policy: EksAccessPolicy): string {
+  const partition = clusterArn.split(":")[1] || "aws";
+  return `arn:${partition}:eks::aws:cluster-access-policy/${policy}`;
+}
+
+/** Options of {@link kubernetesAccessEntry}. */
+export interface KubernetesAccessOptions {
+  /** The catalogue's cluster: a name or an ARN. */
+  cluster: string;
+  namespace: string;
+  policy: EksAccessPolicy;
+  rules: KubernetesAccess["rules"];
+}
+
+/**
+ * One {@link KubernetesAccess} for a system's cluster, namespace-scoped, with the catalogue's network
+ * placement when it has one: the shape every runbook that talks to Kubernetes declares.
+ */
+export function kubernetesAccessEntry(system: System, options: KubernetesAccessOptions): KubernetesAccess {
+  const clusterArn = eksClusterArn(system, options.cluster);
+  const network = system.runtime.kind === "eks" ? system.runtime.network : undefined;
+  return {
+    clusterArn,
+    cluster: clusterName(options.cluster),
+    namespace: options.namespace,
+    policyArn: eksAccessPolicyArn(clusterArn, options.policy),
+    accessScope: { type: "namespace", namespaces: [options.namespace] },
+    rules: options.rules,
+    ...(network ? { network } : {}),
+  };
 }

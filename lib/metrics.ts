@@ -1,5 +1,5 @@
 import { type Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
-import type { MetricPoint, Report } from "../runbooks/types.js";
+import type { MetricPoint, Report } from "./report.js";
 
 /** CloudWatch namespace of every metric ops-autopilot publishes (alarms in `alarms/` read it). */
 export const METRICS_NAMESPACE = "OpsAutopilot";

@@ -1,4 +1,4 @@
-import type { Report } from "../runbooks/types.js";
+import type { Report } from "./report.js";
 
 /** Where reports go once a run ends (Slack, on-call, a console). */
 export interface Notifier {

@@ -91,38 +91,70 @@ export async function claimObject(options: ClaimOptions): Promise<ClaimResult> {
   const claim = leaseFrom(options, options.now, options.now, options.leaseMs);
   // Every conflict is re-read and decided again: the claim was released, replaced or taken over meanwhile.
   for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
-    try {
-      return { claimed: true, ...etagOf(await putClaim(options, claim, { IfNoneMatch: "*" })) };
-    } catch (error) {
-      if (!isWriteConflict(error)) throw error;
-    }
-    const current = await readClaim(options.s3, options.bucket, options.key);
-    if (!current) continue;
-    // The SDK may have retried our own create after its response was lost: the claim is ours.
-    if (current.claim?.holder === options.holder) {
-      return { claimed: true, ...(current.etag ? { etag: current.etag } : {}) };
-    }
-    if (current.claim && isLive(current.claim, options.now) && !isOurDeadAttempt(current.claim, options)) {
-      return { claimed: false, heldBy: current.claim };
-    }
-    // Stale, unreadable, or our own crashed attempt's: take it over, only if nobody changed it since we
-    // read it. A server that gives no ETag gets the stale claim deleted, then a fresh conditional create.
-    try {
-      if (!current.etag) {
-        await options.s3.send(new DeleteObjectCommand({ Bucket: options.bucket, Key: options.key }));
-        continue;
-      }
-      const written = await putClaim(options, claim, { IfMatch: current.etag });
-      return { claimed: true, ...etagOf(written), ...(current.claim ? { takenOver: current.claim } : {}) };
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error;
-    }
+    const result = await claimAttempt(options, claim);
+    if (result) return result;
   }
   const last = await readClaim(options.s3, options.bucket, options.key);
   if (last?.claim && isLive(last.claim, options.now) && last.claim.holder !== options.holder) {
     return { claimed: false, heldBy: last.claim };
   }
   throw new Error(`could not claim s3://${options.bucket}/${options.key}: ${ATTEMPTS} conditional writes conflicted`);
+}
+
+type ReadClaim = NonNullable<Awaited<ReturnType<typeof readClaim>>>;
+
+/** One try: create the claim, else decide on the one found; undefined when a race means trying again. */
+async function claimAttempt(options: ClaimOptions, claim: Claim): Promise<ClaimResult | undefined> {
+  const created = await createClaim(options, claim);
+  if (created) return created;
+  const current = await readClaim(options.s3, options.bucket, options.key);
+  if (!current) return undefined;
+  return existingClaimResult(options, current) ?? (await takeOverClaim(options, claim, current));
+}
+
+/** The conditional create; undefined when the object already exists (or a write of it is in flight). */
+async function createClaim(options: ClaimOptions, claim: Claim): Promise<ClaimResult | undefined> {
+  try {
+    return { claimed: true, ...etagOf(await putClaim(options, claim, { IfNoneMatch: "*" })) };
+  } catch (error) {
+    if (!isWriteConflict(error)) throw error;
+    return undefined;
+  }
+}
+
+/** The claim found is ours, or another run's still live; undefined when it is ours to take over. */
+function existingClaimResult(options: ClaimOptions, current: ReadClaim): ClaimResult | undefined {
+  // The SDK may have retried our own create after its response was lost: the claim is ours.
+  if (current.claim?.holder === options.holder) {
+    return { claimed: true, ...(current.etag ? { etag: current.etag } : {}) };
+  }
+  if (current.claim && isLive(current.claim, options.now) && !isOurDeadAttempt(current.claim, options)) {
+    return { claimed: false, heldBy: current.claim };
+  }
+  return undefined;
+}
+
+/**
+ * Stale, unreadable, or our own crashed attempt's: take it over, only if nobody changed it since we
+ * read it. A server that gives no ETag gets the stale claim deleted, then a fresh conditional create.
+ * Undefined when that has to happen on the next attempt, or the condition failed.
+ */
+async function takeOverClaim(
+  options: ClaimOptions,
+  claim: Claim,
+  current: ReadClaim,
+): Promise<ClaimResult | undefined> {
+  try {
+    if (!current.etag) {
+      await options.s3.send(new DeleteObjectCommand({ Bucket: options.bucket, Key: options.key }));
+      return undefined;
+    }
+    const written = await putClaim(options, claim, { IfMatch: current.etag });
+    return { claimed: true, ...etagOf(written), ...(current.claim ? { takenOver: current.claim } : {}) };
+  } catch (error) {
+    if (!isConditionFailure(error)) throw error;
+    return undefined;
+  }
 }
 
 /**

@@ -1,5 +1,7 @@
-import { UnknownNameError } from "../lib/errors.js";
+import { errorMessage, UnknownNameError } from "../lib/errors.js";
 import type { Database, System } from "../systems/schema.js";
+import type { ReportBuilder } from "./report.js";
+import type { RunbookContext } from "./types.js";
 
 /**
  * A `database=` that names no database the runbook can act on. Thrown before anything is read or
@@ -37,4 +39,49 @@ export function selectDatabases(
     known: candidates.map((d) => d.id),
     ...(options.amongLabel ? { among: options.amongLabel } : {}),
   });
+}
+
+/** One database's end in {@link forEachDatabase}: what `work` returned, or the message of what it threw. */
+export type DatabaseResult<T> = { database: Database; value: T } | { database: Database; error: string };
+
+/** Options of {@link forEachDatabase}. */
+export interface ForEachDatabaseOptions<T> {
+  report: ReportBuilder;
+  /** The action a throw is reported as (`backup`, `prune`): `failed` on `<system>/<database>`. */
+  action: string;
+  /** Why the run stopped early, for the `stop` action (e.g. "remaining databases not backed up"). */
+  stopped: string;
+  work: (database: Database) => Promise<T>;
+}
+
+/**
+ * The skeleton of a runbook over databases: one at a time, in the catalogue's order; on abort
+ * (`ctx.signal`: the deadline, a first Ctrl-C) it stops before the next database and marks the run
+ * partial; a throw in one database is that database `failed`, and the others still run.
+ */
+export async function forEachDatabase<T>(
+  ctx: Pick<RunbookContext, "system" | "signal">,
+  databases: readonly Database[],
+  options: ForEachDatabaseOptions<T>,
+): Promise<{ results: DatabaseResult<T>[]; aborted: boolean }> {
+  const results: DatabaseResult<T>[] = [];
+  for (const database of databases) {
+    if (ctx.signal?.aborted) {
+      options.report.markAborted(`stopped before the deadline; ${options.stopped}`);
+      return { results, aborted: true };
+    }
+    try {
+      results.push({ database, value: await options.work(database) });
+    } catch (error) {
+      const reason = errorMessage(error);
+      options.report.add({
+        resource: `${ctx.system.id}/${database.id}`,
+        action: options.action,
+        status: "failed",
+        reason,
+      });
+      results.push({ database, error: reason });
+    }
+  }
+  return { results, aborted: false };
 }

@@ -27,7 +27,7 @@ export function drillTaskInput(input: Record<string, unknown>): string[] {
  * --system S database=D …` with the drill's claim (runbooks/fargate-handoff.ts), or why no task can take it.
  */
 export function drillHandOff(ctx: RunbookContext, report: ReportBuilder, options: DrillHandOffOptions): DrillHandOff {
-  const task = taskSettings(ctx.system, ctx.env);
+  const task = taskSettings(ctx.system, ctx.settings.task);
   if ("noTask" in task) {
     return {
       noTask: task.noTask,

@@ -1,43 +1,35 @@
 import { type Failure, RunTaskCommand, type RunTaskCommandInput } from "@aws-sdk/client-ecs";
-import { BACKUP_TASK } from "../lib/backup/task.js";
 import { errorMessage } from "../lib/errors.js";
+import { SETTING_VARIABLES, type Settings } from "../lib/settings.js";
 import type { System } from "../systems/schema.js";
-import { HANDED_CLAIM_ENV, type HeldClaim } from "./exclusive.js";
+import { BACKUP_TASK } from "./backup/task.js";
+import type { HeldClaim } from "./exclusive.js";
 import type { ReportBuilder } from "./report.js";
 import type { RunbookContext } from "./types.js";
 
 /**
  * Handing a run to the Fargate task (the backup's, and a restore drill's): the same image and catalogue,
  * `ops run <runbook> --system S database=D …` as the container's command, the claim passed on. One
- * module, so the backup and the drill start the task the same way (runbooks/backup.md, restore-drill.md).
+ * module, so the backup and the drill start the task the same way (runbooks/backup/backup.md, restore-drill.md).
  */
 
-/** The deployed task, from the function's environment (the deployment plan sets it). */
+/** The deployed task, from the process settings (the deployment plan sets them). */
 export interface TaskSettings {
   cluster: string;
   taskDefinition: string;
   container: string;
 }
 
-/** Environment variables the deployment plan sets on the functions that hand off. */
-export const TASK_ENV = {
-  cluster: "OPS_BACKUP_TASK_CLUSTER",
-  taskDefinition: "OPS_BACKUP_TASK_DEFINITION",
-  container: "OPS_BACKUP_TASK_CONTAINER",
-} as const;
-
 /** The task settings, or why there is no task to hand to. */
-export function taskSettings(
-  system: System,
-  env: Readonly<Record<string, string | undefined>>,
-): { settings: TaskSettings } | { noTask: string } {
+export function taskSettings(system: System, task: Settings["task"]): { settings: TaskSettings } | { noTask: string } {
   if (!system.backup?.fargate) return { noTask: "the catalogue gives no task network (backup.fargate)" };
-  const cluster = env[TASK_ENV.cluster];
-  const taskDefinition = env[TASK_ENV.taskDefinition];
+  const { cluster, taskDefinition } = task;
   if (!cluster || !taskDefinition) {
-    return { noTask: `no backup task is deployed (${TASK_ENV.cluster} / ${TASK_ENV.taskDefinition} unset)` };
+    return {
+      noTask: `no backup task is deployed (${SETTING_VARIABLES.backupTaskCluster} / ${SETTING_VARIABLES.backupTaskDefinition} unset)`,
+    };
   }
-  return { settings: { cluster, taskDefinition, container: env[TASK_ENV.container] || BACKUP_TASK.container } };
+  return { settings: { cluster, taskDefinition, container: task.container || BACKUP_TASK.container } };
 }
 
 /** Options of {@link taskRequest}. */
@@ -94,8 +86,8 @@ export function taskRequest(options: TaskRequestOptions): RunTaskCommandInput {
           name: settings.container,
           command,
           environment: [
-            { name: HANDED_CLAIM_ENV.holder, value: claim.holder },
-            { name: HANDED_CLAIM_ENV.key, value: claim.key },
+            { name: SETTING_VARIABLES.claimHolder, value: claim.holder },
+            { name: SETTING_VARIABLES.claimKey, value: claim.key },
             ...(options.runId ? [{ name: "OPS_HANDED_OFF_BY", value: options.runId }] : []),
           ],
         },
@@ -132,6 +124,23 @@ function describeFailures(failures: Failure[] | undefined): string {
 }
 
 /**
+ * Starts the task: the claim extended for it to start, RunTask, and the claim kept for the task. Throws
+ * when RunTask refused or started nothing; the claim is then released as after any failed run.
+ */
+export async function startTask(
+  ctx: Pick<RunbookContext, "clients">,
+  request: RunTaskCommandInput,
+  claim: HeldClaim,
+): Promise<string> {
+  await claim.extend(HANDOFF_LEASE_MS);
+  const response = await ctx.clients.ecs.send(new RunTaskCommand(request));
+  const taskArn = response.tasks?.[0]?.taskArn;
+  if (!taskArn) throw new Error(`RunTask started no task: ${describeFailures(response.failures)}`);
+  claim.keep();
+  return taskArn;
+}
+
+/**
  * Starts the task and keeps the claim for it (the report says `handed off` with the task's ARN); a dry run
  * reports the request it would send. A refused or failed RunTask is `failed`, and the claim is released as
  * after any failed run, so the next event tries again.
@@ -159,11 +168,7 @@ export async function handOffToTask(
     return;
   }
   try {
-    await options.claim.extend(HANDOFF_LEASE_MS);
-    const response = await ctx.clients.ecs.send(new RunTaskCommand(request));
-    const taskArn = response.tasks?.[0]?.taskArn;
-    if (!taskArn) throw new Error(`RunTask started no task: ${describeFailures(response.failures)}`);
-    options.claim.keep();
+    const taskArn = await startTask(ctx, request, options.claim);
     report.add({
       resource,
       action: "hand-off",

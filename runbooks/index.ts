@@ -1,15 +1,16 @@
-import { backupRunbook } from "./backup.js";
+import { backupRunbook } from "./backup/index.js";
 import { drillContinueRunbook } from "./drill-continue.js";
 import { drillJanitorRunbook } from "./drill-janitor.js";
 import { ecrCleanupRunbook } from "./ecr-cleanup/index.js";
 import { healthProbeRunbook } from "./health-probe/index.js";
-import { keepAwakeRunbook } from "./keep-awake.js";
+import { keepAwakeRunbook } from "./keep-awake/index.js";
 import { kubeRollbackRunbook } from "./kube-rollback/index.js";
-import { pruneBackupsRunbook } from "./prune-backups.js";
+import { pruneBackupsRunbook } from "./prune-backups/index.js";
 import { restoreDrillRunbook } from "./restore-drill.js";
 import { rollbackRunbook } from "./rollback/index.js";
-import { scaleDownRunbook } from "./scale-down.js";
-import { scaleUpRunbook } from "./scale-up.js";
+import { scaleDownRunbook } from "./scale-down/index.js";
+import { scaleUpRunbook } from "./scale-up/index.js";
+import { statusRunbook } from "./status/index.js";
 import type { AnyRunbook } from "./types.js";
 
 /**
@@ -29,4 +30,5 @@ export const runbooks: readonly AnyRunbook[] = [
   rollbackRunbook,
   healthProbeRunbook,
   kubeRollbackRunbook,
+  statusRunbook,
 ];

@@ -5,17 +5,8 @@ import { z } from "zod";
  * field accepts both forms and says what it allows.
  */
 
-/** `true`/`false` as a boolean or the strings true/false/yes/no/1/0. */
-export const booleanish = z.preprocess(
-  (value) => {
-    if (typeof value !== "string") return value;
-    const text = value.trim().toLowerCase();
-    if (["true", "yes", "1"].includes(text)) return true;
-    if (["false", "no", "0"].includes(text)) return false;
-    return value;
-  },
-  z.boolean({ message: "must be true or false" }),
-);
+/** `true`/`false` as a boolean or the strings true/false/yes/no/1/0: the one parser, shared with the settings. */
+export { booleanish } from "../lib/settings.js";
 
 /** A whole number given as a number or a string. */
 export const wholeNumber = (min: number, max: number) => {

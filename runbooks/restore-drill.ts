@@ -1,6 +1,4 @@
 import { z } from "zod";
-import { drillClaimKey } from "../lib/backup/layout.js";
-import { backupTaskPermissions } from "../lib/backup/task.js";
 import { pgDumpDrillPermissions, rdsStartPermissions, usesRds } from "../lib/drill/iam.js";
 import { pgDumpDrill } from "../lib/drill/pg-drill.js";
 import { startRdsDrill } from "../lib/drill/rds-start.js";
@@ -10,6 +8,8 @@ import { formatTarget, rpoSourceWarning } from "../lib/drill/verdict.js";
 import { errorMessage } from "../lib/errors.js";
 import { foldText, plural } from "../lib/text.js";
 import type { System } from "../systems/schema.js";
+import { drillClaimKey } from "./backup/layout.js";
+import { backupTaskPermissions } from "./backup/task.js";
 import { selectDatabases } from "./databases.js";
 import { drillHandOff } from "./drill-handoff.js";
 import { type HeldClaim, runExclusive } from "./exclusive.js";

@@ -1,11 +1,23 @@
 import type { z } from "zod";
 import type { AwsClients } from "../lib/aws/clients.js";
+import type { KubernetesAccess, Permission } from "../lib/iam.js";
 import type { Logger } from "../lib/logger.js";
 import type { Notifier } from "../lib/notify.js";
-import type { KubernetesAccess } from "../lib/scaling/scope.js";
+import type { PostgresPort } from "../lib/postgres/port.js";
+import type { PgToolsPort } from "../lib/postgres/tools.js";
+import type { Report } from "../lib/report.js";
+import type { Settings } from "../lib/settings.js";
+import type { TempDirPort } from "../lib/tempdir.js";
 import type { System } from "../systems/schema.js";
 
-/** Everything a runbook may touch; built by `lib/context.ts`, replaced piece by piece in tests. */
+export type { Permission, PermissionCondition } from "../lib/iam.js";
+export type { Action, ActionStatus, MetricPoint, Report, ReportStatus } from "../lib/report.js";
+
+/**
+ * Everything a runbook may touch: built by the runner from what the edge (a Lambda handler, the CLI)
+ * passes in, replaced piece by piece in tests. The world — AWS, PostgreSQL and its client programs, the
+ * disk, the clock, the settings — is reached only through these ports.
+ */
 export interface RunbookContext {
   system: System;
   clients: AwsClients;
@@ -32,12 +44,18 @@ export interface RunbookContext {
   /** Progress for long runbooks (a TTY bar in the CLI; a no-op elsewhere). */
   progress?: (message: string, fraction?: number) => void;
   /**
-   * A directory with local disk the run may use (a directory-format dump or restore); the edge passes its
-   * temp dir. Absent: the run has no local disk to count on, and a directory dump or restore is refused.
+   * Environment the edge chose to pass on. Deprecated: being replaced by {@link settings} and the ports;
+   * runbooks never read `process.env`, and new code reads nothing from here.
    */
-  tempDir?: string;
-  /** Environment the edge chose to pass on (e.g. pg_dump paths); runbooks never read `process.env`. */
   env: Readonly<Record<string, string | undefined>>;
+  /** The process settings, parsed once at the edge by one schema (`lib/settings.ts`). */
+  settings: Settings;
+  /** PostgreSQL: connections, server facts, snapshots, scratch databases. */
+  postgres: PostgresPort;
+  /** pg_dump / pg_restore / psql: found, chosen for a server, started with libpq's environment. */
+  pgTools: PgToolsPort;
+  /** Scratch directories (a download-mode restore, a directory-format dump). */
+  tempDir: TempDirPort;
   /**
    * The invocation's id when the edge has one (Lambda's request id). Lambda retries a failed event with
    * the same id, so a retry recognises the claims its crashed first attempt left (`runbooks/exclusive.ts`).
@@ -48,67 +66,6 @@ export interface RunbookContext {
 /** The signal that stops the work in flight (a dump, a restore): `cancel` when the edge gives one, else `signal`. */
 export function stepSignal(ctx: Pick<RunbookContext, "signal" | "cancel">): AbortSignal | undefined {
   return ctx.cancel ?? ctx.signal;
-}
-
-/** Outcome of one action on one resource. */
-export type ActionStatus = "done" | "would-do" | "skipped" | "failed";
-
-/** One thing a runbook did, would do, or declined to do. */
-export interface Action {
-  resource: string;
-  action: string;
-  status: ActionStatus;
-  reason?: string;
-  before?: unknown;
-  after?: unknown;
-}
-
-/** Overall outcome of a run. */
-export type ReportStatus = "succeeded" | "partial" | "failed" | "skipped";
-
-/** What a run did, for people (summary), machines (metrics) and the audit log (actions). */
-export interface Report {
-  runbook: string;
-  system: string;
-  dryRun: boolean;
-  status: ReportStatus;
-  startedAt: string;
-  finishedAt: string;
-  actions: Action[];
-  metrics: Record<string, number>;
-  summary: string;
-  /** Extra structured output a runbook wants to keep (e.g. a drill's verdicts). */
-  details?: Record<string, unknown>;
-  /** Metrics with dimensions (e.g. backup age per database), published as CloudWatch EMF by the handlers. */
-  series?: MetricPoint[];
-}
-
-/** One dimensioned metric value. */
-export interface MetricPoint {
-  name: string;
-  unit: "Seconds" | "Milliseconds" | "Bytes" | "Count" | "Percent" | "None";
-  value: number;
-  dimensions: Record<string, string>;
-}
-
-/**
- * One IAM condition of a statement, as SST's function permissions take it (`{test, variable, values}`)
- * and as a policy document writes it (`"Condition": {test: {variable: values}}`).
- */
-export interface PermissionCondition {
-  /** The operator: `StringEquals`, `StringLike`, `Bool`, `Null`, ... */
-  test: string;
-  /** The condition key: `kms:ViaService`, `s3:prefix`, `sts:ExternalId`, ... */
-  variable: string;
-  values: string[];
-}
-
-/** An IAM statement a runbook needs; the deployment plan grants exactly the union of these. */
-export interface Permission {
-  actions: string[];
-  resources: string[];
-  /** All must hold for the statement to allow anything (IAM ANDs the conditions of a statement). */
-  conditions?: PermissionCondition[];
 }
 
 /** One operation. Pure over its context: no env, no clients of its own, no wall clock. */

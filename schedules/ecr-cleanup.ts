@@ -1,4 +1,4 @@
-import { builtinSystems } from "../systems/index.js";
+import { builtinSystems } from "../systems/builtin.js";
 import type { ScheduleInput } from "./schema.js";
 
 /**

@@ -6,7 +6,7 @@ import { kubeRollbackSchedules } from "./kube-rollback.js";
 import { scalingSchedules } from "./scaling.js";
 import type { ScheduleInput } from "./schema.js";
 
-/** Every built-in schedule, validated with the fleet by `lib/catalogue.ts`. */
+/** Every built-in schedule, validated with the fleet by `systems/index.ts`. */
 export const builtinSchedules: readonly ScheduleInput[] = [
   ...backupSchedules,
   ...scalingSchedules,

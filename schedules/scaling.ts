@@ -1,5 +1,5 @@
-import { offHoursCrons } from "../lib/scaling/window.js";
-import { builtinSystems } from "../systems/index.js";
+import { offHoursCrons } from "../runbooks/scaling/window.js";
+import { builtinSystems } from "../systems/builtin.js";
 import type { SystemInput } from "../systems/schema.js";
 import type { ScheduleInput } from "./schema.js";
 

@@ -537,31 +537,49 @@ interface SystemDraft {
 
 /** Each health endpoint names a service (or deployment) that exists, and its timing can detect a failure. */
 function checkHealthTargets(system: SystemDraft, ctx: z.RefinementCtx): void {
-  const runtime = system.runtime;
-  const targets =
-    runtime.kind === "ecs"
-      ? runtime.services.map((s) => s.name)
-      : runtime.kind === "eks"
-        ? runtime.deployments.map((d) => d.name)
-        : [];
+  const targets = healthTargetsOf(system.runtime);
   for (const [i, check] of system.health.entries()) {
-    if (!targets.includes(check.target)) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["health", i, "target"],
-        message: `"${check.target}" is not a ${runtime.kind === "eks" ? "deployment" : "service"} of the system; use one of ${targets.join(", ") || "(none: runtime is none)"}`,
-      });
-    }
-    if (check.timeoutSeconds !== undefined && check.intervalSeconds !== undefined) {
-      if (check.timeoutSeconds >= check.intervalSeconds) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["health", i, "timeoutSeconds"],
-          message: `must be shorter than intervalSeconds (${check.intervalSeconds}), or probes overlap (got ${check.timeoutSeconds})`,
-        });
-      }
-    }
+    checkHealthTarget({ check, i, targets, runtime: system.runtime }, ctx);
+    checkProbeTiming(check, i, ctx);
   }
+  checkBakeCoversDetection(system, ctx);
+}
+
+type HealthCheckDraft = SystemDraft["health"][number];
+
+/** What a health endpoint may name: the runtime's services (ECS) or deployments (EKS). */
+function healthTargetsOf(runtime: SystemDraft["runtime"]): string[] {
+  if (runtime.kind === "ecs") return runtime.services.map((s) => s.name);
+  if (runtime.kind === "eks") return runtime.deployments.map((d) => d.name);
+  return [];
+}
+
+function checkHealthTarget(
+  options: { check: HealthCheckDraft; i: number; targets: string[]; runtime: SystemDraft["runtime"] },
+  ctx: z.RefinementCtx,
+): void {
+  const { check, i, targets, runtime } = options;
+  if (targets.includes(check.target)) return;
+  ctx.addIssue({
+    code: "custom",
+    path: ["health", i, "target"],
+    message: `"${check.target}" is not a ${runtime.kind === "eks" ? "deployment" : "service"} of the system; use one of ${targets.join(", ") || "(none: runtime is none)"}`,
+  });
+}
+
+/** A probe that outlasts its interval would overlap the next one. */
+function checkProbeTiming(check: HealthCheckDraft, i: number, ctx: z.RefinementCtx): void {
+  if (check.timeoutSeconds === undefined || check.intervalSeconds === undefined) return;
+  if (check.timeoutSeconds < check.intervalSeconds) return;
+  ctx.addIssue({
+    code: "custom",
+    path: ["health", i, "timeoutSeconds"],
+    message: `must be shorter than intervalSeconds (${check.intervalSeconds}), or probes overlap (got ${check.timeoutSeconds})`,
+  });
+}
+
+/** The bake lasts at least as long as each health check needs to see a failure. */
+function checkBakeCoversDetection(system: SystemDraft, ctx: z.RefinementCtx): void {
   const bakeSeconds = system.rollback.bakeMinutes * 60;
   for (const [i, check] of system.health.entries()) {
     const detect = (check.intervalSeconds ?? 30) * (check.unhealthyThreshold ?? 3);

@@ -1,9 +1,10 @@
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
 import { clientsForSystem, createAwsClients } from "../../lib/aws/clients.js";
 import { errorMessage, RunbookError, UnknownNameError, ValidationError } from "../../lib/errors.js";
-import { type Fleet, findSystem } from "../../lib/fleet.js";
-import { mapPool } from "../../lib/scaling/pool.js";
+import { mapPool } from "../../lib/pool.js";
+import { parseSettings } from "../../lib/settings.js";
 import { formatLocal } from "../../lib/timezone.js";
+import { type Fleet, findSystem } from "../../systems/index.js";
 import type { System } from "../../systems/schema.js";
 import { type CliIo, EXIT, writeJson } from "../io.js";
 import { parseTimeOption } from "../time.js";
@@ -88,7 +89,7 @@ export function auditStore(io: CliIo, system: System, bucket: string | undefined
       `system "${system.id}" is deployed: its audit records are in the deployment's audit bucket; name it with --bucket B or $OPS_AUDIT_BUCKET (ops-autopilot-<stage>-audit-<account>-<region>)`,
     );
   }
-  const forcePath = io.env.OPS_S3_FORCE_PATH_STYLE === "1";
+  const forcePath = parseSettings(io.env).s3ForcePathStyle;
   const s3 = system.deploy
     ? createAwsClients({
         region: io.env.OPS_AUDIT_REGION ?? io.env.AWS_REGION ?? "us-east-1",

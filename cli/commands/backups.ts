@@ -1,11 +1,12 @@
 import type { S3Client } from "@aws-sdk/client-s3";
 import { clientsForSystem } from "../../lib/aws/clients.js";
-import { type CheckedBackup, checkAllBackups } from "../../lib/backup/catalog.js";
-import { decideRetention, type RetentionDecision } from "../../lib/backup/retention.js";
 import { UnknownNameError, ValidationError } from "../../lib/errors.js";
-import { type Fleet, findSystem } from "../../lib/fleet.js";
+import { parseSettings } from "../../lib/settings.js";
 import { plural } from "../../lib/text.js";
 import { formatLocal } from "../../lib/timezone.js";
+import { type CheckedBackup, checkAllBackups } from "../../runbooks/backup/catalog.js";
+import { decideRetention, type RetentionDecision } from "../../runbooks/backup/retention.js";
+import { type Fleet, findSystem } from "../../systems/index.js";
 import type { Database, System } from "../../systems/schema.js";
 import { type CliIo, EXIT, writeJson } from "../io.js";
 
@@ -63,7 +64,7 @@ export function backupStore(io: CliIo, system: System): { s3: S3Client; bucket: 
   if (!backup) {
     throw new ValidationError(`system "${system.id}" has no backup section: it keeps no backups to list or restore`);
   }
-  const { s3 } = clientsForSystem(system, { s3ForcePathStyle: io.env.OPS_S3_FORCE_PATH_STYLE === "1" });
+  const { s3 } = clientsForSystem(system, { s3ForcePathStyle: parseSettings(io.env).s3ForcePathStyle });
   return { s3, bucket: backup.bucket, prefix: backup.prefix };
 }
 
@@ -100,7 +101,7 @@ export function backupRow(backup: CheckedBackup, decision: RetentionDecision | u
   };
 }
 
-/** Every backup of the selected databases, checked (lib/backup/catalog.ts) and judged by retention. */
+/** Every backup of the selected databases, checked (runbooks/backup/catalog.ts) and judged by retention. */
 export async function listDatabaseBackups(
   io: CliIo,
   system: System,
@@ -146,22 +147,32 @@ export function formatBackups(system: System, databases: DatabaseBackups[]): str
   const lines = [
     `${system.name} (${system.id}): backups in s3://${system.backup?.bucket}/, ${policy}, zone ${system.timezone}`,
   ];
-  for (const db of databases) {
-    const verified = db.backups.filter((b) => b.verified).length;
-    lines.push("", `${db.database} (${db.databaseName}): ${plural(db.backups.length, "backup")}, ${verified} verified`);
-    if (db.backups.length === 0) lines.push("  none yet: `ops run backup --system <id>` takes one");
-    for (const b of db.backups) {
-      const state = b.verified ? "verified" : `NOT verified: ${b.reason}`;
-      lines.push(`  ${b.takenAtLocal}  (${formatUtc(new Date(b.takenAt))})  ${formatBytes(b.bytes)}  ${state}`);
-      lines.push(`    key       ${b.key}`);
-      if (b.sha256) lines.push(`    sha256    ${b.sha256}`);
-      if (b.pgDumpVersion) lines.push(`    versions  pg_dump ${b.pgDumpVersion}, server ${b.serverVersion}`);
-      lines.push(`    ${b.kept ? "kept by " : "not kept"}  ${b.keptBy.join("; ") || "—"}`);
-    }
-    if (db.foreign.length)
-      lines.push(`  ${plural(db.foreign.length, "other object")} in the folder, not backups (left alone)`);
-  }
+  for (const db of databases) lines.push("", ...databaseBlock(db));
   return `${lines.join("\n")}\n`;
+}
+
+/** One database's heading, then a block per backup, then what else lies in its folder. */
+function databaseBlock(db: DatabaseBackups): string[] {
+  const verified = db.backups.filter((b) => b.verified).length;
+  const lines = [`${db.database} (${db.databaseName}): ${plural(db.backups.length, "backup")}, ${verified} verified`];
+  if (db.backups.length === 0) lines.push("  none yet: `ops run backup --system <id>` takes one");
+  for (const b of db.backups) lines.push(...backupBlock(b));
+  if (db.foreign.length)
+    lines.push(`  ${plural(db.foreign.length, "other object")} in the folder, not backups (left alone)`);
+  return lines;
+}
+
+/** One backup: when, size and verdict on the first line; key, checksum, versions and retention below. */
+function backupBlock(b: BackupRow): string[] {
+  const state = b.verified ? "verified" : `NOT verified: ${b.reason}`;
+  const lines = [
+    `  ${b.takenAtLocal}  (${formatUtc(new Date(b.takenAt))})  ${formatBytes(b.bytes)}  ${state}`,
+    `    key       ${b.key}`,
+  ];
+  if (b.sha256) lines.push(`    sha256    ${b.sha256}`);
+  if (b.pgDumpVersion) lines.push(`    versions  pg_dump ${b.pgDumpVersion}, server ${b.serverVersion}`);
+  lines.push(`    ${b.kept ? "kept by " : "not kept"}  ${b.keptBy.join("; ") || "—"}`);
+  return lines;
 }
 
 /** Options of {@link backupsCommand}: `ops backups --system S [--database D] [--json]`. */

@@ -1,10 +1,10 @@
 import { clientsForSystem } from "../../lib/aws/clients.js";
-import { type Fleet, findSystem } from "../../lib/fleet.js";
 import { ensureStack, removeStack, stackEnv, withStackLock } from "../../lib/local/stack.js";
 import type { Logger } from "../../lib/logger.js";
 import { createConsoleNotifier } from "../../lib/notify.js";
-import { executeRun } from "../../lib/runner.js";
+import { executeRun } from "../../runbooks/runner.js";
 import type { AnyRunbook, Report } from "../../runbooks/types.js";
+import { type Fleet, findSystem } from "../../systems/index.js";
 import { type CliIo, EXIT } from "../io.js";
 import { exitCodeFor, localAuditSink } from "./run.js";
 import { applyEnv, stackOptions } from "./stack.js";

@@ -1,6 +1,6 @@
 import { writeFile } from "node:fs/promises";
-import { type Fleet, findSystem } from "../../lib/fleet.js";
 import type { ScheduleInput } from "../../schedules/schema.js";
+import { type Fleet, findSystem } from "../../systems/index.js";
 import { type CliIo, EXIT } from "../io.js";
 
 /**

@@ -1,9 +1,9 @@
 import { GetCallerIdentityCommand, STSClient } from "@aws-sdk/client-sts";
 import { deploymentPlan, functionPolicyDocument, type PlannedFunction, trustPolicy } from "../../deploy/plan.js";
 import { UnknownNameError, ValidationError } from "../../lib/errors.js";
-import type { Fleet } from "../../lib/fleet.js";
 import { toPolicyDocument } from "../../lib/iam.js";
 import type { AnyRunbook } from "../../runbooks/types.js";
+import type { Fleet } from "../../systems/index.js";
 import { type CliIo, EXIT, foldLine, writeJson } from "../io.js";
 
 /** Options of `ops iam`. */

@@ -1,8 +1,8 @@
-import type { Fleet } from "../../lib/fleet.js";
-import { findSystem } from "../../lib/fleet.js";
-import { planRuns } from "../../lib/plan.js";
 import { plural } from "../../lib/text.js";
 import type { AnyRunbook } from "../../runbooks/types.js";
+import { planRuns } from "../../schedules/upcoming.js";
+import type { Fleet } from "../../systems/index.js";
+import { findSystem } from "../../systems/index.js";
 import { type CliIo, EXIT, table, writeJson } from "../io.js";
 
 /** `ops plan [--system S] [--days N] [--json]`: next runs, local time and UTC. */

@@ -1,10 +1,6 @@
-import { tmpdir } from "node:os";
-import { checkAllBackups } from "../../lib/backup/catalog.js";
-import type { Manifest } from "../../lib/backup/manifest.js";
-import { restoreBackup } from "../../lib/backup/restore-directory.js";
+import type { S3Client } from "@aws-sdk/client-s3";
 import type { RestoreResult } from "../../lib/drill/restore.js";
 import { errorMessage, PrerequisiteError, RunbookError, ValidationError } from "../../lib/errors.js";
-import { type Fleet, findSystem } from "../../lib/fleet.js";
 import {
   describeConnection,
   type PgConnection,
@@ -13,8 +9,13 @@ import {
   urlHasPassword,
 } from "../../lib/postgres/connection.js";
 import { connect } from "../../lib/postgres/server.js";
-import { chooseTool, findTools, parseToolVersion } from "../../lib/postgres/tools.js";
+import { chooseTool, findTools, type PgTool, parseToolVersion } from "../../lib/postgres/tools.js";
+import { parseSettings } from "../../lib/settings.js";
 import { formatLocal } from "../../lib/timezone.js";
+import { checkAllBackups } from "../../runbooks/backup/catalog.js";
+import type { Manifest } from "../../runbooks/backup/manifest.js";
+import { restoreBackup } from "../../runbooks/backup/restore-directory.js";
+import { type Fleet, findSystem } from "../../systems/index.js";
 import type { Database, System } from "../../systems/schema.js";
 import { type CliIo, EXIT, writeJson } from "../io.js";
 import { parseTimeOption } from "../time.js";
@@ -61,42 +62,46 @@ export function chooseBackup(backups: Candidate[], options: { backup?: string; a
     throw new ValidationError("give --backup KEY or --at TIME, not both");
   }
   const verified = backups.filter((b) => b.check.state === "verified" && b.check.manifest);
-  const pick = (b: Candidate): ChosenBackup => ({
-    key: b.key,
-    takenAt: b.takenAt,
-    manifest: b.check.manifest as Manifest,
-  });
-  if (options.backup !== undefined) {
-    const wanted = options.backup;
-    const found = backups.find((b) => namesBackup(b.key, wanted));
-    if (!found) {
-      const newest = backups.slice(-3).map((b) => b.key);
-      throw new ValidationError(
-        `no backup "${wanted}" in this database's folder; newest: ${newest.join(", ") || "(none)"} (see \`ops backups\`)`,
-      );
-    }
-    if (found.check.state !== "verified") {
-      throw new ValidationError(
-        `backup ${found.key} is not verified (${found.check.reason ?? found.check.state}): only verified backups are restored`,
-      );
-    }
-    return pick(found);
-  }
-  if (options.at !== undefined) {
-    const at = options.at;
-    const before = verified.filter((b) => b.takenAt.getTime() <= at.getTime());
-    const chosen = before.at(-1);
-    if (!chosen) {
-      const oldest = verified[0];
-      throw new ValidationError(
-        `no verified backup was taken at or before ${at.toISOString()}${oldest ? `; the oldest is from ${oldest.takenAt.toISOString()}` : ""}`,
-      );
-    }
-    return pick(chosen);
-  }
+  if (options.backup !== undefined) return pick(backupNamed(backups, options.backup));
+  if (options.at !== undefined) return pick(newestAtOrBefore(verified, options.at));
   const newest = verified.at(-1);
   if (!newest) throw new ValidationError("this database has no verified backup to restore (see `ops backups`)");
   return pick(newest);
+}
+
+const pick = (b: Candidate): ChosenBackup => ({
+  key: b.key,
+  takenAt: b.takenAt,
+  manifest: b.check.manifest as Manifest,
+});
+
+/** The backup `--backup` names by its key or the key's last part; it must be verified. */
+function backupNamed(backups: Candidate[], wanted: string): Candidate {
+  const found = backups.find((b) => namesBackup(b.key, wanted));
+  if (!found) {
+    const newest = backups.slice(-3).map((b) => b.key);
+    throw new ValidationError(
+      `no backup "${wanted}" in this database's folder; newest: ${newest.join(", ") || "(none)"} (see \`ops backups\`)`,
+    );
+  }
+  if (found.check.state !== "verified") {
+    throw new ValidationError(
+      `backup ${found.key} is not verified (${found.check.reason ?? found.check.state}): only verified backups are restored`,
+    );
+  }
+  return found;
+}
+
+/** The newest verified backup taken at or before `at` (oldest first in `verified`). */
+function newestAtOrBefore(verified: Candidate[], at: Date): Candidate {
+  const chosen = verified.filter((b) => b.takenAt.getTime() <= at.getTime()).at(-1);
+  if (!chosen) {
+    const oldest = verified[0];
+    throw new ValidationError(
+      `no verified backup was taken at or before ${at.toISOString()}${oldest ? `; the oldest is from ${oldest.takenAt.toISOString()}` : ""}`,
+    );
+  }
+  return chosen;
 }
 
 /**
@@ -248,26 +253,9 @@ export async function restoreCommand(io: CliIo, fleet: Fleet, options: RestoreOp
       ? undefined
       : parseTimeOption("at", options.at, { timezone: system.timezone, now: io.now() });
   const store = backupStore(io, system);
-  const listing = await checkAllBackups(store.s3, {
-    bucket: store.bucket,
-    prefix: store.prefix,
-    system: system.id,
-    database: database.id,
-    now: io.now(),
-  });
-  const chosen = chooseBackup(listing.checked, {
-    ...(options.backup !== undefined ? { backup: options.backup } : {}),
-    ...(at ? { at } : {}),
-  });
+  const chosen = await chooseFromBucket(io, { store, system, database, backup: options.backup, at });
   const state = await inspectTarget(conn);
-  const dumpMajor = parseToolVersion(`(PostgreSQL) ${chosen.manifest.pgDumpVersion}`)?.major ?? 0;
-  const needed = Math.max(state.server?.major ?? 0, dumpMajor);
-  const tools = await findTools({
-    name: "pg_restore",
-    extraDirs: (io.env.OPS_PG_BIN_DIRS ?? "").split(":").filter(Boolean),
-    path: io.env.PATH ?? "",
-  });
-  const tool = chooseTool(tools, { major: needed, version: String(needed) }, "pg_restore");
+  const tool = await restoreTool(io, state, chosen.manifest);
   const plan = describePlan(system, chosen, conn, state, `pg_restore ${tool.version} (${tool.path})`);
   if (state.objects > 0 && !options.force) {
     throw new PrerequisiteError(
@@ -275,7 +263,75 @@ export async function restoreCommand(io: CliIo, fleet: Fleet, options: RestoreOp
         "restore into a new or empty database, or pass --force to replace the objects the backup holds",
     );
   }
-  const summary = {
+  const summary = restoreSummary({ system, database, chosen, conn, state, tool });
+  if (options.dryRun) {
+    if (options.json) writeJson(io, { ...summary, dryRun: true });
+    else io.out.write(`dry run: would restore\n${plan.map((l) => `  ${l}`).join("\n")}\nnothing was changed\n`);
+    return EXIT.ok;
+  }
+  if (!state.exists) await createTarget(conn);
+  const result = await runRestore(io, { store, chosen, tool, conn, state, options });
+  const problem = restoreProblem(result, chosen.manifest);
+  if (options.json) writeJson(io, restoreOutcome(summary, result, problem));
+  else {
+    io.out.write(`${plan.map((l) => `  ${l}`).join("\n")}\n`);
+    io.out.write(
+      problem
+        ? `[FAILED] ${problem}\n`
+        : `[OK] restored ${plural(result.tablesCreated, "table")} (${formatBytes(result.bytes)}, sha256 verified) into ${describeConnection(conn)} in ${(result.durationMs / 1000).toFixed(1)} s\n`,
+    );
+  }
+  return problem ? EXIT.failed : EXIT.ok;
+}
+
+/** Reads and checks the database's backups, then picks the one the options name (see {@link chooseBackup}). */
+async function chooseFromBucket(
+  io: CliIo,
+  args: {
+    store: { s3: S3Client; bucket: string; prefix: string };
+    system: System;
+    database: Database;
+    backup: string | undefined;
+    at: Date | undefined;
+  },
+): Promise<ChosenBackup> {
+  const { store, system, database, backup, at } = args;
+  const listing = await checkAllBackups(store.s3, {
+    bucket: store.bucket,
+    prefix: store.prefix,
+    system: system.id,
+    database: database.id,
+    now: io.now(),
+  });
+  return chooseBackup(listing.checked, {
+    ...(backup !== undefined ? { backup } : {}),
+    ...(at ? { at } : {}),
+  });
+}
+
+/** A pg_restore at least as new as both the target server and the pg_dump that wrote the backup. */
+async function restoreTool(io: CliIo, state: TargetState, manifest: Manifest): Promise<PgTool> {
+  const dumpMajor = parseToolVersion(`(PostgreSQL) ${manifest.pgDumpVersion}`)?.major ?? 0;
+  const needed = Math.max(state.server?.major ?? 0, dumpMajor);
+  const tools = await findTools({
+    name: "pg_restore",
+    extraDirs: (io.env.OPS_PG_BIN_DIRS ?? "").split(":").filter(Boolean),
+    path: io.env.PATH ?? "",
+  });
+  return chooseTool(tools, { major: needed, version: String(needed) }, "pg_restore");
+}
+
+/** What a restore is about to do, as `--json` prints it (dry run or not). */
+function restoreSummary(args: {
+  system: System;
+  database: Database;
+  chosen: ChosenBackup;
+  conn: PgConnection;
+  state: TargetState;
+  tool: PgTool;
+}) {
+  const { system, database, chosen, conn, state, tool } = args;
+  return {
     system: system.id,
     database: database.id,
     backup: {
@@ -292,24 +348,32 @@ export async function restoreCommand(io: CliIo, fleet: Fleet, options: RestoreOp
     },
     pgRestore: { path: tool.path, version: tool.version },
   };
-  if (options.dryRun) {
-    if (options.json) writeJson(io, { ...summary, dryRun: true });
-    else io.out.write(`dry run: would restore\n${plan.map((l) => `  ${l}`).join("\n")}\nnothing was changed\n`);
-    return EXIT.ok;
-  }
-  if (!state.exists) await createTarget(conn);
+}
+
+/** Streams the chosen backup into pg_restore, with a progress line on a terminal. */
+async function runRestore(
+  io: CliIo,
+  args: {
+    store: { s3: S3Client; bucket: string };
+    chosen: ChosenBackup;
+    tool: PgTool;
+    conn: PgConnection;
+    state: TargetState;
+    options: RestoreOptions;
+  },
+): Promise<RestoreResult> {
+  const { store, chosen, tool, conn, state, options } = args;
   const progress = progressWriter(io, chosen.manifest.bytes, Boolean(io.err.isTTY) && !options.json);
-  let result: RestoreResult;
   try {
     // A directory backup is downloaded and checked file by file, then restored with pg_restore -j.
-    result = await restoreBackup(chosen.manifest, {
+    return await restoreBackup(chosen.manifest, {
       s3: store.s3,
       bucket: store.bucket,
       tool,
       conn,
       mode: "stream",
       jobs: chosen.manifest.jobs ?? 1,
-      tempDir: io.env.TMPDIR || tmpdir(),
+      tempDir: parseSettings(io.env).tempDir,
       clean: options.force && state.objects > 0,
       baseEnv: io.env,
       ...(options.signal ? { signal: options.signal } : {}),
@@ -318,8 +382,15 @@ export async function restoreCommand(io: CliIo, fleet: Fleet, options: RestoreOp
   } finally {
     progress.clear();
   }
-  const problem = restoreProblem(result, chosen.manifest);
-  const outcome = {
+}
+
+/** The summary with what the restore did, as `--json` prints it. */
+function restoreOutcome(
+  summary: ReturnType<typeof restoreSummary>,
+  result: RestoreResult,
+  problem: string | undefined,
+) {
+  return {
     ...summary,
     dryRun: false,
     status: problem ? "failed" : "restored",
@@ -332,16 +403,6 @@ export async function restoreCommand(io: CliIo, fleet: Fleet, options: RestoreOp
     durationMs: result.durationMs,
     ...(problem ? { problem, errors: result.errors } : {}),
   };
-  if (options.json) writeJson(io, outcome);
-  else {
-    io.out.write(`${plan.map((l) => `  ${l}`).join("\n")}\n`);
-    io.out.write(
-      problem
-        ? `[FAILED] ${problem}\n`
-        : `[OK] restored ${plural(result.tablesCreated, "table")} (${formatBytes(result.bytes)}, sha256 verified) into ${describeConnection(conn)} in ${(result.durationMs / 1000).toFixed(1)} s\n`,
-    );
-  }
-  return problem ? EXIT.failed : EXIT.ok;
 }
 
 function restoreDatabase(system: System, id: string | undefined): Database {

@@ -1,15 +1,16 @@
-import { tmpdir } from "node:os";
 import { type AuditSink, createS3AuditSink } from "../../lib/audit.js";
 import { clientsForSystem, createAwsClients } from "../../lib/aws/clients.js";
-import { ValidationError } from "../../lib/errors.js";
-import type { Fleet } from "../../lib/fleet.js";
+import { errorMessage, ValidationError } from "../../lib/errors.js";
 import type { Logger } from "../../lib/logger.js";
+import { putReportMetrics } from "../../lib/metric-data.js";
 import { createRoutingNotifier } from "../../lib/notify/router.js";
 import { channelsFromSettings, parseNotifySettings } from "../../lib/notify/settings.js";
 import { createConsoleNotifier, fanOut, type Notifier, silentNotifier } from "../../lib/notify.js";
 import { databaseOverride, OVERRIDE_TARGET, OVERRIDE_URL, urlHasPassword } from "../../lib/postgres/connection.js";
-import { executeRun, resolveRequest } from "../../lib/runner.js";
+import { parseSettings } from "../../lib/settings.js";
+import { executeRun, resolveRequest } from "../../runbooks/runner.js";
 import type { AnyRunbook, Report } from "../../runbooks/types.js";
+import type { Fleet } from "../../systems/index.js";
 import type { System } from "../../systems/schema.js";
 import { type CliIo, EXIT, writeJson } from "../io.js";
 
@@ -92,24 +93,34 @@ export function exitCodeFor(report: Report): number {
 /**
  * Inside the deployment (the Fargate backup task sets `OPS_REPORT_TO=deployment`): the report also goes
  * where a function's goes — the notifier routed by the catalogue (Slack, SNS, PagerDuty) and the audit
- * bucket — so a backup handed off by the function is reported like one it took itself.
+ * bucket — and its metrics to CloudWatch in the deployment's region (`OPS_METRICS_REGION`), so a backup
+ * handed off by the function is reported like one it took itself.
  */
 function deploymentSinks(
   env: Readonly<Record<string, string | undefined>>,
   deps: { fleet: Fleet; logger: Logger },
-): { notify?: Notifier; audit?: AuditSink } {
-  if (env.OPS_REPORT_TO !== "deployment") return {};
+): { notify?: Notifier; audit?: AuditSink; metrics?: (report: Report, at: Date) => Promise<void> } {
+  const settings = parseSettings(env);
+  if (settings.reportTo !== "deployment") return {};
   const channels = channelsFromSettings(parseNotifySettings(env), { logger: deps.logger });
+  const metricsRegion = settings.metricsRegion ?? settings.region ?? "us-east-1";
   return {
     notify: createRoutingNotifier({ systems: deps.fleet.systems, channels }),
-    ...(env.OPS_AUDIT_BUCKET
+    metrics: async (report, at) => {
+      // A lost metric must not turn a taken backup into a failed run: the freshness alarm notices it.
+      const cloudwatch = createAwsClients({ region: metricsRegion }).cloudwatch;
+      await putReportMetrics({ cloudwatch, report, at }).catch((error: unknown) =>
+        deps.logger.error("report metrics not published", { region: metricsRegion, error: errorMessage(error) }),
+      );
+    },
+    ...(settings.audit
       ? {
           audit: createS3AuditSink({
             s3: createAwsClients({
-              region: env.OPS_AUDIT_REGION ?? env.AWS_REGION ?? "us-east-1",
-              s3ForcePathStyle: env.OPS_S3_FORCE_PATH_STYLE === "1",
+              region: settings.audit.region ?? settings.region ?? "us-east-1",
+              s3ForcePathStyle: settings.s3ForcePathStyle,
             }).s3,
-            bucket: env.OPS_AUDIT_BUCKET,
+            bucket: settings.audit.bucket,
           }),
         }
       : {}),
@@ -143,36 +154,44 @@ export async function runCommand(
   const deployed = deploymentSinks(env, deps);
   const local = options.json ? silentNotifier : createConsoleNotifier({ stream: io.out, format: "text" });
   // A local system (the demo) writes its audit records to its own bucket on the embedded stack.
-  const audit = deployed.audit ?? localAuditSink(system, env.OPS_S3_FORCE_PATH_STYLE === "1");
+  const { s3ForcePathStyle } = parseSettings(env);
+  const audit = deployed.audit ?? localAuditSink(system, s3ForcePathStyle);
   const report = await executeRun(
     {
       ...deps,
       now: io.now,
       env,
-      tempDir: tmpdir(),
       notify: deployed.notify ? fanOut([local, deployed.notify]) : local,
-      clientsFor: (system) => clientsForSystem(system, { s3ForcePathStyle: env.OPS_S3_FORCE_PATH_STYLE === "1" }),
+      clientsFor: (system) => clientsForSystem(system, { s3ForcePathStyle }),
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.cancel ? { cancel: options.cancel } : {}),
       ...(audit ? { audit } : {}),
-      ...(showProgress
-        ? {
-            progress: (message: string, fraction?: number) => {
-              const pct = fraction === undefined ? "" : ` ${Math.round(fraction * 100)}%`;
-              io.progress?.show(`${message}${pct}`);
-            },
-          }
-        : {}),
+      ...(showProgress ? { progress: progressLine(io) } : {}),
     },
     request,
   );
+  await deployed.metrics?.(report, io.now());
   io.progress?.clear();
-  if (options.json) writeJson(io, report);
-  else {
-    for (const action of report.actions) {
-      const reason = action.reason ? ` — ${action.reason}` : "";
-      io.out.write(`  ${action.status.padEnd(8)} ${action.action} ${action.resource}${reason}\n`);
-    }
-  }
+  printReport(io, report, options.json);
   return exitCodeFor(report);
+}
+
+/** The runbook's progress on the terminal's progress line, with a percentage when it knows one. */
+function progressLine(io: CliIo): (message: string, fraction?: number) => void {
+  return (message, fraction) => {
+    const pct = fraction === undefined ? "" : ` ${Math.round(fraction * 100)}%`;
+    io.progress?.show(`${message}${pct}`);
+  };
+}
+
+/** The report as JSON, or one line per action. */
+function printReport(io: CliIo, report: Report, json: boolean): void {
+  if (json) {
+    writeJson(io, report);
+    return;
+  }
+  for (const action of report.actions) {
+    const reason = action.reason ? ` — ${action.reason}` : "";
+    io.out.write(`  ${action.status.padEnd(8)} ${action.action} ${action.resource}${reason}\n`);
+  }
 }

@@ -1,6 +1,5 @@
 import { join, resolve } from "node:path";
 import { ValidationError } from "../../lib/errors.js";
-import type { Fleet } from "../../lib/fleet.js";
 import { startLocalS3 } from "../../lib/local/s3.js";
 import {
   readStack,
@@ -11,6 +10,7 @@ import {
   stackHealth,
   stackUp,
 } from "../../lib/local/stack.js";
+import type { Fleet } from "../../systems/index.js";
 import type { System } from "../../systems/schema.js";
 import { type CliIo, EXIT, packageRoot, writeJson } from "../io.js";
 
@@ -75,32 +75,43 @@ export async function stackCommand(
   fleet: Fleet,
   options: { action: string; json: boolean },
 ): Promise<number> {
-  const say = (line: string) => io.err.write(`${line}\n`);
-  const stateDir = stateDirOf(io);
   switch (options.action) {
-    case "up": {
-      const { stack, started } = await stackUp(stackOptions(io, fleet, say));
-      const health = await stackHealth(stack);
-      if (options.json) writeJson(io, { ...stack, started, health });
-      else io.out.write(`${started ? "started" : "already up"}\n${describe(stack, health)}\n`);
-      return EXIT.ok;
-    }
-    case "down": {
-      const stopped = await stackDown(stateDir);
-      if (options.json) writeJson(io, { stopped });
-      else io.out.write(stopped ? `stopped the stack in ${stateDir}\n` : `no stack is recorded in ${stateDir}\n`);
-      return EXIT.ok;
-    }
-    case "status": {
-      const stack = await readStack(stateDir);
-      const health = stack ? await stackHealth(stack) : undefined;
-      if (options.json) writeJson(io, stack && health ? { ...stack, health } : { up: false, stateDir });
-      else io.out.write(stack && health ? `${describe(stack, health)}\n` : `no stack is up in ${stateDir}\n`);
-      return stack && health?.healthy ? EXIT.ok : EXIT.failed;
-    }
+    case "up":
+      return up(io, fleet, options.json);
+    case "down":
+      return down(io, options.json);
+    case "status":
+      return status(io, options.json);
     default:
       throw new ValidationError(`ops stack needs up, down or status (got "${options.action}")`);
   }
+}
+
+async function up(io: CliIo, fleet: Fleet, json: boolean): Promise<number> {
+  const say = (line: string) => io.err.write(`${line}\n`);
+  const { stack, started } = await stackUp(stackOptions(io, fleet, say));
+  const health = await stackHealth(stack);
+  if (json) writeJson(io, { ...stack, started, health });
+  else io.out.write(`${started ? "started" : "already up"}\n${describe(stack, health)}\n`);
+  return EXIT.ok;
+}
+
+async function down(io: CliIo, json: boolean): Promise<number> {
+  const stateDir = stateDirOf(io);
+  const stopped = await stackDown(stateDir);
+  if (json) writeJson(io, { stopped });
+  else io.out.write(stopped ? `stopped the stack in ${stateDir}\n` : `no stack is recorded in ${stateDir}\n`);
+  return EXIT.ok;
+}
+
+/** Exits 0 only when a stack is recorded and {@link stackHealth} finds it healthy. */
+async function status(io: CliIo, json: boolean): Promise<number> {
+  const stateDir = stateDirOf(io);
+  const stack = await readStack(stateDir);
+  const health = stack ? await stackHealth(stack) : undefined;
+  if (json) writeJson(io, stack && health ? { ...stack, health } : { up: false, stateDir });
+  else io.out.write(stack && health ? `${describe(stack, health)}\n` : `no stack is up in ${stateDir}\n`);
+  return stack && health?.healthy ? EXIT.ok : EXIT.failed;
 }
 
 /**

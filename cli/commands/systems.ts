@@ -1,6 +1,6 @@
 import { bindGuideAlarms } from "../../alarms/index.js";
-import type { Fleet } from "../../lib/fleet.js";
 import { plural } from "../../lib/text.js";
+import type { Fleet } from "../../systems/index.js";
 import type { System } from "../../systems/schema.js";
 import { type CliIo, EXIT, foldLine, table, writeJson } from "../io.js";
 

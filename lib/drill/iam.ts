@@ -1,6 +1,6 @@
+import { drillPrefix } from "../../runbooks/backup/layout.js";
 import type { Permission } from "../../runbooks/types.js";
 import type { System } from "../../systems/schema.js";
-import { drillPrefix } from "../backup/layout.js";
 import {
   arn,
   backupKeyPrefix,

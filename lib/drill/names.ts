@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
-import { compactTimestamp } from "../backup/layout.js";
+import { compactTimestamp } from "../../runbooks/backup/layout.js";
 
 /**
- * Names of what a drill creates. State lives on the resource (DESIGN.md): a drill database carries its
+ * Names of what a drill creates. State lives on the resource (no database of our own): a drill database carries its
  * id in its name and its id, owner and deadline in a COMMENT; a drill RDS instance carries them in
  * tags. The janitor finds leftovers from these alone, with no database of our own.
  */

@@ -1,13 +1,13 @@
 import { statfs } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { z } from "zod";
+import { inspectBackups } from "../../runbooks/backup/catalog.js";
+import { manifestKey } from "../../runbooks/backup/layout.js";
+import type { Manifest } from "../../runbooks/backup/manifest.js";
+import { restoreBackup } from "../../runbooks/backup/restore-directory.js";
 import type { ReportBuilder } from "../../runbooks/report.js";
 import type { RunbookContext } from "../../runbooks/types.js";
 import type { Database } from "../../systems/schema.js";
-import { inspectBackups } from "../backup/catalog.js";
-import { manifestKey } from "../backup/layout.js";
-import type { Manifest } from "../backup/manifest.js";
-import { restoreBackup } from "../backup/restore-directory.js";
 import { errorMessage, RunbookError } from "../errors.js";
 import { describeConnection, type PgConnection, resolveConnection } from "../postgres/connection.js";
 import { chooseTool, findTools, parseToolVersion } from "../postgres/tools.js";
@@ -308,7 +308,7 @@ export async function pgDumpDrill(
     drill: system.dr.drill,
     manifest,
     restoreEstimateMs: () => estimateRestoreMs(ctx, backup.bucket, database.id, manifest),
-    freeBytes: async () => (ctx.tempDir ? freeBytes(ctx.tempDir) : undefined),
+    freeBytes: () => freeBytes(ctx.tempDir.root),
     handOff,
   });
   if (placement.where === "task" && handOff) await handOff.handOff(placement.reason);
@@ -433,7 +433,7 @@ export async function pgDumpDrill(
   let failure: string | undefined;
   try {
     ctx.progress?.(`restoring ${resource} into ${name}`, 0);
-    // A directory backup: every file downloaded and checked, then pg_restore -j (lib/backup/restore-directory.ts).
+    // A directory backup: every file downloaded and checked, then pg_restore -j (runbooks/backup/restore-directory.ts).
     restore = await restoreBackup(manifest, {
       s3,
       bucket: backup.bucket,

@@ -1,7 +1,7 @@
 /**
  * Where a pg_dump restore drill runs: here (this process), in the Fargate task, or nowhere this time (it
  * would not fit and no task can take it), with the reason a person reads in the report. Pure: the same
- * rules as the backup's hand-off (runbooks/backup-handoff.ts), over the drill's own estimate.
+ * rules as the backup's hand-off (runbooks/backup/handoff.ts), over the drill's own estimate.
  */
 export type DrillPlacement = { where: "here" } | { where: "task"; reason: string } | { where: "skip"; reason: string };
 

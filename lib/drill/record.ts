@@ -6,8 +6,8 @@ import {
   type S3Client,
 } from "@aws-sdk/client-s3";
 import { z } from "zod";
+import { compactTimestamp, drillClaimPrefix, drillPrefix } from "../../runbooks/backup/layout.js";
 import { serverSideEncryption } from "../backup/encryption.js";
-import { compactTimestamp, drillClaimPrefix, drillPrefix } from "../backup/layout.js";
 import { errorMessage, errorName } from "../errors.js";
 import { redactValue } from "../redact.js";
 import type { CheckResult } from "./checks.js";

@@ -65,3 +65,14 @@ export function currentReplicaSet(
       rs.metadata?.annotations?.[REVISION_ANNOTATION] === revision,
   );
 }
+
+/**
+ * `app=api,tier=web`: the equality selector of a deployment's `matchLabels`, to list only its replicasets on
+ * a fresh read; undefined when it has expressions (list the namespace's and filter by owner instead).
+ */
+export function replicaSetSelector(deployment: V1Deployment): string | undefined {
+  const selector = deployment.spec?.selector;
+  if (!selector?.matchLabels || (selector.matchExpressions?.length ?? 0) > 0) return undefined;
+  const pairs = Object.entries(selector.matchLabels).map(([k, v]) => `${k}=${v}`);
+  return pairs.length > 0 ? pairs.join(",") : undefined;
+}

@@ -78,7 +78,7 @@ async function serverBinDir(): Promise<string> {
   const newest = tools.sort((a, b) => b.major - a.major)[0];
   if (!newest) {
     throw new PrerequisiteError(
-      "PostgreSQL server binaries (initdb) not found: run `bash scripts/ensure-postgres.sh` (installs Debian's postgresql) or install PostgreSQL",
+      "PostgreSQL server binaries (initdb) not found: run `bash scripts/ensure-deps.sh` (installs Debian's postgresql as root) or install PostgreSQL",
     );
   }
   return dirname(newest.path);

@@ -108,18 +108,7 @@ export async function handleAlarmChange(deps: AlarmFlowDeps, input: AlarmEventIn
       deps.logger.info("alarm event: nothing to send", { alarm: facts.name, reason: step.reason });
       return { step, ...threadOf(previous) };
     }
-    const kind = step.kind === "redo" ? (step.step as Kind) : step.kind === "record" ? undefined : step.kind;
-    const claimed: AlarmState =
-      step.kind === "redo" && previous
-        ? { ...previous, claimedAt: now.toISOString() }
-        : claimedState({
-            name: facts.name,
-            ...(previous ? { state: previous } : {}),
-            change,
-            step: kind ?? "record",
-            now,
-          });
-    if (!kind) claimed.delivered = [...route.channels];
+    const { kind, claimed } = claimStep(input, { step, previous, now });
     const written = await writeAlarmState(deps.store, claimed, read);
     if (written === "conflict") continue;
     if (!kind) {
@@ -129,6 +118,30 @@ export async function handleAlarmChange(deps: AlarmFlowDeps, input: AlarmEventIn
     return await deliverStep(deps, { input, kind, claimed, previous, etag: written.etag, step });
   }
   throw new AlarmDeliveryError(`alarm ${facts.name}: ${ATTEMPTS} conditional writes of its state conflicted`);
+}
+
+/**
+ * The step to send (none: the event is only recorded, as if every channel had it) and the state that
+ * claims it; a redo keeps the earlier claim and only renews its time.
+ */
+function claimStep(
+  input: AlarmEventInput,
+  options: { step: Exclude<AlarmStep, { kind: "skip" }>; previous: AlarmState | undefined; now: Date },
+): { kind: Kind | undefined; claimed: AlarmState } {
+  const { step, previous, now } = options;
+  const kind = step.kind === "redo" ? (step.step as Kind) : step.kind === "record" ? undefined : step.kind;
+  const claimed: AlarmState =
+    step.kind === "redo" && previous
+      ? { ...previous, claimedAt: now.toISOString() }
+      : claimedState({
+          name: input.facts.name,
+          ...(previous ? { state: previous } : {}),
+          change: input.change,
+          step: kind ?? "record",
+          now,
+        });
+  if (!kind) claimed.delivered = [...input.route.channels];
+  return { kind, claimed };
 }
 
 function threadOf(state: AlarmState | undefined): { thread?: SlackThread } {

@@ -1,8 +1,8 @@
 import type { KnownBlock } from "@slack/web-api";
-import type { Report } from "../../runbooks/types.js";
 import type { Severity } from "../../systems/schema.js";
 import { formatReportLine } from "../notify.js";
 import { redactText, redactValue } from "../redact.js";
+import type { Report } from "../report.js";
 import type { SlackMessage } from "./slack.js";
 
 /** What a person needs to know about an alarm's state change, as read from the event and the catalogue. */
@@ -31,6 +31,8 @@ export interface AlarmFacts {
   remediation?: string;
   /** Runbooks an operator may run next (`ops run <name> --system <id>`). */
   nextRunbooks: string[];
+  /** Labelled run buttons ("Roll back", "Dry-run scale out"), shown before the next runbooks' buttons. */
+  buttons?: { label: string; runbook: string; input?: Record<string, string>; dryRun?: boolean }[];
 }
 
 /** Slack's limits: 3,000 characters of section text, 10 fields of 2,000, 150 of header, 50 blocks. */
@@ -106,27 +108,42 @@ export function alarmMessage(facts: AlarmFacts, options: { resolvedAt?: string }
   const next = nextLine(facts.system, facts.nextRunbooks);
   const foot = [done, next].filter(Boolean).join("\n");
   if (foot) blocks.push(context(foot));
-  if (!options.resolvedAt && facts.state === "ALARM" && facts.nextRunbooks.length > 0) {
-    blocks.push(runButtons(facts.system, facts.nextRunbooks));
-  }
+  const buttons = runButtonsOf(facts);
+  if (!options.resolvedAt && facts.state === "ALARM" && buttons.length > 0)
+    blocks.push(runButtons(facts.system, buttons));
   return { text: clip(title, 300), blocks };
 }
 
 /** Action id prefix of an alarm's run buttons (`ops-run:<runbook>`; Slack wants ids unique per message). */
 export const RUN_ACTION_PREFIX = "ops-run:";
 
+/** The labelled buttons, then one per next runbook not already a button (plain runs, not dry runs). */
+function runButtonsOf(facts: AlarmFacts): NonNullable<AlarmFacts["buttons"]> {
+  const labelled = facts.buttons ?? [];
+  const plain = facts.nextRunbooks
+    .filter((r) => !labelled.some((b) => b.runbook === r && !b.dryRun))
+    .map((runbook) => ({ label: `/ops ${runbook} ${facts.system}`, runbook }));
+  return [...labelled, ...plain].slice(0, 5);
+}
+
 /**
- * One button per next runbook. A click is the clicker typing `/ops <runbook> <system>` in the channel:
- * the /ops function authorizes the clicker by the catalogue, and a destructive runbook runs as a dry run.
+ * The run buttons. A click is the clicker typing `/ops <runbook> <system>` in the channel (with the
+ * button's input; `dryRun` forces a dry run): the /ops function authorizes the clicker by the catalogue,
+ * and a destructive runbook runs as a dry run.
  */
-function runButtons(system: string, runbooks: string[]): KnownBlock {
+function runButtons(system: string, buttons: NonNullable<AlarmFacts["buttons"]>): KnownBlock {
   return {
     type: "actions",
-    elements: runbooks.slice(0, 5).map((runbook) => ({
+    elements: buttons.map((b) => ({
       type: "button" as const,
-      action_id: `${RUN_ACTION_PREFIX}${runbook}`,
-      text: { type: "plain_text" as const, text: clip(`/ops ${runbook} ${system}`, 75) },
-      value: JSON.stringify({ runbook, system }),
+      action_id: `${RUN_ACTION_PREFIX}${b.runbook}${b.dryRun ? ":dry-run" : ""}`,
+      text: { type: "plain_text" as const, text: clip(b.label, 75) },
+      value: JSON.stringify({
+        runbook: b.runbook,
+        system,
+        ...(b.input && Object.keys(b.input).length ? { input: b.input } : {}),
+        ...(b.dryRun ? { dryRun: true } : {}),
+      }),
     })),
   };
 }

@@ -55,21 +55,10 @@ export function createPagerDuty(options: PagerDutyOptions): PagerDuty {
     let last = "";
     for (let attempt = 0; attempt <= retries; attempt++) {
       if (attempt > 0) await sleep((options.minTimeoutMs ?? 1000) * 2 ** (attempt - 1));
-      let response: Response;
-      try {
-        response = await (options.fetch ?? fetch)(options.url ?? PAGERDUTY_EVENTS_URL, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify({ routing_key: routingKey, ...body }),
-        });
-      } catch (error) {
-        last = error instanceof Error ? error.message : String(error);
-        continue;
-      }
-      if (response.status === 202 || response.status === 200) return;
-      const text = (await response.text()).slice(0, 300);
-      last = `HTTP ${response.status} ${text}`;
-      if (response.status !== 429 && response.status < 500) break;
+      const outcome = await sendEventOnce(options, { routing_key: routingKey, ...body });
+      if (outcome.ok) return;
+      last = outcome.reason;
+      if (!outcome.retryable) break;
     }
     throw new PagerDutyError(`PagerDuty ${String(body.event_action)} failed: ${last}`);
   };
@@ -87,6 +76,29 @@ export function createPagerDuty(options: PagerDutyOptions): PagerDuty {
         },
       }),
     resolve: (dedupKey) => send({ event_action: "resolve", dedup_key: dedupKey }),
+  };
+}
+
+type EventOutcome = { ok: true } | { ok: false; reason: string; retryable: boolean };
+
+/** One POST of an event: a network error, a 429 or a 5xx is worth another attempt; a 400 would fail the same way. */
+async function sendEventOnce(options: PagerDutyOptions, event: Record<string, unknown>): Promise<EventOutcome> {
+  let response: Response;
+  try {
+    response = await (options.fetch ?? fetch)(options.url ?? PAGERDUTY_EVENTS_URL, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(event),
+    });
+  } catch (error) {
+    return { ok: false, reason: error instanceof Error ? error.message : String(error), retryable: true };
+  }
+  if (response.status === 202 || response.status === 200) return { ok: true };
+  const text = (await response.text()).slice(0, 300);
+  return {
+    ok: false,
+    reason: `HTTP ${response.status} ${text}`,
+    retryable: response.status === 429 || response.status >= 500,
   };
 }
 

@@ -1,9 +1,9 @@
-import type { Report } from "../../runbooks/types.js";
 import type { Severity, System } from "../../systems/schema.js";
 import { errorMessage } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { Notifier } from "../notify.js";
 import { redactValue } from "../redact.js";
+import type { Report } from "../report.js";
 import { reportMessage } from "./blocks.js";
 import type { PagerDuty, PageTrigger } from "./pagerduty.js";
 import type { SlackMessage, SlackPoster, SlackThread } from "./slack.js";
@@ -141,29 +141,12 @@ export async function deliver(channels: Channels, route: Route, out: Outgoing, s
 
 /** True when the channel took the message; false when it is not configured (logged instead). */
 async function sendOne(channels: Channels, route: Route, channel: ChannelName, out: Outgoing, result: Delivery) {
-  const missing = (what: string) => {
-    channels.logger.warn(`route names ${channel} but the deployment configures no ${what}: logged only`, {
-      severity: route.severity,
-    });
-    return false;
-  };
+  const missing = (what: string) => notConfigured(channels, route, channel, what);
   switch (channel) {
     case "log":
       return true;
-    case "slack": {
-      // An incoming webhook gives no message id: nothing to reply to, so a new message.
-      const thread = out.thread?.ts ? out.thread : undefined;
-      const target = thread?.channel ?? route.slackChannel ?? channels.defaultSlackChannel;
-      if (!channels.slack || !target) return missing("Slack token and channel");
-      const posted = await channels.slack.post({
-        channel: target,
-        message: out.slack,
-        ...(thread ? { thread: thread.ts } : {}),
-        ...(out.broadcast ? { broadcast: true } : {}),
-      });
-      if (posted.ts) result.slack = posted;
-      return true;
-    }
+    case "slack":
+      return sendSlack(channels, route, out, result, missing);
     case "sms":
       if (!channels.sms) return missing("SMS topic");
       await channels.sms.publish({ subject: out.subject, message: out.subject });
@@ -173,12 +156,45 @@ async function sendOne(channels: Channels, route: Route, channel: ChannelName, o
       await channels.email.publish({ subject: out.subject, message: out.body });
       return true;
     case "page":
-      if (!out.page) return true;
-      if (!channels.pagerDuty) return missing("PagerDuty routing key");
-      if ("trigger" in out.page) await channels.pagerDuty.trigger(out.page.trigger);
-      else await channels.pagerDuty.resolve(out.page.resolve);
-      return true;
+      return sendPage(channels, out, missing);
   }
+}
+
+/** Logs that the route names a channel the deployment has not configured; the message counts as logged. */
+function notConfigured(channels: Channels, route: Route, channel: ChannelName, what: string): false {
+  channels.logger.warn(`route names ${channel} but the deployment configures no ${what}: logged only`, {
+    severity: route.severity,
+  });
+  return false;
+}
+
+async function sendSlack(
+  channels: Channels,
+  route: Route,
+  out: Outgoing,
+  result: Delivery,
+  missing: (what: string) => false,
+): Promise<boolean> {
+  // An incoming webhook gives no message id: nothing to reply to, so a new message.
+  const thread = out.thread?.ts ? out.thread : undefined;
+  const target = thread?.channel ?? route.slackChannel ?? channels.defaultSlackChannel;
+  if (!channels.slack || !target) return missing("Slack token and channel");
+  const posted = await channels.slack.post({
+    channel: target,
+    message: out.slack,
+    ...(thread ? { thread: thread.ts } : {}),
+    ...(out.broadcast ? { broadcast: true } : {}),
+  });
+  if (posted.ts) result.slack = posted;
+  return true;
+}
+
+async function sendPage(channels: Channels, out: Outgoing, missing: (what: string) => false): Promise<boolean> {
+  if (!out.page) return true;
+  if (!channels.pagerDuty) return missing("PagerDuty routing key");
+  if ("trigger" in out.page) await channels.pagerDuty.trigger(out.page.trigger);
+  else await channels.pagerDuty.resolve(out.page.resolve);
+  return true;
 }
 
 /** Options of {@link createRoutingNotifier}. */

@@ -126,18 +126,10 @@ export function createWebhookPoster(options: WebhookPosterOptions): SlackPoster 
       let last = "";
       for (let attempt = 0; attempt <= retries; attempt++) {
         if (attempt > 0) await new Promise((r) => setTimeout(r, (options.minTimeoutMs ?? 1000) * 2 ** (attempt - 1)));
-        try {
-          const response = await (options.fetch ?? fetch)(url, {
-            method: "POST",
-            headers: { "content-type": "application/json" },
-            body: JSON.stringify({ text: message.text, blocks: message.blocks }),
-          });
-          if (response.ok) return { channel: "", ts: "" };
-          last = `HTTP ${response.status} ${(await response.text()).slice(0, 100)}`;
-          if (response.status < 500 && response.status !== 429) break;
-        } catch (error) {
-          last = error instanceof Error ? error.message : String(error);
-        }
+        const outcome = await postToWebhookOnce(options.fetch ?? fetch, url, message);
+        if (outcome.ok) return { channel: "", ts: "" };
+        last = outcome.reason;
+        if (!outcome.retryable) break;
       }
       // The URL is the secret: the error names neither it nor the request.
       throw new SlackError(`Slack incoming webhook failed: ${last}`);
@@ -146,4 +138,22 @@ export function createWebhookPoster(options: WebhookPosterOptions): SlackPoster 
       // A webhook message cannot be edited.
     },
   };
+}
+
+type WebhookOutcome = { ok: true } | { ok: false; reason: string; retryable: boolean };
+
+/** One POST to the webhook; a network error, a 429 or a 5xx is worth another attempt, other refusals are not. */
+async function postToWebhookOnce(fetchFn: typeof fetch, url: string, message: SlackMessage): Promise<WebhookOutcome> {
+  try {
+    const response = await fetchFn(url, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ text: message.text, blocks: message.blocks }),
+    });
+    if (response.ok) return { ok: true };
+    const reason = `HTTP ${response.status} ${(await response.text()).slice(0, 100)}`;
+    return { ok: false, reason, retryable: response.status >= 500 || response.status === 429 };
+  } catch (error) {
+    return { ok: false, reason: error instanceof Error ? error.message : String(error), retryable: true };
+  }
 }

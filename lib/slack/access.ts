@@ -37,18 +37,31 @@ export function parseSlashCommand(text: string): SlashCommand {
   const words = text.trim().split(/\s+/).filter(Boolean);
   const [first, ...rest] = words;
   if (!first || first === "help") return { kind: "help" };
-  if (first === "list") return rest.length ? invalid("`/ops list` takes no arguments") : { kind: "list" };
-  if (first === "plan") {
-    return rest.length === 1 && rest[0] ? { kind: "plan", system: rest[0] } : invalid("usage: `/ops plan <system>`");
-  }
-  if (first === "status") {
-    if (rest.length > 1) return invalid("usage: `/ops status [<system>]`");
-    return rest[0] ? { kind: "status", system: rest[0] } : { kind: "status" };
-  }
+  const fixed = parseFixedCommand(first, rest);
+  if (fixed) return fixed;
   const [system, ...args] = rest;
   if (!system || system.includes("=") || system.startsWith("--")) {
     return invalid("usage: `/ops <runbook> <system> [key=value …] [--apply]`; `/ops help` for more");
   }
+  const parsed = parseRunArguments(args);
+  return "message" in parsed ? invalid(parsed.message) : { kind: "run", runbook: first, system, ...parsed };
+}
+
+/** `list`, `plan <system>`, `status [<system>]`; undefined for a runbook's name. */
+function parseFixedCommand(first: string, rest: string[]): SlashCommand | undefined {
+  if (first === "list") return rest.length ? invalid("`/ops list` takes no arguments") : { kind: "list" };
+  if (first === "plan") {
+    return rest.length === 1 && rest[0] ? { kind: "plan", system: rest[0] } : invalid("usage: `/ops plan <system>`");
+  }
+  if (first !== "status") return undefined;
+  if (rest.length > 1) return invalid("usage: `/ops status [<system>]`");
+  return rest[0] ? { kind: "status", system: rest[0] } : { kind: "status" };
+}
+
+/** `key=value …`, `--apply`, `--dry-run` after `<runbook> <system>`. */
+function parseRunArguments(
+  args: string[],
+): { input: Record<string, string>; apply: boolean; dryRun: boolean } | { message: string } {
   const input: Record<string, string> = {};
   let apply = false;
   let dryRun = false;
@@ -58,15 +71,13 @@ export function parseSlashCommand(text: string): SlashCommand {
     else {
       const eq = arg.indexOf("=");
       const key = arg.slice(0, eq);
-      if (eq < 1 || !KEY.test(key)) {
-        return invalid(`"${arg}" is not key=value, --apply or --dry-run`);
-      }
-      if (key in input) return invalid(`"${key}" is given twice`);
+      if (eq < 1 || !KEY.test(key)) return { message: `"${arg}" is not key=value, --apply or --dry-run` };
+      if (key in input) return { message: `"${key}" is given twice` };
       input[key] = arg.slice(eq + 1);
     }
   }
-  if (apply && dryRun) return invalid("--apply and --dry-run contradict each other: give one");
-  return { kind: "run", runbook: first, system, input, apply, dryRun };
+  if (apply && dryRun) return { message: "--apply and --dry-run contradict each other: give one" };
+  return { input, apply, dryRun };
 }
 
 const invalid = (message: string): SlashCommand => ({ kind: "invalid", message });
@@ -139,6 +150,7 @@ export function helpText(): string {
     "*/ops* runs ops-autopilot runbooks.",
     "• `/ops list`: the systems and the runbooks you may run on each",
     "• `/ops plan <system>`: what /ops may run on a system, and who may",
+    "• `/ops status [<system>]`: capacity and off-hours, last backup, last drill, open alarms, last rollback (one line per system without one)",
     "• `/ops <runbook> <system> [key=value …]`: run it; the report comes back here",
     "• destructive runbooks run as a dry run; `--apply` asks a second person to approve; `--dry-run` for any runbook",
   ].join("\n");

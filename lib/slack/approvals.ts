@@ -1,5 +1,5 @@
-import { GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
-import { errorName } from "../errors.js";
+import type { AwsFetchClient } from "../aws/fetch-client.js";
+import type { SlackMessage } from "../notify/slack.js";
 
 /**
  * Approval of an applied destructive runbook from Slack: the requester asks, a second authorized person
@@ -50,74 +50,84 @@ export function checkApproval(approval: Approval | undefined, options: { approve
 /** Action id of the Approve button. */
 export const APPROVE_ACTION = "ops-approve";
 
-/** The in-channel message asking for approval, with the button (its value: the approval id). */
-export function approvalRequestMessage(approval: Approval) {
+/** What the worker is told about the approval a dry run is for (the worker event's `approval`). */
+export interface ApprovalRef {
+  id: string;
+  requester: string;
+  expiresAt: string;
+}
+
+/** The request line: who asks to apply what, and until when a second person may approve. */
+export function approvalRequestText(
+  approval: Pick<Approval, "requester" | "runbook" | "system" | "input" | "expiresAt">,
+) {
   const args = Object.entries(approval.input)
     .map(([k, v]) => ` ${k}=${v}`)
     .join("");
-  const text = `<@${approval.requester}> asks to apply *${approval.runbook}* on *${approval.system}*${args}. The dry-run plan follows in this channel. A second authorized person may approve until ${approval.expiresAt}.`;
-  return {
-    response_type: "in_channel",
-    text,
-    blocks: [
-      { type: "section", text: { type: "mrkdwn", text } },
-      {
-        type: "actions",
-        elements: [
-          {
-            type: "button",
-            action_id: APPROVE_ACTION,
-            style: "danger",
-            text: { type: "plain_text", text: `Approve ${approval.runbook}` },
-            value: approval.id,
-          },
-        ],
-      },
-    ],
-  };
+  return `<@${approval.requester}> asks to apply *${approval.runbook}* on *${approval.system}*${args}. A second authorized person may approve until ${approval.expiresAt}.`;
 }
 
-const CONFLICT = new Set(["PreconditionFailed", "ConditionalRequestConflict"]);
-const GONE = new Set(["NoSuchKey", "NotFound"]);
+/**
+ * The in-channel message asking for approval: the request, the dry run's report (its plan: every
+ * action it would take) and the Approve button, in one message, so that what is approved is what the
+ * approver sees. A dry run that did not succeed gets no button: there is no plan to approve.
+ */
+export function approvalRequestMessage(options: {
+  approval: ApprovalRef & { runbook: string; system: string; input: Record<string, string> };
+  plan: SlackMessage;
+  planSucceeded: boolean;
+}): SlackMessage {
+  const { approval, plan, planSucceeded } = options;
+  const ask = approvalRequestText(approval);
+  const text = planSucceeded ? ask : `${ask} The dry run did not succeed: nothing to approve; ask again once it does.`;
+  const blocks: SlackMessage["blocks"] = [{ type: "section", text: { type: "mrkdwn", text } }, ...plan.blocks];
+  if (planSucceeded) {
+    blocks.push({
+      type: "actions",
+      elements: [
+        {
+          type: "button",
+          action_id: APPROVE_ACTION,
+          style: "danger",
+          text: { type: "plain_text", text: `Approve ${approval.runbook}`.slice(0, 75) },
+          value: approval.id,
+        },
+      ],
+    });
+  }
+  return { text: `${text} ${plan.text}`.slice(0, 3000), blocks: blocks.slice(0, 50) };
+}
 
 /** Approvals as JSON objects under `prefix` in the Slack state bucket. */
-export function s3ApprovalStore(options: { s3: S3Client; bucket: string; prefix: string }): ApprovalStore {
+export function s3ApprovalStore(options: {
+  s3: Pick<AwsFetchClient, "putObject" | "getObject">;
+  bucket: string;
+  prefix: string;
+}): ApprovalStore {
   const key = (id: string) => `${options.prefix}/${id}.json`;
-  const put = (approval: Approval, condition: { IfNoneMatch?: string; IfMatch?: string }) =>
-    options.s3.send(
-      new PutObjectCommand({
-        Bucket: options.bucket,
-        Key: key(approval.id),
-        Body: JSON.stringify(approval),
-        ContentType: "application/json",
-        ...condition,
-      }),
-    );
+  const put = (approval: Approval, condition: { ifNoneMatch?: "*"; ifMatch?: string }) =>
+    options.s3.putObject({
+      bucket: options.bucket,
+      key: key(approval.id),
+      body: JSON.stringify(approval),
+      contentType: "application/json",
+      ...condition,
+    });
   return {
     async create(approval) {
-      await put(approval, { IfNoneMatch: "*" });
+      const put1 = await put(approval, { ifNoneMatch: "*" });
+      if (!put1.written) throw new Error(`approval ${approval.id} exists already`);
     },
     async read(id) {
       if (!/^[0-9a-f-]{36}$/.test(id)) return undefined;
-      try {
-        const out = await options.s3.send(new GetObjectCommand({ Bucket: options.bucket, Key: key(id) }));
-        const approval = JSON.parse((await out.Body?.transformToString("utf8")) ?? "") as Approval;
-        return { approval, ...(out.ETag ? { etag: out.ETag } : {}) };
-      } catch (error) {
-        if (GONE.has(errorName(error))) return undefined;
-        throw error;
-      }
+      const out = await options.s3.getObject(options.bucket, key(id));
+      if (!out) return undefined;
+      return { approval: JSON.parse(out.body) as Approval, ...(out.etag ? { etag: out.etag } : {}) };
     },
     async approve(approval, etag) {
-      try {
-        // Without an ETag there is nothing to be conditional on: refuse rather than risk running twice.
-        if (!etag) return false;
-        await put(approval, { IfMatch: etag });
-        return true;
-      } catch (error) {
-        if (CONFLICT.has(errorName(error)) || GONE.has(errorName(error))) return false;
-        throw error;
-      }
+      // Without an ETag there is nothing to be conditional on: refuse rather than risk running twice.
+      if (!etag) return false;
+      return (await put(approval, { ifMatch: etag })).written;
     },
   };
 }

@@ -1,6 +1,5 @@
 import { createHash } from "node:crypto";
-import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
-import { errorName } from "../errors.js";
+import type { AwsFetchClient } from "../aws/fetch-client.js";
 import { MAX_SKEW_SECONDS } from "./verify.js";
 
 /**
@@ -36,15 +35,10 @@ export function memoryReplayGuard(options: { now: () => Date; capacity?: number 
   };
 }
 
-/**
- * 412: the object exists; 409: another conditional create of the same key was in flight. The same set as
- * lib/s3-claim.ts, not imported from there: that module pulls zod into the slash command's cold start.
- */
-const CONFLICT = new Set(["PreconditionFailed", "ConditionalRequestConflict"]);
-
 /** Options of {@link s3ReplayGuard}. */
 export interface S3ReplayOptions {
-  s3: S3Client;
+  /** The command function's S3 (lib/aws/fetch-client.ts): a refused create (412/409) means "seen". */
+  s3: Pick<AwsFetchClient, "putObject">;
   bucket: string;
   /** Key prefix of the seen-signature objects (`slack/seen`). */
   prefix: string;
@@ -59,20 +53,13 @@ export function s3ReplayGuard(options: S3ReplayOptions): ReplayGuard {
       if (options.memory && !(await options.memory.firstSeen(signature, timestamp))) return false;
       // The signature is a MAC, not a secret, but hashing keeps keys short and of one alphabet.
       const digest = createHash("sha256").update(signature).digest("hex");
-      try {
-        await options.s3.send(
-          new PutObjectCommand({
-            Bucket: options.bucket,
-            Key: `${options.prefix}/${digest}`,
-            Body: String(timestamp),
-            IfNoneMatch: "*",
-          }),
-        );
-        return true;
-      } catch (error) {
-        if (CONFLICT.has(errorName(error))) return false;
-        throw error;
-      }
+      const put = await options.s3.putObject({
+        bucket: options.bucket,
+        key: `${options.prefix}/${digest}`,
+        body: String(timestamp),
+        ifNoneMatch: "*",
+      });
+      return put.written;
     },
   };
 }

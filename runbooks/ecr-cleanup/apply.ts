@@ -1,7 +1,7 @@
 import { BatchDeleteImageCommand, type ECRClient } from "@aws-sdk/client-ecr";
 import { errorMessage, errorName } from "../../lib/errors.js";
-import { chunk, type Limiter } from "../../lib/scaling/pool.js";
-import { retryThrottled } from "../../lib/scaling/retry.js";
+import { chunk, type Limiter } from "../../lib/pool.js";
+import { retryThrottled } from "../../lib/retry.js";
 import type { RepositoryPlan } from "./plan.js";
 
 /** What became of one image the plan deletes. */

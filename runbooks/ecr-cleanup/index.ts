@@ -1,9 +1,7 @@
 import { z } from "zod";
 import { errorMessage } from "../../lib/errors.js";
-import { arn } from "../../lib/iam.js";
-import { clusterName } from "../../lib/scaling/ecs.js";
-import { createLimiter, type Limiter } from "../../lib/scaling/pool.js";
-import { eksClusterArn, type KubernetesAccess } from "../../lib/scaling/scope.js";
+import { arn, eksClusterArn, type KubernetesAccess, kubernetesAccessEntry } from "../../lib/iam.js";
+import { createLimiter, type Limiter } from "../../lib/pool.js";
 import { plural } from "../../lib/text.js";
 import { type EcrRepository, type EcrSettings, ecrRepositories, type System } from "../../systems/schema.js";
 import { wholeNumber } from "../inputs.js";
@@ -32,27 +30,18 @@ const input = z.strictObject({
 });
 
 /**
- * The managed access policy the cleanup is associated with on an EKS cluster, scoped to the system's
- * namespace: view only (it lists deployments and replicasets, and changes nothing in the cluster).
+ * The EKS access the cleanup needs on an EKS system's cluster (as data for the deployment), scoped to the
+ * system's namespace: view only (it lists deployments and replicasets, and changes nothing in the cluster).
  */
-export const EKS_VIEW_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy";
-
-/** The EKS access the cleanup needs on an EKS system's cluster (as data for the deployment). */
 function kubernetesAccess(system: System): KubernetesAccess[] {
   if (system.runtime.kind !== "eks" || !system.ecr) return [];
-  const clusterArn = eksClusterArn(system, system.runtime.cluster);
-  const partition = clusterArn.split(":")[1] ?? "aws";
-  const network = system.runtime.network;
   return [
-    {
-      clusterArn,
-      cluster: clusterName(system.runtime.cluster),
+    kubernetesAccessEntry(system, {
+      cluster: system.runtime.cluster,
       namespace: system.runtime.namespace,
-      policyArn: EKS_VIEW_POLICY.replace("arn:aws:", `arn:${partition}:`),
-      accessScope: { type: "namespace", namespaces: [system.runtime.namespace] },
+      policy: "AmazonEKSViewPolicy",
       rules: [{ apiGroups: ["apps"], resources: ["deployments", "replicasets"], verbs: ["list"] }],
-      ...(network ? { network } : {}),
-    },
+    }),
   ];
 }
 

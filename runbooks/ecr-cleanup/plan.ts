@@ -176,29 +176,25 @@ function ownReasons(
   return reasons;
 }
 
-/**
- * Decides one repository. An image is kept when any rule holds (see `ecr-cleanup.md` for the order and
- * the reason of each); the children of a kept index and the artifacts attached to a kept image are kept
- * with it, transitively. Everything else is older than the age limit, and is deleted.
- */
-export function planRepository(
-  state: RepositoryState,
-  references: readonly ImageReference[],
-  policy: CleanupPolicy,
-): RepositoryPlan {
-  const byDigest = new Map(state.images.map((image) => [image.digest, image]));
-  const childOf = new Set(state.images.flatMap((image) => image.children ?? []));
-  const attachments = new Map<string, EcrImage[]>();
-  for (const image of state.images) {
-    for (const subject of subjectsOf(image)) attachments.set(subject, [...(attachments.get(subject) ?? []), image]);
-  }
+/** Rank of each of the newest `keepLast` images people pushed (by digest). */
+function newestPushed(state: RepositoryState, childOf: Set<string>): Map<string, number> {
   // "Newest N" counts what people push: not the per-platform children of an index, not attachments.
   const pushed = state.images
     .filter((image) => !childOf.has(image.digest) && subjectsOf(image).length === 0)
     .sort((a, b) => b.pushedAt.getTime() - a.pushedAt.getTime() || a.digest.localeCompare(b.digest));
-  const newest = new Map(pushed.slice(0, state.keepLast).map((image, rank) => [image.digest, rank]));
-  const used = referencesOf(state, references, policy.region);
+  return new Map(pushed.slice(0, state.keepLast).map((image, rank) => [image.digest, rank]));
+}
 
+/**
+ * Why each kept image is kept: its own reasons, then, transitively, the children of a kept index and the
+ * artifacts attached to a kept image. An image absent from the map is not kept.
+ */
+function keepReasons(
+  state: RepositoryState,
+  context: { newest: Map<string, number>; used: Map<string, string[]>; policy: CleanupPolicy },
+): Map<string, Reason[]> {
+  const byDigest = new Map(state.images.map((image) => [image.digest, image]));
+  const attachments = attachmentsBySubject(state.images);
   const reasons = new Map<string, Reason[]>();
   const queue: string[] = [];
   const keep = (digest: string, why: Reason[]) => {
@@ -207,8 +203,7 @@ export function planRepository(
     reasons.set(digest, [...(reasons.get(digest) ?? []), ...why]);
     if (first) queue.push(digest);
   };
-  for (const image of state.images)
-    keep(image.digest, ownReasons(image, { newest, keepLast: state.keepLast, used, policy }));
+  for (const image of state.images) keep(image.digest, ownReasons(image, { ...context, keepLast: state.keepLast }));
   // Never break a kept multi-arch image or strip a kept image of its signature.
   for (let digest = queue.shift(); digest !== undefined; digest = queue.shift()) {
     const image = byDigest.get(digest);
@@ -219,30 +214,63 @@ export function planRepository(
       keep(artifact.digest, [{ rule: "attached", text }]);
     }
   }
+  return reasons;
+}
 
+/** The artifacts (signatures, SBOMs) attached to each subject digest. */
+function attachmentsBySubject(images: readonly EcrImage[]): Map<string, EcrImage[]> {
+  const attachments = new Map<string, EcrImage[]>();
+  for (const image of images) {
+    for (const subject of subjectsOf(image)) attachments.set(subject, [...(attachments.get(subject) ?? []), image]);
+  }
+  return attachments;
+}
+
+function keptImage(image: EcrImage, why: Reason[]): KeptImage {
+  return {
+    digest: image.digest,
+    tags: image.tags,
+    reasons: why.map((r) => r.text),
+    rules: [...new Set(why.map((r) => r.rule))],
+  };
+}
+
+function deletionOf(
+  image: EcrImage,
+  context: { childOf: Set<string>; policy: CleanupPolicy; keepLast: number },
+): ImageDeletion {
+  const { policy } = context;
+  const age = Math.floor((policy.now.getTime() - image.pushedAt.getTime()) / DAY_MS);
+  return {
+    digest: image.digest,
+    tags: image.tags,
+    sizeBytes: image.sizeBytes,
+    pushedAt: image.pushedAt,
+    isIndex: isIndex(image),
+    isChild: context.childOf.has(image.digest),
+    reason: `${image.tags.length ? `tags ${image.tags.join(", ")}` : "untagged"}, pushed ${age} days ago (age limit ${policy.maxAgeDays}), not in use, not protected, not among the ${context.keepLast} newest`,
+  };
+}
+
+/**
+ * Decides one repository. An image is kept when any rule holds (see `ecr-cleanup.md` for the order and
+ * the reason of each); the children of a kept index and the artifacts attached to a kept image are kept
+ * with it, transitively. Everything else is older than the age limit, and is deleted.
+ */
+export function planRepository(
+  state: RepositoryState,
+  references: readonly ImageReference[],
+  policy: CleanupPolicy,
+): RepositoryPlan {
+  const childOf = new Set(state.images.flatMap((image) => image.children ?? []));
+  const used = referencesOf(state, references, policy.region);
+  const reasons = keepReasons(state, { newest: newestPushed(state, childOf), used, policy });
   const kept: KeptImage[] = [];
   const deletions: ImageDeletion[] = [];
   for (const image of state.images) {
     const why = reasons.get(image.digest);
-    if (why) {
-      kept.push({
-        digest: image.digest,
-        tags: image.tags,
-        reasons: why.map((r) => r.text),
-        rules: [...new Set(why.map((r) => r.rule))],
-      });
-      continue;
-    }
-    const age = Math.floor((policy.now.getTime() - image.pushedAt.getTime()) / DAY_MS);
-    deletions.push({
-      digest: image.digest,
-      tags: image.tags,
-      sizeBytes: image.sizeBytes,
-      pushedAt: image.pushedAt,
-      isIndex: isIndex(image),
-      isChild: childOf.has(image.digest),
-      reason: `${image.tags.length ? `tags ${image.tags.join(", ")}` : "untagged"}, pushed ${age} days ago (age limit ${policy.maxAgeDays}), not in use, not protected, not among the ${state.keepLast} newest`,
-    });
+    if (why) kept.push(keptImage(image, why));
+    else deletions.push(deletionOf(image, { childOf, policy, keepLast: state.keepLast }));
   }
   const order = (d: ImageDeletion) => (d.isIndex ? 0 : d.isChild ? 2 : 1);
   deletions.sort((a, b) => order(a) - order(b) || b.pushedAt.getTime() - a.pushedAt.getTime());

@@ -9,11 +9,12 @@ import {
   ListTaskDefinitionsCommand,
   ListTasksCommand,
   type Service,
+  type Task,
 } from "@aws-sdk/client-ecs";
 import { GetFunctionCommand, type LambdaClient, ListFunctionsCommand } from "@aws-sdk/client-lambda";
 import { errorMessage, errorName, RunbookError } from "../../lib/errors.js";
-import { chunk, type Limiter } from "../../lib/scaling/pool.js";
-import { retryThrottled } from "../../lib/scaling/retry.js";
+import { chunk, type Limiter } from "../../lib/pool.js";
+import { retryThrottled } from "../../lib/retry.js";
 import type { EcrRepository } from "../../systems/schema.js";
 import { type EcrImage, type ImageReference, INDEX_MEDIA_TYPES, type RepositoryState } from "./plan.js";
 
@@ -159,6 +160,31 @@ function familyRevision(taskDefinition: string): string {
   return taskDefinition.slice(taskDefinition.lastIndexOf("/") + 1);
 }
 
+/**
+ * The task definitions a service may run, each with the reason for the report: its own, those of its
+ * deployments and task sets, and its last known-good ({@link LAST_KNOWN_GOOD_TAG}).
+ */
+function taskDefinitionsOfService(cluster: string, s: Service): { taskDefinition: string; why: string }[] {
+  const name = s.serviceName ?? s.serviceArn ?? "?";
+  const named: { taskDefinition: string; why: string }[] = [];
+  if (s.taskDefinition) named.push({ taskDefinition: s.taskDefinition, why: `service ${name}` });
+  for (const d of s.deployments ?? []) {
+    if (d.taskDefinition) {
+      named.push({ taskDefinition: d.taskDefinition, why: `${d.status ?? ""} deployment of service ${name}` });
+    }
+  }
+  for (const set of s.taskSets ?? []) {
+    if (set.taskDefinition) {
+      named.push({ taskDefinition: set.taskDefinition, why: `task set ${set.id ?? ""} of service ${name}` });
+    }
+  }
+  const lastKnownGood = s.tags?.find((t) => t.key === LAST_KNOWN_GOOD_TAG)?.value;
+  if (lastKnownGood) {
+    named.push({ taskDefinition: lastKnownGood, why: `last known-good of service ${name} in ${cluster}` });
+  }
+  return named;
+}
+
 /** What {@link readInUse} found, with counts for the report. */
 export interface InUse {
   references: ImageReference[];
@@ -217,18 +243,7 @@ export async function readInUse(
   };
 
   const service = async (cluster: string, s: Service) => {
-    const name = s.serviceName ?? s.serviceArn ?? "?";
-    const work: Promise<void>[] = [];
-    if (s.taskDefinition) work.push(describe(s.taskDefinition, `service ${name}`));
-    for (const d of s.deployments ?? []) {
-      if (d.taskDefinition) work.push(describe(d.taskDefinition, `${d.status ?? ""} deployment of service ${name}`));
-    }
-    for (const set of s.taskSets ?? []) {
-      if (set.taskDefinition) work.push(describe(set.taskDefinition, `task set ${set.id ?? ""} of service ${name}`));
-    }
-    const lastKnownGood = s.tags?.find((t) => t.key === LAST_KNOWN_GOOD_TAG)?.value;
-    if (lastKnownGood) work.push(describe(lastKnownGood, `last known-good of service ${name} in ${cluster}`));
-    await Promise.all(work);
+    await Promise.all(taskDefinitionsOfService(cluster, s).map((named) => describe(named.taskDefinition, named.why)));
   };
 
   const servicesOf = async (cluster: string) => {
@@ -251,6 +266,16 @@ export async function readInUse(
     );
   };
 
+  /** A running task: the images its containers run (with their digests), and its task definition. */
+  const task = async (t: Task) => {
+    counts.tasks++;
+    const id = t.taskArn?.split("/").pop() ?? "?";
+    for (const container of t.containers ?? []) {
+      refer(container.image, `${t.lastStatus ?? ""} task ${id}`, container.imageDigest);
+    }
+    if (t.taskDefinitionArn) await describe(t.taskDefinitionArn, `task ${id}`);
+  };
+
   const tasksOf = async (cluster: string) => {
     // desiredStatus RUNNING lists pending tasks too (they are on their way to RUNNING).
     const arns = await allPages(async (nextToken) => {
@@ -266,16 +291,7 @@ export async function readInUse(
         );
         const failed = (result.failures ?? []).filter((f) => !GONE.has(f.reason ?? ""));
         if (failed.length) throw new InUseReadError("ECS DescribeTasks", new Error(JSON.stringify(failed)));
-        const work: Promise<void>[] = [];
-        for (const task of result.tasks ?? []) {
-          counts.tasks++;
-          const id = task.taskArn?.split("/").pop() ?? "?";
-          for (const container of task.containers ?? []) {
-            refer(container.image, `${task.lastStatus ?? ""} task ${id}`, container.imageDigest);
-          }
-          if (task.taskDefinitionArn) work.push(describe(task.taskDefinitionArn, `task ${id}`));
-        }
-        await Promise.all(work);
+        await Promise.all((result.tasks ?? []).map(task));
       }),
     );
   };

@@ -1,8 +1,9 @@
 import type { V1Deployment, V1ReplicaSet } from "@kubernetes/client-node";
+import { formatProbeState, type ProbeState, parseProbeState } from "../../lib/health/evaluate.js";
 import type { KubeApi } from "../../lib/kube/client.js";
 import { currentReplicaSet, REVISION_ANNOTATION } from "../../lib/kube/rollout.js";
-import { isoSeconds, parseInstant } from "../../lib/scaling/tags.js";
-import { mergePatchBetween, type Revision, type RollbackInput } from "./plan.js";
+import { isoSeconds, parseInstant } from "../scaling/tags.js";
+import { type BakeFacts, mergePatchBetween, type Revision, type RollbackInput } from "./plan.js";
 
 /** The annotations the rollback keeps on each deployment (state lives on the resource). */
 export const ROLLBACK_MARKS = {
@@ -12,7 +13,24 @@ export const ROLLBACK_MARKS = {
   rolledBackFrom: "ops-autopilot/rolled-back-from",
   /** `v1 from=<hash> to=<hash> at=<ISO instant>`. */
   lastRollback: "ops-autopilot/last-rollback",
+  /**
+   * The health probe's consecutive counts (`v1 verdict= failures= successes= since= template=<hash>`), for
+   * the revision `template` only: a new rollout starts the count afresh.
+   */
+  probe: "ops-autopilot/probe",
 } as const;
+
+/** The probe state as an annotation value, tied to the template it was counted on. */
+export function formatKubeProbe(state: ProbeState, hash: string): string {
+  return `${formatProbeState(state)} template=${hash}`;
+}
+
+/** The probe state counted on `hash`; a state counted on another revision (or none) is no state at all. */
+export function kubeProbeOf(value: string | undefined, hash: string | undefined): ProbeState | undefined {
+  const template = /\btemplate=(\S+)/.exec(value ?? "")?.[1];
+  if (!value || !hash || template !== hash) return undefined;
+  return parseProbeState(value);
+}
 
 const HASH_LABEL = "pod-template-hash";
 
@@ -32,37 +50,96 @@ function owned(deployment: V1Deployment, replicaSets: readonly V1ReplicaSet[]): 
     .sort((a, b) => (revisionOf(b)?.revision ?? 0) - (revisionOf(a)?.revision ?? 0));
 }
 
-/** Reads what the guards need from a deployment and its replicasets. */
-export function rollbackInput(options: {
+/** A failure the health probe saw, counted on one template. */
+export interface ProbeFailure {
+  failure: string;
+  /** The template hash the failures were counted on. */
+  hash: string;
+}
+
+/** Options of {@link rollbackInput}. */
+export interface ReadOptions {
   deployment: V1Deployment;
   replicaSets: readonly V1ReplicaSet[];
   inProgress: string | undefined;
   cooldownMinutes: number;
   now: Date;
-}): { input: RollbackInput; previousSet?: V1ReplicaSet } {
-  const { deployment } = options;
+  /** The health probe's trigger; absent: the check looks for ProgressDeadlineExceeded. */
+  probe?: ProbeFailure | undefined;
+  windowMinutes?: number | undefined;
+  /** The deployment has a probe-able endpoint: known-good waits for the probe (this many minutes). */
+  bakeMinutes?: number | undefined;
+  lastDeployedAt?: Date | undefined;
+  dryRun?: boolean;
+}
+
+function deadlineFailure(deployment: V1Deployment): string | undefined {
+  const progressing = deployment.status?.conditions?.find((c) => c.type === "Progressing");
+  return progressing?.status === "False" && progressing.reason === "ProgressDeadlineExceeded"
+    ? `rollout failed (ProgressDeadlineExceeded: ${progressing.message ?? "no message"})`
+    : undefined;
+}
+
+function bakeOf(value: string | undefined, current: Revision | undefined, bakeMinutes: number): BakeFacts {
+  const state = kubeProbeOf(value, current?.hash);
+  return {
+    bakeMinutes,
+    ...(state ? { verdict: state.verdict } : {}),
+    ...(state?.verdict === "healthy" && state.since ? { healthySince: state.since } : {}),
+  };
+}
+
+function lastRollbackOf(value: string | undefined): Pick<RollbackInput, "lastRollbackAt" | "lastRollback"> {
+  const field = (name: string) => new RegExp(`\\b${name}=(\\S+)`).exec(value ?? "")?.[1];
+  const at = field("at");
+  const from = field("from");
+  const to = field("to");
+  return {
+    lastRollbackAt: at ? parseInstant(at) : undefined,
+    lastRollback: from && to ? { from, to } : undefined,
+  };
+}
+
+/**
+ * When the current revision last rolled out: its replicaset's creation, or our own rollback to it if later
+ * (a rollback reuses an old replicaset, whose creation time is the first rollout's).
+ */
+function rolledOutAt(created: Date | undefined, current: Revision | undefined, lastRollback: string | undefined) {
+  const last = lastRollbackOf(lastRollback);
+  const ours = last.lastRollback?.to === current?.hash ? last.lastRollbackAt : undefined;
+  if (!ours) return created;
+  return created && created.getTime() > ours.getTime() ? created : ours;
+}
+
+/** Reads what the guards need from a deployment and its replicasets. */
+export function rollbackInput(options: ReadOptions): { input: RollbackInput; previousSet?: V1ReplicaSet } {
+  const { deployment, probe } = options;
   const annotations = deployment.metadata?.annotations ?? {};
   const currentSet = currentReplicaSet(deployment, options.replicaSets);
   const current = currentSet ? revisionOf(currentSet) : undefined;
   const previousSet = owned(deployment, options.replicaSets).find(
     (rs) => current && (revisionOf(rs)?.revision ?? 0) < current.revision,
   );
-  const progressing = deployment.status?.conditions?.find((c) => c.type === "Progressing");
-  const failure =
-    progressing?.status === "False" && progressing.reason === "ProgressDeadlineExceeded"
-      ? `rollout failed (ProgressDeadlineExceeded: ${progressing.message ?? "no message"})`
-      : undefined;
-  const last = /\bat=(\S+)/.exec(annotations[ROLLBACK_MARKS.lastRollback] ?? "")?.[1];
+  const failure = probe ? probe.failure : deadlineFailure(deployment);
   const input: RollbackInput = {
+    name: `${deployment.metadata?.namespace ?? "?"}/${deployment.metadata?.name ?? "?"}`,
     failure,
+    trigger: probe ? "probe" : "deadline",
+    ...(probe ? { failedHash: probe.hash } : {}),
     healthy: !failure && options.inProgress === undefined,
     current,
     previous: previousSet ? revisionOf(previousSet) : undefined,
     knownGood: annotations[ROLLBACK_MARKS.knownGood],
     rolledBackFrom: (annotations[ROLLBACK_MARKS.rolledBackFrom] ?? "").split(",").filter(Boolean),
-    lastRollbackAt: last ? parseInstant(last) : undefined,
+    ...lastRollbackOf(annotations[ROLLBACK_MARKS.lastRollback]),
     cooldownMinutes: options.cooldownMinutes,
+    windowMinutes: options.windowMinutes,
+    deployedAt: rolledOutAt(options.lastDeployedAt, current, annotations[ROLLBACK_MARKS.lastRollback]),
+    ...(options.bakeMinutes !== undefined
+      ? { bake: bakeOf(annotations[ROLLBACK_MARKS.probe], current, options.bakeMinutes) }
+      : {}),
     now: options.now,
+    dryRun: options.dryRun ?? false,
   };
   return previousSet ? { input, previousSet } : { input };
 }

@@ -1,53 +1,35 @@
 import { z } from "zod";
 import { errorMessage } from "../../lib/errors.js";
+import { clusterName, eksClusterArn, type KubernetesAccess, kubernetesAccessEntry } from "../../lib/iam.js";
 import type { KubeApi } from "../../lib/kube/client.js";
-import { rolloutActivity } from "../../lib/kube/rollout.js";
-import { clusterName } from "../../lib/scaling/ecs.js";
-import { EKS_EDIT_POLICY, eksClusterArn, type KubernetesAccess } from "../../lib/scaling/scope.js";
 import type { System } from "../../systems/schema.js";
 import { wholeNumber } from "../inputs.js";
 import { ReportBuilder } from "../report.js";
-import type { Runbook, RunbookContext } from "../types.js";
-import { markKnownGood, rollBack, rollbackInput } from "./apply.js";
-import { decideRollback } from "./plan.js";
+import type { Runbook } from "../types.js";
+import { checkDeployment, connectCluster } from "./run.js";
 
 const input = z.strictObject({
   /** Only this deployment (one of the catalogue's). */
   deployment: z.string().min(1).optional(),
-  /** No second automatic rollback of a deployment within this many minutes. */
-  cooldownMinutes: wholeNumber(1, 1440).default(30),
+  /** No second automatic rollback of a deployment within this many minutes (default: the catalogue's `rollback.cooldownMinutes`). */
+  cooldownMinutes: wholeNumber(1, 1440).optional(),
 });
 
-function access(system: System): KubernetesAccess[] {
+/** The access entry's data: the namespace's deployments (read, fresh read after a 409, patch) and replicasets (list). */
+export function kubeRollbackAccess(system: System): KubernetesAccess[] {
   if (system.runtime.kind !== "eks") return [];
-  const cluster = clusterName(system.runtime.cluster);
-  const { namespace } = system.runtime;
   return [
-    {
-      clusterArn: eksClusterArn(system, cluster),
-      cluster,
-      namespace,
-      policyArn: EKS_EDIT_POLICY,
-      accessScope: { type: "namespace", namespaces: [namespace] },
+    kubernetesAccessEntry(system, {
+      cluster: clusterName(system.runtime.cluster),
+      namespace: system.runtime.namespace,
+      policy: "AmazonEKSEditPolicy",
       rules: [
-        { apiGroups: ["apps"], resources: ["deployments"], verbs: ["list", "patch"] },
+        // get: the fresh read after a 409.
+        { apiGroups: ["apps"], resources: ["deployments"], verbs: ["get", "list", "patch"] },
         { apiGroups: ["apps"], resources: ["replicasets"], verbs: ["list"] },
       ],
-      ...(system.runtime.network ? { network: system.runtime.network } : {}),
-    },
+    }),
   ];
-}
-
-async function connect(ctx: RunbookContext, cluster: string): Promise<KubeApi> {
-  // Loaded on use: @kubernetes/client-node takes ~1 s to import, and every function loads the registry.
-  const { connectEks } = await import("../../lib/kube/eks.js");
-  const connection = await connectEks({
-    eks: ctx.clients.eks,
-    cluster,
-    region: ctx.system.account.region,
-    now: ctx.now(),
-  });
-  return connection.api;
 }
 
 /**
@@ -66,7 +48,7 @@ export const kubeRollbackRunbook: Runbook<typeof input> = {
     system.runtime.kind === "eks"
       ? [{ actions: ["eks:DescribeCluster"], resources: [eksClusterArn(system, clusterName(system.runtime.cluster))] }]
       : [],
-  kubernetesAccess: access,
+  kubernetesAccess: kubeRollbackAccess,
   async run(ctx, options) {
     const report = new ReportBuilder(ctx, "kube-rollback");
     const { system } = ctx;
@@ -93,7 +75,7 @@ export const kubeRollbackRunbook: Runbook<typeof input> = {
     let deployments: Awaited<ReturnType<KubeApi["listDeployments"]>>;
     let replicaSets: Awaited<ReturnType<KubeApi["listReplicaSets"]>>;
     try {
-      api = await connect(ctx, cluster);
+      api = await connectCluster(ctx, cluster);
       [deployments, replicaSets] = await Promise.all([api.listDeployments(namespace), api.listReplicaSets(namespace)]);
     } catch (error) {
       for (const name of names) {
@@ -106,70 +88,21 @@ export const kubeRollbackRunbook: Runbook<typeof input> = {
       }
       return report.finish({ summary: `could not read the cluster: ${errorMessage(error)}` });
     }
-    const now = ctx.now();
     for (const name of names) {
       const deployment = deployments.find((d) => d.metadata?.name === name);
       if (!deployment) {
         report.add({ resource: resource(name), action: "kube-rollback", status: "failed", reason: "not found" });
         continue;
       }
-      const read = rollbackInput({
-        deployment,
-        replicaSets,
-        inProgress: rolloutActivity(deployment, replicaSets).inProgress,
-        cooldownMinutes: options.cooldownMinutes,
-        now,
+      await checkDeployment({
+        ctx,
+        report,
+        api,
+        namespace,
+        resource: resource(name),
+        read: { deployment, replicaSets },
+        cooldownMinutes: options.cooldownMinutes ?? system.rollback.cooldownMinutes,
       });
-      const decision = decideRollback(read.input);
-      const verb = ctx.dryRun ? "would " : "";
-      try {
-        if (decision.kind === "none") {
-          report.add({ resource: resource(name), action: "kube-rollback", status: "skipped", reason: decision.reason });
-        } else if (decision.kind === "escalate") {
-          report.add({
-            resource: resource(name),
-            action: "escalate",
-            status: "failed",
-            reason: `not rolled back: ${decision.reason}`,
-          });
-        } else if (decision.kind === "mark-good") {
-          if (!ctx.dryRun) await markKnownGood({ api, namespace, deployment, hash: decision.hash });
-          report.add({
-            resource: resource(name),
-            action: "mark-known-good",
-            status: report.changeStatus,
-            reason: `${verb}record ${decision.reason}`,
-          });
-        } else if (read.previousSet) {
-          if (!ctx.dryRun) {
-            await rollBack({
-              api,
-              namespace,
-              deployment,
-              to: read.previousSet,
-              from: decision.from,
-              toRevision: decision.to,
-              rolledBackFrom: read.input.rolledBackFrom,
-              now,
-            });
-          }
-          report.add({
-            resource: resource(name),
-            action: "rollback",
-            status: report.changeStatus,
-            reason: `${verb}roll back: ${decision.reason}`,
-            before: { revision: decision.from.revision, template: decision.from.hash },
-            after: { template: decision.to.hash },
-          });
-        }
-      } catch (error) {
-        report.add({
-          resource: resource(name),
-          action: decision.kind,
-          status: "failed",
-          reason: `${errorMessage(error)}; the next check decides again`,
-        });
-      }
     }
     const rolled = report.actions.filter((a) => a.action === "rollback" && a.status !== "failed");
     const escalated = report.actions.filter((a) => a.action === "escalate");

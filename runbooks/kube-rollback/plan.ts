@@ -1,8 +1,13 @@
 /**
- * The guards of an automatic rollback on Kubernetes, as pure functions of what was read: no API, no clock.
- * Revisions are identified by their replicaset's `pod-template-hash` (stable), not by the
- * `deployment.kubernetes.io/revision` number, which a rollback renumbers.
+ * The decision of an automatic rollback on Kubernetes, as pure functions of what was read: no API, no clock.
+ * The guards are the ECS rollback's (`rollback/guards.ts`); only the target differs: the previous revision
+ * (what `kubectl rollout undo` does), not the last known-good. Revisions are identified by their
+ * replicaset's `pod-template-hash` (stable), not by the `deployment.kubernetes.io/revision` number, which a
+ * rollback renumbers.
  */
+
+import type { ProbeVerdict } from "../../lib/health/evaluate.js";
+import { checkGuards, type SharedGuardName } from "../rollback/guards.js";
 
 /** One revision of a deployment: its replicaset's template hash and revision number. */
 export interface Revision {
@@ -10,10 +15,28 @@ export interface Revision {
   revision: number;
 }
 
+/** What found the failure: the rollout's progress deadline, or the health probe (N failures after the rollout). */
+export type KubeTrigger = "deadline" | "probe";
+
+/** Known-good only after the health probe has seen the revision pass for the bake time (when it can reach one). */
+export interface BakeFacts {
+  /** The probe's verdict on the current revision; absent when it has not probed this revision yet. */
+  verdict?: ProbeVerdict | undefined;
+  /** Since when the probe has seen the current revision pass without a failure. */
+  healthySince?: Date | undefined;
+  bakeMinutes: number;
+}
+
 /** Everything the rollback check looks at for one deployment. */
 export interface RollbackInput {
-  /** Why the rollout failed (`ProgressDeadlineExceeded: …`), absent when it has not. */
+  /** `namespace/deployment`, for messages (default: "the deployment"). */
+  name?: string | undefined;
+  /** Why it failed (`rollout failed (ProgressDeadlineExceeded: …)`, `health endpoint … failed 3 times …`), absent when it has not. */
   failure?: string | undefined;
+  /** Default `deadline`: no window (a failed rollout is the rollout's); a `probe` failure is judged against it. */
+  trigger?: KubeTrigger | undefined;
+  /** For a probe trigger: the template hash the failures were counted on. */
+  failedHash?: string | undefined;
   /** The rollout is complete and every updated replica is available. */
   healthy: boolean;
   current?: Revision | undefined;
@@ -24,62 +47,109 @@ export interface RollbackInput {
   /** Hashes that were rolled back from: never returned to automatically (annotation). */
   rolledBackFrom: readonly string[];
   lastRollbackAt?: Date | undefined;
+  /** Hashes of the last rollback (annotation), for the cooldown's message. */
+  lastRollback?: { from: string; to: string } | undefined;
   cooldownMinutes: number;
+  /** For a probe trigger: a failure later than this after the rollout is not blamed on it. */
+  windowMinutes?: number | undefined;
+  /** When the current revision rolled out (its replicaset's creation). */
+  deployedAt?: Date | undefined;
+  /** Present when the deployment has a probe-able health endpoint. */
+  bake?: BakeFacts | undefined;
   now: Date;
+  dryRun?: boolean | undefined;
 }
 
 /** What the check does with one deployment. */
 export type RollbackDecision =
   | { kind: "none"; reason: string }
   | { kind: "mark-good"; hash: string; reason: string }
-  | { kind: "escalate"; reason: string }
-  | { kind: "rollback"; from: Revision; to: Revision; reason: string };
+  | { kind: "escalate"; reason: string; guard?: SharedGuardName | "no-revision" | "no-earlier-revision" }
+  | { kind: "rollback"; from: Revision; to: Revision; reason: string; send: boolean };
 
 /**
  * Rules, in order: healthy → remember the revision as known-good (so a later failure knows where "good"
- * was); still progressing → nothing; failed with no readable revision → escalate; the failing revision is
- * the known-good one → escalate (rolling back would leave the last good state); rolled back within the
- * cooldown → escalate (a rollback that did not help must not flap); no earlier revision → escalate; the
- * earlier revision is one that was rolled back from → escalate (never back to a known-bad state); else roll
- * back to the earlier revision's pod template.
+ * was; with a probe-able endpoint only after it passed for the bake time); not failed → nothing; failed
+ * with no readable revision → escalate; the probe's failures were counted on another revision than runs
+ * now (someone rolled out or back meanwhile) → nothing; no earlier revision → escalate; then the guards shared with the ECS rollback
+ * (`rollback/guards.ts`), the earlier revision as the target: the failing revision is the known-good one,
+ * the earlier revision was rolled back from, (probe only) outside the window, within the cooldown → escalate;
+ * else roll back to the earlier revision's pod template (sent unless a dry run).
  */
 export function decideRollback(input: RollbackInput): RollbackDecision {
   const { current, previous } = input;
-  if (input.healthy) {
-    if (current && current.hash !== input.knownGood) {
-      return { kind: "mark-good", hash: current.hash, reason: `revision ${current.revision} is healthy: known-good` };
-    }
-    return { kind: "none", reason: "rollout healthy" };
-  }
+  if (input.healthy) return healthyDecision(input);
   if (!input.failure) return { kind: "none", reason: "rollout in progress, not failed: nothing to do" };
-  if (!current) return { kind: "escalate", reason: `${input.failure}; its current replicaset was not found` };
-  if (current.hash === input.knownGood) {
+  if (!current) {
+    return { kind: "escalate", guard: "no-revision", reason: `${input.failure}; its current replicaset was not found` };
+  }
+  if (input.failedHash !== undefined && current.hash !== input.failedHash) {
     return {
-      kind: "escalate",
-      reason: `${input.failure}; revision ${current.revision} is the known-good one, so rolling back would leave the last good state: a person must look`,
+      kind: "none",
+      reason: `the failures were counted on template ${input.failedHash}, and it now runs revision ${current.revision}: counted afresh`,
     };
   }
-  if (input.lastRollbackAt) {
-    const ageMin = Math.floor((input.now.getTime() - input.lastRollbackAt.getTime()) / 60_000);
-    if (ageMin < input.cooldownMinutes) {
-      return {
-        kind: "escalate",
-        reason: `${input.failure}; rolled back ${ageMin} min ago, within the ${input.cooldownMinutes}-min cooldown: not again`,
-      };
-    }
-  }
-  if (!previous) return { kind: "escalate", reason: `${input.failure}; no earlier revision to roll back to` };
-  if (input.rolledBackFrom.includes(previous.hash)) {
+  if (!previous) {
     return {
       kind: "escalate",
-      reason: `${input.failure}; the earlier revision ${previous.revision} was itself rolled back from: not returned to`,
+      guard: "no-earlier-revision",
+      reason: `${input.failure}; no earlier revision to roll back to`,
     };
   }
+  const verdict = checkGuards({
+    facts: {
+      name: input.name ?? "the deployment",
+      current: current.hash,
+      target: previous.hash,
+      trusted: input.knownGood,
+      rolledBackFrom: input.rolledBackFrom,
+      deployedAt: input.deployedAt,
+      lastRollback: input.lastRollbackAt ? { at: input.lastRollbackAt, ...input.lastRollback } : undefined,
+    },
+    rules: {
+      cooldownMinutes: input.cooldownMinutes,
+      windowMinutes: input.trigger === "probe" ? input.windowMinutes : undefined,
+    },
+    now: input.now,
+    dryRun: input.dryRun ?? false,
+    targetNoun: "the earlier",
+    label: (hash) => {
+      const known = [current, previous].find((r) => r.hash === hash);
+      return known ? `revision ${known.revision}` : hash;
+    },
+  });
+  if (!verdict.pass) return { kind: "escalate", guard: verdict.guard, reason: `${input.failure}; ${verdict.reason}` };
   return {
     kind: "rollback",
     from: current,
     to: previous,
     reason: `${input.failure}: back to revision ${previous.revision}'s pod template`,
+    send: verdict.send,
+  };
+}
+
+/** A healthy rollout: known-good at once, or once the probe has seen it pass for the bake time. */
+function healthyDecision(input: RollbackInput): RollbackDecision {
+  const { current, bake } = input;
+  if (!current || current.hash === input.knownGood) return { kind: "none", reason: "rollout healthy" };
+  const revision = `revision ${current.revision}`;
+  if (!bake) return { kind: "mark-good", hash: current.hash, reason: `${revision} is healthy: known-good` };
+  if (bake.verdict !== "healthy" || !bake.healthySince) {
+    const seen = bake.verdict ? `the health probe says ${bake.verdict}` : "the health probe has not seen it yet";
+    return { kind: "none", reason: `rollout healthy; ${revision} is not known-good yet: ${seen}` };
+  }
+  const bakedMs = input.now.getTime() - bake.healthySince.getTime();
+  if (bakedMs < bake.bakeMinutes * 60_000) {
+    const left = Math.ceil((bake.bakeMinutes * 60_000 - bakedMs) / 60_000);
+    return {
+      kind: "none",
+      reason: `rollout healthy; ${revision} bakes: ${left} of ${bake.bakeMinutes} min left on its probe`,
+    };
+  }
+  return {
+    kind: "mark-good",
+    hash: current.hash,
+    reason: `${revision} is healthy and passed its health probe for ${bake.bakeMinutes} min: known-good`,
   };
 }
 

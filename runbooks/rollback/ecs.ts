@@ -1,5 +1,5 @@
 import { DescribeServicesCommand, type ECSClient, type Service } from "@aws-sdk/client-ecs";
-import { tagMap } from "../../lib/scaling/tags.js";
+import { tagMap } from "../scaling/tags.js";
 import type { Controller, WorkloadFacts } from "./plan.js";
 import {
   KNOWN_GOOD_AT_TAG,
@@ -56,8 +56,6 @@ export function stateOf(cluster: string, service: Service): ServiceState {
   const primary = deployments.find((d) => d.status === "PRIMARY");
   const current = revisionOf(primary?.taskDefinition ?? service.taskDefinition ?? "");
   const knownGoodArn = tags.get(KNOWN_GOOD_TAG);
-  const knownGoodAt = Date.parse(tags.get(KNOWN_GOOD_AT_TAG) ?? "");
-  const why = tags.get(KNOWN_GOOD_WHY_TAG);
   const lastRollback = parseLastRollback(tags.get(LAST_ROLLBACK_TAG));
   const live = deployments.filter((d) => d.status !== "INACTIVE");
   const facts: WorkloadFacts = {
@@ -67,20 +65,27 @@ export function stateOf(cluster: string, service: Service): ServiceState {
     ...(primary?.createdAt ? { deployedAt: primary.createdAt } : {}),
     rollingOut: primary?.rolloutState === "IN_PROGRESS" || live.length > 1,
     rolledBackFrom: parseRolledBackFrom(tags.get(ROLLED_BACK_FROM_TAG)),
-    ...(knownGoodArn
-      ? {
-          knownGood: {
-            revision: revisionOf(knownGoodArn),
-            ...(Number.isNaN(knownGoodAt) ? {} : { at: new Date(knownGoodAt) }),
-            ...(why ? { why } : {}),
-          },
-        }
-      : {}),
+    ...knownGoodFacts(tags),
     ...(lastRollback ? { lastRollback: { at: lastRollback.at, from: lastRollback.from, to: lastRollback.to } } : {}),
   };
   const platform = platformRollback(service);
   if (platform) facts.platformRollback = platform;
   return { service, arn: service.serviceArn ?? "", tags, facts, ...(knownGoodArn ? { knownGoodArn } : {}) };
+}
+
+/** The known-good revision recorded in the service's tags, with when and why it was recorded, if any. */
+function knownGoodFacts(tags: Map<string, string>): Pick<WorkloadFacts, "knownGood"> {
+  const knownGoodArn = tags.get(KNOWN_GOOD_TAG);
+  if (!knownGoodArn) return {};
+  const knownGoodAt = Date.parse(tags.get(KNOWN_GOOD_AT_TAG) ?? "");
+  const why = tags.get(KNOWN_GOOD_WHY_TAG);
+  return {
+    knownGood: {
+      revision: revisionOf(knownGoodArn),
+      ...(Number.isNaN(knownGoodAt) ? {} : { at: new Date(knownGoodAt) }),
+      ...(why ? { why } : {}),
+    },
+  };
 }
 
 /**

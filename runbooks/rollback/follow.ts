@@ -43,18 +43,12 @@ export async function followRollback(ctx: RunbookContext, options: FollowOptions
   let lastReason = "not yet steady";
   while (ctx.now().getTime() < options.until.getTime() && !ctx.signal?.aborted) {
     polls++;
-    const out = await ctx.clients.ecs.send(
-      new DescribeServicesCommand({ cluster: options.cluster, services: [options.service] }),
-      ctx.signal ? { abortSignal: ctx.signal } : {},
-    );
-    const service = out.services?.[0];
-    if (service) collectEvents(service, options.issuedAt, seen, events);
-    const steady = service ? steadyOn(service, options.target) : "service not found";
+    const steady = await pollService(ctx, options, { seen, events });
     if (steady === true) {
       steadyAt ??= ctx.now();
-      const sample = options.probe ? await options.probe() : undefined;
-      if (!sample || sample.ok) return { healthy: true, steadyAt, healthyAt: ctx.now(), events, polls };
-      lastReason = `steady, but the health probe fails: ${sample.detail}`;
+      const failing = await probeFailure(options);
+      if (!failing) return { healthy: true, steadyAt, healthyAt: ctx.now(), events, polls };
+      lastReason = failing;
     } else {
       lastReason = steady;
     }
@@ -68,6 +62,29 @@ export async function followRollback(ctx: RunbookContext, options: FollowOptions
     polls,
     reason: `${ctx.signal?.aborted ? "stopped before the deadline" : `not healthy within ${minutes} min`}: ${lastReason}`,
   };
+}
+
+/** One DescribeServices: its new events are collected; true when steady on the target, else what is missing. */
+async function pollService(
+  ctx: RunbookContext,
+  options: FollowOptions,
+  log: { seen: Set<string>; events: FollowResult["events"] },
+): Promise<true | string> {
+  const out = await ctx.clients.ecs.send(
+    new DescribeServicesCommand({ cluster: options.cluster, services: [options.service] }),
+    ctx.signal ? { abortSignal: ctx.signal } : {},
+  );
+  const service = out.services?.[0];
+  if (!service) return "service not found";
+  collectEvents(service, options.issuedAt, log.seen, log.events);
+  return steadyOn(service, options.target);
+}
+
+/** Why the health probe of a steady service fails; undefined when it passes or there is none. */
+async function probeFailure(options: FollowOptions): Promise<string | undefined> {
+  const sample = options.probe ? await options.probe() : undefined;
+  if (!sample || sample.ok) return undefined;
+  return `steady, but the health probe fails: ${sample.detail}`;
 }
 
 /** True when one deployment is left, of the target, with every task running; else what is missing. */

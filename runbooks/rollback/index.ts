@@ -1,7 +1,6 @@
 import { errorMessage, UnknownNameError, ValidationError } from "../../lib/errors.js";
-import { arn } from "../../lib/iam.js";
+import { clusterName, serviceArn } from "../../lib/iam.js";
 import { redactText } from "../../lib/redact.js";
-import { clusterName } from "../../lib/scaling/ecs.js";
 import type { System } from "../../systems/schema.js";
 import { ReportBuilder } from "../report.js";
 import type { Permission, Report, Runbook, RunbookContext } from "../types.js";
@@ -20,8 +19,8 @@ export const ecsDeploymentEventPattern = {
 /** ARNs of the system's ECS services (new ARN format, which tagging requires). */
 export function serviceArns(system: System): string[] {
   if (system.runtime.kind !== "ecs") return [];
-  const cluster = clusterName(system.runtime.cluster);
-  return system.runtime.services.map((s) => arn(system, "ecs", `service/${cluster}/${s.name}`));
+  const { cluster } = system.runtime;
+  return system.runtime.services.map((s) => serviceArn(system, cluster, s.name));
 }
 
 /**
@@ -68,7 +67,10 @@ export const rollbackRunbook: Runbook<typeof rollbackInputSchema> = {
   serves: (system) => rollbackPermissions(system).length > 0,
   permissions: rollbackPermissions,
   planNote(system) {
-    return system.runtime.kind === "ecs" ? undefined : "skipped: EKS rollback not supported yet (ECS only)";
+    if (system.runtime.kind === "ecs") return undefined;
+    return system.runtime.kind === "eks"
+      ? "skipped: EKS deployments roll back through kube-rollback (and the health probe)"
+      : "skipped: no container runtime";
   },
   async run(ctx, input) {
     const report = new ReportBuilder(ctx, "rollback");
@@ -77,7 +79,10 @@ export const rollbackRunbook: Runbook<typeof rollbackInputSchema> = {
         resource: ctx.system.id,
         action: "rollback",
         status: "skipped",
-        reason: `${ctx.system.runtime.kind === "eks" ? "EKS" : "no container runtime"}: rollback acts on ECS services only so far`,
+        reason:
+          ctx.system.runtime.kind === "eks"
+            ? "EKS: deployments roll back through kube-rollback (and the health probe), not this runbook"
+            : "no container runtime: nothing to roll back",
       });
       return report.finish({ summary: "skipped: not an ECS system" });
     }

@@ -1,24 +1,23 @@
 /**
- * Rollback's decision as a pure function of what was read: no AWS, no clock, no Kubernetes. The facts are
- * those of any workload that runs a *revision* (an ECS task definition `family:revision`, a Kubernetes
- * deployment's ReplicaSet revision), so a Kubernetes rollback reuses this module unchanged and only
- * reads and writes its own facts. Every guard has a name; a blocked decision carries it.
+ * The ECS rollback's decision as a pure function of what was read: no AWS, no clock. The rules only ECS
+ * needs (controllers, the circuit breaker's own rollback) are here; the guards every rollback shares
+ * (already known-good, rolled back from, window, cooldown, dry run) are in `guards.ts`, which the
+ * Kubernetes rollback applies too. Every guard has a name; a blocked decision carries it.
  */
+
+import { checkGuards, type Escalation, type SharedGuardName } from "./guards.js";
 
 /** What set the rollback off. */
 export type TriggerKind = "alarm" | "probe" | "deployment-failed" | "manual";
 
-/** Names of the rules that can stop a rollback, in the order they are applied. */
+/** Names of the rules that can stop a rollback, in the order they are applied (the last four are shared). */
 export type GuardName =
   | "disabled"
   | "controller"
   | "platform-rollback"
-  | "in-progress"
   | "no-known-good"
-  | "already-known-good"
-  | "rolled-back-from"
-  | "outside-window"
-  | "cooldown";
+  | "in-progress"
+  | SharedGuardName;
 
 /** Who drives the workload's deployments: we can drive `rolling`; the others belong to another tool. */
 export type Controller = "rolling" | "code-deploy" | "external";
@@ -57,29 +56,26 @@ export interface DecideOptions {
   now: Date;
   /** An explicit target (by hand: `to=<revision>`), instead of the last known-good. */
   to?: string;
+  /** Plan and report only: the decision says `send: false`. */
+  dryRun?: boolean;
 }
 
-/** An escalation a router turns into a page: the alarm remains someone's job. */
-export interface Escalation {
-  severity: "critical" | "error" | "warning";
-  reason: string;
-}
+export type { Escalation } from "./guards.js";
 
-/** Roll back, stop with a guard's reason, wait for something under way, or hand over to a person. */
+/** Roll back (sending the change unless a dry run), stop with a guard's reason, wait, or hand over to a person. */
 export type RollbackDecision =
-  | { kind: "rollback"; from: string; to: string; reason: string }
+  | { kind: "rollback"; from: string; to: string; reason: string; send: boolean }
   | { kind: "blocked"; guard: GuardName; reason: string; escalation?: Escalation }
   | { kind: "wait"; guard: GuardName; reason: string }
   | { kind: "manual"; guard: GuardName; reason: string; instructions: string };
 
-const MINUTE = 60_000;
-
 /**
- * Applies the guards in order (the page `rollback.md` gives the reason for each) and, when none stops it,
- * decides the rollback `current → target`.
+ * Applies the ECS-only rules (disabled, controller, platform rollback, no target, a rollback already under
+ * way), then the shared guards (`guards.ts`) with the last known-good (or `to=`) as the target, and, when
+ * none stops it, decides the rollback `current → target`. The page `rollback.md` gives the reason for each.
  */
 export function decideRollback(options: DecideOptions): RollbackDecision {
-  const { facts, rules, now } = options;
+  const { facts, rules } = options;
   if (!rules.enabled) return blocked("disabled", "rollback is disabled for this system in the catalogue");
   if (facts.controller !== "rolling") return handOver(facts);
   if (facts.platformRollback) return { kind: "wait", guard: "platform-rollback", reason: facts.platformRollback };
@@ -90,38 +86,35 @@ export function decideRollback(options: DecideOptions): RollbackDecision {
       reason: `${facts.name} is failing and has no known-good revision to roll back to: a person must decide`,
     });
   }
-  if (target === facts.current) return onTarget(options, target);
-  if (facts.rolledBackFrom.includes(target)) {
-    return blocked("rolled-back-from", `${target} was itself rolled back from earlier: never a rollback target again`);
-  }
-  const manual = options.trigger.kind === "manual";
-  if (!manual && facts.deployedAt && now.getTime() - facts.deployedAt.getTime() > rules.windowMinutes * MINUTE) {
-    const age = Math.round((now.getTime() - facts.deployedAt.getTime()) / MINUTE);
-    return blocked(
-      "outside-window",
-      `${facts.current} was deployed ${age} min ago, beyond the ${rules.windowMinutes}-min rollback window: not blamed on the deployment`,
-      {
-        severity: "critical",
-        reason: `${facts.name} is failing ${age} min after its last deployment: not a deploy problem`,
-      },
-    );
-  }
-  const last = facts.lastRollback;
-  if (!manual && last && now.getTime() - last.at.getTime() < rules.cooldownMinutes * MINUTE) {
-    return blocked(
-      "cooldown",
-      `last rollback (${last.from} → ${last.to}) was at ${last.at.toISOString()}, within the ${rules.cooldownMinutes}-min cooldown`,
-      {
-        severity: "critical",
-        reason: `${facts.name} is failing again within ${rules.cooldownMinutes} min of a rollback`,
-      },
-    );
-  }
-  return { kind: "rollback", from: facts.current, to: target, reason: rollbackReason(options, target) };
+  const underWay = target === facts.current ? rollbackUnderWay(options, target) : undefined;
+  if (underWay) return underWay;
+  const verdict = checkGuards({
+    facts: {
+      name: facts.name,
+      current: facts.current,
+      target,
+      trusted: target,
+      rolledBackFrom: facts.rolledBackFrom,
+      deployedAt: facts.deployedAt,
+      lastRollback: facts.lastRollback,
+    },
+    rules,
+    now: options.now,
+    manual: options.trigger.kind === "manual",
+    dryRun: options.dryRun ?? false,
+  });
+  if (!verdict.pass) return blocked(verdict.guard, verdict.reason, verdict.escalation);
+  return {
+    kind: "rollback",
+    from: facts.current,
+    to: target,
+    reason: rollbackReason(options, target),
+    send: verdict.send,
+  };
 }
 
-/** The target is what runs already: a rollback under way (wait), or a failure that is not the deployment's. */
-function onTarget(options: DecideOptions, target: string): RollbackDecision {
+/** The target is what runs already because a rollback to it is rolling out, or was made for this very trigger. */
+function rollbackUnderWay(options: DecideOptions, target: string): RollbackDecision | undefined {
   const { facts } = options;
   if (facts.rollingOut) {
     return {
@@ -133,10 +126,7 @@ function onTarget(options: DecideOptions, target: string): RollbackDecision {
   if (facts.lastRollback?.to === target && options.trigger.at.getTime() <= facts.lastRollback.at.getTime()) {
     return blocked("in-progress", `already rolled back to ${target} at ${facts.lastRollback.at.toISOString()}`);
   }
-  return blocked("already-known-good", `${facts.name} already runs ${target}, its last known-good`, {
-    severity: "critical",
-    reason: `${facts.name} fails on its last known-good revision ${target}: not a deploy problem`,
-  });
+  return undefined;
 }
 
 function handOver(facts: WorkloadFacts): RollbackDecision {

@@ -1,8 +1,8 @@
 import { errorMessage } from "../../lib/errors.js";
 import { endpointsOf } from "../../lib/health/endpoints.js";
 import { probeEndpoint } from "../../lib/health/probe.js";
+import { clusterName } from "../../lib/iam.js";
 import { redactText } from "../../lib/redact.js";
-import { clusterName } from "../../lib/scaling/ecs.js";
 import { plural } from "../../lib/text.js";
 import type { ReportBuilder } from "../report.js";
 import type { RunbookContext } from "../types.js";
@@ -63,6 +63,7 @@ export async function rollbackService(
     rules: ctx.system.rollback,
     trigger: { kind: trigger.kind, at: triggerAt },
     now: received,
+    dryRun: ctx.dryRun,
     ...(to ? { to } : {}),
   });
   const resource = state.facts.name;
@@ -78,7 +79,7 @@ export async function rollbackService(
   }
   const taskDefinition =
     state.knownGoodArn && revisionOf(state.knownGoodArn) === decision.to ? state.knownGoodArn : decision.to;
-  if (ctx.dryRun) {
+  if (!decision.send) {
     report.add({
       resource,
       action: "rollback",

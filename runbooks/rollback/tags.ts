@@ -1,5 +1,5 @@
 /**
- * What rollback keeps on each ECS service, as tags (DESIGN.md: state lives on the resource). Tags survive
+ * What rollback keeps on each ECS service, as tags (state lives on the resource: no database of our own). Tags survive
  * `UpdateService` (a redeploy changes the task definition, never the service's tags), so the record of the
  * last known-good outlives the deployments it is about. Values use only the characters ECS accepts in tags.
  */

@@ -1,11 +1,12 @@
 import { Writable } from "node:stream";
 import { type AwsClients, createAwsClients } from "../../lib/aws/clients.js";
-import { builtinFleet } from "../../lib/catalogue.js";
-import { findSystem } from "../../lib/fleet.js";
 import { createLogger, type Logger } from "../../lib/logger.js";
 import type { Notifier } from "../../lib/notify.js";
+import { createPorts, type Ports } from "../../lib/ports.js";
 import type { Report, RunbookContext } from "../../runbooks/types.js";
+import { builtinFleet, findSystem } from "../../systems/index.js";
 import type { System } from "../../systems/schema.js";
+import { REGION } from "./aws-account.js";
 
 /** A logger whose records are kept in memory (and can be asserted on). */
 export function memoryLogger(): { logger: Logger; lines: () => Record<string, unknown>[] } {
@@ -36,7 +37,7 @@ export function recordingNotifier(): Notifier & { reports: Report[] } {
 
 /** Clients for unit tests: standard clients (mocked with aws-sdk-client-mock in each test), fixed region. */
 export function testClients(): AwsClients {
-  return createAwsClients({ region: "us-east-1", maxAttempts: 3 });
+  return createAwsClients({ region: REGION, maxAttempts: 3 });
 }
 
 /** Options of {@link testContext}. */
@@ -48,6 +49,8 @@ export interface TestContextOptions {
   env?: Record<string, string | undefined>;
   signal?: AbortSignal;
   deadline?: Date;
+  /** Replacements for the ports built from `env` (a fake PostgreSQL, a fixed temp root). */
+  ports?: Partial<Ports>;
 }
 
 /** A full runbook context with a fixed clock and in-memory logger and notifier. */
@@ -61,16 +64,19 @@ export function testContext(options: TestContextOptions = {}): RunbookContext & 
   const now = typeof fixed === "function" ? fixed : () => fixed;
   const { logger, lines } = memoryLogger();
   const notifier = recordingNotifier();
+  const clients = options.clients ?? testClients();
+  const env = options.env ?? {};
   return {
     system,
-    clients: options.clients ?? testClients(),
+    clients,
+    ...createPorts({ env, secrets: clients.secrets, ...(options.ports ? { overrides: options.ports } : {}) }),
     logger,
     now,
     dryRun: options.dryRun ?? false,
     notify: notifier,
     notifier,
     logLines: lines,
-    env: options.env ?? {},
+    env,
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.deadline ? { deadline: options.deadline } : {}),
   };

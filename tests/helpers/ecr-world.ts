@@ -38,6 +38,7 @@ import {
   type ListFunctionsCommandInput,
 } from "@aws-sdk/client-lambda";
 import { mockClient } from "aws-sdk-client-mock";
+import { ACCOUNT_ID, awsArn } from "./aws-account.js";
 
 /**
  * A small stateful stand-in for the parts of ECR, ECS and Lambda that ecr-cleanup calls, answering with
@@ -47,7 +48,8 @@ import { mockClient } from "aws-sdk-client-mock";
  * Deleted images disappear, so a second run sees what the first left.
  */
 
-export const ACCOUNT = "123456789012";
+/** The shared fake account (aws-account.ts): the registry and every ARN of this world live in it. */
+export const ACCOUNT = ACCOUNT_ID;
 export const OCI_INDEX = "application/vnd.oci.image.index.v1+json";
 export const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
 export const DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json";
@@ -161,12 +163,15 @@ export class EcrWorld {
   }
 
   clusterArn(name: string): string {
-    return `arn:aws:ecs:${this.options.region}:${ACCOUNT}:cluster/${name}`;
+    return awsArn("ecs", `cluster/${name}`, { region: this.options.region, account: ACCOUNT });
   }
 
   /** Registers revision `revision` of `family` running `images` (one container each). */
   addTaskDefinition(family: string, revision: number, images: string[], status = "ACTIVE"): string {
-    const arn = `arn:aws:ecs:${this.options.region}:${ACCOUNT}:task-definition/${family}:${revision}`;
+    const arn = awsArn("ecs", `task-definition/${family}:${revision}`, {
+      region: this.options.region,
+      account: ACCOUNT,
+    });
     this.taskDefinitions.set(arn, {
       taskDefinitionArn: arn,
       family,
@@ -189,7 +194,7 @@ export class EcrWorld {
       tags?: Record<string, string>;
     },
   ): void {
-    const arn = `arn:aws:ecs:${this.options.region}:${ACCOUNT}:service/${cluster}/${service.name}`;
+    const arn = awsArn("ecs", `service/${cluster}/${service.name}`, { region: this.options.region, account: ACCOUNT });
     const entry = this.clusters.get(this.clusterArn(cluster)) ?? { services: [], tasks: [] };
     const deployments = service.deployments ?? [{ status: "PRIMARY", taskDefinition: service.taskDefinition }];
     entry.services.push({
@@ -227,7 +232,7 @@ export class EcrWorld {
   ): void {
     const entry = this.clusters.get(this.clusterArn(cluster)) ?? { services: [], tasks: [] };
     entry.tasks.push({
-      taskArn: `arn:aws:ecs:${this.options.region}:${ACCOUNT}:task/${cluster}/${task.id}`,
+      taskArn: awsArn("ecs", `task/${cluster}/${task.id}`, { region: this.options.region, account: ACCOUNT }),
       clusterArn: this.clusterArn(cluster),
       taskDefinitionArn: task.taskDefinition,
       lastStatus: task.lastStatus ?? "RUNNING",
@@ -235,7 +240,10 @@ export class EcrWorld {
       launchType: "FARGATE",
       containers: [
         {
-          containerArn: `arn:aws:ecs:${this.options.region}:${ACCOUNT}:container/${cluster}/${task.id}/c0`,
+          containerArn: awsArn("ecs", `container/${cluster}/${task.id}/c0`, {
+            region: this.options.region,
+            account: ACCOUNT,
+          }),
           name: "c0",
           image: task.image,
           ...(task.imageDigest ? { imageDigest: task.imageDigest } : {}),
@@ -247,7 +255,7 @@ export class EcrWorld {
   }
 
   addFunction(name: string, version: string, uri: string, digest: string): void {
-    const arn = `arn:aws:lambda:${this.options.region}:${ACCOUNT}:function:${name}`;
+    const arn = awsArn("lambda", `function:${name}`, { region: this.options.region, account: ACCOUNT });
     this.functions.push({
       config: {
         FunctionName: name,
@@ -273,6 +281,25 @@ export class EcrWorld {
     } finally {
       this.inFlight--;
     }
+  }
+
+  /** BatchDeleteImage: each id is deleted, or reported with the configured or "not found" failure. */
+  private batchDeleteImage(input: BatchDeleteImageCommandInput) {
+    const images = this.repositories.get(input.repositoryName ?? "") ?? [];
+    const deleted = [];
+    const failures = [];
+    for (const id of input.imageIds ?? []) {
+      const failure = this.options.deleteFailures?.[id.imageDigest ?? ""];
+      const at = images.findIndex((i) => i.detail.imageDigest === id.imageDigest);
+      if (failure) failures.push({ imageId: id, ...failure });
+      else if (at < 0) {
+        failures.push({ imageId: id, failureCode: "ImageNotFound", failureReason: "Requested image not found" });
+      } else {
+        const [gone] = images.splice(at, 1);
+        deleted.push({ imageDigest: id.imageDigest, imageTag: gone?.detail.imageTags?.[0] });
+      }
+    }
+    return { imageIds: deleted, failures };
   }
 
   private install(): void {
@@ -317,25 +344,11 @@ export class EcrWorld {
         return { images: found, failures };
       }),
     );
-    this.ecr.on(BatchDeleteImageCommand).callsFake((input: BatchDeleteImageCommandInput) =>
-      this.answer("BatchDeleteImage", input, () => {
-        const images = this.repositories.get(input.repositoryName ?? "") ?? [];
-        const deleted = [];
-        const failures = [];
-        for (const id of input.imageIds ?? []) {
-          const failure = this.options.deleteFailures?.[id.imageDigest ?? ""];
-          const at = images.findIndex((i) => i.detail.imageDigest === id.imageDigest);
-          if (failure) failures.push({ imageId: id, ...failure });
-          else if (at < 0) {
-            failures.push({ imageId: id, failureCode: "ImageNotFound", failureReason: "Requested image not found" });
-          } else {
-            const [gone] = images.splice(at, 1);
-            deleted.push({ imageDigest: id.imageDigest, imageTag: gone?.detail.imageTags?.[0] });
-          }
-        }
-        return { imageIds: deleted, failures };
-      }),
-    );
+    this.ecr
+      .on(BatchDeleteImageCommand)
+      .callsFake((input: BatchDeleteImageCommandInput) =>
+        this.answer("BatchDeleteImage", input, () => this.batchDeleteImage(input)),
+      );
     this.ecs.on(ListClustersCommand).callsFake((input: ListClustersCommandInput) =>
       this.answer("ListClusters", input, () => {
         const { slice, next } = page([...this.clusters.keys()], input.nextToken, input.maxResults, 100);

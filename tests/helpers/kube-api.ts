@@ -137,6 +137,16 @@ function templateOf(s: DeploymentSpec, revision: string, labels: Record<string, 
   };
 }
 
+/** JSON text with object keys sorted: equal for equal values, whatever order their keys were written in. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
+  if (value && typeof value === "object") {
+    const entries = Object.entries(value as Json).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+
 /** RFC 7386 JSON merge patch. */
 export function mergePatch(target: unknown, patch: unknown): unknown {
   if (patch === null || typeof patch !== "object" || Array.isArray(patch)) return patch;
@@ -321,10 +331,12 @@ export async function startKubeApi(options: KubeApiOptions): Promise<KubeApiServ
    */
   const newRevision = (namespace: string, name: string, d: Json) => {
     const sets = replicaSets.get(id(namespace, name)) ?? [];
+    // The controller compares templates as values (a hash of the Go struct), not as JSON text: key order
+    // (which differs between what a client sends and what the server stored) must not matter.
     const strip = (t: unknown) => {
       const copy = structuredClone(t) as Json;
       delete ((copy.metadata as Json).labels as Json)["pod-template-hash"];
-      return JSON.stringify(copy);
+      return canonical(copy);
     };
     const wanted = strip(spec(d).template);
     const next = Math.max(0, ...sets.map((rs) => Number((meta(rs).annotations as Json)[REVISION]))) + 1;
@@ -419,6 +431,83 @@ export async function startKubeApi(options: KubeApiOptions): Promise<KubeApiServ
     return [200, result];
   };
 
+  /** PATCH of a deployment's scale subresource: a new replica count is a spec change the controller settles. */
+  const patchScale = (request: KubeRequest, d: Json): [number, Json] =>
+    patchTarget(request, scaleOf(d), (patched) => {
+      const replicas = spec(patched).replicas;
+      if (typeof replicas !== "number" || replicas < 0) return "spec.replicas: must be a non-negative integer";
+      if (replicas !== spec(d).replicas) {
+        spec(d).replicas = replicas;
+        meta(d).generation = (meta(d).generation as number) + 1;
+        if (settle) settleDeployment(d);
+      }
+      meta(d).resourceVersion = nextVersion();
+      return scaleOf(d);
+    });
+
+  /** PATCH of a deployment: a spec change bumps the generation, a new pod template makes a revision. */
+  const patchDeployment = (request: KubeRequest, at: { namespace: string; name: string }, d: Json): [number, Json] =>
+    patchTarget(request, d, (patched) => {
+      const specChanged = canonical(patched.spec) !== canonical(d.spec);
+      if (specChanged) meta(patched).generation = (meta(d).generation as number) + 1;
+      meta(patched).resourceVersion = nextVersion();
+      if (canonical(spec(patched).template) !== canonical(spec(d).template)) {
+        newRevision(at.namespace, at.name, patched);
+      }
+      deployments.set(id(at.namespace, at.name), patched);
+      if (specChanged && settle) settleDeployment(patched);
+      return structuredClone(patched);
+    });
+
+  /** `apps/v1` deployments: list, get, patch, and the scale subresource. */
+  const routeDeployments = (
+    request: KubeRequest,
+    namespace: string,
+    name: string | undefined,
+    sub: string | undefined,
+  ): [number, Json] => {
+    if (!name && request.method === "GET") {
+      const items = [...deployments.values()].filter((d) => meta(d).namespace === namespace);
+      return [200, list("DeploymentList", items, request.query)];
+    }
+    const d = name ? deployments.get(id(namespace, name)) : undefined;
+    if (!d || !name) return [404, status(404, "NotFound", `deployments.apps "${name}" not found`)];
+    if (sub === "scale") return request.method === "GET" ? [200, scaleOf(d)] : patchScale(request, d);
+    if (request.method === "GET") return [200, structuredClone(d)];
+    return patchDeployment(request, { namespace, name }, d);
+  };
+
+  /** `apps/v1` replicasets of a namespace, filtered by an equality `labelSelector`. */
+  const listReplicaSets = (request: KubeRequest, namespace: string): [number, Json] => {
+    const selector = request.query.get("labelSelector");
+    const wanted = selector ? selector.split(",").map((p) => p.split("=")) : [];
+    const items = [...replicaSets.entries()]
+      .filter(([key]) => key.startsWith(`${namespace}/`))
+      .flatMap(([, sets]) => sets)
+      .filter((rs) => wanted.every(([k, v]) => (meta(rs).labels as Json)[k ?? ""] === v));
+    return [200, list("ReplicaSetList", items, request.query)];
+  };
+
+  /** `autoscaling/v2` HPAs: list, get, and a patch validated as the API server does. */
+  const routeHpas = (request: KubeRequest, namespace: string, name: string | undefined): [number, Json] => {
+    if (!name && request.method === "GET") {
+      const items = [...hpas.values()].filter((h) => meta(h).namespace === namespace);
+      return [200, list("HorizontalPodAutoscalerList", items, request.query)];
+    }
+    const h = name ? hpas.get(id(namespace, name)) : undefined;
+    if (!h || !name) return [404, status(404, "NotFound", `horizontalpodautoscalers.autoscaling "${name}" not found`)];
+    if (request.method === "GET") return [200, structuredClone(h)];
+    return patchTarget(request, h, (patched) => {
+      const min = (spec(patched).minReplicas as number | undefined) ?? 1;
+      const max = spec(patched).maxReplicas as number;
+      if (min < 1) return "spec.minReplicas: Invalid value: must be greater than or equal to 1";
+      if (max < min) return "spec.maxReplicas: Invalid value: must be greater than or equal to `minReplicas`";
+      meta(patched).resourceVersion = nextVersion();
+      hpas.set(id(namespace, name), patched);
+      return structuredClone(patched);
+    });
+  };
+
   const route = (request: KubeRequest): [number, Json] => {
     const parts = request.path.split("/").filter(Boolean);
     // /apis/<group>/<version>/namespaces/<ns>/<resource>[/<name>[/scale]]
@@ -427,68 +516,11 @@ export async function startKubeApi(options: KubeApiOptions): Promise<KubeApiServ
       return [404, status(404, "NotFound", `the server could not find the requested resource`)];
     }
     const gv = `${group}/${ver}`;
-    if (gv === "apps/v1" && resource === "deployments") {
-      if (!name && request.method === "GET") {
-        const items = [...deployments.values()].filter((d) => meta(d).namespace === namespace);
-        return [200, list("DeploymentList", items, request.query)];
-      }
-      const d = name ? deployments.get(id(namespace, name)) : undefined;
-      if (!d || !name) return [404, status(404, "NotFound", `deployments.apps "${name}" not found`)];
-      if (sub === "scale") {
-        if (request.method === "GET") return [200, scaleOf(d)];
-        return patchTarget(request, scaleOf(d), (patched) => {
-          const replicas = spec(patched).replicas;
-          if (typeof replicas !== "number" || replicas < 0) return "spec.replicas: must be a non-negative integer";
-          if (replicas !== spec(d).replicas) {
-            spec(d).replicas = replicas;
-            meta(d).generation = (meta(d).generation as number) + 1;
-            if (settle) settleDeployment(d);
-          }
-          meta(d).resourceVersion = nextVersion();
-          return scaleOf(d);
-        });
-      }
-      if (request.method === "GET") return [200, structuredClone(d)];
-      return patchTarget(request, d, (patched) => {
-        const specChanged = JSON.stringify(patched.spec) !== JSON.stringify(d.spec);
-        if (specChanged) meta(patched).generation = (meta(d).generation as number) + 1;
-        meta(patched).resourceVersion = nextVersion();
-        if (JSON.stringify(spec(patched).template) !== JSON.stringify(spec(d).template)) {
-          newRevision(namespace, name, patched);
-        }
-        deployments.set(id(namespace, name), patched);
-        if (specChanged && settle) settleDeployment(patched);
-        return structuredClone(patched);
-      });
-    }
+    if (gv === "apps/v1" && resource === "deployments") return routeDeployments(request, namespace, name, sub);
     if (gv === "apps/v1" && resource === "replicasets" && !name && request.method === "GET") {
-      const selector = request.query.get("labelSelector");
-      const wanted = selector ? selector.split(",").map((p) => p.split("=")) : [];
-      const items = [...replicaSets.entries()]
-        .filter(([key]) => key.startsWith(`${namespace}/`))
-        .flatMap(([, sets]) => sets)
-        .filter((rs) => wanted.every(([k, v]) => (meta(rs).labels as Json)[k ?? ""] === v));
-      return [200, list("ReplicaSetList", items, request.query)];
+      return listReplicaSets(request, namespace);
     }
-    if (gv === "autoscaling/v2" && resource === "horizontalpodautoscalers") {
-      if (!name && request.method === "GET") {
-        const items = [...hpas.values()].filter((h) => meta(h).namespace === namespace);
-        return [200, list("HorizontalPodAutoscalerList", items, request.query)];
-      }
-      const h = name ? hpas.get(id(namespace, name)) : undefined;
-      if (!h || !name)
-        return [404, status(404, "NotFound", `horizontalpodautoscalers.autoscaling "${name}" not found`)];
-      if (request.method === "GET") return [200, structuredClone(h)];
-      return patchTarget(request, h, (patched) => {
-        const min = (spec(patched).minReplicas as number | undefined) ?? 1;
-        const max = spec(patched).maxReplicas as number;
-        if (min < 1) return "spec.minReplicas: Invalid value: must be greater than or equal to 1";
-        if (max < min) return "spec.maxReplicas: Invalid value: must be greater than or equal to `minReplicas`";
-        meta(patched).resourceVersion = nextVersion();
-        hpas.set(id(namespace, name), patched);
-        return structuredClone(patched);
-      });
-    }
+    if (gv === "autoscaling/v2" && resource === "horizontalpodautoscalers") return routeHpas(request, namespace, name);
     return [404, status(404, "NotFound", "the server could not find the requested resource")];
   };
 
@@ -497,19 +529,22 @@ export async function startKubeApi(options: KubeApiOptions): Promise<KubeApiServ
     res.end(JSON.stringify(body));
   };
 
-  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+  const readRequest = async (req: IncomingMessage): Promise<KubeRequest> => {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const url = new URL(req.url ?? "/", "https://127.0.0.1");
     const text = Buffer.concat(chunks).toString("utf8");
-    const request: KubeRequest = {
+    return {
       method: req.method ?? "GET",
       path: url.pathname,
       query: url.searchParams,
       ...(req.headers["content-type"] ? { contentType: req.headers["content-type"].split(";")[0] } : {}),
       ...(text ? { body: JSON.parse(text) as Json } : {}),
     };
-    requests.push(request);
+  };
+
+  /** The configured latency, counted as in flight. */
+  const delay = async () => {
     inFlight++;
     server.peakInFlight = Math.max(server.peakInFlight, inFlight);
     try {
@@ -517,22 +552,31 @@ export async function startKubeApi(options: KubeApiOptions): Promise<KubeApiServ
     } finally {
       inFlight--;
     }
+  };
+
+  /** A refusal before routing: a bad token (401), or a 500 or 409 the test injects. */
+  const refusal = (req: IncomingMessage, request: KubeRequest): [number, Json] | undefined => {
     const problem = tokenProblem(req.headers.authorization, options.cluster);
-    if (problem) return respond(res, 401, status(401, "Unauthorized", `Unauthorized: ${problem}`));
-    if (server.failWhen?.(request))
-      return respond(res, 500, status(500, "InternalError", "etcdserver: request timed out"));
+    if (problem) return [401, status(401, "Unauthorized", `Unauthorized: ${problem}`)];
+    if (server.failWhen?.(request)) return [500, status(500, "InternalError", "etcdserver: request timed out")];
     if (request.method !== "GET" && server.conflictWhen?.(request)) {
-      return respond(
-        res,
+      return [
         409,
         status(
           409,
           "Conflict",
           "Operation cannot be fulfilled: the object has been modified; please apply your changes to the latest version and try again",
         ),
-      );
+      ];
     }
-    const [code, body] = route(request);
+    return undefined;
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const request = await readRequest(req);
+    requests.push(request);
+    await delay();
+    const [code, body] = refusal(req, request) ?? route(request);
     respond(res, code, body);
   };
 

@@ -7,6 +7,7 @@ import {
   UpdateServiceCommand,
 } from "@aws-sdk/client-ecs";
 import { type AwsClientStub, mockClient } from "aws-sdk-client-mock";
+import { awsArn, DEPLOY_ACCOUNT_ID } from "./aws-account.js";
 
 /**
  * A simulated clock: `sleep` advances it instead of waiting, so a 5-minute rollback runs in milliseconds.
@@ -59,8 +60,8 @@ export interface SimulatedEcsOptions {
   realLatencyMs?: number;
 }
 
-export const taskDefinitionArn = (revision: string, region = "us-east-1", account = "111122223333") =>
-  `arn:aws:ecs:${region}:${account}:task-definition/${revision}`;
+export const taskDefinitionArn = (revision: string, region = "us-east-1", account = DEPLOY_ACCOUNT_ID) =>
+  awsArn("ecs", `task-definition/${revision}`, { region, account });
 
 /**
  * ECS as DescribeServices / UpdateService / TagResource see it (response shapes of the ECS API reference),
@@ -109,11 +110,11 @@ export class SimulatedEcs {
     tags?: Record<string, string>;
   }): SimService {
     const region = this.options.region ?? "us-east-1";
-    const account = this.options.account ?? "111122223333";
+    const account = this.options.account ?? DEPLOY_ACCOUNT_ID;
     const now = this.options.clock.now().getTime();
     const service: SimService = {
       name: spec.name,
-      arn: `arn:aws:ecs:${region}:${account}:service/${this.options.cluster}/${spec.name}`,
+      arn: awsArn("ecs", `service/${this.options.cluster}/${spec.name}`, { region, account }),
       desired: spec.desired ?? 2,
       controller: spec.controller ?? "ECS",
       circuitBreakerRollback: spec.circuitBreakerRollback ?? false,
@@ -204,7 +205,7 @@ export class SimulatedEcs {
       const service = this.services.get(name);
       if (!service) {
         failures.push({
-          arn: `arn:aws:ecs:us-east-1:111122223333:service/${this.options.cluster}/${name}`,
+          arn: awsArn("ecs", `service/${this.options.cluster}/${name}`, { account: DEPLOY_ACCOUNT_ID }),
           reason: "MISSING",
         });
         continue;
@@ -234,7 +235,7 @@ export class SimulatedEcs {
     return {
       serviceArn: service.arn,
       serviceName: service.name,
-      clusterArn: `arn:aws:ecs:us-east-1:111122223333:cluster/${this.options.cluster}`,
+      clusterArn: awsArn("ecs", `cluster/${this.options.cluster}`, { account: DEPLOY_ACCOUNT_ID }),
       status: "ACTIVE",
       desiredCount: service.desired,
       runningCount: service.desired,

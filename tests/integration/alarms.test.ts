@@ -11,18 +11,17 @@ import { z } from "zod";
 import { type AlarmDefinition, fleetAlarms } from "../../alarms/index.js";
 import { createAlarmHandler } from "../../functions/alarm.js";
 import { createRuntime } from "../../functions/runtime.js";
-import { builtinFleet } from "../../lib/catalogue.js";
-import { type Fleet, parseFleet } from "../../lib/fleet.js";
 import { createPagerDuty } from "../../lib/notify/pagerduty.js";
 import { type Channels, createRoutingNotifier, deliver } from "../../lib/notify/router.js";
 import { channelsFromSettings, parseNotifySettings } from "../../lib/notify/settings.js";
 import { createSlackPoster } from "../../lib/notify/slack.js";
 import { createSnsPublisher } from "../../lib/notify/sns.js";
-import { executeRun } from "../../lib/runner.js";
 import { runbooks } from "../../runbooks/index.js";
 import { ReportBuilder } from "../../runbooks/report.js";
+import { executeRun } from "../../runbooks/runner.js";
 import type { Runbook } from "../../runbooks/types.js";
-import { builtinSystems } from "../../systems/index.js";
+import { builtinFleet, builtinSystems, type Fleet, parseFleet } from "../../systems/index.js";
+import { ACCOUNT_ID } from "../helpers/aws-account.js";
 import { conditionalS3 } from "../helpers/conditional-s3.js";
 import { memoryLogger, testClients } from "../helpers/context.js";
 import { type RecordingServer, startPagerDutyServer, startSlackServer } from "../helpers/notify-servers.js";
@@ -80,8 +79,8 @@ function channels(logger: Channels["logger"]): Channels {
       url: `${pagerDuty.url}/v2/enqueue`,
       minTimeoutMs: 20,
     }),
-    sms: createSnsPublisher({ sns, topicArn: "arn:aws:sns:us-east-1:123456789012:ops-oncall-sms", kind: "sms" }),
-    email: createSnsPublisher({ sns, topicArn: "arn:aws:sns:us-east-1:123456789012:ops-email", kind: "email" }),
+    sms: createSnsPublisher({ sns, topicArn: `arn:aws:sns:us-east-1:${ACCOUNT_ID}:ops-oncall-sms`, kind: "sms" }),
+    email: createSnsPublisher({ sns, topicArn: `arn:aws:sns:us-east-1:${ACCOUNT_ID}:ops-email`, kind: "email" }),
   };
 }
 
@@ -90,7 +89,7 @@ function lambdaContext(): Context {
     callbackWaitsForEmptyEventLoop: true,
     functionName: "ops-autopilot-alarm",
     functionVersion: "$LATEST",
-    invokedFunctionArn: "arn:aws:lambda:us-east-1:123456789012:function:ops-autopilot-alarm",
+    invokedFunctionArn: `arn:aws:lambda:us-east-1:${ACCOUNT_ID}:function:ops-autopilot-alarm`,
     memoryLimitInMB: "1024",
     awsRequestId: "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
     logGroupName: "/aws/lambda/ops-autopilot-alarm",
@@ -401,18 +400,18 @@ describe("remediation", () => {
       services: [
         {
           serviceName: "flash-sale-service",
-          serviceArn: "arn:aws:ecs:ap-south-1:123456789012:service/flash-sale-cluster/flash-sale-service",
+          serviceArn: `arn:aws:ecs:ap-south-1:${ACCOUNT_ID}:service/flash-sale-cluster/flash-sale-service`,
           status: "ACTIVE",
           desiredCount: 10,
           runningCount: 10,
-          taskDefinition: "arn:aws:ecs:ap-south-1:123456789012:task-definition/flash-sale-app:7",
+          taskDefinition: `arn:aws:ecs:ap-south-1:${ACCOUNT_ID}:task-definition/flash-sale-app:7`,
           deploymentController: { type: "ECS" },
           deployments: [
             {
               id: "ecs-svc/1",
               status: "PRIMARY",
               rolloutState: "COMPLETED",
-              taskDefinition: "arn:aws:ecs:ap-south-1:123456789012:task-definition/flash-sale-app:7",
+              taskDefinition: `arn:aws:ecs:ap-south-1:${ACCOUNT_ID}:task-definition/flash-sale-app:7`,
               createdAt: new Date("2026-11-21T08:55:00Z"),
               desiredCount: 10,
               runningCount: 10,

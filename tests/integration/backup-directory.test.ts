@@ -1,19 +1,19 @@
 import { createHash } from "node:crypto";
 import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { checkAllBackups } from "../../lib/backup/catalog.js";
-import { dumpDirectoryToS3 } from "../../lib/backup/dump-directory.js";
-import { type Manifest, manifestSchema } from "../../lib/backup/manifest.js";
-import { restoreBackup } from "../../lib/backup/restore-directory.js";
-import { builtinFleet } from "../../lib/catalogue.js";
-import { findSystem } from "../../lib/fleet.js";
 import { ensureDatabase, seedInventory } from "../../lib/local/seed.js";
 import { connect } from "../../lib/postgres/server.js";
-import { chooseTool, findTools } from "../../lib/postgres/tools.js";
-import { backupRunbook } from "../../runbooks/backup.js";
-import { pruneBackupsRunbook } from "../../runbooks/prune-backups.js";
+import { chooseTool, createPgTools, findTools } from "../../lib/postgres/tools.js";
+import { createTempDirPort } from "../../lib/tempdir.js";
+import { checkAllBackups } from "../../runbooks/backup/catalog.js";
+import { dumpDirectoryToS3 } from "../../runbooks/backup/dump-directory.js";
+import { backupRunbook } from "../../runbooks/backup/index.js";
+import { type Manifest, manifestSchema } from "../../runbooks/backup/manifest.js";
+import { restoreBackup } from "../../runbooks/backup/restore-directory.js";
+import { pruneBackupsRunbook } from "../../runbooks/prune-backups/index.js";
 import { restoreDrillRunbook } from "../../runbooks/restore-drill.js";
 import type { Report } from "../../runbooks/types.js";
+import { builtinFleet, findSystem } from "../../systems/index.js";
 import { type System, systemSchema } from "../../systems/schema.js";
 import { testContext } from "../helpers/context.js";
 import { startTestStack, type TestStack } from "../helpers/stack.js";
@@ -31,7 +31,13 @@ const env = () => ({ OPS_DEMO_DATABASE_URL: stack.postgres.url(DB), PATH: proces
 
 function context(extra: { now?: Date } = {}) {
   const at = extra.now ?? new Date(Date.now() + ++hour * 3_600_000);
-  return { ...testContext({ system, clients: stack.clients, env: env(), now: () => at }), tempDir: stack.dir };
+  return testContext({
+    system,
+    clients: stack.clients,
+    env: env(),
+    now: () => at,
+    ports: { tempDir: createTempDirPort(stack.dir) },
+  });
 }
 
 async function keys(prefix = FOLDER): Promise<{ key: string; size: number }[]> {
@@ -190,8 +196,8 @@ describe("directory-format backups (pg_dump -Fd -j 2) on real PostgreSQL and a r
       bucket: BUCKET,
       key,
       jobs: 2,
-      tempDir: stack.dir,
-      baseEnv: process.env,
+      tempDir: createTempDirPort(stack.dir),
+      pgTools: createPgTools({ extraDirs: [], path: process.env.PATH ?? "", env: process.env }),
     });
     expect(result.uploadedEarly).toBeGreaterThanOrEqual(1);
     expect(result.files.map((f) => f.name)).toContain("toc.dat");

@@ -1,12 +1,10 @@
 import { ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { dumpKey, manifestKey } from "../../lib/backup/layout.js";
-import { builtinFleet } from "../../lib/catalogue.js";
-import { findSystem } from "../../lib/fleet.js";
 import { ensureDatabase, seedInventory } from "../../lib/local/seed.js";
-import { backupRunbook } from "../../runbooks/backup.js";
-import { pruneBackupsRunbook } from "../../runbooks/prune-backups.js";
-import { builtinSystems } from "../../systems/index.js";
+import { backupRunbook } from "../../runbooks/backup/index.js";
+import { dumpKey, manifestKey } from "../../runbooks/backup/layout.js";
+import { pruneBackupsRunbook } from "../../runbooks/prune-backups/index.js";
+import { builtinFleet, builtinSystems, findSystem } from "../../systems/index.js";
 import { type System, systemSchema } from "../../systems/schema.js";
 import { testContext } from "../helpers/context.js";
 import { manifestFor } from "../helpers/s3-memory.js";

@@ -8,17 +8,18 @@ import { ECSClient, RunTaskCommand } from "@aws-sdk/client-ecs";
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import { mockClient } from "aws-sdk-client-mock";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { inspectBackups } from "../../lib/backup/catalog.js";
 import { dumpToS3 } from "../../lib/backup/dump-to-s3.js";
-import { manifestSchema } from "../../lib/backup/manifest.js";
-import { builtinFleet } from "../../lib/catalogue.js";
-import { findSystem } from "../../lib/fleet.js";
 import { ensureDatabase, seedInventory } from "../../lib/local/seed.js";
 import { connect } from "../../lib/postgres/server.js";
 import { findTools, type PgTool } from "../../lib/postgres/tools.js";
-import { backupRunbook } from "../../runbooks/backup.js";
-import { pruneBackupsRunbook } from "../../runbooks/prune-backups.js";
+import { inspectBackups } from "../../runbooks/backup/catalog.js";
+import { backupRunbook } from "../../runbooks/backup/index.js";
+import { manifestSchema } from "../../runbooks/backup/manifest.js";
+import { pruneBackupsRunbook } from "../../runbooks/prune-backups/index.js";
+import { builtinFleet, findSystem } from "../../systems/index.js";
 import { systemSchema } from "../../systems/schema.js";
+import { ACCOUNT_ID } from "../helpers/aws-account.js";
+import { startCloudWatchRecorder } from "../helpers/cloudwatch-recorder.js";
 import { testContext } from "../helpers/context.js";
 import { startTestStack, type TestStack } from "../helpers/stack.js";
 
@@ -479,7 +480,7 @@ describe("backup on real PostgreSQL and a real S3-protocol server", () => {
 
     it("the function, over its budget, hands the database off and keeps the claim; the task's run takes it over", async () => {
       const ecs = mockClient(ECSClient);
-      const taskArn = "arn:aws:ecs:us-east-1:123456789012:task/ops-autopilot-backup/5f1c7e0b2a4d4c1e9f0a";
+      const taskArn = `arn:aws:ecs:us-east-1:${ACCOUNT_ID}:task/ops-autopilot-backup/5f1c7e0b2a4d4c1e9f0a`;
       ecs
         .on(RunTaskCommand)
         .resolves({ tasks: [{ taskArn, lastStatus: "PROVISIONING", launchType: "FARGATE" }], failures: [] });
@@ -528,6 +529,8 @@ describe("backup on real PostgreSQL and a real S3-protocol server", () => {
       await handClaim("handed-by-the-function");
       // Other runs of this file (the demo is a local system) write audit records to this bucket too.
       const auditBefore = new Set(await objects("audit/demo/"));
+      // CloudWatch of the deployment's region, where the task's report metrics go.
+      const cloudwatch = await startCloudWatchRecorder();
       const { report, logs } = await runTask({
         OPS_CLAIM_HOLDER: "handed-by-the-function",
         OPS_CLAIM_KEY: claim,
@@ -535,8 +538,21 @@ describe("backup on real PostgreSQL and a real S3-protocol server", () => {
         // What the task definition sets: the report goes to the audit bucket (and routed notifier) too.
         OPS_REPORT_TO: "deployment",
         OPS_AUDIT_BUCKET: BUCKET,
-      });
+        OPS_METRICS_REGION: "us-east-1",
+        AWS_ENDPOINT_URL_CLOUDWATCH: cloudwatch.endpoint,
+      }).finally(() => cloudwatch.stop());
       expect(report.status).toBe("succeeded");
+      // The metrics the Lambda path would publish as EMF (tests/unit/task-metrics.test.ts compares the two).
+      expect(cloudwatch.requests.map((r) => r.Namespace)).toEqual(["OpsAutopilot"]);
+      expect(
+        cloudwatch.requests[0]?.MetricData.map((d) => [
+          d.MetricName,
+          Object.fromEntries((d.Dimensions ?? []).map((x) => [x.Name, x.Value])),
+        ]),
+      ).toEqual([
+        ["RunCompleted", { service: "ops-autopilot", System: "demo", Runbook: "backup", Status: "succeeded" }],
+        ["BackupAgeSeconds", { service: "ops-autopilot", System: "demo", Database: "inventory" }],
+      ]);
       // s3rver ignores conditional writes, so exclusion itself is shown in tests/unit/backup-handoff.test.ts;
       // here: the run took the claim as the handed holder.
       expect(logs).toMatch(/took over the claim handed to this run.*handed-by-the-function/);

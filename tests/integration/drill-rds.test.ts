@@ -14,14 +14,14 @@ import { ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { mockClient } from "aws-sdk-client-mock";
 import "aws-sdk-client-mock-vitest/extend";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { builtinFleet } from "../../lib/catalogue.js";
 import { listDrillRecords, pendingPrefix } from "../../lib/drill/record.js";
-import { findSystem } from "../../lib/fleet.js";
 import { ensureDatabase, seedInventory } from "../../lib/local/seed.js";
 import { drillContinueRunbook } from "../../runbooks/drill-continue.js";
 import { drillJanitorRunbook } from "../../runbooks/drill-janitor.js";
 import { restoreDrillRunbook } from "../../runbooks/restore-drill.js";
+import { builtinFleet, findSystem } from "../../systems/index.js";
 import type { System } from "../../systems/schema.js";
+import { ACCOUNT_ID } from "../helpers/aws-account.js";
 import { testContext } from "../helpers/context.js";
 import { startTestStack, type TestStack } from "../helpers/stack.js";
 
@@ -75,7 +75,7 @@ describe("RDS point-in-time drill against a real PostgreSQL", () => {
     instances.set("demo-db", {
       ...source,
       DBInstanceIdentifier: "demo-db",
-      DBInstanceArn: "arn:aws:rds:us-east-1:123456789012:db:demo-db",
+      DBInstanceArn: `arn:aws:rds:us-east-1:${ACCOUNT_ID}:db:demo-db`,
       LatestRestorableTime: new Date(Date.now() - 3 * 60_000),
     });
     rdsMock.on(DescribeDBInstancesCommand).callsFake((input: { DBInstanceIdentifier?: string }) => {
@@ -106,7 +106,7 @@ describe("RDS point-in-time drill against a real PostgreSQL", () => {
         instances.set(input.TargetDBInstanceIdentifier, {
           ...response,
           DBInstanceIdentifier: input.TargetDBInstanceIdentifier,
-          DBInstanceArn: `arn:aws:rds:us-east-1:123456789012:db:${input.TargetDBInstanceIdentifier}`,
+          DBInstanceArn: `arn:aws:rds:us-east-1:${ACCOUNT_ID}:db:${input.TargetDBInstanceIdentifier}`,
           DBInstanceStatus: "creating",
           TagList: input.Tags,
         });
@@ -132,7 +132,7 @@ describe("RDS point-in-time drill against a real PostgreSQL", () => {
     drillContinueRunbook.input.parse({
       ...(fixture("rds-event-restored-pitr.json").detail as object),
       SourceIdentifier: id,
-      SourceArn: `arn:aws:rds:us-east-1:123456789012:db:${id}`,
+      SourceArn: `arn:aws:rds:us-east-1:${ACCOUNT_ID}:db:${id}`,
     });
 
   it("starts, waits for the event, validates through SQL, deletes the copy, records the verdicts", async () => {

@@ -4,21 +4,20 @@ import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { inspectBackups } from "../../lib/backup/catalog.js";
-import { builtinFleet } from "../../lib/catalogue.js";
 import { formatDrillComment, scratchDatabaseName } from "../../lib/drill/names.js";
 import { listDrillRecords } from "../../lib/drill/record.js";
 import { restoreFromS3 } from "../../lib/drill/restore.js";
 import { createScratchDatabase, dropScratchDatabase } from "../../lib/drill/scratch.js";
 import { drillCatalogueSchema } from "../../lib/drill/settings.js";
-import { findSystem } from "../../lib/fleet.js";
 import { ensureDatabase, seedInventory } from "../../lib/local/seed.js";
 import { connect } from "../../lib/postgres/server.js";
 import { findTools } from "../../lib/postgres/tools.js";
-import { backupRunbook } from "../../runbooks/backup.js";
+import { inspectBackups } from "../../runbooks/backup/catalog.js";
+import { backupRunbook } from "../../runbooks/backup/index.js";
 import { drillJanitorRunbook } from "../../runbooks/drill-janitor.js";
 import { restoreDrillRunbook } from "../../runbooks/restore-drill.js";
 import type { Report } from "../../runbooks/types.js";
+import { builtinFleet, findSystem } from "../../systems/index.js";
 import type { System } from "../../systems/schema.js";
 import { testContext } from "../helpers/context.js";
 import { startTestStack, type TestStack } from "../helpers/stack.js";
@@ -402,15 +401,18 @@ describe("restore-drill with real PostgreSQL and S3", () => {
       child,
       `
 import { createAwsClients } from ${JSON.stringify(url("lib/aws/clients.ts"))};
-import { builtinFleet } from ${JSON.stringify(url("lib/catalogue.ts"))};
-import { findSystem } from ${JSON.stringify(url("lib/fleet.ts"))};
+import { builtinFleet, findSystem } from ${JSON.stringify(url("systems/index.ts"))};
 import { createLogger } from ${JSON.stringify(url("lib/logger.ts"))};
+import { createPorts } from ${JSON.stringify(url("lib/ports.ts"))};
 import { restoreDrillRunbook } from ${JSON.stringify(url("runbooks/restore-drill.ts"))};
 const config = JSON.parse(process.argv[2]);
 // The standard clients, pointed at the local S3 server by AWS_ENDPOINT_URL_S3 (set by the parent).
+const clients = createAwsClients({ region: "us-east-1", s3ForcePathStyle: true });
 const ctx = {
   system: findSystem(builtinFleet(), "demo"),
-  clients: createAwsClients({ region: "us-east-1", s3ForcePathStyle: true }),
+  clients,
+  // The ports every runbook context carries (settings, PostgreSQL, its tools, temp directories).
+  ...createPorts({ env: config.env, secrets: clients.secrets }),
   logger: createLogger({ logLevel: "ERROR" }),
   now: () => new Date(Date.now() + config.offset),
   dryRun: false,

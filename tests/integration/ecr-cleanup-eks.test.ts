@@ -1,10 +1,10 @@
 import { DescribeClusterCommand, EKSClient } from "@aws-sdk/client-eks";
 import { mockClient } from "aws-sdk-client-mock";
 import { afterEach, describe, expect, it } from "vitest";
-import { builtinFleet } from "../../lib/catalogue.js";
-import { findSystem } from "../../lib/fleet.js";
 import { ecrCleanupRunbook } from "../../runbooks/ecr-cleanup/index.js";
+import { builtinFleet, findSystem } from "../../systems/index.js";
 import { ecrSchema } from "../../systems/schema.js";
+import { ACCOUNT_ID, CREDENTIALS } from "../helpers/aws-account.js";
 import { testClients, testContext } from "../helpers/context.js";
 import { digestOf, EcrWorld, imageUri } from "../helpers/ecr-world.js";
 import { type KubeApiServer, startKubeApi } from "../helpers/kube-api.js";
@@ -32,14 +32,14 @@ async function setup() {
   api = await startKubeApi({ cluster: base.runtime.cluster, namespace: base.runtime.namespace });
   const eks = new EKSClient({
     region: REGION,
-    credentials: { accessKeyId: "AKIAIOSFODNN7EXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY" },
+    credentials: CREDENTIALS,
   });
   mockClient(eks)
     .on(DescribeClusterCommand, { name: base.runtime.cluster })
     .resolves({
       cluster: {
         name: base.runtime.cluster,
-        arn: `arn:aws:eks:${REGION}:123456789012:cluster/${base.runtime.cluster}`,
+        arn: `arn:aws:eks:${REGION}:${ACCOUNT_ID}:cluster/${base.runtime.cluster}`,
         status: "ACTIVE",
         endpoint: api.url,
         certificateAuthority: { data: api.caData },

@@ -1,13 +1,12 @@
 import { CloudWatchClient, DescribeAlarmsCommand } from "@aws-sdk/client-cloudwatch";
 import { mockClient } from "aws-sdk-client-mock";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { builtinFleet } from "../../lib/catalogue.js";
-import { findSystem } from "../../lib/fleet.js";
 import { evaluateSamples, INITIAL_PROBE_STATE, type ProbeSample, thresholdsOf } from "../../lib/health/evaluate.js";
 import { probeEndpoint } from "../../lib/health/probe.js";
-import { parseRunbookInput } from "../../lib/runner.js";
 import { healthProbeRunbook } from "../../runbooks/health-probe/index.js";
 import { KNOWN_GOOD_TAG, PROBE_TAG } from "../../runbooks/rollback/tags.js";
+import { parseRunbookInput } from "../../runbooks/runner.js";
+import { builtinFleet, findSystem } from "../../systems/index.js";
 import type { System } from "../../systems/schema.js";
 import { testContext } from "../helpers/context.js";
 import { HealthServer } from "../helpers/health-server.js";

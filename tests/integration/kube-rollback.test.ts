@@ -6,6 +6,7 @@ import { kubeRollbackRunbook } from "../../runbooks/kube-rollback/index.js";
 import { decideRollback, mergePatchBetween } from "../../runbooks/kube-rollback/plan.js";
 import type { Report } from "../../runbooks/types.js";
 import { type System, type SystemInput, systemSchema } from "../../systems/schema.js";
+import { CREDENTIALS } from "../helpers/aws-account.js";
 import { testClients, testContext } from "../helpers/context.js";
 import { type DeploymentSpec, type KubeApiServer, startKubeApi } from "../helpers/kube-api.js";
 
@@ -49,7 +50,7 @@ async function setup(specs: DeploymentSpec[]) {
   for (const spec of specs) api.addDeployment(spec);
   const eks = new EKSClient({
     region: "us-east-1",
-    credentials: { accessKeyId: "AKIAIOSFODNN7EXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY" },
+    credentials: CREDENTIALS,
   });
   mockClient(eks)
     .on(DescribeClusterCommand)
@@ -144,6 +145,44 @@ describe("kube-rollback on a failed rollout", () => {
     expect(report.actions[0]).toMatchObject({ action: "rollback", status: "would-do" });
     expect(report.summary).toBe("would roll back worker");
     expect(api.writes()).toEqual([]);
+  });
+
+  it("a 409 on the first patch (another writer changed it meanwhile): read again, decided again, rolled back once", async () => {
+    // Prepare: between our read and our patch, someone else annotates the deployment, so the stored
+    // resourceVersion moves on and the server's own optimistic-concurrency check answers 409.
+    const { api, run } = await setup([{ name: "worker", replicas: 2, status: FAILED }]);
+    let patches = 0;
+    api.conflictWhen = (request) => {
+      if (request.method === "PATCH" && patches++ === 0) {
+        api.touch(NS, "worker", (d) => {
+          (d.metadata as { annotations: Record<string, string> }).annotations["team.example/owner"] = "ode";
+        });
+      }
+      return false;
+    };
+    // Act
+    const report = await run();
+    // Assess
+    expect(report.actions).toHaveLength(1);
+    expect(report.actions[0]).toMatchObject({ action: "rollback", status: "done" });
+    expect(report.actions[0]?.reason).toContain("after 1 conflicting write, read again");
+    expect(image(api, "worker")).toBe("example/worker:2");
+    expect(annotations(api, "worker")["team.example/owner"]).toBe("ode");
+    expect(annotations(api, "worker")[ROLLBACK_MARKS.rolledBackFrom]).toBe("h3");
+    const patchesSent = api.writes().filter((w) => w.path.endsWith("/deployments/worker"));
+    expect(patchesSent).toHaveLength(2);
+    const freshReads = api.requests.filter((r) => r.method === "GET" && r.path.endsWith("/deployments/worker"));
+    expect(freshReads).toHaveLength(1);
+  });
+
+  it("409 on every patch: gives up after 5 writes, reported failed for the next check", async () => {
+    const { api, run } = await setup([{ name: "worker", replicas: 2, status: FAILED }]);
+    api.conflictWhen = () => true;
+    const report = await run();
+    expect(report.actions[0]).toMatchObject({ action: "rollback", status: "failed" });
+    expect(report.actions[0]?.reason).toMatch(/HTTP 409.*the next check decides again/);
+    expect(api.writes()).toHaveLength(5);
+    expect(image(api, "worker")).toBe("example/worker:3");
   });
 
   it("bad input: an unknown deployment is a failed action naming the known ones; cooldownMinutes=0 is refused", async () => {

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { libpqEnv, type PgConnection } from "../../lib/postgres/connection.js";
 import { connect } from "../../lib/postgres/server.js";
 import { findTools, type PgTool } from "../../lib/postgres/tools.js";
-import { backupRunbook } from "../../runbooks/backup.js";
+import { backupRunbook } from "../../runbooks/backup/index.js";
 import { type System, systemSchema } from "../../systems/schema.js";
 import { testContext } from "../helpers/context.js";
 import { startTestStack, type TestStack } from "../helpers/stack.js";

@@ -1,12 +1,13 @@
 import { DescribeClusterCommand, EKSClient } from "@aws-sdk/client-eks";
 import { mockClient } from "aws-sdk-client-mock";
 import { afterEach, describe, expect, it } from "vitest";
-import { KUBE_MARKS } from "../../lib/scaling/tags.js";
-import { keepAwakeRunbook } from "../../runbooks/keep-awake.js";
-import { scaleDownRunbook } from "../../runbooks/scale-down.js";
-import { scaleUpRunbook } from "../../runbooks/scale-up.js";
+import { keepAwakeRunbook } from "../../runbooks/keep-awake/index.js";
+import { scaleDownRunbook } from "../../runbooks/scale-down/index.js";
+import { scaleUpRunbook } from "../../runbooks/scale-up/index.js";
+import { KUBE_MARKS } from "../../runbooks/scaling/tags.js";
 import type { AnyRunbook, Report } from "../../runbooks/types.js";
 import { type System, type SystemInput, systemSchema } from "../../systems/schema.js";
+import { ACCOUNT_ID, CREDENTIALS } from "../helpers/aws-account.js";
 import { testClients, testContext } from "../helpers/context.js";
 import { type DeploymentSpec, type KubeApiServer, startKubeApi } from "../helpers/kube-api.js";
 
@@ -25,7 +26,7 @@ function eksSystem(names: string[], floor = 1): System {
   return systemSchema.parse({
     id: "shop",
     name: "Shop",
-    account: { region: REGION, accountId: "123456789012" },
+    account: { region: REGION, accountId: ACCOUNT_ID },
     timezone: "Africa/Johannesburg",
     runtime: { kind: "eks", cluster: CLUSTER, namespace: NS, deployments: names.map((name) => ({ name })) },
     databases: [],
@@ -52,13 +53,13 @@ async function setup(specs: DeploymentSpec[], options: { floor?: number; caData?
   for (const spec of specs) api.addDeployment(spec);
   const eks = new EKSClient({
     region: REGION,
-    credentials: { accessKeyId: "AKIAIOSFODNN7EXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY" },
+    credentials: CREDENTIALS,
   });
   const eksMock = mockClient(eks);
   eksMock.on(DescribeClusterCommand, { name: CLUSTER }).resolves({
     cluster: {
       name: CLUSTER,
-      arn: `arn:aws:eks:${REGION}:123456789012:cluster/${CLUSTER}`,
+      arn: `arn:aws:eks:${REGION}:${ACCOUNT_ID}:cluster/${CLUSTER}`,
       version: "1.29",
       status: "ACTIVE",
       endpoint: api.url,

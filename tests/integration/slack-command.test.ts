@@ -1,8 +1,6 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { InvokeCommand, type InvokeCommandInput, LambdaClient } from "@aws-sdk/client-lambda";
 import type { Context } from "aws-lambda";
-import { mockClient } from "aws-sdk-client-mock";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { createRuntime } from "../../functions/runtime.js";
@@ -13,15 +11,21 @@ import {
   type WorkerEvent,
 } from "../../functions/slack.js";
 import { createWorkerHandler } from "../../functions/worker.js";
-import { alarmMessage, RUN_ACTION_PREFIX as BLOCKS_RUN_ACTION_PREFIX } from "../../lib/notify/blocks.js";
+import { type AwsFetchClient, awsFetchClient } from "../../lib/aws/fetch-client.js";
+import {
+  type AlarmFacts,
+  alarmMessage,
+  RUN_ACTION_PREFIX as BLOCKS_RUN_ACTION_PREFIX,
+} from "../../lib/notify/blocks.js";
 import type { SlackAccessTable } from "../../lib/slack/access.js";
 import { s3ApprovalStore } from "../../lib/slack/approvals.js";
+import { type SlackAuditRecord, s3SlackAudit } from "../../lib/slack/audit.js";
 import { slackGroupLookup } from "../../lib/slack/groups.js";
 import { memoryReplayGuard } from "../../lib/slack/replay.js";
 import { slackSignature } from "../../lib/slack/verify.js";
 import { ReportBuilder } from "../../runbooks/report.js";
 import type { Runbook } from "../../runbooks/types.js";
-import { conditionalS3 } from "../helpers/conditional-s3.js";
+import { type RecordedInvoke, STAND_IN_CREDENTIALS, startAwsStandIn } from "../helpers/aws-stand-in.js";
 import { memoryLogger, recordingNotifier, testClients } from "../helpers/context.js";
 import { serveFunctionUrl } from "../helpers/function-url.js";
 import { type RecordingServer, startSlackServer } from "../helpers/notify-servers.js";
@@ -52,6 +56,7 @@ const table: SlackAccessTable = {
   workers: {
     probe: "ops-autopilot-test-worker-probe",
     "probe-destructive": "ops-autopilot-test-worker-probe-destructive",
+    status: "ops-autopilot-test-worker-status",
   },
 };
 
@@ -78,8 +83,11 @@ const lambdaContext = { getRemainingTimeInMillis: () => 60_000, awsRequestId: "r
 
 let slack: RecordingServer;
 let groups: { url: string; close(): Promise<void> };
-const lambda = mockClient(LambdaClient);
-let invoked: InvokeCommandInput[];
+/** Lambda and S3 as a real HTTP server speaking their APIs; the handler reaches it through its own SigV4 client. */
+let aws: Awaited<ReturnType<typeof startAwsStandIn>>;
+let client: AwsFetchClient;
+/** The asynchronous invocations Lambda received (the stand-in's record). */
+let invoked: RecordedInvoke[];
 let logs: { level: string; message: string; fields?: Record<string, unknown> }[];
 let served: { url: string; close(): Promise<void> };
 const probes = { plain: probe("probe", false), destructive: probe("probe-destructive", true) };
@@ -89,6 +97,14 @@ const logger: CommandLogger = {
   warn: (message, fields) => void logs.push({ level: "warn", message, ...(fields ? { fields } : {}) }),
   error: (message, fields) => void logs.push({ level: "error", message, ...(fields ? { fields } : {}) }),
 };
+
+const AUDIT_BUCKET = "audit";
+/** The command function's audit records, as written to the audit bucket (oldest first). */
+function auditRecords(): SlackAuditRecord[] {
+  return [...aws.objects.entries()]
+    .filter(([key]) => key.startsWith(`${AUDIT_BUCKET}/audit/`))
+    .map(([, o]) => JSON.parse(o.body) as SlackAuditRecord);
+}
 
 /** What the worker's audit sink was handed: the report's run and who asked. */
 const audited: { runbook: string; dryRun: boolean; requestedBy?: string }[] = [];
@@ -118,6 +134,13 @@ function worker() {
 }
 
 beforeAll(async () => {
+  aws = await startAwsStandIn();
+  invoked = aws.invokes;
+  client = awsFetchClient({
+    region: "us-east-1",
+    endpoints: { s3: `${aws.url}/s3`, lambda: `${aws.url}/lambda` },
+    credentials: () => STAND_IN_CREDENTIALS,
+  });
   slack = await startSlackServer();
   // Slack's usergroups.users.list: BOB is in the on-call group.
   const server = createServer((req, res) => {
@@ -137,11 +160,12 @@ beforeAll(async () => {
     table,
     signingSecret: async () => SECRET,
     replay: memoryReplayGuard({ now: () => new Date() }),
-    lambda: new LambdaClient({ region: "us-east-1" }),
+    lambda: client,
     logger,
     now: () => new Date(),
     groupsOf: slackGroupLookup({ token: async () => "xoxb-test", apiUrl: groups.url, now: () => new Date() }),
     responseUrlPrefix: `${slack.url}/commands/`,
+    audit: s3SlackAudit({ s3: client, bucket: AUDIT_BUCKET, knownSystems: Object.keys(table.systems) }),
   });
   served = await serveFunctionUrl(handler);
 });
@@ -150,21 +174,15 @@ afterAll(async () => {
   await served.close();
   await slack.close();
   await groups.close();
-  lambda.restore();
+  await aws.close();
 });
 
 beforeEach(() => {
-  invoked = [];
+  invoked.length = 0;
   logs = [];
   slack.requests.length = 0;
   probes.plain.calls.length = 0;
   probes.destructive.calls.length = 0;
-  lambda.reset();
-  lambda.on(InvokeCommand).callsFake((input: InvokeCommandInput) => {
-    invoked.push(input);
-    // Lambda answers an accepted asynchronous invocation with 202 and no payload.
-    return { StatusCode: 202 };
-  });
 });
 
 let sequence = 0;
@@ -199,8 +217,8 @@ async function send(body: string, options: { timestamp?: number; signature?: str
   };
 }
 
-function payloadOf(input: InvokeCommandInput | undefined): WorkerEvent {
-  return JSON.parse(new TextDecoder().decode(input?.Payload as Uint8Array)) as WorkerEvent;
+function payloadOf(input: RecordedInvoke | undefined): WorkerEvent {
+  return JSON.parse(input?.payload ?? "{}") as WorkerEvent;
 }
 
 describe("/ops over a Function URL", () => {
@@ -216,8 +234,8 @@ describe("/ops over a Function URL", () => {
       text: "Accepted: probe on flash-sale. The report will be posted here.",
     });
     expect(invoked).toHaveLength(1);
-    expect(invoked[0]?.FunctionName).toBe("ops-autopilot-test-worker-probe");
-    expect(invoked[0]?.InvocationType).toBe("Event");
+    expect(invoked[0]?.functionName).toBe("ops-autopilot-test-worker-probe");
+    expect(invoked[0]?.invocationType).toBe("Event");
     const event = payloadOf(invoked[0]);
     expect(event).toMatchObject({
       runbook: "probe",
@@ -232,6 +250,19 @@ describe("/ops over a Function URL", () => {
     expect(probes.plain.calls).toEqual([{ input: { note: "hello" }, dryRun: false }]);
     // The audit log says who asked.
     expect(audited.at(-1)).toEqual({ runbook: "probe", dryRun: false, requestedBy: `slack:${ALICE}` });
+    // The command function's own record: who, what (input keys, not values), where, when, the result.
+    const decision = auditRecords().at(-1);
+    expect(decision).toMatchObject({
+      event: "authorized",
+      who: ALICE,
+      where: OPS_CHANNEL,
+      what: { runbook: "probe", system: "flash-sale", inputKeys: ["note"], apply: false, dryRun: false },
+      result: "invoking ops-autopilot-test-worker-probe",
+    });
+    expect(JSON.stringify(decision)).not.toContain("hello");
+    expect([...aws.objects.keys()].at(-1)).toMatch(
+      /^audit\/audit\/flash-sale\/\d{4}\/\d{2}\/\d{2}\/\d{8}T\d+Z-slack-authorized-[0-9a-f]{12}\.json$/,
+    );
     expect(slack.requests).toHaveLength(1);
     const posted = slack.requests[0];
     expect(posted?.path).toBe(new URL(event.responseUrl).pathname);
@@ -251,7 +282,7 @@ describe("/ops over a Function URL", () => {
       table,
       signingSecret: async () => SECRET,
       replay: memoryReplayGuard({ now: () => new Date() }),
-      lambda: new LambdaClient({ region: "us-east-1" }),
+      lambda: client,
       logger,
       now: () => new Date(),
     });
@@ -353,10 +384,24 @@ describe("/ops over a Function URL", () => {
       ],
     ];
     it.each(refusedCases)("%s", async (_name, act, status, reason) => {
+      const auditedBefore = auditRecords().length;
       const answer = await act();
+      // Audited with who, what, where, when and the result, unless the request had no trustworthy identity.
+      const added = auditRecords().slice(auditedBefore);
+      if (status === 401) expect(added).toEqual([]);
+      else {
+        expect(added).toHaveLength(1);
+        expect(added[0]).toMatchObject({
+          event: "refused",
+          where: expect.stringMatching(/^C0/),
+          who: expect.stringMatching(/^U0/),
+        });
+        expect(added[0]?.result).toMatch(reason);
+        expect(Date.parse(added[0]?.when ?? "")).toBeGreaterThan(Date.now() - 60_000);
+        expect(added[0]?.what.runbook).toBeDefined();
+      }
       expect(answer.status).toBe(status);
       expect(invoked).toHaveLength(0);
-      expect(lambda.commandCalls(InvokeCommand)).toHaveLength(0);
       const refusal = logs.find((l) => l.message.startsWith("refused slack"));
       expect(refusal?.level).toBe("warn");
       expect(String(refusal?.fields?.reason)).toMatch(reason);
@@ -416,40 +461,109 @@ describe("/ops over a Function URL", () => {
   });
 });
 
-async function sendAndTake(text: string): Promise<InvokeCommandInput | undefined> {
+describe("/ops status", () => {
+  const statusProbe = probe("status", false);
+  /** The status worker: the worker over a runbook named status (its reads are tested in status-runbook.test.ts). */
+  const statusWorker = () =>
+    createWorkerHandler(
+      createRuntime(
+        {
+          registry: [statusProbe.runbook],
+          logger: memoryLogger().logger,
+          notify: recordingNotifier(),
+          now: () => new Date(),
+          clientsFor: () => testClients(),
+        },
+        { OPS_SLACK_RESPONSE_URL_PREFIX: `${slack.url}/commands/` },
+      ),
+    );
+
+  it("of a system: acknowledged at once, read by the status worker, the report posted to the response URL", async () => {
+    const answer = await send(form({ text: "status flash-sale" }));
+    expect(answer.json).toEqual({
+      response_type: "ephemeral",
+      text: "Reading the status of flash-sale; it will be posted here.",
+    });
+    expect(invoked.map((i) => [i.functionName, i.invocationType])).toEqual([
+      ["ops-autopilot-test-worker-status", "Event"],
+    ]);
+    const event = payloadOf(invoked[0]);
+    expect(event).toMatchObject({ runbook: "status", system: "flash-sale", dryRun: false, input: {} });
+    expect(event.reply).toBeUndefined();
+    await statusWorker()(event, lambdaContext);
+    expect(JSON.stringify(slack.requests.at(-1)?.body.blocks)).toContain("probed status");
+    expect(auditRecords().at(-1)).toMatchObject({
+      event: "status",
+      who: ALICE,
+      where: OPS_CHANNEL,
+      what: { system: "flash-sale" },
+    });
+  });
+
+  it("of the fleet: one status read per system shown in the channel, each posting one line", async () => {
+    const answer = await send(form({ text: "status" }));
+    expect(answer.json.text).toBe("Reading the status of flash-sale; it will be posted here.");
+    const events = invoked.map(payloadOf);
+    expect(events.map((e) => [e.system, e.reply])).toEqual([["flash-sale", "line"]]);
+    await statusWorker()(events[0], lambdaContext);
+    const posted = slack.requests.at(-1)?.body;
+    expect(posted?.blocks).toEqual([]);
+    expect(posted?.text).toBe("[OK] flash-sale status: probed status");
+    expect(String(posted?.text)).not.toContain("\n");
+  });
+
+  it.each([
+    ["an unknown system", "status ode", OPS_CHANNEL, /^Refused: unknown system "ode"; known: flash-sale/],
+    ["a channel the system does not name", "status flash-sale", "C0RANDOM1", /not shown in this channel/],
+    ["the fleet from a channel no system names", "status", "C0RANDOM1", /no system shows its status in this channel/],
+  ])("refuses %s: nothing read, the refusal audited", async (_name, text, channel, message) => {
+    const before = auditRecords().length;
+    const answer = await send(form({ text, channel }));
+    expect(answer.json.text).toMatch(message);
+    expect(invoked).toHaveLength(0);
+    const added = auditRecords().slice(before);
+    expect(added.map((r) => [r.event, r.where])).toEqual([["refused", channel]]);
+  });
+
+  it("an unknown system's refusal is filed under audit/_slack/, never under a name someone typed", async () => {
+    await send(form({ text: "status ../../etc" }));
+    const key = [...aws.objects.keys()].at(-1) ?? "";
+    expect(key).toMatch(/^audit\/audit\/_slack\/\d{4}\/\d{2}\/\d{2}\/.*-slack-refused-[0-9a-f]{12}\.json$/);
+  });
+});
+
+async function sendAndTake(text: string): Promise<RecordedInvoke | undefined> {
   await send(form({ text }));
   return invoked.at(-1);
 }
 
 describe("approval of an applied destructive runbook", () => {
-  let world: ReturnType<typeof conditionalS3>;
   let skewMs = 0;
   const clock = () => new Date(Date.now() + skewMs);
   let approving: { url: string; close(): Promise<void> };
   let ids = 0;
 
   beforeAll(async () => {
-    world = conditionalS3();
     approving = await serveFunctionUrl(
       createSlackCommandHandler({
         table,
         signingSecret: async () => SECRET,
         replay: memoryReplayGuard({ now: clock }),
-        lambda: new LambdaClient({ region: "us-east-1" }),
+        lambda: client,
         logger,
         now: clock,
         responseUrlPrefix: `${slack.url}/commands/`,
         approvals: {
-          store: s3ApprovalStore({ s3: world.s3, bucket: "slack-state", prefix: "slack/approvals" }),
+          store: s3ApprovalStore({ s3: client, bucket: "slack-state", prefix: "slack/approvals" }),
           ttlMinutes: 30,
           newId: () => `00000000-0000-4000-8000-${String(++ids).padStart(12, "0")}`,
         },
+        audit: s3SlackAudit({ s3: client, bucket: AUDIT_BUCKET, knownSystems: Object.keys(table.systems) }),
       }),
     );
   });
   afterAll(async () => {
     await approving.close();
-    world.mock.restore();
   });
   beforeEach(() => {
     skewMs = 0;
@@ -465,6 +579,7 @@ describe("approval of an applied destructive runbook", () => {
     const text = await res.text();
     return { status: res.status, json: text ? JSON.parse(text) : undefined };
   }
+  /** A click on the Approve button of the message the worker posted (its response URL is that message's). */
   const click = (user: string, approvalId: string, channel = OPS_CHANNEL) =>
     post(
       new URLSearchParams({
@@ -478,24 +593,49 @@ describe("approval of an applied destructive runbook", () => {
       }).toString(),
     );
 
-  async function ask() {
-    const answer = await post(form({ text: "probe-destructive flash-sale --apply" }));
-    const id = answer.json.blocks[1].elements[0].value as string;
-    return { answer, id };
+  /** Asks, and runs the dry run the way Lambda would: the worker posts the plan with the Approve button. */
+  async function ask(text = "probe-destructive flash-sale --apply note=hi") {
+    const answer = await post(form({ text }));
+    const dryRun = payloadOf(invoked.at(-1));
+    const id = dryRun.approval?.id ?? "";
+    await worker().run(dryRun, lambdaContext);
+    return { answer, id, dryRun, message: slack.requests.at(-1)?.body };
   }
   const lastPostText = () => String(slack.requests.at(-1)?.body.text);
+  const stored = (id: string) => aws.objects.get(`slack-state/slack/approvals/${id}.json`)?.body;
 
-  it("asks in the channel with an Approve button, runs only the dry run, and stores the request in S3", async () => {
-    const { answer, id } = await ask();
-    expect(answer.json.response_type).toBe("in_channel");
-    expect(answer.json.text).toMatch(/^<@U0ALICE01> asks to apply \*probe-destructive\* on \*flash-sale\*/);
+  it("answers the requester at once and stores the pending request; only the dry run is started", async () => {
+    const { answer, id, dryRun } = await ask();
+    expect(answer.json.response_type).toBe("ephemeral");
+    expect(answer.json.text).toMatch(/^<@U0ALICE01> asks to apply \*probe-destructive\* on \*flash-sale\* note=hi\./);
+    expect(answer.json.text).toContain("Its dry-run plan and the Approve button will be posted in this channel.");
     expect(invoked.map((i) => payloadOf(i).dryRun)).toEqual([true]);
-    const stored = JSON.parse(world.objects.get(`slack/approvals/${id}.json`)?.body ?? "{}");
-    expect(stored).toMatchObject({ state: "pending", requester: ALICE, runbook: "probe-destructive" });
-    expect(Date.parse(stored.expiresAt) - Date.parse(stored.createdAt)).toBe(30 * 60_000);
+    expect(dryRun.approval).toEqual({ id, requester: ALICE, expiresAt: expect.any(String) });
+    expect(probes.destructive.calls).toEqual([{ input: { note: "hi" }, dryRun: true }]);
+    const request = JSON.parse(stored(id) ?? "{}");
+    expect(request).toMatchObject({ state: "pending", requester: ALICE, runbook: "probe-destructive" });
+    expect(Date.parse(request.expiresAt) - Date.parse(request.createdAt)).toBe(30 * 60_000);
   });
 
-  it("a second authorized person approves: the worker runs it for real, once", async () => {
+  it("posts the dry-run plan and the Approve button in one message, in the channel", async () => {
+    const { id, message } = await ask();
+    expect(message?.response_type).toBe("in_channel");
+    const blocks = message?.blocks as {
+      type: string;
+      text?: { text: string };
+      elements?: { action_id: string; value: string }[];
+    }[];
+    const plan = JSON.stringify(blocks);
+    // The request, the dry run's report with its action ("would-do" on the service), then the button.
+    expect(blocks[0]?.text?.text).toMatch(/^<@U0ALICE01> asks to apply \*probe-destructive\*/);
+    expect(plan).toContain("probe-destructive (dry run) succeeded");
+    expect(plan).toContain("`flash-sale-service` probe: *would-do*");
+    const actions = blocks.at(-1);
+    expect(actions?.type).toBe("actions");
+    expect(actions?.elements?.map((e) => [e.action_id, e.value])).toEqual([["ops-approve", id]]);
+  });
+
+  it("a second authorized person approves: the worker runs it for real, once; the audit log names both", async () => {
     const { id } = await ask();
     expect((await click(BOB, id)).status).toBe(200);
     const real = invoked.map(payloadOf).filter((e) => !e.dryRun);
@@ -504,10 +644,57 @@ describe("approval of an applied destructive runbook", () => {
     ]);
     expect(lastPostText()).toMatch(/^<@U0BOB0002> approved probe-destructive on flash-sale/);
     expect(slack.requests.at(-1)?.body.replace_original).toBe(true);
+    // The run's own audit record (the worker's sink) names the requester and the approver.
+    await worker().run(real[0] as WorkerEvent, lambdaContext);
+    expect(audited.at(-1)).toEqual({
+      runbook: "probe-destructive",
+      dryRun: false,
+      requestedBy: `slack:${ALICE} approved by slack:${BOB}`,
+    });
+    // The command function's records: the request by Alice, the approval by Bob.
+    const records = auditRecords().filter((r) => r.what.approval === id);
+    expect(records.map((r) => [r.event, r.who, r.where])).toEqual([
+      ["approval-requested", ALICE, OPS_CHANNEL],
+      ["approved", BOB, OPS_CHANNEL],
+    ]);
+    expect(records[1]?.what).toMatchObject({
+      requester: ALICE,
+      approver: BOB,
+      runbook: "probe-destructive",
+      system: "flash-sale",
+    });
     // A second click (another person, or the same click delivered again) runs nothing more.
     await click(BOB, id);
     expect(invoked.map(payloadOf).filter((e) => !e.dryRun)).toHaveLength(1);
     expect(lastPostText()).toMatch(/^Refused: already approved by <@U0BOB0002>/);
+  });
+
+  it("a dry run that fails posts its report without an Approve button", async () => {
+    const answer = await post(form({ text: "probe-destructive flash-sale --apply" }));
+    expect(answer.status).toBe(200);
+    const event = { ...payloadOf(invoked.at(-1)) };
+    const failing = createWorkerHandler(
+      createRuntime(
+        {
+          registry: [
+            {
+              ...probes.destructive.runbook,
+              run: async (ctx) =>
+                new ReportBuilder(ctx, "probe-destructive").finish({ summary: "x", status: "failed" }),
+            },
+          ],
+          logger: memoryLogger().logger,
+          notify: recordingNotifier(),
+          now: () => new Date(),
+          clientsFor: () => testClients(),
+        },
+        { OPS_SLACK_RESPONSE_URL_PREFIX: `${slack.url}/commands/` },
+      ),
+    );
+    await failing(event, lambdaContext);
+    const body = slack.requests.at(-1)?.body;
+    expect(String(body?.text)).toContain("The dry run did not succeed: nothing to approve");
+    expect(((body?.blocks ?? []) as { type: string }[]).some((b) => b.type === "actions")).toBe(false);
   });
 
   it.each([
@@ -515,13 +702,25 @@ describe("approval of an applied destructive runbook", () => {
       "self-approval",
       async (id: string) => click(ALICE, id),
       /^Refused: you asked for it: a second person must approve/,
+      "approval-refused",
     ],
-    ["an unauthorized person", async (id: string) => click(MALLORY, id), /^Refused: you are not allowed to run/],
-    ["another channel", async (id: string) => click(BOB, id, "C0RANDOM1"), /^Refused: approve it in the channel/],
+    [
+      "an unauthorized person",
+      async (id: string) => click(MALLORY, id),
+      /^Refused: you are not allowed to run/,
+      "approval-refused",
+    ],
+    [
+      "another channel",
+      async (id: string) => click(BOB, id, "C0RANDOM1"),
+      /^Refused: approve it in the channel/,
+      "approval-refused",
+    ],
     [
       "a missing approval",
       async () => click(BOB, "00000000-0000-4000-8000-999999999999"),
       /^Refused: this approval request does not exist/,
+      "approval-refused",
     ],
     [
       "an expired approval (31 minutes later)",
@@ -530,23 +729,33 @@ describe("approval of an applied destructive runbook", () => {
         return click(BOB, id);
       },
       /^Refused: this request expired at/,
+      "expired",
     ],
-  ])("refuses %s: nothing runs, the clicker is told, the request stays pending", async (_name, act, message) => {
-    const { id } = await ask();
-    const before = world.objects.get(`slack/approvals/${id}.json`)?.body;
-    invoked.length = 0;
-    logs.length = 0;
-    expect((await act(id)).status).toBe(200);
-    expect(invoked).toHaveLength(0);
-    expect(lastPostText()).toMatch(message);
-    expect(slack.requests.at(-1)?.body.response_type).toBe("ephemeral");
-    expect(world.objects.get(`slack/approvals/${id}.json`)?.body).toBe(before);
-    expect(logs.some((l) => l.message === "refused slack approval")).toBe(true);
-  });
+  ])(
+    "refuses %s: nothing runs, the clicker is told, the request stays pending, the refusal is audited",
+    async (_name, act, message, event) => {
+      const { id } = await ask();
+      const before = stored(id);
+      invoked.length = 0;
+      logs.length = 0;
+      const auditedBefore = auditRecords().length;
+      expect((await act(id)).status).toBe(200);
+      expect(invoked).toHaveLength(0);
+      expect(lastPostText()).toMatch(message);
+      expect(slack.requests.at(-1)?.body.response_type).toBe("ephemeral");
+      expect(stored(id)).toBe(before);
+      expect(logs.some((l) => l.message === "refused slack approval")).toBe(true);
+      const added = auditRecords().slice(auditedBefore);
+      expect(added).toHaveLength(1);
+      expect(added[0]).toMatchObject({ event, where: expect.any(String), result: expect.stringMatching(/^refused: /) });
+      expect(added.some((r) => r.event === "approved")).toBe(false);
+    },
+  );
 
-  it("refuses an unsigned click before reading anything", async () => {
+  it("refuses an unsigned click before reading anything, and audits nothing", async () => {
     const { id } = await ask();
     invoked.length = 0;
+    const auditedBefore = auditRecords().length;
     const body = new URLSearchParams({
       payload: JSON.stringify({ type: "block_actions", actions: [{ action_id: "ops-approve", value: id }] }),
     }).toString();
@@ -557,7 +766,8 @@ describe("approval of an applied destructive runbook", () => {
     });
     expect(res.status).toBe(401);
     expect(invoked).toHaveLength(0);
-    expect(JSON.parse(world.objects.get(`slack/approvals/${id}.json`)?.body ?? "{}").state).toBe("pending");
+    expect(JSON.parse(stored(id) ?? "{}").state).toBe("pending");
+    expect(auditRecords()).toHaveLength(auditedBefore);
   });
 });
 
@@ -576,8 +786,13 @@ describe("run buttons under an alarm message", () => {
     nextRunbooks: ["probe", "probe-destructive"],
   };
 
-  function clickOf(user: string, actionIndex: number, channel = OPS_CHANNEL) {
-    const actions = alarmMessage(facts).blocks.find((b) => b.type === "actions") as {
+  function clickOf(
+    user: string,
+    actionIndex: number,
+    channel = OPS_CHANNEL,
+    shown: typeof facts & Partial<AlarmFacts> = facts,
+  ) {
+    const actions = alarmMessage(shown).blocks.find((b) => b.type === "actions") as {
       elements: { action_id: string; value: string }[];
     };
     const button = actions.elements[actionIndex];
@@ -610,11 +825,49 @@ describe("run buttons under an alarm message", () => {
   it("a click is /ops typed by the clicker: authorized by the catalogue, a destructive runbook as a dry run", async () => {
     expect((await clickOf(ALICE, 0)).status).toBe(200);
     expect((await clickOf(ALICE, 1)).status).toBe(200);
-    expect(invoked.map((i) => [i.FunctionName, payloadOf(i).dryRun, payloadOf(i).requestedBy])).toEqual([
+    expect(invoked.map((i) => [i.functionName, payloadOf(i).dryRun, payloadOf(i).requestedBy])).toEqual([
       ["ops-autopilot-test-worker-probe", false, `slack:${ALICE}`],
       ["ops-autopilot-test-worker-probe-destructive", true, `slack:${ALICE}`],
     ]);
     expect(String(slack.requests.at(-1)?.body.text)).toMatch(/^Accepted: probe-destructive on flash-sale as a dry run/);
+  });
+
+  /** The alarm as alarms/events.ts shows it with its labelled buttons ("Roll back", "Dry-run scale out"). */
+  const labelled = {
+    ...facts,
+    nextRunbooks: [],
+    buttons: [
+      { label: "Roll back", runbook: "probe-destructive", input: { note: "from-alarm" } },
+      { label: "Dry-run scale out", runbook: "probe", dryRun: true },
+    ],
+  };
+
+  it("Roll back and Dry-run scale out go through the same authorization; the scale-out click is a dry run", async () => {
+    expect((await clickOf(ALICE, 0, OPS_CHANNEL, labelled)).status).toBe(200);
+    expect((await clickOf(ALICE, 1, OPS_CHANNEL, labelled)).status).toBe(200);
+    expect(invoked.map((i) => [i.functionName, payloadOf(i).dryRun, payloadOf(i).input])).toEqual([
+      // Destructive: a click never applies it (applying it needs /ops … --apply and an approval).
+      ["ops-autopilot-test-worker-probe-destructive", true, { note: "from-alarm" }],
+      // Not destructive, but the button says dry run: a dry run.
+      ["ops-autopilot-test-worker-probe", true, {}],
+    ]);
+    expect(
+      auditRecords()
+        .slice(-2)
+        .map((r) => [r.event, r.who, r.what.runbook, r.what.dryRun]),
+    ).toEqual([
+      ["authorized", ALICE, "probe-destructive", true],
+      ["authorized", ALICE, "probe", true],
+    ]);
+    // Mallory's click on Roll back: refused, audited, nothing invoked.
+    invoked.length = 0;
+    await clickOf(MALLORY, 0, OPS_CHANNEL, labelled);
+    expect(invoked).toHaveLength(0);
+    expect(auditRecords().at(-1)).toMatchObject({
+      event: "refused",
+      who: MALLORY,
+      what: { runbook: "probe-destructive" },
+    });
   });
 
   it.each([

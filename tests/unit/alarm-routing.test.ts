@@ -1,10 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { type AlarmState, decideAlarmStep, reminderDue } from "../../lib/alarm-state.js";
-import { builtinFleet } from "../../lib/catalogue.js";
-import { findSystem } from "../../lib/fleet.js";
 import { reportMessage } from "../../lib/notify/blocks.js";
 import { reportSeverity, routeFor } from "../../lib/notify/router.js";
 import type { Report } from "../../runbooks/types.js";
+import { builtinFleet, findSystem } from "../../systems/index.js";
 
 const report = (over: Partial<Report> = {}): Report => ({
   runbook: "backup",

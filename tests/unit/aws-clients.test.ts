@@ -4,9 +4,9 @@ import { DescribeServicesCommand } from "@aws-sdk/client-ecs";
 import { ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { clientsForSystem } from "../../lib/aws/clients.js";
-import { builtinFleet } from "../../lib/catalogue.js";
-import { findSystem } from "../../lib/fleet.js";
+import { builtinFleet, findSystem } from "../../systems/index.js";
 import type { System } from "../../systems/schema.js";
+import { OTHER_ACCOUNT_ID } from "../helpers/aws-account.js";
 
 /**
  * The clients of a system with `account.roleArn` sign every call with the role's temporary credentials.
@@ -37,7 +37,7 @@ function assumeRoleResponse(): string {
   return `<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
   <AssumeRoleResult>
     <AssumedRoleUser>
-      <Arn>arn:aws:sts::444455556666:assumed-role/ops-autopilot-target/ops-autopilot</Arn>
+      <Arn>arn:aws:sts::${OTHER_ACCOUNT_ID}:assumed-role/ops-autopilot-target/ops-autopilot</Arn>
       <AssumedRoleId>ARO123EXAMPLE123:ops-autopilot</AssumedRoleId>
     </AssumedRoleUser>
     <Credentials>
@@ -113,7 +113,7 @@ const crossAccount = (region: string, externalId?: string): System => ({
   ...ode,
   account: {
     region,
-    roleArn: "arn:aws:iam::444455556666:role/ops-autopilot-target",
+    roleArn: `arn:aws:iam::${OTHER_ACCOUNT_ID}:role/ops-autopilot-target`,
     ...(externalId ? { externalId } : {}),
   },
 });
@@ -128,7 +128,7 @@ describe("clients of a system in another account", () => {
     const sts = seen.filter((s) => s.service === "sts");
     expect(sts.length).toBeGreaterThanOrEqual(1);
     const params = new URLSearchParams(sts[0]?.body);
-    expect(params.get("RoleArn")).toBe("arn:aws:iam::444455556666:role/ops-autopilot-target");
+    expect(params.get("RoleArn")).toBe(`arn:aws:iam::${OTHER_ACCOUNT_ID}:role/ops-autopilot-target`);
     expect(params.get("ExternalId")).toBe("ode-7f3a");
     expect(params.get("RoleSessionName")).toBe("ops-autopilot");
     // AssumeRole itself is signed with the function's own credentials.

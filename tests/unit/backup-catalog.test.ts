@@ -1,5 +1,6 @@
 import { GetObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { afterEach, describe, expect, it } from "vitest";
+import { UnknownNameError } from "../../lib/errors.js";
 import {
   type BackupScope,
   checkAllBackups,
@@ -7,12 +8,10 @@ import {
   inspectBackups,
   judgeManifest,
   MANIFEST_READ_CONCURRENCY,
-} from "../../lib/backup/catalog.js";
-import { dumpKey, manifestKey, parseDumpKey } from "../../lib/backup/layout.js";
-import { builtinFleet } from "../../lib/catalogue.js";
-import { UnknownNameError } from "../../lib/errors.js";
-import { findSystem } from "../../lib/fleet.js";
+} from "../../runbooks/backup/catalog.js";
+import { dumpKey, manifestKey, parseDumpKey } from "../../runbooks/backup/layout.js";
 import { selectDatabases, UnknownDatabaseError } from "../../runbooks/databases.js";
+import { builtinFleet, findSystem } from "../../systems/index.js";
 import { testClients } from "../helpers/context.js";
 import { manifestFor, memoryBucket } from "../helpers/s3-memory.js";
 

@@ -2,10 +2,9 @@ import { DeleteObjectsCommand, type DeleteObjectsCommandInput, S3Client } from "
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
 import { deleteBackups } from "../../lib/backup/delete-backups.js";
-import { directoryDisagreements, filesDigest } from "../../lib/backup/directory.js";
-import { builtinFleet } from "../../lib/catalogue.js";
-import { findSystem } from "../../lib/fleet.js";
+import { directoryDisagreements, filesDigest } from "../../runbooks/backup/directory.js";
 import { dumpFormatOf } from "../../systems/dump-format.js";
+import { builtinFleet, findSystem } from "../../systems/index.js";
 import { systemSchema } from "../../systems/schema.js";
 
 const s3Mock = mockClient(S3Client);

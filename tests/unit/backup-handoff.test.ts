@@ -10,15 +10,15 @@ import {
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
-import { builtinFleet } from "../../lib/catalogue.js";
-import { findSystem } from "../../lib/fleet.js";
-import { executeRun } from "../../lib/runner.js";
 import type { Claim } from "../../lib/s3-claim.js";
-import { backupRunbook } from "../../runbooks/backup.js";
-import { decidePlacement, HANDOFF_LEASE_MS, type PlacementInput } from "../../runbooks/backup-handoff.js";
+import { decidePlacement, HANDOFF_LEASE_MS, type PlacementInput } from "../../runbooks/backup/handoff.js";
+import { backupRunbook } from "../../runbooks/backup/index.js";
 import { runExclusive } from "../../runbooks/exclusive.js";
 import { ReportBuilder } from "../../runbooks/report.js";
+import { executeRun } from "../../runbooks/runner.js";
+import { builtinFleet, findSystem } from "../../systems/index.js";
 import { type System, systemSchema } from "../../systems/schema.js";
+import { ACCOUNT_ID } from "../helpers/aws-account.js";
 import { recordingNotifier, testClients, testContext } from "../helpers/context.js";
 
 const s3Mock = mockClient(S3Client);
@@ -35,14 +35,14 @@ const taskEnv = {
   OPS_BACKUP_TASK_DEFINITION: "ops-autopilot-backup",
   OPS_BACKUP_TASK_CONTAINER: "ops",
 };
-const taskArn = "arn:aws:ecs:us-east-1:123456789012:task/ops-autopilot-backup/0b69d5c0d655f3bc";
+const taskArn = `arn:aws:ecs:us-east-1:${ACCOUNT_ID}:task/ops-autopilot-backup/0b69d5c0d655f3bc`;
 
 /** The demo system with a task network and its database on Fargate (or not). */
 function demoWith(backup: Record<string, unknown>, database: Record<string, unknown> = {}): System {
   const demo = findSystem(builtinFleet(), "demo");
   return systemSchema.parse({
     ...demo,
-    account: { ...demo.account, accountId: "123456789012" },
+    account: { ...demo.account, accountId: ACCOUNT_ID },
     backup: { ...demo.backup, ...backup },
     databases: demo.databases.map((d) => ({ ...d, ...database })),
   });
@@ -54,8 +54,8 @@ const placed: RunTaskCommandOutput = {
   tasks: [
     {
       taskArn,
-      clusterArn: "arn:aws:ecs:us-east-1:123456789012:cluster/ops-autopilot-backup",
-      taskDefinitionArn: "arn:aws:ecs:us-east-1:123456789012:task-definition/ops-autopilot-backup:3",
+      clusterArn: `arn:aws:ecs:us-east-1:${ACCOUNT_ID}:cluster/ops-autopilot-backup`,
+      taskDefinitionArn: `arn:aws:ecs:us-east-1:${ACCOUNT_ID}:task-definition/ops-autopilot-backup:3`,
       lastStatus: "PROVISIONING",
       desiredStatus: "RUNNING",
       launchType: "FARGATE",
@@ -217,7 +217,7 @@ describe("backup hands a database to the Fargate task", () => {
       tasks: [],
       failures: [
         {
-          arn: "arn:aws:ecs:us-east-1:123456789012:cluster/ops-autopilot-backup",
+          arn: `arn:aws:ecs:us-east-1:${ACCOUNT_ID}:cluster/ops-autopilot-backup`,
           reason: "MISSING",
           detail: "cluster not found",
         },
@@ -228,7 +228,7 @@ describe("backup hands a database to the Fargate task", () => {
     expect(report.status).toBe("failed");
     expect(report.actions[0]).toMatchObject({ action: "hand-off", status: "failed" });
     expect(report.actions[0]?.reason).toBe(
-      "hand-off to Fargate failed: RunTask started no task: MISSING (cluster not found) on arn:aws:ecs:us-east-1:123456789012:cluster/ops-autopilot-backup",
+      `hand-off to Fargate failed: RunTask started no task: MISSING (cluster not found) on arn:aws:ecs:us-east-1:${ACCOUNT_ID}:cluster/ops-autopilot-backup`,
     );
     expect(s3Mock.commandCalls(DeleteObjectCommand).map((c) => c.args[0].input.Key)).toEqual([claimKey]);
   });
@@ -307,19 +307,19 @@ describe("backup hands a database to the Fargate task", () => {
     expect(of("ecs:RunTask")).toEqual([
       {
         actions: ["ecs:RunTask"],
-        resources: ["arn:aws:ecs:us-east-1:123456789012:task-definition/ops-autopilot-backup:*"],
+        resources: [`arn:aws:ecs:us-east-1:${ACCOUNT_ID}:task-definition/ops-autopilot-backup:*`],
         conditions: [
           {
             test: "ArnEquals",
             variable: "ecs:cluster",
-            values: ["arn:aws:ecs:us-east-1:123456789012:cluster/ops-autopilot-backup"],
+            values: [`arn:aws:ecs:us-east-1:${ACCOUNT_ID}:cluster/ops-autopilot-backup`],
           },
         ],
       },
     ]);
     expect(of("iam:PassRole").flatMap((p) => p.resources)).toEqual([
-      "arn:aws:iam::123456789012:role/ops-autopilot-backup-task-us-east-1",
-      "arn:aws:iam::123456789012:role/ops-autopilot-backup-exec-us-east-1",
+      `arn:aws:iam::${ACCOUNT_ID}:role/ops-autopilot-backup-task-us-east-1`,
+      `arn:aws:iam::${ACCOUNT_ID}:role/ops-autopilot-backup-exec-us-east-1`,
     ]);
     expect(of("iam:PassRole")[0]?.conditions).toEqual([
       { test: "StringEquals", variable: "iam:PassedToService", values: ["ecs-tasks.amazonaws.com"] },

@@ -1,13 +1,11 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { dumpKey, manifestKey } from "../../lib/backup/layout.js";
-import { builtinFleet } from "../../lib/catalogue.js";
 import { ValidationError } from "../../lib/errors.js";
-import { findSystem, parseFleet } from "../../lib/fleet.js";
-import { executeRun } from "../../lib/runner.js";
+import { dumpKey, manifestKey } from "../../runbooks/backup/layout.js";
 import { runbooks } from "../../runbooks/index.js";
-import { pruneBackupsRunbook } from "../../runbooks/prune-backups.js";
+import { pruneBackupsRunbook } from "../../runbooks/prune-backups/index.js";
+import { executeRun } from "../../runbooks/runner.js";
 import type { Report } from "../../runbooks/types.js";
-import { builtinSystems } from "../../systems/index.js";
+import { builtinFleet, builtinSystems, findSystem, parseFleet } from "../../systems/index.js";
 import { systemSchema } from "../../systems/schema.js";
 import { memoryLogger, recordingNotifier, testClients, testContext } from "../helpers/context.js";
 import { manifestFor, memoryBucket } from "../helpers/s3-memory.js";

@@ -12,7 +12,7 @@ import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
 import { listDrillRecords } from "../../lib/drill/record.js";
 import { type Claim, claimObject, releaseClaim, renewClaim } from "../../lib/s3-claim.js";
-import { backupRunbook } from "../../runbooks/backup.js";
+import { backupRunbook } from "../../runbooks/backup/index.js";
 import { runExclusive } from "../../runbooks/exclusive.js";
 import { ReportBuilder } from "../../runbooks/report.js";
 import { restoreDrillRunbook } from "../../runbooks/restore-drill.js";

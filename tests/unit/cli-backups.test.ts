@@ -3,9 +3,9 @@ import { formatAudit, parseAuditRecord } from "../../cli/commands/audit.js";
 import { backupRow, formatBackups, formatBytes, plural } from "../../cli/commands/backups.js";
 import { chooseBackup } from "../../cli/commands/restore.js";
 import { parseTimeOption } from "../../cli/time.js";
-import type { CheckedBackup } from "../../lib/backup/catalog.js";
-import type { Manifest } from "../../lib/backup/manifest.js";
-import { decideRetention } from "../../lib/backup/retention.js";
+import type { CheckedBackup } from "../../runbooks/backup/catalog.js";
+import type { Manifest } from "../../runbooks/backup/manifest.js";
+import { decideRetention } from "../../runbooks/backup/retention.js";
 import { demo } from "../../systems/demo.js";
 import { type System, systemSchema } from "../../systems/schema.js";
 

@@ -3,11 +3,11 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { main } from "../../cli/main.js";
 import { deploymentPlan } from "../../deploy/plan.js";
-import { builtinFleet } from "../../lib/catalogue.js";
 import type { PolicyDocument } from "../../lib/iam.js";
 import { runbooks } from "../../runbooks/index.js";
 import { builtinSchedules } from "../../schedules/index.js";
-import { builtinSystems } from "../../systems/index.js";
+import { builtinFleet, builtinSystems } from "../../systems/index.js";
+import { DEPLOY_ACCOUNT_ID, OTHER_ACCOUNT_ID } from "../helpers/aws-account.js";
 import { capture, tempDirs } from "../helpers/files.js";
 
 const tempDir = tempDirs("ops-iam-");
@@ -37,11 +37,11 @@ interface Printed {
 
 describe("ops iam", () => {
   it("--json prints every deployed function's policy document, exactly the plan's", async () => {
-    const { code, out } = await ops(["iam", "--json", "--account", "111122223333", "--region", "us-east-1"]);
+    const { code, out } = await ops(["iam", "--json", "--account", DEPLOY_ACCOUNT_ID, "--region", "us-east-1"]);
     expect(code).toBe(0);
     const printed = JSON.parse(out) as Printed;
     const plan = deploymentPlan(builtinFleet(), runbooks, {
-      accountId: "111122223333",
+      accountId: DEPLOY_ACCOUNT_ID,
       region: "us-east-1",
       stage: "production",
     });
@@ -70,7 +70,7 @@ describe("ops iam", () => {
       "iam",
       "--json",
       "--account",
-      "111122223333",
+      DEPLOY_ACCOUNT_ID,
       "--system",
       "flash-sale",
       "--runbook",
@@ -78,7 +78,7 @@ describe("ops iam", () => {
     ]);
     const printed = JSON.parse(out) as Printed;
     expect(printed.functions.map((f) => f.function)).toEqual(["ScheduledBackup", "WorkerBackup"]);
-    const unknown = await ops(["iam", "--account", "111122223333", "--system", "atlantis"]);
+    const unknown = await ops(["iam", "--account", DEPLOY_ACCOUNT_ID, "--system", "atlantis"]);
     expect(unknown.code).toBe(2);
     expect(unknown.err).toMatch(/unknown system "atlantis"; known systems: partpal-ims/);
     const badAccount = await ops(["iam", "--account", "12345"]);
@@ -93,7 +93,11 @@ describe("ops iam", () => {
       s.id === "ode"
         ? {
             ...s,
-            account: { ...s.account, roleArn: "arn:aws:iam::444455556666:role/ops-target", externalId: "ode-7f3a" },
+            account: {
+              ...s.account,
+              roleArn: `arn:aws:iam::${OTHER_ACCOUNT_ID}:role/ops-target`,
+              externalId: "ode-7f3a",
+            },
           }
         : s,
     );
@@ -102,7 +106,7 @@ describe("ops iam", () => {
       "iam",
       "--json",
       "--account",
-      "111122223333",
+      DEPLOY_ACCOUNT_ID,
       "--fleet",
       file,
       "--system",
@@ -116,7 +120,7 @@ describe("ops iam", () => {
       Sid: "OdeAssumeRole",
       Effect: "Allow",
       Action: ["sts:AssumeRole"],
-      Resource: ["arn:aws:iam::444455556666:role/ops-target"],
+      Resource: [`arn:aws:iam::${OTHER_ACCOUNT_ID}:role/ops-target`],
       Condition: { StringEquals: { "sts:ExternalId": ["ode-7f3a"] } },
     });
     const role = fn?.assumedRoles[0];
@@ -124,7 +128,7 @@ describe("ops iam", () => {
     expect(role?.trustPolicy).toMatchObject({
       Statement: [
         {
-          Principal: { AWS: "arn:aws:iam::111122223333:root" },
+          Principal: { AWS: `arn:aws:iam::${DEPLOY_ACCOUNT_ID}:root` },
           Action: "sts:AssumeRole",
           Condition: { StringEquals: { "sts:ExternalId": "ode-7f3a" } },
         },
@@ -133,7 +137,7 @@ describe("ops iam", () => {
   });
 
   it("prints readable text by default", async () => {
-    const { code, out } = await ops(["iam", "--account", "111122223333", "--runbook", "drill-continue"]);
+    const { code, out } = await ops(["iam", "--account", DEPLOY_ACCOUNT_ID, "--runbook", "drill-continue"]);
     expect(code).toBe(0);
     expect(out).toMatch(/^deploying account 111122223333/);
     expect(out).toMatch(

@@ -6,10 +6,9 @@ import { z } from "zod";
 import { runCommand } from "../../cli/commands/run.js";
 import { table } from "../../cli/io.js";
 import { main } from "../../cli/main.js";
-import { builtinFleet } from "../../lib/catalogue.js";
 import { ReportBuilder } from "../../runbooks/report.js";
 import type { AnyRunbook } from "../../runbooks/types.js";
-import { builtinSystems } from "../../systems/index.js";
+import { builtinFleet, builtinSystems } from "../../systems/index.js";
 import { memoryLogger } from "../helpers/context.js";
 import { capture, tempDirs } from "../helpers/files.js";
 

@@ -7,9 +7,9 @@ import { mockClient } from "aws-sdk-client-mock";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { drillHistoryCommand } from "../../cli/commands/drill-history.js";
 import type { CliIo } from "../../cli/io.js";
-import { builtinFleet } from "../../lib/catalogue.js";
 import { buildDrillRecord } from "../../lib/drill/outcome.js";
 import { drillRecordKey } from "../../lib/drill/record.js";
+import { builtinFleet } from "../../systems/index.js";
 import { testClients } from "../helpers/context.js";
 
 const s3Mock = mockClient(S3Client);

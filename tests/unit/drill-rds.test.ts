@@ -30,7 +30,6 @@ import {
 import { mockClient } from "aws-sdk-client-mock";
 import "aws-sdk-client-mock-vitest/extend";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { builtinFleet } from "../../lib/catalogue.js";
 import type { CheckResult } from "../../lib/drill/checks.js";
 import { drillEventPattern, rdsInstanceEventDetailSchema, rdsInstanceEventSchema } from "../../lib/drill/events.js";
 import { findDrillOwner } from "../../lib/drill/names.js";
@@ -41,6 +40,8 @@ import { drillContinueRunbook } from "../../runbooks/drill-continue.js";
 import { drillJanitorRunbook } from "../../runbooks/drill-janitor.js";
 import { ReportBuilder } from "../../runbooks/report.js";
 import { restoreDrillRunbook } from "../../runbooks/restore-drill.js";
+import { builtinFleet } from "../../systems/index.js";
+import { ACCOUNT_ID } from "../helpers/aws-account.js";
 import { testContext } from "../helpers/context.js";
 
 const FIXTURES = join(import.meta.dirname, "../fixtures");
@@ -199,7 +200,7 @@ beforeEach(() => {
   s3 = new FakeS3();
   // The source database's RDS-format secret; validation reuses its user and password on the copy.
   secretsMock.on(GetSecretValueCommand).resolves({
-    ARN: "arn:aws:secretsmanager:ap-south-1:123456789012:secret:flash-sale/db-password-a1B2c3",
+    ARN: `arn:aws:secretsmanager:ap-south-1:${ACCOUNT_ID}:secret:flash-sale/db-password-a1B2c3`,
     Name: "flash-sale/db-password",
     VersionId: "EXAMPLE1-90ab-cdef-fedc-ba987EXAMPLE",
     SecretString: JSON.stringify({
@@ -346,7 +347,7 @@ describe("restore-drill, rds-snapshot (ODE)", () => {
     const source = sourceInstance();
     Object.assign(source, {
       DBInstanceIdentifier: "ode-postgres",
-      DBInstanceArn: "arn:aws:rds:us-east-1:123456789012:db:ode-postgres",
+      DBInstanceArn: `arn:aws:rds:us-east-1:${ACCOUNT_ID}:db:ode-postgres`,
       DBSubnetGroup: { DBSubnetGroupName: "ode-private" },
       VpcSecurityGroups: [{ VpcSecurityGroupId: "sg-0123abcd4567ef890", Status: "active" }],
     });
@@ -681,7 +682,7 @@ describe("drill-janitor, RDS", () => {
   const withTags = (id: string, tags: Record<string, string>, status = "available"): DBInstance => {
     const instance = scratchInstance();
     instance.DBInstanceIdentifier = id;
-    instance.DBInstanceArn = `arn:aws:rds:ap-south-1:123456789012:db:${id}`;
+    instance.DBInstanceArn = `arn:aws:rds:ap-south-1:${ACCOUNT_ID}:db:${id}`;
     instance.DBInstanceStatus = status;
     instance.TagList = (instance.TagList ?? []).map((t) => (t.Key && t.Key in tags ? { ...t, Value: tags[t.Key] } : t));
     for (const [Key, Value] of Object.entries(tags)) {
@@ -709,7 +710,7 @@ describe("drill-janitor, RDS", () => {
     rds.add(withTags(liveId, {}, "creating"));
     const untagged = scratchInstance();
     untagged.DBInstanceIdentifier = "drill-someone-elses-instance";
-    untagged.DBInstanceArn = "arn:aws:rds:ap-south-1:123456789012:db:drill-someone-elses-instance";
+    untagged.DBInstanceArn = `arn:aws:rds:ap-south-1:${ACCOUNT_ID}:db:drill-someone-elses-instance`;
     untagged.TagList = [{ Key: "team", Value: "data" }];
     rds.add(untagged);
     const otherSystem = withTags("drill-ims-2-7c094-main-f36fa8-20261121t060000z", {

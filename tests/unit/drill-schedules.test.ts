@@ -1,10 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { nextRuns, parseScheduleExpression } from "../../lib/cron.js";
-import { parseFleet } from "../../lib/fleet.js";
 import { drillJanitorRunbook } from "../../runbooks/drill-janitor.js";
 import { restoreDrillRunbook } from "../../runbooks/restore-drill.js";
 import { drillSchedules } from "../../schedules/drills.js";
-import { builtinSystems } from "../../systems/index.js";
+import { builtinSystems, parseFleet } from "../../systems/index.js";
 
 const fleet = parseFleet(
   { systems: builtinSystems, schedules: drillSchedules },

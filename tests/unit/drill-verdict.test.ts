@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { builtinFleet } from "../../lib/catalogue.js";
 import type { CheckResult } from "../../lib/drill/checks.js";
 import { buildDrillRecord, type DrillFacts } from "../../lib/drill/outcome.js";
 import { formatDuration, formatVerdict, judge, rpoSourceWarning } from "../../lib/drill/verdict.js";
 import { restoreDrillRunbook } from "../../runbooks/restore-drill.js";
+import { builtinFleet } from "../../systems/index.js";
 
 const passed: CheckResult = { name: "table count", kind: "tables", status: "passed", expected: "3", actual: "3" };
 

@@ -2,13 +2,13 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { scratchInstanceSystemPrefix } from "../../lib/drill/names.js";
-import { parseFleet } from "../../lib/fleet.js";
 import { drillContinueRunbook } from "../../runbooks/drill-continue.js";
 import { drillJanitorRunbook } from "../../runbooks/drill-janitor.js";
 import { restoreDrillRunbook } from "../../runbooks/restore-drill.js";
-import type { AnyRunbook } from "../../runbooks/types.js";
+import type { AnyRunbook, Permission } from "../../runbooks/types.js";
 import { drillSchedules } from "../../schedules/drills.js";
-import { builtinSystems } from "../../systems/index.js";
+import { builtinSystems, parseFleet } from "../../systems/index.js";
+import type { System } from "../../systems/schema.js";
 
 /** The rules tests/wiring applies to registered runbooks, applied to the drill runbooks before they are. */
 const drillRunbooks: AnyRunbook[] = [restoreDrillRunbook, drillContinueRunbook, drillJanitorRunbook];
@@ -17,6 +17,21 @@ const fleet = parseFleet(
   { systems: builtinSystems, schedules: drillSchedules },
   { source: "test", runbooks: drillRunbooks.map((r) => r.name) },
 );
+
+type Statement = ReturnType<AnyRunbook["permissions"]>[number];
+type FleetSystem = (typeof fleet.systems)[number];
+
+/** Real action names, named resources (no '*'), and RDS deletion only of the system's drill instances. */
+function expectScoped(statement: Statement, system: FleetSystem, label: string): void {
+  for (const action of statement.actions) expect(action, label).toMatch(/^[a-z0-9-]+:[A-Z][A-Za-z]+$/);
+  expect(statement.resources.length, label).toBeGreaterThan(0);
+  expect(statement.resources, label).not.toContain("*");
+  if (statement.actions.includes("rds:DeleteDBInstance")) {
+    expect(statement.resources, label).toEqual([
+      `arn:aws:rds:${system.account.region}:*:db:${scratchInstanceSystemPrefix(system.id)}*`,
+    ]);
+  }
+}
 
 describe("drill runbooks, as the registry will hold them", () => {
   it("have a description, run with default input, and a page for people", () => {
@@ -36,16 +51,7 @@ describe("drill runbooks, as the registry will hold them", () => {
       if (!runbook || !system) throw new Error(schedule.id);
       const permissions = runbook.permissions(system);
       expect(permissions.length, schedule.id).toBeGreaterThan(0);
-      for (const statement of permissions) {
-        for (const action of statement.actions) expect(action, schedule.id).toMatch(/^[a-z0-9-]+:[A-Z][A-Za-z]+$/);
-        expect(statement.resources.length, schedule.id).toBeGreaterThan(0);
-        expect(statement.resources, schedule.id).not.toContain("*");
-        if (statement.actions.includes("rds:DeleteDBInstance")) {
-          expect(statement.resources, schedule.id).toEqual([
-            `arn:aws:rds:${system.account.region}:*:db:${scratchInstanceSystemPrefix(system.id)}*`,
-          ]);
-        }
-      }
+      for (const statement of permissions) expectScoped(statement, system, schedule.id);
     }
   });
 

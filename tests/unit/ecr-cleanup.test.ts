@@ -1,8 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { builtinFleet } from "../../lib/catalogue.js";
-import { findSystem } from "../../lib/fleet.js";
 import { ecrCleanupRunbook } from "../../runbooks/ecr-cleanup/index.js";
 import { LAST_KNOWN_GOOD_TAG, parseImageUri } from "../../runbooks/ecr-cleanup/read.js";
+import { builtinFleet, findSystem } from "../../systems/index.js";
 import { ecrSchema, type System, systemSchema } from "../../systems/schema.js";
 import { testClients, testContext } from "../helpers/context.js";
 import { ACCOUNT, accessDenied, DOCKER_MANIFEST, digestOf, EcrWorld, imageUri } from "../helpers/ecr-world.js";

@@ -9,6 +9,7 @@ import { createProbeHandler } from "../../functions/probe.js";
 import { createRuntime } from "../../functions/runtime.js";
 import { ReportBuilder } from "../../runbooks/report.js";
 import type { Runbook } from "../../runbooks/types.js";
+import { DEPLOY_ACCOUNT_ID } from "../helpers/aws-account.js";
 import { memoryLogger, recordingNotifier, testClients } from "../helpers/context.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: fixtures are real payloads read as loose JSON
@@ -107,7 +108,7 @@ describe("ECS deployment event handler", () => {
     const handler = createEcsEventHandler(runtimeWith(registry));
     const stranger = {
       ...fixture("ecs-deployment-failed.json"),
-      resources: ["arn:aws:ecs:us-east-1:111122223333:service/other/api"],
+      resources: [`arn:aws:ecs:us-east-1:${DEPLOY_ACCOUNT_ID}:service/other/api`],
     };
     await expect(handler(stranger, lambdaContext)).rejects.toThrow(/belongs to no deployed ECS system/);
     const broken = fixture("ecs-deployment-failed.json");

@@ -1,6 +1,7 @@
 import { createHash, createHmac } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { eksToken } from "../../lib/kube/token.js";
+import { CREDENTIALS } from "../helpers/aws-account.js";
 
 // The token checked against AWS's Signature Version 4 rules for presigned URLs (query-string authentication:
 // canonical request → string to sign → HMAC-SHA256 key chain), recomputed here independently, and against the
@@ -8,10 +9,6 @@ import { eksToken } from "../../lib/kube/token.js";
 // only the whitelisted query parameters, Action=GetCallerIdentity, x-k8s-aws-id among the signed headers,
 // X-Amz-Expires within 0..900).
 
-const CREDENTIALS = {
-  accessKeyId: "AKIAIOSFODNN7EXAMPLE",
-  secretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-};
 const NOW = new Date("2026-11-23T16:00:30.250Z");
 const WHITELIST = new Set([
   "action",

@@ -1,8 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { builtinFleet } from "../../lib/catalogue.js";
 import { ValidationError } from "../../lib/errors.js";
-import { parseFleet } from "../../lib/fleet.js";
-import { builtinSystems } from "../../systems/index.js";
+import { builtinFleet, builtinSystems, parseFleet } from "../../systems/index.js";
 
 const clone = <T>(value: T): T => JSON.parse(JSON.stringify(value)) as T;
 

@@ -13,6 +13,7 @@ import { createWorkerHandler } from "../../functions/worker.js";
 import { createS3AuditSink } from "../../lib/audit.js";
 import { ReportBuilder } from "../../runbooks/report.js";
 import type { Runbook } from "../../runbooks/types.js";
+import { ACCOUNT_ID } from "../helpers/aws-account.js";
 import { memoryLogger, recordingNotifier, testClients } from "../helpers/context.js";
 
 /** A runbook that records its calls and, when asked, waits for the abort signal like a long job. */
@@ -46,7 +47,7 @@ function lambdaContext(remainingMs: number): Context {
     callbackWaitsForEmptyEventLoop: true,
     functionName: "ops-autopilot-scheduled",
     functionVersion: "$LATEST",
-    invokedFunctionArn: "arn:aws:lambda:af-south-1:123456789012:function:ops-autopilot-scheduled",
+    invokedFunctionArn: `arn:aws:lambda:af-south-1:${ACCOUNT_ID}:function:ops-autopilot-scheduled`,
     memoryLimitInMB: "1024",
     awsRequestId: "c6af9ac6-7b61-11e6-9a41-93e812345678",
     logGroupName: "/aws/lambda/ops-autopilot-scheduled",

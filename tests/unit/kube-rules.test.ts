@@ -1,13 +1,13 @@
 import type { V1Deployment, V1ReplicaSet } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
-import { builtinFleet } from "../../lib/catalogue.js";
-import { findSystem } from "../../lib/fleet.js";
+import { EKS_EDIT_POLICY } from "../../lib/iam.js";
 import { parseQuantity, podRequests } from "../../lib/kube/quantity.js";
 import { rolloutActivity } from "../../lib/kube/rollout.js";
-import { resolveNodePrice } from "../../lib/scaling/prices.js";
-import { EKS_EDIT_POLICY, scalingKubernetesAccess, scalingScope } from "../../lib/scaling/scope.js";
 import { runbooks } from "../../runbooks/index.js";
-import { scaleDownRunbook } from "../../runbooks/scale-down.js";
+import { scaleDownRunbook } from "../../runbooks/scale-down/index.js";
+import { resolveNodePrice } from "../../runbooks/scaling/prices.js";
+import { scalingKubernetesAccess, scalingScope } from "../../runbooks/scaling/scope.js";
+import { builtinFleet, findSystem } from "../../systems/index.js";
 import { systemSchema } from "../../systems/schema.js";
 
 const UID = "6f1c1a3e-0000-4000-8000-000000000001";

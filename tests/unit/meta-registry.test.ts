@@ -4,10 +4,11 @@ import { ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/clien
 import { mockClient } from "aws-sdk-client-mock";
 import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { builtinFleet } from "../../lib/catalogue.js";
 import { runbooks } from "../../runbooks/index.js";
-import { scaleUpRunbook } from "../../runbooks/scale-up.js";
+import { scaleUpRunbook } from "../../runbooks/scale-up/index.js";
 import type { AnyRunbook, Report } from "../../runbooks/types.js";
+import { builtinFleet } from "../../systems/index.js";
+import { ACCOUNT_ID } from "../helpers/aws-account.js";
 import { testClients, testContext } from "../helpers/context.js";
 import {
   accessLevelOf,
@@ -67,16 +68,14 @@ async function violationsOf(runbook: AnyRunbook, dryRun: boolean): Promise<strin
 
 describe("the registry's permissions meta-checks", () => {
   it("every IAM action a runbook declares for a system of the fleet exists in the Service Authorization Reference", () => {
-    const unknown: string[] = [];
-    for (const system of builtinFleet().systems) {
-      for (const runbook of runbooks) {
-        for (const permission of runbook.permissions(system)) {
-          for (const action of permission.actions) {
-            if (!accessLevelOf(action)) unknown.push(`${runbook.name}/${system.id}: ${action}`);
-          }
-        }
-      }
-    }
+    const declared = builtinFleet().systems.flatMap((system) =>
+      runbooks.flatMap((runbook) =>
+        runbook.permissions(system).flatMap((p) => p.actions.map((action) => ({ runbook, system, action }))),
+      ),
+    );
+    const unknown = declared
+      .filter(({ action }) => !accessLevelOf(action))
+      .map(({ runbook, system, action }) => `${runbook.name}/${system.id}: ${action}`);
     expect(unknown).toEqual([]);
     expect(iamFixture.source).toMatch(/Service Authorization Reference/);
   });
@@ -130,7 +129,7 @@ describe("the registry's permissions meta-checks", () => {
       services: [
         {
           serviceName: "flash-sale-service",
-          serviceArn: "arn:aws:ecs:ap-south-1:123456789012:service/flash-sale-cluster/flash-sale-service",
+          serviceArn: `arn:aws:ecs:ap-south-1:${ACCOUNT_ID}:service/flash-sale-cluster/flash-sale-service`,
           status: "ACTIVE",
           desiredCount: 10,
           runningCount: 10,
@@ -152,8 +151,7 @@ describe("the registry's permissions meta-checks", () => {
             ScalableDimension: "ecs:service:DesiredCount",
             MinCapacity: 10,
             MaxCapacity: 50,
-            RoleARN:
-              "arn:aws:iam::123456789012:role/aws-service-role/ecs.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_ECSService",
+            RoleARN: `arn:aws:iam::${ACCOUNT_ID}:role/aws-service-role/ecs.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_ECSService`,
             CreationTime: new Date("2026-01-01T00:00:00Z"),
           },
         ],

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import zlib from "node:zlib";
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -54,6 +55,15 @@ describe("MultipartUploadStream", () => {
     expect(parts.map((p) => p.PartNumber)).toEqual([1, 2, 3, 4, 5]);
     expect(parts.map((p) => (p.Body as Buffer).length)).toEqual([5 * MiB, 5 * MiB, 5 * MiB, 5 * MiB, 3 * MiB + 5]);
     expect(parts.every((p) => p.UploadId === "upload-1" && p.ChecksumAlgorithm === "CRC32")).toBe(true);
+    // Each part's CRC32, computed from the chunks (which straddle parts) as they passed, for S3 to check.
+    const crc32 = (part: Buffer) => {
+      const bytes = Buffer.alloc(4);
+      bytes.writeUInt32BE(zlib.crc32(part));
+      return bytes.toString("base64");
+    };
+    expect(parts.map((p) => p.ChecksumCRC32)).toEqual(
+      [0, 1, 2, 3, 4].map((i) => crc32(data.subarray(i * 5 * MiB, (i + 1) * 5 * MiB))),
+    );
     const complete = s3Mock.commandCalls(CompleteMultipartUploadCommand)[0]?.args[0].input;
     expect(complete?.MultipartUpload?.Parts).toEqual(
       [1, 2, 3, 4, 5].map((n) => ({ PartNumber: n, ETag: `"etag-${n}"` })),

@@ -4,9 +4,7 @@ import { join } from "node:path";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { describe, expect, it } from "vitest";
 import { createRuntime } from "../../functions/runtime.js";
-import { builtinFleet } from "../../lib/catalogue.js";
 import { PrerequisiteError, ValidationError } from "../../lib/errors.js";
-import { findSystem } from "../../lib/fleet.js";
 import {
   databaseOverride,
   libpqEnv,
@@ -16,6 +14,7 @@ import {
 } from "../../lib/postgres/connection.js";
 import { sslOptions } from "../../lib/postgres/server.js";
 import { rdsCaBundle } from "../../lib/postgres/tls.js";
+import { builtinFleet, findSystem } from "../../systems/index.js";
 import { type Database, type System, systemSchema } from "../../systems/schema.js";
 import { tempDirs } from "../helpers/files.js";
 

@@ -2,13 +2,13 @@ import { readFileSync } from "node:fs";
 import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { mockClient } from "aws-sdk-client-mock";
 import { afterEach, describe, expect, it } from "vitest";
-import { builtinFleet } from "../../lib/catalogue.js";
 import { PrerequisiteError, ValidationError } from "../../lib/errors.js";
-import { findSystem } from "../../lib/fleet.js";
 import { libpqEnv, parseDatabaseUrl, resolveConnection } from "../../lib/postgres/connection.js";
 import { sslOptions } from "../../lib/postgres/server.js";
 import { rdsCaBundleFile } from "../../lib/postgres/tls.js";
 import { chooseTool, type PgTool, parseToolVersion } from "../../lib/postgres/tools.js";
+import { builtinFleet, findSystem } from "../../systems/index.js";
+import { ACCOUNT_ID } from "../helpers/aws-account.js";
 
 const tools: PgTool[] = [
   { path: "/usr/lib/postgresql/15/bin/pg_dump", version: "15.18", major: 15 },
@@ -50,7 +50,7 @@ describe("database connections", () => {
 
   it("reads an RDS-format secret and connects with verify-full against the bundled RDS CAs", async () => {
     secrets.on(GetSecretValueCommand, { SecretId: "partpal-ims/rds" }).resolves({
-      ARN: "arn:aws:secretsmanager:af-south-1:123456789012:secret:partpal-ims/rds-AbCdEf",
+      ARN: `arn:aws:secretsmanager:af-south-1:${ACCOUNT_ID}:secret:partpal-ims/rds-AbCdEf`,
       Name: "partpal-ims/rds",
       VersionId: "EXAMPLE1-90ab-cdef-fedc-ba987EXAMPLE",
       SecretString: JSON.stringify({

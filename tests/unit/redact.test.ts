@@ -1,12 +1,12 @@
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { builtinFleet } from "../../lib/catalogue.js";
 import { createLogger } from "../../lib/logger.js";
 import { redactText, redactValue } from "../../lib/redact.js";
-import { executeRun } from "../../lib/runner.js";
 import { ReportBuilder } from "../../runbooks/report.js";
+import { executeRun } from "../../runbooks/runner.js";
 import type { AnyRunbook, Report } from "../../runbooks/types.js";
+import { builtinFleet } from "../../systems/index.js";
 import { memoryLogger, testClients } from "../helpers/context.js";
 
 describe("secrets never reach logs", () => {

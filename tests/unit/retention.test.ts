@@ -1,10 +1,10 @@
 import { DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { mockClient } from "aws-sdk-client-mock";
 import { afterEach, describe, expect, it } from "vitest";
-import type { CheckedBackup, StoredBackup } from "../../lib/backup/catalog.js";
-import { dumpKey, manifestKey } from "../../lib/backup/layout.js";
-import { decideRetention } from "../../lib/backup/retention.js";
-import { pruneBackupsRunbook } from "../../runbooks/prune-backups.js";
+import type { CheckedBackup, StoredBackup } from "../../runbooks/backup/catalog.js";
+import { dumpKey, manifestKey } from "../../runbooks/backup/layout.js";
+import { decideRetention } from "../../runbooks/backup/retention.js";
+import { pruneBackupsRunbook } from "../../runbooks/prune-backups/index.js";
 import { testClients, testContext } from "../helpers/context.js";
 
 const NOW = new Date("2026-11-21T10:00:00Z");

@@ -1,8 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { builtinFleet } from "../../lib/catalogue.js";
-import { findSystem, parseFleet } from "../../lib/fleet.js";
 import { ezTracking } from "../../systems/ez-tracking.js";
 import { flashSale } from "../../systems/flash-sale.js";
+import { builtinFleet, findSystem, parseFleet } from "../../systems/index.js";
 
 const parse = (system: Record<string, unknown>) => () => parseFleet({ systems: [system] }, { source: "test.json" });
 

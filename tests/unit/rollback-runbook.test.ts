@@ -3,10 +3,7 @@ import { join } from "node:path";
 import { CloudWatchClient, DescribeAlarmsCommand } from "@aws-sdk/client-cloudwatch";
 import { mockClient } from "aws-sdk-client-mock";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { builtinFleet } from "../../lib/catalogue.js";
 import { UnknownNameError, ValidationError } from "../../lib/errors.js";
-import { findSystem } from "../../lib/fleet.js";
-import { parseRunbookInput } from "../../lib/runner.js";
 import { healthProbeRunbook } from "../../runbooks/health-probe/index.js";
 import { rollbackRunbook } from "../../runbooks/rollback/index.js";
 import {
@@ -16,6 +13,8 @@ import {
   LAST_ROLLBACK_TAG,
   ROLLED_BACK_FROM_TAG,
 } from "../../runbooks/rollback/tags.js";
+import { parseRunbookInput } from "../../runbooks/runner.js";
+import { builtinFleet, findSystem } from "../../systems/index.js";
 import type { System } from "../../systems/schema.js";
 import { testContext } from "../helpers/context.js";
 import { SimClock, SimulatedEcs, taskDefinitionArn } from "../helpers/simulated-ecs.js";

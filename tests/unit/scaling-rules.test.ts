@@ -1,12 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { ValidationError } from "../../lib/errors.js";
-import { decideScaleDown, decideScaleUp, type ScaleDownInput } from "../../lib/scaling/decide.js";
-import { deploymentActivity } from "../../lib/scaling/ecs.js";
-import { TagFormatError } from "../../lib/scaling/errors.js";
-import { chunk, createLimiter, mapPool } from "../../lib/scaling/pool.js";
-import { resolvePrice } from "../../lib/scaling/prices.js";
-import { isThrottlingError, retryThrottled } from "../../lib/scaling/retry.js";
-import { estimateSavings } from "../../lib/scaling/savings.js";
+import { chunk, createLimiter, mapPool } from "../../lib/pool.js";
+import { isThrottlingError, retryThrottled } from "../../lib/retry.js";
+import { decideScaleDown, decideScaleUp, type ScaleDownInput } from "../../runbooks/scaling/decide.js";
+import { deploymentActivity } from "../../runbooks/scaling/ecs.js";
+import { TagFormatError } from "../../runbooks/scaling/errors.js";
+import { resolvePrice } from "../../runbooks/scaling/prices.js";
+import { estimateSavings } from "../../runbooks/scaling/savings.js";
 import {
   type CapacityRecord,
   formatRecord,
@@ -17,8 +17,8 @@ import {
   readKeepAwake,
   readOptOut,
   readRecord,
-} from "../../lib/scaling/tags.js";
-import { resolveUntil, untilSyntaxProblem } from "../../lib/scaling/until.js";
+} from "../../runbooks/scaling/tags.js";
+import { resolveUntil, untilSyntaxProblem } from "../../runbooks/scaling/until.js";
 import {
   nightHours,
   type OffHoursPolicy,
@@ -26,7 +26,7 @@ import {
   offHoursState,
   stateForRun,
   weeklyOffHours,
-} from "../../lib/scaling/window.js";
+} from "../../runbooks/scaling/window.js";
 
 const at = (iso: string) => new Date(iso);
 const NOW = at("2026-11-23T16:00:30Z"); // Monday 18:00:30 SAST

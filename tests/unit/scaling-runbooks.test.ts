@@ -19,16 +19,16 @@ import { DescribeClusterCommand } from "@aws-sdk/client-eks";
 import { mockClient } from "aws-sdk-client-mock";
 import { describe, expect, it } from "vitest";
 import type { AwsClients } from "../../lib/aws/clients.js";
-import { KEEP_AWAKE_TAG, OPT_OUT_TAG, RECORD_TAG } from "../../lib/scaling/tags.js";
-import { keepAwakeRunbook } from "../../runbooks/keep-awake.js";
-import { scaleDownRunbook } from "../../runbooks/scale-down.js";
-import { scaleUpRunbook } from "../../runbooks/scale-up.js";
+import { keepAwakeRunbook } from "../../runbooks/keep-awake/index.js";
+import { scaleDownRunbook } from "../../runbooks/scale-down/index.js";
+import { scaleUpRunbook } from "../../runbooks/scale-up/index.js";
+import { KEEP_AWAKE_TAG, OPT_OUT_TAG, RECORD_TAG } from "../../runbooks/scaling/tags.js";
 import type { AnyRunbook, Report } from "../../runbooks/types.js";
 import { type System, type SystemInput, systemSchema } from "../../systems/schema.js";
+import { ACCOUNT_ID, REGION } from "../helpers/aws-account.js";
 import { testClients, testContext } from "../helpers/context.js";
 
-const REGION = "us-east-1";
-const ACCOUNT = "123456789012";
+const ACCOUNT = ACCOUNT_ID;
 const CLUSTER = "shop";
 const MON_EVENING = "2026-11-23T16:00:30Z"; // Monday 18:00:30 SAST
 const TUE_MORNING = "2026-11-24T05:00:20Z"; // Tuesday 07:00:20 SAST

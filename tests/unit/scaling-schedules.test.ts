@@ -1,15 +1,15 @@
 import { describe, expect, it } from "vitest";
 import { nextRuns, parseScheduleExpression } from "../../lib/cron.js";
-import { parseFleet } from "../../lib/fleet.js";
-import { planRuns } from "../../lib/plan.js";
-import { scalingPermissions, scalingPlanNote } from "../../lib/scaling/scope.js";
-import { offHoursCrons } from "../../lib/scaling/window.js";
-import { keepAwakeRunbook } from "../../runbooks/keep-awake.js";
-import { scaleDownRunbook } from "../../runbooks/scale-down.js";
-import { scaleUpRunbook } from "../../runbooks/scale-up.js";
+import { keepAwakeRunbook } from "../../runbooks/keep-awake/index.js";
+import { scaleDownRunbook } from "../../runbooks/scale-down/index.js";
+import { scaleUpRunbook } from "../../runbooks/scale-up/index.js";
+import { scalingPermissions, scalingPlanNote } from "../../runbooks/scaling/scope.js";
+import { offHoursCrons } from "../../runbooks/scaling/window.js";
 import { offHoursSchedules, scalingSchedules } from "../../schedules/scaling.js";
-import { builtinSystems } from "../../systems/index.js";
+import { planRuns } from "../../schedules/upcoming.js";
+import { builtinSystems, parseFleet } from "../../systems/index.js";
 import { type SystemInput, systemSchema } from "../../systems/schema.js";
+import { ACCOUNT_ID } from "../helpers/aws-account.js";
 
 const registry = [scaleDownRunbook, scaleUpRunbook, keepAwakeRunbook];
 const fleet = parseFleet(
@@ -165,20 +165,20 @@ describe("Flash Sale keeps its floor of 10", () => {
 describe("least-privilege IAM", () => {
   const ecsSystem = systemSchema.parse({
     ...(builtinSystems.find((s) => s.id === "ez-tracking") as SystemInput),
-    account: { region: "us-east-1", accountId: "123456789012" },
+    account: { region: "us-east-1", accountId: ACCOUNT_ID },
     offHours: { enabled: true, start: "19:00", end: "07:00", floor: 1, targets: ["backend"] },
   });
 
   it("scale-down: ECS writes only on the targeted services' ARNs", () => {
     const permissions = scalingPermissions(ecsSystem, "scale-down");
     const ecs = permissions.find((p) => p.actions.includes("ecs:UpdateService"));
-    expect(ecs?.resources).toEqual(["arn:aws:ecs:us-east-1:123456789012:service/ez-tracking/backend"]);
+    expect(ecs?.resources).toEqual([`arn:aws:ecs:us-east-1:${ACCOUNT_ID}:service/ez-tracking/backend`]);
     expect(ecs?.actions.sort()).toEqual(
       ["ecs:DescribeServices", "ecs:ListTagsForResource", "ecs:TagResource", "ecs:UpdateService"].sort(),
     );
     expect(
       permissions.find((p) => p.actions.includes("application-autoscaling:RegisterScalableTarget"))?.resources,
-    ).toEqual(["arn:aws:application-autoscaling:us-east-1:123456789012:scalable-target/*"]);
+    ).toEqual([`arn:aws:application-autoscaling:us-east-1:${ACCOUNT_ID}:scalable-target/*`]);
     expect(permissions.flatMap((p) => p.actions).some((a) => a.endsWith("*"))).toBe(false);
   });
 
@@ -186,8 +186,8 @@ describe("least-privilege IAM", () => {
     const permissions = scalingPermissions(ecsSystem, "scale-up");
     const ecs = permissions.find((p) => p.actions.includes("ecs:UpdateService"));
     expect(ecs?.resources).toEqual([
-      "arn:aws:ecs:us-east-1:123456789012:service/ez-tracking/frontend",
-      "arn:aws:ecs:us-east-1:123456789012:service/ez-tracking/backend",
+      `arn:aws:ecs:us-east-1:${ACCOUNT_ID}:service/ez-tracking/frontend`,
+      `arn:aws:ecs:us-east-1:${ACCOUNT_ID}:service/ez-tracking/backend`,
     ]);
     expect(ecs?.actions).toContain("ecs:UntagResource");
     expect(ecs?.actions).not.toContain("ecs:TagResource");

@@ -1,12 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { notifyResources } from "../../deploy/alarms.js";
 import { deploymentPlan } from "../../deploy/plan.js";
-import { builtinFleet } from "../../lib/catalogue.js";
 import { runbooks } from "../../runbooks/index.js";
+import { builtinFleet } from "../../systems/index.js";
+import { DEPLOY_ACCOUNT_ID, DEPLOYMENT } from "../helpers/aws-account.js";
 
-const options = { accountId: "111122223333", region: "us-east-1", stage: "production" };
-const SLACK = "arn:aws:secretsmanager:us-east-1:111122223333:secret:ops/slack-AbCdEf";
-const PAGERDUTY = "arn:aws:secretsmanager:us-east-1:111122223333:secret:ops/pagerduty-AbCdEf";
+const options = DEPLOYMENT;
+const SLACK = `arn:aws:secretsmanager:us-east-1:${DEPLOY_ACCOUNT_ID}:secret:ops/slack-AbCdEf`;
+const PAGERDUTY = `arn:aws:secretsmanager:us-east-1:${DEPLOY_ACCOUNT_ID}:secret:ops/pagerduty-AbCdEf`;
 
 describe("the deployment plan delivers alarms to people", () => {
   const plan = deploymentPlan(builtinFleet(), runbooks, {
@@ -26,7 +27,7 @@ describe("the deployment plan delivers alarms to people", () => {
       detail: { alarmName: [{ prefix: "ops-autopilot-production-" }] },
     });
     expect(delivery?.reminder).toMatchObject({ expression: "rate(15 minutes)", event: { kind: "alarm-reminders" } });
-    expect(delivery?.stateBucket.name).toBe("ops-autopilot-production-state-111122223333-us-east-1");
+    expect(delivery?.stateBucket.name).toBe(`ops-autopilot-production-state-${DEPLOY_ACCOUNT_ID}-us-east-1`);
     expect(delivery?.function.environment).toMatchObject({
       OPS_ALARM_STATE_BUCKET: delivery?.stateBucket.name,
       OPS_SLACK_SECRET_ID: SLACK,
@@ -59,7 +60,7 @@ describe("the deployment plan delivers alarms to people", () => {
     // PartPal's CPU alarm remediates with scale-up (EKS): DescribeCluster on PartPal's cluster. Flash Sale's
     // latency alarm (rollback) is not deployed until loadBalancers[] binds it, so nothing may update ECS.
     const describe = statements.filter((s) => s.actions.includes("eks:DescribeCluster")).flatMap((s) => s.resources);
-    expect(describe).toEqual(["arn:aws:eks:af-south-1:111122223333:cluster/partpal-ims"]);
+    expect(describe).toEqual([`arn:aws:eks:af-south-1:${DEPLOY_ACCOUNT_ID}:cluster/partpal-ims`]);
     expect(statements.some((s) => s.actions.includes("ecs:UpdateService"))).toBe(false);
   });
 

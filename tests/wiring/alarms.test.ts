@@ -10,11 +10,10 @@ import {
   fleetUnboundAlarms,
   metricAlarmArgs,
 } from "../../alarms/index.js";
-import { builtinFleet } from "../../lib/catalogue.js";
-import { parseFleet } from "../../lib/fleet.js";
-import { parseRunbookInput } from "../../lib/runner.js";
 import { runbooks } from "../../runbooks/index.js";
-import { builtinSystems } from "../../systems/index.js";
+import { parseRunbookInput } from "../../runbooks/runner.js";
+import { builtinFleet, builtinSystems, parseFleet } from "../../systems/index.js";
+import { ACCOUNT_ID } from "../helpers/aws-account.js";
 
 type Published = Record<string, Record<string, string[][]>>;
 const published = JSON.parse(
@@ -178,8 +177,8 @@ describe("remediation wiring", () => {
 describe("alarm function deployment data (alarms/deploy.ts)", () => {
   const resources = {
     stateBucketArn: "arn:aws:s3:::ops-autopilot-state",
-    smsTopicArn: "arn:aws:sns:us-east-1:123456789012:ops-oncall-sms",
-    slackSecretArn: "arn:aws:secretsmanager:us-east-1:123456789012:secret:ops/slack-AbCdEf",
+    smsTopicArn: `arn:aws:sns:us-east-1:${ACCOUNT_ID}:ops-oncall-sms`,
+    slackSecretArn: `arn:aws:secretsmanager:us-east-1:${ACCOUNT_ID}:secret:ops/slack-AbCdEf`,
   };
 
   it("the rule matches this stage's alarm state changes only", () => {

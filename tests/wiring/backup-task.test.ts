@@ -1,11 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { deploymentPlan } from "../../deploy/plan.js";
-import { builtinFleet } from "../../lib/catalogue.js";
-import type { Fleet } from "../../lib/fleet.js";
 import { runbooks } from "../../runbooks/index.js";
+import type { Fleet } from "../../systems/index.js";
+import { builtinFleet } from "../../systems/index.js";
 import { systemSchema } from "../../systems/schema.js";
+import { DEPLOY_ACCOUNT_ID, DEPLOYMENT } from "../helpers/aws-account.js";
 
-const options = { accountId: "111122223333", region: "us-east-1", stage: "production" };
+const options = DEPLOYMENT;
 const network = { subnetIds: ["subnet-0abc1234", "subnet-0abc5678"], securityGroupIds: ["sg-0def5678"] };
 
 /** The built-in fleet with ODE's (us-east-1) backups able to go to the task. */
@@ -51,6 +52,30 @@ describe("the deployment's Fargate backup task", () => {
     ]);
   });
 
+  it("the task may publish its report metrics, in ops-autopilot's namespace only, to the alarms' region", () => {
+    // PartPal runs in af-south-1: its task (and its awslogs group) is there, the alarms are in us-east-1.
+    const fleet = builtinFleet();
+    const partpal = {
+      ...fleet,
+      systems: fleet.systems.map((s) =>
+        s.id === "partpal-ims" && s.backup
+          ? systemSchema.parse({ ...s, backup: { ...s.backup, fargate: network } })
+          : s,
+      ),
+    };
+    const [far] = deploymentPlan(partpal, runbooks, options).backupTasks;
+    expect(far?.region).toBe("af-south-1");
+    expect(far?.environment.OPS_METRICS_REGION).toBe("us-east-1");
+    expect(far?.taskRole.permissions.filter((p) => p.actions.includes("cloudwatch:PutMetricData"))).toEqual([
+      {
+        sid: "ReportMetrics",
+        actions: ["cloudwatch:PutMetricData"],
+        resources: ["*"],
+        conditions: [{ test: "StringEquals", variable: "cloudwatch:namespace", values: ["OpsAutopilot"] }],
+      },
+    ]);
+  });
+
   it("the backup functions are told the task and may start exactly it, passing exactly its two roles", () => {
     for (const fn of plan.functions.filter((f) => f.runbook === "backup")) {
       expect(fn.environment).toMatchObject({
@@ -60,12 +85,12 @@ describe("the deployment's Fargate backup task", () => {
       });
       const runTask = fn.permissions.filter((p) => p.actions.includes("ecs:RunTask"));
       expect(runTask.flatMap((p) => p.resources)).toEqual([
-        "arn:aws:ecs:us-east-1:111122223333:task-definition/ops-autopilot-backup:*",
+        `arn:aws:ecs:us-east-1:${DEPLOY_ACCOUNT_ID}:task-definition/ops-autopilot-backup:*`,
       ]);
       const passRole = fn.permissions.filter((p) => p.actions.includes("iam:PassRole"));
       expect(passRole.flatMap((p) => p.resources)).toEqual([
-        `arn:aws:iam::111122223333:role/${task?.taskRole.name}`,
-        `arn:aws:iam::111122223333:role/${task?.executionRole.name}`,
+        `arn:aws:iam::${DEPLOY_ACCOUNT_ID}:role/${task?.taskRole.name}`,
+        `arn:aws:iam::${DEPLOY_ACCOUNT_ID}:role/${task?.executionRole.name}`,
       ]);
     }
     // No other function gets either.

@@ -4,16 +4,18 @@ import { describe, expect, it } from "vitest";
 import { fleetAlarms } from "../../alarms/index.js";
 import { deploymentPlan, NO_RESOURCE_LEVEL } from "../../deploy/plan.js";
 import { backupBucketLifecycleRules, PRUNED_VERSION_DAYS } from "../../lib/backup/bucket-lifecycle.js";
-import { builtinFleet } from "../../lib/catalogue.js";
 import { parseScheduleExpression } from "../../lib/cron.js";
 import { isValidTimeZone } from "../../lib/timezone.js";
 import { runbooks } from "../../runbooks/index.js";
+import type { Permission } from "../../runbooks/types.js";
 import { builtinSchedules } from "../../schedules/index.js";
+import { builtinFleet } from "../../systems/index.js";
+import { DEPLOYMENT } from "../helpers/aws-account.js";
 
 const root = join(import.meta.dirname, "..", "..");
 const fleet = builtinFleet();
 const systemIds = fleet.systems.map((s) => s.id);
-const plan = deploymentPlan(fleet, runbooks, { accountId: "111122223333", region: "us-east-1", stage: "production" });
+const plan = deploymentPlan(fleet, runbooks, DEPLOYMENT);
 
 describe("schedules", () => {
   it("exist, and every one names a registered runbook and a known system", () => {
@@ -82,26 +84,13 @@ describe("runbooks", () => {
   });
 
   it("declare least-privilege IAM for every system they are scheduled for", () => {
-    for (const schedule of fleet.schedules) {
-      const runbook = runbooks.find((r) => r.name === schedule.runbook);
-      const system = fleet.systems.find((s) => s.id === schedule.system);
-      if (!runbook || !system) throw new Error(schedule.id);
+    for (const { schedule, runbook, system } of scheduledRuns()) {
       const permissions = runbook.permissions(system);
       // A run that will only report "skipped" (e.g. EKS targets) needs no permission at all.
       const skipped = runbook.planNote?.(system, schedule.input)?.startsWith("skipped:") ?? false;
       if (skipped) expect(permissions, schedule.id).toEqual([]);
       else expect(permissions.length, schedule.id).toBeGreaterThan(0);
-      for (const statement of permissions) {
-        for (const action of statement.actions) expect(action, schedule.id).toMatch(/^[a-z0-9-]+:[A-Z][A-Za-z]+$/);
-        expect(statement.resources.length, schedule.id).toBeGreaterThan(0);
-        for (const resource of statement.resources) {
-          if (resource !== "*") continue;
-          expect(
-            statement.actions.every((a) => NO_RESOURCE_LEVEL.has(a)),
-            `${schedule.id} ${statement.actions}`,
-          ).toBe(true);
-        }
-      }
+      for (const statement of permissions) expectLeastPrivilege(statement, schedule.id);
     }
   });
 
@@ -134,10 +123,7 @@ describe("runbooks", () => {
     ];
     for (const { region, partition } of cases) {
       let checked = 0;
-      for (const schedule of fleet.schedules) {
-        const runbook = runbooks.find((r) => r.name === schedule.runbook);
-        const base = fleet.systems.find((s) => s.id === schedule.system);
-        if (!runbook || !base) throw new Error(schedule.id);
+      for (const { schedule, runbook, system: base } of scheduledRuns()) {
         const system = { ...base, account: { ...base.account, region } };
         // ARNs the catalogue spells out in full are the operator's to get right; built ones are ours.
         const given = JSON.stringify(base);
@@ -161,6 +147,28 @@ describe("runbooks", () => {
     expect(resources.some((r) => r.includes("flash-sale"))).toBe(false);
   });
 });
+
+/** Every schedule with the runbook and the system it names (a name that resolves to nothing fails here). */
+function scheduledRuns() {
+  return fleet.schedules.map((schedule) => {
+    const runbook = runbooks.find((r) => r.name === schedule.runbook);
+    const system = fleet.systems.find((s) => s.id === schedule.system);
+    if (!runbook || !system) throw new Error(schedule.id);
+    return { schedule, runbook, system };
+  });
+}
+
+/** Real-looking actions on named resources; `*` only for actions that support no resource. */
+function expectLeastPrivilege(statement: Permission, where: string): void {
+  for (const action of statement.actions) expect(action, where).toMatch(/^[a-z0-9-]+:[A-Z][A-Za-z]+$/);
+  expect(statement.resources.length, where).toBeGreaterThan(0);
+  if (statement.resources.includes("*")) {
+    expect(
+      statement.actions.every((a) => NO_RESOURCE_LEVEL.has(a)),
+      `${where} ${statement.actions}`,
+    ).toBe(true);
+  }
+}
 
 describe("alarms", () => {
   it("every system with backups has a freshness alarm at its limit; missing data breaches", () => {

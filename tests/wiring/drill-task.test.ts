@@ -1,8 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { deploymentPlan } from "../../deploy/plan.js";
-import { builtinFleet } from "../../lib/catalogue.js";
-import type { Fleet } from "../../lib/fleet.js";
 import { runbooks } from "../../runbooks/index.js";
+import { builtinFleet, type Fleet } from "../../systems/index.js";
 import { systemSchema } from "../../systems/schema.js";
 
 const options = { accountId: "111122223333", region: "us-east-1", stage: "production" };

@@ -9,19 +9,20 @@ import {
   type PlannedFunction,
 } from "../../deploy/plan.js";
 import { assertPinned, createRuntime } from "../../functions/runtime.js";
-import { builtinFleet } from "../../lib/catalogue.js";
 import { scratchInstanceSystemPrefix } from "../../lib/drill/names.js";
-import type { Fleet } from "../../lib/fleet.js";
 import { withAccount } from "../../lib/iam.js";
 import { runbooks } from "../../runbooks/index.js";
 import type { AnyRunbook, Permission } from "../../runbooks/types.js";
+import type { Fleet } from "../../systems/index.js";
+import { builtinFleet } from "../../systems/index.js";
 import type { System } from "../../systems/schema.js";
+import { DEPLOY_ACCOUNT_ID, DEPLOYMENT, OTHER_ACCOUNT_ID } from "../helpers/aws-account.js";
 import { memoryLogger } from "../helpers/context.js";
 
-const ACCOUNT = "111122223333";
-const OTHER_ACCOUNT = "444455556666";
+const ACCOUNT = DEPLOY_ACCOUNT_ID;
+const OTHER_ACCOUNT = OTHER_ACCOUNT_ID;
 const fleet = builtinFleet();
-const options = { accountId: ACCOUNT, region: "us-east-1", stage: "production" };
+const options = DEPLOYMENT;
 
 /** The built-in fleet with ODE in another account, reached through a role with an external id. */
 function crossAccountFleet(externalId?: string): Fleet {
@@ -68,27 +69,46 @@ const ACCOUNT_WIDE: { pattern: RegExp; actions: string[]; why: string }[] = [
 
 /** Why a resource does not belong to the system (undefined when it does). */
 function foreignTo(resource: string, statement: Permission, system: System, auditBucket: string): string | undefined {
-  const backup = system.backup;
-  const ownKeys = backup ? [`${backup.prefix}/${system.id}/`, `drills/${system.id}/`] : [];
   const s3 = /^arn:aws[a-z-]*:s3:::([^/]+)(?:\/(.*))?$/.exec(resource);
-  if (s3) {
-    const [, bucket, key] = s3;
-    if (bucket === auditBucket) return key === `audit/${system.id}/*` ? undefined : "another system's audit keys";
-    if (bucket !== backup?.bucket) return "not the system's bucket";
-    if (key === undefined) {
-      const prefixes = statement.conditions?.find((c) => c.variable === "s3:prefix")?.values ?? [];
-      return prefixes.length > 0 && prefixes.every((p) => ownKeys.some((k) => p.startsWith(k)))
-        ? undefined
-        : "bucket-wide listing";
-    }
-    return ownKeys.some((k) => key.startsWith(k)) ? undefined : "keys outside the system's prefixes";
-  }
+  if (s3) return foreignS3(s3[1] as string, s3[2], { statement, system, auditBucket });
   if (resource === system.account.roleArn) return statement.actions.join() === "sts:AssumeRole" ? undefined : "role";
   const parts = resource.split(":");
   const [, , service, region, account] = parts;
   const name = parts.slice(5).join(":");
   if (account !== system.account.accountId) return `account ${account} is not the system's`;
   if (service !== "iam" && region !== system.account.region) return `region ${region} is not the system's`;
+  if (ownedNames(system).includes(name)) return undefined;
+  if (name === "key/*") {
+    return statement.conditions?.some((c) => c.variable === "kms:ViaService") ? undefined : "any key, directly";
+  }
+  const wide = ACCOUNT_WIDE.find((w) => w.pattern.test(name));
+  if (wide && statement.actions.every((a) => wide.actions.includes(a))) return undefined;
+  return `${name} is not one of the system's resources`;
+}
+
+/** An S3 bucket or key: the system's audit keys, its backup bucket's own prefixes, or listing limited to them. */
+function foreignS3(
+  bucket: string,
+  key: string | undefined,
+  args: { statement: Permission; system: System; auditBucket: string },
+): string | undefined {
+  const { statement, system, auditBucket } = args;
+  const backup = system.backup;
+  const ownKeys = backup ? [`${backup.prefix}/${system.id}/`, `drills/${system.id}/`] : [];
+  if (bucket === auditBucket) return key === `audit/${system.id}/*` ? undefined : "another system's audit keys";
+  if (bucket !== backup?.bucket) return "not the system's bucket";
+  if (key === undefined) {
+    const prefixes = statement.conditions?.find((c) => c.variable === "s3:prefix")?.values ?? [];
+    return prefixes.length > 0 && prefixes.every((p) => ownKeys.some((k) => p.startsWith(k)))
+      ? undefined
+      : "bucket-wide listing";
+  }
+  return ownKeys.some((k) => key.startsWith(k)) ? undefined : "keys outside the system's prefixes";
+}
+
+/** The resource names (an ARN after its account) that are the system's own. */
+function ownedNames(system: System): string[] {
+  const backup = system.backup;
   const instances = system.databases.flatMap((d) => (d.rdsInstanceId ? [d.rdsInstanceId] : []));
   const secrets = system.databases.flatMap((d) =>
     d.credentials.source === "secrets-manager" ? [`secret:${d.credentials.secretId}-??????`] : [],
@@ -98,7 +118,7 @@ function foreignTo(resource: string, statement: Permission, system: System, audi
   const repositories = (system.ecr?.repositories ?? []).map((r) =>
     typeof r === "string" ? r : (r as unknown as { name: string }).name,
   );
-  const owned = [
+  return [
     ...repositories.map((r) => `repository/${r}`),
     ...instances.flatMap((i) => [`db:${i}`, `snapshot:rds:${i}-*`, `snapshot:${i}-*`]),
     // Scratch instances of this system's drills (their prefix carries a hash of the system id).
@@ -108,48 +128,47 @@ function foreignTo(resource: string, statement: Permission, system: System, audi
     ...(system.runtime.kind === "eks" ? [`cluster/${system.runtime.cluster}`] : []),
     ...(backup?.kmsKeyId ? [`key/${backup.kmsKeyId}`] : []),
   ];
-  if (owned.includes(name)) return undefined;
-  if (name === "key/*") {
-    return statement.conditions?.some((c) => c.variable === "kms:ViaService") ? undefined : "any key, directly";
-  }
-  const wide = ACCOUNT_WIDE.find((w) => w.pattern.test(name));
-  if (wide && statement.actions.every((a) => wide.actions.includes(a))) return undefined;
-  return `${name} is not one of the system's resources`;
 }
 
 /** Every rule of the acceptance line, over every function of a plan. */
 function policyProblems(plan: DeploymentPlan, systems: readonly System[]): string[] {
-  const problems: string[] = [];
   const notify = notifyResources({ accountId: plan.accountId, region: plan.region, stage: plan.stage });
   const notifyTopics = [notify.smsTopic.arn, notify.emailTopic.arn];
-  for (const fn of plan.functions) {
+  return plan.functions.flatMap((fn) => {
     const own = fn.systems.map((id) => {
       const system = systems.find((s) => s.id === id);
       if (!system) throw new Error(id);
       return withAccount(system, plan.accountId);
     });
-    for (const statement of statementsOf(fn)) {
-      for (const action of statement.actions) {
-        if (action.includes("*")) problems.push(`${fn.id}: action ${action}`);
-      }
-      for (const resource of statement.resources) {
-        if (resource === "*") {
-          if (!statement.actions.every((a) => NO_RESOURCE_LEVEL.has(a)))
-            problems.push(`${fn.id}: * for ${statement.actions}`);
-          continue;
-        }
-        if (resource.split(":")[4] === "*") problems.push(`${fn.id}: ${resource} has a * account`);
-        // The stage's own notification topics: publishing to them, and nothing else, is every function's.
-        if (notifyTopics.includes(resource)) {
-          if (!statement.actions.every((a) => a === "sns:Publish"))
-            problems.push(`${fn.id}: ${statement.actions} on ${resource}`);
-          continue;
-        }
-        const reasons = own.map((s) => foreignTo(resource, statement, s, plan.auditBucket));
-        if (reasons.every((r) => r !== undefined)) problems.push(`${fn.id}: ${resource} (${reasons.join("; ")})`);
-      }
-    }
+    return statementsOf(fn).flatMap((statement) => [
+      ...statement.actions.filter((a) => a.includes("*")).map((a) => `${fn.id}: action ${a}`),
+      ...statement.resources.flatMap((resource) =>
+        resourceProblems(fn.id, statement, { resource, own, notifyTopics, auditBucket: plan.auditBucket }),
+      ),
+    ]);
+  });
+}
+
+/** The problems of one resource of one statement of a function that serves `own`. */
+function resourceProblems(
+  fnId: string,
+  statement: Permission,
+  args: { resource: string; own: System[]; notifyTopics: string[]; auditBucket: string },
+): string[] {
+  const { resource, own, notifyTopics, auditBucket } = args;
+  if (resource === "*") {
+    return statement.actions.every((a) => NO_RESOURCE_LEVEL.has(a)) ? [] : [`${fnId}: * for ${statement.actions}`];
   }
+  const problems: string[] = [];
+  if (resource.split(":")[4] === "*") problems.push(`${fnId}: ${resource} has a * account`);
+  // The stage's own notification topics: publishing to them, and nothing else, is every function's.
+  if (notifyTopics.includes(resource)) {
+    if (!statement.actions.every((a) => a === "sns:Publish"))
+      problems.push(`${fnId}: ${statement.actions} on ${resource}`);
+    return problems;
+  }
+  const reasons = own.map((s) => foreignTo(resource, statement, s, auditBucket));
+  if (reasons.every((r) => r !== undefined)) problems.push(`${fnId}: ${resource} (${reasons.join("; ")})`);
   return problems;
 }
 
@@ -343,7 +362,7 @@ describe("functions serve explicit systems and run one runbook", () => {
       destructive: false,
       input: z.object({}),
       permissions: () => [
-        { actions: ["ecs:UpdateService"], resources: ["arn:aws:ecs:us-east-1:111122223333:service/x/y"] },
+        { actions: ["ecs:UpdateService"], resources: [`arn:aws:ecs:us-east-1:${DEPLOY_ACCOUNT_ID}:service/x/y`] },
       ],
       run: async () => {
         throw new Error("never");
@@ -444,8 +463,9 @@ describe("the plan refuses a policy that breaks the rules", () => {
     [{ actions: ["s3:*"], resources: ["arn:aws:s3:::partpal-ims-backups/x"] }, /action "s3:\*" has a wildcard/],
     [{ actions: ["rds:DescribeDBInstances"], resources: ["arn:aws:rds:us-east-1:*:db:x"] }, /"\*" account/],
     [{ actions: ["s3:ListBucket"], resources: ["arn:aws:s3:::partpal-ims-backups"] }, /without an s3:prefix/],
-    [{ actions: ["kms:Decrypt"], resources: ["arn:aws:kms:us-east-1:111122223333:key/k"] }, /kms:ViaService/],
+    [{ actions: ["kms:Decrypt"], resources: [`arn:aws:kms:us-east-1:${DEPLOY_ACCOUNT_ID}:key/k`] }, /kms:ViaService/],
     [{ actions: ["ecs:UpdateService"], resources: ["*"] }, /resource "\*"/],
+    [{ actions: ["cloudwatch:PutMetricData"], resources: ["*"] }, /PutMetricData without a cloudwatch:namespace/],
     [
       { actions: ["s3:DeleteObject"], resources: [`arn:aws:s3:::${plan.auditBucket}/audit/partpal-ims/*`] },
       /only s3:PutObject on its systems' audit prefix/,

@@ -1,8 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { builtinFleet } from "../../lib/catalogue.js";
-import { findSystem } from "../../lib/fleet.js";
+import { builtinFleet, findSystem } from "../../systems/index.js";
 
 /**
  * The catalogue must say what the guides say. The numbers are read from docs/POLICIES.md (the distilled

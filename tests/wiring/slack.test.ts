@@ -1,13 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { deploymentPlan } from "../../deploy/plan.js";
-import { builtinFleet } from "../../lib/catalogue.js";
-import { type Fleet, parseFleet } from "../../lib/fleet.js";
 import { runbooks } from "../../runbooks/index.js";
 import { builtinSchedules } from "../../schedules/index.js";
-import { builtinSystems } from "../../systems/index.js";
+import { builtinFleet, builtinSystems, type Fleet, parseFleet } from "../../systems/index.js";
 import type { SystemInput } from "../../systems/schema.js";
+import { DEPLOY_ACCOUNT_ID, DEPLOYMENT } from "../helpers/aws-account.js";
 
-const options = { accountId: "111122223333", region: "us-east-1", stage: "production" };
+const options = DEPLOYMENT;
 const names = runbooks.map((r) => r.name);
 
 /** The built-in catalogue with a `slack` section on Flash Sale. */
@@ -41,6 +40,7 @@ describe("the /ops slash command in the deployment plan", () => {
     expect(invoke?.resources).toEqual([
       "arn:aws:lambda:us-east-1:111122223333:function:ops-autopilot-production-worker-backup",
       "arn:aws:lambda:us-east-1:111122223333:function:ops-autopilot-production-worker-prune-backups",
+      "arn:aws:lambda:us-east-1:111122223333:function:ops-autopilot-production-worker-status",
     ]);
     // Nothing else of Lambda, nothing with a wildcard account or action.
     for (const p of slack?.permissions ?? []) {
@@ -51,10 +51,19 @@ describe("the /ops slash command in the deployment plan", () => {
       [["lambda:InvokeFunction"], invoke?.resources],
       [
         ["secretsmanager:GetSecretValue"],
-        ["arn:aws:secretsmanager:us-east-1:111122223333:secret:ops-autopilot/production/slack-??????"],
+        [`arn:aws:secretsmanager:us-east-1:${DEPLOY_ACCOUNT_ID}:secret:ops-autopilot/production/slack-??????`],
       ],
       [["s3:PutObject"], [`arn:aws:s3:::${slack?.replayBucket}/slack/seen/*`]],
       [["s3:GetObject", "s3:PutObject"], [`arn:aws:s3:::${slack?.replayBucket}/slack/approvals/*`]],
+      [
+        ["s3:PutObject"],
+        [`arn:aws:s3:::${plan.auditBucket}/audit/flash-sale/*`, `arn:aws:s3:::${plan.auditBucket}/audit/_slack/*`],
+      ],
+    ]);
+    // Decisions are audited create-only, in the audit bucket the runs write to.
+    expect(slack?.environment.OPS_AUDIT_BUCKET).toBe(plan.auditBucket);
+    expect(slack?.permissions.find((p) => p.sid === "RecordDecisions")?.conditions).toEqual([
+      { test: "Null", variable: "s3:if-none-match", values: ["false"] },
     ]);
     const table = JSON.parse(slack?.environment.OPS_SLACK_ACCESS ?? "{}");
     expect(table.systems["flash-sale"].runbooks["prune-backups"]).toMatchObject({
@@ -63,6 +72,14 @@ describe("the /ops slash command in the deployment plan", () => {
       destructive: true,
     });
     expect(Object.keys(table.systems)).toEqual(["flash-sale"]);
+    // `/ops status` goes to the status runbook's worker, whose IAM is read-only.
+    expect(table.workers.status).toBe("ops-autopilot-production-worker-status");
+    const statusWorker = plan.functions.find((f) => f.kind === "worker" && f.runbook === "status");
+    const writes = (statusWorker?.permissions ?? [])
+      .flatMap((p) => p.actions)
+      .filter((a) => !/:(Describe|List|Get)/.test(a) && !a.startsWith("kms:Decrypt"));
+    // Besides its reads, only what every worker has: its audit records and its notifications.
+    expect([...new Set(writes)].sort()).toEqual(["s3:PutObject", "sns:Publish"]);
     expect(plan.buckets.find((b) => b.kind === "slack")?.name).toBe(slack?.replayBucket);
   });
 
