@@ -19,8 +19,6 @@ import { pipeline } from "node:stream/promises";
 import { parseArgs } from "node:util";
 import { GetObjectCommand } from "@aws-sdk/client-s3";
 import { createAwsClients } from "../lib/aws/clients.js";
-import { chooseRestoreMode } from "../lib/drill/pg-drill.js";
-import type { DrillRecord } from "../lib/drill/record.js";
 import { startLocalPostgres } from "../lib/local/postgres.js";
 import { startLocalS3 } from "../lib/local/s3.js";
 import { ensureDatabase, seedInventory } from "../lib/local/seed.js";
@@ -31,7 +29,9 @@ import { connect } from "../lib/postgres/server.js";
 import { findTools } from "../lib/postgres/tools.js";
 import { inspectBackups } from "../runbooks/backup/catalog.js";
 import { backupRunbook } from "../runbooks/backup/index.js";
-import { restoreDrillRunbook } from "../runbooks/restore-drill.js";
+import { restoreDrillRunbook } from "../runbooks/restore-drill/index.js";
+import { chooseRestoreMode } from "../runbooks/restore-drill/plan.js";
+import type { DrillRecord } from "../runbooks/restore-drill/record.js";
 import type { RunbookContext } from "../runbooks/types.js";
 import { builtinFleet, findSystem } from "../systems/index.js";
 
@@ -86,7 +86,6 @@ try {
     now: () => new Date(),
     dryRun: false,
     notify: { notify: async () => {} },
-    env,
     ...createPorts({ env, secrets: clients.secrets }),
   });
 

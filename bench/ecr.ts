@@ -139,7 +139,6 @@ const ctx: RunbookContext = {
   now: () => NOW,
   dryRun: false,
   notify: silentNotifier,
-  env: {},
   ...createPorts({ env: {}, secrets: createAwsClients({ region: "us-east-1" }).secrets }),
 };
 

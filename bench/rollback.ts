@@ -59,7 +59,6 @@ function context(system: System, clock: SimClock, clients = createAwsClients({ r
     now: clock.now,
     dryRun: false,
     notify: silentNotifier,
-    env: {},
     ...createPorts({ env: {}, secrets: clients.secrets }),
     sleep: clock.sleep,
   };

@@ -252,7 +252,6 @@ async function measure(label: string, runbook: AnyRunbook, at: string, throttleR
     now: () => new Date(now),
     dryRun: false,
     notify: silentNotifier,
-    env: {},
     ...createPorts({ env: {}, secrets: clients.secrets }),
   });
   const input = { concurrency: String(CONCURRENCY) };
@@ -376,7 +375,6 @@ async function measureEks(label: string, runbook: AnyRunbook, at: string, confli
       now: () => new Date(now),
       dryRun: false,
       notify: silentNotifier,
-      env: {},
       ...createPorts({ env: {}, secrets: clients.secrets }),
     });
     const input = { concurrency: String(CONCURRENCY) };

@@ -1,9 +1,9 @@
 import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import middy from "@middy/core";
 import type { Context } from "aws-lambda";
-import { instanceIdOfEvent, rdsInstanceEventSchema } from "../lib/drill/events.js";
-import { findDrillOwner } from "../lib/drill/names.js";
 import { ValidationError } from "../lib/errors.js";
+import { instanceIdOfEvent, rdsInstanceEventSchema } from "../runbooks/drill-continue/events.js";
+import { findDrillOwner } from "../runbooks/restore-drill/names.js";
 import type { Report } from "../runbooks/types.js";
 import { createRuntime, parseEvent, type Runtime, runInLambda } from "./runtime.js";
 

@@ -13,8 +13,7 @@ import { parseSettings, type Settings } from "../lib/settings.js";
 import { runbooks } from "../runbooks/index.js";
 import { executeRun, type RunnerDeps, type RunRequest } from "../runbooks/runner.js";
 import type { AnyRunbook, Report } from "../runbooks/types.js";
-import type { Fleet } from "../systems/index.js";
-import { builtinFleet } from "../systems/index.js";
+import { builtinFleet, type Fleet } from "../systems/index.js";
 
 /**
  * What a deployed function may run: its own runbook for its own systems. Its IAM role is granted for

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, statfs } from "node:fs/promises";
 import { join } from "node:path";
 
 /** A directory a runbook may fill and must remove. */
@@ -17,6 +17,8 @@ export interface TempDirPort {
   root: string;
   /** A new, empty, private directory named `<prefix>XXXXXX`. */
   create(prefix: string): Promise<TempDir>;
+  /** Free bytes under `root`; undefined when it cannot be told (a drill then assumes there is room). */
+  freeBytes(): Promise<number | undefined>;
 }
 
 /** The real port under `root`. */
@@ -26,6 +28,14 @@ export function createTempDirPort(root: string): TempDirPort {
     async create(prefix) {
       const path = await mkdtemp(join(root, prefix));
       return { path, remove: () => rm(path, { recursive: true, force: true }).catch(() => {}) };
+    },
+    async freeBytes() {
+      try {
+        const info = await statfs(root);
+        return info.bavail * info.bsize;
+      } catch {
+        return undefined;
+      }
     },
   };
 }

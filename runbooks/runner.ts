@@ -117,7 +117,6 @@ export async function executeRun(deps: RunnerDeps, request: RunRequest): Promise
     now: deps.now,
     dryRun: request.dryRun,
     notify: deps.notify,
-    env: deps.env ?? {},
     ...(deps.signal ? { signal: deps.signal } : {}),
     ...(deps.cancel ? { cancel: deps.cancel } : {}),
     ...(deps.deadline ? { deadline: deps.deadline } : {}),

@@ -43,11 +43,6 @@ export interface RunbookContext {
   deadline?: Date;
   /** Progress for long runbooks (a TTY bar in the CLI; a no-op elsewhere). */
   progress?: (message: string, fraction?: number) => void;
-  /**
-   * Environment the edge chose to pass on. Deprecated: being replaced by {@link settings} and the ports;
-   * runbooks never read `process.env`, and new code reads nothing from here.
-   */
-  env: Readonly<Record<string, string | undefined>>;
   /** The process settings, parsed once at the edge by one schema (`lib/settings.ts`). */
   settings: Settings;
   /** PostgreSQL: connections, server facts, snapshots, scratch databases. */

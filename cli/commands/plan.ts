@@ -1,8 +1,7 @@
 import { plural } from "../../lib/text.js";
 import type { AnyRunbook } from "../../runbooks/types.js";
 import { planRuns } from "../../schedules/upcoming.js";
-import type { Fleet } from "../../systems/index.js";
-import { findSystem } from "../../systems/index.js";
+import { type Fleet, findSystem } from "../../systems/index.js";
 import { type CliIo, EXIT, table, writeJson } from "../io.js";
 
 /** `ops plan [--system S] [--days N] [--json]`: next runs, local time and UTC. */

@@ -1,5 +1,4 @@
 import type { S3Client } from "@aws-sdk/client-s3";
-import type { RestoreResult } from "../../lib/drill/restore.js";
 import { errorMessage, PrerequisiteError, RunbookError, ValidationError } from "../../lib/errors.js";
 import {
   describeConnection,
@@ -8,6 +7,7 @@ import {
   pgpassLookup,
   urlHasPassword,
 } from "../../lib/postgres/connection.js";
+import type { RestoreResult } from "../../lib/postgres/restore.js";
 import { connect } from "../../lib/postgres/server.js";
 import { chooseTool, findTools, type PgTool, parseToolVersion } from "../../lib/postgres/tools.js";
 import { parseSettings } from "../../lib/settings.js";

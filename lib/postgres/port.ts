@@ -2,13 +2,23 @@ import type { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import type pg from "pg";
 import type { Database, System } from "../../systems/schema.js";
 import {
+  type CheckRole,
+  type CheckRoleLabel,
+  createCheckRole,
+  dropCheckRole,
+  dropCheckRolesOfDrill,
+  type FoundCheckRole,
+  listCheckRoles,
+} from "./check-role.js";
+import { type CheckResult, type Expectations, type ExpectedTable, readTableStats, validateRestored } from "./checks.js";
+import { type PgConnection, resolveConnection } from "./connection.js";
+import {
   createScratchDatabase,
   dropScratchDatabase,
   listScratchDatabases,
   type ScratchDatabase,
   serverMajor,
-} from "../drill/scratch.js";
-import { type PgConnection, resolveConnection } from "./connection.js";
+} from "./scratch.js";
 import { connect, listByPrefix, readServerInfo, type ServerInfo } from "./server.js";
 import { exportSnapshot, type HeldSnapshot } from "./snapshot.js";
 
@@ -44,6 +54,20 @@ export interface PostgresPort {
     drop(server: PgConnection, name: string): Promise<"dropped" | "absent">;
     list(server: PgConnection): Promise<ScratchDatabase[]>;
   };
+  /**
+   * Validates a restored database: table count and row counts as `conn`, the catalogue's custom checks
+   * as the drill's own read-only check role (created here, never the admin), one result per check.
+   */
+  validate(conn: PgConnection, expectations: Expectations): Promise<CheckResult[]>;
+  /** Table count and the largest tables with planner estimates of a live database (an RDS drill's source). */
+  tableStats(conn: PgConnection, limit: number): Promise<{ tableCount: number; tables: ExpectedTable[] }>;
+  /** The drills' check roles (`drill_check_…`): create (labelled), list, drop one, drop those of a drill. */
+  checkRoles: {
+    create(admin: PgConnection, label: CheckRoleLabel): Promise<CheckRole>;
+    list(server: PgConnection): Promise<FoundCheckRole[]>;
+    drop(server: PgConnection, name: string): Promise<"dropped" | "absent">;
+    dropOfDrill(server: PgConnection, drillId: string): Promise<number>;
+  };
 }
 
 /** Options of {@link createPostgresPort}. */
@@ -72,6 +96,14 @@ export function createPostgresPort(options: PostgresPortOptions): PostgresPort {
       create: (server, name, comment) => createScratchDatabase(server, name, comment),
       drop: (server, name) => dropScratchDatabase(server, name),
       list: (server) => listScratchDatabases(server),
+    },
+    validate: (conn, expectations) => validateRestored(conn, expectations),
+    tableStats: (conn, limit) => readTableStats(conn, limit),
+    checkRoles: {
+      create: (admin, label) => createCheckRole(admin, label),
+      list: (server) => listCheckRoles(server),
+      drop: (server, name) => dropCheckRole(server, name),
+      dropOfDrill: (server, drillId) => dropCheckRolesOfDrill(server, drillId),
     },
   };
 }

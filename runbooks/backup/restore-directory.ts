@@ -5,12 +5,12 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { GetObjectCommand, type GetObjectCommandOutput } from "@aws-sdk/client-s3";
-import type { RestoreFromS3Options, RestoreResult } from "../../lib/drill/restore.js";
-import { RestoreError, restoreFromS3 } from "../../lib/drill/restore.js";
 import { errorMessage, errorName } from "../../lib/errors.js";
 import { HashingStream } from "../../lib/hashing-stream.js";
 import { mapPool } from "../../lib/pool.js";
 import { libpqEnv } from "../../lib/postgres/connection.js";
+import type { RestoreFromS3Options, RestoreResult } from "../../lib/postgres/restore.js";
+import { RestoreError, restoreFromS3 } from "../../lib/postgres/restore.js";
 import { directoryFileKey, filesDigest, type ManifestFile } from "./directory.js";
 import type { Manifest } from "./manifest.js";
 

@@ -1,8 +1,7 @@
 import { TagResourceCommand, UpdateServiceCommand } from "@aws-sdk/client-ecs";
 import type { RunbookContext } from "../types.js";
 import type { ServiceState } from "./ecs.js";
-import type { TriggerKind } from "./plan.js";
-import { withRolledBackFrom } from "./plan.js";
+import { type TriggerKind, withRolledBackFrom } from "./plan.js";
 import { formatLastRollback, LAST_ROLLBACK_TAG, ROLLED_BACK_FROM_TAG } from "./tags.js";
 
 /** Options of {@link issueRollback}. */

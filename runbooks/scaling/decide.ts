@@ -1,6 +1,13 @@
 import type { DeploymentActivity } from "./ecs.js";
-import type { Bounds, Capacity, CapacityRecord, KeepAwakeState, MarkKeys, RecordState } from "./tags.js";
-import { ECS_MARKS } from "./tags.js";
+import {
+  type Bounds,
+  type Capacity,
+  type CapacityRecord,
+  ECS_MARKS,
+  type KeepAwakeState,
+  type MarkKeys,
+  type RecordState,
+} from "./tags.js";
 
 /**
  * The decisions of off-hours scaling, as pure functions of what was read: no AWS, no clock. The runbooks

@@ -8,8 +8,7 @@ import { errorMessage } from "../../lib/errors.js";
 import { clusterName } from "../../lib/iam.js";
 import { chunk, mapPool } from "../../lib/pool.js";
 import { type RetryOptions, retryThrottled } from "../../lib/retry.js";
-import type { Bounds, Capacity } from "./tags.js";
-import { tagMap } from "./tags.js";
+import { type Bounds, type Capacity, tagMap } from "./tags.js";
 
 /** DescribeServices takes at most 10 services a call (ECS API reference). */
 export const DESCRIBE_SERVICES_MAX = 10;

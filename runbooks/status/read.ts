@@ -1,9 +1,9 @@
 import { DescribeAlarmsCommand } from "@aws-sdk/client-cloudwatch";
 import { fleetAlarms } from "../../alarms/index.js";
-import { listDrillRecords } from "../../lib/drill/record.js";
 import { errorMessage } from "../../lib/errors.js";
 import { clusterName } from "../../lib/iam.js";
 import { inspectBackups } from "../../runbooks/backup/catalog.js";
+import { listDrillRecords } from "../../runbooks/restore-drill/record.js";
 import { backupMaxAgeMinutes } from "../../systems/schema.js";
 import { describeServices } from "../rollback/ecs.js";
 import { LAST_ROLLBACK_TAG, parseLastRollback } from "../rollback/tags.js";

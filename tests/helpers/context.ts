@@ -76,7 +76,6 @@ export function testContext(options: TestContextOptions = {}): RunbookContext & 
     notify: notifier,
     notifier,
     logLines: lines,
-    env,
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.deadline ? { deadline: options.deadline } : {}),
   };

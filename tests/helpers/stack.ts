@@ -1,8 +1,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { S3Client } from "@aws-sdk/client-s3";
-import { CreateBucketCommand } from "@aws-sdk/client-s3";
+import { CreateBucketCommand, type S3Client } from "@aws-sdk/client-s3";
 import { type AwsClients, createAwsClients } from "../../lib/aws/clients.js";
 import { type LocalPostgres, startLocalPostgres } from "../../lib/local/postgres.js";
 import { type LocalS3, startLocalS3 } from "../../lib/local/s3.js";

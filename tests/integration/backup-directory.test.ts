@@ -11,7 +11,7 @@ import { backupRunbook } from "../../runbooks/backup/index.js";
 import { type Manifest, manifestSchema } from "../../runbooks/backup/manifest.js";
 import { restoreBackup } from "../../runbooks/backup/restore-directory.js";
 import { pruneBackupsRunbook } from "../../runbooks/prune-backups/index.js";
-import { restoreDrillRunbook } from "../../runbooks/restore-drill.js";
+import { restoreDrillRunbook } from "../../runbooks/restore-drill/index.js";
 import type { Report } from "../../runbooks/types.js";
 import { builtinFleet, findSystem } from "../../systems/index.js";
 import { type System, systemSchema } from "../../systems/schema.js";

@@ -182,7 +182,14 @@ describe("backup on real PostgreSQL and a real S3-protocol server", () => {
       now: () => new Date(),
     });
     const running = backupRunbook.run(ctx, { force: true, minIntervalMinutes: 60 });
-    await new Promise((r) => setTimeout(r, 700));
+    // Insert once pg_dump has started with its snapshot (the wrapper writes its arguments first, then
+    // sleeps): by then the snapshot is exported, however loaded the machine. A fixed wait was not.
+    const started = Date.now();
+    // (`--version` runs the wrapper too, when the tool is looked for: wait for the dump's own arguments.)
+    while (!(existsSync(argsFile) && readFileSync(argsFile, "utf8").includes("--snapshot="))) {
+      if (Date.now() - started > 60_000) throw new Error("pg_dump never started");
+      await new Promise((r) => setTimeout(r, 20));
+    }
     const writer = await connect(stack.postgres.connection(DB));
     try {
       await writer.query(

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ChartPoint, linearTrend, renderDrillChart, trendAbsence } from "../../lib/drill/chart.js";
+import { type ChartPoint, linearTrend, renderDrillChart, trendAbsence } from "../../runbooks/restore-drill/chart.js";
 import { decodePng } from "../helpers/png.js";
 
 /**

@@ -4,18 +4,18 @@ import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { formatDrillComment, scratchDatabaseName } from "../../lib/drill/names.js";
-import { listDrillRecords } from "../../lib/drill/record.js";
-import { restoreFromS3 } from "../../lib/drill/restore.js";
-import { createScratchDatabase, dropScratchDatabase } from "../../lib/drill/scratch.js";
-import { drillCatalogueSchema } from "../../lib/drill/settings.js";
 import { ensureDatabase, seedInventory } from "../../lib/local/seed.js";
+import { restoreFromS3 } from "../../lib/postgres/restore.js";
+import { createScratchDatabase, dropScratchDatabase } from "../../lib/postgres/scratch.js";
 import { connect } from "../../lib/postgres/server.js";
 import { findTools } from "../../lib/postgres/tools.js";
 import { inspectBackups } from "../../runbooks/backup/catalog.js";
 import { backupRunbook } from "../../runbooks/backup/index.js";
-import { drillJanitorRunbook } from "../../runbooks/drill-janitor.js";
-import { restoreDrillRunbook } from "../../runbooks/restore-drill.js";
+import { drillJanitorRunbook } from "../../runbooks/drill-janitor/index.js";
+import { restoreDrillRunbook } from "../../runbooks/restore-drill/index.js";
+import { formatDrillComment, scratchDatabaseName } from "../../runbooks/restore-drill/names.js";
+import { listDrillRecords } from "../../runbooks/restore-drill/record.js";
+import { drillCatalogueSchema } from "../../runbooks/restore-drill/settings.js";
 import type { Report } from "../../runbooks/types.js";
 import { builtinFleet, findSystem } from "../../systems/index.js";
 import type { System } from "../../systems/schema.js";
@@ -405,13 +405,14 @@ import { builtinFleet, findSystem } from ${JSON.stringify(url("systems/index.ts"
 import { createLogger } from ${JSON.stringify(url("lib/logger.ts"))};
 import { createPorts } from ${JSON.stringify(url("lib/ports.ts"))};
 import { restoreDrillRunbook } from ${JSON.stringify(url("runbooks/restore-drill.ts"))};
+import { restoreDrillRunbook } from ${JSON.stringify(url("runbooks/restore-drill/index.ts"))};
 const config = JSON.parse(process.argv[2]);
 // The standard clients, pointed at the local S3 server by AWS_ENDPOINT_URL_S3 (set by the parent).
 const clients = createAwsClients({ region: "us-east-1", s3ForcePathStyle: true });
 const ctx = {
   system: findSystem(builtinFleet(), "demo"),
   clients,
-  // The ports every runbook context carries (settings, PostgreSQL, its tools, temp directories).
+  // The ports a runner builds (lib/runner.ts): PostgreSQL, pg_restore, the temp directory, from the same env.
   ...createPorts({ env: config.env, secrets: clients.secrets }),
   logger: createLogger({ logLevel: "ERROR" }),
   now: () => new Date(Date.now() + config.offset),

@@ -10,12 +10,12 @@ import {
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
-import { listDrillRecords } from "../../lib/drill/record.js";
 import { type Claim, claimObject, releaseClaim, renewClaim } from "../../lib/s3-claim.js";
 import { backupRunbook } from "../../runbooks/backup/index.js";
 import { runExclusive } from "../../runbooks/exclusive.js";
 import { ReportBuilder } from "../../runbooks/report.js";
-import { restoreDrillRunbook } from "../../runbooks/restore-drill.js";
+import { restoreDrillRunbook } from "../../runbooks/restore-drill/index.js";
+import { listDrillRecords } from "../../runbooks/restore-drill/record.js";
 import { testContext } from "../helpers/context.js";
 
 const s3Mock = mockClient(S3Client);

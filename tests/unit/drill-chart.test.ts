@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { type ChartPoint, linearTrend, renderDrillChart, timeTicks, trendAbsence } from "../../lib/drill/chart.js";
+import {
+  type ChartPoint,
+  linearTrend,
+  renderDrillChart,
+  timeTicks,
+  trendAbsence,
+} from "../../runbooks/restore-drill/chart.js";
 
 const day = (n: number) => new Date(Date.UTC(2026, 0, 1) + n * 86_400_000);
 

@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { compareRows, evaluateExpectation } from "../../lib/drill/checks.js";
-import { chooseRestoreMode, DOWNLOAD_MODE_MIN_BYTES } from "../../lib/drill/pg-drill.js";
-import { drillCatalogueSchema, resolveDrillSettings } from "../../lib/drill/settings.js";
-import { drillContinueRunbook } from "../../runbooks/drill-continue.js";
-import { restoreDrillRunbook } from "../../runbooks/restore-drill.js";
+import { compareRows, evaluateExpectation } from "../../lib/postgres/checks.js";
+import { drillContinueRunbook } from "../../runbooks/drill-continue/index.js";
+import { restoreDrillRunbook } from "../../runbooks/restore-drill/index.js";
+import { chooseRestoreMode, DOWNLOAD_MODE_MIN_BYTES } from "../../runbooks/restore-drill/plan.js";
+import { drillCatalogueSchema, resolveDrillSettings } from "../../runbooks/restore-drill/settings.js";
 import { builtinFleet } from "../../systems/index.js";
 
 const result = (rows: Record<string, unknown>[], column = "n") => ({ rows, fields: [{ name: column }] });

@@ -9,12 +9,12 @@ import {
 } from "@aws-sdk/client-s3";
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
-import { type DrillPlacementInput, decideDrillPlacement } from "../../lib/drill/placement.js";
 import { filesDigest } from "../../runbooks/backup/directory.js";
 import { decidePlacement } from "../../runbooks/backup/handoff.js";
 import type { Manifest } from "../../runbooks/backup/manifest.js";
-import { drillTaskInput } from "../../runbooks/drill-handoff.js";
-import { restoreDrillRunbook } from "../../runbooks/restore-drill.js";
+import { drillTaskInput } from "../../runbooks/restore-drill/handoff.js";
+import { restoreDrillRunbook } from "../../runbooks/restore-drill/index.js";
+import { type DrillPlacementInput, decideDrillPlacement } from "../../runbooks/restore-drill/placement.js";
 import { builtinFleet, findSystem } from "../../systems/index.js";
 import { type System, systemSchema } from "../../systems/schema.js";
 import { testClients, testContext } from "../helpers/context.js";

@@ -7,8 +7,8 @@ import { mockClient } from "aws-sdk-client-mock";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { drillHistoryCommand } from "../../cli/commands/drill-history.js";
 import type { CliIo } from "../../cli/io.js";
-import { buildDrillRecord } from "../../lib/drill/outcome.js";
-import { drillRecordKey } from "../../lib/drill/record.js";
+import { buildDrillRecord } from "../../runbooks/restore-drill/outcome.js";
+import { drillRecordKey } from "../../runbooks/restore-drill/record.js";
 import { builtinFleet } from "../../systems/index.js";
 import { testClients } from "../helpers/context.js";
 

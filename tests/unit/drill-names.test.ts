@@ -7,7 +7,7 @@ import {
   scratchInstanceId,
   scratchInstanceSystemPrefix,
   startedAtFromName,
-} from "../../lib/drill/names.js";
+} from "../../runbooks/restore-drill/names.js";
 
 const at = new Date("2026-11-21T10:00:00Z");
 

@@ -30,16 +30,20 @@ import {
 import { mockClient } from "aws-sdk-client-mock";
 import "aws-sdk-client-mock-vitest/extend";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { CheckResult } from "../../lib/drill/checks.js";
-import { drillEventPattern, rdsInstanceEventDetailSchema, rdsInstanceEventSchema } from "../../lib/drill/events.js";
-import { findDrillOwner } from "../../lib/drill/names.js";
-import { continueRdsDrill, type ValidateFn } from "../../lib/drill/rds-continue.js";
-import type { DrillRecord } from "../../lib/drill/record.js";
-import { drillCatalogueSchema } from "../../lib/drill/settings.js";
-import { drillContinueRunbook } from "../../runbooks/drill-continue.js";
-import { drillJanitorRunbook } from "../../runbooks/drill-janitor.js";
+import type { CheckResult } from "../../lib/postgres/checks.js";
+import {
+  drillEventPattern,
+  rdsInstanceEventDetailSchema,
+  rdsInstanceEventSchema,
+} from "../../runbooks/drill-continue/events.js";
+import { drillContinueRunbook } from "../../runbooks/drill-continue/index.js";
+import { continueRdsDrill, type ValidateFn } from "../../runbooks/drill-continue/rds-continue.js";
+import { drillJanitorRunbook } from "../../runbooks/drill-janitor/index.js";
 import { ReportBuilder } from "../../runbooks/report.js";
-import { restoreDrillRunbook } from "../../runbooks/restore-drill.js";
+import { restoreDrillRunbook } from "../../runbooks/restore-drill/index.js";
+import { findDrillOwner } from "../../runbooks/restore-drill/names.js";
+import type { DrillRecord } from "../../runbooks/restore-drill/record.js";
+import { drillCatalogueSchema } from "../../runbooks/restore-drill/settings.js";
 import { builtinFleet } from "../../systems/index.js";
 import { ACCOUNT_ID } from "../helpers/aws-account.js";
 import { testContext } from "../helpers/context.js";

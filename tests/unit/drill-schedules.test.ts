@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { nextRuns, parseScheduleExpression } from "../../lib/cron.js";
-import { drillJanitorRunbook } from "../../runbooks/drill-janitor.js";
-import { restoreDrillRunbook } from "../../runbooks/restore-drill.js";
+import { drillJanitorRunbook } from "../../runbooks/drill-janitor/index.js";
+import { restoreDrillRunbook } from "../../runbooks/restore-drill/index.js";
 import { drillSchedules } from "../../schedules/drills.js";
 import { builtinSystems, parseFleet } from "../../systems/index.js";
 

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import type { CheckResult } from "../../lib/drill/checks.js";
-import { buildDrillRecord, type DrillFacts } from "../../lib/drill/outcome.js";
-import { formatDuration, formatVerdict, judge, rpoSourceWarning } from "../../lib/drill/verdict.js";
-import { restoreDrillRunbook } from "../../runbooks/restore-drill.js";
+import type { CheckResult } from "../../lib/postgres/checks.js";
+import { restoreDrillRunbook } from "../../runbooks/restore-drill/index.js";
+import { buildDrillRecord, type DrillFacts } from "../../runbooks/restore-drill/outcome.js";
+import { formatDuration, formatVerdict, judge, rpoSourceWarning } from "../../runbooks/restore-drill/verdict.js";
 import { builtinFleet } from "../../systems/index.js";
 
 const passed: CheckResult = { name: "table count", kind: "tables", status: "passed", expected: "3", actual: "3" };

@@ -1,10 +1,10 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { scratchInstanceSystemPrefix } from "../../lib/drill/names.js";
-import { drillContinueRunbook } from "../../runbooks/drill-continue.js";
-import { drillJanitorRunbook } from "../../runbooks/drill-janitor.js";
-import { restoreDrillRunbook } from "../../runbooks/restore-drill.js";
+import { drillContinueRunbook } from "../../runbooks/drill-continue/index.js";
+import { drillJanitorRunbook } from "../../runbooks/drill-janitor/index.js";
+import { restoreDrillRunbook } from "../../runbooks/restore-drill/index.js";
+import { scratchInstanceSystemPrefix } from "../../runbooks/restore-drill/names.js";
 import type { AnyRunbook, Permission } from "../../runbooks/types.js";
 import { drillSchedules } from "../../schedules/drills.js";
 import { builtinSystems, parseFleet } from "../../systems/index.js";
@@ -38,7 +38,7 @@ describe("drill runbooks, as the registry will hold them", () => {
     for (const runbook of drillRunbooks) {
       expect(runbook.description.length, runbook.name).toBeGreaterThan(20);
       expect(runbook.input.safeParse({}).success, runbook.name).toBe(true);
-      const doc = join(root, "runbooks", `${runbook.name}.md`);
+      const doc = join(root, "runbooks", runbook.name, `${runbook.name}.md`);
       expect(existsSync(doc), doc).toBe(true);
       expect(readFileSync(doc, "utf8")).toMatch(new RegExp(`^# ${runbook.name}\\b`));
     }

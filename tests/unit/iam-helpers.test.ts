@@ -1,8 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { arnIn, eksAccessPolicyArn, managedPolicyArn, s3ArnIn, secretArnIn } from "../../lib/iam.js";
 import { runbooks } from "../../runbooks/index.js";
-import type { System } from "../../systems/index.js";
-import { builtinFleet, findSystem } from "../../systems/index.js";
+import { builtinFleet, findSystem, type System } from "../../systems/index.js";
 
 /** A built-in system moved to another region (and so, for cn-/us-gov-, another partition). */
 function inRegion(id: string, region: string): System {

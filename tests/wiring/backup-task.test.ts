@@ -1,8 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { deploymentPlan } from "../../deploy/plan.js";
 import { runbooks } from "../../runbooks/index.js";
-import type { Fleet } from "../../systems/index.js";
-import { builtinFleet } from "../../systems/index.js";
+import { builtinFleet, type Fleet } from "../../systems/index.js";
 import { systemSchema } from "../../systems/schema.js";
 import { DEPLOY_ACCOUNT_ID, DEPLOYMENT } from "../helpers/aws-account.js";
 

@@ -9,12 +9,11 @@ import {
   type PlannedFunction,
 } from "../../deploy/plan.js";
 import { assertPinned, createRuntime } from "../../functions/runtime.js";
-import { scratchInstanceSystemPrefix } from "../../lib/drill/names.js";
 import { withAccount } from "../../lib/iam.js";
 import { runbooks } from "../../runbooks/index.js";
+import { scratchInstanceSystemPrefix } from "../../runbooks/restore-drill/names.js";
 import type { AnyRunbook, Permission } from "../../runbooks/types.js";
-import type { Fleet } from "../../systems/index.js";
-import { builtinFleet } from "../../systems/index.js";
+import { builtinFleet, type Fleet } from "../../systems/index.js";
 import type { System } from "../../systems/schema.js";
 import { DEPLOY_ACCOUNT_ID, DEPLOYMENT, OTHER_ACCOUNT_ID } from "../helpers/aws-account.js";
 import { memoryLogger } from "../helpers/context.js";

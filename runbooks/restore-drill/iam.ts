@@ -1,6 +1,3 @@
-import { drillPrefix } from "../../runbooks/backup/layout.js";
-import type { Permission } from "../../runbooks/types.js";
-import type { System } from "../../systems/schema.js";
 import {
   arn,
   backupKeyPrefix,
@@ -10,7 +7,10 @@ import {
   listBucketPermission,
   s3Arn,
   viaService,
-} from "../iam.js";
+} from "../../lib/iam.js";
+import { drillPrefix } from "../../runbooks/backup/layout.js";
+import type { System } from "../../systems/schema.js";
+import type { Permission } from "../types.js";
 import { scratchInstanceSystemPrefix } from "./names.js";
 
 /** Drill records and pending plans: `arn:<partition>:s3:::<bucket>/drills/<system>/*`. */

@@ -8,7 +8,7 @@ import {
   ListTagsForResourceCommand,
   type RDSClient,
 } from "@aws-sdk/client-rds";
-import { errorMessage, errorName } from "../errors.js";
+import { errorMessage, errorName } from "../../lib/errors.js";
 import { DRILL_TAGS, SCRATCH_INSTANCE_PREFIX, tagMap } from "./names.js";
 
 /** The scratch RDS instances of drills and the source's snapshots: status sets, reading, tagging, deleting. */

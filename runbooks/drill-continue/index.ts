@@ -1,11 +1,11 @@
-import { drillEventPattern, instanceIdOfEvent, rdsInstanceEventDetailSchema } from "../lib/drill/events.js";
-import { rdsCleanupPermissions, usesRds } from "../lib/drill/iam.js";
-import { SCRATCH_INSTANCE_PREFIX } from "../lib/drill/names.js";
-import { continueRdsDrill } from "../lib/drill/rds-continue.js";
-import { errorMessage } from "../lib/errors.js";
-import type { System } from "../systems/schema.js";
-import { ReportBuilder } from "./report.js";
-import type { Runbook } from "./types.js";
+import { errorMessage } from "../../lib/errors.js";
+import type { System } from "../../systems/schema.js";
+import { ReportBuilder } from "../report.js";
+import { rdsCleanupPermissions, usesRds } from "../restore-drill/iam.js";
+import { SCRATCH_INSTANCE_PREFIX } from "../restore-drill/names.js";
+import type { Runbook } from "../types.js";
+import { drillEventPattern, instanceIdOfEvent, rdsInstanceEventDetailSchema } from "./events.js";
+import { continueRdsDrill } from "./rds-continue.js";
 
 /**
  * Second half of an RDS restore drill, run on the EventBridge "RDS DB Instance Event" of a scratch

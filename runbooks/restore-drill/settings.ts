@@ -1,5 +1,6 @@
 import { availableParallelism } from "node:os";
 import { z } from "zod";
+import type { CustomCheck } from "../../lib/postgres/checks.js";
 import {
   type drillCatalogueSchema,
   instanceClass,
@@ -7,7 +8,6 @@ import {
   securityGroupId,
 } from "../../systems/drill-schema.js";
 import type { credentialsSchema, System } from "../../systems/schema.js";
-import type { CustomCheck } from "./checks.js";
 
 export { drillCatalogueSchema, restoreModeSchema } from "../../systems/drill-schema.js";
 

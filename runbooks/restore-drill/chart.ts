@@ -3,7 +3,7 @@
  * cross the RTO, and an SVG chart of it (no dependencies; opens in any browser).
  */
 
-import { offsetMinutes, toLocal } from "../timezone.js";
+import { offsetMinutes, toLocal } from "../../lib/timezone.js";
 
 const DAY_MS = 86_400_000;
 

@@ -1,9 +1,9 @@
-import type { DrillHandOff } from "../lib/drill/placement.js";
-import type { Database } from "../systems/schema.js";
-import type { HeldClaim } from "./exclusive.js";
-import { handOffToTask, taskSettings } from "./fargate-handoff.js";
-import type { ReportBuilder } from "./report.js";
-import type { RunbookContext } from "./types.js";
+import type { Database } from "../../systems/schema.js";
+import type { HeldClaim } from "../exclusive.js";
+import { handOffToTask, taskSettings } from "../fargate-handoff.js";
+import type { ReportBuilder } from "../report.js";
+import type { RunbookContext } from "../types.js";
+import type { DrillHandOff } from "./placement.js";
 
 /** Options of {@link drillHandOff}. */
 export interface DrillHandOffOptions {
@@ -24,7 +24,7 @@ export function drillTaskInput(input: Record<string, unknown>): string[] {
 
 /**
  * How a pg_dump drill that would not fit its function goes to the Fargate task: `ops run restore-drill
- * --system S database=D …` with the drill's claim (runbooks/fargate-handoff.ts), or why no task can take it.
+ * --system S database=D …` with the drill's claim (runbooks/fargate-handoff.ts, the request builder the backup uses too), or why no task can take it.
  */
 export function drillHandOff(ctx: RunbookContext, report: ReportBuilder, options: DrillHandOffOptions): DrillHandOff {
   const task = taskSettings(ctx.system, ctx.settings.task);

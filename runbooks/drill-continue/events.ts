@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { SCRATCH_INSTANCE_PREFIX } from "./names.js";
+import { SCRATCH_INSTANCE_PREFIX } from "../restore-drill/names.js";
 
 /**
  * The RDS events an RDS drill continues on. RDS emits events on a best-effort basis, out of order or not

@@ -1,7 +1,7 @@
-import type { ReportBuilder } from "../../runbooks/report.js";
+import type { CheckResult } from "../../lib/postgres/checks.js";
+import { foldText } from "../../lib/text.js";
 import type { System } from "../../systems/schema.js";
-import { foldText } from "../text.js";
-import type { CheckResult } from "./checks.js";
+import type { ReportBuilder } from "../report.js";
 import type { DrillRecord } from "./record.js";
 import { formatVerdict, judge } from "./verdict.js";
 

@@ -6,11 +6,11 @@ import {
   type S3Client,
 } from "@aws-sdk/client-s3";
 import { z } from "zod";
+import { serverSideEncryption } from "../../lib/backup/encryption.js";
+import { errorMessage, errorName } from "../../lib/errors.js";
+import type { CheckResult } from "../../lib/postgres/checks.js";
+import { redactValue } from "../../lib/redact.js";
 import { compactTimestamp, drillClaimPrefix, drillPrefix } from "../../runbooks/backup/layout.js";
-import { serverSideEncryption } from "../backup/encryption.js";
-import { errorMessage, errorName } from "../errors.js";
-import { redactValue } from "../redact.js";
-import type { CheckResult } from "./checks.js";
 import type { Verdict } from "./verdict.js";
 
 /**
@@ -113,6 +113,26 @@ export async function listDrillRecords(
   s3: S3Client,
   options: { bucket: string; system: string; limit?: number },
 ): Promise<{ records: StoredDrillRecord[]; skipped: { key: string; reason: string }[] }> {
+  const keys = await recordKeys(s3, options);
+  const chosen = options.limit ? keys.slice(-options.limit) : keys;
+  const records: StoredDrillRecord[] = [];
+  const skipped: { key: string; reason: string }[] = [];
+  for (const key of chosen) {
+    const read = await readRecord(s3, options.bucket, key);
+    if (read.ok) records.push(read.record);
+    else skipped.push({ key, reason: read.reason });
+  }
+  records.sort((a, b) => a.startedAt.localeCompare(b.startedAt));
+  return { records, skipped };
+}
+
+/** Whether a key under the drill prefix is a record: plans and claims of drills in progress live there too. */
+function isRecordKey(key: string, system: string): boolean {
+  return key.endsWith(".json") && !key.startsWith(pendingPrefix(system)) && !key.startsWith(drillClaimPrefix(system));
+}
+
+/** The record keys of a system, sorted (oldest first: the keys carry the start time). */
+async function recordKeys(s3: S3Client, options: { bucket: string; system: string }): Promise<string[]> {
   const keys: string[] = [];
   let token: string | undefined;
   do {
@@ -124,31 +144,27 @@ export async function listDrillRecords(
       }),
     );
     for (const object of page.Contents ?? []) {
-      const key = object.Key ?? "";
-      // Plans and claims of drills in progress live under the same prefix; they are not records.
-      if (!key.endsWith(".json") || key.startsWith(pendingPrefix(options.system))) continue;
-      if (key.startsWith(drillClaimPrefix(options.system))) continue;
-      keys.push(key);
+      if (isRecordKey(object.Key ?? "", options.system)) keys.push(object.Key ?? "");
     }
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);
-  keys.sort();
-  const chosen = options.limit ? keys.slice(-options.limit) : keys;
-  const records: StoredDrillRecord[] = [];
-  const skipped: { key: string; reason: string }[] = [];
-  for (const key of chosen) {
-    try {
-      const object = await s3.send(new GetObjectCommand({ Bucket: options.bucket, Key: key }));
-      const parsed = drillRecordSchema.safeParse(JSON.parse((await object.Body?.transformToString("utf8")) ?? ""));
-      if (parsed.success) records.push({ ...parsed.data, key });
-      else
-        skipped.push({ key, reason: parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ") });
-    } catch (error) {
-      skipped.push({ key, reason: errorMessage(error) });
-    }
+  return keys.sort();
+}
+
+/** One record, or why it could not be read. */
+async function readRecord(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+): Promise<{ ok: true; record: StoredDrillRecord } | { ok: false; reason: string }> {
+  try {
+    const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    const parsed = drillRecordSchema.safeParse(JSON.parse((await object.Body?.transformToString("utf8")) ?? ""));
+    if (parsed.success) return { ok: true, record: { ...parsed.data, key } };
+    return { ok: false, reason: parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ") };
+  } catch (error) {
+    return { ok: false, reason: errorMessage(error) };
   }
-  records.sort((a, b) => a.startedAt.localeCompare(b.startedAt));
-  return { records, skipped };
 }
 
 /** Key of an RDS drill's pending plan. */

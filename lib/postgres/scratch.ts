@@ -1,12 +1,44 @@
+import { z } from "zod";
 import { errorMessage, RunbookError } from "../errors.js";
-import type { PgConnection } from "../postgres/connection.js";
-import { connect, listByPrefix } from "../postgres/server.js";
-import { type DrillComment, parseDrillComment, SCRATCH_DATABASE_PREFIX } from "./names.js";
+import type { PgConnection } from "./connection.js";
+import { connect, listByPrefix } from "./server.js";
 
 /**
  * Scratch databases on a drill target server: created with their drill's id, owner and deadline in a
  * COMMENT (so a janitor can find and judge them after a crash), dropped with FORCE.
  */
+
+/** Prefix of every scratch database a drill creates (`drill_<system>_<database>_<hash>_<time>`). */
+export const SCRATCH_DATABASE_PREFIX = "drill_";
+
+/** What a drill database's COMMENT holds (JSON). */
+export const drillCommentSchema = z.object({
+  opsAutopilot: z.literal("restore-drill"),
+  drillId: z.string(),
+  system: z.string(),
+  database: z.string(),
+  startedAt: z.iso.datetime(),
+  deadline: z.iso.datetime(),
+});
+
+/** A drill database's COMMENT, parsed. */
+export type DrillComment = z.infer<typeof drillCommentSchema>;
+
+/** The COMMENT text of a drill database. */
+export function formatDrillComment(comment: Omit<DrillComment, "opsAutopilot">): string {
+  return JSON.stringify({ opsAutopilot: "restore-drill", ...comment });
+}
+
+/** Parses a drill database COMMENT; undefined when absent or not ours. */
+export function parseDrillComment(text: string | null | undefined): DrillComment | undefined {
+  if (!text) return undefined;
+  try {
+    const parsed = drillCommentSchema.safeParse(JSON.parse(text));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** A name this module may create or drop: only `drill_` followed by safe characters. */
 const SCRATCH_NAME = /^drill_[a-z0-9_]{1,57}$/;

@@ -1,15 +1,22 @@
 import { createHash } from "node:crypto";
-import { z } from "zod";
 import { compactTimestamp } from "../../runbooks/backup/layout.js";
 
 /**
- * Names of what a drill creates. State lives on the resource (no database of our own): a drill database carries its
+ * Names of what a drill creates. State lives on the resource (DESIGN.md): a drill database carries its
  * id in its name and its id, owner and deadline in a COMMENT; a drill RDS instance carries them in
  * tags. The janitor finds leftovers from these alone, with no database of our own.
  */
 
-/** Prefix of every scratch database a drill creates (`drill_<system>_<database>_<hash>_<time>`). */
-export const SCRATCH_DATABASE_PREFIX = "drill_";
+// The scratch database label (COMMENT) and prefix are the adapter's: lib/postgres/scratch.ts lists by them.
+export {
+  type DrillComment,
+  drillCommentSchema,
+  formatDrillComment,
+  parseDrillComment,
+  SCRATCH_DATABASE_PREFIX,
+} from "../../lib/postgres/scratch.js";
+
+import { SCRATCH_DATABASE_PREFIX } from "../../lib/postgres/scratch.js";
 
 /** Prefix of every scratch RDS instance a drill creates (`drill-<system>-<hash>-<database>-<hash>-<time>`). */
 export const SCRATCH_INSTANCE_PREFIX = "drill-";
@@ -117,35 +124,6 @@ export function scratchInstanceId(system: string, database: string, startedAt: D
 export function startedAtFromName(name: string): Date | undefined {
   const m = /(\d{8}t\d{6}z)$/.exec(name);
   return m?.[1] ? parseDrillTimestamp(m[1]) : undefined;
-}
-
-/** What a drill database's COMMENT holds (JSON). */
-export const drillCommentSchema = z.object({
-  opsAutopilot: z.literal("restore-drill"),
-  drillId: z.string(),
-  system: z.string(),
-  database: z.string(),
-  startedAt: z.iso.datetime(),
-  deadline: z.iso.datetime(),
-});
-
-/** A drill database's COMMENT, parsed. */
-export type DrillComment = z.infer<typeof drillCommentSchema>;
-
-/** The COMMENT text of a drill database. */
-export function formatDrillComment(comment: Omit<DrillComment, "opsAutopilot">): string {
-  return JSON.stringify({ opsAutopilot: "restore-drill", ...comment });
-}
-
-/** Parses a drill database COMMENT; undefined when absent or not ours. */
-export function parseDrillComment(text: string | null | undefined): DrillComment | undefined {
-  if (!text) return undefined;
-  try {
-    const parsed = drillCommentSchema.safeParse(JSON.parse(text));
-    return parsed.success ? parsed.data : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** A tag list as a map. */

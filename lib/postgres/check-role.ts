@@ -1,8 +1,8 @@
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from "node:crypto";
 import { z } from "zod";
 import { errorMessage, RunbookError } from "../errors.js";
-import type { PgConnection } from "../postgres/connection.js";
-import { connect, listByPrefix } from "../postgres/server.js";
+import type { PgConnection } from "./connection.js";
+import { connect, listByPrefix } from "./server.js";
 
 /**
  * The role a drill's catalogue SQL checks run as: created per drill on the server that holds the scratch

@@ -2,10 +2,10 @@ import type pg from "pg";
 import type { z } from "zod";
 import type { customCheckSchema } from "../../systems/drill-schema.js";
 import { errorMessage } from "../errors.js";
-import type { PgConnection } from "../postgres/connection.js";
-import { connect, largestTables } from "../postgres/server.js";
 import { plural } from "../text.js";
 import { type CheckRole, type CheckRoleLabel, createCheckRole } from "./check-role.js";
+import type { PgConnection } from "./connection.js";
+import { connect, largestTables } from "./server.js";
 
 export { checkExpectationSchema, customCheckSchema } from "../../systems/drill-schema.js";
 
@@ -93,6 +93,14 @@ function describeExpectation(expect: CustomCheck["expect"]): string {
   return parts.filter(Boolean).join(" and ");
 }
 
+/** Whether a value equals an `equals` expectation: numbers numerically (bigint arrives as text), dates as ISO. */
+function equalsExpected(want: string | number | boolean | null, value: unknown): boolean {
+  if (want === null) return value === null;
+  if (typeof want === "number") return value !== null && Number(value) === want;
+  if (typeof want === "boolean") return value === want || String(value) === String(want);
+  return value !== null && (value instanceof Date ? value.toISOString() : String(value)) === want;
+}
+
 /**
  * Evaluates a custom check's expectation against a query result (pure). The result says pass or fail,
  * with the row count: never the value the query returned, which may be a customer's data.
@@ -112,22 +120,20 @@ export function evaluateExpectation(
   const value = first[column];
   const fail = (reason: string) => ({ status: "failed" as const, reason, rows });
   if ("equals" in expect) {
-    const want = expect.equals;
-    let ok: boolean;
-    if (want === null) ok = value === null;
-    else if (typeof want === "number") ok = value !== null && Number(value) === want;
-    else if (typeof want === "boolean") ok = value === want || String(value) === String(want);
-    else ok = value !== null && (value instanceof Date ? value.toISOString() : String(value)) === want;
-    return ok
+    return equalsExpected(expect.equals, value)
       ? { status: "passed", rows }
       : fail(`the first column of the first row is not ${describeExpectation(expect)}`);
   }
   const n = Number(value);
   if (value === null || !Number.isFinite(n)) return fail("the first column is not a number");
-  const ok = (expect.min === undefined || n >= expect.min) && (expect.max === undefined || n <= expect.max);
-  return ok
+  return withinBounds(n, expect)
     ? { status: "passed", rows }
     : fail(`the first column of the first row is not ${describeExpectation(expect)}`);
+}
+
+/** `min` ≤ n ≤ `max`, each bound optional. */
+function withinBounds(n: number, bounds: { min?: number | undefined; max?: number | undefined }): boolean {
+  return (bounds.min === undefined || n >= bounds.min) && (bounds.max === undefined || n <= bounds.max);
 }
 
 /** Names of the SQLSTATEs a check most often ends with (the rest are reported by code alone). */
@@ -257,6 +263,50 @@ async function runCustomChecks(admin: PgConnection, expectations: Expectations):
 const statementTimeout = (expectations: Pick<Expectations, "statementTimeoutMs">) =>
   Math.max(1000, Math.round(expectations.statementTimeoutMs ?? 600_000));
 
+/** The table count check: the archive's count when known, else at least one table. */
+function tableCountCheck(tableCount: number, expected: number | undefined): CheckResult {
+  if (expected === undefined) {
+    return {
+      name: "table count",
+      kind: "tables",
+      status: tableCount > 0 ? "passed" : "failed",
+      actual: String(tableCount),
+      expected: "≥ 1",
+      ...(tableCount > 0 ? {} : { reason: "the restored database holds no tables" }),
+    };
+  }
+  const ok = tableCount === expected && tableCount > 0;
+  return {
+    name: "table count",
+    kind: "tables",
+    status: ok ? "passed" : "failed",
+    expected: String(expected),
+    actual: String(tableCount),
+    ...(ok ? {} : { reason: tableCount === 0 ? "the restored database holds no tables" : "table count differs" }),
+  };
+}
+
+/** Row counts of the expected tables, one check each; a count that throws is a failed check. */
+async function rowCountChecks(client: pg.Client, expectations: Expectations): Promise<CheckResult[]> {
+  const results: CheckResult[] = [];
+  for (const table of expectations.tables) {
+    if (expectations.signal?.aborted) break;
+    const name = `rows ${table.schema}.${table.name}`;
+    const expected = table.exact ? String(table.rows) : `~${table.rows} ± ${expectations.rowTolerancePercent} %`;
+    try {
+      const result = await client.query<{ n: string }>(
+        `select count(*)::text as n from ${quoteIdent(table.schema)}.${quoteIdent(table.name)}`,
+      );
+      const actual = Number(result.rows[0]?.n ?? 0);
+      const verdict = compareRows(actual, table, expectations.rowTolerancePercent);
+      results.push({ name, kind: "rows", expected, actual: String(actual), ...verdict });
+    } catch (error) {
+      results.push({ name, kind: "rows", status: "failed", expected, reason: errorMessage(error) });
+    }
+  }
+  return results;
+}
+
 /**
  * Runs every check against a restored database, one result per check; a check that throws is a failed
  * check, not a crash. The built-in counts run as `conn` (fixed SQL of ours); the catalogue's custom
@@ -272,42 +322,8 @@ export async function validateRestored(conn: PgConnection, expectations: Expecta
   expectations.signal?.addEventListener("abort", onAbort, { once: true });
   try {
     await client.query(`set statement_timeout = ${statementTimeout(expectations)}`);
-    const tableCount = await countUserTables(client);
-    if (expectations.tableCount === undefined) {
-      results.push({
-        name: "table count",
-        kind: "tables",
-        status: tableCount > 0 ? "passed" : "failed",
-        actual: String(tableCount),
-        expected: "≥ 1",
-        ...(tableCount > 0 ? {} : { reason: "the restored database holds no tables" }),
-      });
-    } else {
-      const ok = tableCount === expectations.tableCount && tableCount > 0;
-      results.push({
-        name: "table count",
-        kind: "tables",
-        status: ok ? "passed" : "failed",
-        expected: String(expectations.tableCount),
-        actual: String(tableCount),
-        ...(ok ? {} : { reason: tableCount === 0 ? "the restored database holds no tables" : "table count differs" }),
-      });
-    }
-    for (const table of expectations.tables) {
-      if (expectations.signal?.aborted) break;
-      const name = `rows ${table.schema}.${table.name}`;
-      const expected = table.exact ? String(table.rows) : `~${table.rows} ± ${expectations.rowTolerancePercent} %`;
-      try {
-        const result = await client.query<{ n: string }>(
-          `select count(*)::text as n from ${quoteIdent(table.schema)}.${quoteIdent(table.name)}`,
-        );
-        const actual = Number(result.rows[0]?.n ?? 0);
-        const verdict = compareRows(actual, table, expectations.rowTolerancePercent);
-        results.push({ name, kind: "rows", expected, actual: String(actual), ...verdict });
-      } catch (error) {
-        results.push({ name, kind: "rows", status: "failed", expected, reason: errorMessage(error) });
-      }
-    }
+    results.push(tableCountCheck(await countUserTables(client), expectations.tableCount));
+    results.push(...(await rowCountChecks(client, expectations)));
     if (expectations.checks.length > 0) results.push(...(await runCustomChecks(conn, expectations)));
     if (expectations.signal?.aborted) {
       results.push({

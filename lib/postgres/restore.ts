@@ -8,8 +8,8 @@ import { pipeline } from "node:stream/promises";
 import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { errorMessage, errorName, RunbookError } from "../errors.js";
 import { HashingStream } from "../hashing-stream.js";
-import { libpqEnv, type PgConnection } from "../postgres/connection.js";
-import type { PgTool } from "../postgres/tools.js";
+import { libpqEnv, type PgConnection } from "./connection.js";
+import type { PgTool } from "./tools.js";
 
 /** How a dump reaches pg_restore. */
 export type RestoreMode = "stream" | "download";

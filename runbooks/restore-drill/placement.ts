@@ -35,7 +35,7 @@ function elsewhere(input: DrillPlacementInput, why: string): DrillPlacement {
 }
 
 /**
- * The rules, in order (runbooks/restore-drill.md):
+ * The rules, in order (runbooks/restore-drill/restore-drill.md):
  * 1. a plain process has no deadline: it drills itself (it is the task, or an operator's run);
  * 2. `dr.drill.runOn: fargate` goes to the task;
  * 3. a directory backup that does not fit the function's local disk goes to the task;
@@ -65,7 +65,7 @@ export function decideDrillPlacement(input: DrillPlacementInput): DrillPlacement
 /** Download throughput assumed when the catalogue gives none: 50 MB/s, a Lambda's usual rate from S3. */
 export const DEFAULT_DRILL_THROUGHPUT_MBPS = 50;
 
-/** How the drill hands itself to the task: given by the runbook, which holds the claim (`runbooks/drill-handoff.ts`). */
+/** How the drill hands itself to the task: given by the runbook, which holds the claim (`./handoff.ts`). */
 export interface DrillHandOff {
   /** Why no task can take the drill; undefined: one can. */
   noTask?: string;
