@@ -9,7 +9,7 @@ import {
 } from "../../lib/postgres/connection.js";
 import type { RestoreResult } from "../../lib/postgres/restore.js";
 import { connect } from "../../lib/postgres/server.js";
-import { chooseTool, findTools, type PgTool, parseToolVersion } from "../../lib/postgres/tools.js";
+import { chooseTool, createPgTools, findTools, type PgTool, parseToolVersion } from "../../lib/postgres/tools.js";
 import { parseSettings } from "../../lib/settings.js";
 import { formatLocal } from "../../lib/timezone.js";
 import { checkAllBackups } from "../../runbooks/backup/catalog.js";
@@ -376,6 +376,8 @@ async function runRestore(
       tempDir: parseSettings(io.env).tempDir,
       clean: options.force && state.objects > 0,
       baseEnv: io.env,
+      // pg_restore of a directory backup, started as a runbook's would be (libpq's environment only).
+      pgTools: createPgTools({ extraDirs: [], path: io.env.PATH ?? "", env: io.env }),
       ...(options.signal ? { signal: options.signal } : {}),
       ...(progress.onBytes ? { onBytes: progress.onBytes } : {}),
     });

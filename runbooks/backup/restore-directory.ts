@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { createWriteStream } from "node:fs";
 import { mkdtemp, rm, statfs } from "node:fs/promises";
 import { join } from "node:path";
@@ -8,9 +7,9 @@ import { GetObjectCommand, type GetObjectCommandOutput } from "@aws-sdk/client-s
 import { errorMessage, errorName } from "../../lib/errors.js";
 import { HashingStream } from "../../lib/hashing-stream.js";
 import { mapPool } from "../../lib/pool.js";
-import { libpqEnv } from "../../lib/postgres/connection.js";
 import type { RestoreFromS3Options, RestoreResult } from "../../lib/postgres/restore.js";
 import { RestoreError, restoreFromS3 } from "../../lib/postgres/restore.js";
+import type { PgToolsPort } from "../../lib/postgres/tools.js";
 import { directoryFileKey, filesDigest, type ManifestFile } from "./directory.js";
 import type { Manifest } from "./manifest.js";
 
@@ -18,6 +17,8 @@ import type { Manifest } from "./manifest.js";
 export type RestoreBackupOptions = Omit<RestoreFromS3Options, "key" | "expected"> & {
   /** Where a directory backup's files are downloaded to (ctx.tempDir, or the CLI's temp dir). */
   tempDir?: string;
+  /** Starts pg_restore for a directory backup (`ctx.pgTools`): the connection in libpq's environment only. */
+  pgTools: Pick<PgToolsPort, "spawn">;
 };
 
 const MAX_ERRORS = 20;
@@ -98,14 +99,12 @@ function restoreArgs(options: RestoreBackupOptions, dir: string): string[] {
 
 /** Runs `pg_restore -j N` over the downloaded folder; counts what its verbose output says. */
 async function runRestore(options: RestoreBackupOptions, dir: string) {
-  const env: Record<string, string> = { LC_MESSAGES: "C" };
-  for (const name of ["PATH", "HOME", "TZ", "LANG"]) {
-    const value = options.baseEnv?.[name];
-    if (value) env[name] = value;
-  }
-  const child = spawn(options.tool.path, restoreArgs(options, dir), {
-    env: { ...env, ...libpqEnv(options.conn) },
+  // Its verbose lines are counted: English whatever the locale.
+  const { child, exited } = options.pgTools.spawn(options.tool, {
+    args: restoreArgs(options, dir),
+    conn: options.conn,
     stdio: ["ignore", "ignore", "pipe"],
+    englishMessages: true,
   });
   const counts = { tablesCreated: 0, tablesLoaded: 0, errors: [] as string[] };
   let partial = "";
@@ -115,8 +114,8 @@ async function runRestore(options: RestoreBackupOptions, dir: string) {
     else if (/\b(error|fatal|could not)\b/i.test(text) && counts.errors.length < MAX_ERRORS)
       counts.errors.push(text.trim().slice(0, 500));
   };
-  child.stderr.setEncoding("utf8");
-  child.stderr.on("data", (chunk: string) => {
+  child.stderr?.setEncoding("utf8");
+  child.stderr?.on("data", (chunk: string) => {
     const lines = (partial + chunk).split("\n");
     partial = lines.pop() ?? "";
     for (const l of lines) line(l);
@@ -124,10 +123,7 @@ async function runRestore(options: RestoreBackupOptions, dir: string) {
   const onAbort = () => child.kill("SIGTERM");
   options.signal?.addEventListener("abort", onAbort, { once: true });
   try {
-    const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((resolve) => {
-      child.once("error", (error) => resolve({ code: null, signal: null, error }));
-      child.once("close", (code, signal) => resolve({ code, signal }));
-    });
+    const exit = await exited;
     if (partial) line(partial);
     if (options.signal?.aborted) throw new RestoreError(`restore stopped: ${errorMessage(options.signal.reason)}`);
     if (exit.error)

@@ -142,6 +142,7 @@ async function restore(input: ApplyPgDrill, signal: AbortSignal): Promise<Restor
     jobs: steps.jobs,
     signal,
     baseEnv: ctx.pgTools.baseEnv,
+    pgTools: ctx.pgTools,
     tempDir: ctx.tempDir.root,
     onBytes: (bytes) =>
       ctx.progress?.(`restoring ${resource}: ${(bytes / 1048576).toFixed(1)} MiB`, bytes / Math.max(1, manifest.bytes)),

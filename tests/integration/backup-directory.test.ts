@@ -167,6 +167,7 @@ describe("directory-format backups (pg_dump -Fd -j 2) on real PostgreSQL and a r
       jobs: 2,
       tempDir: stack.dir,
       baseEnv: process.env,
+      pgTools: createPgTools({ extraDirs: [], path: process.env.PATH ?? "", env: process.env }),
     });
     expect(result).toMatchObject({
       mode: "download",
