@@ -108,8 +108,20 @@ export async function executeRun(deps: RunnerDeps, request: RunRequest): Promise
   databaseOverride(deps.env ?? {}, system);
   const logger = deps.logger;
   logger.appendKeys({ runbook: runbook.name, system: system.id, dryRun: request.dryRun });
+  const ctx = buildContext(deps, request, system);
+  logger.info("run started", { requestedBy: request.requestedBy ?? "unknown" });
+  // The one redaction of a report: what the audit log, the notifiers and the caller see is this copy.
+  const report = redactValue(await runOrReportCrash(ctx, runbook, input));
+  logger.info("run finished", { status: report.status, summary: report.summary, metrics: report.metrics });
+  await auditAndNotify(deps, request, report);
+  return report;
+}
+
+/** The context one run sees: the runner's dependencies narrowed to this system and request. */
+function buildContext(deps: RunnerDeps, request: RunRequest, system: System): RunbookContext {
+  const logger = deps.logger;
   const clients = deps.clientsFor(system);
-  const ctx: RunbookContext = {
+  return {
     system,
     clients,
     ...createPorts({ env: deps.env ?? {}, secrets: clients.secrets, ...(deps.ports ? { overrides: deps.ports } : {}) }),
@@ -123,29 +135,30 @@ export async function executeRun(deps: RunnerDeps, request: RunRequest): Promise
     ...(deps.progress ? { progress: deps.progress } : {}),
     ...(request.runId ? { runId: request.runId } : {}),
   };
-  logger.info("run started", { requestedBy: request.requestedBy ?? "unknown" });
-  let report: Report;
+}
+
+/** Runs the runbook; an unexpected throw becomes a `failed` report, so a crash is still reported. */
+async function runOrReportCrash(ctx: RunbookContext, runbook: AnyRunbook, input: unknown): Promise<Report> {
   try {
-    report = await runbook.run(ctx, input);
+    return await runbook.run(ctx, input);
   } catch (error) {
-    logger.error("runbook threw", { error: error instanceof Error ? error : errorMessage(error) });
+    ctx.logger.error("runbook threw", { error: error instanceof Error ? error : errorMessage(error) });
     const builder = new ReportBuilder(ctx, runbook.name);
-    builder.add({ resource: system.id, action: runbook.name, status: "failed", reason: errorMessage(error) });
-    report = builder.finish({ summary: `${runbook.name} failed: ${errorMessage(error)}`, status: "failed" });
+    builder.add({ resource: ctx.system.id, action: runbook.name, status: "failed", reason: errorMessage(error) });
+    return builder.finish({ summary: `${runbook.name} failed: ${errorMessage(error)}`, status: "failed" });
   }
-  // The one redaction of a report: what the audit log, the notifiers and the caller see is this copy.
-  report = redactValue(report);
-  logger.info("run finished", { status: report.status, summary: report.summary, metrics: report.metrics });
-  // The run's outcome stands whatever happens next: audit and notification failures are logged.
+}
+
+/** The run's outcome stands whatever happens next: audit and notification failures are logged. */
+async function auditAndNotify(deps: RunnerDeps, request: RunRequest, report: Report): Promise<void> {
   try {
     await deps.audit?.record(report, request.requestedBy ? { requestedBy: request.requestedBy } : {});
   } catch (error) {
-    logger.error("audit record failed", { error: errorMessage(error) });
+    deps.logger.error("audit record failed", { error: errorMessage(error) });
   }
   try {
     await deps.notify.notify(report);
   } catch (error) {
-    logger.error("notification failed", { error: errorMessage(error) });
+    deps.logger.error("notification failed", { error: errorMessage(error) });
   }
-  return report;
 }

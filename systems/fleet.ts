@@ -92,15 +92,39 @@ export function parseFleet(raw: unknown, options: ParseFleetOptions): Fleet {
     throw new ValidationError(`invalid fleet catalogue (${options.source})`, issues);
   }
   const { systems } = result.data;
+  const issues: ValidationIssue[] = [...duplicateIdIssues(systems), ...backupPathOverlaps(systems)];
+  const schedules = resolveSchedules(result.data.schedules, systems, options, issues);
+  issues.push(...remediationIssues(systems, options), ...slackRunbookIssues(systems, options));
+  if (issues.length > 0) throw new ValidationError(`invalid fleet catalogue (${options.source})`, issues);
+  return { systems, schedules, source: options.source };
+}
+
+type ScheduleEntry = z.infer<typeof fleetFileSchema>["schedules"][number];
+
+/** One issue per system id that appears more than once. */
+function duplicateIdIssues(systems: readonly System[]): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
   const ids = systems.map((s) => s.id);
   for (const [i, id] of ids.entries()) {
     if (ids.indexOf(id) !== i) issues.push({ path: `system "${id}"`, message: "duplicate system id" });
   }
-  issues.push(...backupPathOverlaps(systems));
+  return issues;
+}
+
+/**
+ * Turns the file's schedule entries into schedules (id derived, timezone defaulted to the system's),
+ * pushing an issue for each unknown system or runbook and each duplicate id onto `issues`.
+ */
+function resolveSchedules(
+  entries: readonly ScheduleEntry[],
+  systems: readonly System[],
+  options: ParseFleetOptions,
+  issues: ValidationIssue[],
+): Schedule[] {
+  const ids = systems.map((s) => s.id);
   const schedules: Schedule[] = [];
   const seen = new Set<string>();
-  for (const [i, entry] of result.data.schedules.entries()) {
+  for (const [i, entry] of entries.entries()) {
     const where = `schedule #${i} (${entry.system}/${entry.runbook})`;
     const system = systems.find((s) => s.id === entry.system);
     if (!system) {
@@ -126,6 +150,12 @@ export function parseFleet(raw: unknown, options: ParseFleetOptions): Fleet {
       description: entry.description,
     });
   }
+  return schedules;
+}
+
+/** One issue per alarm remediation that names a runbook outside `options.remediations`. */
+function remediationIssues(systems: readonly System[], options: ParseFleetOptions): ValidationIssue[] {
+  const issues: ValidationIssue[] = [];
   for (const system of systems) {
     for (const alarm of system.alarms) {
       const runbook = alarm.remediation && "runbook" in alarm.remediation ? alarm.remediation.runbook : undefined;
@@ -137,6 +167,12 @@ export function parseFleet(raw: unknown, options: ParseFleetOptions): Fleet {
       }
     }
   }
+  return issues;
+}
+
+/** One issue per Slack command entry that names a runbook outside `options.runbooks`. */
+function slackRunbookIssues(systems: readonly System[], options: ParseFleetOptions): ValidationIssue[] {
+  const issues: ValidationIssue[] = [];
   for (const system of systems) {
     for (const [i, entry] of (system.slack?.runbooks ?? []).entries()) {
       if (options.runbooks && !options.runbooks.includes(entry.runbook)) {
@@ -147,8 +183,7 @@ export function parseFleet(raw: unknown, options: ParseFleetOptions): Fleet {
       }
     }
   }
-  if (issues.length > 0) throw new ValidationError(`invalid fleet catalogue (${options.source})`, issues);
-  return { systems, schedules, source: options.source };
+  return issues;
 }
 
 /** Reads and validates a fleet catalogue from a JSON file (`ops --fleet path.json`). */

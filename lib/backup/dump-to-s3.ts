@@ -49,6 +49,73 @@ export class DumpError extends RunbookError {
   }
 }
 
+/** How pg_dump ended: its exit code or signal, or the error that kept it from starting. */
+type ExitOutcome = { code: number | null; signal: NodeJS.Signals | null; error?: Error };
+
+/** The variables pg_dump gets from the base environment: only these, so nothing else leaks into the child. */
+function passedEnv(baseEnv: DumpToS3Options["baseEnv"]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of ["PATH", "LANG", "LC_ALL", "TZ", "HOME"]) {
+    const value = baseEnv?.[name];
+    if (value) env[name] = value;
+  }
+  return env;
+}
+
+/** pg_dump's arguments: custom format, the compression level when one is set, the snapshot when given. */
+function pgDumpArgs(options: Pick<DumpToS3Options, "compression" | "snapshot">): string[] {
+  return [
+    "--format=custom",
+    ...(options.compression >= 0 ? [`--compress=${options.compression}`] : []),
+    "--no-password",
+    "--no-sync",
+    ...(options.snapshot ? [`--snapshot=${options.snapshot}`] : []),
+  ];
+}
+
+/** Why a pg_dump that did not exit 0 failed, in words. */
+function exitProblem(outcome: ExitOutcome, toolPath: string): string {
+  if (outcome.error) return `could not start ${toolPath}: ${outcome.error.message}`;
+  if (outcome.signal) return `pg_dump was killed by ${outcome.signal}`;
+  return `pg_dump exited with code ${outcome.code}`;
+}
+
+/**
+ * Throws the one error that tells what went wrong once pg_dump and the upload have both settled: our own
+ * reason for stopping pg_dump first, then pg_dump's failure, then the upload's. Returns when both succeeded.
+ */
+function throwIfFailed(settled: {
+  dump: PromiseSettledResult<unknown>;
+  put: PromiseSettledResult<unknown>;
+  stoppedBecause: string | undefined;
+  stderr: string;
+  /** `s3://bucket/key`, for the upload's error. */
+  target: string;
+}): void {
+  const { dump, put, stoppedBecause } = settled;
+  if (stoppedBecause) {
+    throw new DumpError(stoppedBecause, settled.stderr, {
+      cause: put.status === "rejected" ? put.reason : undefined,
+    });
+  }
+  if (dump.status === "rejected") {
+    // pg_dump's failure is the story; an upload that could not be aborted is worth a line in it.
+    if (put.status === "rejected" && put.reason instanceof IncompleteUploadError && dump.reason instanceof DumpError) {
+      throw new DumpError(
+        `${dump.reason.message}; its multipart upload could not be aborted (${errorMessage(put.reason.cause)}): the bucket's lifecycle rule removes its parts`,
+        dump.reason.stderr,
+        { cause: put.reason },
+      );
+    }
+    throw dump.reason;
+  }
+  if (put.status === "rejected") {
+    throw new DumpError(`upload to ${settled.target} failed: ${errorMessage(put.reason)}`, "", {
+      cause: put.reason,
+    });
+  }
+}
+
 /**
  * Streams `pg_dump --format=custom` straight into an S3 multipart upload ({@link MultipartUploadStream}),
  * hashing on the way: no temp file, memory fixed by the part pool. The upload only ends once pg_dump has
@@ -62,28 +129,16 @@ export async function dumpToS3(options: DumpToS3Options): Promise<DumpResult> {
     throw new DumpError(`the run was cancelled (${errorMessage(options.signal.reason ?? "aborted")})`, "");
   }
   const started = performance.now();
-  const env: Record<string, string> = {};
-  for (const name of ["PATH", "LANG", "LC_ALL", "TZ", "HOME"]) {
-    const value = options.baseEnv?.[name];
-    if (value) env[name] = value;
-  }
-  const child = spawn(
-    options.tool.path,
-    [
-      "--format=custom",
-      ...(options.compression >= 0 ? [`--compress=${options.compression}`] : []),
-      "--no-password",
-      "--no-sync",
-      ...(options.snapshot ? [`--snapshot=${options.snapshot}`] : []),
-    ],
-    { env: { ...env, ...libpqEnv(options.conn) }, stdio: ["ignore", "pipe", "pipe"] },
-  );
+  const child = spawn(options.tool.path, pgDumpArgs(options), {
+    env: { ...passedEnv(options.baseEnv), ...libpqEnv(options.conn) },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let stderr = "";
   child.stderr.setEncoding("utf8");
   child.stderr.on("data", (text: string) => {
     if (stderr.length < STDERR_LIMIT) stderr += text;
   });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((resolve) => {
+  const exited = new Promise<ExitOutcome>((resolve) => {
     child.once("error", (error) => resolve({ code: null, signal: null, error }));
     child.once("close", (code, signal) => resolve({ code, signal }));
   });
@@ -122,12 +177,7 @@ export async function dumpToS3(options: DumpToS3Options): Promise<DumpResult> {
       upload.end();
       return outcome;
     }
-    const why = outcome.error
-      ? `could not start ${options.tool.path}: ${outcome.error.message}`
-      : outcome.signal
-        ? `pg_dump was killed by ${outcome.signal}`
-        : `pg_dump exited with code ${outcome.code}`;
-    const error = new DumpError(why, stderr.trim());
+    const error = new DumpError(exitProblem(outcome, options.tool.path), stderr.trim());
     upload.destroy(error);
     throw error;
   });
@@ -142,31 +192,13 @@ export async function dumpToS3(options: DumpToS3Options): Promise<DumpResult> {
   options.signal?.addEventListener("abort", onAbort, { once: true });
   try {
     const [dump, put] = await Promise.allSettled([dumpOutcome, uploaded]);
-    if (stoppedBecause) {
-      throw new DumpError(stoppedBecause, stderr.trim(), {
-        cause: put.status === "rejected" ? put.reason : undefined,
-      });
-    }
-    if (dump.status === "rejected") {
-      // pg_dump's failure is the story; an upload that could not be aborted is worth a line in it.
-      if (
-        put.status === "rejected" &&
-        put.reason instanceof IncompleteUploadError &&
-        dump.reason instanceof DumpError
-      ) {
-        throw new DumpError(
-          `${dump.reason.message}; its multipart upload could not be aborted (${errorMessage(put.reason.cause)}): the bucket's lifecycle rule removes its parts`,
-          dump.reason.stderr,
-          { cause: put.reason },
-        );
-      }
-      throw dump.reason;
-    }
-    if (put.status === "rejected") {
-      throw new DumpError(`upload to s3://${options.bucket}/${options.key} failed: ${errorMessage(put.reason)}`, "", {
-        cause: put.reason,
-      });
-    }
+    throwIfFailed({
+      dump,
+      put,
+      stoppedBecause,
+      stderr: stderr.trim(),
+      target: `s3://${options.bucket}/${options.key}`,
+    });
   } catch (error) {
     stop("SIGKILL");
     if (error instanceof DumpError) throw error;

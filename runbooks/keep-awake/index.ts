@@ -2,6 +2,8 @@ import { z } from "zod";
 import { errorMessage, ValidationError } from "../../lib/errors.js";
 import { plural } from "../../lib/text.js";
 import { booleanish, wholeNumber } from "../inputs.js";
+import type { ReportBuilder } from "../report.js";
+import type { Workload, WorkloadBackend } from "../scaling/backend.js";
 import { capacityJson, decideScaleUp, describeCapacity } from "../scaling/decide.js";
 import { DEFAULT_CONCURRENCY, forEachWorkload, localTime, openBackend } from "../scaling/run.js";
 import {
@@ -14,7 +16,7 @@ import {
 import { isoSeconds, readKeepAwake, readOptOut, readRecord } from "../scaling/tags.js";
 import { resolveUntil, untilSyntaxProblem } from "../scaling/until.js";
 import { offHoursEnd } from "../scaling/window.js";
-import type { Runbook } from "../types.js";
+import type { Runbook, RunbookContext } from "../types.js";
 
 const input = z
   .strictObject({
@@ -86,7 +88,7 @@ export const keepAwakeRunbook: Runbook<typeof input> = {
 
     let covered = 0;
     const backend = await openBackend(ctx, scope, options.concurrency);
-    const { marks } = backend;
+    const run: KeepAwakeRun = { ctx, report, backend, now, until, wake: options.wake };
     await forEachWorkload({
       ctx,
       report,
@@ -95,89 +97,9 @@ export const keepAwakeRunbook: Runbook<typeof input> = {
       names: scopeNames(scope),
       concurrency: options.concurrency,
       handle: async (service, resource) => {
-        const optOut = readOptOut(service.marks, marks);
-        if (optOut.optedOut) {
-          report.add({
-            resource,
-            action: "keep-awake",
-            status: "skipped",
-            reason: "opted out of off-hours: left alone",
-          });
-          return;
-        }
-        const current = readKeepAwake(service.marks, now, marks);
-        const currentValue = current.kind === "none" ? undefined : service.marks.get(marks.keepAwake);
-        const before = currentValue === undefined ? {} : { keepAwakeUntil: currentValue };
-        if (!until) {
-          if (current.kind === "none") {
-            report.add({
-              resource,
-              action: "clear-keep-awake",
-              status: "skipped",
-              reason: `no keep-awake ${marks.kind}`,
-            });
-            return;
-          }
-          if (!ctx.dryRun) await backend.clearKeepAwake(service);
-          report.add({
-            resource,
-            action: "clear-keep-awake",
-            status: report.changeStatus,
-            reason: `${ctx.dryRun ? "would remove" : "removed"} ${marks.kind} ${marks.keepAwake}`,
-            before,
-            after: {},
-          });
-          return;
-        }
-        const value = isoSeconds(until);
-        if (currentValue === value) {
-          report.add({
-            resource,
-            action: "keep-awake",
-            status: "skipped",
-            reason: `already kept awake until ${localTime(ctx, until)}`,
-            before,
-          });
-        } else {
-          if (!ctx.dryRun) await backend.setKeepAwake(service, until);
-          report.add({
-            resource,
-            action: "keep-awake",
-            status: report.changeStatus,
-            reason: `${ctx.dryRun ? "would keep" : "kept"} awake until ${localTime(ctx, until)} (${marks.kind} ${marks.keepAwake}=${value})`,
-            before,
-            after: { keepAwakeUntil: value },
-          });
-        }
+        if (!(await markWorkload(run, service, resource))) return;
         covered++;
-        const record = readRecord(service.marks, marks);
-        if (!options.wake || record.kind === "none") return;
-        // Waking is scale-up's restore for this one service, with the same rules.
-        const decision = decideScaleUp({
-          current: service.capacity,
-          record,
-          autoscaler: backend.autoscaler,
-          noun: backend.noun,
-        });
-        if (decision.kind !== "restore") {
-          report.add({
-            resource,
-            action: "wake",
-            status: decision.kind === "fail" ? "failed" : "skipped",
-            reason: decision.reason,
-            before: capacityJson(service.capacity),
-          });
-          return;
-        }
-        if (!ctx.dryRun) await backend.restore(service, decision, { done: [] });
-        report.add({
-          resource,
-          action: "wake",
-          status: report.changeStatus,
-          reason: `${ctx.dryRun ? "would restore" : "restored"} ${describeCapacity(decision.target)} (it was scaled down for off-hours)`,
-          before: capacityJson(service.capacity),
-          after: capacityJson(decision.target),
-        });
+        await wakeWorkload(run, service, resource);
       },
     });
 
@@ -202,3 +124,134 @@ export const keepAwakeRunbook: Runbook<typeof input> = {
     return report.finish({ summary: `${head}${wakeText}${failText}` });
   },
 };
+
+/** What one keep-awake run shares with the handling of each workload. */
+interface KeepAwakeRun {
+  ctx: RunbookContext;
+  report: ReportBuilder;
+  backend: WorkloadBackend;
+  now: Date;
+  /** The instant to keep awake until; absent for `clear=true`. */
+  until: Date | undefined;
+  wake: boolean;
+}
+
+/**
+ * Sets (or, without `until`, clears) one workload's keep-awake mark and reports it. True when the workload
+ * is now kept awake until `until` (set now or already), so it counts as covered and may be woken.
+ */
+async function markWorkload(run: KeepAwakeRun, service: Workload, resource: string): Promise<boolean> {
+  const { report, backend, now, until } = run;
+  const { marks } = backend;
+  if (readOptOut(service.marks, marks).optedOut) {
+    report.add({
+      resource,
+      action: "keep-awake",
+      status: "skipped",
+      reason: "opted out of off-hours: left alone",
+    });
+    return false;
+  }
+  const current = readKeepAwake(service.marks, now, marks);
+  const currentValue = current.kind === "none" ? undefined : service.marks.get(marks.keepAwake);
+  const before = currentValue === undefined ? {} : { keepAwakeUntil: currentValue };
+  if (!until) {
+    await clearMark(run, service, resource, { hasMark: current.kind !== "none", before });
+    return false;
+  }
+  await setMark(run, service, resource, { until, currentValue, before });
+  return true;
+}
+
+/** Removes one workload's keep-awake mark (a skip when it has none). */
+async function clearMark(
+  run: KeepAwakeRun,
+  service: Workload,
+  resource: string,
+  mark: { hasMark: boolean; before: Record<string, string> },
+): Promise<void> {
+  const { ctx, report, backend } = run;
+  const { marks } = backend;
+  if (!mark.hasMark) {
+    report.add({
+      resource,
+      action: "clear-keep-awake",
+      status: "skipped",
+      reason: `no keep-awake ${marks.kind}`,
+    });
+    return;
+  }
+  if (!ctx.dryRun) await backend.clearKeepAwake(service);
+  report.add({
+    resource,
+    action: "clear-keep-awake",
+    status: report.changeStatus,
+    reason: `${ctx.dryRun ? "would remove" : "removed"} ${marks.kind} ${marks.keepAwake}`,
+    before: mark.before,
+    after: {},
+  });
+}
+
+/** Sets one workload's keep-awake mark to `until` (a skip when it already says exactly that). */
+async function setMark(
+  run: KeepAwakeRun,
+  service: Workload,
+  resource: string,
+  mark: { until: Date; currentValue: string | undefined; before: Record<string, string> },
+): Promise<void> {
+  const { ctx, report, backend } = run;
+  const { marks } = backend;
+  const { until, before } = mark;
+  const value = isoSeconds(until);
+  if (mark.currentValue === value) {
+    report.add({
+      resource,
+      action: "keep-awake",
+      status: "skipped",
+      reason: `already kept awake until ${localTime(ctx, until)}`,
+      before,
+    });
+    return;
+  }
+  if (!ctx.dryRun) await backend.setKeepAwake(service, until);
+  report.add({
+    resource,
+    action: "keep-awake",
+    status: report.changeStatus,
+    reason: `${ctx.dryRun ? "would keep" : "kept"} awake until ${localTime(ctx, until)} (${marks.kind} ${marks.keepAwake}=${value})`,
+    before,
+    after: { keepAwakeUntil: value },
+  });
+}
+
+/** Waking is scale-up's restore for this one workload, with the same rules; only when asked and recorded. */
+async function wakeWorkload(run: KeepAwakeRun, service: Workload, resource: string): Promise<void> {
+  const { ctx, report, backend } = run;
+  const record = readRecord(service.marks, backend.marks);
+  if (!run.wake || record.kind === "none") return;
+  const decision = decideScaleUp({
+    current: service.capacity,
+    record,
+    autoscaler: backend.autoscaler,
+    noun: backend.noun,
+  });
+  if (decision.kind !== "restore") {
+    report.add({
+      resource,
+      action: "wake",
+      status: decision.kind === "fail" ? "failed" : "skipped",
+      reason: decision.reason,
+      before: capacityJson(service.capacity),
+    });
+    return;
+  }
+  if (!ctx.dryRun) await backend.restore(service, decision, { done: [] });
+  report.add({
+    resource,
+    action: "wake",
+    status: report.changeStatus,
+    reason: `${ctx.dryRun ? "would restore" : "restored"} ${describeCapacity(decision.target)} (it was scaled down for off-hours)`,
+    before: capacityJson(service.capacity),
+    after: capacityJson(decision.target),
+  });
+}

@@ -1,23 +1,29 @@
 import { z } from "zod";
 import { errorMessage } from "../../lib/errors.js";
 import { plural } from "../../lib/text.js";
+import type { System } from "../../systems/schema.js";
 import { booleanish, wholeNumber } from "../inputs.js";
-import type { StepLog } from "../scaling/backend.js";
+import type { ReportBuilder } from "../report.js";
+import type { LowerDecision, StepLog, Workload, WorkloadBackend } from "../scaling/backend.js";
 import { capacityJson, decideScaleDown, describeCapacity } from "../scaling/decide.js";
 import { isWriteConflict } from "../scaling/errors.js";
 import { resolveNodePrice, resolvePrice } from "../scaling/prices.js";
 import { DEFAULT_CONCURRENCY, forEachWorkload, localTime, openBackend } from "../scaling/run.js";
-import { describeSavings, estimateSavings, type SavingsItem } from "../scaling/savings.js";
+import { describeSavings, estimateSavings, type SavingsEstimate, type SavingsItem } from "../scaling/savings.js";
 import {
   openScalingRun,
+  type ScalingScope,
   scalingKubernetesAccess,
   scalingPermissions,
   scalingPlanNote,
   scopeNames,
 } from "../scaling/scope.js";
-import { readKeepAwake, readOptOut, readRecord } from "../scaling/tags.js";
-import { describePolicy, offHoursEndedBy, stateForRun } from "../scaling/window.js";
-import type { Action, Runbook } from "../types.js";
+import { type MarkKeys, readKeepAwake, readOptOut, readRecord } from "../scaling/tags.js";
+import { describePolicy, type OffHoursPolicy, offHoursEndedBy, stateForRun } from "../scaling/window.js";
+import type { Action, Runbook, RunbookContext } from "../types.js";
+
+/** A scope with something to act on. */
+type ActiveScope = Exclude<ScalingScope, { kind: "skip" }>;
 
 const price = (max: number) => z.coerce.number({ message: "must be a price in USD" }).positive().max(max).optional();
 
@@ -95,7 +101,7 @@ export const scaleDownRunbook: Runbook<typeof input> = {
 
     const savings: SavingsItem[] = [];
     const backend = await openBackend(ctx, scope, options.concurrency);
-    const { marks } = backend;
+    const run: ScaleDownRun = { ctx, report, backend, policy, options, now, savings };
     await forEachWorkload({
       ctx,
       report,
@@ -103,130 +109,186 @@ export const scaleDownRunbook: Runbook<typeof input> = {
       backend,
       names: scopeNames(scope),
       concurrency: options.concurrency,
-      handle: async (service, resource) => {
-        const decision = decideScaleDown({
-          floor: policy.floor,
-          current: service.capacity,
-          record: readRecord(service.marks, marks),
-          optOut: readOptOut(service.marks, marks),
-          keepAwake: readKeepAwake(service.marks, now, marks),
-          deployment: service.deployment,
-          graceMinutes: options.graceMinutes,
-          now,
-          endedSince: (instant) => offHoursEndedBy(policy, system.timezone, instant, now),
-          formatTime: (instant) => localTime(ctx, instant),
-          marks,
-          autoscalerMin: backend.autoscalerMin,
-        });
-        const before = capacityJson(service.capacity);
-        const size = service.size;
-        const saved = (desired: number, after: number) =>
-          savings.push({
-            service: service.name,
-            savedTasks: Math.max(0, desired - after),
-            cpuUnits: size?.cpuUnits,
-            memoryMiB: size?.memoryMiB,
-          });
-        if (decision.kind === "skip") {
-          if (decision.record) saved(decision.record.desired, service.capacity.desired);
-          report.add({ resource, action: "scale-down", status: "skipped", reason: decision.reason, before });
-          return;
-        }
-        if (decision.kind === "fail") {
-          report.add({ resource, action: "scale-down", status: "failed", reason: decision.reason, before });
-          return;
-        }
-        const after = capacityJson(decision.target);
-        const replaced = decision.replaces
-          ? `, replacing a record left from ${localTime(ctx, decision.replaces.at)} (${describeCapacity(decision.replaces)})`
-          : "";
-        const how = decision.write
-          ? `original ${describeCapacity(decision.record)} recorded in ${marks.kind} ${marks.record}${replaced}`
-          : `raised since the last scale-down; the original ${describeCapacity(decision.record)} recorded at ` +
-            `${localTime(ctx, decision.record.at)} is kept`;
-        const change = `${describeCapacity(service.capacity)} → ${describeCapacity(decision.target)}`;
-        if (ctx.dryRun) {
-          saved(decision.record.desired, decision.target.desired);
-          report.add({
-            resource,
-            action: "scale-down",
-            status: "would-do",
-            reason: `would lower to the floor ${policy.floor}: ${change} (${how})`,
-            before,
-            after,
-          });
-          return;
-        }
-        const log: StepLog = { done: [] };
-        try {
-          await backend.lower(service, decision, log);
-        } catch (error) {
-          // A lost write race is read again and decided afresh by forEachWorkload.
-          if (isWriteConflict(error)) throw error;
-          const recorded = !decision.write || log.done.includes(backend.recordStep);
-          const state = recorded
-            ? `the original is recorded on the ${backend.noun}, so scale-up restores it`
-            : "nothing was changed";
-          const message = errorMessage(error);
-          report.add({ resource, action: "scale-down", status: "failed", reason: `${message}; ${state}`, before });
-          return;
-        }
-        saved(decision.record.desired, decision.target.desired);
-        report.add({
-          resource,
-          action: "scale-down",
-          status: "done",
-          reason: `lowered to the floor ${policy.floor}: ${change} (${how})`,
-          before,
-          after,
-        });
-      },
+      handle: (service, resource) => scaleDownWorkload(run, service, resource),
     });
 
-    const estimate = estimateSavings({
-      items: savings,
-      window: policy,
-      price: resolvePrice(system.account.region, {
-        override: {
-          ...(options.vcpuHourUsd !== undefined ? { vcpuHourUsd: options.vcpuHourUsd } : {}),
-          ...(options.gbHourUsd !== undefined ? { gbHourUsd: options.gbHourUsd } : {}),
-        },
-      }),
-      launchType: scope.kind === "ecs" ? scope.runtime.launchType : "FARGATE",
-      ...(scope.kind === "eks"
-        ? {
-            node: resolveNodePrice(
-              system.account.region,
-              {
-                ...(options.nodeHourUsd !== undefined ? { hourUsd: options.nodeHourUsd } : {}),
-                ...(options.nodeVcpu !== undefined ? { vcpu: options.nodeVcpu } : {}),
-                ...(options.nodeMemoryGiB !== undefined ? { memoryGiB: options.nodeMemoryGiB } : {}),
-              },
-              scope.runtime.nodeType,
-            ),
-          }
-        : {}),
-    });
+    const estimate = estimateNightlySavings(system, scope, options, policy, savings);
     report.details.savings = estimate;
-    const lowered = report.actions.filter((a) => a.status === "done" || a.status === "would-do");
-    const skipped = report.actions.filter((a) => a.status === "skipped" && a.resource !== system.id);
-    const failed = report.actions.filter((a) => a.status === "failed");
-    report.metric("servicesLowered", lowered.length);
-    report.metric("servicesSkipped", skipped.length);
-    report.metric("servicesFailed", failed.length);
-    report.metric("taskHoursSavedPerNight", estimate.perNight.taskHours);
-    report.metric("taskHoursSavedPerMonth", estimate.perMonth.taskHours);
-    if (estimate.perNight.usd !== undefined) report.metric("costSavedPerNightUsd", estimate.perNight.usd);
-    if (estimate.perMonth.usd !== undefined) report.metric("costSavedPerMonthUsd", estimate.perMonth.usd);
-
-    const parts = [
-      lowered.length > 0
-        ? `${ctx.dryRun ? "would lower" : "lowered"} ${plural(lowered.length, backend.noun)} to the floor ${policy.floor} (${listChanges(lowered)})`
-        : `no ${backend.noun} lowered`,
-    ];
-    if (skipped.length > 0) parts.push(`skipped ${skipped.length} (${listReasons(skipped)})`);
-    if (failed.length > 0) parts.push(`${failed.length} failed (${listReasons(failed)})`);
-    if (estimate.perNight.taskHours > 0) parts.push(describeSavings(estimate));
-    return report.finish({ summary: parts.join("; ") });
+    return report.finish({ summary: summarize(run, estimate) });
   },
 };
+
+/** What one scale-down run shares with the handling of each workload. */
+interface ScaleDownRun {
+  ctx: RunbookContext;
+  report: ReportBuilder;
+  backend: WorkloadBackend;
+  policy: OffHoursPolicy;
+  options: z.infer<typeof input>;
+  now: Date;
+  /** Filled as workloads are lowered (or found lowered): what the savings estimate counts. */
+  savings: SavingsItem[];
+}
+
+/** Counts the tasks one workload saves at night, from its desired count by day down to `after`. */
+function recordSaving(savings: SavingsItem[], service: Workload, desired: number, after: number): void {
+  const size = service.size;
+  savings.push({
+    service: service.name,
+    savedTasks: Math.max(0, desired - after),
+    cpuUnits: size?.cpuUnits,
+    memoryMiB: size?.memoryMiB,
+  });
+}
+
+/** Decides one workload and reports it: skipped, failed (an unreadable record), or lowered. */
+async function scaleDownWorkload(run: ScaleDownRun, service: Workload, resource: string): Promise<void> {
+  const { ctx, report, backend, policy, options, now } = run;
+  const { system } = ctx;
+  const { marks } = backend;
+  const decision = decideScaleDown({
+    floor: policy.floor,
+    current: service.capacity,
+    record: readRecord(service.marks, marks),
+    optOut: readOptOut(service.marks, marks),
+    keepAwake: readKeepAwake(service.marks, now, marks),
+    deployment: service.deployment,
+    graceMinutes: options.graceMinutes,
+    now,
+    endedSince: (instant) => offHoursEndedBy(policy, system.timezone, instant, now),
+    formatTime: (instant) => localTime(ctx, instant),
+    marks,
+    autoscalerMin: backend.autoscalerMin,
+  });
+  const before = capacityJson(service.capacity);
+  if (decision.kind === "skip") {
+    if (decision.record) recordSaving(run.savings, service, decision.record.desired, service.capacity.desired);
+    report.add({ resource, action: "scale-down", status: "skipped", reason: decision.reason, before });
+    return;
+  }
+  if (decision.kind === "fail") {
+    report.add({ resource, action: "scale-down", status: "failed", reason: decision.reason, before });
+    return;
+  }
+  await lowerWorkload(run, service, resource, decision);
+}
+
+/** How the original is kept, for the report: recorded now (perhaps over a stale record), or kept from before. */
+function describeRecordKeeping(ctx: RunbookContext, decision: LowerDecision, marks: MarkKeys): string {
+  const replaced = decision.replaces
+    ? `, replacing a record left from ${localTime(ctx, decision.replaces.at)} (${describeCapacity(decision.replaces)})`
+    : "";
+  return decision.write
+    ? `original ${describeCapacity(decision.record)} recorded in ${marks.kind} ${marks.record}${replaced}`
+    : `raised since the last scale-down; the original ${describeCapacity(decision.record)} recorded at ` +
+        `${localTime(ctx, decision.record.at)} is kept`;
+}
+
+/** Lowers one workload (or says it would, in a dry run) and reports what was done or how far it got. */
+async function lowerWorkload(
+  run: ScaleDownRun,
+  service: Workload,
+  resource: string,
+  decision: LowerDecision,
+): Promise<void> {
+  const { ctx, report, backend, policy } = run;
+  const before = capacityJson(service.capacity);
+  const after = capacityJson(decision.target);
+  const how = describeRecordKeeping(ctx, decision, backend.marks);
+  const change = `${describeCapacity(service.capacity)} → ${describeCapacity(decision.target)}`;
+  if (ctx.dryRun) {
+    recordSaving(run.savings, service, decision.record.desired, decision.target.desired);
+    report.add({
+      resource,
+      action: "scale-down",
+      status: "would-do",
+      reason: `would lower to the floor ${policy.floor}: ${change} (${how})`,
+      before,
+      after,
+    });
+    return;
+  }
+  const log: StepLog = { done: [] };
+  try {
+    await backend.lower(service, decision, log);
+  } catch (error) {
+    // A lost write race is read again and decided afresh by forEachWorkload.
+    if (isWriteConflict(error)) throw error;
+    const recorded = !decision.write || log.done.includes(backend.recordStep);
+    const state = recorded
+      ? `the original is recorded on the ${backend.noun}, so scale-up restores it`
+      : "nothing was changed";
+    const message = errorMessage(error);
+    report.add({ resource, action: "scale-down", status: "failed", reason: `${message}; ${state}`, before });
+    return;
+  }
+  recordSaving(run.savings, service, decision.record.desired, decision.target.desired);
+  report.add({
+    resource,
+    action: "scale-down",
+    status: "done",
+    reason: `lowered to the floor ${policy.floor}: ${change} (${how})`,
+    before,
+    after,
+  });
+}
+
+/** The savings estimate: Fargate prices (or EKS node prices), with the run's price overrides. */
+function estimateNightlySavings(
+  system: System,
+  scope: ActiveScope,
+  options: z.infer<typeof input>,
+  policy: OffHoursPolicy,
+  items: SavingsItem[],
+): SavingsEstimate {
+  return estimateSavings({
+    items,
+    window: policy,
+    price: resolvePrice(system.account.region, {
+      override: {
+        ...(options.vcpuHourUsd !== undefined ? { vcpuHourUsd: options.vcpuHourUsd } : {}),
+        ...(options.gbHourUsd !== undefined ? { gbHourUsd: options.gbHourUsd } : {}),
+      },
+    }),
+    launchType: scope.kind === "ecs" ? scope.runtime.launchType : "FARGATE",
+    ...(scope.kind === "eks"
+      ? {
+          node: resolveNodePrice(
+            system.account.region,
+            {
+              ...(options.nodeHourUsd !== undefined ? { hourUsd: options.nodeHourUsd } : {}),
+              ...(options.nodeVcpu !== undefined ? { vcpu: options.nodeVcpu } : {}),
+              ...(options.nodeMemoryGiB !== undefined ? { memoryGiB: options.nodeMemoryGiB } : {}),
+            },
+            scope.runtime.nodeType,
+          ),
+        }
+      : {}),
+  });
+}
+
+/** Records the run's metrics and returns its summary: what was lowered, skipped and failed, and what it saves. */
+function summarize(run: ScaleDownRun, estimate: SavingsEstimate): string {
+  const { ctx, report, backend, policy } = run;
+  const { system } = ctx;
+  const lowered = report.actions.filter((a) => a.status === "done" || a.status === "would-do");
+  const skipped = report.actions.filter((a) => a.status === "skipped" && a.resource !== system.id);
+  const failed = report.actions.filter((a) => a.status === "failed");
+  report.metric("servicesLowered", lowered.length);
+  report.metric("servicesSkipped", skipped.length);
+  report.metric("servicesFailed", failed.length);
+  report.metric("taskHoursSavedPerNight", estimate.perNight.taskHours);
+  report.metric("taskHoursSavedPerMonth", estimate.perMonth.taskHours);
+  if (estimate.perNight.usd !== undefined) report.metric("costSavedPerNightUsd", estimate.perNight.usd);
+  if (estimate.perMonth.usd !== undefined) report.metric("costSavedPerMonthUsd", estimate.perMonth.usd);
+
+  const parts = [
+    lowered.length > 0
+      ? `${ctx.dryRun ? "would lower" : "lowered"} ${plural(lowered.length, backend.noun)} to the floor ${policy.floor} (${listChanges(lowered)})`
+      : `no ${backend.noun} lowered`,
+  ];
+  if (skipped.length > 0) parts.push(`skipped ${skipped.length} (${listReasons(skipped)})`);
+  if (failed.length > 0) parts.push(`${failed.length} failed (${listReasons(failed)})`);
+  if (estimate.perNight.taskHours > 0) parts.push(describeSavings(estimate));
+  return parts.join("; ");
+}

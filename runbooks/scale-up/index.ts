@@ -2,7 +2,8 @@ import { z } from "zod";
 import { errorMessage } from "../../lib/errors.js";
 import { plural } from "../../lib/text.js";
 import { booleanish, wholeNumber } from "../inputs.js";
-import type { StepLog } from "../scaling/backend.js";
+import type { ReportBuilder } from "../report.js";
+import type { RestoreDecision, StepLog, Workload, WorkloadBackend } from "../scaling/backend.js";
 import { capacityJson, decideScaleUp, describeCapacity } from "../scaling/decide.js";
 import { isWriteConflict } from "../scaling/errors.js";
 import { DEFAULT_CONCURRENCY, forEachWorkload, openBackend } from "../scaling/run.js";
@@ -15,7 +16,7 @@ import {
 } from "../scaling/scope.js";
 import { readRecord } from "../scaling/tags.js";
 import { describePolicy, type RunWindowState, stateForRun } from "../scaling/window.js";
-import type { Runbook } from "../types.js";
+import type { Runbook, RunbookContext } from "../types.js";
 
 const input = z.strictObject({
   /** Only this service. */
@@ -75,7 +76,6 @@ export const scaleUpRunbook: Runbook<typeof input> = {
     }
 
     const backend = await openBackend(ctx, scope, options.concurrency);
-    const { marks } = backend;
     await forEachWorkload({
       ctx,
       report,
@@ -83,62 +83,7 @@ export const scaleUpRunbook: Runbook<typeof input> = {
       backend,
       names: scopeNames(scope),
       concurrency: options.concurrency,
-      handle: async (service, resource) => {
-        const decision = decideScaleUp({
-          current: service.capacity,
-          record: readRecord(service.marks, marks),
-          autoscaler: backend.autoscaler,
-          noun: backend.noun,
-        });
-        const before = capacityJson(service.capacity);
-        if (decision.kind !== "restore") {
-          report.add({
-            resource,
-            action: "scale-up",
-            status: decision.kind === "fail" ? "failed" : "skipped",
-            reason: decision.reason,
-            before,
-          });
-          return;
-        }
-        const after = capacityJson(decision.target);
-        const notes = decision.notes.length > 0 ? `; ${decision.notes.join("; ")}` : "";
-        const what = decision.change
-          ? `${describeCapacity(service.capacity)} → ${describeCapacity(decision.target)}`
-          : `already at ${describeCapacity(decision.target)}`;
-        if (ctx.dryRun) {
-          report.add({
-            resource,
-            action: "scale-up",
-            status: "would-do",
-            reason: `would restore ${what} and remove ${marks.kind} ${marks.record}${notes}`,
-            before,
-            after,
-          });
-          return;
-        }
-        const log: StepLog = { done: [] };
-        try {
-          await backend.restore(service, decision, log);
-        } catch (error) {
-          if (isWriteConflict(error)) throw error;
-          const message = errorMessage(error);
-          const state =
-            log.done.length > 0 && !log.done.includes(backend.clearStep)
-              ? `capacity restored (${log.done.join(", ")}) but the record is still there; the next run clears it`
-              : "the record is still there, so the next run retries";
-          report.add({ resource, action: "scale-up", status: "failed", reason: `${message}; ${state}`, before });
-          return;
-        }
-        report.add({
-          resource,
-          action: "scale-up",
-          status: "done",
-          reason: `restored ${what}; record removed${notes}`,
-          before,
-          after,
-        });
-      },
+      handle: (service, resource) => scaleUpWorkload({ ctx, report, backend }, service, resource),
     });
 
     const restored = report.actions.filter((a) => a.status === "done" || a.status === "would-do");
@@ -166,3 +111,81 @@ export const scaleUpRunbook: Runbook<typeof input> = {
     return report.finish({ summary: parts.join("; ") });
   },
 };
+
+/** What one scale-up run shares with the handling of each workload. */
+interface ScaleUpRun {
+  ctx: RunbookContext;
+  report: ReportBuilder;
+  backend: WorkloadBackend;
+}
+
+/** Decides one workload and reports it: skipped (nothing recorded, or lowered by a team), failed, or restored. */
+async function scaleUpWorkload(run: ScaleUpRun, service: Workload, resource: string): Promise<void> {
+  const { report, backend } = run;
+  const decision = decideScaleUp({
+    current: service.capacity,
+    record: readRecord(service.marks, backend.marks),
+    autoscaler: backend.autoscaler,
+    noun: backend.noun,
+  });
+  if (decision.kind !== "restore") {
+    report.add({
+      resource,
+      action: "scale-up",
+      status: decision.kind === "fail" ? "failed" : "skipped",
+      reason: decision.reason,
+      before: capacityJson(service.capacity),
+    });
+    return;
+  }
+  await restoreWorkload(run, service, resource, decision);
+}
+
+/** Restores one workload and clears its record (or says it would, in a dry run), reporting how far it got. */
+async function restoreWorkload(
+  run: ScaleUpRun,
+  service: Workload,
+  resource: string,
+  decision: RestoreDecision,
+): Promise<void> {
+  const { ctx, report, backend } = run;
+  const { marks } = backend;
+  const before = capacityJson(service.capacity);
+  const after = capacityJson(decision.target);
+  const notes = decision.notes.length > 0 ? `; ${decision.notes.join("; ")}` : "";
+  const what = decision.change
+    ? `${describeCapacity(service.capacity)} → ${describeCapacity(decision.target)}`
+    : `already at ${describeCapacity(decision.target)}`;
+  if (ctx.dryRun) {
+    report.add({
+      resource,
+      action: "scale-up",
+      status: "would-do",
+      reason: `would restore ${what} and remove ${marks.kind} ${marks.record}${notes}`,
+      before,
+      after,
+    });
+    return;
+  }
+  const log: StepLog = { done: [] };
+  try {
+    await backend.restore(service, decision, log);
+  } catch (error) {
+    if (isWriteConflict(error)) throw error;
+    const message = errorMessage(error);
+    const state =
+      log.done.length > 0 && !log.done.includes(backend.clearStep)
+        ? `capacity restored (${log.done.join(", ")}) but the record is still there; the next run clears it`
+        : "the record is still there, so the next run retries";
+    report.add({ resource, action: "scale-up", status: "failed", reason: `${message}; ${state}`, before });
+    return;
+  }
+  report.add({
+    resource,
+    action: "scale-up",
+    status: "done",
+    reason: `restored ${what}; record removed${notes}`,
+    before,
+    after,
+  });
+}

@@ -82,20 +82,9 @@ export type ScaleDownDecision =
       replaces?: CapacityRecord;
     };
 
-/**
- * Scale-down rules, in order: opted out → skip; kept awake → skip; unreadable record → fail (touch
- * nothing); deployment in progress or younger than the grace period → skip (a later run picks it up);
- * desired below the floor (a team's own choice, e.g. 0) → skip; otherwise lower desired to the floor and
- * min/max to at most the floor. The first lowering records the original; a later one (a second run, or
- * after a redeploy reset the count at night) keeps that record and never replaces it with the floor. A
- * record that outlived its off-hours period (a scale-up restored the service but could not remove the tag)
- * is not the original any more: lowering then records the current capacity over it.
- */
-export function decideScaleDown(input: ScaleDownInput): ScaleDownDecision {
-  const { current, record, optOut, keepAwake, deployment, now } = input;
-  const marks = input.marks ?? ECS_MARKS;
-  const noun = marks.kind === "tag" ? "service" : "deployment";
-  const floor = current.bounds ? Math.max(input.floor, input.autoscalerMin ?? 0) : input.floor;
+/** The tag/annotation rules that keep a workload as it is: opted out, kept awake, unreadable record. */
+function heldBack(input: ScaleDownInput, marks: MarkKeys, noun: string): ScaleDownDecision | undefined {
+  const { record, optOut, keepAwake } = input;
   if (optOut.optedOut) {
     return {
       kind: "skip",
@@ -120,6 +109,12 @@ export function decideScaleDown(input: ScaleDownInput): ScaleDownDecision {
       reason: `${record.error.message}; the ${noun} is not touched: fix or remove the ${marks.kind}`,
     };
   }
+  return undefined;
+}
+
+/** The deployment rules: one in progress, or one younger than the grace period, is left for a later run. */
+function deploymentRule(input: ScaleDownInput): ScaleDownDecision | undefined {
+  const { deployment, now } = input;
   if (deployment.inProgress) {
     return { kind: "skip", reason: `deployment in progress: ${deployment.inProgress}; a later run picks it up` };
   }
@@ -134,12 +129,40 @@ export function decideScaleDown(input: ScaleDownInput): ScaleDownDecision {
       };
     }
   }
+  return undefined;
+}
+
+/**
+ * Scale-down rules, in order: opted out → skip; kept awake → skip; unreadable record → fail (touch
+ * nothing); deployment in progress or younger than the grace period → skip (a later run picks it up);
+ * desired below the floor (a team's own choice, e.g. 0) → skip; otherwise lower desired to the floor and
+ * min/max to at most the floor. The first lowering records the original; a later one (a second run, or
+ * after a redeploy reset the count at night) keeps that record and never replaces it with the floor. A
+ * record that outlived its off-hours period (a scale-up restored the service but could not remove the tag)
+ * is not the original any more: lowering then records the current capacity over it.
+ */
+export function decideScaleDown(input: ScaleDownInput): ScaleDownDecision {
+  const { current } = input;
+  const marks = input.marks ?? ECS_MARKS;
+  const noun = marks.kind === "tag" ? "service" : "deployment";
+  const floor = current.bounds ? Math.max(input.floor, input.autoscalerMin ?? 0) : input.floor;
+  const held = heldBack(input, marks, noun) ?? deploymentRule(input);
+  if (held) return held;
   if (current.desired < floor) {
     return {
       kind: "skip",
       reason: `desired ${current.desired} is below the floor ${floor} (the team's setting): left as it is`,
     };
   }
+  return lowerToFloor(input, floor);
+}
+
+/**
+ * Lowers to the floor: min/max to at most the floor, the original recorded once. A record that outlived its
+ * off-hours period is replaced by the current capacity; already at the floor is a skip.
+ */
+function lowerToFloor(input: ScaleDownInput, floor: number): ScaleDownDecision {
+  const { current, record, now } = input;
   const target: Capacity = current.bounds
     ? {
         desired: floor,
@@ -187,6 +210,36 @@ export type ScaleUpDecision =
     };
 
 /**
+ * The min/max scale-up sets: the recorded ones while the autoscaler still exists, none when it was removed,
+ * the current ones when it was created during the night. Each exception is explained in `notes`.
+ */
+function restoredBounds(
+  original: CapacityRecord,
+  current: Capacity,
+  autoscaler: NonNullable<ScaleUpInput["autoscaler"]>,
+  notes: string[],
+): Bounds | undefined {
+  if (original.bounds && current.bounds) return original.bounds;
+  if (original.bounds) {
+    notes.push(
+      autoscaler === "scalable target"
+        ? "the scalable target is no longer registered: min/max not restored"
+        : `the ${autoscaler} was removed during off-hours: min/max not restored`,
+    );
+    return undefined;
+  }
+  if (current.bounds) {
+    notes.push(
+      autoscaler === "scalable target"
+        ? "a scalable target was registered during off-hours: its bounds are kept"
+        : `a ${autoscaler} was created during off-hours: its bounds are kept`,
+    );
+    return current.bounds;
+  }
+  return undefined;
+}
+
+/**
  * Scale-up rules: no record → nothing changes; unreadable record → fail; desired below what scale-down set
  * (a team lowered it, e.g. to 0, during the night) → leave it and keep the record; otherwise restore the
  * recorded bounds and desired count, then clear the record. One exception to "exactly": a desired count
@@ -217,23 +270,7 @@ export function decideScaleUp(input: ScaleUpInput): ScaleUpDecision {
     };
   }
   const notes: string[] = [];
-  let bounds: Bounds | undefined;
-  if (original.bounds && current.bounds) {
-    bounds = original.bounds;
-  } else if (original.bounds) {
-    notes.push(
-      autoscaler === "scalable target"
-        ? "the scalable target is no longer registered: min/max not restored"
-        : `the ${autoscaler} was removed during off-hours: min/max not restored`,
-    );
-  } else if (current.bounds) {
-    bounds = current.bounds;
-    notes.push(
-      autoscaler === "scalable target"
-        ? "a scalable target was registered during off-hours: its bounds are kept"
-        : `a ${autoscaler} was created during off-hours: its bounds are kept`,
-    );
-  }
+  const bounds = restoredBounds(original, current, autoscaler, notes);
   let desired = original.desired;
   if (current.desired > desired) {
     desired = current.desired;

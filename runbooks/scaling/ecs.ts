@@ -3,7 +3,12 @@ import {
   DescribeScalableTargetsCommand,
   type ScalableTarget,
 } from "@aws-sdk/client-application-auto-scaling";
-import { DescribeServicesCommand, type ECSClient, type Service } from "@aws-sdk/client-ecs";
+import {
+  DescribeServicesCommand,
+  type DescribeServicesCommandOutput,
+  type ECSClient,
+  type Service,
+} from "@aws-sdk/client-ecs";
 import { errorMessage } from "../../lib/errors.js";
 import { clusterName } from "../../lib/iam.js";
 import { chunk, mapPool } from "../../lib/pool.js";
@@ -83,6 +88,56 @@ export interface LoadedServices {
 
 type DescribeJob = { kind: "ecs"; names: string[] } | { kind: "aas"; names: string[] };
 
+/** What DescribeServices said about one service: the service, or why it is missing. */
+type Described = { service: Service } | { reason: string };
+
+/** Records one DescribeServices answer: each service returned, and each failure naming a service of this batch. */
+function recordDescribed(out: DescribeServicesCommandOutput, batch: readonly string[], found: Map<string, Described>) {
+  for (const service of out.services ?? []) {
+    if (service.serviceName) found.set(service.serviceName, { service });
+  }
+  for (const failure of out.failures ?? []) {
+    const name = failure.arn?.split("/").pop();
+    if (name && batch.includes(name)) {
+      const detail = failure.detail ? ` (${failure.detail})` : "";
+      found.set(name, { reason: `DescribeServices: ${failure.reason ?? "failure"}${detail}` });
+    }
+  }
+}
+
+/**
+ * One service's lookup from what was read: failed when DescribeServices or DescribeScalableTargets failed
+ * for it, when it is not ACTIVE, or when the answer lacks its desired count or ARN.
+ */
+function lookupFor(read: {
+  name: string;
+  entry: Described | undefined;
+  autoscalingError: string | undefined;
+  bounds: Bounds | undefined;
+}): ServiceLookup {
+  const { name, entry, autoscalingError } = read;
+  if (!entry) return { ok: false, reason: "not returned by DescribeServices" };
+  if ("reason" in entry) return { ok: false, reason: entry.reason };
+  const { service } = entry;
+  if (autoscalingError) return { ok: false, reason: autoscalingError };
+  if (service.status && service.status !== "ACTIVE") return { ok: false, reason: `service is ${service.status}` };
+  if (service.desiredCount === undefined || !service.serviceArn) {
+    return { ok: false, reason: "DescribeServices returned no desiredCount or serviceArn" };
+  }
+  return {
+    ok: true,
+    snapshot: {
+      name,
+      arn: service.serviceArn,
+      capacity: read.bounds
+        ? { desired: service.desiredCount, bounds: read.bounds }
+        : { desired: service.desiredCount },
+      tags: tagMap(service.tags),
+      deployment: deploymentActivity(service),
+    },
+  };
+}
+
 /**
  * Describes services (with their tags) in batches of {@link DESCRIBE_SERVICES_MAX} and their scalable
  * targets in batches of {@link SCALABLE_TARGETS_MAX}, all through one bounded pool. A batch that fails marks
@@ -93,7 +148,7 @@ type DescribeJob = { kind: "ecs"; names: string[] } | { kind: "aas"; names: stri
 export async function loadServices(options: LoadServicesOptions): Promise<LoadedServices> {
   const { ecs, autoscaling, cluster, names } = options;
   const retry = { ...options.retry, signal: options.signal };
-  const found = new Map<string, { service: Service } | { reason: string }>();
+  const found = new Map<string, Described>();
   const bounds = new Map<string, Bounds>();
   const autoscalingErrors = new Map<string, string>();
   const autoscalingRead = new Set<string>();
@@ -108,16 +163,7 @@ export async function loadServices(options: LoadServicesOptions): Promise<Loaded
         () => ecs.send(new DescribeServicesCommand({ cluster, services: batch, include: ["TAGS"] })),
         retry,
       );
-      for (const service of out.services ?? []) {
-        if (service.serviceName) found.set(service.serviceName, { service });
-      }
-      for (const failure of out.failures ?? []) {
-        const name = failure.arn?.split("/").pop();
-        if (name && batch.includes(name)) {
-          const detail = failure.detail ? ` (${failure.detail})` : "";
-          found.set(name, { reason: `DescribeServices: ${failure.reason ?? "failure"}${detail}` });
-        }
-      }
+      recordDescribed(out, batch, found);
     } catch (error) {
       for (const name of batch) found.set(name, { reason: `DescribeServices failed: ${errorMessage(error)}` });
     }
@@ -173,36 +219,7 @@ export async function loadServices(options: LoadServicesOptions): Promise<Loaded
     const asError = autoscalingErrors.get(name);
     const asDone = autoscalingRead.has(name) || asError !== undefined;
     if (aborted && (!entry || !asDone)) continue; // not reached before the abort: the caller lists it
-    if (!entry) {
-      lookups.set(name, { ok: false, reason: "not returned by DescribeServices" });
-      continue;
-    }
-    if ("reason" in entry) {
-      lookups.set(name, { ok: false, reason: entry.reason });
-      continue;
-    }
-    const { service } = entry;
-    if (asError) {
-      lookups.set(name, { ok: false, reason: asError });
-    } else if (service.status && service.status !== "ACTIVE") {
-      lookups.set(name, { ok: false, reason: `service is ${service.status}` });
-    } else if (service.desiredCount === undefined || !service.serviceArn) {
-      lookups.set(name, { ok: false, reason: "DescribeServices returned no desiredCount or serviceArn" });
-    } else {
-      const serviceBounds = bounds.get(name);
-      lookups.set(name, {
-        ok: true,
-        snapshot: {
-          name,
-          arn: service.serviceArn,
-          capacity: serviceBounds
-            ? { desired: service.desiredCount, bounds: serviceBounds }
-            : { desired: service.desiredCount },
-          tags: tagMap(service.tags),
-          deployment: deploymentActivity(service),
-        },
-      });
-    }
+    lookups.set(name, lookupFor({ name, entry, autoscalingError: asError, bounds: bounds.get(name) }));
   }
   return { lookups, aborted };
 }

@@ -38,6 +38,12 @@ function hpasFor(name: string, hpas: readonly V2HorizontalPodAutoscaler[]): V2Ho
 }
 
 /** `app=api,tier=web` from a selector's matchLabels; `undefined` when it has expressions (list all, filter by owner). */
+/** The error message of the first rejected list call, for every deployment the failed load could not read. */
+function firstRejectionReason(outcomes: readonly PromiseSettledResult<unknown>[]): string {
+  const failed = outcomes.find((o) => o.status === "rejected");
+  return errorMessage(failed?.status === "rejected" ? failed.reason : "not read");
+}
+
 function labelSelector(deployment: V1Deployment): string | undefined {
   const selector = deployment.spec?.selector;
   if (!selector?.matchLabels || (selector.matchExpressions?.length ?? 0) > 0) return undefined;
@@ -160,6 +166,25 @@ export function eksBackend(options: EksBackendOptions): WorkloadBackend {
     return { ok: true, workload: found.workload };
   };
 
+  const lookupEach = (
+    names: readonly string[],
+    deployments: V1Deployment[],
+    hpas: V2HorizontalPodAutoscaler[],
+    replicaSets: V1ReplicaSet[],
+  ): Map<string, WorkloadLookup> => {
+    const lookups = new Map<string, WorkloadLookup>();
+    const byName = new Map(deployments.map((d) => [d.metadata?.name ?? "", d]));
+    for (const name of names) {
+      const deployment = byName.get(name);
+      if (!deployment) {
+        lookups.set(name, { ok: false, reason: `no deployment "${name}" in namespace ${namespace}` });
+        continue;
+      }
+      lookups.set(name, remember(describe(deployment, hpas, replicaSets)));
+    }
+    return lookups;
+  };
+
   return {
     noun: "deployment",
     marks: KUBE_MARKS,
@@ -170,8 +195,7 @@ export function eksBackend(options: EksBackendOptions): WorkloadBackend {
     resource: (name) => `eks/${options.cluster}/${namespace}/${name}`,
 
     async load(names) {
-      const lookups = new Map<string, WorkloadLookup>();
-      if (options.signal?.aborted) return { lookups, aborted: true };
+      if (options.signal?.aborted) return { lookups: new Map<string, WorkloadLookup>(), aborted: true };
       // Three list calls for the whole namespace, in parallel: far fewer calls than one per deployment.
       const [deployments, hpas, replicaSets] = await Promise.allSettled([
         read(() => api.listDeployments(namespace)),
@@ -179,21 +203,10 @@ export function eksBackend(options: EksBackendOptions): WorkloadBackend {
         read(() => api.listReplicaSets(namespace)),
       ]);
       if (deployments.status === "rejected" || hpas.status === "rejected" || replicaSets.status === "rejected") {
-        const failed = [deployments, hpas, replicaSets].find((o) => o.status === "rejected");
-        const reason = errorMessage(failed?.status === "rejected" ? failed.reason : "not read");
-        for (const name of names) lookups.set(name, { ok: false, reason });
-        return { lookups, aborted: false };
+        const reason = firstRejectionReason([deployments, hpas, replicaSets]);
+        return { lookups: new Map(names.map((name) => [name, { ok: false, reason }])), aborted: false };
       }
-      const byName = new Map(deployments.value.map((d) => [d.metadata?.name ?? "", d]));
-      for (const name of names) {
-        const deployment = byName.get(name);
-        if (!deployment) {
-          lookups.set(name, { ok: false, reason: `no deployment "${name}" in namespace ${namespace}` });
-          continue;
-        }
-        lookups.set(name, remember(describe(deployment, hpas.value, replicaSets.value)));
-      }
-      return { lookups, aborted: false };
+      return { lookups: lookupEach(names, deployments.value, hpas.value, replicaSets.value), aborted: false };
     },
 
     async reload(name) {

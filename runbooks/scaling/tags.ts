@@ -97,14 +97,7 @@ export function parseRecord(value: string, keys: MarkKeys = ECS_MARKS): Capacity
   };
   const [version, ...pairs] = value.trim().split(/\s+/);
   if (version !== "v1") fail(`expected it to start with "v1", found "${version ?? ""}"`);
-  const fields = new Map<string, string>();
-  for (const pair of pairs) {
-    const eq = pair.indexOf("=");
-    const key = eq > 0 ? pair.slice(0, eq) : "";
-    if (!["desired", "min", "max", "floor", "at"].includes(key)) fail(`unexpected "${pair}"`);
-    if (fields.has(key)) fail(`"${key}" appears twice`);
-    fields.set(key, pair.slice(eq + 1));
-  }
+  const fields = recordFields(pairs, fail);
   const count = (key: string): number | undefined => {
     const text = fields.get(key);
     if (text === undefined) return undefined;
@@ -127,6 +120,19 @@ export function parseRecord(value: string, keys: MarkKeys = ECS_MARKS): Capacity
     return { desired, bounds: { min, max }, floor, at };
   }
   return { desired, floor, at };
+}
+
+/** The `key=value` pairs of a record, each key known and given once; anything else goes to `fail`. */
+function recordFields(pairs: readonly string[], fail: (problem: string) => never): Map<string, string> {
+  const fields = new Map<string, string>();
+  for (const pair of pairs) {
+    const eq = pair.indexOf("=");
+    const key = eq > 0 ? pair.slice(0, eq) : "";
+    if (!["desired", "min", "max", "floor", "at"].includes(key)) fail(`unexpected "${pair}"`);
+    if (fields.has(key)) fail(`"${key}" appears twice`);
+    fields.set(key, pair.slice(eq + 1));
+  }
+  return fields;
 }
 
 /** ECS tags as a map (ECS spells the fields `key`/`value`). */

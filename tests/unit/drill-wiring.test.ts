@@ -5,10 +5,9 @@ import { drillContinueRunbook } from "../../runbooks/drill-continue/index.js";
 import { drillJanitorRunbook } from "../../runbooks/drill-janitor/index.js";
 import { restoreDrillRunbook } from "../../runbooks/restore-drill/index.js";
 import { scratchInstanceSystemPrefix } from "../../runbooks/restore-drill/names.js";
-import type { AnyRunbook, Permission } from "../../runbooks/types.js";
+import type { AnyRunbook } from "../../runbooks/types.js";
 import { drillSchedules } from "../../schedules/drills.js";
 import { builtinSystems, parseFleet } from "../../systems/index.js";
-import type { System } from "../../systems/schema.js";
 
 /** The rules tests/wiring applies to registered runbooks, applied to the drill runbooks before they are. */
 const drillRunbooks: AnyRunbook[] = [restoreDrillRunbook, drillContinueRunbook, drillJanitorRunbook];
