@@ -18,7 +18,6 @@ import {
   type PgDrillPlan,
   type PgDrillSkip,
   type PgDrillSnapshot,
-  type PgDrillSteps,
   planPgDumpDrill,
   restoreToolMajor,
 } from "./plan.js";
