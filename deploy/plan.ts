@@ -289,7 +289,8 @@ function plannedFunctions(
   const notify = notifyPermissions(shared.notify).map((p, i) => ({ ...p, sid: `Notify${i + 1}` }));
   const permissions = [...grants.flatMap((g) => g.permissions), ...notify];
   const assumedRoles = grants.flatMap((g) => (g.assumedRole ? [g.assumedRole] : []));
-  const handsOff = runbook.name === "backup" && systems.some(runsBackupTasks);
+  // Told the task where it may start it: the backup, and a pg_dump drill (runbooks/fargate-handoff.ts).
+  const handsOff = systems.some((s) => runsBackupTasks(s) && startsTasks(runbook, s));
   const environment = {
     ...(handsOff
       ? {
@@ -322,6 +323,11 @@ function plannedFunctions(
   }));
 }
 
+/** The runbook may start the backup task for this system (it declares RunTask: the backup, a pg_dump drill). */
+function startsTasks(runbook: AnyRunbook, system: System): boolean {
+  return runbook.permissions(system).some((p) => p.actions.includes("ecs:RunTask"));
+}
+
 /** A system whose backups can go to the deployment's Fargate task: a task network, in this account. */
 function runsBackupTasks(system: System): boolean {
   return Boolean(system.backup?.fargate) && !system.account.roleArn;
@@ -338,6 +344,8 @@ function plannedBackupTasks(
   systems: System[],
   options: DeploymentOptions,
   auditBucket: string,
+  /** The restore drill, which hands its long drills to the same task: its role gets the drill's statements too. */
+  drill?: AnyRunbook,
 ): PlannedBackupTask[] {
   if (!backup) return [];
   const served = systems.filter(runsBackupTasks);
@@ -348,8 +356,14 @@ function plannedBackupTasks(
     const permissions = here.flatMap((system) => {
       const handOff = backupTaskPermissions(system);
       const own = backup.permissions(system).filter((p) => !isHandOffStatement(p, handOff));
+      // Only where the drill hands off (a pg_dump drill): the task never runs an RDS drill.
+      const drills =
+        drill && startsTasks(drill, system)
+          ? drill.permissions(system).filter((p) => !isHandOffStatement(p, handOff))
+          : [];
       return [
         ...own.map((p, i) => ({ ...p, sid: `${pascal(system.id)}${i + 1}` })),
+        ...drills.map((p, i) => ({ ...p, sid: `${pascal(system.id)}Drill${i + 1}` })),
         ...auditWritePermissions(system.id, { bucket: auditBucket, region: options.region }).map((p) => ({
           ...p,
           sid: `${pascal(system.id)}Audit`,
@@ -546,6 +560,7 @@ export function deploymentPlan(
     functions.find((f) => f.runbook === "backup")?.systems.flatMap((id) => deployed.filter((s) => s.id === id)) ?? [],
     options,
     auditBucket,
+    registry.find((r) => r.name === "restore-drill"),
   );
   for (const task of backupTasks) {
     checkFunctionPolicy(

@@ -71,6 +71,13 @@ export const drillCatalogueSchema = z.strictObject({
   /** pg_dump drills: stream into pg_restore, or download then `pg_restore -j`. */
   restoreMode: restoreModeSchema.default("auto"),
   /**
+   * pg_dump drills: `auto` runs in the function unless the estimated download and restore exceed its
+   * budget (then the Fargate backup task takes it); `fargate` always hands it to the task.
+   */
+  runOn: z.enum(["auto", "fargate"], { message: 'must be "auto" or "fargate"' }).optional(),
+  /** pg_dump drills: download throughput the hand-off estimate assumes, in MB/s (default 50). */
+  throughputMBps: z.number().positive().max(10_000).optional(),
+  /**
    * Custom SQL checks, reported one by one as pass/fail with numbers. The catalogue is their only
    * source (never runbook input): each runs as a read-only role created for the drill on the scratch copy.
    */

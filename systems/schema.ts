@@ -3,6 +3,7 @@ import type { ValidationIssue } from "../lib/errors.js";
 import { isValidTimeZone } from "../lib/timezone.js";
 import { credentialsSchema } from "./credentials.js";
 import { drillCatalogueSchema } from "./drill-schema.js";
+import { databaseBackupSchema } from "./dump-format.js";
 
 export { credentialsSchema } from "./credentials.js";
 
@@ -105,6 +106,8 @@ export const databaseSchema = z.strictObject({
   maxConnections: z.number().int().positive().optional(),
   /** Overrides `backup.runOn` for this database (e.g. the one large database of a system). */
   backupRunOn: backupRunOn.optional(),
+  /** Dump format of this database's backups (`custom` unless set; `directory` runs `pg_dump -Fd -j`). */
+  backup: databaseBackupSchema.optional(),
   multiAz: z.boolean().default(false),
   credentials: credentialsSchema,
   /**

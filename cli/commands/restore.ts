@@ -7,12 +7,14 @@ import {
   pgpassLookup,
   urlHasPassword,
 } from "../../lib/postgres/connection.js";
-import { type RestoreResult, restoreFromS3 } from "../../lib/postgres/restore.js";
+import type { RestoreResult } from "../../lib/postgres/restore.js";
 import { connect } from "../../lib/postgres/server.js";
-import { chooseTool, findTools, type PgTool, parseToolVersion } from "../../lib/postgres/tools.js";
+import { chooseTool, createPgTools, findTools, type PgTool, parseToolVersion } from "../../lib/postgres/tools.js";
+import { parseSettings } from "../../lib/settings.js";
 import { formatLocal } from "../../lib/timezone.js";
 import { checkAllBackups } from "../../runbooks/backup/catalog.js";
 import type { Manifest } from "../../runbooks/backup/manifest.js";
+import { restoreBackup } from "../../runbooks/backup/restore-directory.js";
 import { type Fleet, findSystem } from "../../systems/index.js";
 import type { Database, System } from "../../systems/schema.js";
 import { type CliIo, EXIT, writeJson } from "../io.js";
@@ -45,6 +47,11 @@ export interface ChosenBackup {
 
 type Candidate = { key: string; takenAt: Date; check: { state: string; reason?: string; manifest?: Manifest } };
 
+/** `--backup` names this key: whole, by its last part, or by its timestamp (a custom dump or a directory). */
+function namesBackup(key: string, wanted: string): boolean {
+  return key === wanted || [`/${wanted}`, `/${wanted}.dump`, `/${wanted}.dir`].some((end) => key.endsWith(end));
+}
+
 /**
  * Which backup a restore takes (pure): the one `--backup` names, else the newest verified one taken at
  * or before `--at`, else the newest verified one. Only verified backups restore: a dump without a good
@@ -70,9 +77,7 @@ const pick = (b: Candidate): ChosenBackup => ({
 
 /** The backup `--backup` names by its key or the key's last part; it must be verified. */
 function backupNamed(backups: Candidate[], wanted: string): Candidate {
-  const found = backups.find(
-    (b) => b.key === wanted || b.key.endsWith(`/${wanted}`) || b.key.endsWith(`/${wanted}.dump`),
-  );
+  const found = backups.find((b) => namesBackup(b.key, wanted));
   if (!found) {
     const newest = backups.slice(-3).map((b) => b.key);
     throw new ValidationError(
@@ -360,16 +365,19 @@ async function runRestore(
   const { store, chosen, tool, conn, state, options } = args;
   const progress = progressWriter(io, chosen.manifest.bytes, Boolean(io.err.isTTY) && !options.json);
   try {
-    return await restoreFromS3({
+    // A directory backup is downloaded and checked file by file, then restored with pg_restore -j.
+    return await restoreBackup(chosen.manifest, {
       s3: store.s3,
       bucket: store.bucket,
-      key: chosen.key,
-      expected: { bytes: chosen.manifest.bytes, sha256: chosen.manifest.sha256 },
       tool,
       conn,
       mode: "stream",
+      jobs: chosen.manifest.jobs ?? 1,
+      tempDir: parseSettings(io.env).tempDir,
       clean: options.force && state.objects > 0,
       baseEnv: io.env,
+      // pg_restore of a directory backup, started as a runbook's would be (libpq's environment only).
+      pgTools: createPgTools({ extraDirs: [], path: io.env.PATH ?? "", env: io.env }),
       ...(options.signal ? { signal: options.signal } : {}),
       ...(progress.onBytes ? { onBytes: progress.onBytes } : {}),
     });

@@ -98,6 +98,14 @@ export interface SpawnToolOptions {
   conn?: PgConnection;
   stdio?: StdioOptions;
   cwd?: string;
+  /** Messages in English whatever the locale (`LC_MESSAGES=C`): for a caller that parses them (pg_dump's `--verbose`). */
+  englishMessages?: boolean;
+}
+
+/** The child's environment: the base, libpq's connection variables, and the C message locale when asked. */
+function childEnv(baseEnv: Record<string, string>, options: SpawnToolOptions): Record<string, string> {
+  const english = options.englishMessages ? { LC_ALL: "", LC_MESSAGES: "C" } : {};
+  return { ...baseEnv, ...english, ...(options.conn ? libpqEnv(options.conn) : {}) };
 }
 
 /**
@@ -149,7 +157,7 @@ export function createPgTools(options: PgToolsOptions): PgToolsPort {
     baseEnv,
     spawn(tool, spawnOptions) {
       const child = spawn(tool.path, spawnOptions.args, {
-        env: { ...baseEnv, ...(spawnOptions.conn ? libpqEnv(spawnOptions.conn) : {}) },
+        env: childEnv(baseEnv, spawnOptions),
         stdio: spawnOptions.stdio ?? ["ignore", "pipe", "pipe"],
         ...(spawnOptions.cwd ? { cwd: spawnOptions.cwd } : {}),
       });

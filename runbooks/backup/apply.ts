@@ -1,12 +1,13 @@
-import { type Failure, RunTaskCommand } from "@aws-sdk/client-ecs";
-import { DeleteObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
-import { DumpError, type DumpResult, dumpToS3 } from "../../lib/backup/dump-to-s3.js";
+import { PutObjectCommand } from "@aws-sdk/client-s3";
+import { DumpError, type DumpResult } from "../../lib/backup/dump-to-s3.js";
 import { serverSideEncryption } from "../../lib/backup/encryption.js";
 import { errorMessage } from "../../lib/errors.js";
 import type { HeldSnapshot } from "../../lib/postgres/snapshot.js";
 import type { HeldClaim } from "../exclusive.js";
+import { startTask } from "../fargate-handoff.js";
 import { type RunbookContext, stepSignal } from "../types.js";
-import { HANDOFF_LEASE_MS } from "./handoff.js";
+import type { ManifestFile } from "./directory.js";
+import { discardDump, dumpInFormat, manifestFormatFields } from "./dump-directory.js";
 import { manifestKey } from "./layout.js";
 import type { Manifest } from "./manifest.js";
 import type { DumpStep, HandOffStep } from "./plan.js";
@@ -55,11 +56,18 @@ async function holdSnapshot(ctx: RunbookContext, step: DumpStep, resource: strin
   return { snapshot, counting };
 }
 
-/** Streams pg_dump into S3 (the adapter `lib/backup/dump-to-s3.ts`), with progress every 4 MiB. */
+/** A dump's figures, and a directory dump's files. */
+type FormatDumpResult = DumpResult & { files?: ManifestFile[] };
+
+/**
+ * Streams pg_dump into S3 in the step's format (a custom dump: `lib/backup/dump-to-s3.ts`; a directory
+ * dump: `./dump-directory.ts`, its files on `ctx.tempDir` until uploaded), with progress every 4 MiB.
+ */
 function runDump(ctx: RunbookContext, step: DumpStep, resource: string, snapshotId: string | undefined) {
   let reported = 0;
   const signal = stepSignal(ctx);
-  return dumpToS3({
+  const choice = { ...step.format, tempDir: ctx.tempDir, pgTools: ctx.pgTools };
+  return dumpInFormat(choice, {
     ...(snapshotId ? { snapshot: snapshotId } : {}),
     tool: step.server.tool,
     conn: step.server.conn,
@@ -84,7 +92,7 @@ function runDump(ctx: RunbookContext, step: DumpStep, resource: string, snapshot
 function buildManifest(
   step: DumpStep,
   target: DumpTarget,
-  run: { result: DumpResult; counts: Map<string, number> | undefined; startedAt: Date; finishedAt: Date },
+  run: { result: FormatDumpResult; counts: Map<string, number> | undefined; startedAt: Date; finishedAt: Date },
 ): Manifest {
   const { info, tool, conn } = step.server;
   return {
@@ -96,7 +104,7 @@ function buildManifest(
     key: step.key,
     bytes: run.result.bytes,
     sha256: run.result.sha256,
-    format: "custom",
+    ...manifestFormatFields(step.format, run.result),
     compression: step.compression,
     serverVersion: info.version,
     pgDumpVersion: tool.version,
@@ -112,8 +120,13 @@ function buildManifest(
   };
 }
 
-/** Writes the manifest; without it the dump is not a backup, so a failed write removes the dump. */
-async function writeManifest(ctx: RunbookContext, step: DumpStep, manifest: Manifest): Promise<string | undefined> {
+/** Writes the manifest; without it the dump is not a backup, so a failed write removes the dump (all its files). */
+async function writeManifest(
+  ctx: RunbookContext,
+  step: DumpStep,
+  written: { manifest: Manifest; files: ManifestFile[] | undefined },
+): Promise<string | undefined> {
+  const { manifest } = written;
   const s3 = ctx.clients.s3;
   try {
     await s3.send(
@@ -127,7 +140,7 @@ async function writeManifest(ctx: RunbookContext, step: DumpStep, manifest: Mani
     );
     return undefined;
   } catch (error) {
-    await s3.send(new DeleteObjectCommand({ Bucket: step.bucket, Key: step.key })).catch(() => {});
+    await discardDump(s3, { bucket: step.bucket, key: step.key, ...(written.files ? { files: written.files } : {}) });
     return `manifest write failed: ${errorMessage(error)}`;
   }
 }
@@ -144,7 +157,7 @@ export async function applyDump(
 ): Promise<StepResult> {
   ctx.progress?.(`dumping ${target.resource}`, 0);
   const { snapshot, counting } = await holdSnapshot(ctx, step, target.resource);
-  let result: DumpResult;
+  let result: FormatDumpResult;
   let counts: Map<string, number> | undefined;
   try {
     result = await runDump(ctx, step, target.resource, snapshot?.id);
@@ -157,30 +170,19 @@ export async function applyDump(
     await snapshot?.release();
   }
   const manifest = buildManifest(step, target, { result, counts, startedAt, finishedAt: ctx.now() });
-  const failed = await writeManifest(ctx, step, manifest);
+  const failed = await writeManifest(ctx, step, { manifest, files: result.files });
   if (failed) return { kind: "failed", reason: failed };
   return { kind: "dumped", key: step.key, bytes: result.bytes, sha256: result.sha256, durationMs: result.durationMs };
 }
 
-/** Why RunTask answered without a task, from its `failures[]`. */
-function runTaskFailures(failures: Failure[] | undefined): string {
-  const lines = (failures ?? []).map(
-    (f) => `${f.reason ?? "unknown"}${f.detail ? ` (${f.detail})` : ""}${f.arn ? ` on ${f.arn}` : ""}`,
-  );
-  return lines.join("; ") || "no task and no failure in the response";
-}
-
 /**
- * Carries out a hand-off: the claim extended for the task to start, RunTask, and the claim kept for the
- * task. A refused or failed RunTask is `failed`, and the claim is released as after any failed run.
+ * Carries out a hand-off through the one way any runbook starts the task ({@link startTask}): the claim
+ * extended, RunTask, the claim kept. A refused or failed RunTask is `failed`, and the claim is released as
+ * after any failed run.
  */
 export async function applyHandOff(ctx: RunbookContext, step: HandOffStep, claim: HeldClaim): Promise<StepResult> {
   try {
-    await claim.extend(HANDOFF_LEASE_MS);
-    const response = await ctx.clients.ecs.send(new RunTaskCommand(step.request));
-    const taskArn = response.tasks?.[0]?.taskArn;
-    if (!taskArn) throw new Error(`RunTask started no task: ${runTaskFailures(response.failures)}`);
-    claim.keep();
+    const taskArn = await startTask(ctx, step.request, claim);
     return { kind: "handed-off", taskArn, reason: step.reason };
   } catch (error) {
     return { kind: "failed", reason: `hand-off to Fargate failed: ${errorMessage(error)}` };

@@ -1,6 +1,7 @@
-import { type _Object, GetObjectCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
+import { GetObjectCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
 import { errorMessage, errorName, RunbookError } from "../../lib/errors.js";
 import { mapPool } from "../../lib/pool.js";
+import { directoryDisagreements, parseDirectoryFile, type StoredFile } from "./directory.js";
 import { claimKey, databasePrefix, MANIFEST_SUFFIX, manifestKey, parseDumpKey } from "./layout.js";
 import { type Manifest, manifestSchema } from "./manifest.js";
 
@@ -19,6 +20,8 @@ export interface StoredBackup {
   takenAt: Date;
   bytes: number;
   manifestKey?: string;
+  /** A directory backup's files (`<key>/<name>`); absent for a custom dump, which is the object at `key`. */
+  files?: StoredFile[];
 }
 
 /** What a listing found: dumps (oldest first), manifests whose dump is gone, and keys that are not ours. */
@@ -67,32 +70,13 @@ export function describeSpan(ms: number): string {
   return minutes >= 120 ? `${(minutes / 60).toFixed(1)} h` : `${minutes} min`;
 }
 
-/** What a listing has sorted so far: dumps by key, manifests, and keys that are not ours. */
-interface Sorted {
-  dumps: Map<string, { bytes: number; takenAt: Date }>;
-  manifests: Set<string>;
-  foreign: string[];
-}
-
-/** Sorts one listed object: a dump or a manifest in the exact layout, the claim, or someone else's key. */
-function sortObject(sorted: Sorted, object: _Object, scope: BackupScope): void {
-  const key = object.Key ?? "";
-  const manifestOf = key.endsWith(MANIFEST_SUFFIX) ? key.slice(0, -MANIFEST_SUFFIX.length) : undefined;
-  const takenAt = parseDumpKey(manifestOf ?? key, scope);
-  if (!takenAt) {
-    if (key !== claimKey(scope.prefix, scope.system, scope.database)) sorted.foreign.push(key);
-  } else if (manifestOf) sorted.manifests.add(key);
-  else sorted.dumps.set(key, { bytes: object.Size ?? 0, takenAt });
-}
-
 /**
- * Lists every dump of one database, following continuation tokens so any number of objects works
+ * Lists every dump of one database (a custom dump's object, or a directory backup's files as one), following continuation tokens so any number of objects works
  * (a tool that reads only the first page of 1000 picks the wrong "latest"). Only keys in the exact
  * layout are dumps (see {@link parseDumpKey}); only their manifests count.
  */
 export async function listBackups(s3: S3Client, scope: BackupScope): Promise<Listing> {
-  const sorted: Sorted = { dumps: new Map(), manifests: new Set(), foreign: [] };
-  const { dumps, manifests, foreign } = sorted;
+  const found = new ListedObjects(scope);
   let token: string | undefined;
   do {
     const page = await s3.send(
@@ -102,14 +86,54 @@ export async function listBackups(s3: S3Client, scope: BackupScope): Promise<Lis
         ...(token ? { ContinuationToken: token } : {}),
       }),
     );
-    for (const object of page.Contents ?? []) sortObject(sorted, object, scope);
+    for (const object of page.Contents ?? []) found.add(object.Key ?? "", object.Size ?? 0);
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);
-  const backups = [...dumps.entries()]
-    .map(([key, d]) => ({ key, ...d, ...(manifests.has(manifestKey(key)) ? { manifestKey: manifestKey(key) } : {}) }))
-    .sort((a, b) => a.takenAt.getTime() - b.takenAt.getTime() || a.key.localeCompare(b.key));
-  const danglingManifests = [...manifests].filter((m) => !dumps.has(m.slice(0, -MANIFEST_SUFFIX.length)));
-  return { backups, danglingManifests, foreign: foreign.sort() };
+  return found.listing();
+}
+
+/** Sorts listed keys into dumps, directory backups (their files), manifests and foreign keys. */
+class ListedObjects {
+  private readonly dumps = new Map<string, { bytes: number; takenAt: Date; files?: StoredFile[] }>();
+  private readonly manifests = new Set<string>();
+  private readonly foreign: string[] = [];
+  private readonly claim: string;
+
+  constructor(private readonly scope: BackupScope) {
+    this.claim = claimKey(scope.prefix, scope.system, scope.database);
+  }
+
+  add(key: string, bytes: number): void {
+    const file = parseDirectoryFile(key, this.scope, (k) => parseDumpKey(k, this.scope, ".dir"));
+    if (file) {
+      const directory = this.dumps.get(file.backupKey) ?? { bytes: 0, takenAt: file.takenAt, files: [] };
+      directory.files?.push({ name: file.name, key, bytes });
+      directory.bytes += bytes;
+      this.dumps.set(file.backupKey, directory);
+      return;
+    }
+    const manifestOf = key.endsWith(MANIFEST_SUFFIX) ? key.slice(0, -MANIFEST_SUFFIX.length) : undefined;
+    const takenAt = manifestOf
+      ? (parseDumpKey(manifestOf, this.scope) ?? parseDumpKey(manifestOf, this.scope, ".dir"))
+      : parseDumpKey(key, this.scope);
+    if (!takenAt) {
+      if (key !== this.claim) this.foreign.push(key);
+    } else if (manifestOf) this.manifests.add(key);
+    else this.dumps.set(key, { bytes, takenAt });
+  }
+
+  listing(): Listing {
+    const { dumps, manifests } = this;
+    const backups = [...dumps.entries()]
+      .map(([key, d]) => ({
+        key,
+        ...d,
+        ...(manifests.has(manifestKey(key)) ? { manifestKey: manifestKey(key) } : {}),
+      }))
+      .sort((a, b) => a.takenAt.getTime() - b.takenAt.getTime() || a.key.localeCompare(b.key));
+    const danglingManifests = [...manifests].filter((m) => !dumps.has(m.slice(0, -MANIFEST_SUFFIX.length)));
+    return { backups, danglingManifests, foreign: this.foreign.sort() };
+  }
 }
 
 function schemaProblems(raw: unknown): string | undefined {
@@ -136,6 +160,7 @@ function disagreements(manifest: Manifest, backup: StoredBackup, scope: BackupSc
   if (Number.isNaN(started) || Math.floor(started / 1000) * 1000 !== backup.takenAt.getTime())
     found.push(`startedAt "${manifest.startedAt}" (the key says ${backup.takenAt.toISOString()})`);
   if (Number.isNaN(finished) || finished < started) found.push(`finishedAt "${manifest.finishedAt}"`);
+  found.push(...directoryDisagreements(manifest, backup.files));
   return found;
 }
 

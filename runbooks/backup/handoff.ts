@@ -1,8 +1,9 @@
 import type { RunTaskCommandInput } from "@aws-sdk/client-ecs";
-import { SETTING_VARIABLES, type Settings } from "../../lib/settings.js";
 import type { Database, System } from "../../systems/schema.js";
 import type { HeldClaim } from "../exclusive.js";
-import { BACKUP_TASK } from "./task.js";
+import { type TaskSettings, taskRequest, taskSettings } from "../fargate-handoff.js";
+
+export { HANDOFF_LEASE_MS } from "../fargate-handoff.js";
 
 /**
  * Where one database's backup runs: here (this process), in the Fargate backup task, or nowhere this
@@ -28,6 +29,8 @@ export interface PlacementInput {
   rateBytesPerMs?: number;
   /** Why no task can take it (no task network in the catalogue, no task deployed); undefined: one can. */
   noTask?: string;
+  /** The dump needs local disk (a directory-format dump, `systems/dump-format.ts`): what it is, for the reason. */
+  needsDisk?: string;
 }
 
 function formatBytes(bytes: number): string {
@@ -36,13 +39,22 @@ function formatBytes(bytes: number): string {
   return `${(bytes / 1024).toFixed(1)} KiB`;
 }
 
+/** Rule 3: a dump that needs local disk goes to the task, or is skipped saying where it can run. */
+function needsDisk(what: string, noTask: string | undefined): Placement {
+  const why = `${what} needs local disk, which a function does not have`;
+  return noTask
+    ? { where: "skip", reason: `${why}, and ${noTask}; run it as a plain process (\`ops run backup\`)` }
+    : { where: "task", reason: why };
+}
+
 /**
  * The hand-off rules, in order (runbooks/backup/backup.md):
  * 1. a plain process has no deadline: it runs the dump itself (it is the task, or an operator's run);
  * 2. `runOn: fargate` goes to the task without estimating (the function need not reach the database);
- * 3. without an estimate yet, estimate first;
- * 4. an estimate within the budget runs here;
- * 5. over the budget: the task, or `skip` with the numbers when no task can take it.
+ * 3. a dump that needs local disk (directory format) does not run in a function: the task, or `skip`;
+ * 4. without an estimate yet, estimate first;
+ * 5. an estimate within the budget runs here;
+ * 6. over the budget: the task, or `skip` with the numbers when no task can take it.
  */
 export function decidePlacement(input: PlacementInput): Placement {
   if (input.budgetMs === undefined) return { where: "here" };
@@ -52,6 +64,7 @@ export function decidePlacement(input: PlacementInput): Placement {
       ? { where: "skip", reason: `the catalogue runs this backup on Fargate, but ${input.noTask}` }
       : { where: "task", reason: "the catalogue runs this backup on Fargate (runOn: fargate)" };
   }
+  if (input.needsDisk) return needsDisk(input.needsDisk, input.noTask);
   if (input.estimateMs === undefined) return { where: "estimate" };
   if (input.estimateMs <= input.budgetMs) return { where: "here" };
   const estimate =
@@ -67,27 +80,11 @@ export function decidePlacement(input: PlacementInput): Placement {
     : { where: "task", reason: `${estimate} exceeds ${budget}` };
 }
 
-/** The deployed backup task, from the process settings (the deployment plan sets them). */
-export interface BackupTaskSettings {
-  cluster: string;
-  taskDefinition: string;
-  container: string;
-}
+/** The deployed backup task (`runbooks/fargate-handoff.ts`, shared with the restore drill). */
+export type BackupTaskSettings = TaskSettings;
 
 /** The task settings, or why there is no task to hand to. */
-export function backupTaskSettings(
-  system: System,
-  task: Settings["task"],
-): { settings: BackupTaskSettings } | { noTask: string } {
-  if (!system.backup?.fargate) return { noTask: "the catalogue gives no task network (backup.fargate)" };
-  const { cluster, taskDefinition } = task;
-  if (!cluster || !taskDefinition) {
-    return {
-      noTask: `no backup task is deployed (${SETTING_VARIABLES.backupTaskCluster} / ${SETTING_VARIABLES.backupTaskDefinition} unset)`,
-    };
-  }
-  return { settings: { cluster, taskDefinition, container: task.container || BACKUP_TASK.container } };
-}
+export const backupTaskSettings = taskSettings;
 
 /** Options of {@link backupTaskRequest}. */
 export interface BackupTaskRequestOptions {
@@ -104,61 +101,20 @@ export interface BackupTaskRequestOptions {
 }
 
 /**
- * The RunTask request: the same image and catalogue, `ops run backup --system S database=D` as the
- * container's command (the entry point is `node bin/ops.js`), the claim's holder in its environment, the
- * catalogue's network, and tags naming what it backs up. `clientToken` is the claim's holder: an SDK
- * retry of a request whose answer was lost starts no second task.
+ * The backup's RunTask request: `ops run backup --system S database=D [force=true] [compression=N]` through
+ * the one request builder ({@link taskRequest}) the restore drill uses too.
  */
 export function backupTaskRequest(options: BackupTaskRequestOptions): RunTaskCommandInput {
-  const { system, database, settings, claim } = options;
-  const network = system.backup?.fargate;
-  if (!network) throw new Error(`system "${system.id}" has no backup.fargate network`);
-  const command = [
-    "run",
-    "backup",
-    "--system",
-    system.id,
-    `database=${database.id}`,
-    ...(options.force ? ["force=true"] : []),
-    ...(options.compression !== undefined ? [`compression=${options.compression}`] : []),
-  ];
-  return {
-    cluster: settings.cluster,
-    taskDefinition: settings.taskDefinition,
-    launchType: "FARGATE",
-    count: 1,
-    clientToken: claim.holder,
-    startedBy: "ops-autopilot-backup",
-    networkConfiguration: {
-      awsvpcConfiguration: {
-        subnets: network.subnetIds,
-        securityGroups: network.securityGroupIds,
-        assignPublicIp: network.assignPublicIp ? "ENABLED" : "DISABLED",
-      },
-    },
-    overrides: {
-      containerOverrides: [
-        {
-          name: settings.container,
-          command,
-          environment: [
-            { name: SETTING_VARIABLES.claimHolder, value: claim.holder },
-            { name: SETTING_VARIABLES.claimKey, value: claim.key },
-            ...(options.runId ? [{ name: "OPS_HANDED_OFF_BY", value: options.runId }] : []),
-          ],
-        },
-      ],
-    },
-    tags: [
-      { key: "ops-autopilot:runbook", value: "backup" },
-      { key: "ops-autopilot:system", value: system.id },
-      { key: "ops-autopilot:database", value: database.id },
+  return taskRequest({
+    runbook: "backup",
+    system: options.system,
+    database: options.database.id,
+    input: [
+      ...(options.force ? ["force=true"] : []),
+      ...(options.compression !== undefined ? [`compression=${options.compression}`] : []),
     ],
-  };
+    settings: options.settings,
+    claim: options.claim,
+    ...(options.runId ? { runId: options.runId } : {}),
+  });
 }
-
-/**
- * Long enough for Fargate to pull the image and start the container, which then takes the claim over and
- * renews it; a task that never starts leaves a claim that runs out within this, and the next run retries.
- */
-export const HANDOFF_LEASE_MS = 20 * 60_000;

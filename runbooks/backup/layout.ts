@@ -29,7 +29,7 @@ export function dumpKey(prefix: string, system: string, database: string, at: Da
 }
 
 /** What the database folder holds below itself: the UTC day folders, then the dump named by its timestamp. */
-const DAY_AND_TIMESTAMP = /^(\d{4})\/(\d{2})\/(\d{2})\/((\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z)\.dump$/;
+const DAY_AND_TIMESTAMP = /^(\d{4})\/(\d{2})\/(\d{2})\/((\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z)(\.dump|\.dir)$/;
 
 /**
  * When the dump at `key` was taken, if `key` is exactly `<prefix>/<system>/<database>/YYYY/MM/DD/<timestamp>.dump`
@@ -40,11 +40,13 @@ const DAY_AND_TIMESTAMP = /^(\d{4})\/(\d{2})\/(\d{2})\/((\d{4})(\d{2})(\d{2})T(\
 export function parseDumpKey(
   key: string,
   scope: { prefix: string; system: string; database: string },
+  /** `.dir`: the folder of a directory-format backup (`runbooks/backup/directory.ts`). */
+  suffix: ".dump" | ".dir" = ".dump",
 ): Date | undefined {
   const folder = databasePrefix(scope.prefix, scope.system, scope.database);
   if (!key.startsWith(folder)) return undefined;
   const match = DAY_AND_TIMESTAMP.exec(key.slice(folder.length));
-  if (!match) return undefined;
+  if (!match || match[11] !== suffix) return undefined;
   const [, year, month, day, stamp, y, m, d, hh, mm, ss] = match;
   if (year !== y || month !== m || day !== d) return undefined;
   const at = new Date(`${y}-${m}-${d}T${hh}:${mm}:${ss}Z`);

@@ -3,10 +3,11 @@ import { describeConnection, type PgConnection } from "../../lib/postgres/connec
 import type { ServerInfo } from "../../lib/postgres/server.js";
 import type { PgTool } from "../../lib/postgres/tools.js";
 import type { Settings } from "../../lib/settings.js";
+import { type DumpFormat, dumpFormatOf } from "../../systems/dump-format.js";
 import type { Database, System } from "../../systems/schema.js";
 import type { CheckedBackup, VerifiedBackup } from "./catalog.js";
+import { backupKeyFor } from "./dump-directory.js";
 import { backupTaskRequest, backupTaskSettings, decidePlacement, type PlacementInput } from "./handoff.js";
-import { dumpKey } from "./layout.js";
 
 /** Dump rate assumed before any backup has been measured (bytes of database per ms ≈ 20 MB/s). */
 export const DEFAULT_RATE_BYTES_PER_MS = 20_000;
@@ -63,15 +64,18 @@ export interface DumpStep {
   key: string;
   kmsKeyId?: string;
   compression: number;
+  /** `custom` (one object at `key`) or `directory` (`pg_dump -Fd -j`, the files below `key/`). */
+  format: DumpFormat;
   estimateMs: number;
   server: ServerFacts;
-  /** The report's `after`: where, from what, with which pg_dump, how big, how long. */
+  /** The report's `after`: where, from what, with which pg_dump, in which format, how big, how long. */
   shown: {
     key: string;
     source: string;
     serverVersion: string;
     pgDump: string;
     compression: number;
+    format: string;
     databaseBytes: number;
     estimatedSeconds: number;
   };
@@ -159,20 +163,22 @@ function handOff(snapshot: BackupSnapshot, settings: BackupPlanSettings, reason:
 
 function dumpStep(
   settings: BackupPlanSettings,
-  at: { database: string; server: ServerFacts; estimateMs: number; now: Date },
+  at: { database: Database; server: ServerFacts; estimateMs: number; now: Date },
 ): DumpStep {
   const { server, estimateMs } = at;
   const { system } = settings;
   const backup = system.backup;
   if (!backup) throw new Error(`internal: system "${system.id}" has no backup section`);
   const compression = settings.options.compression ?? backup.compression;
-  const key = dumpKey(backup.prefix, system.id, at.database, at.now);
+  const format = dumpFormatOf(at.database);
+  const key = backupKeyFor(format, { prefix: backup.prefix, system: system.id, database: at.database.id, at: at.now });
   return {
     kind: "dump",
     bucket: backup.bucket,
     key,
     ...(backup.kmsKeyId ? { kmsKeyId: backup.kmsKeyId } : {}),
     compression,
+    format,
     estimateMs,
     server,
     shown: {
@@ -181,9 +187,22 @@ function dumpStep(
       serverVersion: server.info.version,
       pgDump: `${server.tool.version} (${server.tool.path})`,
       compression,
+      format: format.format === "directory" ? `directory, pg_dump -j ${format.jobs}` : "custom",
       databaseBytes: server.info.databaseBytes,
       estimatedSeconds: Math.round(estimateMs / 1000),
     },
+  };
+}
+
+/** What the placement is decided from before the server is read: the catalogue, the budget, the task, the disk. */
+function placementInputOf(database: Database, settings: BackupPlanSettings, now: Date): PlacementInput {
+  const task = backupTaskSettings(settings.system, settings.task);
+  const format = dumpFormatOf(database);
+  return {
+    runOn: database.backupRunOn ?? settings.system.backup?.runOn ?? "auto",
+    ...(settings.deadline ? { budgetMs: settings.deadline.getTime() - now.getTime() } : {}),
+    ...("noTask" in task ? { noTask: task.noTask } : {}),
+    ...(format.format === "directory" ? { needsDisk: `directory format (pg_dump -Fd -j ${format.jobs})` } : {}),
   };
 }
 
@@ -198,12 +217,7 @@ export function planBackup(snapshot: BackupSnapshot, settings: BackupPlanSetting
   const notes = passedOverNotes(snapshot.passedOver);
   const fresh = freshEnough(snapshot, settings.options, now);
   if (fresh) return { resource, notes, step: fresh };
-  const task = backupTaskSettings(settings.system, settings.task);
-  const placementInput: PlacementInput = {
-    runOn: snapshot.database.backupRunOn ?? settings.system.backup?.runOn ?? "auto",
-    ...(settings.deadline ? { budgetMs: settings.deadline.getTime() - now.getTime() } : {}),
-    ...("noTask" in task ? { noTask: task.noTask } : {}),
-  };
+  const placementInput = placementInputOf(snapshot.database, settings, now);
   const { server } = snapshot;
   let estimateMs: number | undefined;
   if (server) {
@@ -225,7 +239,7 @@ export function planBackup(snapshot: BackupSnapshot, settings: BackupPlanSetting
       return {
         resource,
         notes,
-        step: dumpStep(settings, { database: snapshot.database.id, server, estimateMs, now }),
+        step: dumpStep(settings, { database: snapshot.database, server, estimateMs, now }),
         estimateMs,
       };
   }

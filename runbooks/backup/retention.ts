@@ -12,6 +12,8 @@ export interface RetentionPolicy {
 export interface RetentionDecision {
   key: string;
   manifestKey?: string;
+  /** A directory backup's file keys: deleted with it, never one without the others. */
+  files?: string[];
   takenAt: Date;
   /** What the dump's check found (`verified`, `no-manifest`, `bad-manifest`, `future`). */
   state: BackupCheck["state"];
@@ -100,6 +102,19 @@ function judgeUnverified(
   }
 }
 
+/** A dump's decision before any rule: not kept, no reasons; a directory backup's files go with it. */
+function undecided(b: CheckedBackup): RetentionDecision {
+  return {
+    key: b.key,
+    ...(b.manifestKey ? { manifestKey: b.manifestKey } : {}),
+    ...(b.files ? { files: b.files.map((f) => f.key) } : {}),
+    takenAt: b.takenAt,
+    state: b.check.state,
+    keep: false,
+    reasons: [],
+  };
+}
+
 /**
  * Grandfather-father-son retention: the newest verified backup of each of the last `keepDaily` days,
  * `keepWeekly` ISO weeks and `keepMonthly` months that have verified backups (in the system's calendar),
@@ -109,17 +124,7 @@ function judgeUnverified(
  * the future are always kept. Pure, so it is tested over hundreds of synthetic backups.
  */
 export function decideRetention(backups: CheckedBackup[], options: DecideRetentionOptions): RetentionDecision[] {
-  const decisions = new Map<string, RetentionDecision>();
-  for (const b of backups) {
-    decisions.set(b.key, {
-      key: b.key,
-      ...(b.manifestKey ? { manifestKey: b.manifestKey } : {}),
-      takenAt: b.takenAt,
-      state: b.check.state,
-      keep: false,
-      reasons: [],
-    });
-  }
+  const decisions = new Map(backups.map((b) => [b.key, undecided(b)]));
   const verified = backups
     .filter((b) => b.check.state === "verified")
     .sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime());

@@ -1,9 +1,10 @@
 import { errorMessage } from "../../lib/errors.js";
 import { type CheckResult, type ExpectedTable, validationOutcome } from "../../lib/postgres/checks.js";
 import { describeConnection } from "../../lib/postgres/connection.js";
-import { type RestoreResult, restoreFromS3 } from "../../lib/postgres/restore.js";
+import type { RestoreResult } from "../../lib/postgres/restore.js";
 import { ScratchExistsError } from "../../lib/postgres/scratch.js";
 import { plural } from "../../lib/text.js";
+import { restoreBackup } from "../backup/restore-directory.js";
 import type { ReportBuilder } from "../report.js";
 import { type RunbookContext, stepSignal } from "../types.js";
 import type { DrillFacts } from "./outcome.js";
@@ -131,17 +132,17 @@ async function restore(input: ApplyPgDrill, signal: AbortSignal): Promise<Restor
   const { ctx, steps, bucket, resource } = input;
   const { manifest } = steps;
   ctx.progress?.(`restoring ${resource} into ${steps.scratchName}`, 0);
-  return restoreFromS3({
+  // A directory backup: every file downloaded and checked, then pg_restore -j (`runbooks/backup/restore-directory.ts`).
+  return restoreBackup(manifest, {
     s3: ctx.clients.s3,
     bucket,
-    key: manifest.key,
-    expected: { bytes: manifest.bytes, sha256: manifest.sha256 },
     tool: steps.tool,
     conn: steps.scratchConn,
     mode: steps.mode,
     jobs: steps.jobs,
     signal,
     baseEnv: ctx.pgTools.baseEnv,
+    pgTools: ctx.pgTools,
     tempDir: ctx.tempDir.root,
     onBytes: (bytes) =>
       ctx.progress?.(`restoring ${resource}: ${(bytes / 1048576).toFixed(1)} MiB`, bytes / Math.max(1, manifest.bytes)),

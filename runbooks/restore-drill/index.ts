@@ -3,10 +3,12 @@ import { errorMessage } from "../../lib/errors.js";
 import { foldText, plural } from "../../lib/text.js";
 import { drillClaimKey } from "../../runbooks/backup/layout.js";
 import type { Database, System } from "../../systems/schema.js";
+import { backupTaskPermissions } from "../backup/task.js";
 import { selectDatabases } from "../databases.js";
-import { runExclusive } from "../exclusive.js";
+import { type HeldClaim, runExclusive } from "../exclusive.js";
 import { ReportBuilder } from "../report.js";
 import type { Action, Report, Runbook, RunbookContext } from "../types.js";
+import { drillHandOff } from "./handoff.js";
 import { pgDumpDrillPermissions, rdsStartPermissions, usesRds } from "./iam.js";
 import { pgDumpDrill } from "./pg-drill.js";
 import { type StartedRdsDrill, startRdsDrill } from "./rds-start.js";
@@ -58,7 +60,10 @@ export const restoreDrillRunbook: Runbook<typeof input> = {
     drillDatabases(system, options.database);
   },
   permissions(system: System) {
-    return usesRds(system) ? rdsStartPermissions(system) : pgDumpDrillPermissions(system);
+    // A pg_dump drill may hand off to the backup's Fargate task: RunTask on it, PassRole on its roles.
+    return usesRds(system)
+      ? rdsStartPermissions(system)
+      : [...pgDumpDrillPermissions(system), ...backupTaskPermissions(system)];
   },
   planNote(system: System) {
     const warning = rpoSourceWarning(system.dr);
@@ -91,7 +96,7 @@ export const restoreDrillRunbook: Runbook<typeof input> = {
         break;
       }
       try {
-        await drillOne({ ctx, report, database, settings, results });
+        await drillOne({ ctx, report, database, settings, results, input: options });
       } catch (error) {
         report.add({
           resource: `${system.id}/${database.id}`,
@@ -125,13 +130,17 @@ async function drillOne(input: {
   database: Database;
   settings: DrillSettings;
   results: DrillResults;
+  /** The run's parsed input: what the Fargate task repeats when the drill is handed to it. */
+  input: Record<string, unknown>;
 }): Promise<void> {
   const { ctx, report, database, settings, results } = input;
   const { system } = ctx;
   const source = system.dr.drillSource;
-  const drill = async () => {
+  const drill = async (claim?: HeldClaim) => {
     if (source === "pg_dump") {
-      const record = await pgDumpDrill(ctx, report, database, settings);
+      // Too long (or too large) for this function: the Fargate task takes the drill and its claim.
+      const handOff = claim && drillHandOff(ctx, report, { database, claim, input: input.input });
+      const record = await pgDumpDrill(ctx, report, database, settings, handOff);
       if (record) results.records.push(record);
       return;
     }

@@ -10,12 +10,14 @@ import type { RunbookContext } from "../types.js";
 import { applyPgDumpDrill } from "./apply.js";
 import { drillId } from "./names.js";
 import { addDrillToReport, buildDrillRecord, type DrillFacts } from "./outcome.js";
+import { type DrillHandOff, placeDrill } from "./placement.js";
 import {
   chooseDrillTarget,
   type DrillTarget,
+  type PgDrillHandOff,
   type PgDrillPlan,
+  type PgDrillSkip,
   type PgDrillSnapshot,
-  type PgDrillSteps,
   planPgDumpDrill,
   restoreToolMajor,
 } from "./plan.js";
@@ -129,6 +131,25 @@ interface DrillScope {
   bucket: string;
   prefix: string;
   startedAt: Date;
+  /** How the drill goes to the Fargate task when it does not fit here (`handoff.ts`); absent: it cannot. */
+  handOff?: DrillHandOff | undefined;
+}
+
+/**
+ * Where the drill runs (`placement.ts`), read before anything connects to the target: only in a function
+ * (a plain process drills itself), from the restore estimate and, for a directory backup, the free disk.
+ */
+function readPlacement(scope: DrillScope, manifest: Manifest) {
+  const { ctx, database, bucket } = scope;
+  return placeDrill({
+    now: scope.startedAt,
+    deadline: ctx.deadline,
+    drill: ctx.system.dr.drill,
+    manifest,
+    restoreEstimateMs: () => estimateRestoreMs(ctx, bucket, database.id, manifest),
+    freeBytes: () => ctx.tempDir.freeBytes(),
+    handOff: scope.handOff,
+  });
 }
 
 /** Reads what {@link planPgDumpDrill} decides from: the backups, and (when there is one) the target. */
@@ -151,6 +172,11 @@ export async function readPgDrill(scope: DrillScope): Promise<PgDrillSnapshot> {
   };
   const manifest = listing.newest?.manifest;
   if (!manifest) return base;
+  const placement = await readPlacement(scope, manifest);
+  const estimateMs = placement.restoreEstimateMs;
+  if (placement.where !== "here") {
+    return { ...base, newest: manifest, estimateMs, placement: { where: placement.where, reason: placement.reason } };
+  }
   const target = await resolveDrillTarget(ctx, database, settings);
   const targetServer = await ctx.postgres.serverVersion(target.conn);
   const needed = restoreToolMajor(targetServer.major, manifest.pgDumpVersion);
@@ -162,13 +188,17 @@ export async function readPgDrill(scope: DrillScope): Promise<PgDrillSnapshot> {
     targetServer,
     tool,
     scratch: await ctx.postgres.scratch.list(target.conn),
-    estimateMs: ctx.deadline ? await estimateRestoreMs(ctx, bucket, database.id, manifest) : undefined,
+    estimateMs,
     freeBytes: settings.restoreMode === "auto" ? await ctx.tempDir.freeBytes() : undefined,
   };
 }
 
 /** A dry run: the plan, reported as what the drill would do. */
-export function reportPgDrillPlan(report: ReportBuilder, resource: string, plan: PgDrillPlan): void {
+export function reportPgDrillPlan(
+  report: ReportBuilder,
+  resource: string,
+  plan: Exclude<PgDrillPlan, PgDrillHandOff>,
+): void {
   if (plan.kind === "skip") {
     report.add({ resource, action: plan.action, status: plan.status, reason: plan.reason });
     return;
@@ -213,13 +243,15 @@ async function finish(ctx: RunbookContext, report: ReportBuilder, record: DrillR
  * One pg_dump drill of one database: newest backup with a manifest → scratch database (named with the
  * drill id, deadline in its COMMENT) → pg_restore with the sha256 checked on the way → validation →
  * DROP, whatever happened. Saves and returns the drill's record; undefined when it did not run (dry
- * run, a drill already in flight, no time left).
+ * run, a drill already in flight, no time left, handed to the Fargate task).
  */
 export async function pgDumpDrill(
   ctx: RunbookContext,
   report: ReportBuilder,
   database: Database,
   settings: DrillSettings,
+  /** How the drill goes to the Fargate task when it would not fit here (`handoff.ts`). */
+  handOff?: DrillHandOff,
 ): Promise<DrillRecord | undefined> {
   const { system } = ctx;
   const resource = `${system.id}/${database.id}`;
@@ -228,9 +260,15 @@ export async function pgDumpDrill(
     return undefined;
   }
   const startedAt = ctx.now();
-  const scope = { ctx, database, settings, bucket: system.backup.bucket, prefix: system.backup.prefix, startedAt };
+  const { bucket, prefix } = system.backup;
+  const scope = { ctx, database, settings, bucket, prefix, startedAt, handOff };
   const snapshot = await readPgDrill(scope);
   const plan = planPgDumpDrill(snapshot, settings, startedAt);
+  if (plan.kind === "hand-off") {
+    // A dry run reports the request it would send (`runbooks/fargate-handoff.ts`); a real one starts the task.
+    await handOff?.handOff(plan.reason);
+    return undefined;
+  }
   if (ctx.dryRun) {
     reportPgDrillPlan(report, resource, plan);
     return undefined;
@@ -260,7 +298,7 @@ async function recordSkip(input: {
   ctx: RunbookContext;
   report: ReportBuilder;
   resource: string;
-  plan: Exclude<PgDrillPlan, PgDrillSteps>;
+  plan: PgDrillSkip;
   base: Pick<DrillFacts, "drillId" | "system" | "database" | "source" | "startedAt">;
   snapshot: PgDrillSnapshot;
 }): Promise<DrillRecord | undefined> {

@@ -121,6 +121,11 @@ export interface PgDrillSnapshot {
   freeBytes?: number | undefined;
   /** The run's own deadline (Lambda), when it has one. */
   runDeadline?: Date | undefined;
+  /**
+   * Where the drill runs when not here (`placement.ts`, decided before the target is read): the Fargate
+   * task, or nowhere this time. Absent: here, and the target was read.
+   */
+  placement?: { where: "task" | "skip"; reason: string } | undefined;
   /** Warnings known before the plan (the RPO source). */
   warnings: readonly string[];
 }
@@ -162,10 +167,16 @@ export interface PgDrillSteps {
   validation: string;
 }
 
-/** The plan of one database's pg_dump drill. */
-export type PgDrillPlan = PgDrillSkip | PgDrillSteps;
+/** A drill that does not fit this function: the Fargate task takes it, with the drill's claim. */
+export interface PgDrillHandOff {
+  kind: "hand-off";
+  reason: string;
+}
 
-/** Rule 2: a drill of this database still within its deadline means this run is a duplicate. */
+/** The plan of one database's pg_dump drill. */
+export type PgDrillPlan = PgDrillSkip | PgDrillHandOff | PgDrillSteps;
+
+/** Rule 3: a drill of this database still within its deadline means this run is a duplicate. */
 function inFlightDrill(snapshot: PgDrillSnapshot, now: Date): ScratchDatabase | undefined {
   return snapshot.scratch?.find(
     (d) =>
@@ -175,7 +186,7 @@ function inFlightDrill(snapshot: PgDrillSnapshot, now: Date): ScratchDatabase | 
   );
 }
 
-/** Rule 3: a restore that cannot finish before the run's deadline is not started; the reason when so. */
+/** Rule 4: a restore that cannot finish before the run's deadline is not started; the reason when so. */
 function noTimeReason(snapshot: PgDrillSnapshot, now: Date): string | undefined {
   const { runDeadline, estimateMs } = snapshot;
   if (!runDeadline || estimateMs === undefined || now.getTime() + estimateMs <= runDeadline.getTime()) return undefined;
@@ -201,9 +212,12 @@ const skip = (status: PgDrillSkip["status"], action: PgDrillSkip["action"], reas
  * The pg_dump drill of one database, in the order the rules apply:
  * 1. no backup with a valid manifest → the drill fails (recorded: a system without a restorable backup
  *    is exactly what a drill exists to find);
- * 2. a drill of this database in flight on the target → skipped (at-least-once delivery);
- * 3. the estimated restore does not fit before the run's deadline → skipped (it would only time out);
- * 4. else: a scratch database named after the drill, its deadline in its COMMENT, stream or download.
+ * 2. a drill that does not fit this function (`placement.ts`: runOn fargate, a directory backup larger
+ *    than its disk, download and restore over its budget) → the Fargate task, or skipped with the numbers
+ *    when no task can take it; decided before anything connects to the target;
+ * 3. a drill of this database in flight on the target → skipped (at-least-once delivery);
+ * 4. the estimated restore does not fit before the run's deadline → skipped (it would only time out);
+ * 5. else: a scratch database named after the drill, its deadline in its COMMENT, stream or download.
  */
 export function planPgDumpDrill(snapshot: PgDrillSnapshot, settings: DrillSettings, now: Date): PgDrillPlan {
   const manifest = snapshot.newest;
@@ -215,6 +229,9 @@ export function planPgDumpDrill(snapshot: PgDrillSnapshot, settings: DrillSettin
       true,
     );
   }
+  const { placement } = snapshot;
+  if (placement?.where === "task") return { kind: "hand-off", reason: placement.reason };
+  if (placement) return skip("skipped", "restore-drill", placement.reason);
   const { target, targetServer, tool } = snapshot;
   if (!target || !targetServer || !tool) throw new RunbookError("planPgDumpDrill: the drill target was not read");
   const inFlight = inFlightDrill(snapshot, now);

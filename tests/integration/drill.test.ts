@@ -314,7 +314,9 @@ describe("restore-drill with real PostgreSQL and S3", () => {
       restoreDrillRunbook.input.parse({}),
     );
     expect(report.status).toBe("skipped");
-    expect(report.actions[0]?.reason).toMatch(/estimated restore time .* exceeds .* plain process/);
+    expect(report.actions[0]?.reason).toMatch(
+      /estimated download .* and restore .* exceed the .* budget, and .*; run it as a plain process/,
+    );
     expect(await scratchDatabases()).toEqual([]);
   });
 

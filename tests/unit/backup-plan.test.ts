@@ -258,6 +258,47 @@ describe("planBackup: where the dump runs", () => {
   });
 });
 
+describe("planBackup: a directory-format database", () => {
+  const fargate = { fargate: { subnetIds: ["subnet-0abc1234"], securityGroupIds: ["sg-0def5678"] } };
+  const directory = { backup: { format: "directory", jobs: 3 } };
+
+  it("in a function goes to the task before reading the server: it needs local disk", () => {
+    const system = demo(fargate, directory);
+    const plan = planBackup(snapshot(system), settings(system, { task, deadline: deadline(14) }), NOW);
+    expect(plan.step).toMatchObject({
+      kind: "hand-off",
+      reason: "directory format (pg_dump -Fd -j 3) needs local disk, which a function does not have",
+    });
+  });
+
+  it("in a function without a task is skipped, saying where it can run", () => {
+    const system = demo({}, directory);
+    const plan = planBackup(snapshot(system), settings(system, { deadline: deadline(14) }), NOW);
+    expect(plan.step.kind).toBe("skip");
+    expect("reason" in plan.step && plan.step.reason).toMatch(
+      /^directory format \(pg_dump -Fd -j 3\) needs local disk.*the catalogue gives no task network.*; run it as a plain process/,
+    );
+  });
+
+  it("in a plain process dumps to the folder <ts>.dir, and the shown plan names the format and workers", () => {
+    const system = demo(fargate, directory);
+    const plan = planBackup(snapshot(system, { server: server(GIB) }), settings(system, { task }), NOW);
+    if (plan.step.kind !== "dump") throw new Error(`expected a dump, got ${plan.step.kind}`);
+    expect(plan.step.key).toBe("pg_dump/demo/inventory/2026/11/21/20261121T030000Z.dir");
+    expect(plan.step.format).toEqual({ format: "directory", jobs: 3 });
+    expect(plan.step.shown.format).toBe("directory, pg_dump -j 3");
+  });
+
+  it("a custom-format database shows custom and keeps the .dump key", () => {
+    const system = demo();
+    const plan = planBackup(snapshot(system, { server: server(GIB) }), settings(system), NOW);
+    if (plan.step.kind !== "dump") throw new Error(`expected a dump, got ${plan.step.kind}`);
+    expect(plan.step.format).toEqual({ format: "custom", jobs: 1 });
+    expect(plan.step.shown.format).toBe("custom");
+    expect(plan.step.key).toMatch(/\.dump$/);
+  });
+});
+
 describe("forEachDatabase: the skeleton over databases", () => {
   const system = demo();
   const databases = ["a", "b", "c"].map((id) => ({ ...(system.databases[0] as System["databases"][number]), id }));

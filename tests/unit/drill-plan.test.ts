@@ -126,6 +126,35 @@ describe("pg_dump drill plan: which backup, and why not", () => {
   });
 });
 
+describe("pg_dump drill plan: placed before the target is read", () => {
+  // readPgDrill stops before resolving the target when the drill does not fit here: no target, no tool.
+  const placed = (placement: PgDrillSnapshot["placement"], more: Partial<PgDrillSnapshot> = {}): PgDrillSnapshot => {
+    const { target: _t, targetServer: _s, tool: _p, scratch: _d, ...read } = snapshot(more);
+    return { ...read, placement };
+  };
+
+  it("a drill placed on the task is a hand-off with the placement's reason", () => {
+    const reason = "the catalogue runs this drill on Fargate (dr.drill.runOn)";
+    const plan = planPgDumpDrill(placed({ where: "task", reason }), settings, now);
+    expect(plan).toEqual({ kind: "hand-off", reason });
+  });
+
+  it("a drill that fits nowhere is skipped with the placement's reason, and not recorded", () => {
+    const reason = "estimated download 60 s … exceed the 840 s budget, and no backup task is deployed";
+    const plan = planPgDumpDrill(placed({ where: "skip", reason }), settings, now);
+    expect(plan).toEqual({ kind: "skip", status: "skipped", action: "restore-drill", reason, record: false });
+  });
+
+  it("no backup still fails the drill first, wherever it would have run", () => {
+    const plan = planPgDumpDrill(
+      placed({ where: "task", reason: "runOn fargate" }, { newest: undefined }),
+      settings,
+      now,
+    );
+    expect(plan).toMatchObject({ kind: "skip", status: "failed", record: true });
+  });
+});
+
 describe("pg_dump drill plan: deadlines, mode, warnings", () => {
   it("the drill's deadline is its own limit or the run's, whichever is first; the janitor's adds grace", () => {
     const own = planPgDumpDrill(snapshot(), settings, now);
