@@ -1,4 +1,4 @@
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { delimiter } from "node:path";
 import { z } from "zod";
 import { ValidationError } from "./errors.js";
@@ -115,6 +115,8 @@ export interface Settings {
   path: string;
   /** Where runbooks may write scratch files (a download-mode restore). */
   tempDir: string;
+  /** CPUs this process may use (`pg_restore -j` defaults to it): the machine's, read here once. */
+  cpus: number;
   region?: string;
   /** A claim this run was handed (the backup function's Fargate task takes over its claim). */
   handedClaim?: { key: string; holder: string };
@@ -165,6 +167,7 @@ export function parseSettings(env: Readonly<Record<string, string | undefined>>)
     pgBinDirs: e[V.pgBinDirs],
     path: e.PATH,
     tempDir: e.TMPDIR ?? tmpdir(),
+    cpus: availableParallelism(),
     ...(claimKey && claimHolder ? { handedClaim: { key: claimKey, holder: claimHolder } } : {}),
     task: defined({
       cluster: e[V.backupTaskCluster],

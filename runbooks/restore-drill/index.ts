@@ -88,7 +88,7 @@ export const restoreDrillRunbook: Runbook<typeof input> = {
       });
       return report.finish({ summary: "nothing to drill" });
     }
-    const settings = resolveDrillSettings(system, options);
+    const settings = resolveDrillSettings(system, options, ctx.settings.cpus);
     const results: DrillResults = { records: [], started: [] };
     for (const database of databases) {
       if (ctx.signal?.aborted) {

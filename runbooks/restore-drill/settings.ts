@@ -1,4 +1,3 @@
-import { availableParallelism } from "node:os";
 import { z } from "zod";
 import type { CustomCheck } from "../../lib/postgres/checks.js";
 import {
@@ -94,8 +93,8 @@ function catalogueSettings(system: System): Partial<z.output<typeof drillCatalog
   return system.dr.drill ?? {};
 }
 
-/** Input over catalogue over defaults. */
-export function resolveDrillSettings(system: System, input: DrillInput): DrillSettings {
+/** Input over catalogue over defaults; `cpus` (the process settings') sizes the default `pg_restore -j`. */
+export function resolveDrillSettings(system: System, input: DrillInput, cpus = 1): DrillSettings {
   const catalogue = catalogueSettings(system);
   const subnetGroup = input.subnetGroup ?? catalogue.subnetGroup;
   return {
@@ -108,7 +107,7 @@ export function resolveDrillSettings(system: System, input: DrillInput): DrillSe
     rowTolerancePercent: input.rowTolerancePercent ?? catalogue.rowTolerancePercent ?? 10,
     tableLimit: input.tableLimit ?? catalogue.tableLimit ?? 10,
     restoreMode: input.restoreMode ?? catalogue.restoreMode ?? "auto",
-    jobs: input.jobs ?? Math.min(8, Math.max(1, availableParallelism())),
+    jobs: input.jobs ?? Math.min(8, Math.max(1, cpus)),
     checks: [...(catalogue.checks ?? [])],
   };
 }
