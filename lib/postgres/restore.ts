@@ -80,7 +80,7 @@ export class RestoreError extends RunbookError {}
 const MAX_ERRORS = 20;
 
 /** Parses pg_restore --verbose stderr line by line, keeping counts and errors, not the whole text. */
-class StderrParser {
+export class StderrParser {
   tablesCreated = 0;
   tablesLoaded = 0;
   readonly errors: string[] = [];
@@ -117,7 +117,15 @@ function restoreEnv(options: RestoreFromS3Options): Record<string, string> {
   return { ...env, ...libpqEnv(options.conn) };
 }
 
-function restoreArgs(options: RestoreFromS3Options, file?: string): string[] {
+/**
+ * pg_restore's arguments for a scratch restore (no owners, privileges or subscriptions; verbose for the
+ * counts); with `file`, a local dump or directory restored with `--jobs`, else a custom dump on stdin.
+ */
+export function restoreArgs(
+  options: Pick<RestoreFromS3Options, "conn" | "clean" | "jobs">,
+  file?: string,
+  extra: readonly string[] = [],
+): string[] {
   return [
     `--dbname=${options.conn.database}`,
     "--no-owner",
@@ -127,7 +135,7 @@ function restoreArgs(options: RestoreFromS3Options, file?: string): string[] {
     "--no-password",
     "--verbose",
     ...(options.clean ? ["--clean", "--if-exists"] : []),
-    ...(file ? [`--jobs=${Math.max(1, options.jobs ?? 1)}`, file] : []),
+    ...(file ? [`--jobs=${Math.max(1, options.jobs ?? 1)}`, ...extra, file] : []),
   ];
 }
 

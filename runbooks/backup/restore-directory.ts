@@ -8,7 +8,7 @@ import { errorMessage, errorName } from "../../lib/errors.js";
 import { HashingStream } from "../../lib/hashing-stream.js";
 import { mapPool } from "../../lib/pool.js";
 import type { RestoreFromS3Options, RestoreResult } from "../../lib/postgres/restore.js";
-import { RestoreError, restoreFromS3 } from "../../lib/postgres/restore.js";
+import { RestoreError, restoreArgs, restoreFromS3, StderrParser } from "../../lib/postgres/restore.js";
 import type { PgToolsPort } from "../../lib/postgres/tools.js";
 import { directoryFileKey, filesDigest, type ManifestFile } from "./directory.js";
 import type { Manifest } from "./manifest.js";
@@ -81,54 +81,28 @@ function mismatches(manifest: Manifest, downloaded: Downloaded[]): string[] {
   });
 }
 
-function restoreArgs(options: RestoreBackupOptions, dir: string): string[] {
-  return [
-    `--dbname=${options.conn.database}`,
-    "--no-owner",
-    "--no-privileges",
-    // A restored subscription must never start pulling from production.
-    "--no-subscriptions",
-    "--no-password",
-    "--verbose",
-    ...(options.clean ? ["--clean", "--if-exists"] : []),
-    `--jobs=${Math.max(1, options.jobs ?? 1)}`,
-    "--format=directory",
-    dir,
-  ];
-}
-
 /** Runs `pg_restore -j N` over the downloaded folder; counts what its verbose output says. */
 async function runRestore(options: RestoreBackupOptions, dir: string) {
   // Its verbose lines are counted: English whatever the locale.
   const { child, exited } = options.pgTools.spawn(options.tool, {
-    args: restoreArgs(options, dir),
+    args: restoreArgs(options, dir, ["--format=directory"]),
     conn: options.conn,
     stdio: ["ignore", "ignore", "pipe"],
     englishMessages: true,
   });
-  const counts = { tablesCreated: 0, tablesLoaded: 0, errors: [] as string[] };
-  let partial = "";
-  const line = (text: string) => {
-    if (text.includes('creating TABLE "')) counts.tablesCreated++;
-    else if (text.includes('processing data for table "')) counts.tablesLoaded++;
-    else if (/\b(error|fatal|could not)\b/i.test(text) && counts.errors.length < MAX_ERRORS)
-      counts.errors.push(text.trim().slice(0, 500));
-  };
+  const parser = new StderrParser();
   child.stderr?.setEncoding("utf8");
-  child.stderr?.on("data", (chunk: string) => {
-    const lines = (partial + chunk).split("\n");
-    partial = lines.pop() ?? "";
-    for (const l of lines) line(l);
-  });
+  child.stderr?.on("data", (chunk: string) => parser.push(chunk));
   const onAbort = () => child.kill("SIGTERM");
   options.signal?.addEventListener("abort", onAbort, { once: true });
   try {
     const exit = await exited;
-    if (partial) line(partial);
+    parser.end();
     if (options.signal?.aborted) throw new RestoreError(`restore stopped: ${errorMessage(options.signal.reason)}`);
     if (exit.error)
       throw new RestoreError(`could not start ${options.tool.path}: ${exit.error.message}`, { cause: exit.error });
-    return { ...counts, exitCode: exit.code, exitSignal: exit.signal };
+    const { tablesCreated, tablesLoaded, errors } = parser;
+    return { tablesCreated, tablesLoaded, errors, exitCode: exit.code, exitSignal: exit.signal };
   } finally {
     options.signal?.removeEventListener("abort", onAbort);
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
