@@ -27,6 +27,8 @@ FROM ${NODE_IMAGE}
 # pg_dump/pg_restore of every server major the fleet runs (14, 15, 16), from the PostgreSQL project's
 # own apt repository (PGDG): Debian's carries one major only. The runbook picks the one matching the
 # server (lib/postgres/tools.ts) among OPS_PG_BIN_DIRS.
+# stdbuf, which gives pg_dump's output a 128 KiB buffer (lib/backup/stdout-buffer.ts), comes with
+# coreutils, an essential package of every Debian image: nothing to install for it.
 RUN set -eux; \
     apt-get update; \
     apt-get install -y --no-install-recommends ca-certificates curl; \

@@ -20,6 +20,8 @@
  * and, beside them, pipeline ÷ raw into s3rver with the CPU bound (what the cores could give at best).
  * Targets 1–3 are judged on the large database, as the issue states them; every figure is printed for both sizes.
  * `--data-dir D` keeps the PostgreSQL cluster (and its seeded databases) in D between runs.
+ * `BENCH_STDOUT_BUFFER=0` runs the pipeline's pg_dump without its stdout buffer (`lib/backup/stdout-buffer.ts`),
+ * for a before/after; the run prints which way it went.
  */
 import { spawn } from "node:child_process";
 import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
@@ -27,6 +29,7 @@ import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { HeadBucketCommand, S3Client } from "@aws-sdk/client-s3";
 import { dumpToS3 } from "../lib/backup/dump-to-s3.js";
+import { findStdbuf, PG_DUMP_STDOUT_BUFFER } from "../lib/backup/stdout-buffer.js";
 import { startLocalPostgres } from "../lib/local/postgres.js";
 import { startLocalS3 } from "../lib/local/s3.js";
 import { ensureDatabase, seedInventory } from "../lib/local/seed.js";
@@ -77,6 +80,7 @@ async function child(): Promise<void> {
   const result = await dumpToS3({
     ...(process.env.BENCH_PART_MB ? { partSizeBytes: Number(process.env.BENCH_PART_MB) * 1024 * 1024 } : {}),
     ...(process.env.BENCH_QUEUE ? { queueSize: Number(process.env.BENCH_QUEUE) } : {}),
+    ...(process.env.BENCH_STDOUT_BUFFER ? { stdoutBufferBytes: Number(process.env.BENCH_STDOUT_BUFFER) } : {}),
     tool,
     conn,
     compression: Number(compressionText),
@@ -402,6 +406,15 @@ async function measureSize(
   return { name: size.name, databaseMB: mb(info.databaseBytes), dumpMB, reps, loadBefore, loadAfter: loadavg() };
 }
 
+/** How the pipeline's pg_dump wrote its output in this run; the `pg_dump | sha256sum` baseline always writes 4 KiB at a time. */
+async function stdoutBufferLine(): Promise<string> {
+  const bytes = process.env.BENCH_STDOUT_BUFFER ? Number(process.env.BENCH_STDOUT_BUFFER) : PG_DUMP_STDOUT_BUFFER;
+  const stdbuf = bytes > 0 ? await findStdbuf(process.env.PATH) : undefined;
+  return stdbuf
+    ? `pipeline's pg_dump under ${stdbuf} -o${bytes} (the baseline pg_dump | sha256sum without)`
+    : "pipeline's pg_dump unbuffered (no working stdbuf on PATH, or BENCH_STDOUT_BUFFER=0), as the baseline's";
+}
+
 async function main(): Promise<void> {
   const quick = args.includes("--quick");
   const repeat = Math.max(1, Number(option("--repeat") ?? (quick ? 3 : 5)));
@@ -440,6 +453,7 @@ async function main(): Promise<void> {
     [
       "",
       `bench/backup (${started}, ${process.platform} ${process.arch}, ${availableParallelism()} cores, node ${process.version}; ${repeat} paired repetitions per size${quick ? "; QUICK: small databases, not the issue's sizes" : ""})`,
+      await stdoutBufferLine(),
       ...results.flatMap(sizeLines),
       marginalLine(small, large),
       ...busyWarning(results),

@@ -5,6 +5,7 @@ import { errorMessage, RunbookError } from "../errors.js";
 import { libpqEnv, type PgConnection } from "../postgres/connection.js";
 import type { PgTool } from "../postgres/tools.js";
 import { IncompleteUploadError, MultipartUploadStream } from "./multipart-upload.js";
+import { bufferedCommand, findStdbuf, PG_DUMP_STDOUT_BUFFER } from "./stdout-buffer.js";
 
 /** Options of {@link dumpToS3}. */
 export interface DumpToS3Options {
@@ -26,6 +27,11 @@ export interface DumpToS3Options {
   baseEnv?: Readonly<Record<string, string | undefined>>;
   /** An exported snapshot (`pg_export_snapshot()`) the dump must see: `pg_dump --snapshot`. */
   snapshot?: string;
+  /**
+   * pg_dump's stdout buffer in bytes, set through `stdbuf` when one works on the base PATH (see
+   * `stdout-buffer.ts`); 0 leaves pg_dump's own 4 KiB. Default {@link PG_DUMP_STDOUT_BUFFER}.
+   */
+  stdoutBufferBytes?: number;
 }
 
 /** What a finished dump produced. */
@@ -123,13 +129,20 @@ function throwIfFailed(settled: {
  * aborted instead.
  */
 export async function dumpToS3(options: DumpToS3Options): Promise<DumpResult> {
+  const started = performance.now();
+  const bytes = options.stdoutBufferBytes ?? PG_DUMP_STDOUT_BUFFER;
+  const command = bufferedCommand({
+    tool: options.tool.path,
+    args: pgDumpArgs(options),
+    stdbuf: bytes > 0 ? await findStdbuf(options.baseEnv?.PATH) : undefined,
+    bytes,
+  });
   // An abort listener never fires for a signal that is already aborted (a SIGTERM during the setup):
   // start nothing rather than a whole dump that nobody waits for.
   if (options.signal?.aborted) {
     throw new DumpError(`the run was cancelled (${errorMessage(options.signal.reason ?? "aborted")})`, "");
   }
-  const started = performance.now();
-  const child = spawn(options.tool.path, pgDumpArgs(options), {
+  const child = spawn(command.command, command.args, {
     env: { ...passedEnv(options.baseEnv), ...libpqEnv(options.conn) },
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -22,6 +22,7 @@ import { ACCOUNT_ID } from "../helpers/aws-account.js";
 import { startCloudWatchRecorder } from "../helpers/cloudwatch-recorder.js";
 import { testContext } from "../helpers/context.js";
 import { startTestStack, type TestStack } from "../helpers/stack.js";
+import { realStdbuf } from "../helpers/stdbuf.js";
 
 const run = promisify(execFile);
 const BUCKET = "ops-autopilot-demo";
@@ -415,6 +416,59 @@ describe("backup on real PostgreSQL and a real S3-protocol server", () => {
     await new Promise((r) => setTimeout(r, 1500));
     return { proc, output, exited, before };
   }
+
+  it.runIf(realStdbuf)(
+    "pg_dump writes through a 128 KiB stdout buffer (stdbuf): pipe-sized reads, and the object is that dump; 0 turns it off",
+    async () => {
+      const log = join(stack.dir, "stdbuf.log");
+      const bin = join(stack.dir, "stdbuf-bin");
+      await mkdir(bin, { recursive: true });
+      await writeFile(join(bin, "stdbuf"), `#!/bin/sh\necho "$@" >> "${log}"\nexec "${realStdbuf}" "$@"\n`);
+      await chmod(join(bin, "stdbuf"), 0o755);
+      const [tool] = (await findTools({ name: "pg_dump", path: process.env.PATH ?? "" })).sort(
+        (a, b) => b.major - a.major,
+      );
+      if (!tool) throw new Error("no pg_dump");
+      const dump = async (key: string, stdoutBufferBytes?: number) => {
+        let reads = 0;
+        const result = await dumpToS3({
+          tool,
+          conn: stack.postgres.connection(DB),
+          compression: 0,
+          s3: stack.s3,
+          bucket: BUCKET,
+          key,
+          onBytes: () => reads++,
+          baseEnv: { ...process.env, PATH: `${bin}:${process.env.PATH ?? ""}` },
+          ...(stdoutBufferBytes === undefined ? {} : { stdoutBufferBytes }),
+        });
+        return { result, reads };
+      };
+      const pgDumpLines = async () =>
+        readFileSync(log, "utf8")
+          .split("\n")
+          .filter((line) => line.includes(tool.path));
+
+      const buffered = await dump("stdbuf/buffered.dump");
+      expect(await pgDumpLines()).toEqual([
+        `-o131072 ${tool.path} --format=custom --compress=0 --no-password --no-sync`,
+      ]);
+      // pg_dump alone writes 4 KiB at a time; buffered, most reads take a whole 64 KiB pipe.
+      expect(buffered.result.bytes / buffered.reads).toBeGreaterThan(16 * 1024);
+      const object = await download("stdbuf/buffered.dump");
+      expect(object.length).toBe(buffered.result.bytes);
+      expect(createHash("sha256").update(object).digest("hex")).toBe(buffered.result.sha256);
+      const file = join(stack.dir, "buffered.dump");
+      await writeFile(file, object);
+      const [restore] = await findTools({ name: "pg_restore", path: process.env.PATH ?? "" });
+      const listing = await run(restore?.path ?? "pg_restore", ["--list", file]);
+      expect(listing.stdout).toMatch(/TABLE DATA public parts/);
+
+      const unbuffered = await dump("stdbuf/unbuffered.dump", 0);
+      expect(unbuffered.result.bytes).toBeGreaterThan(0);
+      expect(await pgDumpLines()).toHaveLength(1);
+    },
+  );
 
   it("`ops run backup` stopped with SIGTERM (how ECS stops a task): reports the cancellation, leaves no dump and no claim", async () => {
     const { proc, output, exited, before } = await backupMidDump();
