@@ -67,7 +67,7 @@ export interface RestoreResult {
   tablesCreated: number;
   /** `processing data for table` lines: the table data entries loaded. */
   tablesLoaded: number;
-  /** pg_restore's error lines (at most 20), secrets removed. */
+  /** pg_restore's own error lines (at most 20), without the row values a server message quotes ({@link reportableErrorLine}). */
   errors: string[];
   /** Download time in download mode. */
   downloadMs?: number;
@@ -78,6 +78,20 @@ export interface RestoreResult {
 export class RestoreError extends RunbookError {}
 
 const MAX_ERRORS = 20;
+
+/**
+ * A pg_restore error line as it may go into a report: pg_restore's own lines only, with the value a server
+ * message ends on (`invalid input syntax for type integer: "…"`, `…: 0xe9 0x20`) replaced. Why: the lines
+ * that follow a server error are the server's DETAIL (`Failing row contains (1, tok_live_…, 5).`),
+ * CONTEXT (`COPY secrets, line 1: "1	tok_live_…	5"`) and the failed command, which quote the production
+ * rows being restored; reports go to Slack, PagerDuty and the audit bucket, which must never hold them.
+ * Identifiers stay: they are the schema's, and they say what failed.
+ */
+export function reportableErrorLine(line: string): string | undefined {
+  const text = line.trim();
+  if (!text.startsWith("pg_restore:")) return undefined;
+  return text.replace(/: (?:".*|0x[0-9a-f]{2}(?: 0x[0-9a-f]{2})*)$/i, ": [value removed]").slice(0, 500);
+}
 
 /** Parses pg_restore --verbose stderr line by line, keeping counts and errors, not the whole text. */
 export class StderrParser {
@@ -101,7 +115,8 @@ export class StderrParser {
     if (line.includes('creating TABLE "')) this.tablesCreated++;
     else if (line.includes('processing data for table "')) this.tablesLoaded++;
     else if (/\b(error|fatal|could not)\b/i.test(line) && this.errors.length < MAX_ERRORS) {
-      this.errors.push(line.trim().slice(0, 500));
+      const reportable = reportableErrorLine(line);
+      if (reportable) this.errors.push(reportable);
     }
   }
 }

@@ -246,6 +246,36 @@ describe("restore drill trust boundaries (real PostgreSQL)", () => {
     expect(report.summary).toMatch(/dr\.drill\.target points at the database's own server/);
   });
 
+  it("a restore that fails on a row reports pg_restore's error without the row the server quotes", async () => {
+    // A check that reads another table: pg_dump loads "secrets" before "zallowed", so every row fails it on
+    // restore, and the server's DETAIL and CONTEXT lines quote the row.
+    // Words a CONTEXT or DETAIL line would be kept for ("error"), inside a value that must not be reported.
+    const secret = "tok-live-SECRET error 1234";
+    await query(
+      `create table zallowed(token text);
+       insert into zallowed values ('${secret}');
+       create function allowed(t text) returns boolean language sql stable
+         as 'select exists (select 1 from public.zallowed where token = t)';
+       create table secrets(id int primary key, token text constraint secrets_token_check check (public.allowed(token)));
+       insert into secrets values (1, '${secret}');`,
+      "partpal_demo",
+    );
+    try {
+      const backup = await backupRunbook.run(context(demo()), backupRunbook.input.parse({ force: true }));
+      expect(backup.status, backup.summary).toBe("succeeded");
+      const report = await restoreDrillRunbook.run(context(demo()), restoreDrillRunbook.input.parse({}));
+      expect(report.status).toBe("failed");
+      const text = JSON.stringify(report);
+      expect(text).toContain('violates check constraint \\"secrets_token_check\\"');
+
+      expect(text).not.toContain("tok-live");
+    } finally {
+      await query("drop table secrets; drop function allowed(text); drop table zallowed;", "partpal_demo");
+      const restored = await backupRunbook.run(context(demo()), backupRunbook.input.parse({ force: true }));
+      expect(restored.status, restored.summary).toBe("succeeded");
+    }
+  });
+
   it("the janitor acts only on what its own system created: ims never drops ims-2's leftovers", async () => {
     const inventory = demo().databases[0];
     if (!inventory) throw new Error("demo has no database");
