@@ -302,6 +302,7 @@ function plannedFunctions(
     POWERTOOLS_SERVICE_NAME: "ops-autopilot",
     OPS_PG_BIN_DIRS: "/opt/bin",
     OPS_DRY_RUN: options.dryRun ? "true" : "false",
+    OPS_STAGE: options.stage,
     OPS_AUDIT_BUCKET: auditBucket,
     OPS_AUDIT_REGION: options.region,
     OPS_RUNBOOK: runbook.name,
@@ -387,6 +388,7 @@ function plannedBackupTasks(
       environment: {
         POWERTOOLS_SERVICE_NAME: "ops-autopilot",
         OPS_DRY_RUN: options.dryRun ? "true" : "false",
+        OPS_STAGE: options.stage,
         OPS_AUDIT_BUCKET: auditBucket,
         OPS_AUDIT_REGION: options.region,
         // Where the alarms are: the task's report metrics go there, not to the task's own region.

@@ -57,6 +57,7 @@ export const SETTING_VARIABLES = {
   backupTaskContainer: "OPS_BACKUP_TASK_CONTAINER",
   reportTo: "OPS_REPORT_TO",
   metricsRegion: "OPS_METRICS_REGION",
+  stage: "OPS_STAGE",
 } as const;
 
 const V = SETTING_VARIABLES;
@@ -100,6 +101,11 @@ const environmentSchema = z.object({
   [V.reportTo]: z.enum(["deployment"], { message: 'must be "deployment" or unset' }).optional(),
   /** Where a run inside the deployment publishes its report metrics (the deployment's region). */
   [V.metricsRegion]: optionalText,
+  /** The deployment's SST stage (set by the deployment plan): which of an account's alarms are this deployment's. */
+  [V.stage]: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9-]*$/, { message: "must be a stage name: letters, digits and hyphens" })
+    .optional(),
 });
 
 /** The process settings every entry point and runbook shares. */
@@ -124,6 +130,8 @@ export interface Settings {
   task: { cluster?: string; taskDefinition?: string; container?: string };
   reportTo?: "deployment";
   metricsRegion?: string;
+  /** The deployment's stage; unset outside a deployment (the CLI), where every stage's alarms show. */
+  stage?: string;
 }
 
 /** A variable that fails the schema: names it and says what it allows. */
@@ -162,6 +170,7 @@ export function parseSettings(env: Readonly<Record<string, string | undefined>>)
       region: e.AWS_REGION,
       reportTo: e[V.reportTo],
       metricsRegion: e[V.metricsRegion],
+      stage: e[V.stage],
     }),
     pin: defined({ runbook: e[V.runbook], systems: e[V.systems] }),
     pgBinDirs: e[V.pgBinDirs],

@@ -1,5 +1,5 @@
 import { DescribeAlarmsCommand } from "@aws-sdk/client-cloudwatch";
-import { fleetAlarms } from "../../alarms/index.js";
+import { alarmName, alarmNamePrefix, fleetAlarms } from "../../alarms/index.js";
 import { errorMessage } from "../../lib/errors.js";
 import { clusterName } from "../../lib/iam.js";
 import { inspectBackups } from "../../runbooks/backup/catalog.js";
@@ -12,7 +12,7 @@ import type { RunbookContext } from "../types.js";
 import { kubeCapacity } from "./kube.js";
 import type { BackupNow, DrillNow, Part, ServiceNow, StatusFacts } from "./plan.js";
 
-/** The prefix of every deployed alarm name (`ops-autopilot-<stage>-<id>`, alarms/index.ts). */
+/** The prefix of every deployed alarm name (`ops-autopilot-<stage>-<id>`, alarms/index.ts), whatever the stage. */
 const ALARM_PREFIX = "ops-autopilot-";
 
 /** Runs one read; a failure becomes the part's reason instead of failing the status. */
@@ -84,25 +84,34 @@ async function lastDrill(ctx: RunbookContext): Promise<DrillNow | undefined> {
 }
 
 /**
- * The system's alarms in ALARM: `DescribeAlarms` (StateValue ALARM, our name prefix, every page), kept
- * when the name ends in one of the system's alarm ids. The stage is not known here: two stages' alarms
- * of one system in one account both show.
+ * Which alarm names are the system's: with the deployment's stage known (`OPS_STAGE`, set on every
+ * function), exactly `ops-autopilot-<stage>-<id>` for its alarm ids, so another stage deployed in the
+ * same account (staging beside production) never shows; without it (the CLI), the name's end only.
  */
-async function openAlarms(ctx: RunbookContext): Promise<string[]> {
+function systemAlarms(ctx: RunbookContext): { prefix: string; matches: (name: string) => boolean } {
   const ids = fleetAlarms([ctx.system]).map((a) => a.id);
+  const stage = ctx.settings.stage;
+  if (!stage) return { prefix: ALARM_PREFIX, matches: (name) => ids.some((id) => name.endsWith(`-${id}`)) };
+  const names = new Set(ids.map((id) => alarmName(stage, id)));
+  return { prefix: alarmNamePrefix(stage), matches: (name) => names.has(name) };
+}
+
+/** The system's alarms in ALARM ({@link systemAlarms}): `DescribeAlarms` (StateValue ALARM, the prefix, every page). */
+async function openAlarms(ctx: RunbookContext): Promise<string[]> {
+  const { prefix, matches } = systemAlarms(ctx);
   const open: string[] = [];
   let token: string | undefined;
   do {
     const page = await ctx.clients.cloudwatch.send(
       new DescribeAlarmsCommand({
         StateValue: "ALARM",
-        AlarmNamePrefix: ALARM_PREFIX,
+        AlarmNamePrefix: prefix,
         AlarmTypes: ["MetricAlarm", "CompositeAlarm"],
         ...(token ? { NextToken: token } : {}),
       }),
     );
     const names = [...(page.MetricAlarms ?? []), ...(page.CompositeAlarms ?? [])].map((a) => a.AlarmName ?? "");
-    open.push(...names.filter((n) => ids.some((id) => n.endsWith(`-${id}`))));
+    open.push(...names.filter(matches));
     token = page.NextToken;
   } while (token);
   return open;

@@ -38,6 +38,19 @@ describe("settings: one schema for Lambda and CLI", () => {
     expect(issues.find((i) => i.path === "OPS_S3_FORCE_PATH_STYLE")?.message).toMatch(/true or false/);
   });
 
+  it("the stage is a stage name or nothing: a bad one is refused, naming the variable", () => {
+    expect(parseSettings({ OPS_STAGE: "staging-2" }).stage).toBe("staging-2");
+    expect(parseSettings({}).stage).toBeUndefined();
+    expect(() => parseSettings({ OPS_STAGE: "prod*" })).toThrow(ValidationError);
+    try {
+      parseSettings({ OPS_STAGE: "prod*" });
+    } catch (error) {
+      expect((error as ValidationError).issues).toEqual([
+        { path: "OPS_STAGE", message: "must be a stage name: letters, digits and hyphens" },
+      ]);
+    }
+  });
+
   it("lists, the handed claim and the task are parsed once into typed fields", () => {
     const settings = parseSettings({
       OPS_PG_BIN_DIRS: "/opt/pg16/bin: /opt/pg14/bin:",

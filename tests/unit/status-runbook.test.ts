@@ -134,6 +134,25 @@ describe("status", () => {
     });
   });
 
+  it("in a deployment (OPS_STAGE set), shows only its own stage's alarms, asking for that stage's prefix", async () => {
+    cloudwatch.on(DescribeAlarmsCommand).resolves({
+      MetricAlarms: [
+        { AlarmName: "ops-autopilot-production-flash-sale-backup-age-main", StateValue: "ALARM" },
+        { AlarmName: "ops-autopilot-staging-flash-sale-backup-age-main", StateValue: "ALARM" },
+        // Ends like the system's alarm, but is not one of this stage's names.
+        { AlarmName: "ops-autopilot-staging-x-flash-sale-backup-age-main", StateValue: "ALARM" },
+      ],
+    });
+    const report = await statusRunbook.run(
+      testContext({ system: SYSTEM, now: NOW, env: { OPS_STAGE: "staging" } }),
+      {},
+    );
+    expect(reasonOf(report, "alarms/")).toBe("1 in ALARM: ops-autopilot-staging-flash-sale-backup-age-main");
+    expect(cloudwatch.commandCalls(DescribeAlarmsCommand)[0]?.args[0].input).toMatchObject({
+      AlarmNamePrefix: "ops-autopilot-staging-",
+    });
+  });
+
   it("says a backup is over its limit, and that there is no drill yet", async () => {
     storeBackup(new Date(NOW.getTime() - 40 * HOUR));
     const report = await run();

@@ -319,6 +319,8 @@ describe("functions serve explicit systems and run one runbook", () => {
     for (const fn of plan.functions) {
       expect(fn.environment.OPS_RUNBOOK, fn.id).toBe(fn.runbook);
       expect(fn.environment.OPS_SYSTEMS?.split(","), fn.id).toEqual(fn.systems);
+      // Which of the account's alarms are this deployment's (status filters on it).
+      expect(fn.environment.OPS_STAGE, fn.id).toBe(options.stage);
       expect(fn.systems.length, fn.id).toBeGreaterThan(0);
     }
   });
