@@ -1,14 +1,8 @@
-import {
-  GetObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  type PutObjectCommandInput,
-  type S3Client,
-} from "@aws-sdk/client-s3";
+import { ListObjectsV2Command, PutObjectCommand, type PutObjectCommandInput, type S3Client } from "@aws-sdk/client-s3";
 import { z } from "zod";
 import { serverSideEncryption } from "./backup/encryption.js";
-import { errorName } from "./errors.js";
 import { isWriteConflict } from "./s3-claim.js";
+import { getObjectIfPresent } from "./s3-object.js";
 
 /**
  * What ops-autopilot remembers of one alarm, in one S3 object (`<prefix>/<alarm name>.json`) written with
@@ -172,21 +166,17 @@ export async function readAlarmState(
   store: AlarmStateStore,
   name: string,
 ): Promise<{ state?: AlarmState; etag?: string } | undefined> {
+  const object = await getObjectIfPresent(store.s3, { bucket: store.bucket, key: keyOf(store, name) });
+  if (!object) return undefined;
+  const text = (await object.Body?.transformToString("utf8")) ?? "";
+  let state: AlarmState | undefined;
   try {
-    const object = await store.s3.send(new GetObjectCommand({ Bucket: store.bucket, Key: keyOf(store, name) }));
-    const text = (await object.Body?.transformToString("utf8")) ?? "";
-    let state: AlarmState | undefined;
-    try {
-      const parsed = alarmStateSchema.safeParse(JSON.parse(text));
-      state = parsed.success ? parsed.data : undefined;
-    } catch {
-      state = undefined;
-    }
-    return { ...(state ? { state } : {}), ...(object.ETag ? { etag: object.ETag } : {}) };
-  } catch (error) {
-    if (["NoSuchKey", "NotFound"].includes(errorName(error))) return undefined;
-    throw error;
+    const parsed = alarmStateSchema.safeParse(JSON.parse(text));
+    state = parsed.success ? parsed.data : undefined;
+  } catch {
+    state = undefined;
   }
+  return { ...(state ? { state } : {}), ...(object.ETag ? { etag: object.ETag } : {}) };
 }
 
 /**

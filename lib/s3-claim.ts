@@ -1,13 +1,8 @@
-import {
-  DeleteObjectCommand,
-  GetObjectCommand,
-  PutObjectCommand,
-  type PutObjectCommandInput,
-  type S3Client,
-} from "@aws-sdk/client-s3";
+import { DeleteObjectCommand, PutObjectCommand, type PutObjectCommandInput, type S3Client } from "@aws-sdk/client-s3";
 import { z } from "zod";
 import { serverSideEncryption } from "./backup/encryption.js";
 import { errorName } from "./errors.js";
+import { getObjectIfPresent } from "./s3-object.js";
 
 /**
  * Which run is doing a piece of work right now (a database's backup, its restore drill): an S3 object
@@ -175,23 +170,19 @@ export async function readClaim(
   bucket: string,
   key: string,
 ): Promise<{ claim?: Claim; etag?: string } | undefined> {
+  const object = await getObjectIfPresent(s3, { bucket, key });
+  if (!object) return undefined;
+  const text = (await object.Body?.transformToString("utf8")) ?? "";
+  let parsed: ReturnType<typeof claimSchema.safeParse> | undefined;
   try {
-    const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-    const text = (await object.Body?.transformToString("utf8")) ?? "";
-    let parsed: ReturnType<typeof claimSchema.safeParse> | undefined;
-    try {
-      parsed = claimSchema.safeParse(JSON.parse(text));
-    } catch {
-      parsed = undefined;
-    }
-    return {
-      ...(parsed?.success ? { claim: parsed.data } : {}),
-      ...(object.ETag ? { etag: object.ETag } : {}),
-    };
-  } catch (error) {
-    if (GONE.has(errorName(error))) return undefined;
-    throw error;
+    parsed = claimSchema.safeParse(JSON.parse(text));
+  } catch {
+    parsed = undefined;
   }
+  return {
+    ...(parsed?.success ? { claim: parsed.data } : {}),
+    ...(object.ETag ? { etag: object.ETag } : {}),
+  };
 }
 
 /**

@@ -1,6 +1,7 @@
-import { GetObjectCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
-import { errorMessage, errorName, RunbookError } from "../../lib/errors.js";
+import { ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
+import { errorMessage, RunbookError } from "../../lib/errors.js";
 import { mapPool } from "../../lib/pool.js";
+import { getObjectIfPresent } from "../../lib/s3-object.js";
 import { directoryDisagreements, parseDirectoryFile, type StoredFile } from "./directory.js";
 import { claimKey, databasePrefix, MANIFEST_SUFFIX, manifestKey, parseDumpKey } from "./layout.js";
 import { type Manifest, manifestSchema } from "./manifest.js";
@@ -193,10 +194,10 @@ export function judgeManifest(
 /** The manifest's text; `undefined` when it is gone. Other errors (throttling, access) are thrown. */
 async function fetchManifest(s3: S3Client, bucket: string, key: string): Promise<string | undefined> {
   try {
-    const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-    return (await object.Body?.transformToString("utf8")) ?? "";
+    const object = await getObjectIfPresent(s3, { bucket, key });
+    return object ? ((await object.Body?.transformToString("utf8")) ?? "") : undefined;
   } catch (error) {
-    if (errorName(error) === "NoSuchKey" || errorMessage(error).includes("NoSuchKey")) return undefined;
+    if (errorMessage(error).includes("NoSuchKey")) return undefined;
     throw new RunbookError(`cannot read manifest s3://${bucket}/${key}: ${errorMessage(error)}`, { cause: error });
   }
 }

@@ -3,13 +3,13 @@ import { mkdtemp, rm, statfs } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { GetObjectCommand, type GetObjectCommandOutput } from "@aws-sdk/client-s3";
-import { errorMessage, errorName } from "../../lib/errors.js";
+import { errorMessage } from "../../lib/errors.js";
 import { HashingStream } from "../../lib/hashing-stream.js";
 import { mapPool } from "../../lib/pool.js";
 import type { RestoreFromS3Options, RestoreResult } from "../../lib/postgres/restore.js";
 import { RestoreError, restoreArgs, restoreFromS3, StderrParser } from "../../lib/postgres/restore.js";
 import type { PgToolsPort } from "../../lib/postgres/tools.js";
+import { getObjectIfPresent } from "../../lib/s3-object.js";
 import { directoryFileKey, filesDigest, type ManifestFile } from "./directory.js";
 import type { Manifest } from "./manifest.js";
 
@@ -30,16 +30,12 @@ type Downloaded = ManifestFile & { missing?: boolean };
 
 async function downloadFile(options: RestoreBackupOptions, key: string, path: string): Promise<Downloaded> {
   const name = key.slice(key.lastIndexOf("/") + 1);
-  let object: GetObjectCommandOutput;
-  try {
-    object = await options.s3.send(
-      new GetObjectCommand({ Bucket: options.bucket, Key: key }),
-      options.signal ? { abortSignal: options.signal } : {},
-    );
-  } catch (error) {
-    if (errorName(error) === "NoSuchKey") return { name, bytes: 0, sha256: "", missing: true };
-    throw error;
-  }
+  const object = await getObjectIfPresent(
+    options.s3,
+    { bucket: options.bucket, key },
+    options.signal ? { abortSignal: options.signal } : {},
+  );
+  if (!object) return { name, bytes: 0, sha256: "", missing: true };
   const body = object.Body instanceof Readable ? object.Body : Readable.fromWeb(object.Body as never);
   const hasher = new HashingStream();
   await pipeline(body, hasher, createWriteStream(path), options.signal ? { signal: options.signal } : {});

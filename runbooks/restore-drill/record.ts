@@ -7,9 +7,10 @@ import {
 } from "@aws-sdk/client-s3";
 import { z } from "zod";
 import { serverSideEncryption } from "../../lib/backup/encryption.js";
-import { errorMessage, errorName } from "../../lib/errors.js";
+import { errorMessage } from "../../lib/errors.js";
 import type { CheckResult } from "../../lib/postgres/checks.js";
 import { redactValue } from "../../lib/redact.js";
+import { getObjectIfPresent } from "../../lib/s3-object.js";
 import { compactTimestamp, drillClaimPrefix, drillPrefix } from "../../runbooks/backup/layout.js";
 import type { Verdict } from "./verdict.js";
 
@@ -188,14 +189,9 @@ export function pendingClaimsPrefix(system: string): string {
 
 /** Reads a JSON object; undefined when it does not exist. */
 export async function readJsonObject(s3: S3Client, bucket: string, key: string): Promise<unknown> {
-  try {
-    const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-    return JSON.parse((await object.Body?.transformToString("utf8")) ?? "null");
-  } catch (error) {
-    const name = errorName(error);
-    if (name === "NoSuchKey" || name === "NotFound") return undefined;
-    throw error;
-  }
+  const object = await getObjectIfPresent(s3, { bucket, key });
+  if (!object) return undefined;
+  return JSON.parse((await object.Body?.transformToString("utf8")) ?? "null");
 }
 
 /**
