@@ -1,8 +1,8 @@
 import { z } from "zod";
-import type { AlarmChange, AlarmState } from "../lib/alarm-state.js";
 import type { AlarmFacts } from "../lib/notify/blocks.js";
 import type { System } from "../systems/schema.js";
 import type { AlarmDefinition } from "./index.js";
+import type { AlarmChange, AlarmState } from "./state.js";
 
 /** CloudWatch writes `2019-10-02T17:04:40.989+0000`; ISO 8601 as `Date.parse` reads it wants `+00:00`. */
 const cloudwatchTime = z

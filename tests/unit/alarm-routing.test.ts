@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { type AlarmState, decideAlarmStep, reminderDue } from "../../lib/alarm-state.js";
+import { type AlarmState, decideAlarmStep, reminderDue } from "../../alarms/state.js";
 import { reportMessage } from "../../lib/notify/blocks.js";
 import { reportSeverity, routeFor } from "../../lib/notify/router.js";
 import type { Report } from "../../runbooks/types.js";

@@ -2,7 +2,7 @@ import { Readable } from "node:stream";
 import { GetObjectCommand, ListObjectsV2Command, S3Client, S3ServiceException } from "@aws-sdk/client-s3";
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
-import { readAlarmState } from "../../lib/alarm-state.js";
+import { readAlarmState } from "../../alarms/state.js";
 import { getObjectIfPresent } from "../../lib/s3-object.js";
 
 const s3 = mockClient(S3Client);

@@ -1,8 +1,8 @@
 import { ListObjectsV2Command, PutObjectCommand, type PutObjectCommandInput, type S3Client } from "@aws-sdk/client-s3";
 import { z } from "zod";
-import { serverSideEncryption } from "./backup/encryption.js";
-import { isWriteConflict } from "./s3-claim.js";
-import { getObjectIfPresent } from "./s3-object.js";
+import { serverSideEncryption } from "../lib/backup/encryption.js";
+import { isWriteConflict } from "../lib/s3-claim.js";
+import { getObjectIfPresent } from "../lib/s3-object.js";
 
 /**
  * What ops-autopilot remembers of one alarm, in one S3 object (`<prefix>/<alarm name>.json`) written with

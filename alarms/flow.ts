@@ -1,3 +1,15 @@
+import { errorMessage, OpsError } from "../lib/errors.js";
+import type { Logger } from "../lib/logger.js";
+import { type AlarmFacts, alarmMessage, alarmReply, valueAgainstThreshold } from "../lib/notify/blocks.js";
+import {
+  type ChannelName,
+  type Channels,
+  type Delivery,
+  deliver,
+  type Outgoing,
+  type Route,
+} from "../lib/notify/router.js";
+import type { SlackThread } from "../lib/notify/slack.js";
 import {
   type AlarmChange,
   type AlarmState,
@@ -8,12 +20,7 @@ import {
   readAlarmState,
   reminderDue,
   writeAlarmState,
-} from "../alarm-state.js";
-import { errorMessage, OpsError } from "../errors.js";
-import type { Logger } from "../logger.js";
-import { type AlarmFacts, alarmMessage, alarmReply, valueAgainstThreshold } from "./blocks.js";
-import { type ChannelName, type Channels, type Delivery, deliver, type Outgoing, type Route } from "./router.js";
-import type { SlackThread } from "./slack.js";
+} from "./state.js";
 
 /** Some channel of an alarm notification failed; the event is retried and only the rest is re-sent. */
 export class AlarmDeliveryError extends OpsError {
