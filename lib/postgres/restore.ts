@@ -89,7 +89,9 @@ const MAX_ERRORS = 20;
  */
 export function reportableErrorLine(line: string): string | undefined {
   const text = line.trim();
-  if (!text.startsWith("pg_restore:")) return undefined;
+  // pg_restore 16 prints the failed command as `pg_restore: detail: Command was: …` (its own prefix on the
+  // server's words): those lines go too.
+  if (!text.startsWith("pg_restore:") || /^pg_restore: (?:detail|hint):/.test(text)) return undefined;
   return text.replace(/: (?:".*|0x[0-9a-f]{2}(?: 0x[0-9a-f]{2})*)$/i, ": [value removed]").slice(0, 500);
 }
 

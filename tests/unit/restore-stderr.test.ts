@@ -60,5 +60,9 @@ describe("pg_restore's errors in a report", () => {
       'pg_restore: error: connection to server at "127.0.0.1", port 5432 failed: FATAL:  password authentication failed for user "ops"',
     );
     expect(reportableErrorLine("DETAIL:  Key (email)=(someone@example.com) already exists.")).toBeUndefined();
+    // pg_restore 16's own prefix on the failed command.
+    expect(
+      reportableErrorLine("pg_restore: detail: Command was: INSERT INTO public.users VALUES (1, 'error@example.com');"),
+    ).toBeUndefined();
   });
 });
