@@ -409,7 +409,9 @@ async function measureSize(
 /** How the pipeline's pg_dump wrote its output in this run; the `pg_dump | sha256sum` baseline always writes 4 KiB at a time. */
 async function stdoutBufferLine(): Promise<string> {
   const bytes = process.env.BENCH_STDOUT_BUFFER ? Number(process.env.BENCH_STDOUT_BUFFER) : PG_DUMP_STDOUT_BUFFER;
-  const stdbuf = bytes > 0 ? await findStdbuf(process.env.PATH) : undefined;
+  const tools = await findTools({ name: "pg_dump", path: process.env.PATH ?? "" });
+  const pgDump = tools.sort((a, b) => b.major - a.major)[0]?.path ?? "pg_dump";
+  const stdbuf = bytes > 0 ? await findStdbuf(process.env.PATH, pgDump) : undefined;
   return stdbuf
     ? `pipeline's pg_dump under ${stdbuf} -o${bytes} (the baseline pg_dump | sha256sum without)`
     : "pipeline's pg_dump unbuffered (no working stdbuf on PATH, or BENCH_STDOUT_BUFFER=0), as the baseline's";

@@ -1,5 +1,6 @@
 import { type AlarmDefinition, alarmName, fleetAlarms } from "../alarms/index.js";
 import { backupBucketLifecycleRules, type LifecycleRule } from "../lib/backup/bucket-lifecycle.js";
+import { ValidationError } from "../lib/errors.js";
 import {
   arnIn,
   assumeRolePermissions,
@@ -11,6 +12,7 @@ import {
   withAccount,
 } from "../lib/iam.js";
 import { reportMetricsPermissions } from "../lib/metric-data.js";
+import { STAGE_PATTERN, STAGE_RULE } from "../lib/settings.js";
 import { BACKUP_TASK, backupTaskPermissions, backupTaskRoleNames } from "../runbooks/backup/task.js";
 import type { AnyRunbook, Permission } from "../runbooks/types.js";
 import type { Fleet } from "../systems/index.js";
@@ -544,6 +546,10 @@ export function deploymentPlan(
   registry: readonly AnyRunbook[],
   options: DeploymentOptions,
 ): DeploymentPlan {
+  // Refused here, not at every function's start: OPS_STAGE carries it to the runtime, which checks it too.
+  if (!STAGE_PATTERN.test(options.stage)) {
+    throw new ValidationError(`stage "${options.stage}" is not allowed: ${STAGE_RULE}`);
+  }
   const auditBucket = options.auditBucket ?? auditBucketName(options.stage, options.accountId, options.region);
   const deployed = fleet.systems.filter((s) => s.deploy).map((s) => withAccount(s, options.accountId));
   const accounted: Fleet = { ...fleet, systems: deployed };

@@ -46,7 +46,9 @@ async function listedAbsent(
       options,
     );
     return !(listing.Contents ?? []).some((object) => object.Key === where.key);
-  } catch {
+  } catch (error) {
+    // Cancelled meanwhile: that is the story, not the 403.
+    if (options.abortSignal?.aborted) throw error;
     return false;
   }
 }

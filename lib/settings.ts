@@ -39,6 +39,10 @@ const list = (separator: string) =>
         .filter(Boolean),
     );
 
+/** What a stage name may be: it goes into alarm, bucket and function names (checked at deploy and at start). */
+export const STAGE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9-]*$/;
+export const STAGE_RULE = "must be a stage name: letters, digits and hyphens";
+
 /** Names of the variables, for the error messages and for the code that sets them (deployment plan, hand-off). */
 export const SETTING_VARIABLES = {
   dryRun: "OPS_DRY_RUN",
@@ -102,10 +106,7 @@ const environmentSchema = z.object({
   /** Where a run inside the deployment publishes its report metrics (the deployment's region). */
   [V.metricsRegion]: optionalText,
   /** The deployment's SST stage (set by the deployment plan): which of an account's alarms are this deployment's. */
-  [V.stage]: z
-    .string()
-    .regex(/^[A-Za-z0-9][A-Za-z0-9-]*$/, { message: "must be a stage name: letters, digits and hyphens" })
-    .optional(),
+  [V.stage]: z.string().regex(STAGE_PATTERN, { message: STAGE_RULE }).optional(),
 });
 
 /** The process settings every entry point and runbook shares. */

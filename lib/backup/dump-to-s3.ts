@@ -134,7 +134,7 @@ export async function dumpToS3(options: DumpToS3Options): Promise<DumpResult> {
   const command = bufferedCommand({
     tool: options.tool.path,
     args: pgDumpArgs(options),
-    stdbuf: bytes > 0 ? await findStdbuf(options.baseEnv?.PATH) : undefined,
+    stdbuf: bytes > 0 ? await findStdbuf(options.baseEnv?.PATH, options.tool.path) : undefined,
     bytes,
   });
   // An abort listener never fires for a signal that is already aborted (a SIGTERM during the setup):

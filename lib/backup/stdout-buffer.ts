@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import { access, constants } from "node:fs/promises";
-import { delimiter, join } from "node:path";
+import { delimiter, isAbsolute, join } from "node:path";
 
 /**
  * pg_dump's stdout buffer under `stdbuf`, in bytes. Why: pg_dump writes its custom-format output through
@@ -12,43 +12,49 @@ import { delimiter, join } from "node:path";
  */
 export const PG_DUMP_STDOUT_BUFFER = 128 * 1024;
 
-/** What was found on each PATH: a probe spawns a process, so it runs once per process and PATH. */
+/** What was found for each PATH and program: a probe spawns processes, so it runs once per process for each. */
 const probed = new Map<string, Promise<string | undefined>>();
 
 /**
- * The path of a `stdbuf` on `path` that works here, or undefined. Works means it found its preload
- * library and could exec: the probe runs `stdbuf -o… <itself> --version`, which checks both. Absent
- * (a Lambda layer without coreutils) or broken, pg_dump runs unbuffered: slower, never wrong, since the
- * buffer only changes how the same bytes are grouped into writes.
+ * The path of a `stdbuf` on `path` that works here for `program`, or undefined. Works means the probe
+ * `stdbuf -o… <program> --version` exits 0: stdbuf found its preload library, and the program runs
+ * with it preloaded (a program built against another libc or loader than stdbuf's would not). Absent
+ * (a Lambda layer without coreutils) or broken, the program runs unbuffered: slower, never wrong, since
+ * the buffer only changes how the same bytes are grouped into writes.
  */
-export function findStdbuf(path: string | undefined): Promise<string | undefined> {
-  const key = path ?? "";
+export function findStdbuf(path: string | undefined, program: string): Promise<string | undefined> {
+  const key = `${path ?? ""}\0${program}`;
   let found = probed.get(key);
   if (!found) {
-    found = probe(key);
+    found = probe(path ?? "", program);
     probed.set(key, found);
   }
   return found;
 }
 
-async function probe(path: string): Promise<string | undefined> {
+async function probe(path: string, program: string): Promise<string | undefined> {
   for (const dir of path.split(delimiter)) {
-    if (!dir) continue;
+    // Relative entries would depend on the working directory of the moment.
+    if (!isAbsolute(dir)) continue;
     const candidate = join(dir, "stdbuf");
     const executable = await access(candidate, constants.X_OK).then(
       () => true,
       () => false,
     );
     if (!executable) continue;
-    if (await runs(candidate)) return candidate;
+    if (await runs(candidate, program)) return candidate;
   }
   return undefined;
 }
 
-function runs(stdbuf: string): Promise<boolean> {
+function runs(stdbuf: string, program: string): Promise<boolean> {
   return new Promise((resolve) => {
-    execFile(stdbuf, [`-o${PG_DUMP_STDOUT_BUFFER}`, stdbuf, "--version"], { env: {}, timeout: 5_000 }, (error) =>
-      resolve(error === null),
+    // SIGKILL on the timeout: a probe that hung would hold every later dump of the process.
+    execFile(
+      stdbuf,
+      [`-o${PG_DUMP_STDOUT_BUFFER}`, program, "--version"],
+      { env: {}, timeout: 5_000, killSignal: "SIGKILL" },
+      (error) => resolve(error === null),
     );
   });
 }

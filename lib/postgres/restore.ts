@@ -80,19 +80,51 @@ export class RestoreError extends RunbookError {}
 const MAX_ERRORS = 20;
 
 /**
- * A pg_restore error line as it may go into a report: pg_restore's own lines only, with the value a server
- * message ends on (`invalid input syntax for type integer: "…"`, `…: 0xe9 0x20`) replaced. Why: the lines
- * that follow a server error are the server's DETAIL (`Failing row contains (1, tok_live_…, 5).`),
- * CONTEXT (`COPY secrets, line 1: "1	tok_live_…	5"`) and the failed command, which quote the production
- * rows being restored; reports go to Slack, PagerDuty and the audit bucket, which must never hold them.
- * Identifiers stay: they are the schema's, and they say what failed.
+ * Server messages that name schema objects only (identifiers, types), never a row's values: these are
+ * reported as they are. Any other server message may quote a value (`value "…" is out of range`, a
+ * `RAISE` in a check's function, a message in the server's own language) and is withheld.
+ */
+const IDENTIFIER_ONLY: readonly RegExp[] = [
+  /^new row for relation "[^"]*" violates check constraint "[^"]*"$/,
+  /^duplicate key value violates unique constraint "[^"]*"$/,
+  /^conflicting key value violates exclusion constraint "[^"]*"$/,
+  /^insert or update on table "[^"]*" violates foreign key constraint "[^"]*"$/,
+  /^null value in column "[^"]*" (?:of relation "[^"]*" )?violates not-null constraint$/,
+  /^(?:relation|schema|type|extension|role|index|constraint|sequence|view|trigger|database|table) "[^"]*" (?:already exists|does not exist)$/,
+  /^column "[^"]*" (?:of relation "[^"]*" )?(?:already exists|does not exist)$/,
+  /^multiple primary keys for table "[^"]*" are not allowed$/,
+  /^(?:permission denied|must be owner) (?:for|of) [a-z ]+ "?[\w.$]+"?$/,
+  /^password authentication failed for user "[^"]*"$/,
+  /^value too long for type [a-z ]+(?:\(\d+\))?$/,
+  /^(?:numeric field overflow|extra data after last expected column|out of memory)$/,
+  /^missing data for column "[^"]*"$/,
+  /^canceling statement due to (?:statement|lock) timeout$/,
+];
+
+/** Where a server message starts in a pg_restore line: `ERROR:  `, `FATAL:  `, … (two spaces, as PostgreSQL writes them). */
+const SERVER_MESSAGE = /\b(?:ERROR|FATAL|PANIC|WARNING|NOTICE):\s+/;
+
+/**
+ * A pg_restore error line as it may go into a report, or undefined when it must not.
+ *
+ * Why: after a server error come the server's DETAIL (`Failing row contains (1, tok_live_…, 5).`), its
+ * CONTEXT (`COPY secrets, line 1: "1	tok_live_…	5"`) and the failed command, and the server's own
+ * message may quote a value too. All of these are production rows being restored, and reports go to
+ * Slack, PagerDuty and the audit bucket, which must never hold them. So:
+ * - only pg_restore's own lines count (they start `pg_restore:`), not its `detail:`/`hint:` lines;
+ * - a server message stays only when it is one of {@link IDENTIFIER_ONLY}; otherwise it is withheld,
+ *   and what pg_restore was doing (`COPY failed for table "parts"`) still says what failed;
+ * - in pg_restore's own words, a trailing quoted value or byte list is removed.
  */
 export function reportableErrorLine(line: string): string | undefined {
   const text = line.trim();
-  // pg_restore 16 prints the failed command as `pg_restore: detail: Command was: …` (its own prefix on the
-  // server's words): those lines go too.
   if (!text.startsWith("pg_restore:") || /^pg_restore: (?:detail|hint):/.test(text)) return undefined;
-  return text.replace(/: (?:".*|0x[0-9a-f]{2}(?: 0x[0-9a-f]{2})*)$/i, ": [value removed]").slice(0, 500);
+  const server = SERVER_MESSAGE.exec(text);
+  if (!server) return text.replace(/: (?:".*|0x[0-9a-f]{2}(?: 0x[0-9a-f]{2})*)$/i, ": [value removed]").slice(0, 500);
+  const head = text.slice(0, server.index + server[0].length);
+  const message = text.slice(head.length).trim();
+  if (IDENTIFIER_ONLY.some((pattern) => pattern.test(message))) return text.slice(0, 500);
+  return `${head}[server message withheld: it may quote row values]`.slice(0, 500);
 }
 
 /** Parses pg_restore --verbose stderr line by line, keeping counts and errors, not the whole text. */

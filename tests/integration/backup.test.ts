@@ -450,7 +450,9 @@ describe("backup on real PostgreSQL and a real S3-protocol server", () => {
           .filter((line) => line.includes(tool.path));
 
       const buffered = await dump("stdbuf/buffered.dump");
+      // The probe (pg_dump itself under the buffer, once), then the dump.
       expect(await pgDumpLines()).toEqual([
+        `-o131072 ${tool.path} --version`,
         `-o131072 ${tool.path} --format=custom --compress=0 --no-password --no-sync`,
       ]);
       // pg_dump alone writes 4 KiB at a time; buffered, most reads take a whole 64 KiB pipe.
@@ -466,7 +468,7 @@ describe("backup on real PostgreSQL and a real S3-protocol server", () => {
 
       const unbuffered = await dump("stdbuf/unbuffered.dump", 0);
       expect(unbuffered.result.bytes).toBeGreaterThan(0);
-      expect(await pgDumpLines()).toHaveLength(1);
+      expect(await pgDumpLines()).toHaveLength(2);
     },
   );
 

@@ -247,8 +247,9 @@ describe("restore drill trust boundaries (real PostgreSQL)", () => {
   });
 
   it("a restore that fails on a row reports pg_restore's error without the row the server quotes", async () => {
-    // A check that reads another table: pg_dump loads "secrets" before "zallowed", so every row fails it on
-    // restore, and the server's DETAIL and CONTEXT lines quote the row.
+    // Checks that read another table: pg_dump loads "secrets" and "tokens" before "zallowed", so every row
+    // fails them on restore. The server's DETAIL and CONTEXT lines quote the row; the function "vouch"
+    // raises with the value in the message itself.
     // Words a CONTEXT or DETAIL line would be kept for ("error"), inside a value that must not be reported.
     const secret = "tok-live-SECRET error 1234";
     await query(
@@ -256,8 +257,17 @@ describe("restore drill trust boundaries (real PostgreSQL)", () => {
        insert into zallowed values ('${secret}');
        create function allowed(t text) returns boolean language sql stable
          as 'select exists (select 1 from public.zallowed where token = t)';
+       create function vouch(t text) returns boolean language plpgsql stable as $$
+         begin
+           if not exists (select 1 from public.zallowed where token = t) then
+             raise exception 'token % could not be accepted', t;
+           end if;
+           return true;
+         end $$;
        create table secrets(id int primary key, token text constraint secrets_token_check check (public.allowed(token)));
-       insert into secrets values (1, '${secret}');`,
+       insert into secrets values (1, '${secret}');
+       create table tokens(id int primary key, token text check (public.vouch(token)));
+       insert into tokens values (1, '${secret}');`,
       "partpal_demo",
     );
     try {
@@ -266,11 +276,17 @@ describe("restore drill trust boundaries (real PostgreSQL)", () => {
       const report = await restoreDrillRunbook.run(context(demo()), restoreDrillRunbook.input.parse({}));
       expect(report.status).toBe("failed");
       const text = JSON.stringify(report);
+      // A message that names identifiers only is kept; one that quotes the value is withheld.
       expect(text).toContain('violates check constraint \\"secrets_token_check\\"');
-
+      expect(text).toContain(
+        'COPY failed for table \\"tokens\\": ERROR:  [server message withheld: it may quote row values]',
+      );
       expect(text).not.toContain("tok-live");
     } finally {
-      await query("drop table secrets; drop function allowed(text); drop table zallowed;", "partpal_demo");
+      await query(
+        "drop table secrets; drop table tokens; drop function allowed(text); drop function vouch(text); drop table zallowed;",
+        "partpal_demo",
+      );
       const restored = await backupRunbook.run(context(demo()), backupRunbook.input.parse({ force: true }));
       expect(restored.status, restored.summary).toBe("succeeded");
     }

@@ -1,6 +1,6 @@
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bufferedCommand, findStdbuf, PG_DUMP_STDOUT_BUFFER } from "../../lib/backup/stdout-buffer.js";
 import { realStdbuf } from "../helpers/stdbuf.js";
@@ -44,31 +44,44 @@ describe("bufferedCommand", () => {
 });
 
 describe("findStdbuf", () => {
-  it("finds nothing on a PATH without stdbuf, or with none at all", async () => {
+  /** A program that answers `--version` (node itself), as pg_dump does. */
+  const program = process.execPath;
+
+  it("finds nothing on a PATH without stdbuf, or with none at all, or only relative entries", async () => {
     const empty = join(dir, "empty");
     await mkdir(empty, { recursive: true });
-    expect(await findStdbuf(empty)).toBeUndefined();
-    expect(await findStdbuf(undefined)).toBeUndefined();
+    expect(await findStdbuf(empty, program)).toBeUndefined();
+    expect(await findStdbuf(undefined, program)).toBeUndefined();
+    const working = await script("relative", '[ "$1" = "--version" ] && exit 0; shift; exec "$@"');
+    expect(await findStdbuf(relative(process.cwd(), working), program)).toBeUndefined();
   });
 
   it("skips a stdbuf that cannot run (its preload library missing) for a working one later on the PATH", async () => {
-    const broken = await script("broken", 'echo "stdbuf: failed to find libstdbuf.so" >&2; exit 1');
-    const working = await script("working", '[ "$1" = "--version" ] && exit 0; shift; exec "$@"');
-    expect(await findStdbuf(`${broken}:${working}`)).toBe(join(working, "stdbuf"));
-    expect(await findStdbuf(broken)).toBeUndefined();
+    const broken = await script("broken", 'echo "stdbuf: failed to find libstdbuf.so" >&2; exit 125');
+    const working = await script("working", 'shift; exec "$@"');
+    expect(await findStdbuf(`${broken}:${working}`, program)).toBe(join(working, "stdbuf"));
+    expect(await findStdbuf(broken, program)).toBeUndefined();
   });
 
-  it("probes with the buffer size the dump uses, the stdbuf itself as the command", async () => {
+  it("is not used for a program that does not run under it, while it still is for one that does", async () => {
+    const bin = await script("picky", 'shift; exec "$@"');
+    // A pg_dump that fails with the preload (another libc or loader than stdbuf's): exit 127.
+    const failing = join(dir, "failing-pg_dump");
+    await writeFile(failing, "#!/bin/sh\nexit 127\n");
+    await chmod(failing, 0o755);
+    expect(await findStdbuf(bin, failing)).toBeUndefined();
+    expect(await findStdbuf(bin, program)).toBe(join(bin, "stdbuf"));
+  });
+
+  it("probes the program itself, with the buffer size the dump uses", async () => {
     const log = join(dir, "probe.log");
-    const bin = await script("recording", `echo "$@" >> "${log}"; [ "$1" = "--version" ] && exit 0; shift; exec "$@"`);
-    const found = await findStdbuf(bin);
-    expect(found).toBe(join(bin, "stdbuf"));
-    const first = (await readFile(log, "utf8")).split("\n")[0];
-    expect(first).toBe(`-o${PG_DUMP_STDOUT_BUFFER} ${found} --version`);
+    const bin = await script("recording", `echo "$@" >> "${log}"; shift; exec "$@"`);
+    expect(await findStdbuf(bin, program)).toBe(join(bin, "stdbuf"));
+    expect((await readFile(log, "utf8")).split("\n")[0]).toBe(`-o${PG_DUMP_STDOUT_BUFFER} ${program} --version`);
   });
 
   it.runIf(realStdbuf)("accepts this machine's coreutils stdbuf", async () => {
     const folder = realStdbuf?.slice(0, realStdbuf.lastIndexOf("/")) ?? "";
-    expect(await findStdbuf(folder)).toBe(realStdbuf);
+    expect(await findStdbuf(folder, program)).toBe(realStdbuf);
   });
 });

@@ -325,6 +325,14 @@ describe("functions serve explicit systems and run one runbook", () => {
     }
   });
 
+  it("a stage the functions could not start with is refused at deploy, naming what is allowed", () => {
+    for (const stage of ["pr_12", "john.doe", "-x"]) {
+      expect(() => deploymentPlan(fleet, runbooks, { ...options, stage, auditBucket: "ops-audit" }), stage).toThrow(
+        `stage "${stage}" is not allowed: must be a stage name: letters, digits and hyphens`,
+      );
+    }
+  });
+
   it("every schedule's event is accepted by the function it invokes and refused by every other runbook's", () => {
     const { logger } = memoryLogger();
     const runtimes = new Map(
