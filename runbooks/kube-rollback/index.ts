@@ -15,7 +15,10 @@ const input = z.strictObject({
   cooldownMinutes: wholeNumber(1, 1440).optional(),
 });
 
-/** The access entry's data: the namespace's deployments (read, fresh read after a 409, patch) and replicasets (list). */
+/**
+ * The access entry's data: the namespace's deployments (read, fresh read after a 409 and while following, patch)
+ * and replicasets (list).
+ */
 export function kubeRollbackAccess(system: System): KubernetesAccess[] {
   if (system.runtime.kind !== "eks") return [];
   return [
@@ -24,7 +27,7 @@ export function kubeRollbackAccess(system: System): KubernetesAccess[] {
       namespace: system.runtime.namespace,
       policy: "AmazonEKSEditPolicy",
       rules: [
-        // get: the fresh read after a 409.
+        // get: the fresh read after a 409, and each read while following a rollback.
         { apiGroups: ["apps"], resources: ["deployments"], verbs: ["get", "list", "patch"] },
         { apiGroups: ["apps"], resources: ["replicasets"], verbs: ["list"] },
       ],

@@ -1,5 +1,6 @@
 import type { V1Deployment, V1DeploymentCondition, V1ReplicaSet } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
+import type { ProbeSample } from "../../lib/health/evaluate.js";
 import {
   changedConditions,
   completeOn,
@@ -175,29 +176,22 @@ describe("changedConditions: what Kubernetes said since the rollback", () => {
 describe("followDeployment: the loop", () => {
   const T0 = Date.parse("2026-11-23T16:00:00Z");
 
-  function follow(
-    reads: (DeploymentRead | Error)[],
-    options: { probe?: () => Promise<{ ok: boolean; detail: string }> } = {},
-  ) {
+  /** Each read answers the next of `reads` (the last one stays); a probe answers `probe`'s outcome. */
+  function follow(reads: (DeploymentRead | Error)[], probe?: { ok: boolean; detail: string }) {
     const clock = new SimClock(T0);
     const ctx = { ...testContext({ now: clock.now }), sleep: clock.sleep };
     let i = 0;
     return followDeployment(ctx, {
       read: async () => {
         const next = reads[Math.min(i++, reads.length - 1)];
-        if (next instanceof Error) throw next;
-        return next as DeploymentRead;
+        if (next === undefined || next instanceof Error) throw next ?? new Error("no read");
+        return next;
       },
       target: TARGET,
       issuedAt: new Date(T0),
       until: new Date(T0 + 60_000),
       pollMs: 10_000,
-      probe: options.probe
-        ? async () => {
-            const sample = await options.probe?.();
-            return { ok: sample?.ok ?? true, at: clock.now(), ms: 1, detail: sample?.detail ?? "" } as never;
-          }
-        : undefined,
+      probe: probe ? async (): Promise<ProbeSample> => ({ ...probe, at: clock.now(), ms: 1 }) : undefined,
     });
   }
 
@@ -220,8 +214,23 @@ describe("followDeployment: the loop", () => {
     });
   });
 
+  it("the abort signal stops it before the deadline, said so", async () => {
+    const controller = new AbortController();
+    controller.abort();
+    const clock = new SimClock(T0);
+    const ctx = { ...testContext({ now: clock.now, signal: controller.signal }), sleep: clock.sleep };
+    const result = await followDeployment(ctx, {
+      read: async () => read(),
+      target: TARGET,
+      issuedAt: new Date(T0),
+      until: new Date(T0 + 60_000),
+      pollMs: 10_000,
+    });
+    expect(result).toMatchObject({ healthy: false, polls: 0, reason: "stopped before the deadline: not yet complete" });
+  });
+
   it("complete but the probe fails: not healthy, the probe's failure as the reason, completeAt kept", async () => {
-    const result = await follow([read()], { probe: async () => ({ ok: false, detail: "503 Service Unavailable" }) });
+    const result = await follow([read()], { ok: false, detail: "503 Service Unavailable" });
     expect(result.healthy).toBe(false);
     expect(result.completeAt).toEqual(new Date(T0));
     expect(result.reason).toBe(
