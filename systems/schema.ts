@@ -242,7 +242,7 @@ export const rollbackSchema = z.strictObject({
     .default(30),
   /** The guide's maximum rollback time (trigger → healthy): reports judge the run against it. */
   maxMinutes: z.number().positive().optional(),
-  /** How long a rollback is followed until the service is steady and its probe passes. */
+  /** How long a rollback is followed until the service is steady (an EKS deployment: complete) and its probe passes. */
   followMinutes: z.number().int().min(1).max(14).default(10),
 });
 

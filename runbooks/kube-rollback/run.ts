@@ -1,12 +1,16 @@
 import type { V1Deployment, V1ReplicaSet } from "@kubernetes/client-node";
 import { errorMessage } from "../../lib/errors.js";
 import { endpointsOf } from "../../lib/health/endpoints.js";
+import { probeEndpoint } from "../../lib/health/probe.js";
 import { isKubeConflict, type KubeApi } from "../../lib/kube/client.js";
 import { replicaSetSelector, rolloutActivity } from "../../lib/kube/rollout.js";
+import { plural } from "../../lib/text.js";
 import type { ReportBuilder } from "../report.js";
+import { FOLLOW_POLL_MS } from "../rollback/run.js";
 import type { RunbookContext } from "../types.js";
 import { markKnownGood, type ProbeFailure, rollBack, rollbackInput } from "./apply.js";
-import { decideRollback, type RollbackDecision } from "./plan.js";
+import { type ConditionNote, type FollowResult, followDeployment } from "./follow.js";
+import { decideRollback, type Revision, type RollbackDecision } from "./plan.js";
 
 /**
  * Writes that lost a race (HTTP 409 on a stale `resourceVersion`) before the deployment is reported
@@ -82,7 +86,7 @@ export interface CheckOptions {
  * new decision (the deployment may have moved on: another rollout, a rollback by someone else); nothing here
  * throws.
  */
-export async function checkDeployment(options: CheckOptions): Promise<RollbackDecision | undefined> {
+export async function checkDeployment(options: CheckOptions): Promise<CheckOutcome> {
   const { ctx, report, resource } = options;
   let decided: Decided | undefined;
   try {
@@ -98,7 +102,7 @@ export async function checkDeployment(options: CheckOptions): Promise<RollbackDe
         await carryOut(options, decided, attempt);
       },
     });
-    return decided?.decision;
+    return outcomeOf(options, decided);
   } catch (error) {
     report.add({
       resource,
@@ -106,8 +110,34 @@ export async function checkDeployment(options: CheckOptions): Promise<RollbackDe
       status: "failed",
       reason: `${errorMessage(error)}; the next check decides again`,
     });
-    return decided?.decision;
+    return decided ? { decision: decided.decision } : {};
   }
+}
+
+/** A rollback write the API server accepted: what following it needs. */
+export interface IssuedRollback {
+  resource: string;
+  /** The deployment as read just before the write (its conditions are where "what changed" starts). */
+  deployment: V1Deployment;
+  from: Revision;
+  to: Revision;
+  at: Date;
+}
+
+/** What {@link checkDeployment} decided, and the rollback it sent, if it sent one. */
+export interface CheckOutcome {
+  decision?: RollbackDecision;
+  issued?: IssuedRollback;
+}
+
+function outcomeOf(options: CheckOptions, decided: Decided | undefined): CheckOutcome {
+  if (!decided) return {};
+  const { decision, deployment, issuedAt } = decided;
+  if (decision.kind !== "rollback" || !issuedAt) return { decision };
+  return {
+    decision,
+    issued: { resource: options.resource, deployment, from: decision.from, to: decision.to, at: issuedAt },
+  };
 }
 
 /** A decision and what carrying it out needs from the read it was made on. */
@@ -116,6 +146,8 @@ interface Decided {
   deployment: V1Deployment;
   previousSet?: V1ReplicaSet | undefined;
   rolledBackFrom: readonly string[];
+  /** When the rollback write was accepted. */
+  issuedAt?: Date;
 }
 
 function decide(options: CheckOptions, read: DeploymentRead): Decided {
@@ -167,6 +199,7 @@ async function carryOut(options: CheckOptions, decided: Decided, attempt: number
     });
   } else {
     await rollBackTo(options, decided, decision);
+    if (decision.send) decided.issuedAt = ctx.now();
     report.add({
       resource,
       action: "rollback",
@@ -195,4 +228,88 @@ async function rollBackTo(
     rolledBackFrom: decided.rolledBackFrom,
     now: options.ctx.now(),
   });
+}
+
+/** Options of {@link followRollback}. */
+export interface FollowStep {
+  ctx: RunbookContext;
+  report: ReportBuilder;
+  api: KubeApi;
+  namespace: string;
+  issued: IssuedRollback;
+}
+
+/** A followed rollback, as the report's `details.follows[]` carries it. */
+export interface FollowedRollback {
+  resource: string;
+  healthy: boolean;
+  from: Revision;
+  /** The template rolled back to (the revision number is the one before the rollback renumbered it). */
+  to: Revision;
+  issuedAt: string;
+  completeAt?: string;
+  healthyAt?: string;
+  issuedToHealthyMs?: number;
+  polls: number;
+  reason?: string;
+  conditions: ConditionNote[];
+}
+
+/**
+ * Follows one accepted rollback until the deployment is complete on the target and its health endpoint (the
+ * catalogue's, when it gives a `baseUrl`) passes, for `rollback.followMinutes` or until the run's deadline;
+ * adds one `follow` action: done when healthy, failed with the reason otherwise.
+ */
+export async function followRollback(step: FollowStep): Promise<FollowedRollback> {
+  const { ctx, issued } = step;
+  const name = issued.deployment.metadata?.name ?? "";
+  const endpoint = endpointsOf(ctx.system, name)[0];
+  const untilMs = issued.at.getTime() + ctx.system.rollback.followMinutes * 60_000;
+  const result = await followDeployment(ctx, {
+    read: () => readFresh(step.api, step.namespace, name),
+    target: { hash: issued.to.hash },
+    issuedAt: issued.at,
+    until: new Date(ctx.deadline ? Math.min(untilMs, ctx.deadline.getTime()) : untilMs),
+    pollMs: FOLLOW_POLL_MS,
+    before: issued.deployment,
+    probe: endpoint
+      ? () =>
+          probeEndpoint({
+            url: endpoint.url,
+            timeoutMs: endpoint.thresholds.timeoutSeconds * 1000,
+            now: ctx.now,
+            signal: ctx.signal,
+          })
+      : undefined,
+  });
+  const target = `revision ${issued.to.revision}'s template ${issued.to.hash}`;
+  step.report.add({
+    resource: issued.resource,
+    action: "follow",
+    status: result.healthy ? "done" : "failed",
+    reason: result.healthy
+      ? `complete on ${target}${endpoint ? ` and ${endpoint.url} passes` : " (no probe-able health endpoint)"} after ${plural(result.polls, "poll")}`
+      : `not healthy after the rollback to ${target}: ${result.reason ?? "unknown"}`,
+  });
+  return followedOf(issued, result);
+}
+
+function followedOf(issued: IssuedRollback, result: FollowResult): FollowedRollback {
+  return {
+    resource: issued.resource,
+    healthy: result.healthy,
+    from: issued.from,
+    to: issued.to,
+    issuedAt: issued.at.toISOString(),
+    ...(result.completeAt ? { completeAt: result.completeAt.toISOString() } : {}),
+    ...(result.healthyAt
+      ? {
+          healthyAt: result.healthyAt.toISOString(),
+          issuedToHealthyMs: result.healthyAt.getTime() - issued.at.getTime(),
+        }
+      : {}),
+    polls: result.polls,
+    ...(result.reason ? { reason: result.reason } : {}),
+    conditions: result.conditions,
+  };
 }

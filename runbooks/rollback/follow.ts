@@ -114,7 +114,8 @@ function collectEvents(service: Service, since: Date, seen: Set<string>, into: F
   }
 }
 
-function realSleep(ms: number, signal?: AbortSignal): Promise<void> {
+/** A real timer that resolves early on abort (what `ctx.sleep` stands in for). */
+export function realSleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(done, ms);
     function done() {

@@ -24,6 +24,9 @@ import { join } from "node:path";
  * - Authentication: a bearer token in the EKS form (`k8s-aws-v1.` + base64url of a presigned STS URL that
  *   signed `x-k8s-aws-id` for this cluster); anything else is 401.
  *
+ * - a rollout that takes time: {@link KubeApiServer.rollout} gives a deployment's next rollout (a new pod
+ *   template, a rollback) stages that successive GETs of it show, as a controller's status updates would.
+ *
  * Test hooks: per-call latency, injected 409s and 500s, and a log of every request.
  */
 
@@ -84,6 +87,12 @@ export interface KubeApiServer {
   hpa(namespace: string, name: string): Json | undefined;
   /** Changes a stored deployment as another writer would (bumps its resourceVersion; the controller settles it). */
   touch(namespace: string, name: string, change: (deployment: Json) => void): void;
+  /**
+   * After the deployment's next new revision (a rollout or a rollback), each GET of it shows the next stage:
+   * the status the controller settled on, with the stage's fields over it (`conditions` replace the settled
+   * ones); the last stage stays. Lists are not staged: the follow-up reads one deployment at a time.
+   */
+  rollout(namespace: string, name: string, stages: Json[]): void;
   /** Returns 409 for the requests this says so, before looking at them. */
   conflictWhen?: (request: KubeRequest) => boolean;
   /** Returns 500 for the requests this says so. */
@@ -187,6 +196,8 @@ export async function startKubeApi(options: KubeApiOptions): Promise<KubeApiServ
   const replicaSets = new Map<string, Json[]>();
   const hpas = new Map<string, Json>();
   const unsettled = new Set<string>();
+  /** Staged rollouts: armed by the next new revision, advanced by each GET. */
+  const staged = new Map<string, { stages: Json[]; armed: boolean; settled?: Json }>();
   const requests: KubeRequest[] = [];
   let inFlight = 0;
   const id = (namespace: string, name: string) => `${namespace}/${name}`;
@@ -229,6 +240,10 @@ export async function startKubeApi(options: KubeApiOptions): Promise<KubeApiServ
       change(d);
       meta(d).resourceVersion = nextVersion();
       if (settle) settleDeployment(d);
+    },
+    rollout(namespace, name, stages) {
+      if (stages.length === 0) throw new Error("a staged rollout needs at least one stage");
+      staged.set(id(namespace, name), { stages: structuredClone(stages), armed: false });
     },
     writes: () => requests.filter((r) => r.method !== "GET"),
     close: () => new Promise((resolve) => httpServer.close(() => resolve())),
@@ -364,6 +379,8 @@ export async function startKubeApi(options: KubeApiOptions): Promise<KubeApiServ
     (meta(rs).annotations as Json)[REVISION] = String(next);
     meta(rs).resourceVersion = nextVersion();
     (meta(d).annotations as Json)[REVISION] = String(next);
+    const rollout = staged.get(id(namespace, name));
+    if (rollout) rollout.armed = true;
     if (settle) {
       unsettled.delete(id(namespace, name));
       d.status = {
@@ -459,6 +476,15 @@ export async function startKubeApi(options: KubeApiOptions): Promise<KubeApiServ
       return structuredClone(patched);
     });
 
+  /** A staged rollout's next stage, over the status the controller settled on after the rollout. */
+  const advanceRollout = (namespace: string, name: string, d: Json) => {
+    const rollout = staged.get(id(namespace, name));
+    if (!rollout?.armed) return;
+    rollout.settled ??= structuredClone(d.status as Json);
+    const stage = (rollout.stages.length > 1 ? rollout.stages.shift() : rollout.stages[0]) ?? {};
+    d.status = { ...structuredClone(rollout.settled), ...structuredClone(stage) };
+  };
+
   /** `apps/v1` deployments: list, get, patch, and the scale subresource. */
   const routeDeployments = (
     request: KubeRequest,
@@ -473,7 +499,10 @@ export async function startKubeApi(options: KubeApiOptions): Promise<KubeApiServ
     const d = name ? deployments.get(id(namespace, name)) : undefined;
     if (!d || !name) return [404, status(404, "NotFound", `deployments.apps "${name}" not found`)];
     if (sub === "scale") return request.method === "GET" ? [200, scaleOf(d)] : patchScale(request, d);
-    if (request.method === "GET") return [200, structuredClone(d)];
+    if (request.method === "GET") {
+      advanceRollout(namespace, name, d);
+      return [200, structuredClone(d)];
+    }
     return patchDeployment(request, { namespace, name }, d);
   };
 

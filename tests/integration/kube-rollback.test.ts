@@ -99,9 +99,13 @@ describe("kube-rollback on a failed rollout", () => {
 
   it("a duplicate run (the next 2-minute check) does not roll back again", async () => {
     const { api, run } = await setup([{ name: "worker", replicas: 2, status: FAILED }]);
-    await run();
+    const first = await run();
     const again = await run({}, { at: "2026-11-23T16:02:00Z" });
-    expect(again.actions.filter((a) => a.action === "rollback")).toEqual([]);
+    expect(first.actions.map((a) => [a.action, a.status])).toEqual([
+      ["rollback", "done"],
+      ["follow", "done"],
+    ]);
+    expect(again.actions.filter((a) => a.action === "rollback" || a.action === "follow")).toEqual([]);
     expect(image(api, "worker")).toBe("example/worker:2");
     expect(api.writes().filter((w) => (w.body?.spec as object | undefined) !== undefined)).toHaveLength(1);
   });
@@ -145,6 +149,9 @@ describe("kube-rollback on a failed rollout", () => {
     expect(report.actions[0]).toMatchObject({ action: "rollback", status: "would-do" });
     expect(report.summary).toBe("would roll back worker");
     expect(api.writes()).toEqual([]);
+    // A dry run plans: it reads the namespace and follows nothing.
+    expect(api.requests.every((r) => r.method === "GET")).toBe(true);
+    expect(report.actions.map((a) => a.action)).toEqual(["rollback"]);
   });
 
   it("a 409 on the first patch (another writer changed it meanwhile): read again, decided again, rolled back once", async () => {
@@ -163,7 +170,7 @@ describe("kube-rollback on a failed rollout", () => {
     // Act
     const report = await run();
     // Assess
-    expect(report.actions).toHaveLength(1);
+    expect(report.actions.map((a) => a.action)).toEqual(["rollback", "follow"]);
     expect(report.actions[0]).toMatchObject({ action: "rollback", status: "done" });
     expect(report.actions[0]?.reason).toContain("after 1 conflicting write, read again");
     expect(image(api, "worker")).toBe("example/worker:2");
@@ -171,8 +178,10 @@ describe("kube-rollback on a failed rollout", () => {
     expect(annotations(api, "worker")[ROLLBACK_MARKS.rolledBackFrom]).toBe("h3");
     const patchesSent = api.writes().filter((w) => w.path.endsWith("/deployments/worker"));
     expect(patchesSent).toHaveLength(2);
+    // One fresh read after the 409, one by the follow-up (the controller settles at once here).
     const freshReads = api.requests.filter((r) => r.method === "GET" && r.path.endsWith("/deployments/worker"));
-    expect(freshReads).toHaveLength(1);
+    expect(freshReads).toHaveLength(2);
+    expect(report.actions[1]).toMatchObject({ action: "follow", status: "done" });
   });
 
   it("409 on every patch: gives up after 5 writes, reported failed for the next check", async () => {
