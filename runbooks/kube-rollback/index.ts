@@ -151,7 +151,9 @@ function finishKubeRollback(ctx: RunbookContext, report: ReportBuilder, followed
   ];
   for (const f of followed) parts.push(followLine(f));
   if (escalated.length > 0) parts.push(`escalated ${escalated.map((a) => shortName(a.resource)).join(", ")}`);
-  return report.finish({ summary: parts.join("; "), ...(unhealthy.length > 0 ? { status: "failed" as const } : {}) });
+  // Status as the ECS rollback's: the rollback `done` and its follow `failed` make the run `partial`; the
+  // critical escalation above is what pages.
+  return report.finish({ summary: parts.join("; ") });
 }
 
 function followLine(f: FollowedRollback): string {
