@@ -589,6 +589,7 @@ export function deploymentPlan(
     region: options.region,
     stage: options.stage,
     auditBucket,
+    ...(options.dryRun ? { dryRun: true } : {}),
   });
   const buckets = plannedBuckets(deployed, options.stage, auditBucket);
   if (slack) buckets.push(slackBucket(slack.replayBucket));

@@ -183,7 +183,9 @@ export function awsFetchClient(options: AwsFetchOptions): AwsFetchClient {
     },
     async listObjects(bucket, { prefix, token }) {
       const custom = options.endpoints?.s3;
-      const url = custom ? new URL(`${base("s3")}/${bucket}`) : new URL(`https://${bucket}.s3.${options.region}.amazonaws.com/`);
+      const url = custom
+        ? new URL(`${base("s3")}/${bucket}`)
+        : new URL(`https://${bucket}.s3.${options.region}.amazonaws.com/`);
       url.searchParams.set("list-type", "2");
       url.searchParams.set("prefix", prefix);
       if (token) url.searchParams.set("continuation-token", token);

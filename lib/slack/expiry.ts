@@ -143,7 +143,8 @@ async function closeMessage(deps: ExpirySweepDeps, approval: Approval, resource:
       resource,
       action: "update-message",
       status: "skipped",
-      reason: "no message ts recorded (posted through a response URL): its button stays, and a click is refused as expired",
+      reason:
+        "no message ts recorded (posted through a response URL): its button stays, and a click is refused as expired",
     };
   }
   const where = `${approval.message.channel} ${approval.message.ts}`;

@@ -16,7 +16,7 @@ export interface RecordedInvoke {
  * A real HTTP server speaking the subset of three AWS APIs the slash command uses, the way the API
  * references describe them: S3 PutObject/GetObject path-style (`If-None-Match: *` → 412 when the key
  * exists, `If-Match` → 412 when the ETag differs, GET of a missing key → 404 NoSuchKey), Lambda Invoke
- * (`X-Amz-Invocation-Type: Event` → 202, no body) and Secrets Manager GetSecretValue (JSON 1.1). Every
+ * (`X-Amz-Invocation-Type: Event` → 202, no body), S3 ListObjectsV2 (`list-type=2`, `prefix`, one page) and Secrets Manager GetSecretValue (JSON 1.1). Every
  * request must carry a SigV4 signature that matches the bytes received, signed with
  * {@link STAND_IN_CREDENTIALS}: a header the client signed but sent differently fails here with 403.
  */
@@ -47,7 +47,11 @@ export async function startAwsStandIn(options: { secrets?: Record<string, string
     return res.writeHead(200, type).end(JSON.stringify({ SecretString: value }));
   };
   const s3 = (req: IncomingMessage, res: ServerResponse, body: string) => {
-    const key = decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname.slice(1));
+    const url = new URL(req.url ?? "/", "http://x");
+    const key = decodeURIComponent(url.pathname.slice(1));
+    if (req.method === "GET" && url.searchParams.get("list-type") === "2") {
+      return res.writeHead(200, { "content-type": "application/xml" }).end(listing(objects, key, url.searchParams));
+    }
     const current = objects.get(key);
     if (req.method === "GET") {
       if (!current) return xmlError(res, 404, "NoSuchKey");
@@ -93,6 +97,19 @@ export async function startAwsStandIn(options: { secrets?: Record<string, string
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
+}
+
+/** ListObjectsV2's `ListBucketResult` of one bucket's keys under a prefix, in key order, one page. */
+function listing(objects: Map<string, { etag: string }>, bucket: string, query: URLSearchParams): string {
+  const prefix = `${bucket}/${query.get("prefix") ?? ""}`;
+  const escape = (t: string) => t.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/"/g, "&quot;");
+  const contents = [...objects.entries()]
+    .filter(([k]) => k.startsWith(prefix))
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(
+      ([k, o]) => `<Contents><Key>${escape(k.slice(bucket.length + 1))}</Key><ETag>${escape(o.etag)}</ETag></Contents>`,
+    );
+  return `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>${bucket}</Name><KeyCount>${contents.length}</KeyCount><IsTruncated>false</IsTruncated>${contents.join("")}</ListBucketResult>`;
 }
 
 /** S3's conditional writes: `If-None-Match: *` on an existing key, `If-Match` on a missing or changed one. */
