@@ -47,11 +47,7 @@ export async function startAwsStandIn(options: { secrets?: Record<string, string
     return res.writeHead(200, type).end(JSON.stringify({ SecretString: value }));
   };
   const s3 = (req: IncomingMessage, res: ServerResponse, body: string) => {
-    const url = new URL(req.url ?? "/", "http://x");
-    const key = decodeURIComponent(url.pathname.slice(1));
-    if (req.method === "GET" && url.searchParams.get("list-type") === "2") {
-      return res.writeHead(200, { "content-type": "application/xml" }).end(listing(objects, key, url.searchParams));
-    }
+    const key = decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname.slice(1));
     const current = objects.get(key);
     if (req.method === "GET") {
       if (!current) return xmlError(res, 404, "NoSuchKey");
@@ -66,6 +62,9 @@ export async function startAwsStandIn(options: { secrets?: Record<string, string
     return res.writeHead(200, { etag }).end();
   };
 
+  const s3List = (res: ServerResponse, bucket: string, query: URLSearchParams) =>
+    res.writeHead(200, { "content-type": "application/xml" }).end(listing(objects, bucket, query));
+
   const server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
@@ -74,6 +73,10 @@ export async function startAwsStandIn(options: { secrets?: Record<string, string
     if (!signatureMatches(req, body, service, region)) return xmlError(res, 403, "SignatureDoesNotMatch");
     if (service === "lambda") return lambda(req, res, body);
     if (service === "secretsmanager") return secretsManager(res, body);
+    const url = new URL(req.url ?? "/", "http://x");
+    if (req.method === "GET" && url.searchParams.get("list-type") === "2") {
+      return s3List(res, decodeURIComponent(url.pathname.slice(1)), url.searchParams);
+    }
     return s3(req, res, body);
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -102,13 +105,11 @@ export async function startAwsStandIn(options: { secrets?: Record<string, string
 /** ListObjectsV2's `ListBucketResult` of one bucket's keys under a prefix, in key order, one page. */
 function listing(objects: Map<string, { etag: string }>, bucket: string, query: URLSearchParams): string {
   const prefix = `${bucket}/${query.get("prefix") ?? ""}`;
-  const escape = (t: string) => t.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/"/g, "&quot;");
+  const xml = (t: string) => t.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/"/g, "&quot;");
   const contents = [...objects.entries()]
     .filter(([k]) => k.startsWith(prefix))
     .sort(([a], [b]) => a.localeCompare(b))
-    .map(
-      ([k, o]) => `<Contents><Key>${escape(k.slice(bucket.length + 1))}</Key><ETag>${escape(o.etag)}</ETag></Contents>`,
-    );
+    .map(([k, o]) => `<Contents><Key>${xml(k.slice(bucket.length + 1))}</Key><ETag>${xml(o.etag)}</ETag></Contents>`);
   return `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>${bucket}</Name><KeyCount>${contents.length}</KeyCount><IsTruncated>false</IsTruncated>${contents.join("")}</ListBucketResult>`;
 }
 
