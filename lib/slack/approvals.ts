@@ -1,5 +1,5 @@
 import type { AwsFetchClient, ListedObject } from "../aws/fetch-client.js";
-import type { SlackMessage } from "../notify/slack.js";
+import type { SlackMessage, SlackPoster } from "../notify/slack.js";
 
 /**
  * Approval of an applied destructive runbook from Slack: the requester asks, a second authorized person
@@ -88,7 +88,7 @@ export interface ApprovalRef {
   requester: string;
   expiresAt: string;
   /** The channel it was asked in: the worker posts the request there with the bot token, when it has one. */
-  channel?: string;
+  channel?: string | undefined;
 }
 
 /** The request line: who asks to apply what, and until when a second person may approve. */
@@ -177,4 +177,49 @@ export function s3ApprovalStore(options: {
     },
     readKey: (k) => options.s3.getObject(options.bucket, k),
   };
+}
+
+/** What a worker needs to post an approval request with the bot token and remember where it is. */
+export interface ApprovalPosting {
+  slack: Pick<SlackPoster, "post">;
+  store: Pick<ApprovalStore, "read" | "recordMessage">;
+}
+
+/** What {@link postApprovalRequest} did: posted by the bot (and whether its ts was recorded), or not posted. */
+export type ApprovalPostOutcome = { posted: true; recorded: boolean } | { posted: false; reason: string };
+
+/**
+ * Posts the request message in the channel it was asked in with `chat.postMessage` and records its
+ * channel and ts on the approval (If-Match on the ETag read), so that the expiry sweep can replace it
+ * with `chat.update` when nobody approves. A response URL would not do: Slack keeps it 30 minutes and
+ * 5 posts, and the sweep comes after the expiry. Not posted (the caller falls back to the response URL)
+ * when Slack refuses; posted but not recorded when the record changed meanwhile (a click already decided
+ * it: there is nothing left to close).
+ */
+export async function postApprovalRequest(
+  posting: ApprovalPosting,
+  options: { id: string; channel: string; message: SlackMessage },
+): Promise<ApprovalPostOutcome> {
+  let at: { channel: string; ts: string };
+  try {
+    at = await posting.slack.post({ channel: options.channel, message: options.message });
+  } catch (error) {
+    return { posted: false, reason: error instanceof Error ? error.message : String(error) };
+  }
+  // A webhook poster has no ts: then the message is posted, and only a click can close it.
+  if (!at.ts) return { posted: true, recorded: false };
+  const read = await posting.store.read(options.id);
+  if (read?.approval.state !== "pending") return { posted: true, recorded: false };
+  const recorded = await posting.store.recordMessage({ ...read.approval, message: at }, read.etag);
+  return { posted: true, recorded };
+}
+
+/** The bot token of a secret holding `{"token":"xoxb-…"}` or the bare token; undefined for anything else. */
+export function botTokenOf(secret: string): string | undefined {
+  try {
+    const token = (JSON.parse(secret) as Record<string, unknown>).token;
+    return typeof token === "string" && token ? token : undefined;
+  } catch {
+    return secret.trim().startsWith("xoxb-") ? secret.trim() : undefined;
+  }
 }
