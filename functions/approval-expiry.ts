@@ -1,3 +1,4 @@
+import type { Context } from "aws-lambda";
 import { z } from "zod";
 import { type AwsFetchClient, awsFetchClientFromEnv } from "../lib/aws/fetch-client.js";
 import { ValidationError } from "../lib/errors.js";
@@ -62,7 +63,7 @@ export function parseExpiryEvent(event: unknown): z.output<typeof expiryEventSch
 
 /** Builds the handler: parse, sweep, log and return the report. */
 export function createExpiryHandler(deps: ExpiryHandlerDeps) {
-  return async (event: unknown): Promise<ExpiryReport> => {
+  return async (event: unknown, context?: Pick<Context, "getRemainingTimeInMillis">): Promise<ExpiryReport> => {
     let parsed: z.output<typeof expiryEventSchema>;
     try {
       parsed = parseExpiryEvent(event);
@@ -77,6 +78,8 @@ export function createExpiryHandler(deps: ExpiryHandlerDeps) {
       now: deps.now,
       logger: deps.logger,
       dryRun: parsed.dryRun === true || deps.dryRun === true,
+      // Stop between records 10 s before the Lambda deadline: the rest is the next run's.
+      ...(context ? { signal: AbortSignal.timeout(Math.max(0, context.getRemainingTimeInMillis() - 10_000)) } : {}),
     });
     deps.logger.info("approval expiry report", { report });
     return report;
@@ -134,7 +137,7 @@ function structuredLogger(): CommandLogger {
 let built: ReturnType<typeof createExpiryHandler> | undefined;
 
 /** Lambda entry point (the EventBridge schedule of deploy/slack.ts). */
-export const handler = async (event: unknown): Promise<ExpiryReport> => {
+export const handler = async (event: unknown, context: Context): Promise<ExpiryReport> => {
   built ??= expiryHandlerFromEnv(process.env);
-  return built(event);
+  return built(event, context);
 };

@@ -96,6 +96,8 @@ export interface ExpiryAction {
   action: "expire-approval" | "record-audit" | "update-message";
   status: "done" | "would-do" | "skipped" | "failed";
   reason: string;
+  /** What became of the record (on its `expire-approval` line): counted by the report. */
+  outcome?: "expired" | "kept" | "invalid" | "lost";
 }
 
 /** What one run did, record by record. */
@@ -163,7 +165,13 @@ async function expireOne(deps: ExpirySweepDeps, approval: Approval, etag: string
   const reason = `pending past ${approval.expiresAt}`;
   if (deps.dryRun) {
     return [
-      { resource, action: "expire-approval", status: "would-do", reason: `${reason}: would mark it expired` },
+      {
+        resource,
+        action: "expire-approval",
+        status: "would-do",
+        reason: `${reason}: would mark it expired`,
+        outcome: "expired",
+      },
       await closeMessage(deps, approval, resource),
     ];
   }
@@ -175,11 +183,12 @@ async function expireOne(deps: ExpirySweepDeps, approval: Approval, etag: string
         action: "expire-approval",
         status: "skipped",
         reason: "the record changed since it was read (decided at the same moment): nothing written",
+        outcome: "lost",
       },
     ];
   }
   return [
-    { resource, action: "expire-approval", status: "done", reason: `${reason}: marked expired` },
+    { resource, action: "expire-approval", status: "done", reason: `${reason}: marked expired`, outcome: "expired" },
     await recordExpiry(deps, approval, resource),
     await closeMessage(deps, approval, resource),
   ];
@@ -190,11 +199,16 @@ async function sweepKey(deps: ExpirySweepDeps, key: string): Promise<ExpiryActio
   const resource = key;
   try {
     const read = await deps.store.readKey(key);
-    if (!read) return [{ resource, action: "expire-approval", status: "skipped", reason: "gone since listed" }];
+    if (!read) {
+      return [{ resource, action: "expire-approval", status: "skipped", reason: "gone since listed", outcome: "kept" }];
+    }
     const verdict = judgeApproval({ key, prefix: deps.store.prefix, body: read.body, now: deps.now() });
     if (verdict.kind === "expire") return await expireOne(deps, verdict.approval, read.etag);
-    const reason = verdict.kind === "invalid" ? `${verdict.reason}: left as it is` : verdict.reason;
-    return [{ resource, action: "expire-approval", status: "skipped", reason }];
+    if (verdict.kind === "keep") {
+      return [{ resource, action: "expire-approval", status: "skipped", reason: verdict.reason, outcome: "kept" }];
+    }
+    const reason = `${verdict.reason}: left as it is`;
+    return [{ resource, action: "expire-approval", status: "skipped", reason, outcome: "invalid" }];
   } catch (error) {
     return [{ resource, action: "expire-approval", status: "failed", reason: errorText(error) }];
   }
@@ -202,12 +216,12 @@ async function sweepKey(deps: ExpirySweepDeps, key: string): Promise<ExpiryActio
 
 /** Counts for the report and its one line. */
 function countsOf(actions: ExpiryAction[]): ExpiryReport["metrics"] {
-  const main = actions.filter((a) => a.action === "expire-approval");
+  const count = (outcome: ExpiryAction["outcome"]) => actions.filter((a) => a.outcome === outcome).length;
   return {
-    expired: main.filter((a) => a.status === "done" || a.status === "would-do").length,
-    kept: main.filter((a) => a.status === "skipped" && !a.reason.endsWith("left as it is")).length,
-    invalid: main.filter((a) => a.reason.endsWith("left as it is")).length,
-    lost: main.filter((a) => a.reason.includes("decided at the same moment")).length,
+    expired: count("expired"),
+    kept: count("kept"),
+    invalid: count("invalid"),
+    lost: count("lost"),
     failed: actions.filter((a) => a.status === "failed").length,
   };
 }
@@ -220,7 +234,7 @@ function statusOf(metrics: ExpiryReport["metrics"], aborted: boolean): ExpiryRep
 
 function summaryOf(metrics: ExpiryReport["metrics"], dryRun: boolean): string {
   const verb = dryRun ? "would expire" : "expired";
-  const parts = [`${verb} ${metrics.expired}`, `kept ${metrics.kept - metrics.lost}`];
+  const parts = [`${verb} ${metrics.expired}`, `kept ${metrics.kept}`];
   if (metrics.lost) parts.push(`${metrics.lost} decided at the same moment`);
   if (metrics.invalid) parts.push(`${metrics.invalid} not approvals (left as they are)`);
   if (metrics.failed) parts.push(`${metrics.failed} failed`);

@@ -242,6 +242,7 @@ describe("the approvals' expiry sweep", () => {
         action: "expire-approval",
         status: "skipped",
         reason: `pending until ${fresh.expiresAt}`,
+        outcome: "kept",
       },
     ]);
     expect(sent.filter((s) => s.action === "s3:PutObject")).toEqual([]);
@@ -310,6 +311,17 @@ describe("the approvals' expiry sweep", () => {
     const report = await handlerFor()({ dryRun: "true" });
     expect(report.dryRun).toBe(true);
     expect((await stored(late))?.approval.state).toBe("pending");
+  });
+
+  it("stops between records before the Lambda deadline and reports partial: the rest is the next run's", async () => {
+    const late = approval();
+    await put(late);
+    const report = await handlerFor()({}, { getRemainingTimeInMillis: () => 5_000 });
+    expect(report.status).toBe("partial");
+    expect(report.summary).toContain("stopped before the deadline");
+    expect((await stored(late))?.approval.state).toBe("pending");
+    const next = await handlerFor()({}, { getRemainingTimeInMillis: () => 60_000 });
+    expect(next.metrics.expired).toBe(1);
   });
 
   it("reports and skips what is not an approval, and deletes nothing", async () => {
@@ -479,6 +491,7 @@ describe("approve against expire at the same moment (S3 conditional writes: the 
         action: "expire-approval",
         status: "skipped",
         reason: "the record changed since it was read (decided at the same moment): nothing written",
+        outcome: "lost",
       },
     ]);
     expect(report.metrics).toMatchObject({ expired: 0, lost: 1 });
