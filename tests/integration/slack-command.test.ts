@@ -675,6 +675,39 @@ describe("approval of an applied destructive runbook", () => {
     ).toEqual(["approval-requested", "expired"]);
   });
 
+  it("when Slack refuses the bot's post (e.g. not_in_channel), the request goes through the response URL as before", async () => {
+    await post(form({ text: "probe-destructive flash-sale --apply" }));
+    const dryRun = payloadOf(invoked.at(-1));
+    const id = dryRun.approval?.id ?? "";
+    const refusing = {
+      post: async () => {
+        throw new Error("Slack chat.postMessage to C0OPS0001 failed: not_in_channel");
+      },
+    };
+    const store = s3ApprovalStore({ s3: client, bucket: "slack-state", prefix: "slack/approvals" });
+    const { logger: workerLogger } = memoryLogger();
+    const run = createWorkerHandler(
+      createRuntime(
+        {
+          registry: [probes.destructive.runbook],
+          logger: workerLogger,
+          notify: recordingNotifier(),
+          now: () => new Date(),
+          clientsFor: () => testClients(),
+        },
+        { OPS_SLACK_RESPONSE_URL_PREFIX: `${slack.url}/commands/` },
+      ),
+      { approvalPosting: { slack: refusing, store } },
+    );
+
+    await run(dryRun, lambdaContext);
+
+    const fallback = slack.requests.filter((r) => r.path.startsWith("/commands/"));
+    expect(fallback).toHaveLength(1);
+    expect(JSON.stringify(fallback[0]?.body.blocks)).toContain("ops-approve");
+    expect(JSON.parse(stored(id) ?? "{}").message).toBeUndefined();
+  });
+
   it("posts the dry-run plan and the Approve button in one message, in the channel", async () => {
     const { id, message } = await ask();
     expect(message?.response_type).toBe("in_channel");
