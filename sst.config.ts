@@ -147,7 +147,26 @@ function createFunctions(plan: Plan): {
     permissions: plan.slack.permissions.map(sstPermission),
   });
   functions.set(plan.slack.id, slack);
+  createApprovalExpiry(plan.slack.expiry);
   return { functions, slackUrl: slack.url };
+}
+
+/** The approvals' expiry sweep and its rate schedule (functions/approval-expiry.md). */
+function createApprovalExpiry(expiry: NonNullable<Plan["slack"]>["expiry"]): void {
+  const fn = new sst.aws.Function(expiry.id, {
+    runtime: "nodejs22.x",
+    handler: expiry.handler,
+    memory: `${expiry.memoryMB} MB`,
+    timeout: `${expiry.timeoutSeconds} seconds`,
+    environment: expiry.environment,
+    permissions: expiry.permissions.map(sstPermission),
+  });
+  new sst.aws.CronV2(expiry.schedule.id, {
+    schedule: expiry.schedule.expression as `rate(${string})`,
+    function: fn.arn,
+    retries: 2,
+    event: expiry.schedule.event,
+  });
 }
 
 /** EKS access entries: each function is let into its systems' namespaces only. */

@@ -8,11 +8,14 @@ import {
   auditWritePermissions,
   type KubernetesAccess,
   managedPolicyArn,
+  s3ArnIn,
+  secretArnIn,
   toPolicyDocument,
   withAccount,
 } from "../lib/iam.js";
 import { reportMetricsPermissions } from "../lib/metric-data.js";
 import { STAGE_PATTERN, STAGE_RULE } from "../lib/settings.js";
+import type { SlackAccessTable } from "../lib/slack/access.js";
 import { BACKUP_TASK, backupTaskPermissions, backupTaskRoleNames } from "../runbooks/backup/task.js";
 import type { AnyRunbook, Permission } from "../runbooks/types.js";
 import type { Fleet } from "../systems/index.js";
@@ -454,6 +457,43 @@ function plannedBuckets(systems: System[], stage: string, auditBucket: string): 
   ];
 }
 
+/**
+ * The workers of destructive runbooks that Slack may apply post their approval requests with the bot
+ * token and record the message's ts on the approval (functions/worker.ts), so that the expiry sweep can
+ * replace it: they may read and conditionally rewrite `slack/approvals/*` of the Slack bucket, nothing else.
+ */
+function postsApprovalRequests(
+  functions: PlannedFunction[],
+  table: SlackAccessTable,
+  slack: { bucket: string; region: string; secretId: string; secretArn: string },
+): void {
+  const destructive = new Set(
+    Object.values(table.systems).flatMap((s) =>
+      Object.entries(s.runbooks)
+        .filter(([, r]) => r.destructive)
+        .map(([name]) => name),
+    ),
+  );
+  for (const fn of functions) {
+    if (fn.kind !== "worker" || !destructive.has(fn.runbook)) continue;
+    // The `/ops` app's bot token: the app whose interactivity URL the Approve button must reach.
+    fn.environment = {
+      ...fn.environment,
+      OPS_SLACK_APPROVALS_BUCKET: slack.bucket,
+      OPS_SLACK_APPROVALS_SECRET_ID: slack.secretId,
+    };
+    fn.permissions = [
+      ...fn.permissions,
+      {
+        sid: "RecordApprovalMessages",
+        actions: ["s3:GetObject", "s3:PutObject"],
+        resources: [s3ArnIn(slack.region, `${slack.bucket}/slack/approvals/*`)],
+      },
+      { sid: "ReadApprovalsBotToken", actions: ["secretsmanager:GetSecretValue"], resources: [slack.secretArn] },
+    ];
+  }
+}
+
 /** Seen-signature objects matter for 5 minutes (the signature window): a day's expiry is generous. */
 function slackBucket(name: string): PlannedBucket {
   return {
@@ -585,21 +625,31 @@ export function deploymentPlan(
   const schedules = plannedSchedules(fleet, deployed, functions);
   const { alarms, topics } = plannedAlarms(deployed, options.stage);
   const alarmDelivery = plannedAlarmDelivery({ systems: deployed, registry, notify, ...options });
-  const slack = plannedSlackCommand({
-    table: slackAccessTable(
-      deployed,
-      registry,
-      functions.flatMap((f) =>
-        f.kind === "worker" && f.name ? [{ runbook: f.runbook, name: f.name, systems: f.systems }] : [],
-      ),
+  const slackTable = slackAccessTable(
+    deployed,
+    registry,
+    functions.flatMap((f) =>
+      f.kind === "worker" && f.name ? [{ runbook: f.runbook, name: f.name, systems: f.systems }] : [],
     ),
+  );
+  const slack = plannedSlackCommand({
+    table: slackTable,
     accountId: options.accountId,
     region: options.region,
     stage: options.stage,
     auditBucket,
+    ...(options.dryRun ? { dryRun: true } : {}),
   });
   const buckets = plannedBuckets(deployed, options.stage, auditBucket);
   if (slack) buckets.push(slackBucket(slack.replayBucket));
+  if (slack) {
+    postsApprovalRequests(functions, slackTable, {
+      bucket: slack.replayBucket,
+      region: options.region,
+      secretId: slack.secretId,
+      secretArn: secretArnIn({ region: options.region, accountId: options.accountId }, slack.secretId),
+    });
+  }
   return {
     ...(alarmDelivery ? { alarmDelivery } : {}),
     accountId: options.accountId,

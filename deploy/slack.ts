@@ -25,6 +25,84 @@ export interface PlannedSlackCommand {
   secretId: string;
   /** Bucket of the seen-signature objects (replay protection). */
   replayBucket: string;
+  /** The approvals' expiry sweep and its schedule (functions/approval-expiry.md). */
+  expiry: PlannedApprovalExpiry;
+}
+
+/** The expiry sweep of approvals nobody clicked: its function, policy and schedule, as data. */
+export interface PlannedApprovalExpiry {
+  id: "ApprovalExpiry";
+  handler: "functions/approval-expiry.handler";
+  memoryMB: number;
+  timeoutSeconds: number;
+  environment: Record<string, string>;
+  permissions: (Permission & { sid: string })[];
+  /** EventBridge Scheduler: a rate, no time zone (it does not follow anyone's working day). */
+  schedule: { id: "ApprovalExpirySchedule"; expression: string; event: { scheduleId: string } };
+}
+
+/** How often the sweep runs: an expired request shows its button at most this long past `expiresAt`. */
+export const APPROVAL_EXPIRY_RATE = "rate(15 minutes)";
+
+/**
+ * The sweep's part: list `slack/approvals/` only (an `s3:prefix` condition), read and conditionally
+ * rewrite the records there, read the bot token, create (never replace) its audit records. Nothing to
+ * delete, nothing to invoke.
+ */
+export function plannedApprovalExpiry(options: {
+  table: SlackAccessTable;
+  region: string;
+  scope: { region: string; accountId: string };
+  bucket: string;
+  secretId: string;
+  auditBucket: string;
+  dryRun?: boolean;
+}): PlannedApprovalExpiry {
+  const { region, bucket, auditBucket } = options;
+  const systems = Object.keys(options.table.systems);
+  return {
+    id: "ApprovalExpiry",
+    handler: "functions/approval-expiry.handler",
+    memoryMB: 256,
+    timeoutSeconds: 120,
+    environment: {
+      POWERTOOLS_SERVICE_NAME: "ops-autopilot",
+      OPS_SLACK_REPLAY_BUCKET: bucket,
+      OPS_AUDIT_BUCKET: auditBucket,
+      OPS_SLACK_SECRET_ID: options.secretId,
+      OPS_SLACK_SYSTEMS: systems.join(","),
+      OPS_DRY_RUN: options.dryRun ? "true" : "false",
+    },
+    permissions: [
+      {
+        sid: "ListApprovals",
+        actions: ["s3:ListBucket"],
+        resources: [s3ArnIn(region, bucket)],
+        conditions: [{ test: "StringLike", variable: "s3:prefix", values: ["slack/approvals/*"] }],
+      },
+      {
+        sid: "ExpireApprovals",
+        actions: ["s3:GetObject", "s3:PutObject"],
+        resources: [s3ArnIn(region, `${bucket}/slack/approvals/*`)],
+      },
+      {
+        sid: "ReadSlackSecret",
+        actions: ["secretsmanager:GetSecretValue"],
+        resources: [secretArnIn(options.scope, options.secretId)],
+      },
+      {
+        sid: "RecordExpiries",
+        actions: ["s3:PutObject"],
+        resources: [...systems, SLACK_AUDIT_FALLBACK].map((id) => auditObjectArn(id, { bucket: auditBucket, region })),
+        conditions: [{ test: "Null", variable: "s3:if-none-match", values: ["false"] }],
+      },
+    ],
+    schedule: {
+      id: "ApprovalExpirySchedule",
+      expression: APPROVAL_EXPIRY_RATE,
+      event: { scheduleId: "approval-expiry" },
+    },
+  };
 }
 
 /** Lambda's limit on all environment variables of a function together (4 KB); the table must fit well inside. */
@@ -104,6 +182,8 @@ export function plannedSlackCommand(options: {
   stage: string;
   /** The audit bucket: the command function records its decisions there (lib/slack/audit.ts). */
   auditBucket: string;
+  /** `OPS_DRY_RUN` at deploy time: the expiry sweep only reports. */
+  dryRun?: boolean;
 }): PlannedSlackCommand | undefined {
   const { table, accountId, region, stage, auditBucket } = options;
   const workerNames = [...new Set(Object.values(table.workers))].sort();
@@ -166,5 +246,14 @@ export function plannedSlackCommand(options: {
     url: { authorization: "none" },
     secretId,
     replayBucket,
+    expiry: plannedApprovalExpiry({
+      table,
+      region,
+      scope,
+      bucket: replayBucket,
+      secretId,
+      auditBucket,
+      ...(options.dryRun ? { dryRun: true } : {}),
+    }),
   };
 }

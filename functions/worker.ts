@@ -2,11 +2,20 @@ import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import middy from "@middy/core";
 import type { Context } from "aws-lambda";
 import { z } from "zod";
+import { awsFetchClientFromEnv } from "../lib/aws/fetch-client.js";
 import { errorMessage } from "../lib/errors.js";
 import { reportMessage } from "../lib/notify/blocks.js";
 import type { SlackMessage } from "../lib/notify/slack.js";
+import { createSlackPoster } from "../lib/notify/slack.js";
 import { formatReportLine } from "../lib/notify.js";
-import { type ApprovalRef, approvalRequestMessage } from "../lib/slack/approvals.js";
+import {
+  type ApprovalPosting,
+  type ApprovalRef,
+  approvalRequestMessage,
+  botTokenOf,
+  postApprovalRequest,
+  s3ApprovalStore,
+} from "../lib/slack/approvals.js";
 import { postToResponseUrl } from "../lib/slack/respond.js";
 import { booleanish } from "../runbooks/inputs.js";
 import type { Report } from "../runbooks/types.js";
@@ -22,7 +31,14 @@ export const workerEventSchema = z.strictObject({
   /** Slack slash command's `response_url`: the report (or why the run failed) is posted there. */
   responseUrl: z.url().optional(),
   /** This dry run is the plan of an approval request (lib/slack/command.ts): posted with the Approve button. */
-  approval: z.strictObject({ id: z.uuid(), requester: z.string().min(1), expiresAt: z.iso.datetime() }).optional(),
+  approval: z
+    .strictObject({
+      id: z.uuid(),
+      requester: z.string().min(1),
+      expiresAt: z.iso.datetime(),
+      channel: z.string().min(1).optional(),
+    })
+    .optional(),
   /** `line`: post the report's one-line summary (`/ops status` of the fleet: one line per system). */
   reply: z.literal("line").optional(),
 });
@@ -30,8 +46,37 @@ export const workerEventSchema = z.strictObject({
 /** Where a worker may post a report: Slack's response URLs (`OPS_SLACK_RESPONSE_URL_PREFIX` in tests). */
 const RESPONSE_URL_PREFIX = "https://hooks.slack.com/";
 
-/** Builds the worker handler over a runtime (tests pass their own). */
-export function createWorkerHandler(runtime: Runtime) {
+/**
+ * Posting approval requests with the bot token, from the environment the plan sets on the workers of
+ * destructive runbooks that Slack may apply (`OPS_SLACK_APPROVALS_BUCKET`, `OPS_SLACK_APPROVALS_SECRET_ID`: the
+ * `/ops` secret, whose app receives the button's clicks); absent:
+ * requests go through the response URL as before, and the expiry sweep cannot replace them.
+ */
+export function approvalPostingFromEnv(env: Readonly<Record<string, string | undefined>>): ApprovalPosting | undefined {
+  const bucket = env.OPS_SLACK_APPROVALS_BUCKET;
+  const secretId = env.OPS_SLACK_APPROVALS_SECRET_ID;
+  if (!bucket || !secretId) return undefined;
+  const aws = awsFetchClientFromEnv({ ...env });
+  const token = async () => {
+    const value = botTokenOf(await aws.getSecretString(secretId));
+    if (!value) throw new Error(`secret ${secretId} holds no bot token: approval requests go through the response URL`);
+    return value;
+  };
+  return {
+    slack: createSlackPoster({
+      token,
+      retries: 2,
+      ...(env.OPS_SLACK_API_URL ? { apiUrl: env.OPS_SLACK_API_URL } : {}),
+    }),
+    store: s3ApprovalStore({ s3: aws, bucket, prefix: "slack/approvals" }),
+  };
+}
+
+/** Builds the worker handler over a runtime (tests pass their own, and their own approval posting). */
+export function createWorkerHandler(
+  runtime: Runtime,
+  options: { approvalPosting?: ApprovalPosting } = { ...optionalPosting(runtime) },
+) {
   const handler = async (event: unknown, context: Context): Promise<Report> => {
     const { responseUrl, approval, reply, ...parsed } = parseEvent(runtime, workerEventSchema, event, "worker");
     if (!responseUrl) return runInLambda(runtime, parsed, context);
@@ -45,10 +90,25 @@ export function createWorkerHandler(runtime: Runtime) {
       });
       throw error;
     }
-    await respond(runtime, responseUrl, replyOf(report, { approval, reply, input: parsed.input }));
+    const message = replyOf(report, { approval, reply, input: parsed.input });
+    if (approval?.channel && report.dryRun && options.approvalPosting) {
+      const outcome = await postApprovalRequest(options.approvalPosting, {
+        id: approval.id,
+        channel: approval.channel,
+        message,
+      }).catch((error: unknown) => ({ posted: false as const, reason: errorMessage(error) }));
+      runtime.logger.info("approval request posted", { approval: approval.id, ...outcome });
+      if (outcome.posted) return report;
+    }
+    await respond(runtime, responseUrl, message);
     return report;
   };
   return middy(handler).use(injectLambdaContext(runtime.logger, { resetKeys: true }));
+}
+
+function optionalPosting(runtime: Runtime): { approvalPosting?: ApprovalPosting } {
+  const posting = approvalPostingFromEnv(runtime.env);
+  return posting ? { approvalPosting: posting } : {};
 }
 
 /** The report as posted: whole, as one line, or as the plan of an approval request with its button. */

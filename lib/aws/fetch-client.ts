@@ -4,7 +4,8 @@ import { type AwsCredentials, signRequest } from "./sigv4.js";
 /**
  * The three AWS APIs the `/ops` command function calls, over `fetch` and our own SigV4 signer
  * (lib/aws/sigv4.ts) instead of the SDK's clients, which were most of its 755 KB bundle:
- * Lambda Invoke (`InvocationType: Event`), S3 PutObject/GetObject (with `If-None-Match`/`If-Match`) and
+ * Lambda Invoke (`InvocationType: Event`), S3 PutObject/GetObject (with `If-None-Match`/`If-Match`),
+ * ListObjectsV2 (the approvals' expiry sweep) and
  * Secrets Manager GetSecretValue. Configured from the standard environment: the Lambda credentials
  * (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`), `AWS_REGION`, and
  * `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_<SERVICE>` like the SDK, so a local S3 server stands in.
@@ -47,6 +48,20 @@ export interface AwsFetchClient {
   putObject(input: PutObjectInput): Promise<PutOutcome>;
   /** The object's body and ETag, or undefined when there is no such key. */
   getObject(bucket: string, key: string): Promise<{ body: string; etag?: string } | undefined>;
+  /** One page of ListObjectsV2 under `prefix` (the approvals' expiry sweep); `nextToken` when there are more. */
+  listObjects(bucket: string, options: { prefix: string; token?: string }): Promise<ListedPage>;
+}
+
+/** One key of a listing. */
+export interface ListedObject {
+  key: string;
+  etag?: string;
+}
+
+/** One page of a listing. */
+export interface ListedPage {
+  objects: ListedObject[];
+  nextToken?: string;
 }
 
 /** A PutObject of a small text body. */
@@ -166,7 +181,41 @@ export function awsFetchClient(options: AwsFetchOptions): AwsFetchClient {
       const etag = res.headers.get("etag");
       return { body: await res.text(), ...(etag ? { etag } : {}) };
     },
+    async listObjects(bucket, { prefix, token }) {
+      const custom = options.endpoints?.s3;
+      const url = custom
+        ? new URL(`${base("s3")}/${bucket}`)
+        : new URL(`https://${bucket}.s3.${options.region}.amazonaws.com/`);
+      url.searchParams.set("list-type", "2");
+      url.searchParams.set("prefix", prefix);
+      if (token) url.searchParams.set("continuation-token", token);
+      const res = await send("s3", "GET", url, {});
+      if (!res.ok) throw await errorOf("s3", res);
+      return parseListing(await res.text());
+    },
   };
+}
+
+/** XML entities S3 escapes in keys and ETags. */
+const unescapeXml = (text: string) =>
+  text
+    .replace(/&quot;/g, '"')
+    .replace(/&apos;/g, "'")
+    .replace(/&lt;/g, "<")
+    .replace(/&gt;/g, ">")
+    .replace(/&amp;/g, "&");
+
+/** ListObjectsV2's `ListBucketResult`: keys, ETags, and the continuation token of a truncated page. */
+export function parseListing(xml: string): ListedPage {
+  const objects: ListedObject[] = [];
+  for (const [, contents = ""] of xml.matchAll(/<Contents>([\s\S]*?)<\/Contents>/g)) {
+    const key = /<Key>([\s\S]*?)<\/Key>/.exec(contents)?.[1];
+    const etag = /<ETag>([\s\S]*?)<\/ETag>/.exec(contents)?.[1];
+    if (key !== undefined) objects.push({ key: unescapeXml(key), ...(etag ? { etag: unescapeXml(etag) } : {}) });
+  }
+  const truncated = /<IsTruncated>true<\/IsTruncated>/.test(xml);
+  const next = /<NextContinuationToken>([\s\S]*?)<\/NextContinuationToken>/.exec(xml)?.[1];
+  return { objects, ...(truncated && next ? { nextToken: unescapeXml(next) } : {}) };
 }
 
 /** PutObject's headers: content type, conditions, integrity, encryption. */

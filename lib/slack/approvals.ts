@@ -1,5 +1,5 @@
-import type { AwsFetchClient } from "../aws/fetch-client.js";
-import type { SlackMessage } from "../notify/slack.js";
+import type { AwsFetchClient, ListedObject } from "../aws/fetch-client.js";
+import type { SlackMessage, SlackPoster } from "../notify/slack.js";
 
 /**
  * Approval of an applied destructive runbook from Slack: the requester asks, a second authorized person
@@ -16,9 +16,30 @@ export interface Approval {
   channel: string;
   createdAt: string;
   expiresAt: string;
-  state: "pending" | "approved";
+  /** `expired`: closed by the expiry sweep (lib/slack/expiry.ts) once `expiresAt` passed unapproved. */
+  state: "pending" | "approved" | "expired";
   approvedBy?: string;
   approvedAt?: string;
+  /** When the sweep closed it. */
+  expiredAt?: string;
+  /**
+   * Where the request message with its Approve button was posted (`chat.postMessage` by the worker), so
+   * that the sweep can replace it (`chat.update`). Absent when it went through a response URL, which
+   * Slack keeps for 30 minutes and 5 posts only: too short to close a request that expired later.
+   */
+  message?: { channel: string; ts: string };
+}
+
+/** The approval-shaped JSON (anything else under the prefix is reported, never trusted). */
+export function asApproval(value: unknown): Approval | undefined {
+  if (!value || typeof value !== "object") return undefined;
+  const a = value as Record<string, unknown>;
+  const strings = ["id", "runbook", "system", "requester", "channel", "createdAt", "expiresAt"];
+  if (!strings.every((k) => typeof a[k] === "string" && a[k] !== "")) return undefined;
+  if (!["pending", "approved", "expired"].includes(String(a.state))) return undefined;
+  if (Number.isNaN(Date.parse(String(a.expiresAt)))) return undefined;
+  if (!a.input || typeof a.input !== "object" || Array.isArray(a.input)) return undefined;
+  return value as Approval;
 }
 
 /** Where approvals are kept. */
@@ -27,6 +48,16 @@ export interface ApprovalStore {
   read(id: string): Promise<{ approval: Approval; etag?: string } | undefined>;
   /** Writes the approved record if nobody changed it since it was read; false when somebody did. */
   approve(approval: Approval, etag: string | undefined): Promise<boolean>;
+  /** Writes the expired record if nobody changed it since it was read (the same condition as approve). */
+  expire(approval: Approval, etag: string | undefined): Promise<boolean>;
+  /** Adds where the request message is, if nobody changed the record since it was read. */
+  recordMessage(approval: Approval, etag: string | undefined): Promise<boolean>;
+  /** Every object under the prefix, page by page (keys only: each is read by {@link ApprovalStore.readKey}). */
+  list(): AsyncGenerator<ListedObject>;
+  /** The raw body and ETag of one listed key, or undefined when it is gone. */
+  readKey(key: string): Promise<{ body: string; etag?: string } | undefined>;
+  /** The key prefix the approvals live under (`slack/approvals/`). */
+  readonly prefix: string;
 }
 
 /** Why a click does not approve (shown to the clicker), or that it does. */
@@ -38,7 +69,8 @@ export function checkApproval(approval: Approval | undefined, options: { approve
   if (approval.state === "approved") {
     return { ok: false, reason: `already approved by <@${approval.approvedBy ?? "?"}>: it runs once` };
   }
-  if (options.now.getTime() >= Date.parse(approval.expiresAt)) {
+  // Closed by the sweep: refused whatever the clicker's clock says, so an expired request never runs.
+  if (approval.state === "expired" || options.now.getTime() >= Date.parse(approval.expiresAt)) {
     return { ok: false, reason: `this request expired at ${approval.expiresAt}: ask again` };
   }
   if (options.approver === approval.requester) {
@@ -55,6 +87,8 @@ export interface ApprovalRef {
   id: string;
   requester: string;
   expiresAt: string;
+  /** The channel it was asked in: the worker posts the request there with the bot token, when it has one. */
+  channel?: string | undefined;
 }
 
 /** The request line: who asks to apply what, and until when a second person may approve. */
@@ -100,7 +134,7 @@ export function approvalRequestMessage(options: {
 
 /** Approvals as JSON objects under `prefix` in the Slack state bucket. */
 export function s3ApprovalStore(options: {
-  s3: Pick<AwsFetchClient, "putObject" | "getObject">;
+  s3: Pick<AwsFetchClient, "putObject" | "getObject"> & Partial<Pick<AwsFetchClient, "listObjects">>;
   bucket: string;
   prefix: string;
 }): ApprovalStore {
@@ -113,7 +147,11 @@ export function s3ApprovalStore(options: {
       contentType: "application/json",
       ...condition,
     });
+  // Without an ETag there is nothing to be conditional on: refuse rather than risk a decision twice.
+  const replace = async (approval: Approval, etag: string | undefined) =>
+    etag ? (await put(approval, { ifMatch: etag })).written : false;
   return {
+    prefix: `${options.prefix}/`,
     async create(approval) {
       const put1 = await put(approval, { ifNoneMatch: "*" });
       if (!put1.written) throw new Error(`approval ${approval.id} exists already`);
@@ -124,10 +162,64 @@ export function s3ApprovalStore(options: {
       if (!out) return undefined;
       return { approval: JSON.parse(out.body) as Approval, ...(out.etag ? { etag: out.etag } : {}) };
     },
-    async approve(approval, etag) {
-      // Without an ETag there is nothing to be conditional on: refuse rather than risk running twice.
-      if (!etag) return false;
-      return (await put(approval, { ifMatch: etag })).written;
+    approve: replace,
+    expire: replace,
+    recordMessage: replace,
+    async *list() {
+      const listObjects = options.s3.listObjects;
+      if (!listObjects) throw new Error("this approval store was built without listObjects");
+      let token: string | undefined;
+      do {
+        const page = await listObjects(options.bucket, { prefix: `${options.prefix}/`, ...(token ? { token } : {}) });
+        yield* page.objects;
+        token = page.nextToken;
+      } while (token);
     },
+    readKey: (k) => options.s3.getObject(options.bucket, k),
   };
+}
+
+/** What a worker needs to post an approval request with the bot token and remember where it is. */
+export interface ApprovalPosting {
+  slack: Pick<SlackPoster, "post">;
+  store: Pick<ApprovalStore, "read" | "recordMessage">;
+}
+
+/** What {@link postApprovalRequest} did: posted by the bot (and whether its ts was recorded), or not posted. */
+export type ApprovalPostOutcome = { posted: true; recorded: boolean } | { posted: false; reason: string };
+
+/**
+ * Posts the request message in the channel it was asked in with `chat.postMessage` and records its
+ * channel and ts on the approval (If-Match on the ETag read), so that the expiry sweep can replace it
+ * with `chat.update` when nobody approves. A response URL would not do: Slack keeps it 30 minutes and
+ * 5 posts, and the sweep comes after the expiry. Not posted (the caller falls back to the response URL)
+ * when Slack refuses; posted but not recorded when the record changed meanwhile (a click already decided
+ * it: there is nothing left to close).
+ */
+export async function postApprovalRequest(
+  posting: ApprovalPosting,
+  options: { id: string; channel: string; message: SlackMessage },
+): Promise<ApprovalPostOutcome> {
+  let at: { channel: string; ts: string };
+  try {
+    at = await posting.slack.post({ channel: options.channel, message: options.message });
+  } catch (error) {
+    return { posted: false, reason: error instanceof Error ? error.message : String(error) };
+  }
+  // A webhook poster has no ts: then the message is posted, and only a click can close it.
+  if (!at.ts) return { posted: true, recorded: false };
+  const read = await posting.store.read(options.id);
+  if (read?.approval.state !== "pending") return { posted: true, recorded: false };
+  const recorded = await posting.store.recordMessage({ ...read.approval, message: at }, read.etag);
+  return { posted: true, recorded };
+}
+
+/** The bot token of a secret holding `{"token":"xoxb-…"}` or the bare token; undefined for anything else. */
+export function botTokenOf(secret: string): string | undefined {
+  try {
+    const token = (JSON.parse(secret) as Record<string, unknown>).token;
+    return typeof token === "string" && token ? token : undefined;
+  } catch {
+    return secret.trim().startsWith("xoxb-") ? secret.trim() : undefined;
+  }
 }

@@ -22,7 +22,7 @@ export type SlackAuditEvent =
 /** One decision. */
 export interface SlackAuditRecord {
   event: SlackAuditEvent;
-  /** Slack user id of the person who typed or clicked. */
+  /** Slack user id of the person who typed or clicked; `ops-autopilot:approval-expiry` for an expiry nobody clicked. */
   who: string;
   what: {
     command?: string;

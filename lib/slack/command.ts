@@ -305,7 +305,12 @@ async function requestApproval(
     requestedBy: `slack:${who.userId}`,
     dryRun: true,
     responseUrl: who.responseUrl,
-    approval: { id: approval.id, requester: approval.requester, expiresAt: approval.expiresAt },
+    approval: {
+      id: approval.id,
+      requester: approval.requester,
+      expiresAt: approval.expiresAt,
+      channel: approval.channel,
+    },
   });
   deps.logger.info("slack approval requested", { user: who.userId, ...what, approval: approval.id, started });
   if (!started) return `${approvalRequestText(approval)} But its dry run could not be started: nothing to approve.`;

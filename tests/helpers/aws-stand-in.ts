@@ -16,7 +16,7 @@ export interface RecordedInvoke {
  * A real HTTP server speaking the subset of three AWS APIs the slash command uses, the way the API
  * references describe them: S3 PutObject/GetObject path-style (`If-None-Match: *` → 412 when the key
  * exists, `If-Match` → 412 when the ETag differs, GET of a missing key → 404 NoSuchKey), Lambda Invoke
- * (`X-Amz-Invocation-Type: Event` → 202, no body) and Secrets Manager GetSecretValue (JSON 1.1). Every
+ * (`X-Amz-Invocation-Type: Event` → 202, no body), S3 ListObjectsV2 (`list-type=2`, `prefix`, one page) and Secrets Manager GetSecretValue (JSON 1.1). Every
  * request must carry a SigV4 signature that matches the bytes received, signed with
  * {@link STAND_IN_CREDENTIALS}: a header the client signed but sent differently fails here with 403.
  */
@@ -62,6 +62,9 @@ export async function startAwsStandIn(options: { secrets?: Record<string, string
     return res.writeHead(200, { etag }).end();
   };
 
+  const s3List = (res: ServerResponse, bucket: string, query: URLSearchParams) =>
+    res.writeHead(200, { "content-type": "application/xml" }).end(listing(objects, bucket, query));
+
   const server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
@@ -70,6 +73,10 @@ export async function startAwsStandIn(options: { secrets?: Record<string, string
     if (!signatureMatches(req, body, service, region)) return xmlError(res, 403, "SignatureDoesNotMatch");
     if (service === "lambda") return lambda(req, res, body);
     if (service === "secretsmanager") return secretsManager(res, body);
+    const url = new URL(req.url ?? "/", "http://x");
+    if (req.method === "GET" && url.searchParams.get("list-type") === "2") {
+      return s3List(res, decodeURIComponent(url.pathname.slice(1)), url.searchParams);
+    }
     return s3(req, res, body);
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -93,6 +100,17 @@ export async function startAwsStandIn(options: { secrets?: Record<string, string
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
+}
+
+/** ListObjectsV2's `ListBucketResult` of one bucket's keys under a prefix, in key order, one page. */
+function listing(objects: Map<string, { etag: string }>, bucket: string, query: URLSearchParams): string {
+  const prefix = `${bucket}/${query.get("prefix") ?? ""}`;
+  const xml = (t: string) => t.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/"/g, "&quot;");
+  const contents = [...objects.entries()]
+    .filter(([k]) => k.startsWith(prefix))
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, o]) => `<Contents><Key>${xml(k.slice(bucket.length + 1))}</Key><ETag>${xml(o.etag)}</ETag></Contents>`);
+  return `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>${bucket}</Name><KeyCount>${contents.length}</KeyCount><IsTruncated>false</IsTruncated>${contents.join("")}</ListBucketResult>`;
 }
 
 /** S3's conditional writes: `If-None-Match: *` on an existing key, `If-Match` on a missing or changed one. */

@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import type { Context } from "aws-lambda";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { z } from "zod";
+import { createExpiryHandler } from "../../functions/approval-expiry.js";
 import { createRuntime } from "../../functions/runtime.js";
 import {
   type CommandLogger,
@@ -17,6 +18,7 @@ import {
   alarmMessage,
   RUN_ACTION_PREFIX as BLOCKS_RUN_ACTION_PREFIX,
 } from "../../lib/notify/blocks.js";
+import { createSlackPoster } from "../../lib/notify/slack.js";
 import type { SlackAccessTable } from "../../lib/slack/access.js";
 import { s3ApprovalStore } from "../../lib/slack/approvals.js";
 import { type SlackAuditRecord, s3SlackAudit } from "../../lib/slack/audit.js";
@@ -610,11 +612,100 @@ describe("approval of an applied destructive runbook", () => {
     expect(answer.json.text).toMatch(/^<@U0ALICE01> asks to apply \*probe-destructive\* on \*flash-sale\* note=hi\./);
     expect(answer.json.text).toContain("Its dry-run plan and the Approve button will be posted in this channel.");
     expect(invoked.map((i) => payloadOf(i).dryRun)).toEqual([true]);
-    expect(dryRun.approval).toEqual({ id, requester: ALICE, expiresAt: expect.any(String) });
+    expect(dryRun.approval).toEqual({ id, requester: ALICE, expiresAt: expect.any(String), channel: OPS_CHANNEL });
     expect(probes.destructive.calls).toEqual([{ input: { note: "hi" }, dryRun: true }]);
     const request = JSON.parse(stored(id) ?? "{}");
     expect(request).toMatchObject({ state: "pending", requester: ALICE, runbook: "probe-destructive" });
     expect(Date.parse(request.expiresAt) - Date.parse(request.createdAt)).toBe(30 * 60_000);
+  });
+
+  it("with the bot token, the worker posts the request by chat.postMessage and records its ts; the sweep replaces it once expired", async () => {
+    const answer = await post(form({ text: "probe-destructive flash-sale --apply" }));
+    expect(answer.status).toBe(200);
+    const dryRun = payloadOf(invoked.at(-1));
+    const id = dryRun.approval?.id ?? "";
+    const bot = createSlackPoster({ token: async () => "xoxb-test", apiUrl: `${slack.url}/api/`, retries: 0 });
+    const store = s3ApprovalStore({ s3: client, bucket: "slack-state", prefix: "slack/approvals" });
+    const { logger: workerLogger } = memoryLogger();
+    const run = createWorkerHandler(
+      createRuntime(
+        {
+          registry: [probes.destructive.runbook],
+          logger: workerLogger,
+          notify: recordingNotifier(),
+          now: () => new Date(),
+          clientsFor: () => testClients(),
+        },
+        { OPS_SLACK_RESPONSE_URL_PREFIX: `${slack.url}/commands/` },
+      ),
+      { approvalPosting: { slack: bot, store } },
+    );
+
+    await run(dryRun, lambdaContext);
+
+    const posted = slack.requests.filter((r) => r.path === "/api/chat.postMessage");
+    expect(posted).toHaveLength(1);
+    expect(posted[0]?.body.channel).toBe(OPS_CHANNEL);
+    expect(JSON.stringify(posted[0]?.body.blocks)).toContain("ops-approve");
+    // Not also through the response URL: one message, the one whose ts is kept.
+    expect(slack.requests.filter((r) => r.path.startsWith("/commands/"))).toEqual([]);
+    const recorded = JSON.parse(stored(id) ?? "{}");
+    expect(recorded.message).toEqual({ channel: OPS_CHANNEL, ts: expect.stringMatching(/^1700000000\.\d{6}$/) });
+
+    const later = new Date(Date.parse(recorded.expiresAt) + 60_000);
+    const sweep = createExpiryHandler({
+      aws: client,
+      slack: bot,
+      bucket: "slack-state",
+      auditBucket: AUDIT_BUCKET,
+      knownSystems: Object.keys(table.systems),
+      now: () => later,
+      logger,
+    });
+    await sweep({ scheduleId: "approval-expiry" });
+
+    const update = slack.requests.find((r) => r.path === "/api/chat.update")?.body;
+    expect(update).toMatchObject({ channel: OPS_CHANNEL, ts: recorded.message.ts });
+    expect(JSON.stringify(update?.blocks)).not.toContain("ops-approve");
+    expect(JSON.parse(stored(id) ?? "{}").state).toBe("expired");
+    expect(
+      auditRecords()
+        .filter((r) => r.what.approval === id)
+        .map((r) => r.event),
+    ).toEqual(["approval-requested", "expired"]);
+  });
+
+  it("when Slack refuses the bot's post (e.g. not_in_channel), the request goes through the response URL as before", async () => {
+    await post(form({ text: "probe-destructive flash-sale --apply" }));
+    const dryRun = payloadOf(invoked.at(-1));
+    const id = dryRun.approval?.id ?? "";
+    const refusing = {
+      post: async () => {
+        throw new Error("Slack chat.postMessage to C0OPS0001 failed: not_in_channel");
+      },
+    };
+    const store = s3ApprovalStore({ s3: client, bucket: "slack-state", prefix: "slack/approvals" });
+    const { logger: workerLogger } = memoryLogger();
+    const run = createWorkerHandler(
+      createRuntime(
+        {
+          registry: [probes.destructive.runbook],
+          logger: workerLogger,
+          notify: recordingNotifier(),
+          now: () => new Date(),
+          clientsFor: () => testClients(),
+        },
+        { OPS_SLACK_RESPONSE_URL_PREFIX: `${slack.url}/commands/` },
+      ),
+      { approvalPosting: { slack: refusing, store } },
+    );
+
+    await run(dryRun, lambdaContext);
+
+    const fallback = slack.requests.filter((r) => r.path.startsWith("/commands/"));
+    expect(fallback).toHaveLength(1);
+    expect(JSON.stringify(fallback[0]?.body.blocks)).toContain("ops-approve");
+    expect(JSON.parse(stored(id) ?? "{}").message).toBeUndefined();
   });
 
   it("posts the dry-run plan and the Approve button in one message, in the channel", async () => {

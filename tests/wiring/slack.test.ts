@@ -83,6 +83,61 @@ describe("the /ops slash command in the deployment plan", () => {
     expect(plan.buckets.find((b) => b.kind === "slack")?.name).toBe(slack?.replayBucket);
   });
 
+  it("plans the approvals' expiry sweep: every 15 minutes, its listing held to slack/approvals/, create-only audit", () => {
+    const plan = deploymentPlan(fleetWith(allowed), runbooks, options);
+    const expiry = plan.slack?.expiry;
+    const bucket = plan.slack?.replayBucket;
+    expect(expiry?.handler).toBe("functions/approval-expiry.handler");
+    expect(expiry?.schedule).toEqual({
+      id: "ApprovalExpirySchedule",
+      expression: "rate(15 minutes)",
+      event: { scheduleId: "approval-expiry" },
+    });
+    expect(expiry?.permissions.map((p) => [p.sid, p.actions, p.resources, p.conditions])).toEqual([
+      [
+        "ListApprovals",
+        ["s3:ListBucket"],
+        [`arn:aws:s3:::${bucket}`],
+        [{ test: "StringLike", variable: "s3:prefix", values: ["slack/approvals/*"] }],
+      ],
+      ["ExpireApprovals", ["s3:GetObject", "s3:PutObject"], [`arn:aws:s3:::${bucket}/slack/approvals/*`], undefined],
+      [
+        "ReadSlackSecret",
+        ["secretsmanager:GetSecretValue"],
+        [`arn:aws:secretsmanager:us-east-1:${DEPLOY_ACCOUNT_ID}:secret:ops-autopilot/production/slack-??????`],
+        undefined,
+      ],
+      [
+        "RecordExpiries",
+        ["s3:PutObject"],
+        [`arn:aws:s3:::${plan.auditBucket}/audit/flash-sale/*`, `arn:aws:s3:::${plan.auditBucket}/audit/_slack/*`],
+        [{ test: "Null", variable: "s3:if-none-match", values: ["false"] }],
+      ],
+    ]);
+    // Nothing that deletes: the records stay as the trail.
+    expect(expiry?.permissions.flatMap((p) => p.actions).some((a) => a.includes("Delete"))).toBe(false);
+    expect(expiry?.environment).toMatchObject({
+      OPS_SLACK_REPLAY_BUCKET: bucket,
+      OPS_AUDIT_BUCKET: plan.auditBucket,
+      OPS_SLACK_SYSTEMS: "flash-sale",
+      OPS_DRY_RUN: "false",
+    });
+  });
+
+  it("lets only the workers of destructive runbooks Slack may apply record where their approval request is", () => {
+    const plan = deploymentPlan(fleetWith(allowed), runbooks, options);
+    const bucket = plan.slack?.replayBucket;
+    const recording = plan.functions.filter((f) => f.permissions.some((p) => p.sid === "RecordApprovalMessages"));
+    // prune-backups is destructive; backup is not; the scheduled function never posts a request.
+    expect(recording.map((f) => [f.kind, f.runbook])).toEqual([["worker", "prune-backups"]]);
+    expect(recording[0]?.environment.OPS_SLACK_APPROVALS_BUCKET).toBe(bucket);
+    expect(recording[0]?.permissions.find((p) => p.sid === "RecordApprovalMessages")?.resources).toEqual([
+      `arn:aws:s3:::${bucket}/slack/approvals/*`,
+    ]);
+    const scheduled = plan.functions.find((f) => f.kind === "scheduled" && f.runbook === "prune-backups");
+    expect(scheduled?.environment.OPS_SLACK_APPROVALS_BUCKET).toBeUndefined();
+  });
+
   it("refuses a catalogue entry for a runbook that does not serve the system", () => {
     // keep-awake serves only systems with off-hours scaling; Flash Sale has none.
     expect(() =>

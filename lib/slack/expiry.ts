@@ -1,0 +1,272 @@
+import type { SlackMessage, SlackPoster } from "../notify/slack.js";
+import { type Approval, type ApprovalStore, approvalRequestText, asApproval } from "./approvals.js";
+import type { SlackAudit } from "./audit.js";
+import type { CommandLogger } from "./command.js";
+
+/**
+ * The expiry sweep of Slack approvals (page: functions/approval-expiry.md). An approval nobody clicked
+ * used to lapse silently: its record stayed `pending`, the audit log said nothing unless someone clicked
+ * late, and the request message kept its Approve button. The sweep closes it like a change-approval tool
+ * does: the record becomes `expired` (a conditional write on the ETag read, exactly as Approve writes, so
+ * a click at the same moment either wins or loses whole), an `expired` decision goes to the audit log, and
+ * the request message is replaced by one without the button. Nothing is deleted: the records stay as the
+ * trail. Pure {@link judgeApproval} decides; {@link sweepApprovals} carries it out, one record at a time.
+ */
+
+/** Who the audit log names for a decision nobody made by hand. */
+export const EXPIRY_ACTOR = "ops-autopilot:approval-expiry";
+
+/** What the sweep decides about one object under the approvals prefix. */
+export type ExpiryVerdict =
+  | { kind: "invalid"; reason: string }
+  | { kind: "keep"; reason: string; approval: Approval }
+  | { kind: "expire"; approval: Approval };
+
+const APPROVAL_KEY = /^([0-9a-f-]{36})\.json$/;
+
+/** Parses a body; undefined when it is not JSON. */
+function parseJson(body: string): unknown {
+  try {
+    return JSON.parse(body) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Pure: what to do with the object at `key`, read as `body`, at `now`. The rules, in order: a key that is
+ * not `<prefix><uuid>.json`, a body that is not JSON, or JSON that is not an approval (or whose id is not
+ * its key's) is reported and left alone; an approved or already expired record is kept (a second run
+ * changes nothing); a pending one before its `expiresAt` is kept; a pending one past it is expired.
+ */
+export function judgeApproval(options: { key: string; prefix: string; body: string; now: Date }): ExpiryVerdict {
+  const name = options.key.startsWith(options.prefix) ? options.key.slice(options.prefix.length) : undefined;
+  const id = name === undefined ? undefined : APPROVAL_KEY.exec(name)?.[1];
+  if (!id) return { kind: "invalid", reason: `not an approval key (expected ${options.prefix}<uuid>.json)` };
+  const json = parseJson(options.body);
+  if (json === undefined) return { kind: "invalid", reason: "not valid JSON" };
+  const approval = asApproval(json);
+  if (!approval) {
+    return {
+      kind: "invalid",
+      reason:
+        "not an approval record (needs id, runbook, system, input, requester, channel, createdAt, expiresAt and state pending, approved or expired)",
+    };
+  }
+  if (approval.id !== id) return { kind: "invalid", reason: `its id ${approval.id} is not its key's (${id})` };
+  if (approval.state === "approved") {
+    return { kind: "keep", approval, reason: `approved by ${approval.approvedBy ?? "?"} at ${approval.approvedAt}` };
+  }
+  if (approval.state === "expired") {
+    return { kind: "keep", approval, reason: `already expired (closed at ${approval.expiredAt ?? "?"})` };
+  }
+  if (options.now.getTime() < Date.parse(approval.expiresAt)) {
+    return { kind: "keep", approval, reason: `pending until ${approval.expiresAt}` };
+  }
+  return { kind: "expire", approval };
+}
+
+/** The record as the sweep writes it. */
+export function expiredApproval(approval: Approval, now: Date): Approval {
+  return { ...approval, state: "expired", expiredAt: now.toISOString() };
+}
+
+/** The request message once expired: the request, that nobody approved, and no button. */
+export function expiredMessage(approval: Approval): SlackMessage {
+  const text = `⌛ Expired: ${approvalRequestText(approval)} Nobody approved it by ${approval.expiresAt}: nothing was run. Ask again with \`/ops ${approval.runbook} ${approval.system} --apply\`.`;
+  return { text, blocks: [{ type: "section", text: { type: "mrkdwn", text } }] };
+}
+
+/** What the sweep needs; tests pass their own. */
+export interface ExpirySweepDeps {
+  store: ApprovalStore;
+  audit: SlackAudit;
+  /** `chat.update` with the bot token (lib/notify/slack.ts). */
+  slack: Pick<SlackPoster, "update">;
+  now: () => Date;
+  logger: CommandLogger;
+  dryRun: boolean;
+  /** Stop between records (the Lambda deadline). */
+  signal?: AbortSignal;
+}
+
+/** One line of the sweep's report. */
+export interface ExpiryAction {
+  resource: string;
+  action: "expire-approval" | "record-audit" | "update-message";
+  status: "done" | "would-do" | "skipped" | "failed";
+  reason: string;
+  /** What became of the record (on its `expire-approval` line): counted by the report. */
+  outcome?: "expired" | "kept" | "invalid" | "lost";
+}
+
+/** What one run did, record by record. */
+export interface ExpiryReport {
+  runbook: "approval-expiry";
+  dryRun: boolean;
+  status: "succeeded" | "partial" | "failed";
+  startedAt: string;
+  finishedAt: string;
+  actions: ExpiryAction[];
+  metrics: { expired: number; kept: number; invalid: number; lost: number; failed: number };
+  summary: string;
+}
+
+const errorText = (error: unknown) => (error instanceof Error ? `${error.name}: ${error.message}` : String(error));
+
+/** The audit record of an expiry: who asked, what, when it expired, that nobody approved. */
+async function recordExpiry(deps: ExpirySweepDeps, approval: Approval, resource: string): Promise<ExpiryAction> {
+  try {
+    await deps.audit.record({
+      event: "expired",
+      who: EXPIRY_ACTOR,
+      what: {
+        runbook: approval.runbook,
+        system: approval.system,
+        inputKeys: Object.keys(approval.input),
+        apply: true,
+        approval: approval.id,
+        requester: approval.requester,
+      },
+      where: approval.channel,
+      when: deps.now().toISOString(),
+      result: `expired at ${approval.expiresAt}: nobody approved; nothing was run`,
+    });
+    return { resource, action: "record-audit", status: "done", reason: "expired" };
+  } catch (error) {
+    return { resource, action: "record-audit", status: "failed", reason: errorText(error) };
+  }
+}
+
+/** Replaces the request message (its button gone), when the record says where it is. */
+async function closeMessage(deps: ExpirySweepDeps, approval: Approval, resource: string): Promise<ExpiryAction> {
+  if (!approval.message) {
+    return {
+      resource,
+      action: "update-message",
+      status: "skipped",
+      reason:
+        "no message ts recorded (posted through a response URL): its button stays, and a click is refused as expired",
+    };
+  }
+  const where = `${approval.message.channel} ${approval.message.ts}`;
+  if (deps.dryRun) return { resource, action: "update-message", status: "would-do", reason: `would replace ${where}` };
+  try {
+    await deps.slack.update({ at: approval.message, message: expiredMessage(approval) });
+    return { resource, action: "update-message", status: "done", reason: `replaced ${where}` };
+  } catch (error) {
+    return { resource, action: "update-message", status: "failed", reason: errorText(error) };
+  }
+}
+
+/** Expires one pending record past its time: the conditional write, then its audit record and message. */
+async function expireOne(deps: ExpirySweepDeps, approval: Approval, etag: string | undefined): Promise<ExpiryAction[]> {
+  const resource = `approval ${approval.id} (${approval.runbook} on ${approval.system}, asked by ${approval.requester})`;
+  const reason = `pending past ${approval.expiresAt}`;
+  if (deps.dryRun) {
+    return [
+      {
+        resource,
+        action: "expire-approval",
+        status: "would-do",
+        reason: `${reason}: would mark it expired`,
+        outcome: "expired",
+      },
+      await closeMessage(deps, approval, resource),
+    ];
+  }
+  if (!(await deps.store.expire(expiredApproval(approval, deps.now()), etag))) {
+    // Somebody decided it between the read and the write (an Approve click): theirs stands, nothing is posted.
+    return [
+      {
+        resource,
+        action: "expire-approval",
+        status: "skipped",
+        reason: "the record changed since it was read (decided at the same moment): nothing written",
+        outcome: "lost",
+      },
+    ];
+  }
+  return [
+    { resource, action: "expire-approval", status: "done", reason: `${reason}: marked expired`, outcome: "expired" },
+    await recordExpiry(deps, approval, resource),
+    await closeMessage(deps, approval, resource),
+  ];
+}
+
+/** One listed key: read, judged, carried out; a failure is that record's only. */
+async function sweepKey(deps: ExpirySweepDeps, key: string): Promise<ExpiryAction[]> {
+  const resource = key;
+  try {
+    const read = await deps.store.readKey(key);
+    if (!read) {
+      return [{ resource, action: "expire-approval", status: "skipped", reason: "gone since listed", outcome: "kept" }];
+    }
+    const verdict = judgeApproval({ key, prefix: deps.store.prefix, body: read.body, now: deps.now() });
+    if (verdict.kind === "expire") return await expireOne(deps, verdict.approval, read.etag);
+    if (verdict.kind === "keep") {
+      return [{ resource, action: "expire-approval", status: "skipped", reason: verdict.reason, outcome: "kept" }];
+    }
+    const reason = `${verdict.reason}: left as it is`;
+    return [{ resource, action: "expire-approval", status: "skipped", reason, outcome: "invalid" }];
+  } catch (error) {
+    return [{ resource, action: "expire-approval", status: "failed", reason: errorText(error) }];
+  }
+}
+
+/** Counts for the report and its one line. */
+function countsOf(actions: ExpiryAction[]): ExpiryReport["metrics"] {
+  const count = (outcome: ExpiryAction["outcome"]) => actions.filter((a) => a.outcome === outcome).length;
+  return {
+    expired: count("expired"),
+    kept: count("kept"),
+    invalid: count("invalid"),
+    lost: count("lost"),
+    failed: actions.filter((a) => a.status === "failed").length,
+  };
+}
+
+/** Failures beside records that were closed: partial; failures alone: failed. */
+function statusOf(metrics: ExpiryReport["metrics"], aborted: boolean): ExpiryReport["status"] {
+  if (metrics.failed) return metrics.expired ? "partial" : "failed";
+  return aborted ? "partial" : "succeeded";
+}
+
+function summaryOf(metrics: ExpiryReport["metrics"], dryRun: boolean): string {
+  const verb = dryRun ? "would expire" : "expired";
+  const parts = [`${verb} ${metrics.expired}`, `kept ${metrics.kept}`];
+  if (metrics.lost) parts.push(`${metrics.lost} decided at the same moment`);
+  if (metrics.invalid) parts.push(`${metrics.invalid} not approvals (left as they are)`);
+  if (metrics.failed) parts.push(`${metrics.failed} failed`);
+  return `approvals: ${parts.join(", ")}`;
+}
+
+/**
+ * Lists the approvals prefix and judges every record; expires those past their time. Idempotent: an
+ * expired record is kept by the next run, which writes and posts nothing. A dry run reads only.
+ */
+export async function sweepApprovals(deps: ExpirySweepDeps): Promise<ExpiryReport> {
+  const startedAt = deps.now().toISOString();
+  const actions: ExpiryAction[] = [];
+  let aborted = false;
+  for await (const object of deps.store.list()) {
+    if (deps.signal?.aborted) {
+      aborted = true;
+      break;
+    }
+    actions.push(...(await sweepKey(deps, object.key)));
+  }
+  const metrics = countsOf(actions);
+  const report: ExpiryReport = {
+    runbook: "approval-expiry",
+    dryRun: deps.dryRun,
+    status: statusOf(metrics, aborted),
+    startedAt,
+    finishedAt: deps.now().toISOString(),
+    actions,
+    metrics,
+    summary: `${summaryOf(metrics, deps.dryRun)}${aborted ? "; stopped before the deadline, the rest next run" : ""}`,
+  };
+  deps.logger.info("approval expiry sweep", { dryRun: deps.dryRun, status: report.status, ...metrics });
+  return report;
+}
