@@ -112,6 +112,24 @@ function createBuckets(plan: Plan): void {
   }
 }
 
+/** What every planned function shares: the runtime, handler, size, environment and policy. */
+function functionArgs(fn: {
+  handler: string;
+  memoryMB: number;
+  timeoutSeconds: number;
+  environment: Record<string, string>;
+  permissions: Parameters<typeof sstPermission>[0][];
+}) {
+  return {
+    runtime: "nodejs22.x" as const,
+    handler: fn.handler,
+    memory: `${fn.memoryMB} MB` as const,
+    timeout: `${fn.timeoutSeconds} seconds` as const,
+    environment: fn.environment,
+    permissions: fn.permissions.map(sstPermission),
+  };
+}
+
 /** The runbook functions and, when the plan has one, the Slack command's (with its URL). */
 function createFunctions(plan: Plan): {
   functions: Map<string, sst.aws.Function>;
@@ -122,15 +140,10 @@ function createFunctions(plan: Plan): {
     functions.set(
       fn.id,
       new sst.aws.Function(fn.id, {
-        runtime: "nodejs22.x",
-        handler: fn.handler,
-        memory: `${fn.memoryMB} MB`,
-        timeout: `${fn.timeoutSeconds} seconds`,
-        environment: fn.environment,
+        ...functionArgs(fn),
         ...(fn.layers.length ? { layers: fn.layers } : {}),
         // Workers have fixed names: the slash command's policy names their exact ARNs.
         ...(fn.name ? { transform: { function: { name: fn.name } } } : {}),
-        permissions: fn.permissions.map(sstPermission),
       }),
     );
   }
@@ -138,13 +151,8 @@ function createFunctions(plan: Plan): {
   // The /ops slash command: a Function URL without IAM auth (Slack cannot sign SigV4); the handler
   // verifies Slack's signature before anything else. Paste the URL into the app manifest (README).
   const slack = new sst.aws.Function(plan.slack.id, {
-    runtime: "nodejs22.x",
-    handler: plan.slack.handler,
-    memory: `${plan.slack.memoryMB} MB`,
-    timeout: `${plan.slack.timeoutSeconds} seconds`,
-    environment: plan.slack.environment,
+    ...functionArgs(plan.slack),
     url: { authorization: plan.slack.url.authorization },
-    permissions: plan.slack.permissions.map(sstPermission),
   });
   functions.set(plan.slack.id, slack);
   createApprovalExpiry(plan.slack.expiry);
@@ -153,14 +161,7 @@ function createFunctions(plan: Plan): {
 
 /** The approvals' expiry sweep and its rate schedule (functions/approval-expiry.md). */
 function createApprovalExpiry(expiry: NonNullable<Plan["slack"]>["expiry"]): void {
-  const fn = new sst.aws.Function(expiry.id, {
-    runtime: "nodejs22.x",
-    handler: expiry.handler,
-    memory: `${expiry.memoryMB} MB`,
-    timeout: `${expiry.timeoutSeconds} seconds`,
-    environment: expiry.environment,
-    permissions: expiry.permissions.map(sstPermission),
-  });
+  const fn = new sst.aws.Function(expiry.id, functionArgs(expiry));
   new sst.aws.CronV2(expiry.schedule.id, {
     schedule: expiry.schedule.expression as `rate(${string})`,
     function: fn.arn,
@@ -228,14 +229,7 @@ function createAlarmDelivery(delivery: NonNullable<Plan["alarmDelivery"]>): void
     transform: { bucket: { bucket: delivery.stateBucket.name, forceDestroy: $app.stage !== "production" } },
   });
   const fn = delivery.function;
-  const alarmFn = new sst.aws.Function(fn.id, {
-    runtime: "nodejs22.x",
-    handler: fn.handler,
-    memory: `${fn.memoryMB} MB`,
-    timeout: `${fn.timeoutSeconds} seconds`,
-    environment: fn.environment,
-    permissions: fn.permissions.map(sstPermission),
-  });
+  const alarmFn = new sst.aws.Function(fn.id, functionArgs(fn));
   const rule = new aws.cloudwatch.EventRule(delivery.rule.id, {
     eventPattern: JSON.stringify(delivery.rule.pattern),
   });
