@@ -646,8 +646,8 @@ export function deploymentPlan(
     postsApprovalRequests(functions, slackTable, {
       bucket: slack.replayBucket,
       region: options.region,
-      secretId: slack.secretId,
-      secretArn: secretArnIn({ region: options.region, accountId: options.accountId }, slack.secretId),
+      secretId: slack.botSecretId,
+      secretArn: secretArnIn({ region: options.region, accountId: options.accountId }, slack.botSecretId),
     });
   }
   return {

@@ -23,6 +23,8 @@ export interface PlannedSlackCommand {
   url: { authorization: "none" };
   /** Secrets Manager secret `{"signingSecret":"…","token":"xoxb-…"}`: created by the operator, named here. */
   secretId: string;
+  /** The secret with the bot token only (`{"token":"xoxb-…"}`): what workers and the expiry sweep read. */
+  botSecretId: string;
   /** Bucket of the seen-signature objects (replay protection). */
   replayBucket: string;
   /** The approvals' expiry sweep and its schedule (functions/approval-expiry.md). */
@@ -190,6 +192,9 @@ export function plannedSlackCommand(options: {
   if (workerNames.length === 0) return undefined;
   const scope = { region, accountId };
   const secretId = `ops-autopilot/${stage}/slack`;
+  // The bot token alone, for the workers and the sweep: the signing secret in `secretId` would let any of
+  // them sign an Approve click as anyone, so only the command function reads that one.
+  const botSecretId = `ops-autopilot/${stage}/slack-bot`;
   const replayBucket = slackBucketName(stage, accountId, region);
   const access = JSON.stringify(table);
   if (Buffer.byteLength(access) > ENV_BUDGET_BYTES) {
@@ -245,13 +250,14 @@ export function plannedSlackCommand(options: {
     ],
     url: { authorization: "none" },
     secretId,
+    botSecretId,
     replayBucket,
     expiry: plannedApprovalExpiry({
       table,
       region,
       scope,
       bucket: replayBucket,
-      secretId,
+      secretId: botSecretId,
       auditBucket,
       ...(options.dryRun ? { dryRun: true } : {}),
     }),

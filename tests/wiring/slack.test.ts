@@ -104,7 +104,8 @@ describe("the /ops slash command in the deployment plan", () => {
       [
         "ReadSlackSecret",
         ["secretsmanager:GetSecretValue"],
-        [`arn:aws:secretsmanager:us-east-1:${DEPLOY_ACCOUNT_ID}:secret:ops-autopilot/production/slack-??????`],
+        // The bot token alone: never the secret with the signing secret.
+        [`arn:aws:secretsmanager:us-east-1:${DEPLOY_ACCOUNT_ID}:secret:ops-autopilot/production/slack-bot-??????`],
         undefined,
       ],
       [
@@ -136,6 +137,32 @@ describe("the /ops slash command in the deployment plan", () => {
     ]);
     const scheduled = plan.functions.find((f) => f.kind === "scheduled" && f.runbook === "prune-backups");
     expect(scheduled?.environment.OPS_SLACK_APPROVALS_BUCKET).toBeUndefined();
+  });
+
+  it("only the command function may read the secret with the signing secret: workers and the sweep get the bot token's", () => {
+    const plan = deploymentPlan(fleetWith(allowed), runbooks, options);
+    const signing = `arn:aws:secretsmanager:us-east-1:${DEPLOY_ACCOUNT_ID}:secret:ops-autopilot/production/slack-??????`;
+    const bot = `arn:aws:secretsmanager:us-east-1:${DEPLOY_ACCOUNT_ID}:secret:ops-autopilot/production/slack-bot-??????`;
+    const readers = (arn: string) =>
+      [
+        ...plan.functions.map((f) => ({ id: f.id, permissions: f.permissions })),
+        ...(plan.slack ? [{ id: plan.slack.id, permissions: plan.slack.permissions }] : []),
+        ...(plan.slack ? [{ id: plan.slack.expiry.id, permissions: plan.slack.expiry.permissions }] : []),
+      ]
+        .filter((f) => f.permissions.some((p) => p.resources.includes(arn)))
+        .map((f) => f.id);
+    expect(readers(signing)).toEqual([plan.slack?.id]);
+    expect(readers(bot).sort()).toEqual(
+      [
+        plan.slack?.expiry.id,
+        ...plan.functions.filter((f) => f.environment.OPS_SLACK_APPROVALS_SECRET_ID).map((f) => f.id),
+      ].sort(),
+    );
+    expect(readers(bot).length).toBeGreaterThan(1);
+    for (const fn of plan.functions.filter((f) => f.environment.OPS_SLACK_APPROVALS_SECRET_ID)) {
+      expect(fn.environment.OPS_SLACK_APPROVALS_SECRET_ID).toBe("ops-autopilot/production/slack-bot");
+    }
+    expect(plan.slack?.expiry.environment.OPS_SLACK_SECRET_ID).toBe("ops-autopilot/production/slack-bot");
   });
 
   it("refuses a catalogue entry for a runbook that does not serve the system", () => {
