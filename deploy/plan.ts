@@ -495,6 +495,9 @@ function postsApprovalRequests(
 }
 
 /** Seen-signature objects matter for 5 minutes (the signature window): a day's expiry is generous. */
+/** Days an approval record stays in the Slack state bucket: far past its expiry (30 minutes) and its close. */
+export const APPROVAL_RECORD_DAYS = 30;
+
 function slackBucket(name: string): PlannedBucket {
   return {
     id: "SlackState",
@@ -504,6 +507,14 @@ function slackBucket(name: string): PlannedBucket {
     enforceHttps: true,
     lifecycleRules: [
       { id: "expire-seen-signatures", status: "Enabled", filter: { prefix: "slack/seen/" }, expiration: { days: 1 } },
+      // Approval records close within minutes (approved, or expired by the sweep) and their decisions are in
+      // the audit bucket under Object Lock; kept forever, the sweep would read every one every 15 minutes.
+      {
+        id: "expire-closed-approvals",
+        status: "Enabled",
+        filter: { prefix: "slack/approvals/" },
+        expiration: { days: APPROVAL_RECORD_DAYS },
+      },
       {
         id: "expire-old-versions",
         status: "Enabled",

@@ -139,6 +139,17 @@ describe("the /ops slash command in the deployment plan", () => {
     expect(scheduled?.environment.OPS_SLACK_APPROVALS_BUCKET).toBeUndefined();
   });
 
+  it("the Slack state bucket forgets seen signatures after a day and approval records after 30 days", () => {
+    const plan = deploymentPlan(fleetWith(allowed), runbooks, options);
+    const bucket = plan.buckets.find((b) => b.name === plan.slack?.replayBucket);
+    expect(
+      bucket?.lifecycleRules?.filter((r) => r.expiration).map((r) => [r.filter?.prefix, r.expiration?.days]),
+    ).toEqual([
+      ["slack/seen/", 1],
+      ["slack/approvals/", 30],
+    ]);
+  });
+
   it("only the command function may read the secret with the signing secret: workers and the sweep get the bot token's", () => {
     const plan = deploymentPlan(fleetWith(allowed), runbooks, options);
     const signing = `arn:aws:secretsmanager:us-east-1:${DEPLOY_ACCOUNT_ID}:secret:ops-autopilot/production/slack-??????`;
