@@ -63,6 +63,8 @@ export interface ReadOptions {
   replicaSets: readonly V1ReplicaSet[];
   inProgress: string | undefined;
   cooldownMinutes: number;
+  /** `rollback.followMinutes`: how long our own rollback is followed (and so not escalated). */
+  followMinutes?: number | undefined;
   now: Date;
   /** The health probe's trigger; absent: the check looks for ProgressDeadlineExceeded. */
   probe?: ProbeFailure | undefined;
@@ -133,6 +135,7 @@ export function rollbackInput(options: ReadOptions): { input: RollbackInput; pre
     rolledBackFrom: (annotations[ROLLBACK_MARKS.rolledBackFrom] ?? "").split(",").filter(Boolean),
     ...lastRollbackOf(annotations[ROLLBACK_MARKS.lastRollback]),
     cooldownMinutes: options.cooldownMinutes,
+    followMinutes: options.followMinutes,
     windowMinutes: options.windowMinutes,
     deployedAt: rolledOutAt(options.lastDeployedAt, current, annotations[ROLLBACK_MARKS.lastRollback]),
     ...(options.bakeMinutes !== undefined
