@@ -46,9 +46,11 @@ function missingReplicas(deployment: V1Deployment): string[] {
 /**
  * Rules, in order: the controller has observed the latest spec (before that, the status — conditions
  * included — describes the spec from before the rollback, whose ProgressDeadlineExceeded must not count);
- * Progressing is not ProgressDeadlineExceeded (the rollback's own rollout failed: failed at once, nothing
- * will change by waiting); the replicaset serving is the target's (someone may have rolled out meanwhile);
- * every replica updated and available and no old one left. Every count still missing is named.
+ * not paused, and Progressing is not a ProgressDeadlineExceeded naming the target's replicaset (the
+ * rollback's own rollout failed: failed at once, nothing will change by waiting; one naming another
+ * replicaset is the failed revision's, still standing); the replicaset serving is the target's (someone may
+ * have rolled out meanwhile); every replica updated and available and no old one left. Every count still
+ * missing is named. Complete at 0 replicas says so: there is nothing for a probe to pass.
  */
 export function completeOn(read: DeploymentRead, target: FollowTarget): Completion {
   const { deployment } = read;

@@ -55,7 +55,8 @@ export const kubeRollbackRunbook: Runbook<typeof input> = {
     "EKS: roll a deployment whose rollout failed (ProgressDeadlineExceeded) back to its previous revision, followed until complete and healthy",
   destructive: true,
   input,
-  // A rollback is followed for up to `rollback.followMinutes` (at most 14): the run's deadline bounds it.
+  // A rollback is followed for up to `rollback.followMinutes` (at most 14): the run's deadline and the
+  // cluster token's expiry (14 min after connecting, less a margin) bound it.
   timeoutSeconds: 900,
   permissions: (system) =>
     system.runtime.kind === "eks"
