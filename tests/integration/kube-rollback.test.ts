@@ -218,6 +218,22 @@ describe("kube-rollback on a failed rollout", () => {
     expect(image(api, "worker")).toBe("example/worker:2");
   });
 
+  it("a ProgressDeadlineExceeded naming an earlier replicaset than the current one is not a failure of what runs", async () => {
+    // After a rollback, the controller leaves the revision rolled back from's condition standing until it sees
+    // progress; here the condition names revision 2's replicaset while revision 3 runs.
+    const stale = {
+      ...FAILED,
+      conditions: [{ ...FAILED.conditions[0], message: 'ReplicaSet "worker-2" has timed out progressing.' }],
+    };
+    const { api, run } = await setup([{ name: "worker", replicas: 2, status: stale }]);
+    const report = await run();
+    expect(report.actions.map((a) => [a.action, a.status, a.reason])).toEqual([
+      ["kube-rollback", "skipped", "rollout in progress, not failed: nothing to do"],
+    ]);
+    expect(report.details?.escalation).toBeUndefined();
+    expect(api.writes()).toEqual([]);
+  });
+
   it("409 on every patch: gives up after 5 writes, reported failed for the next check", async () => {
     const { api, run } = await setup([{ name: "worker", replicas: 2, status: FAILED }]);
     api.conflictWhen = () => true;
