@@ -30,7 +30,7 @@ export interface EksConnection {
  * Connects to an EKS cluster as the function's IAM identity: `eks:DescribeCluster` gives the API server's
  * endpoint and CA (the server is verified against that CA, never skipped), and a token from
  * {@link eksToken} authenticates. The token lives 14 minutes, longer than any scaling run (≤ 5 min), so one
- * connection per run needs no refresh.
+ * connection per run needs no refresh; a caller that runs longer stops before `tokenExpiresAt`.
  */
 export async function connectEks(options: ConnectEksOptions): Promise<EksConnection> {
   const name = options.cluster.startsWith("arn:")

@@ -63,6 +63,8 @@ export interface ReadOptions {
   replicaSets: readonly V1ReplicaSet[];
   inProgress: string | undefined;
   cooldownMinutes: number;
+  /** `rollback.followMinutes`: how long our own rollback is followed (and so not escalated). */
+  followMinutes?: number | undefined;
   now: Date;
   /** The health probe's trigger; absent: the check looks for ProgressDeadlineExceeded. */
   probe?: ProbeFailure | undefined;
@@ -73,11 +75,23 @@ export interface ReadOptions {
   dryRun?: boolean;
 }
 
-function deadlineFailure(deployment: V1Deployment): string | undefined {
+/**
+ * The current revision's rollout missed its deadline. A ProgressDeadlineExceeded whose message names another
+ * replicaset of the deployment than the current one (`ReplicaSet "<name>" has timed out progressing.`) is
+ * an earlier revision's, left standing after a rollback until the controller sees progress: not a failure of
+ * what runs. A message naming none of them still counts.
+ */
+function deadlineFailure(
+  deployment: V1Deployment,
+  sets: readonly V1ReplicaSet[],
+  current: V1ReplicaSet | undefined,
+): string | undefined {
   const progressing = deployment.status?.conditions?.find((c) => c.type === "Progressing");
-  return progressing?.status === "False" && progressing.reason === "ProgressDeadlineExceeded"
-    ? `rollout failed (ProgressDeadlineExceeded: ${progressing.message ?? "no message"})`
-    : undefined;
+  if (progressing?.status !== "False" || progressing.reason !== "ProgressDeadlineExceeded") return undefined;
+  const named = /ReplicaSet "([^"]+)"/.exec(progressing.message ?? "")?.[1];
+  const stale = named !== undefined && current !== undefined && named !== current.metadata?.name;
+  if (stale && owned(deployment, sets).some((rs) => rs.metadata?.name === named)) return undefined;
+  return `rollout failed (ProgressDeadlineExceeded: ${progressing.message ?? "no message"})`;
 }
 
 function bakeOf(value: string | undefined, current: Revision | undefined, bakeMinutes: number): BakeFacts {
@@ -120,7 +134,7 @@ export function rollbackInput(options: ReadOptions): { input: RollbackInput; pre
   const previousSet = owned(deployment, options.replicaSets).find(
     (rs) => current && (revisionOf(rs)?.revision ?? 0) < current.revision,
   );
-  const failure = probe ? probe.failure : deadlineFailure(deployment);
+  const failure = probe ? probe.failure : deadlineFailure(deployment, options.replicaSets, currentSet);
   const input: RollbackInput = {
     name: `${deployment.metadata?.namespace ?? "?"}/${deployment.metadata?.name ?? "?"}`,
     failure,
@@ -133,6 +147,7 @@ export function rollbackInput(options: ReadOptions): { input: RollbackInput; pre
     rolledBackFrom: (annotations[ROLLBACK_MARKS.rolledBackFrom] ?? "").split(",").filter(Boolean),
     ...lastRollbackOf(annotations[ROLLBACK_MARKS.lastRollback]),
     cooldownMinutes: options.cooldownMinutes,
+    followMinutes: options.followMinutes,
     windowMinutes: options.windowMinutes,
     deployedAt: rolledOutAt(options.lastDeployedAt, current, annotations[ROLLBACK_MARKS.lastRollback]),
     ...(options.bakeMinutes !== undefined

@@ -20,7 +20,7 @@ export interface FollowTarget {
 
 /** What one read says: complete on the target, still rolling (and what is missing), or failed for good. */
 export type Completion =
-  | { kind: "complete" }
+  | { kind: "complete"; scaledToZero?: true }
   | { kind: "waiting"; reason: string }
   | { kind: "failed"; reason: string };
 
@@ -46,9 +46,11 @@ function missingReplicas(deployment: V1Deployment): string[] {
 /**
  * Rules, in order: the controller has observed the latest spec (before that, the status — conditions
  * included — describes the spec from before the rollback, whose ProgressDeadlineExceeded must not count);
- * Progressing is not ProgressDeadlineExceeded (the rollback's own rollout failed: failed at once, nothing
- * will change by waiting); the replicaset serving is the target's (someone may have rolled out meanwhile);
- * every replica updated and available and no old one left. Every count still missing is named.
+ * not paused, and Progressing is not a ProgressDeadlineExceeded naming the target's replicaset (the
+ * rollback's own rollout failed: failed at once, nothing will change by waiting; one naming another
+ * replicaset is the failed revision's, still standing); the replicaset serving is the target's (someone may
+ * have rolled out meanwhile); every replica updated and available and no old one left. Every count still
+ * missing is named. Complete at 0 replicas says so: there is nothing for a probe to pass.
  */
 export function completeOn(read: DeploymentRead, target: FollowTarget): Completion {
   const { deployment } = read;
@@ -60,13 +62,8 @@ export function completeOn(read: DeploymentRead, target: FollowTarget): Completi
       reason: `the controller has not observed generation ${generation} yet (observed ${observed})`,
     };
   }
-  const progressing = deployment.status?.conditions?.find((c) => c.type === "Progressing");
-  if (progressing?.reason === "ProgressDeadlineExceeded") {
-    return {
-      kind: "failed",
-      reason: `the rollback's rollout failed (ProgressDeadlineExceeded: ${progressing.message ?? "no message"})`,
-    };
-  }
+  const stopped = stoppedReason(read, target);
+  if (stopped) return { kind: "failed", reason: stopped };
   const serving = currentReplicaSet(deployment, read.replicaSets)?.metadata?.labels?.[HASH_LABEL];
   if (serving !== target.hash) {
     return {
@@ -77,7 +74,37 @@ export function completeOn(read: DeploymentRead, target: FollowTarget): Completi
     };
   }
   const missing = missingReplicas(deployment);
-  return missing.length > 0 ? { kind: "waiting", reason: missing.join("; ") } : { kind: "complete" };
+  if (missing.length > 0) return { kind: "waiting", reason: missing.join("; ") };
+  return deployment.spec?.replicas === 0 ? { kind: "complete", scaledToZero: true } : { kind: "complete" };
+}
+
+/**
+ * Why waiting cannot help: the deployment is paused (the controller does not roll out a paused deployment),
+ * or the rollback's own rollout missed its deadline. A ProgressDeadlineExceeded that names another
+ * replicaset is the failed revision's, left standing until the controller sees progress (a rollback to an
+ * existing replicaset can be observed before that, e.g. one replica with a 25% surge, or Recreate): waited past.
+ */
+function stoppedReason(read: DeploymentRead, target: FollowTarget): string | undefined {
+  const { deployment } = read;
+  const progressing = deployment.status?.conditions?.find((c) => c.type === "Progressing");
+  if (deployment.spec?.paused || progressing?.reason === "DeploymentPaused") {
+    return `the deployment is paused (${progressing?.message ?? "spec.paused"}): the controller does not roll out a paused deployment`;
+  }
+  if (progressing?.reason === "ProgressDeadlineExceeded" && namesTarget(progressing.message, read, target)) {
+    return `the rollback's rollout failed (ProgressDeadlineExceeded: ${progressing.message ?? "no message"})`;
+  }
+  return undefined;
+}
+
+/**
+ * The condition's message (`ReplicaSet "<name>" has timed out progressing.`) names the target's replicaset:
+ * by the name read for the target's hash, or by the controller's naming, `<deployment>-<pod-template-hash>`.
+ */
+function namesTarget(message: string | undefined, read: DeploymentRead, target: FollowTarget): boolean {
+  if (!message) return false;
+  if (message.includes(`-${target.hash}"`)) return true;
+  const name = read.replicaSets.find((rs) => rs.metadata?.labels?.[HASH_LABEL] === target.hash)?.metadata?.name;
+  return name !== undefined && message.includes(`"${name}"`);
 }
 
 /** One condition as the report quotes it. */
@@ -131,7 +158,15 @@ export interface FollowOptions {
   before?: V1Deployment | undefined;
   /** The deployment's health probe, once it is complete; absent: complete is healthy. */
   probe?: (() => Promise<ProbeSample>) | undefined;
+  /** A read that has not answered after this long counts as a failed read (default {@link READ_TIMEOUT_MS}). */
+  readTimeoutMs?: number | undefined;
 }
+
+/**
+ * How long one read may take. The client sets no request timeout, so a hung connection would otherwise hold
+ * the follow (and the Lambda) past its deadline with the rollback already sent.
+ */
+export const READ_TIMEOUT_MS = 10_000;
 
 /** How the rollback went. */
 export interface FollowResult {
@@ -162,7 +197,7 @@ export async function followDeployment(ctx: RunbookContext, options: FollowOptio
     if (completion.kind === "failed") return { healthy: false, conditions, polls, reason: completion.reason };
     if (completion.kind === "complete") {
       completeAt ??= ctx.now();
-      const failing = await probeFailure(options);
+      const failing = await probeFailure(options, completion);
       if (!failing) return { healthy: true, completeAt, healthyAt: ctx.now(), conditions, polls };
       lastReason = failing;
     } else {
@@ -170,7 +205,8 @@ export async function followDeployment(ctx: RunbookContext, options: FollowOptio
     }
     await sleep(options.pollMs, ctx.signal);
   }
-  const minutes = Math.round((options.until.getTime() - options.issuedAt.getTime()) / 60_000);
+  // One decimal: `until` may be cut short of whole minutes (the run's deadline, the token's expiry).
+  const minutes = Number(((options.until.getTime() - options.issuedAt.getTime()) / 60_000).toFixed(1));
   const why = ctx.signal?.aborted ? "stopped before the deadline" : `not healthy within ${minutes} min`;
   return { healthy: false, ...(completeAt ? { completeAt } : {}), conditions, polls, reason: `${why}: ${lastReason}` };
 }
@@ -186,7 +222,7 @@ async function poll(
 ): Promise<Completion> {
   let read: DeploymentRead;
   try {
-    read = await options.read();
+    read = await bounded(options.read, { timeoutMs: options.readTimeoutMs ?? READ_TIMEOUT_MS, signal: ctx.signal });
   } catch (error) {
     return { kind: "waiting", reason: `could not read the deployment: ${errorMessage(error)}` };
   }
@@ -194,9 +230,37 @@ async function poll(
   return completeOn(read, options.target);
 }
 
-/** Why the health probe of a complete deployment fails; undefined when it passes or there is none. */
-async function probeFailure(options: FollowOptions): Promise<string | undefined> {
-  const sample = options.probe ? await options.probe() : undefined;
+/**
+ * Why the health probe of a complete deployment fails; undefined when it passes or there is none. Scaled to
+ * 0 meanwhile (off-hours), nothing serves: there is nothing for the probe to pass, and it is not asked.
+ */
+async function probeFailure(
+  options: FollowOptions,
+  completion: Extract<Completion, { kind: "complete" }>,
+): Promise<string | undefined> {
+  const sample = options.probe && !completion.scaledToZero ? await options.probe() : undefined;
   if (!sample || sample.ok) return undefined;
   return `complete, but the health probe fails: ${sample.detail}`;
+}
+
+/** A read raced against a timeout and the run's abort signal: whichever comes first ends the wait. */
+async function bounded<T>(
+  read: () => Promise<T>,
+  options: { timeoutMs: number; signal?: AbortSignal | undefined },
+): Promise<T> {
+  const { timeoutMs, signal } = options;
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
+  const stop = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs / 1000} s`)), timeoutMs);
+    onAbort = () => reject(new Error("stopped: the run was aborted"));
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener("abort", onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([read(), stop]);
+  } finally {
+    clearTimeout(timer);
+    if (onAbort) signal?.removeEventListener("abort", onAbort);
+  }
 }

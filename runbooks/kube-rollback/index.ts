@@ -6,7 +6,13 @@ import type { System } from "../../systems/schema.js";
 import { wholeNumber } from "../inputs.js";
 import { ReportBuilder } from "../report.js";
 import type { Report, Runbook, RunbookContext } from "../types.js";
-import { checkDeployment, connectCluster, type FollowedRollback, followRollback, type IssuedRollback } from "./run.js";
+import {
+  checkDeployment,
+  connectClusterUntil,
+  type FollowedRollback,
+  followRollback,
+  type IssuedRollback,
+} from "./run.js";
 
 const input = z.strictObject({
   /** Only this deployment (one of the catalogue's). */
@@ -49,7 +55,8 @@ export const kubeRollbackRunbook: Runbook<typeof input> = {
     "EKS: roll a deployment whose rollout failed (ProgressDeadlineExceeded) back to its previous revision, followed until complete and healthy",
   destructive: true,
   input,
-  // A rollback is followed for up to `rollback.followMinutes` (at most 14): the run's deadline bounds it.
+  // A rollback is followed for up to `rollback.followMinutes` (at most 14): the run's deadline and the
+  // cluster token's expiry (14 min after connecting, less a margin) bound it.
   timeoutSeconds: 900,
   permissions: (system) =>
     system.runtime.kind === "eks"
@@ -80,10 +87,11 @@ export const kubeRollbackRunbook: Runbook<typeof input> = {
     const names = options.deployment ? [options.deployment] : known;
     const issued: IssuedRollback[] = [];
     let api: KubeApi;
+    let tokenExpiresAt: Date;
     let deployments: Awaited<ReturnType<KubeApi["listDeployments"]>>;
     let replicaSets: Awaited<ReturnType<KubeApi["listReplicaSets"]>>;
     try {
-      api = await connectCluster(ctx, cluster);
+      ({ api, tokenExpiresAt } = await connectClusterUntil(ctx, cluster));
       [deployments, replicaSets] = await Promise.all([api.listDeployments(namespace), api.listReplicaSets(namespace)]);
     } catch (error) {
       for (const name of names) {
@@ -115,7 +123,9 @@ export const kubeRollbackRunbook: Runbook<typeof input> = {
     }
     // Every rollback is sent before any is followed, and they are followed together: one that never
     // completes must not hold another deployment's rollback back for the whole follow time.
-    const followed = await Promise.all(issued.map((i) => followRollback({ ctx, report, api, namespace, issued: i })));
+    const followed = await Promise.all(
+      issued.map((i) => followRollback({ ctx, report, api, namespace, issued: i, tokenExpiresAt })),
+    );
     return finishKubeRollback(ctx, report, followed);
   },
 };

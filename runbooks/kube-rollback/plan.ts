@@ -50,6 +50,11 @@ export interface RollbackInput {
   /** Hashes of the last rollback (annotation), for the cooldown's message. */
   lastRollback?: { from: string; to: string } | undefined;
   cooldownMinutes: number;
+  /**
+   * How long this runbook follows its own rollback (`rollback.followMinutes`): a failure seen within that
+   * long of our rollback to the current revision or to the target is that rollback still under way.
+   */
+  followMinutes?: number | undefined;
   /** For a probe trigger: a failure later than this after the rollout is not blamed on it. */
   windowMinutes?: number | undefined;
   /** When the current revision rolled out (its replicaset's creation). */
@@ -71,7 +76,9 @@ export type RollbackDecision =
  * Rules, in order: healthy → remember the revision as known-good (so a later failure knows where "good"
  * was; with a probe-able endpoint only after it passed for the bake time); not failed → nothing; failed
  * with no readable revision → escalate; the probe's failures were counted on another revision than runs
- * now (someone rolled out or back meanwhile) → nothing; no earlier revision → escalate; then the guards shared with the ECS rollback
+ * now (someone rolled out or back meanwhile) → nothing; (deadline) our own rollback to the current revision or
+ * the target is younger than `followMinutes` → nothing, it is being followed; no earlier revision → escalate;
+ * then the guards shared with the ECS rollback
  * (`rollback/guards.ts`), the earlier revision as the target: the failing revision is the known-good one,
  * the earlier revision was rolled back from, (probe only) outside the window, within the cooldown → escalate;
  * else roll back to the earlier revision's pod template (sent unless a dry run).
@@ -89,6 +96,8 @@ export function decideRollback(input: RollbackInput): RollbackDecision {
       reason: `the failures were counted on template ${input.failedHash}, and it now runs revision ${current.revision}: counted afresh`,
     };
   }
+  const followed = followedRollback(input);
+  if (followed) return followed;
   if (!previous) {
     return {
       kind: "escalate",
@@ -126,6 +135,21 @@ export function decideRollback(input: RollbackInput): RollbackDecision {
     reason: `${input.failure}: back to revision ${previous.revision}'s pod template`,
     send: verdict.send,
   };
+}
+
+/**
+ * A failed rollout seen within `followMinutes` of our own rollback to the current revision or to the target:
+ * that rollback is under way (a duplicate delivery that re-read before the controller saw the write, a run
+ * overlapping the follow, the failed revision's ProgressDeadlineExceeded still standing) and the run that
+ * sent it follows it and escalates if it does not come back. Deadline trigger only: a probe's failures are
+ * counted on what runs, and the probe's own rollbacks are not followed.
+ */
+function followedRollback(input: RollbackInput): RollbackDecision | undefined {
+  const { lastRollbackAt: at, lastRollback: last, followMinutes } = input;
+  if ((input.trigger ?? "deadline") !== "deadline" || !at || !last || followMinutes === undefined) return undefined;
+  if (input.now.getTime() - at.getTime() >= followMinutes * 60_000) return undefined;
+  if (last.to !== input.current?.hash && last.to !== input.previous?.hash) return undefined;
+  return { kind: "none", reason: `our rollback at ${at.toISOString()} is being followed` };
 }
 
 /** A healthy rollout: known-good at once, or once the probe has seen it pass for the bake time. */

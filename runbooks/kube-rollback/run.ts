@@ -9,7 +9,7 @@ import type { ReportBuilder } from "../report.js";
 import { FOLLOW_POLL_MS } from "../rollback/run.js";
 import type { RunbookContext } from "../types.js";
 import { markKnownGood, type ProbeFailure, rollBack, rollbackInput } from "./apply.js";
-import { type ConditionNote, type FollowResult, followDeployment } from "./follow.js";
+import { type ConditionNote, type FollowResult, followDeployment, READ_TIMEOUT_MS } from "./follow.js";
 import { decideRollback, type Revision, type RollbackDecision } from "./plan.js";
 
 /**
@@ -21,6 +21,14 @@ export const CONFLICT_ATTEMPTS = 5;
 
 /** Connects to the system's cluster (endpoint and CA from eks:DescribeCluster, a token from the role). */
 export async function connectCluster(ctx: RunbookContext, cluster: string): Promise<KubeApi> {
+  return (await connectClusterUntil(ctx, cluster)).api;
+}
+
+/** {@link connectCluster}, with the instant its token must no longer be sent (signed now, 14 min). */
+export async function connectClusterUntil(
+  ctx: RunbookContext,
+  cluster: string,
+): Promise<{ api: KubeApi; tokenExpiresAt: Date }> {
   // Loaded on use: @kubernetes/client-node takes ~1 s to import, and every function loads the registry.
   const { connectEks } = await import("../../lib/kube/eks.js");
   const connection = await connectEks({
@@ -29,8 +37,14 @@ export async function connectCluster(ctx: RunbookContext, cluster: string): Prom
     region: ctx.system.account.region,
     now: ctx.now(),
   });
-  return connection.api;
+  return { api: connection.api, tokenExpiresAt: connection.tokenExpiresAt };
 }
+
+/**
+ * The follow stops this long before the cluster token's expiry: its last read (up to {@link READ_TIMEOUT_MS})
+ * must still go out on a token the cluster accepts.
+ */
+export const TOKEN_MARGIN_MS = 30_000;
 
 /** A deployment and the replicasets of its namespace (or those its selector matches), as read together. */
 export interface DeploymentRead {
@@ -161,6 +175,7 @@ function decide(options: CheckOptions, read: DeploymentRead): Decided {
     inProgress: activity.inProgress,
     lastDeployedAt: activity.lastDeployedAt,
     cooldownMinutes: options.cooldownMinutes,
+    followMinutes: ctx.system.rollback.followMinutes,
     windowMinutes: ctx.system.rollback.windowMinutes,
     ...(probeable ? { bakeMinutes: ctx.system.rollback.bakeMinutes } : {}),
     ...(options.probe ? { probe: options.probe } : {}),
@@ -237,6 +252,8 @@ export interface FollowStep {
   api: KubeApi;
   namespace: string;
   issued: IssuedRollback;
+  /** When the connection's token must no longer be sent: the follow ends {@link TOKEN_MARGIN_MS} before. */
+  tokenExpiresAt?: Date | undefined;
 }
 
 /** A followed rollback, as the report's `details.follows[]` carries it. */
@@ -264,12 +281,11 @@ export async function followRollback(step: FollowStep): Promise<FollowedRollback
   const { ctx, issued } = step;
   const name = issued.deployment.metadata?.name ?? "";
   const endpoint = endpointsOf(ctx.system, name)[0];
-  const untilMs = issued.at.getTime() + ctx.system.rollback.followMinutes * 60_000;
   const result = await followDeployment(ctx, {
     read: () => readFresh(step.api, step.namespace, name),
     target: { hash: issued.to.hash },
     issuedAt: issued.at,
-    until: new Date(ctx.deadline ? Math.min(untilMs, ctx.deadline.getTime()) : untilMs),
+    until: followUntil(step),
     pollMs: FOLLOW_POLL_MS,
     before: issued.deployment,
     probe: endpoint
@@ -292,6 +308,18 @@ export async function followRollback(step: FollowStep): Promise<FollowedRollback
       : `not healthy after the rollback to ${target}: ${result.reason ?? "unknown"}`,
   });
   return followedOf(issued, result);
+}
+
+/**
+ * The earliest of: `rollback.followMinutes` after the write, the run's deadline, and the token's expiry less
+ * {@link TOKEN_MARGIN_MS} (one token per run, no reconnect: past it every read would be a 401).
+ */
+function followUntil(step: FollowStep): Date {
+  const { ctx, issued } = step;
+  const limits = [issued.at.getTime() + ctx.system.rollback.followMinutes * 60_000];
+  if (ctx.deadline) limits.push(ctx.deadline.getTime());
+  if (step.tokenExpiresAt) limits.push(step.tokenExpiresAt.getTime() - TOKEN_MARGIN_MS);
+  return new Date(Math.min(...limits));
 }
 
 function followedOf(issued: IssuedRollback, result: FollowResult): FollowedRollback {

@@ -232,6 +232,8 @@ describe("kube-rollback follows its rollback until complete and healthy", () => 
     // Act
     const report = await run();
     clock.advance(120_000);
+    const during = await run();
+    clock.advance(10 * 60_000);
     const next = await run();
     // Assess
     expect(report.status).toBe("partial");
@@ -243,9 +245,40 @@ describe("kube-rollback follows its rollback until complete and healthy", () => 
     expect(follows(report)[0]?.conditions).toEqual([
       expect.objectContaining({ message: 'ReplicaSet "worker-2" has timed out progressing.' }),
     ]);
-    // No flapping back to the revision just rolled back from: a person decides.
+    // Within followMinutes of the rollback the next check leaves it to the run that follows it (which paged)…
+    expect(during.actions.map((a) => [a.action, a.status])).toEqual([["kube-rollback", "skipped"]]);
+    expect(during.actions[0]?.reason).toBe("our rollback at 2026-11-23T16:00:00.000Z is being followed");
+    expect(during.details?.escalation).toBeUndefined();
+    // …then no flapping back to the revision just rolled back from: a person decides.
     expect(next.actions.map((a) => a.action)).toEqual(["escalate"]);
     expect(next.actions[0]?.reason).toContain("was itself rolled back from");
+  });
+
+  it("the failed revision's ProgressDeadlineExceeded still standing once the rollback is observed: waited past, healthy", async () => {
+    // Prepare: one replica, Recreate-like: the controller observes the rollback to the existing replicaset
+    // before it sees progress, so the old revision's deadline condition stays on the first reads.
+    const stale = { replicas: 3, updatedReplicas: 3, availableReplicas: 0, conditions: FAILED_CONDITIONS };
+    const { run } = await setup({ stages: [stale, stale, STAGES.complete] });
+    // Act
+    const report = await run();
+    // Assess
+    expect(report.status).toBe("succeeded");
+    expect(followAction(report)?.reason).toBe(
+      "complete on revision 2's template h2 (no probe-able health endpoint) after 3 polls",
+    );
+    expect(follows(report)[0]).toMatchObject({ healthy: true, completeAt: at(20) });
+    expect(report.details?.escalation).toBeUndefined();
+  });
+
+  it("the follow ends before the cluster token expires (14 min after it was signed, less a 30 s margin)", async () => {
+    // Prepare: the longest follow the catalogue allows; the token is signed at connect (T0).
+    const { run } = await setup({ stages: [STAGES.rolling], followMinutes: 14 });
+    // Act
+    const report = await run();
+    // Assess: T0 + 14 min (the token's expiresAt, a minute before the cluster refuses it) − 30 s.
+    expect(report.finishedAt).toBe(at(13 * 60 + 30));
+    expect(follows(report)[0]).toMatchObject({ healthy: false, polls: 81 });
+    expect(follows(report)[0]?.reason).toMatch(/^not healthy within 13\.5 min: 1 of 3 replicas updated/);
   });
 
   it("complete, but the health endpoint fails: not healthy, the probe's failure as the reason", async () => {

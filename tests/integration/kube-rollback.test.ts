@@ -184,6 +184,56 @@ describe("kube-rollback on a failed rollout", () => {
     expect(report.actions[1]).toMatchObject({ action: "follow", status: "done" });
   });
 
+  it("a duplicate delivery that loses the 409 to the first one's rollback: nothing to do, no escalation", async () => {
+    // Prepare: between this run's read and its patch, the other delivery's rollback lands: the template is
+    // revision 2's, the guards' annotations written, and the controller has not seen it yet (generation 5,
+    // observed 4, revision still 3, the deadline condition still there).
+    const { api, run } = await setup([{ name: "worker", replicas: 2, status: FAILED }]);
+    let patches = 0;
+    api.conflictWhen = (request) => {
+      if (request.method === "PATCH" && patches++ === 0) {
+        api.touch(NS, "worker", (d) => {
+          const meta = d.metadata as { generation: number; annotations: Record<string, string> };
+          meta.generation += 1;
+          meta.annotations[ROLLBACK_MARKS.rolledBackFrom] = "h3";
+          meta.annotations[ROLLBACK_MARKS.lastRollback] = "v1 from=h3 to=h2 at=2026-11-23T15:59:58Z";
+          const template = (d.spec as { template: { spec: { containers: { image: string }[] } } }).template;
+          (template.spec.containers[0] as { image: string }).image = "example/worker:2";
+        });
+      }
+      return false;
+    };
+    // Act
+    const report = await run();
+    // Assess
+    expect(report.actions).toEqual([
+      expect.objectContaining({
+        action: "kube-rollback",
+        status: "skipped",
+        reason: "our rollback at 2026-11-23T15:59:58.000Z is being followed (after 1 conflicting write, read again)",
+      }),
+    ]);
+    expect(report.details?.escalation).toBeUndefined();
+    expect(api.writes()).toHaveLength(1);
+    expect(image(api, "worker")).toBe("example/worker:2");
+  });
+
+  it("a ProgressDeadlineExceeded naming an earlier replicaset than the current one is not a failure of what runs", async () => {
+    // After a rollback, the controller leaves the revision rolled back from's condition standing until it sees
+    // progress; here the condition names revision 2's replicaset while revision 3 runs.
+    const stale = {
+      ...FAILED,
+      conditions: [{ ...FAILED.conditions[0], message: 'ReplicaSet "worker-2" has timed out progressing.' }],
+    };
+    const { api, run } = await setup([{ name: "worker", replicas: 2, status: stale }]);
+    const report = await run();
+    expect(report.actions.map((a) => [a.action, a.status, a.reason])).toEqual([
+      ["kube-rollback", "skipped", "rollout in progress, not failed: nothing to do"],
+    ]);
+    expect(report.details?.escalation).toBeUndefined();
+    expect(api.writes()).toEqual([]);
+  });
+
   it("409 on every patch: gives up after 5 writes, reported failed for the next check", async () => {
     const { api, run } = await setup([{ name: "worker", replicas: 2, status: FAILED }]);
     api.conflictWhen = () => true;
@@ -222,6 +272,43 @@ describe("rollback guards (pure)", () => {
     ["cooldown over", { lastRollbackAt: new Date("2026-11-23T15:00:00Z") }, "rollback"],
   ] as const)("%s", (_, change, kind) => {
     expect(decideRollback({ ...base, ...change }).kind).toBe(kind);
+  });
+
+  describe("our own rollback, still being followed (followMinutes 10)", () => {
+    const ours = (to: string, at: string) => ({
+      followMinutes: 10,
+      lastRollbackAt: new Date(at),
+      lastRollback: { from: "h9", to },
+    });
+    it.each([
+      [
+        "to the target, 2 min ago (a duplicate that re-read before the controller saw the write)",
+        ours("h4", "2026-11-23T15:58:00Z"),
+        { kind: "none", reason: "our rollback at 2026-11-23T15:58:00.000Z is being followed" },
+      ],
+      [
+        "to the current revision, 9 min ago (a run overlapping the follow)",
+        ours("h5", "2026-11-23T15:51:00Z"),
+        { kind: "none", reason: "our rollback at 2026-11-23T15:51:00.000Z is being followed" },
+      ],
+      [
+        "10 min ago: no longer followed, the cooldown escalates",
+        ours("h5", "2026-11-23T15:50:00Z"),
+        { kind: "escalate", guard: "cooldown" },
+      ],
+      [
+        "to another template: the cooldown escalates",
+        ours("h1", "2026-11-23T15:58:00Z"),
+        { kind: "escalate", guard: "cooldown" },
+      ],
+      [
+        "a probe trigger (its rollbacks are not followed): the cooldown escalates",
+        { ...ours("h5", "2026-11-23T15:58:00Z"), trigger: "probe", failedHash: "h5" },
+        { kind: "escalate", guard: "cooldown" },
+      ],
+    ] as const)("%s", (_, change, expected) => {
+      expect(decideRollback({ ...base, ...change })).toMatchObject(expected);
+    });
   });
 
   it("the merge patch between two templates nulls what the target lacks", () => {

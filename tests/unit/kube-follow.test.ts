@@ -132,8 +132,73 @@ describe("completeOn: a rollback is complete only on its target, every replica u
       }),
       { kind: "waiting", reason: "the controller has not observed generation 6 yet (observed 5)" },
     ],
+    [
+      "a ProgressDeadlineExceeded naming another replicaset, generation observed (one replica, Recreate): waited past",
+      read({
+        status: {
+          availableReplicas: 0,
+          conditions: [
+            progressing("ProgressDeadlineExceeded", 'ReplicaSet "worker-h3" has timed out progressing.', "False"),
+          ],
+        },
+      }),
+      { kind: "waiting", reason: "0 of 3 replicas available" },
+    ],
+    [
+      "the stale condition with every replica of the target available: complete",
+      read({
+        status: {
+          conditions: [
+            progressing("ProgressDeadlineExceeded", 'ReplicaSet "worker-h3" has timed out progressing.', "False"),
+          ],
+        },
+      }),
+      { kind: "complete" },
+    ],
+    [
+      "ProgressDeadlineExceeded naming the target's replicaset by the name read for its hash",
+      {
+        ...read({
+          status: {
+            conditions: [
+              progressing("ProgressDeadlineExceeded", 'ReplicaSet "worker-2" has timed out progressing.', "False"),
+            ],
+          },
+        }),
+        replicaSets: [{ ...replicaSet("h2", "4"), metadata: { ...replicaSet("h2", "4").metadata, name: "worker-2" } }],
+      },
+      {
+        kind: "failed",
+        reason: `the rollback's rollout failed (ProgressDeadlineExceeded: ReplicaSet "worker-2" has timed out progressing.)`,
+      },
+    ],
+    [
+      "paused (reason DeploymentPaused): failed at once, waiting changes nothing",
+      read({
+        status: {
+          updatedReplicas: 1,
+          conditions: [progressing("DeploymentPaused", "Deployment is paused", "Unknown")],
+        },
+      }),
+      {
+        kind: "failed",
+        reason: "the deployment is paused (Deployment is paused): the controller does not roll out a paused deployment",
+      },
+    ],
   ] as const)("%s", (_, given, expected) => {
     expect(completeOn(given, TARGET)).toEqual(expected);
+  });
+
+  it("spec.paused, before the controller set a condition: failed, paused", () => {
+    const given = read({ status: { updatedReplicas: 1 } });
+    if (given.deployment.spec) given.deployment.spec.paused = true;
+    expect(completeOn(given, TARGET)).toMatchObject({ kind: "failed", reason: expect.stringContaining("paused") });
+  });
+
+  it("scaled to 0 meanwhile (off-hours): complete, said so (no probe to run)", () => {
+    const given = read({ status: { replicas: 0, updatedReplicas: 0, availableReplicas: 0 } });
+    if (given.deployment.spec) given.deployment.spec.replicas = 0;
+    expect(completeOn(given, TARGET)).toEqual({ kind: "complete", scaledToZero: true });
   });
 
   it("spec.replicas absent is 1, as the API defaults it", () => {
@@ -227,6 +292,70 @@ describe("followDeployment: the loop", () => {
       pollMs: 10_000,
     });
     expect(result).toMatchObject({ healthy: false, polls: 0, reason: "stopped before the deadline: not yet complete" });
+  });
+
+  it("a read that never answers counts as a failed read after the read timeout, and the next read is made", async () => {
+    // Prepare: the first read hangs (a connection that never answers), the next one answers.
+    const clock = new SimClock(T0);
+    const ctx = { ...testContext({ now: clock.now }), sleep: clock.sleep };
+    let reads = 0;
+    // Act
+    const result = await followDeployment(ctx, {
+      read: () => (reads++ === 0 ? new Promise<DeploymentRead>(() => undefined) : Promise.resolve(read())),
+      target: TARGET,
+      issuedAt: new Date(T0),
+      until: new Date(T0 + 60_000),
+      pollMs: 10_000,
+      readTimeoutMs: 20,
+    });
+    // Assess
+    expect(result).toMatchObject({ healthy: true, polls: 2, completeAt: new Date(T0 + 10_000) });
+  });
+
+  it("the abort signal ends a read that hangs: stopped before the deadline", async () => {
+    // Prepare
+    const controller = new AbortController();
+    const clock = new SimClock(T0);
+    const ctx = { ...testContext({ now: clock.now, signal: controller.signal }), sleep: clock.sleep };
+    // Act: the read hangs; the run is aborted while it does (the per-read timeout is far off).
+    const following = followDeployment(ctx, {
+      read: () => {
+        setTimeout(() => controller.abort(), 10);
+        return new Promise<DeploymentRead>(() => undefined);
+      },
+      target: TARGET,
+      issuedAt: new Date(T0),
+      until: new Date(T0 + 60_000),
+      pollMs: 10_000,
+      readTimeoutMs: 60_000,
+    });
+    const result = await following;
+    // Assess
+    expect(result).toMatchObject({ healthy: false, polls: 1 });
+    expect(result.reason).toBe(
+      "stopped before the deadline: could not read the deployment: stopped: the run was aborted",
+    );
+  });
+
+  it("scaled to 0: healthy without asking the health probe", async () => {
+    const zero = read({ status: { replicas: 0, updatedReplicas: 0, availableReplicas: 0 } });
+    if (zero.deployment.spec) zero.deployment.spec.replicas = 0;
+    const clock = new SimClock(T0);
+    const ctx = { ...testContext({ now: clock.now }), sleep: clock.sleep };
+    let probes = 0;
+    const result = await followDeployment(ctx, {
+      read: async () => zero,
+      target: TARGET,
+      issuedAt: new Date(T0),
+      until: new Date(T0 + 60_000),
+      pollMs: 10_000,
+      probe: async () => {
+        probes++;
+        return { ok: false, detail: "connection refused", at: clock.now(), ms: 1 };
+      },
+    });
+    expect(result).toMatchObject({ healthy: true, polls: 1 });
+    expect(probes).toBe(0);
   });
 
   it("complete but the probe fails: not healthy, the probe's failure as the reason, completeAt kept", async () => {
