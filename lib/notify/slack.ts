@@ -47,25 +47,21 @@ export interface SlackPosterOptions {
 /**
  * Slack through the official `@slack/web-api` client: it retries failed calls itself (5xx, network
  * errors, and 429 after the `Retry-After` Slack gives), so a short Slack outage costs a delay, not the
- * message. The token is fetched once and kept only inside the client.
+ * message. The token is fetched once and kept only inside the client (a failed fetch is tried again by the next
+ * call).
  */
 export function createSlackPoster(options: SlackPosterOptions): SlackPoster {
   let client: Promise<WebClient> | undefined;
   const web = () => {
-    client ??= options.token().then(
-      (token) =>
-        new WebClient(token, {
-          ...(options.apiUrl ? { slackApiUrl: options.apiUrl } : {}),
-          logLevel: LogLevel.ERROR,
-          timeout: options.timeoutMs ?? 10_000,
-          retryConfig: {
-            retries: options.retries ?? 3,
-            factor: 2,
-            minTimeout: options.minTimeoutMs ?? 1000,
-            randomize: false,
-          },
-        }),
-    );
+    if (!client) {
+      const created = options.token().then((token) => webClient(token, options));
+      // A rejected token read is not kept: one transient Secrets Manager failure must not silence Slack for
+      // the rest of a warm container's life; the next call reads the token again.
+      created.catch(() => {
+        if (client === created) client = undefined;
+      });
+      client = created;
+    }
     return client;
   };
   return {
@@ -90,6 +86,21 @@ export function createSlackPoster(options: SlackPosterOptions): SlackPoster {
       }
     },
   };
+}
+
+/** The official client over `token`, with the poster's endpoint, timeout and retries. */
+function webClient(token: string, options: SlackPosterOptions): WebClient {
+  return new WebClient(token, {
+    ...(options.apiUrl ? { slackApiUrl: options.apiUrl } : {}),
+    logLevel: LogLevel.ERROR,
+    timeout: options.timeoutMs ?? 10_000,
+    retryConfig: {
+      retries: options.retries ?? 3,
+      factor: 2,
+      minTimeout: options.minTimeoutMs ?? 1000,
+      randomize: false,
+    },
+  });
 }
 
 /** The part of a Slack client error worth a log line (never the request, which carries the token). */
