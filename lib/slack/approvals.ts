@@ -1,5 +1,5 @@
 import type { AwsFetchClient, ListedObject } from "../aws/fetch-client.js";
-import type { SlackMessage, SlackPoster } from "../notify/slack.js";
+import type { SlackMessage, SlackPoster, SlackThread } from "../notify/slack.js";
 
 /**
  * Approval of an applied destructive runbook from Slack: the requester asks, a second authorized person
@@ -185,33 +185,70 @@ export interface ApprovalPosting {
   store: Pick<ApprovalStore, "read" | "recordMessage">;
 }
 
-/** What {@link postApprovalRequest} did: posted by the bot (and whether its ts was recorded), or not posted. */
-export type ApprovalPostOutcome = { posted: true; recorded: boolean } | { posted: false; reason: string };
+/**
+ * What {@link postApprovalRequest} did: posted by the bot (whether its ts was recorded, and why not), or not
+ * posted (the caller falls back to the response URL). A duplicate delivery finds the message recorded and
+ * posts nothing: `posted` (it is, once), `recorded`, with the reason.
+ */
+export type ApprovalPostOutcome =
+  | { posted: true; recorded: boolean; reason?: string }
+  | { posted: false; reason: string };
+
+const reasonOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 /**
  * Posts the request message in the channel it was asked in with `chat.postMessage` and records its
  * channel and ts on the approval (If-Match on the ETag read), so that the expiry sweep can replace it
  * with `chat.update` when nobody approves. A response URL would not do: Slack keeps it 30 minutes and
- * 5 posts, and the sweep comes after the expiry. Not posted (the caller falls back to the response URL)
- * when Slack refuses; posted but not recorded when the record changed meanwhile (a click already decided
- * it: there is nothing left to close).
+ * 5 posts, and the sweep comes after the expiry. The record is read first: a duplicate delivery of the
+ * worker's event finds the first message there and posts no second one with a live button. Not posted
+ * (the caller falls back to the response URL) when the record cannot be read or Slack refuses. Once
+ * posted, never "not posted": a record step that fails or loses its condition is `recorded: false` with
+ * the reason, so that the caller does not post the request a second time.
  */
 export async function postApprovalRequest(
   posting: ApprovalPosting,
   options: { id: string; channel: string; message: SlackMessage },
 ): Promise<ApprovalPostOutcome> {
-  let at: { channel: string; ts: string };
+  let before: Awaited<ReturnType<ApprovalStore["read"]>>;
+  try {
+    before = await posting.store.read(options.id);
+  } catch (error) {
+    return { posted: false, reason: `approval ${options.id} could not be read: ${reasonOf(error)}` };
+  }
+  const earlier = before?.approval.message;
+  if (earlier) {
+    const reason = `already posted as ${earlier.channel} ${earlier.ts} (a duplicate delivery): not posted again`;
+    return { posted: true, recorded: true, reason };
+  }
+  let at: SlackThread;
   try {
     at = await posting.slack.post({ channel: options.channel, message: options.message });
   } catch (error) {
-    return { posted: false, reason: error instanceof Error ? error.message : String(error) };
+    return { posted: false, reason: reasonOf(error) };
   }
   // A webhook poster has no ts: then the message is posted, and only a click can close it.
-  if (!at.ts) return { posted: true, recorded: false };
-  const read = await posting.store.read(options.id);
-  if (read?.approval.state !== "pending") return { posted: true, recorded: false };
-  const recorded = await posting.store.recordMessage({ ...read.approval, message: at }, read.etag);
-  return { posted: true, recorded };
+  if (!at.ts)
+    return { posted: true, recorded: false, reason: "posted without a ts (a webhook): only a click closes it" };
+  return { posted: true, ...(await recordMessageAt(posting.store, before, at)) };
+}
+
+/** Records where the message is on the record as read before the post; never throws. */
+async function recordMessageAt(
+  store: ApprovalPosting["store"],
+  before: Awaited<ReturnType<ApprovalStore["read"]>>,
+  at: SlackThread,
+): Promise<{ recorded: boolean; reason?: string }> {
+  if (!before) return { recorded: false, reason: "the approval record does not exist: nothing to record it on" };
+  if (before.approval.state !== "pending") {
+    return { recorded: false, reason: `the approval is ${before.approval.state} already: nothing left to close` };
+  }
+  try {
+    if (await store.recordMessage({ ...before.approval, message: at }, before.etag)) return { recorded: true };
+    return { recorded: false, reason: "the record changed since it was read: the sweep cannot replace this message" };
+  } catch (error) {
+    return { recorded: false, reason: `the message ts could not be recorded: ${reasonOf(error)}` };
+  }
 }
 
 /** The bot token of a secret holding `{"token":"xoxb-…"}` or the bare token; undefined for anything else. */
