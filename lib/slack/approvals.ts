@@ -23,6 +23,13 @@ export interface Approval {
   /** When the sweep closed it. */
   expiredAt?: string;
   /**
+   * The sweep's progress on an expired record: when its `expired` audit record was written and when its
+   * request message was replaced. Absent on an expired record: a step that failed (or a Lambda that died
+   * after the write), which the next sweep finishes.
+   */
+  auditedAt?: string;
+  messageClosedAt?: string;
+  /**
    * Where the request message with its Approve button was posted (`chat.postMessage` by the worker), so
    * that the sweep can replace it (`chat.update`). Absent when it went through a response URL, which
    * Slack keeps for 30 minutes and 5 posts only: too short to close a request that expired later.
@@ -48,8 +55,13 @@ export interface ApprovalStore {
   read(id: string): Promise<{ approval: Approval; etag?: string } | undefined>;
   /** Writes the approved record if nobody changed it since it was read; false when somebody did. */
   approve(approval: Approval, etag: string | undefined): Promise<boolean>;
-  /** Writes the expired record if nobody changed it since it was read (the same condition as approve). */
-  expire(approval: Approval, etag: string | undefined): Promise<boolean>;
+  /**
+   * Writes the expired record if nobody changed it since it was read (the same condition as approve); the
+   * new ETag, for the progress written after it.
+   */
+  expire(approval: Approval, etag: string | undefined): Promise<{ written: boolean; etag?: string }>;
+  /** Writes the sweep's progress (`auditedAt`, `messageClosedAt`) if nobody changed the record since it was read. */
+  recordProgress(approval: Approval, etag: string | undefined): Promise<boolean>;
   /** Adds where the request message is, if nobody changed the record since it was read. */
   recordMessage(approval: Approval, etag: string | undefined): Promise<boolean>;
   /** Every object under the prefix, page by page (keys only: each is read by {@link ApprovalStore.readKey}). */
@@ -148,8 +160,9 @@ export function s3ApprovalStore(options: {
       ...condition,
     });
   // Without an ETag there is nothing to be conditional on: refuse rather than risk a decision twice.
-  const replace = async (approval: Approval, etag: string | undefined) =>
-    etag ? (await put(approval, { ifMatch: etag })).written : false;
+  const replacing = async (approval: Approval, etag: string | undefined) =>
+    etag ? await put(approval, { ifMatch: etag }) : { written: false as const };
+  const replace = async (approval: Approval, etag: string | undefined) => (await replacing(approval, etag)).written;
   return {
     prefix: `${options.prefix}/`,
     async create(approval) {
@@ -163,7 +176,8 @@ export function s3ApprovalStore(options: {
       return { approval: JSON.parse(out.body) as Approval, ...(out.etag ? { etag: out.etag } : {}) };
     },
     approve: replace,
-    expire: replace,
+    expire: replacing,
+    recordProgress: replace,
     recordMessage: replace,
     async *list() {
       const listObjects = options.s3.listObjects;

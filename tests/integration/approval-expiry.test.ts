@@ -211,6 +211,8 @@ describe("the approvals' expiry sweep", () => {
       when: NOW.toISOString(),
     });
     expect(audits[0].key).toMatch(/^audit\/flash-sale\/2026\/12\/01\//);
+    // The approval's id is the key's: a retry of the same audit write finds it and leaves one record.
+    expect(audits[0].key).toMatch(new RegExp(`-slack-expired-${late.id}\\.json$`));
     expect(audits[0].result).toContain(`expired at ${late.expiresAt}: nobody approved`);
     expect(updates()).toHaveLength(1);
     const update = updates()[0]?.body ?? {};
@@ -223,7 +225,9 @@ describe("the approvals' expiry sweep", () => {
       ["expire-approval", "done"],
       ["record-audit", "done"],
       ["update-message", "done"],
+      ["record-progress", "done"],
     ]);
+    expect(after?.approval).toMatchObject({ auditedAt: NOW.toISOString(), messageClosedAt: NOW.toISOString() });
   });
 
   it("leaves a request that has not expired yet untouched: same bytes, same ETag, nothing posted", async () => {
@@ -282,6 +286,114 @@ describe("the approvals' expiry sweep", () => {
     expect(sent.filter((s) => s.action === "s3:PutObject")).toEqual([]);
     expect(second.metrics).toMatchObject({ expired: 0, kept: 1 });
     expect(second.actions[0]?.reason).toBe(`already expired (closed at ${NOW.toISOString()})`);
+  });
+
+  /** Three runs of the same handler: what each wrote (PUTs) and posted (chat.update). */
+  async function runs(handler: ReturnType<typeof handlerFor>, count: number) {
+    const out: { report: Awaited<ReturnType<typeof handler>>; puts: string[]; updates: number }[] = [];
+    for (let i = 0; i < count; i++) {
+      sent = [];
+      const before = updates().length;
+      const report = await handler({ scheduleId: "approval-expiry" });
+      const puts = sent.filter((c) => c.action === "s3:PutObject").map((c) => c.resource ?? "");
+      out.push({ report, puts, updates: updates().length - before });
+    }
+    return out;
+  }
+
+  it("an audit write that failed is written by the next run, once; the run after writes and posts nothing", async () => {
+    // Prepare: the audit bucket refuses the first write (the sweep's first run).
+    const late = approval();
+    await put(late);
+    let auditWrites = 0;
+    const flaky: AwsFetchClient = {
+      ...raw,
+      putObject: async (input) => {
+        if (input.bucket === auditBucket && ++auditWrites === 1) throw new Error("S3 PutObject: HTTP 503 SlowDown");
+        return raw.putObject(input);
+      },
+    };
+
+    // Act
+    const [first, second, third] = await runs(handlerFor({ client: flaky }), 3);
+
+    // Assess
+    expect(first?.report.status).toBe("partial");
+    expect(first?.report.actions.find((a) => a.action === "record-audit")).toMatchObject({
+      status: "failed",
+      reason: expect.stringContaining("SlowDown"),
+    });
+    expect(first?.updates).toBe(1);
+    expect(second?.report.actions.map((a) => [a.action, a.status])).toEqual([
+      ["expire-approval", "skipped"],
+      ["record-audit", "done"],
+      ["record-progress", "done"],
+    ]);
+    expect(second?.report.actions[0]?.reason).toBe(
+      `already expired (closed at ${NOW.toISOString()}), not finished: its audit record`,
+    );
+    expect(second?.report).toMatchObject({ status: "succeeded", metrics: { expired: 0, finished: 1 } });
+    expect(second?.updates).toBe(0);
+    const audits = await auditRecords();
+    expect(audits).toHaveLength(1);
+    expect(audits[0]).toMatchObject({ event: "expired", when: NOW.toISOString(), what: { approval: late.id } });
+    expect(third).toMatchObject({ puts: [], updates: 0, report: { metrics: { finished: 0, kept: 1 } } });
+    expect(third?.report.actions[0]?.reason).toBe(`already expired (closed at ${NOW.toISOString()})`);
+  });
+
+  it("a chat.update that failed is retried by the next run, without a second audit record", async () => {
+    // Prepare: Slack answers the first run's chat.update with a 500 (the poster here does not retry).
+    const late = approval();
+    await put(late);
+    slack.failNext(1);
+
+    // Act
+    const [first, second, third] = await runs(handlerFor(), 3);
+
+    // Assess
+    expect(first?.report.actions.find((a) => a.action === "update-message")?.status).toBe("failed");
+    expect(first?.report.status).toBe("partial");
+    expect(second?.report.actions.map((a) => [a.action, a.status])).toEqual([
+      ["expire-approval", "skipped"],
+      ["update-message", "done"],
+      ["record-progress", "done"],
+    ]);
+    expect(second?.updates).toBe(1);
+    expect(updates().at(-1)?.body).toMatchObject({ channel: CHANNEL, ts: late.message?.ts });
+    expect(await auditRecords()).toHaveLength(1);
+    expect((await stored(late))?.approval).toMatchObject({ state: "expired", messageClosedAt: NOW.toISOString() });
+    expect(third).toMatchObject({ puts: [], updates: 0 });
+  });
+
+  it("a record a dead run left expired (no step recorded) is audited and its message replaced by the next run", async () => {
+    const late = approval({ state: "expired", expiredAt: minutes(-5) });
+    await put(late);
+
+    const [first, second] = await runs(handlerFor(), 2);
+
+    expect(first?.report.metrics).toMatchObject({ finished: 1, failed: 0 });
+    expect(first?.updates).toBe(1);
+    const audits = await auditRecords();
+    // The audit record says when the record was closed, not when it was finished.
+    expect(audits).toMatchObject([{ event: "expired", when: minutes(-5), what: { approval: late.id } }]);
+    expect(second).toMatchObject({ puts: [], updates: 0 });
+  });
+
+  it("a dry run of an unfinished expired record says what it would finish, and writes and posts nothing", async () => {
+    const late = approval({ state: "expired", expiredAt: minutes(-5) });
+    await put(late);
+    const before = await stored(late);
+
+    const report = await handlerFor({ dryRun: true })({ dryRun: true });
+
+    expect(await stored(late)).toEqual(before);
+    expect(await auditRecords()).toEqual([]);
+    expect(slack.requests).toEqual([]);
+    expect(report.actions.map((a) => [a.action, a.status])).toEqual([
+      ["expire-approval", "skipped"],
+      ["record-audit", "would-do"],
+      ["update-message", "would-do"],
+    ]);
   });
 
   it("a dry run reports what it would expire and sends reads only: nothing written, nothing posted", async () => {
@@ -509,6 +621,35 @@ describe("approve against expire at the same moment (S3 conditional writes: the 
     const approved = { ...late, state: "approved" as const, approvedBy: BOB, approvedAt: NOW.toISOString() };
     expect(await approvals.approve(approved, readByClicker?.etag)).toBe(false);
     expect((await stored(late, client, state))?.approval.state).toBe("expired");
+  });
+
+  it("a run that died after its audit write, before recording it: the next run's create-only write leaves one record", async () => {
+    // Prepare: the progress write (the record with auditedAt) fails, as if the Lambda died there.
+    const late = approval();
+    await put(late, client, state);
+    const dying: AwsFetchClient = {
+      ...client,
+      putObject: async (input) => {
+        if (input.key === keyOf(late) && input.body.includes("auditedAt")) throw new Error("Task timed out");
+        return client.putObject(input);
+      },
+    };
+    const auditKeys = () => [...standIn.objects.keys()].filter((k) => k.startsWith(`${auditBucket}/`));
+
+    // Act
+    const first = await handlerFor({ client: dying, bucket: state, audit: auditBucket })({});
+    const second = await handlerFor({ client, bucket: state, audit: auditBucket })({});
+
+    // Assess
+    expect(first.actions.find((a) => a.action === "record-progress")).toMatchObject({ status: "failed" });
+    expect(second.actions.find((a) => a.action === "record-audit")?.status).toBe("done");
+    expect(second.metrics).toMatchObject({ finished: 1, failed: 0 });
+    expect(auditKeys()).toHaveLength(1);
+    expect((await stored(late, client, state))?.approval).toMatchObject({
+      state: "expired",
+      auditedAt: NOW.toISOString(),
+      messageClosedAt: NOW.toISOString(),
+    });
   });
 
   it("approve's own check refuses a record in state expired, whatever the clock says", () => {
