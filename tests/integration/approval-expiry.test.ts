@@ -1,10 +1,17 @@
 import { mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CreateBucketCommand } from "@aws-sdk/client-s3";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { plannedApprovalExpiry } from "../../deploy/slack.js";
-import { createExpiryHandler, expiryHandlerFromEnv } from "../../functions/approval-expiry.js";
+import {
+  createExpiryHandler,
+  EXPIRY_DEADLINE_MARGIN_MS,
+  EXPIRY_SLACK_CALLS,
+  expiryHandlerFromEnv,
+} from "../../functions/approval-expiry.js";
 import { type AwsFetchClient, awsFetchClientFromEnv } from "../../lib/aws/fetch-client.js";
 import { ValidationError } from "../../lib/errors.js";
 import { type LocalS3, startLocalS3 } from "../../lib/local/s3.js";
@@ -435,6 +442,48 @@ describe("the approvals' expiry sweep", () => {
     const next = await handlerFor()({}, { getRemainingTimeInMillis: () => 60_000 });
     expect(next.metrics.expired).toBe(1);
   });
+
+  it("with Slack hanging, the deployed sweep finishes its record within the margin and stops before the deadline", async () => {
+    // Prepare: a Slack that accepts chat.update and never answers; two records past their time.
+    const hanging = createServer(() => {});
+    await new Promise<void>((resolve) => hanging.listen(0, "127.0.0.1", resolve));
+    let attempts = 0;
+    hanging.on("request", () => void attempts++);
+    const long = { createdAt: "2020-01-01T00:00:00.000Z", expiresAt: "2020-01-01T00:30:00.000Z" };
+    const [one, two] = [approval(long), approval(long)];
+    for (const a of [one, two]) if (a) await put(a);
+    const aws: AwsFetchClient = {
+      ...recording(raw, false),
+      getSecretString: async () => JSON.stringify({ token: "xoxb-test" }),
+    };
+    const handler = expiryHandlerFromEnv(
+      {
+        OPS_SLACK_REPLAY_BUCKET: state,
+        OPS_AUDIT_BUCKET: auditBucket,
+        OPS_SLACK_SECRET_ID: "ops-autopilot/test/slack",
+        OPS_SLACK_SYSTEMS: "flash-sale",
+        OPS_SLACK_API_URL: `http://127.0.0.1:${(hanging.address() as AddressInfo).port}/api/`,
+      },
+      aws,
+    );
+    const remainingMs = EXPIRY_DEADLINE_MARGIN_MS + 1_000;
+    const started = Date.now();
+
+    // Act
+    const report = await handler({}, { getRemainingTimeInMillis: () => remainingMs - (Date.now() - started) });
+    const elapsed = Date.now() - started;
+    hanging.closeAllConnections();
+    await new Promise((resolve) => hanging.close(resolve));
+
+    // Assess: the first record took its Slack retries (2 attempts) and no more; the second is the next run's.
+    expect(elapsed).toBeLessThan(remainingMs);
+    expect(attempts).toBe(EXPIRY_SLACK_CALLS.retries + 1);
+    expect(report.status).toBe("partial");
+    expect(report.summary).toContain("stopped before the deadline");
+    expect(report.actions.find((a) => a.action === "update-message")?.status).toBe("failed");
+    const states = [(await stored(one as Approval))?.approval.state, (await stored(two as Approval))?.approval.state];
+    expect(states.sort()).toEqual(["expired", "pending"]);
+  }, 70_000);
 
   it("reports and skips what is not an approval, and deletes nothing", async () => {
     const late = approval();
