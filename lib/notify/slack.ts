@@ -1,4 +1,4 @@
-import { type KnownBlock, LogLevel, WebClient } from "@slack/web-api";
+import { type KnownBlock, LogLevel, WebAPIPlatformError, WebClient } from "@slack/web-api";
 import { OpsError } from "../errors.js";
 
 /** Where a message is in Slack: what a reply in its thread or an update of it needs. */
@@ -23,8 +23,12 @@ export interface SlackPoster {
 
 /** Slack refused or could not be reached after the retries. */
 export class SlackError extends OpsError {
-  constructor(message: string, options?: { cause?: unknown }) {
+  /** Slack's own error when it answered `ok: false` (`message_not_found`, …); absent when it was not reached. */
+  readonly refusal: string | undefined;
+
+  constructor(message: string, options?: { cause?: unknown; refusal?: string }) {
     super("slack", message, options);
+    this.refusal = options?.refusal;
   }
 }
 
@@ -82,7 +86,10 @@ export function createSlackPoster(options: SlackPosterOptions): SlackPoster {
       try {
         await (await web()).chat.update({ channel: at.channel, ts: at.ts, text: message.text, blocks: message.blocks });
       } catch (error) {
-        throw new SlackError(`Slack chat.update in ${at.channel} failed: ${slackReason(error)}`, { cause: error });
+        throw new SlackError(`Slack chat.update in ${at.channel} failed: ${slackReason(error)}`, {
+          cause: error,
+          ...refusalOf(error),
+        });
       }
     },
   };
@@ -101,6 +108,11 @@ function webClient(token: string, options: SlackPosterOptions): WebClient {
       randomize: false,
     },
   });
+}
+
+/** Slack's `error` of an `ok: false` answer (the client's platform error), when that is what it was. */
+function refusalOf(error: unknown): { refusal?: string } {
+  return error instanceof WebAPIPlatformError && error.data.error ? { refusal: error.data.error } : {};
 }
 
 /** The part of a Slack client error worth a log line (never the request, which carries the token). */

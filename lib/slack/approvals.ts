@@ -29,6 +29,8 @@ export interface Approval {
    */
   auditedAt?: string;
   messageClosedAt?: string;
+  /** Why the message can never be replaced (Slack's final refusal, e.g. `message_not_found`): not tried again. */
+  messageUnreplaceable?: string;
   /**
    * Where the request message with its Approve button was posted (`chat.postMessage` by the worker), so
    * that the sweep can replace it (`chat.update`). Absent when it went through a response URL, which

@@ -1,4 +1,4 @@
-import type { SlackMessage, SlackPoster } from "../notify/slack.js";
+import { SlackError, type SlackMessage, type SlackPoster } from "../notify/slack.js";
 import { type Approval, type ApprovalStore, approvalRequestText, asApproval } from "./approvals.js";
 import type { SlackAudit } from "./audit.js";
 import type { CommandLogger } from "./command.js";
@@ -76,7 +76,8 @@ export function judgeApproval(options: { key: string; prefix: string; body: stri
 
 /** An expired record: kept when its steps are done, else finished (only the steps not done). */
 function judgeExpired(approval: Approval): ExpiryVerdict {
-  const steps: ExpirySteps = { audit: !approval.auditedAt, message: !!approval.message && !approval.messageClosedAt };
+  const replaced = approval.messageClosedAt || approval.messageUnreplaceable;
+  const steps: ExpirySteps = { audit: !approval.auditedAt, message: !!approval.message && !replaced };
   const closed = `already expired (closed at ${approval.expiredAt ?? "?"})`;
   if (!steps.audit && !steps.message) return { kind: "keep", approval, reason: closed };
   const left = [steps.audit ? "its audit record" : "", steps.message ? "its message replaced" : ""].filter(Boolean);
@@ -161,6 +162,18 @@ async function recordExpiry(deps: ExpirySweepDeps, approval: Approval, resource:
   }
 }
 
+/**
+ * Slack's refusals of `chat.update` that no retry changes (the message or its channel is gone, or it can no
+ * longer be edited): recorded as such, so that the sweep does not try it again every 15 minutes forever.
+ */
+const FINAL_REFUSALS = new Set([
+  "message_not_found",
+  "cant_update_message",
+  "channel_not_found",
+  "is_archived",
+  "edit_window_closed",
+]);
+
 /** Replaces the request message (its button gone), when the record says where it is. */
 async function closeMessage(deps: ExpirySweepDeps, approval: Approval, resource: string): Promise<ExpiryAction> {
   if (!approval.message) {
@@ -178,6 +191,11 @@ async function closeMessage(deps: ExpirySweepDeps, approval: Approval, resource:
     await deps.slack.update({ at: approval.message, message: expiredMessage(approval) });
     return { resource, action: "update-message", status: "done", reason: `replaced ${where}` };
   } catch (error) {
+    const refusal = error instanceof SlackError ? error.refusal : undefined;
+    if (refusal && FINAL_REFUSALS.has(refusal)) {
+      const reason = `Slack refused to replace ${where} for good (${refusal}): not tried again`;
+      return { resource, action: "update-message", status: "skipped", reason };
+    }
     return { resource, action: "update-message", status: "failed", reason: errorText(error) };
   }
 }
@@ -246,14 +264,17 @@ async function finishSteps(
   const { approval, steps } = options;
   const resource = resourceOf(approval);
   const actions: ExpiryAction[] = [];
-  const progress: Pick<Approval, "auditedAt" | "messageClosedAt"> = {};
+  const progress: Pick<Approval, "auditedAt" | "messageClosedAt" | "messageUnreplaceable"> = {};
   if (steps.audit) {
     actions.push(await recordExpiry(deps, approval, resource));
     if (actions.at(-1)?.status === "done") progress.auditedAt = deps.now().toISOString();
   }
   if (steps.message) {
-    actions.push(await closeMessage(deps, approval, resource));
-    if (actions.at(-1)?.status === "done") progress.messageClosedAt = deps.now().toISOString();
+    const line = await closeMessage(deps, approval, resource);
+    actions.push(line);
+    if (line.status === "done") progress.messageClosedAt = deps.now().toISOString();
+    // With a message recorded, only a final refusal is skipped (a dry run is would-do).
+    if (line.status === "skipped" && approval.message) progress.messageUnreplaceable = line.reason;
   }
   if (Object.keys(progress).length === 0) return actions;
   return [...actions, await recordProgress(deps, { ...approval, ...progress }, options.etag, resource)];
@@ -266,7 +287,11 @@ async function recordProgress(
   etag: string | undefined,
   resource: string,
 ): Promise<ExpiryAction> {
-  const done = [approval.auditedAt ? "audited" : "", approval.messageClosedAt ? "message replaced" : ""];
+  const done = [
+    approval.auditedAt ? "audited" : "",
+    approval.messageClosedAt ? "message replaced" : "",
+    approval.messageUnreplaceable ? "message not replaceable" : "",
+  ];
   const what = done.filter(Boolean).join(", ");
   try {
     if (await deps.store.recordProgress(approval, etag)) {

@@ -386,6 +386,46 @@ describe("the approvals' expiry sweep", () => {
     expect(second).toMatchObject({ puts: [], updates: 0 });
   });
 
+  it("a message Slack says is gone (message_not_found) is recorded as such and not tried again", async () => {
+    // Prepare: a Slack whose chat.update answers ok:false, message_not_found (someone deleted the message).
+    let calls = 0;
+    const refusing = createServer((_req, res) => {
+      calls++;
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ ok: false, error: "message_not_found" }));
+    });
+    await new Promise<void>((resolve) => refusing.listen(0, "127.0.0.1", resolve));
+    const late = approval();
+    await put(late);
+    const apiUrl = `http://127.0.0.1:${(refusing.address() as AddressInfo).port}/api/`;
+    const handler = createExpiryHandler({
+      aws: recording(raw, false),
+      slack: createSlackPoster({ token: async () => "xoxb-test", apiUrl, retries: 0 }),
+      bucket: state,
+      auditBucket,
+      knownSystems: Object.keys(table.systems),
+      now: () => NOW,
+      logger,
+    });
+
+    // Act
+    const first = await handler({});
+    sent = [];
+    const second = await handler({});
+    await new Promise((resolve) => refusing.close(resolve));
+
+    // Assess
+    expect(first.status).toBe("succeeded");
+    expect(first.actions.find((a) => a.action === "update-message")).toMatchObject({
+      status: "skipped",
+      reason: expect.stringContaining("for good (message_not_found)"),
+    });
+    expect((await stored(late))?.approval.messageUnreplaceable).toContain("message_not_found");
+    expect(calls).toBe(1);
+    expect(sent.filter((c) => c.action === "s3:PutObject")).toEqual([]);
+    expect(second.actions[0]?.reason).toBe(`already expired (closed at ${NOW.toISOString()})`);
+  });
+
   it("a dry run of an unfinished expired record says what it would finish, and writes and posts nothing", async () => {
     const late = approval({ state: "expired", expiredAt: minutes(-5) });
     await put(late);

@@ -52,6 +52,13 @@ describe("judgeApproval: the sweep's rules in order", () => {
       /^already expired \(closed at x\)$/,
     ],
     [
+      "expired, audited, its message refused for good by Slack",
+      undefined,
+      { ...base, state: "expired", expiredAt: "x", auditedAt: "x", message, messageUnreplaceable: "message_not_found" },
+      "keep",
+      /^already expired \(closed at x\)$/,
+    ],
+    [
       "expired, its audit record not written",
       undefined,
       { ...base, state: "expired", expiredAt: "x", message, messageClosedAt: "x" },
