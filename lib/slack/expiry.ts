@@ -9,7 +9,9 @@ import type { CommandLogger } from "./command.js";
  * late, and the request message kept its Approve button. The sweep closes it like a change-approval tool
  * does: the record becomes `expired` (a conditional write on the ETag read, exactly as Approve writes, so
  * a click at the same moment either wins or loses whole), an `expired` decision goes to the audit log, and
- * the request message is replaced by one without the button. Nothing is deleted: the records stay as the
+ * the request message is replaced by one without the button. Which of those steps are done is recorded on
+ * the approval (`auditedAt`, `messageClosedAt`), so that a run that failed or died halfway is finished by
+ * the next, and a run after everything is done writes nothing. Nothing is deleted: the records stay as the
  * trail. Pure {@link judgeApproval} decides; {@link sweepApprovals} carries it out, one record at a time.
  */
 
