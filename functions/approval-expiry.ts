@@ -35,6 +35,22 @@ const expiryEnvSchema = z.object({
   OPS_DRY_RUN: booleanish.default(false),
 });
 
+/**
+ * The sweep's Slack calls: one retry after 1 s, 3 s per attempt (7 s at worst), not the poster's default
+ * (3 retries, 10 s: 47 s), because the deadline is checked between records only and one record must fit
+ * in the margin below. A `chat.update` that fails here is repeated by the next run (`messageClosedAt`).
+ */
+export const EXPIRY_SLACK_CALLS = { retries: 1, minTimeoutMs: 1_000, timeoutMs: 3_000 } as const;
+
+/** One record at worst: the token read and 4 S3 calls (read, expire, audit, progress) at lib/aws/fetch-client's 2 s each, and the Slack call. */
+const RECORD_WORST_MS =
+  5 * 2_000 +
+  (EXPIRY_SLACK_CALLS.retries + 1) * EXPIRY_SLACK_CALLS.timeoutMs +
+  EXPIRY_SLACK_CALLS.minTimeoutMs * (2 ** EXPIRY_SLACK_CALLS.retries - 1);
+
+/** How long before the Lambda deadline the sweep stops starting records: one record's worst case and 3 s for the report. */
+export const EXPIRY_DEADLINE_MARGIN_MS = RECORD_WORST_MS + 3_000;
+
 /** What the sweep is built from; tests pass their own. */
 export interface ExpiryHandlerDeps {
   aws: Pick<AwsFetchClient, "putObject" | "getObject" | "listObjects">;
@@ -78,8 +94,10 @@ export function createExpiryHandler(deps: ExpiryHandlerDeps) {
       now: deps.now,
       logger: deps.logger,
       dryRun: parsed.dryRun === true || deps.dryRun === true,
-      // Stop between records 10 s before the Lambda deadline: the rest is the next run's.
-      ...(context ? { signal: AbortSignal.timeout(Math.max(0, context.getRemainingTimeInMillis() - 10_000)) } : {}),
+      // Stop between records while one more still fits before the Lambda deadline: the rest is the next run's.
+      ...(context
+        ? { signal: AbortSignal.timeout(Math.max(0, context.getRemainingTimeInMillis() - EXPIRY_DEADLINE_MARGIN_MS)) }
+        : {}),
     });
     deps.logger.info("approval expiry report", { report });
     return report;
@@ -113,6 +131,7 @@ export function expiryHandlerFromEnv(env: Record<string, string | undefined>, aw
     aws,
     slack: createSlackPoster({
       token: tokenReader(aws, settings.OPS_SLACK_SECRET_ID),
+      ...EXPIRY_SLACK_CALLS,
       ...(settings.OPS_SLACK_API_URL ? { apiUrl: settings.OPS_SLACK_API_URL } : {}),
     }),
     bucket: settings.OPS_SLACK_REPLAY_BUCKET,

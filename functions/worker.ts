@@ -10,6 +10,7 @@ import { createSlackPoster } from "../lib/notify/slack.js";
 import { formatReportLine } from "../lib/notify.js";
 import {
   type ApprovalPosting,
+  type ApprovalPostOutcome,
   type ApprovalRef,
   approvalRequestMessage,
   botTokenOf,
@@ -97,13 +98,22 @@ export function createWorkerHandler(
         channel: approval.channel,
         message,
       }).catch((error: unknown) => ({ posted: false as const, reason: errorMessage(error) }));
-      runtime.logger.info("approval request posted", { approval: approval.id, ...outcome });
+      logPosting(runtime, approval.id, outcome);
+      // Posted is final: a second request message would carry a second live Approve button.
       if (outcome.posted) return report;
     }
     await respond(runtime, responseUrl, message);
     return report;
   };
   return middy(handler).use(injectLambdaContext(runtime.logger, { resetKeys: true }));
+}
+
+/** A request posted but not recorded is a warning: the sweep cannot replace that message when it expires. */
+function logPosting(runtime: Runtime, id: string, outcome: ApprovalPostOutcome) {
+  const fields = { approval: id, ...outcome };
+  if (!outcome.posted) runtime.logger.warn("approval request not posted by the bot: through the response URL", fields);
+  else if (!outcome.recorded) runtime.logger.warn("approval request posted, its ts not recorded", fields);
+  else runtime.logger.info("approval request posted", fields);
 }
 
 function optionalPosting(runtime: Runtime): { approvalPosting?: ApprovalPosting } {

@@ -1,4 +1,4 @@
-import { type KnownBlock, LogLevel, WebClient } from "@slack/web-api";
+import { type KnownBlock, LogLevel, WebAPIPlatformError, WebClient } from "@slack/web-api";
 import { OpsError } from "../errors.js";
 
 /** Where a message is in Slack: what a reply in its thread or an update of it needs. */
@@ -23,8 +23,12 @@ export interface SlackPoster {
 
 /** Slack refused or could not be reached after the retries. */
 export class SlackError extends OpsError {
-  constructor(message: string, options?: { cause?: unknown }) {
+  /** Slack's own error when it answered `ok: false` (`message_not_found`, …); absent when it was not reached. */
+  readonly refusal: string | undefined;
+
+  constructor(message: string, options?: { cause?: unknown; refusal?: string }) {
     super("slack", message, options);
+    this.refusal = options?.refusal;
   }
 }
 
@@ -47,25 +51,21 @@ export interface SlackPosterOptions {
 /**
  * Slack through the official `@slack/web-api` client: it retries failed calls itself (5xx, network
  * errors, and 429 after the `Retry-After` Slack gives), so a short Slack outage costs a delay, not the
- * message. The token is fetched once and kept only inside the client.
+ * message. The token is fetched once and kept only inside the client (a failed fetch is tried again by the next
+ * call).
  */
 export function createSlackPoster(options: SlackPosterOptions): SlackPoster {
   let client: Promise<WebClient> | undefined;
   const web = () => {
-    client ??= options.token().then(
-      (token) =>
-        new WebClient(token, {
-          ...(options.apiUrl ? { slackApiUrl: options.apiUrl } : {}),
-          logLevel: LogLevel.ERROR,
-          timeout: options.timeoutMs ?? 10_000,
-          retryConfig: {
-            retries: options.retries ?? 3,
-            factor: 2,
-            minTimeout: options.minTimeoutMs ?? 1000,
-            randomize: false,
-          },
-        }),
-    );
+    if (!client) {
+      const created = options.token().then((token) => webClient(token, options));
+      // A rejected token read is not kept: one transient Secrets Manager failure must not silence Slack for
+      // the rest of a warm container's life; the next call reads the token again.
+      created.catch(() => {
+        if (client === created) client = undefined;
+      });
+      client = created;
+    }
     return client;
   };
   return {
@@ -86,10 +86,33 @@ export function createSlackPoster(options: SlackPosterOptions): SlackPoster {
       try {
         await (await web()).chat.update({ channel: at.channel, ts: at.ts, text: message.text, blocks: message.blocks });
       } catch (error) {
-        throw new SlackError(`Slack chat.update in ${at.channel} failed: ${slackReason(error)}`, { cause: error });
+        throw new SlackError(`Slack chat.update in ${at.channel} failed: ${slackReason(error)}`, {
+          cause: error,
+          ...refusalOf(error),
+        });
       }
     },
   };
+}
+
+/** The official client over `token`, with the poster's endpoint, timeout and retries. */
+function webClient(token: string, options: SlackPosterOptions): WebClient {
+  return new WebClient(token, {
+    ...(options.apiUrl ? { slackApiUrl: options.apiUrl } : {}),
+    logLevel: LogLevel.ERROR,
+    timeout: options.timeoutMs ?? 10_000,
+    retryConfig: {
+      retries: options.retries ?? 3,
+      factor: 2,
+      minTimeout: options.minTimeoutMs ?? 1000,
+      randomize: false,
+    },
+  });
+}
+
+/** Slack's `error` of an `ok: false` answer (the client's platform error), when that is what it was. */
+function refusalOf(error: unknown): { refusal?: string } {
+  return error instanceof WebAPIPlatformError && error.data.error ? { refusal: error.data.error } : {};
 }
 
 /** The part of a Slack client error worth a log line (never the request, which carries the token). */

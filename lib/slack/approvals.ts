@@ -1,5 +1,5 @@
 import type { AwsFetchClient, ListedObject } from "../aws/fetch-client.js";
-import type { SlackMessage, SlackPoster } from "../notify/slack.js";
+import type { SlackMessage, SlackPoster, SlackThread } from "../notify/slack.js";
 
 /**
  * Approval of an applied destructive runbook from Slack: the requester asks, a second authorized person
@@ -22,6 +22,15 @@ export interface Approval {
   approvedAt?: string;
   /** When the sweep closed it. */
   expiredAt?: string;
+  /**
+   * The sweep's progress on an expired record: when its `expired` audit record was written and when its
+   * request message was replaced. Absent on an expired record: a step that failed (or a Lambda that died
+   * after the write), which the next sweep finishes.
+   */
+  auditedAt?: string;
+  messageClosedAt?: string;
+  /** Why the message can never be replaced (Slack's final refusal, e.g. `message_not_found`): not tried again. */
+  messageUnreplaceable?: string;
   /**
    * Where the request message with its Approve button was posted (`chat.postMessage` by the worker), so
    * that the sweep can replace it (`chat.update`). Absent when it went through a response URL, which
@@ -48,8 +57,13 @@ export interface ApprovalStore {
   read(id: string): Promise<{ approval: Approval; etag?: string } | undefined>;
   /** Writes the approved record if nobody changed it since it was read; false when somebody did. */
   approve(approval: Approval, etag: string | undefined): Promise<boolean>;
-  /** Writes the expired record if nobody changed it since it was read (the same condition as approve). */
-  expire(approval: Approval, etag: string | undefined): Promise<boolean>;
+  /**
+   * Writes the expired record if nobody changed it since it was read (the same condition as approve); the
+   * new ETag, for the progress written after it.
+   */
+  expire(approval: Approval, etag: string | undefined): Promise<{ written: boolean; etag?: string }>;
+  /** Writes the sweep's progress (`auditedAt`, `messageClosedAt`) if nobody changed the record since it was read. */
+  recordProgress(approval: Approval, etag: string | undefined): Promise<boolean>;
   /** Adds where the request message is, if nobody changed the record since it was read. */
   recordMessage(approval: Approval, etag: string | undefined): Promise<boolean>;
   /** Every object under the prefix, page by page (keys only: each is read by {@link ApprovalStore.readKey}). */
@@ -148,8 +162,9 @@ export function s3ApprovalStore(options: {
       ...condition,
     });
   // Without an ETag there is nothing to be conditional on: refuse rather than risk a decision twice.
-  const replace = async (approval: Approval, etag: string | undefined) =>
-    etag ? (await put(approval, { ifMatch: etag })).written : false;
+  const replacing = async (approval: Approval, etag: string | undefined) =>
+    etag ? await put(approval, { ifMatch: etag }) : { written: false as const };
+  const replace = async (approval: Approval, etag: string | undefined) => (await replacing(approval, etag)).written;
   return {
     prefix: `${options.prefix}/`,
     async create(approval) {
@@ -163,7 +178,8 @@ export function s3ApprovalStore(options: {
       return { approval: JSON.parse(out.body) as Approval, ...(out.etag ? { etag: out.etag } : {}) };
     },
     approve: replace,
-    expire: replace,
+    expire: replacing,
+    recordProgress: replace,
     recordMessage: replace,
     async *list() {
       const listObjects = options.s3.listObjects;
@@ -185,33 +201,70 @@ export interface ApprovalPosting {
   store: Pick<ApprovalStore, "read" | "recordMessage">;
 }
 
-/** What {@link postApprovalRequest} did: posted by the bot (and whether its ts was recorded), or not posted. */
-export type ApprovalPostOutcome = { posted: true; recorded: boolean } | { posted: false; reason: string };
+/**
+ * What {@link postApprovalRequest} did: posted by the bot (whether its ts was recorded, and why not), or not
+ * posted (the caller falls back to the response URL). A duplicate delivery finds the message recorded and
+ * posts nothing: `posted` (it is, once), `recorded`, with the reason.
+ */
+export type ApprovalPostOutcome =
+  | { posted: true; recorded: boolean; reason?: string }
+  | { posted: false; reason: string };
+
+const reasonOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 /**
  * Posts the request message in the channel it was asked in with `chat.postMessage` and records its
  * channel and ts on the approval (If-Match on the ETag read), so that the expiry sweep can replace it
  * with `chat.update` when nobody approves. A response URL would not do: Slack keeps it 30 minutes and
- * 5 posts, and the sweep comes after the expiry. Not posted (the caller falls back to the response URL)
- * when Slack refuses; posted but not recorded when the record changed meanwhile (a click already decided
- * it: there is nothing left to close).
+ * 5 posts, and the sweep comes after the expiry. The record is read first: a duplicate delivery of the
+ * worker's event finds the first message there and posts no second one with a live button. Not posted
+ * (the caller falls back to the response URL) when the record cannot be read or Slack refuses. Once
+ * posted, never "not posted": a record step that fails or loses its condition is `recorded: false` with
+ * the reason, so that the caller does not post the request a second time.
  */
 export async function postApprovalRequest(
   posting: ApprovalPosting,
   options: { id: string; channel: string; message: SlackMessage },
 ): Promise<ApprovalPostOutcome> {
-  let at: { channel: string; ts: string };
+  let before: Awaited<ReturnType<ApprovalStore["read"]>>;
+  try {
+    before = await posting.store.read(options.id);
+  } catch (error) {
+    return { posted: false, reason: `approval ${options.id} could not be read: ${reasonOf(error)}` };
+  }
+  const earlier = before?.approval.message;
+  if (earlier) {
+    const reason = `already posted as ${earlier.channel} ${earlier.ts} (a duplicate delivery): not posted again`;
+    return { posted: true, recorded: true, reason };
+  }
+  let at: SlackThread;
   try {
     at = await posting.slack.post({ channel: options.channel, message: options.message });
   } catch (error) {
-    return { posted: false, reason: error instanceof Error ? error.message : String(error) };
+    return { posted: false, reason: reasonOf(error) };
   }
   // A webhook poster has no ts: then the message is posted, and only a click can close it.
-  if (!at.ts) return { posted: true, recorded: false };
-  const read = await posting.store.read(options.id);
-  if (read?.approval.state !== "pending") return { posted: true, recorded: false };
-  const recorded = await posting.store.recordMessage({ ...read.approval, message: at }, read.etag);
-  return { posted: true, recorded };
+  if (!at.ts)
+    return { posted: true, recorded: false, reason: "posted without a ts (a webhook): only a click closes it" };
+  return { posted: true, ...(await recordMessageAt(posting.store, before, at)) };
+}
+
+/** Records where the message is on the record as read before the post; never throws. */
+async function recordMessageAt(
+  store: ApprovalPosting["store"],
+  before: Awaited<ReturnType<ApprovalStore["read"]>>,
+  at: SlackThread,
+): Promise<{ recorded: boolean; reason?: string }> {
+  if (!before) return { recorded: false, reason: "the approval record does not exist: nothing to record it on" };
+  if (before.approval.state !== "pending") {
+    return { recorded: false, reason: `the approval is ${before.approval.state} already: nothing left to close` };
+  }
+  try {
+    if (await store.recordMessage({ ...before.approval, message: at }, before.etag)) return { recorded: true };
+    return { recorded: false, reason: "the record changed since it was read: the sweep cannot replace this message" };
+  } catch (error) {
+    return { recorded: false, reason: `the message ts could not be recorded: ${reasonOf(error)}` };
+  }
 }
 
 /** The bot token of a secret holding `{"token":"xoxb-…"}` or the bare token; undefined for anything else. */

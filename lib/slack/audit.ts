@@ -45,14 +45,20 @@ export interface SlackAuditRecord {
 
 /** Where the command function's decisions go. */
 export interface SlackAudit {
-  record(record: SlackAuditRecord): Promise<void>;
+  /**
+   * Records one decision. With `once` (an id of the decision, e.g. the approval's), its key is that id
+   * rather than a random one, so a retry of the same decision (same `when`) finds it written and records
+   * nothing more: a sweep that died after the audit write may write it again and still leave one record.
+   */
+  record(record: SlackAuditRecord, options?: { once?: string }): Promise<void>;
 }
 
 /** Key prefix of decisions not about a known system (an unknown system typed, `/ops status` of the fleet). */
 export const SLACK_AUDIT_FALLBACK = "_slack";
 
 /**
- * Key of a decision: `audit/<system>/YYYY/MM/DD/<time>-slack-<event>-<random>.json`, the system's own
+ * Key of a decision: `audit/<system>/YYYY/MM/DD/<time>-slack-<event>-<random>.json` (`<suffix>`: random, or
+ * the decision's own id when it must be written once), the system's own
  * partition when the system is one of `knownSystems` (a typed name never becomes a key), else
  * `audit/_slack/…`.
  */
@@ -73,17 +79,18 @@ export function s3SlackAudit(options: {
 }): SlackAudit {
   const suffix = options.suffix ?? (() => randomBytes(6).toString("hex"));
   return {
-    async record(record) {
+    async record(record, how) {
       const out = await options.s3.putObject({
         bucket: options.bucket,
-        key: slackAuditKey(record, options.knownSystems, suffix()),
+        key: slackAuditKey(record, options.knownSystems, how?.once ?? suffix()),
         body: `${JSON.stringify({ type: "slack", ...record })}\n`,
         contentType: "application/json",
         ifNoneMatch: "*",
         md5: true,
         serverSideEncryption: "AES256",
       });
-      if (!out.written) throw new Error("audit record key exists already");
+      // Create-only either way: an existing `once` key is this decision recorded by an earlier try.
+      if (!out.written && !how?.once) throw new Error("audit record key exists already");
     },
   };
 }

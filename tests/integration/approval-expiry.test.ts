@@ -1,10 +1,17 @@
 import { mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CreateBucketCommand } from "@aws-sdk/client-s3";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { plannedApprovalExpiry } from "../../deploy/slack.js";
-import { createExpiryHandler, expiryHandlerFromEnv } from "../../functions/approval-expiry.js";
+import {
+  createExpiryHandler,
+  EXPIRY_DEADLINE_MARGIN_MS,
+  EXPIRY_SLACK_CALLS,
+  expiryHandlerFromEnv,
+} from "../../functions/approval-expiry.js";
 import { type AwsFetchClient, awsFetchClientFromEnv } from "../../lib/aws/fetch-client.js";
 import { ValidationError } from "../../lib/errors.js";
 import { type LocalS3, startLocalS3 } from "../../lib/local/s3.js";
@@ -211,6 +218,8 @@ describe("the approvals' expiry sweep", () => {
       when: NOW.toISOString(),
     });
     expect(audits[0].key).toMatch(/^audit\/flash-sale\/2026\/12\/01\//);
+    // The approval's id is the key's: a retry of the same audit write finds it and leaves one record.
+    expect(audits[0].key).toMatch(new RegExp(`-slack-expired-${late.id}\\.json$`));
     expect(audits[0].result).toContain(`expired at ${late.expiresAt}: nobody approved`);
     expect(updates()).toHaveLength(1);
     const update = updates()[0]?.body ?? {};
@@ -223,7 +232,9 @@ describe("the approvals' expiry sweep", () => {
       ["expire-approval", "done"],
       ["record-audit", "done"],
       ["update-message", "done"],
+      ["record-progress", "done"],
     ]);
+    expect(after?.approval).toMatchObject({ auditedAt: NOW.toISOString(), messageClosedAt: NOW.toISOString() });
   });
 
   it("leaves a request that has not expired yet untouched: same bytes, same ETag, nothing posted", async () => {
@@ -284,6 +295,154 @@ describe("the approvals' expiry sweep", () => {
     expect(second.actions[0]?.reason).toBe(`already expired (closed at ${NOW.toISOString()})`);
   });
 
+  /** Three runs of the same handler: what each wrote (PUTs) and posted (chat.update). */
+  async function runs(handler: ReturnType<typeof handlerFor>, count: number) {
+    const out: { report: Awaited<ReturnType<typeof handler>>; puts: string[]; updates: number }[] = [];
+    for (let i = 0; i < count; i++) {
+      sent = [];
+      const before = updates().length;
+      const report = await handler({ scheduleId: "approval-expiry" });
+      const puts = sent.filter((c) => c.action === "s3:PutObject").map((c) => c.resource ?? "");
+      out.push({ report, puts, updates: updates().length - before });
+    }
+    return out;
+  }
+
+  it("an audit write that failed is written by the next run, once; the run after writes and posts nothing", async () => {
+    // Prepare: the audit bucket refuses the first write (the sweep's first run).
+    const late = approval();
+    await put(late);
+    let auditWrites = 0;
+    const flaky: AwsFetchClient = {
+      ...raw,
+      putObject: async (input) => {
+        if (input.bucket === auditBucket && ++auditWrites === 1) throw new Error("S3 PutObject: HTTP 503 SlowDown");
+        return raw.putObject(input);
+      },
+    };
+
+    // Act
+    const [first, second, third] = await runs(handlerFor({ client: flaky }), 3);
+
+    // Assess
+    expect(first?.report.status).toBe("partial");
+    expect(first?.report.actions.find((a) => a.action === "record-audit")).toMatchObject({
+      status: "failed",
+      reason: expect.stringContaining("SlowDown"),
+    });
+    expect(first?.updates).toBe(1);
+    expect(second?.report.actions.map((a) => [a.action, a.status])).toEqual([
+      ["expire-approval", "skipped"],
+      ["record-audit", "done"],
+      ["record-progress", "done"],
+    ]);
+    expect(second?.report.actions[0]?.reason).toBe(
+      `already expired (closed at ${NOW.toISOString()}), not finished: its audit record`,
+    );
+    expect(second?.report).toMatchObject({ status: "succeeded", metrics: { expired: 0, finished: 1 } });
+    expect(second?.updates).toBe(0);
+    const audits = await auditRecords();
+    expect(audits).toHaveLength(1);
+    expect(audits[0]).toMatchObject({ event: "expired", when: NOW.toISOString(), what: { approval: late.id } });
+    expect(third).toMatchObject({ puts: [], updates: 0, report: { metrics: { finished: 0, kept: 1 } } });
+    expect(third?.report.actions[0]?.reason).toBe(`already expired (closed at ${NOW.toISOString()})`);
+  });
+
+  it("a chat.update that failed is retried by the next run, without a second audit record", async () => {
+    // Prepare: Slack answers the first run's chat.update with a 500 (the poster here does not retry).
+    const late = approval();
+    await put(late);
+    slack.failNext(1);
+
+    // Act
+    const [first, second, third] = await runs(handlerFor(), 3);
+
+    // Assess
+    expect(first?.report.actions.find((a) => a.action === "update-message")?.status).toBe("failed");
+    expect(first?.report.status).toBe("partial");
+    expect(second?.report.actions.map((a) => [a.action, a.status])).toEqual([
+      ["expire-approval", "skipped"],
+      ["update-message", "done"],
+      ["record-progress", "done"],
+    ]);
+    expect(second?.updates).toBe(1);
+    expect(updates().at(-1)?.body).toMatchObject({ channel: CHANNEL, ts: late.message?.ts });
+    expect(await auditRecords()).toHaveLength(1);
+    expect((await stored(late))?.approval).toMatchObject({ state: "expired", messageClosedAt: NOW.toISOString() });
+    expect(third).toMatchObject({ puts: [], updates: 0 });
+  });
+
+  it("a record a dead run left expired (no step recorded) is audited and its message replaced by the next run", async () => {
+    const late = approval({ state: "expired", expiredAt: minutes(-5) });
+    await put(late);
+
+    const [first, second] = await runs(handlerFor(), 2);
+
+    expect(first?.report.metrics).toMatchObject({ finished: 1, failed: 0 });
+    expect(first?.updates).toBe(1);
+    const audits = await auditRecords();
+    // The audit record says when the record was closed, not when it was finished.
+    expect(audits).toMatchObject([{ event: "expired", when: minutes(-5), what: { approval: late.id } }]);
+    expect(second).toMatchObject({ puts: [], updates: 0 });
+  });
+
+  it("a message Slack says is gone (message_not_found) is recorded as such and not tried again", async () => {
+    // Prepare: a Slack whose chat.update answers ok:false, message_not_found (someone deleted the message).
+    let calls = 0;
+    const refusing = createServer((_req, res) => {
+      calls++;
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ ok: false, error: "message_not_found" }));
+    });
+    await new Promise<void>((resolve) => refusing.listen(0, "127.0.0.1", resolve));
+    const late = approval();
+    await put(late);
+    const apiUrl = `http://127.0.0.1:${(refusing.address() as AddressInfo).port}/api/`;
+    const handler = createExpiryHandler({
+      aws: recording(raw, false),
+      slack: createSlackPoster({ token: async () => "xoxb-test", apiUrl, retries: 0 }),
+      bucket: state,
+      auditBucket,
+      knownSystems: Object.keys(table.systems),
+      now: () => NOW,
+      logger,
+    });
+
+    // Act
+    const first = await handler({});
+    sent = [];
+    const second = await handler({});
+    await new Promise((resolve) => refusing.close(resolve));
+
+    // Assess
+    expect(first.status).toBe("succeeded");
+    expect(first.actions.find((a) => a.action === "update-message")).toMatchObject({
+      status: "skipped",
+      reason: expect.stringContaining("for good (message_not_found)"),
+    });
+    expect((await stored(late))?.approval.messageUnreplaceable).toContain("message_not_found");
+    expect(calls).toBe(1);
+    expect(sent.filter((c) => c.action === "s3:PutObject")).toEqual([]);
+    expect(second.actions[0]?.reason).toBe(`already expired (closed at ${NOW.toISOString()})`);
+  });
+
+  it("a dry run of an unfinished expired record says what it would finish, and writes and posts nothing", async () => {
+    const late = approval({ state: "expired", expiredAt: minutes(-5) });
+    await put(late);
+    const before = await stored(late);
+
+    const report = await handlerFor({ dryRun: true })({ dryRun: true });
+
+    expect(await stored(late)).toEqual(before);
+    expect(await auditRecords()).toEqual([]);
+    expect(slack.requests).toEqual([]);
+    expect(report.actions.map((a) => [a.action, a.status])).toEqual([
+      ["expire-approval", "skipped"],
+      ["record-audit", "would-do"],
+      ["update-message", "would-do"],
+    ]);
+  });
+
   it("a dry run reports what it would expire and sends reads only: nothing written, nothing posted", async () => {
     const late = approval();
     const fresh = approval({ expiresAt: minutes(10) });
@@ -323,6 +482,48 @@ describe("the approvals' expiry sweep", () => {
     const next = await handlerFor()({}, { getRemainingTimeInMillis: () => 60_000 });
     expect(next.metrics.expired).toBe(1);
   });
+
+  it("with Slack hanging, the deployed sweep finishes its record within the margin and stops before the deadline", async () => {
+    // Prepare: a Slack that accepts chat.update and never answers; two records past their time.
+    const hanging = createServer(() => {});
+    await new Promise<void>((resolve) => hanging.listen(0, "127.0.0.1", resolve));
+    let attempts = 0;
+    hanging.on("request", () => void attempts++);
+    const long = { createdAt: "2020-01-01T00:00:00.000Z", expiresAt: "2020-01-01T00:30:00.000Z" };
+    const [one, two] = [approval(long), approval(long)];
+    for (const a of [one, two]) if (a) await put(a);
+    const aws: AwsFetchClient = {
+      ...recording(raw, false),
+      getSecretString: async () => JSON.stringify({ token: "xoxb-test" }),
+    };
+    const handler = expiryHandlerFromEnv(
+      {
+        OPS_SLACK_REPLAY_BUCKET: state,
+        OPS_AUDIT_BUCKET: auditBucket,
+        OPS_SLACK_SECRET_ID: "ops-autopilot/test/slack",
+        OPS_SLACK_SYSTEMS: "flash-sale",
+        OPS_SLACK_API_URL: `http://127.0.0.1:${(hanging.address() as AddressInfo).port}/api/`,
+      },
+      aws,
+    );
+    const remainingMs = EXPIRY_DEADLINE_MARGIN_MS + 1_000;
+    const started = Date.now();
+
+    // Act
+    const report = await handler({}, { getRemainingTimeInMillis: () => remainingMs - (Date.now() - started) });
+    const elapsed = Date.now() - started;
+    hanging.closeAllConnections();
+    await new Promise((resolve) => hanging.close(resolve));
+
+    // Assess: the first record took its Slack retries (2 attempts) and no more; the second is the next run's.
+    expect(elapsed).toBeLessThan(remainingMs);
+    expect(attempts).toBe(EXPIRY_SLACK_CALLS.retries + 1);
+    expect(report.status).toBe("partial");
+    expect(report.summary).toContain("stopped before the deadline");
+    expect(report.actions.find((a) => a.action === "update-message")?.status).toBe("failed");
+    const states = [(await stored(one as Approval))?.approval.state, (await stored(two as Approval))?.approval.state];
+    expect(states.sort()).toEqual(["expired", "pending"]);
+  }, 70_000);
 
   it("reports and skips what is not an approval, and deletes nothing", async () => {
     const late = approval();
@@ -509,6 +710,35 @@ describe("approve against expire at the same moment (S3 conditional writes: the 
     const approved = { ...late, state: "approved" as const, approvedBy: BOB, approvedAt: NOW.toISOString() };
     expect(await approvals.approve(approved, readByClicker?.etag)).toBe(false);
     expect((await stored(late, client, state))?.approval.state).toBe("expired");
+  });
+
+  it("a run that died after its audit write, before recording it: the next run's create-only write leaves one record", async () => {
+    // Prepare: the progress write (the record with auditedAt) fails, as if the Lambda died there.
+    const late = approval();
+    await put(late, client, state);
+    const dying: AwsFetchClient = {
+      ...client,
+      putObject: async (input) => {
+        if (input.key === keyOf(late) && input.body.includes("auditedAt")) throw new Error("Task timed out");
+        return client.putObject(input);
+      },
+    };
+    const auditKeys = () => [...standIn.objects.keys()].filter((k) => k.startsWith(`${auditBucket}/`));
+
+    // Act
+    const first = await handlerFor({ client: dying, bucket: state, audit: auditBucket })({});
+    const second = await handlerFor({ client, bucket: state, audit: auditBucket })({});
+
+    // Assess
+    expect(first.actions.find((a) => a.action === "record-progress")).toMatchObject({ status: "failed" });
+    expect(second.actions.find((a) => a.action === "record-audit")?.status).toBe("done");
+    expect(second.metrics).toMatchObject({ finished: 1, failed: 0 });
+    expect(auditKeys()).toHaveLength(1);
+    expect((await stored(late, client, state))?.approval).toMatchObject({
+      state: "expired",
+      auditedAt: NOW.toISOString(),
+      messageClosedAt: NOW.toISOString(),
+    });
   });
 
   it("approve's own check refuses a record in state expired, whatever the clock says", () => {

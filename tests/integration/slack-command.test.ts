@@ -20,7 +20,7 @@ import {
 } from "../../lib/notify/blocks.js";
 import { createSlackPoster } from "../../lib/notify/slack.js";
 import type { SlackAccessTable } from "../../lib/slack/access.js";
-import { s3ApprovalStore } from "../../lib/slack/approvals.js";
+import { type ApprovalPosting, s3ApprovalStore } from "../../lib/slack/approvals.js";
 import { type SlackAuditRecord, s3SlackAudit } from "../../lib/slack/audit.js";
 import { slackGroupLookup } from "../../lib/slack/groups.js";
 import { memoryReplayGuard } from "../../lib/slack/replay.js";
@@ -706,6 +706,76 @@ describe("approval of an applied destructive runbook", () => {
     expect(fallback).toHaveLength(1);
     expect(JSON.stringify(fallback[0]?.body.blocks)).toContain("ops-approve");
     expect(JSON.parse(stored(id) ?? "{}").message).toBeUndefined();
+  });
+
+  /** The worker with the bot poster and `store` (each test its own), as the deployment builds it. */
+  function botWorker(store: ApprovalPosting["store"]) {
+    const bot = createSlackPoster({ token: async () => "xoxb-test", apiUrl: `${slack.url}/api/`, retries: 0 });
+    const { logger: workerLogger, lines } = memoryLogger();
+    const run = createWorkerHandler(
+      createRuntime(
+        {
+          registry: [probes.destructive.runbook],
+          logger: workerLogger,
+          notify: recordingNotifier(),
+          now: () => new Date(),
+          clientsFor: () => testClients(),
+        },
+        { OPS_SLACK_RESPONSE_URL_PREFIX: `${slack.url}/commands/` },
+      ),
+      { approvalPosting: { slack: bot, store } },
+    );
+    return { run, lines };
+  }
+  const botPosts = () => slack.requests.filter((r) => r.path === "/api/chat.postMessage");
+  const responseUrlPosts = () => slack.requests.filter((r) => r.path.startsWith("/commands/"));
+
+  it("when the bot posted but its ts cannot be recorded (S3 fails), nothing is posted again; the reason is logged", async () => {
+    // Prepare
+    await post(form({ text: "probe-destructive flash-sale --apply" }));
+    const dryRun = payloadOf(invoked.at(-1));
+    const id = dryRun.approval?.id ?? "";
+    const real = s3ApprovalStore({ s3: client, bucket: "slack-state", prefix: "slack/approvals" });
+    const failing = {
+      read: real.read,
+      recordMessage: async () => {
+        throw new Error("S3 PutObject slack/approvals: HTTP 503 SlowDown");
+      },
+    };
+    const { run, lines } = botWorker(failing);
+
+    // Act
+    await run(dryRun, lambdaContext);
+
+    // Assess: one request message, the bot's; no second one with a live button through the response URL.
+    expect(botPosts()).toHaveLength(1);
+    expect(responseUrlPosts()).toEqual([]);
+    expect(JSON.parse(stored(id) ?? "{}").message).toBeUndefined();
+    const warning = lines().find((l) => l.message === "approval request posted, its ts not recorded");
+    expect(warning).toMatchObject({ level: "WARN", approval: id, posted: true, recorded: false });
+    expect(String(warning?.reason)).toContain("HTTP 503 SlowDown");
+  });
+
+  it("a duplicate delivery of the worker's event posts no second request: the first message stays the recorded one", async () => {
+    // Prepare
+    await post(form({ text: "probe-destructive flash-sale --apply" }));
+    const dryRun = payloadOf(invoked.at(-1));
+    const id = dryRun.approval?.id ?? "";
+    const store = s3ApprovalStore({ s3: client, bucket: "slack-state", prefix: "slack/approvals" });
+    await botWorker(store).run(dryRun, lambdaContext);
+    const first = JSON.parse(stored(id) ?? "{}").message;
+
+    // Act
+    const { run, lines } = botWorker(store);
+    await run(dryRun, lambdaContext);
+
+    // Assess
+    expect(botPosts()).toHaveLength(1);
+    expect(responseUrlPosts()).toEqual([]);
+    expect(first).toEqual({ channel: OPS_CHANNEL, ts: expect.stringMatching(/^1700000000\.\d{6}$/) });
+    expect(JSON.parse(stored(id) ?? "{}").message).toEqual(first);
+    const logged = lines().find((l) => l.message === "approval request posted");
+    expect(String(logged?.reason)).toContain(`already posted as ${first.channel} ${first.ts}`);
   });
 
   it("posts the dry-run plan and the Approve button in one message, in the channel", async () => {

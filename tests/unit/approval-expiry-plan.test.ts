@@ -17,6 +17,7 @@ const base: Approval = {
   expiresAt: "2026-12-01T11:30:00.000Z",
   state: "pending",
 };
+const message = { channel: "C0OPS", ts: "1700000000.000001" };
 const judge = (body: unknown, key = `${PREFIX}${ID}.json`) =>
   judgeApproval({ key, prefix: PREFIX, body: typeof body === "string" ? body : JSON.stringify(body), now: NOW });
 
@@ -36,7 +37,48 @@ describe("judgeApproval: the sweep's rules in order", () => {
       "keep",
       /^approved by U0BOB/,
     ],
-    ["already expired", undefined, { ...base, state: "expired", expiredAt: "x" }, "keep", /^already expired/],
+    [
+      "expired, audited, no message to replace",
+      undefined,
+      { ...base, state: "expired", expiredAt: "x", auditedAt: "x" },
+      "keep",
+      /^already expired \(closed at x\)$/,
+    ],
+    [
+      "expired, audited, its message replaced",
+      undefined,
+      { ...base, state: "expired", expiredAt: "x", auditedAt: "x", message, messageClosedAt: "x" },
+      "keep",
+      /^already expired \(closed at x\)$/,
+    ],
+    [
+      "expired, audited, its message refused for good by Slack",
+      undefined,
+      { ...base, state: "expired", expiredAt: "x", auditedAt: "x", message, messageUnreplaceable: "message_not_found" },
+      "keep",
+      /^already expired \(closed at x\)$/,
+    ],
+    [
+      "expired, its audit record not written",
+      undefined,
+      { ...base, state: "expired", expiredAt: "x", message, messageClosedAt: "x" },
+      "finish",
+      /^already expired \(closed at x\), not finished: its audit record$/,
+    ],
+    [
+      "expired, its message not replaced",
+      undefined,
+      { ...base, state: "expired", expiredAt: "x", auditedAt: "x", message },
+      "finish",
+      /^already expired \(closed at x\), not finished: its message replaced$/,
+    ],
+    [
+      "expired by a run that died after the write",
+      undefined,
+      { ...base, state: "expired", expiredAt: "x", message },
+      "finish",
+      /not finished: its audit record and its message replaced$/,
+    ],
     [
       "pending, before its time",
       undefined,
@@ -53,6 +95,17 @@ describe("judgeApproval: the sweep's rules in order", () => {
   it("expires a pending request at its expiresAt exactly (the moment Approve starts refusing it)", () => {
     expect(judge({ ...base, expiresAt: NOW.toISOString() }).kind).toBe("expire");
     expect(judge(base)).toEqual({ kind: "expire", approval: base });
+  });
+
+  it("finishes only the steps not done: the audit record, the message (when there is one)", () => {
+    const steps = (body: Partial<Approval>) => {
+      const verdict = judge({ ...base, state: "expired", expiredAt: "x", ...body });
+      return verdict.kind === "finish" ? verdict.steps : undefined;
+    };
+    expect(steps({ message })).toEqual({ audit: true, message: true });
+    expect(steps({})).toEqual({ audit: true, message: false });
+    expect(steps({ auditedAt: "x", message })).toEqual({ audit: false, message: true });
+    expect(steps({ auditedAt: "x", message, messageClosedAt: "x" })).toBeUndefined();
   });
 
   it("writes state expired with the time, keeping everything the request said", () => {
