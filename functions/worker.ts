@@ -50,7 +50,7 @@ const RESPONSE_URL_PREFIX = "https://hooks.slack.com/";
 /**
  * Posting approval requests with the bot token, from the environment the plan sets on the workers of
  * destructive runbooks that Slack may apply (`OPS_SLACK_APPROVALS_BUCKET`, `OPS_SLACK_APPROVALS_SECRET_ID`: the
- * `/ops` secret, whose app receives the button's clicks); absent:
+ * `/ops` app's bot-token-only secret, `…/slack-bot`, never the one with the signing secret); absent:
  * requests go through the response URL as before, and the expiry sweep cannot replace them.
  */
 export function approvalPostingFromEnv(env: Readonly<Record<string, string | undefined>>): ApprovalPosting | undefined {
