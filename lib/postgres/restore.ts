@@ -278,6 +278,24 @@ async function streamRestore(options: RestoreFromS3Options, started: number): Pr
   }
 }
 
+/** A download-mode result whose files did not verify: pg_restore never ran, so nothing was loaded. */
+export function refusedRestore(
+  verified: Pick<RestoreResult, "mode" | "bytes" | "sha256" | "checksumOk" | "downloadMs">,
+  errors: string[],
+  started: number,
+): RestoreResult {
+  return {
+    ...verified,
+    ran: false,
+    exitCode: null,
+    exitSignal: null,
+    tablesCreated: 0,
+    tablesLoaded: 0,
+    errors,
+    durationMs: Math.round(performance.now() - started),
+  };
+}
+
 /** Size of one ranged GET in download mode. */
 const PART_BYTES = 16 * 1024 * 1024;
 
@@ -384,19 +402,8 @@ async function downloadRestore(options: RestoreFromS3Options, started: number): 
     const { bytes, sha256 } = downloaded;
     const checksumOk = sha256 === options.expected.sha256 && bytes === options.expected.bytes;
     const base = { mode: "download" as const, bytes, sha256, checksumOk, downloadMs };
-    if (!checksumOk) {
-      // Verified before restoring: a corrupt dump is never loaded.
-      return {
-        ...base,
-        ran: false,
-        exitCode: null,
-        exitSignal: null,
-        tablesCreated: 0,
-        tablesLoaded: 0,
-        errors: [],
-        durationMs: Math.round(performance.now() - started),
-      };
-    }
+    // Verified before restoring: a corrupt dump is never loaded.
+    if (!checksumOk) return refusedRestore(base, [], started);
     const { child, parser, exited } = spawnRestore(options, file);
     const onAbort = () => child.kill("SIGTERM");
     options.signal?.addEventListener("abort", onAbort, { once: true });

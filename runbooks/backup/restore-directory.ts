@@ -7,7 +7,7 @@ import { errorMessage } from "../../lib/errors.js";
 import { HashingStream } from "../../lib/hashing-stream.js";
 import { mapPool } from "../../lib/pool.js";
 import type { RestoreFromS3Options, RestoreResult } from "../../lib/postgres/restore.js";
-import { RestoreError, restoreArgs, restoreFromS3, StderrParser } from "../../lib/postgres/restore.js";
+import { RestoreError, refusedRestore, restoreArgs, restoreFromS3, StderrParser } from "../../lib/postgres/restore.js";
 import type { PgToolsPort } from "../../lib/postgres/tools.js";
 import { getObjectIfPresent } from "../../lib/s3-object.js";
 import { directoryFileKey, filesDigest, type ManifestFile } from "./directory.js";
@@ -148,16 +148,8 @@ export async function restoreDirectoryFromS3(
     const checksumOk = bad.length === 0 && sha256 === manifest.sha256 && bytes === manifest.bytes;
     const base = { mode: "download" as const, bytes, sha256, checksumOk, downloadMs };
     if (!checksumOk) {
-      return {
-        ...base,
-        ran: false,
-        exitCode: null,
-        exitSignal: null,
-        tablesCreated: 0,
-        tablesLoaded: 0,
-        errors: bad.length ? bad.slice(0, MAX_ERRORS) : ["the files' digest does not match the manifest's sha256"],
-        durationMs: Math.round(performance.now() - started),
-      };
+      const errors = bad.length ? bad.slice(0, MAX_ERRORS) : ["the files' digest does not match the manifest's sha256"];
+      return refusedRestore(base, errors, started);
     }
     const restored = await runRestore(options, dir);
     return { ...base, ran: true, ...restored, durationMs: Math.round(performance.now() - started) };
